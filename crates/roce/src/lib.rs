@@ -1,0 +1,25 @@
+//! The software RoCEv2 NIC of ndkrs.
+//!
+//! `no_std` + `alloc` and sans-IO: it never does I/O, never reads a clock and
+//! never panics on anything a peer can send (shared DESIGN.md, "Rules of the
+//! house"). The layers, bottom up:
+//!
+//! * [`wire`]: zero-copy views and owned representations of every header a
+//!   RoCEv2 frame carries, the ICRC, MADs and IB CM messages.
+#![no_std]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+extern crate alloc;
+
+pub mod wire;
