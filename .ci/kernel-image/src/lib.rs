@@ -1,0 +1,124 @@
+//! The CI kernel image's entry point.
+//!
+//! Not the ndkrs driver (that is the root package, built with the WDK): a
+//! small `DriverEntry` that reaches into every portable kernel-bound crate so
+//! the linker must resolve everything they pull in, with a kernel-pool global
+//! allocator and a bug-check panic handler, the way wdk-alloc and wdk-panic
+//! provide them to the real driver.
+#![no_std]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use core::alloc::{GlobalAlloc, Layout};
+use core::ffi::c_void;
+
+use ndkpi::{
+    NDIS_NDK_PROVIDER_CHARACTERISTICS, NDIS_NDK_PROVIDER_CHARACTERISTICS_REVISION_1,
+    NDIS_OBJECT_HEADER, NDIS_OBJECT_TYPE_NDK_PROVIDER_CHARACTERISTICS,
+    NDIS_SIZEOF_NDK_PROVIDER_CHARACTERISTICS_REVISION_1, NDK_VERSION, NDK_VERSION_1_2, NTSTATUS,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_NOT_SUPPORTED, negotiate_version,
+};
+
+const POOL_FLAG_NON_PAGED: u64 = 0x40;
+/// Pool tag "ndkr" (little-endian, as the pool tag tools display it).
+const POOL_TAG: u32 = u32::from_le_bytes(*b"ndkr");
+const DPFLTR_IHVDRIVER_ID: u32 = 77;
+const DPFLTR_INFO_LEVEL: u32 = 3;
+
+unsafe extern "system" {
+    fn ExAllocatePool2(flags: u64, size: usize, tag: u32) -> *mut c_void;
+    fn ExFreePool(p: *mut c_void);
+    fn KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> !;
+}
+
+unsafe extern "C" {
+    fn DbgPrintEx(component: u32, level: u32, format: *const u8, ...) -> u32;
+}
+
+/// Non-paged pool; pool blocks are 16-byte aligned on x64, so larger
+/// alignments are refused rather than silently misaligned.
+struct PoolAllocator;
+
+unsafe impl GlobalAlloc for PoolAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.align() > 16 {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: a plain pool allocation; a null return is the OOM signal
+        // GlobalAlloc expects.
+        unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, layout.size(), POOL_TAG).cast() }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above.
+        unsafe { ExFreePool(ptr.cast()) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: PoolAllocator = PoolAllocator;
+
+/// A panic in a driver is a bug check; bytes "NDKP" name it.
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: KeBugCheckEx never returns.
+    unsafe { KeBugCheckEx(u32::from_be_bytes(*b"NDKP"), 0, 0, 0, 0) }
+}
+
+/// LLVM references `_fltused` as soon as floating point appears; the CRT
+/// normally defines it.
+#[unsafe(no_mangle)]
+#[used]
+pub static _fltused: i32 = 0;
+
+unsafe extern "system" fn open_adapter(
+    _ctx: *mut c_void,
+    params: *mut ndkpi::NDIS_OPEN_NDK_ADAPTER_PARAMETERS,
+    _out: *mut *mut ndkpi::NDK_ADAPTER,
+) -> NTSTATUS {
+    // SAFETY: NDIS passes a valid parameter block; this image is never loaded.
+    let requested = unsafe { (*params).Version };
+    match negotiate_version(requested, &[NDK_VERSION_1_2]) {
+        Ok(_) => STATUS_NOT_SUPPORTED,
+        Err(status) => status,
+    }
+}
+
+unsafe extern "system" fn close_adapter(_ctx: *mut c_void, _adapter: *mut ndkpi::NDK_ADAPTER) {}
+
+/// Entry point of the CI image. It is linked and inspected, never loaded.
+#[unsafe(no_mangle)]
+pub extern "system" fn DriverEntry(_driver: *mut c_void, _registry: *const c_void) -> NTSTATUS {
+    let characteristics = NDIS_NDK_PROVIDER_CHARACTERISTICS {
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_NDK_PROVIDER_CHARACTERISTICS,
+            Revision: NDIS_NDK_PROVIDER_CHARACTERISTICS_REVISION_1,
+            Size: NDIS_SIZEOF_NDK_PROVIDER_CHARACTERISTICS_REVISION_1,
+        },
+        Flags: 0,
+        OpenNDKAdapterHandler: Some(open_adapter),
+        CloseNDKAdapterHandler: Some(close_adapter),
+    };
+    let mut versions: Vec<NDK_VERSION> = Vec::new();
+    if versions.try_reserve(2).is_err() {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    versions.push(NDK_VERSION_1_2);
+    let negotiated = negotiate_version(ndkpi::NDK_VERSION_1_1, &versions);
+    let roce_error = roce::wire::Error::Truncated;
+    // SAFETY: a format string with one %u and one %d and their arguments.
+    unsafe {
+        DbgPrintEx(
+            DPFLTR_IHVDRIVER_ID,
+            DPFLTR_INFO_LEVEL,
+            c"ndkrs kernel image: ndk characteristics %u bytes, negotiate %d\n"
+                .as_ptr()
+                .cast(),
+            characteristics.Header.Size as u32,
+            negotiated.map(|v| v.Minor as i32).unwrap_or(-1),
+        );
+    }
+    core::hint::black_box((&characteristics, roce_error));
+    STATUS_NOT_SUPPORTED
+}

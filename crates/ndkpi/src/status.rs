@@ -1,0 +1,155 @@
+//! NTSTATUS and NDIS_STATUS values that NDK providers return or complete with
+//! (ntstatus.h values; shared spec ndkpi-abi.md §6.5, §6.6).
+//!
+//! Each constant's doc says which NDKPI calls document it. Values outside the
+//! documented lists are marked as such; their use is a provider decision.
+
+use crate::base::{NDIS_STATUS, NTSTATUS};
+
+/// Converts a status written as its unsigned hexadecimal code.
+const fn st(code: u32) -> NTSTATUS {
+    code as NTSTATUS
+}
+
+/// Success; every call.
+pub const STATUS_SUCCESS: NTSTATUS = st(0x0000_0000);
+/// A wait timed out (informational). Not named by the NDKPI pages.
+pub const STATUS_TIMEOUT: NTSTATUS = st(0x0000_0102);
+/// The call will complete through its completion callback.
+pub const STATUS_PENDING: NTSTATUS = st(0x0000_0103);
+/// CQ notification: the CQ overran and is broken.
+pub const STATUS_BUFFER_OVERFLOW: NTSTATUS = st(0x8000_0005);
+/// Generic failure. Not named by the NDKPI pages.
+pub const STATUS_UNSUCCESSFUL: NTSTATUS = st(0xC000_0001);
+/// Not implemented. Not named by the NDKPI pages.
+pub const STATUS_NOT_IMPLEMENTED: NTSTATUS = st(0xC000_0002);
+/// Bind, FastRegister: the range or rights are not allowed.
+pub const STATUS_ACCESS_VIOLATION: NTSTATUS = st(0xC000_0005);
+/// Invalid handle. Not named by the NDKPI pages.
+pub const STATUS_INVALID_HANDLE: NTSTATUS = st(0xC000_0008);
+/// BuildLam, CreateCq, CreateQp(WithSrq), CreateSrq, ModifySrq, RegisterMr, ResizeCq.
+pub const STATUS_INVALID_PARAMETER: NTSTATUS = st(0xC000_000D);
+/// Invalid device request. Not named by the NDKPI pages.
+pub const STATUS_INVALID_DEVICE_REQUEST: NTSTATUS = st(0xC000_0010);
+/// Out of memory. Not named by the NDKPI pages.
+pub const STATUS_NO_MEMORY: NTSTATUS = st(0xC000_0017);
+/// QueryAdapterInfo, BuildLam, GetConnectionData, Get*Address.
+pub const STATUS_BUFFER_TOO_SMALL: NTSTATUS = st(0xC000_0023);
+/// ControlCqInterruptModeration.
+pub const STATUS_INVALID_PARAMETER_MIX: NTSTATUS = st(0xC000_0030);
+/// Data overrun (a receive buffer too small for the incoming message). Not
+/// named by the NDKPI pages.
+pub const STATUS_DATA_OVERRUN: NTSTATUS = st(0xC000_003C);
+/// Connect, CreateSharedEndpoint, Listen: the address is in use.
+pub const STATUS_SHARING_VIOLATION: NTSTATUS = st(0xC000_0043);
+/// Every Create*, Connect*, Listen, RegisterMr, ResizeCq, BuildLam,
+/// ControlCqInterruptModeration.
+pub const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = st(0xC000_009A);
+/// Device not ready. Not named by the NDKPI pages.
+pub const STATUS_DEVICE_NOT_READY: NTSTATUS = st(0xC000_00A3);
+/// Connect*, CompleteConnect(Ex), Accept(Ex), Disconnect.
+pub const STATUS_IO_TIMEOUT: NTSTATUS = st(0xC000_00B5);
+/// QueryExtensionInterface, ControlCqInterruptModeration.
+pub const STATUS_NOT_SUPPORTED: NTSTATUS = st(0xC000_00BB);
+/// CQ and SRQ notification callbacks: fatal error.
+pub const STATUS_INTERNAL_ERROR: NTSTATUS = st(0xC000_00E5);
+/// Completion status of requests flushed by NdkFlush (and the implicit flush).
+pub const STATUS_CANCELLED: NTSTATUS = st(0xC000_0120);
+/// Read: the peer lacks resources.
+pub const STATUS_REMOTE_RESOURCES: NTSTATUS = st(0xC000_013D);
+/// Connect, CreateSharedEndpoint, Listen.
+pub const STATUS_INVALID_ADDRESS: NTSTATUS = st(0xC000_0141);
+/// Invalid device state. Not named by the NDKPI pages.
+pub const STATUS_INVALID_DEVICE_STATE: NTSTATUS = st(0xC000_0184);
+/// I/O device error. Not named by the NDKPI pages.
+pub const STATUS_IO_DEVICE_ERROR: NTSTATUS = st(0xC000_0185);
+/// Invalid buffer size. Not named by the NDKPI pages.
+pub const STATUS_INVALID_BUFFER_SIZE: NTSTATUS = st(0xC000_0206);
+/// Connect, CreateSharedEndpoint, Listen.
+pub const STATUS_TOO_MANY_ADDRESSES: NTSTATUS = st(0xC000_0209);
+/// Connect, ConnectWithSharedEndpoint.
+pub const STATUS_ADDRESS_ALREADY_EXISTS: NTSTATUS = st(0xC000_020A);
+/// Address closed. Not named by the NDKPI pages.
+pub const STATUS_ADDRESS_CLOSED: NTSTATUS = st(0xC000_020B);
+/// Connection disconnected. Not named by the NDKPI pages.
+pub const STATUS_CONNECTION_DISCONNECTED: NTSTATUS = st(0xC000_020C);
+/// Connection reset. Not named by the NDKPI pages.
+pub const STATUS_CONNECTION_RESET: NTSTATUS = st(0xC000_020D);
+/// Not found. Not named by the NDKPI pages.
+pub const STATUS_NOT_FOUND: NTSTATUS = st(0xC000_0225);
+/// Connect, ConnectWithSharedEndpoint: the peer rejected.
+pub const STATUS_CONNECTION_REFUSED: NTSTATUS = st(0xC000_0236);
+/// Posts on an unconnected QP; CompleteConnect(Ex).
+pub const STATUS_CONNECTION_INVALID: NTSTATUS = st(0xC000_023A);
+/// Connection already active. Not named by the NDKPI pages.
+pub const STATUS_CONNECTION_ACTIVE: NTSTATUS = st(0xC000_023B);
+/// Connect, ConnectWithSharedEndpoint.
+pub const STATUS_NETWORK_UNREACHABLE: NTSTATUS = st(0xC000_023C);
+/// Connect, ConnectWithSharedEndpoint.
+pub const STATUS_HOST_UNREACHABLE: NTSTATUS = st(0xC000_023D);
+/// Protocol unreachable. Not named by the NDKPI pages.
+pub const STATUS_PROTOCOL_UNREACHABLE: NTSTATUS = st(0xC000_023E);
+/// Port unreachable. Not named by the NDKPI pages.
+pub const STATUS_PORT_UNREACHABLE: NTSTATUS = st(0xC000_023F);
+/// Request aborted. Not named by the NDKPI pages.
+pub const STATUS_REQUEST_ABORTED: NTSTATUS = st(0xC000_0240);
+/// CompleteConnect(Ex), Accept(Ex), Reject.
+pub const STATUS_CONNECTION_ABORTED: NTSTATUS = st(0xC000_0241);
+/// Device removed. Not named by the NDKPI pages.
+pub const STATUS_DEVICE_REMOVED: NTSTATUS = st(0xC000_02B6);
+/// InitializeFastRegisterMr.
+pub const STATUS_IMPLEMENTATION_LIMIT: NTSTATUS = st(0xC000_042B);
+
+/// `NDIS_STATUS_SUCCESS` (= STATUS_SUCCESS).
+pub const NDIS_STATUS_SUCCESS: NDIS_STATUS = STATUS_SUCCESS;
+/// `NDIS_STATUS_PENDING` (= STATUS_PENDING).
+pub const NDIS_STATUS_PENDING: NDIS_STATUS = STATUS_PENDING;
+/// `NDIS_STATUS_FAILURE` (= STATUS_UNSUCCESSFUL).
+pub const NDIS_STATUS_FAILURE: NDIS_STATUS = STATUS_UNSUCCESSFUL;
+/// `NDIS_STATUS_RESOURCES` (= STATUS_INSUFFICIENT_RESOURCES); OpenNDKAdapter.
+pub const NDIS_STATUS_RESOURCES: NDIS_STATUS = STATUS_INSUFFICIENT_RESOURCES;
+/// `NDIS_STATUS_NOT_SUPPORTED` (= STATUS_NOT_SUPPORTED).
+pub const NDIS_STATUS_NOT_SUPPORTED: NDIS_STATUS = STATUS_NOT_SUPPORTED;
+/// `NDIS_STATUS_BAD_VERSION`; OpenNDKAdapter with an unsupported version.
+pub const NDIS_STATUS_BAD_VERSION: NDIS_STATUS = st(0xC001_0004);
+/// `NDIS_STATUS_ADAPTER_NOT_READY`; OpenNDKAdapter while NDK is disabled.
+pub const NDIS_STATUS_ADAPTER_NOT_READY: NDIS_STATUS = st(0xC001_0011);
+/// `NDIS_STATUS_INVALID_LENGTH`: an OID information buffer of the wrong size.
+pub const NDIS_STATUS_INVALID_LENGTH: NDIS_STATUS = st(0xC001_0014);
+/// `NDIS_STATUS_BUFFER_TOO_SHORT`: an OID query buffer too small.
+pub const NDIS_STATUS_BUFFER_TOO_SHORT: NDIS_STATUS = st(0xC001_0016);
+/// `NDIS_STATUS_INVALID_DATA`: an OID set with malformed contents.
+pub const NDIS_STATUS_INVALID_DATA: NDIS_STATUS = st(0xC001_0015);
+/// `NDIS_STATUS_INVALID_OID`: an OID the miniport does not support.
+pub const NDIS_STATUS_INVALID_OID: NDIS_STATUS = st(0xC001_0017);
+
+/// `NT_SUCCESS(Status)`: success and informational codes (severity bits 00
+/// and 01) count as success.
+pub const fn NT_SUCCESS(status: NTSTATUS) -> bool {
+    status >= 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_classes() {
+        assert!(NT_SUCCESS(STATUS_SUCCESS));
+        assert!(NT_SUCCESS(STATUS_PENDING));
+        assert!(NT_SUCCESS(STATUS_TIMEOUT));
+        // Warnings (0x8...) and errors (0xC...) are failures.
+        assert!(!NT_SUCCESS(STATUS_BUFFER_OVERFLOW));
+        assert!(!NT_SUCCESS(STATUS_CANCELLED));
+        assert!(!NT_SUCCESS(STATUS_IO_TIMEOUT));
+        assert!(!NT_SUCCESS(NDIS_STATUS_BAD_VERSION));
+    }
+
+    #[test]
+    fn codes_keep_their_bit_pattern() {
+        assert_eq!(STATUS_CANCELLED as u32, 0xC000_0120);
+        assert_eq!(STATUS_IO_TIMEOUT as u32, 0xC000_00B5);
+        assert_eq!(STATUS_PENDING as u32, 0x103);
+        assert_eq!(NDIS_STATUS_BAD_VERSION as u32, 0xC001_0004);
+    }
+}
