@@ -130,11 +130,13 @@ dispatch_table! {
     /// table ([`NDK_CONNECTOR_DISPATCH_V1`]) followed by NdkCompleteConnectEx
     /// and NdkAcceptEx.
     ///
-    /// UNCONFIRMED against a real 2.1 header: the two appended members and
-    /// their order come from the current documentation's syntax block only;
-    /// the ndkpi.h copy and every ndis.sys PDB layout seen have 11 members
-    /// (ndkpi-abi.md §3.8, §9 item 2). A 1.x consumer reads only the first 11
-    /// members, so presenting this table to it is safe.
+    /// The digest marks the two appended members UNCONFIRMED (ndkpi-abi.md
+    /// §3.8, §9 item 2: its ndkpi.h copy and its PDB layouts have 11
+    /// members). A PDB-derived layout of a later Windows build, found in
+    /// public code, confirms this form: size 0x68, NdkCompleteConnectEx at
+    /// 0x58 and NdkAcceptEx at 0x60, with the signatures used here. A 1.x
+    /// consumer reads only the first 11 members, so presenting this table to
+    /// it is safe.
     NDK_CONNECTOR_DISPATCH {
         NdkCloseConnector: NDK_FN_CLOSE_OBJECT,
         NdkQueryExtension: NDK_FN_QUERY_EXTENSION_INTERFACE,

@@ -14,8 +14,7 @@
 //!
 //! What could not be confirmed from a primary source is marked UNCONFIRMED in
 //! the item's documentation: the NDKPI 2.1 version encoding
-//! ([`NDK_VERSION_2_1`]), the two 2.1 members of [`NDK_CONNECTOR_DISPATCH`],
-//! and the value of
+//! ([`NDK_VERSION_2_1`]) and the value of
 //! [`NDIS_SIZEOF_MINIPORT_ADAPTER_NDK_ATTRIBUTES_REVISION_1`].
 #![no_std]
 #![allow(non_snake_case, non_camel_case_types, non_upper_case_globals)]
