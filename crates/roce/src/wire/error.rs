@@ -28,6 +28,12 @@ pub enum Error {
     NotRoce,
     /// The output buffer is too small for `emit`.
     BufferTooSmall,
+    /// A MAD of a management class this codec was not asked to decode
+    /// (e.g. a non-CM MAD given to the CM parser).
+    UnknownMgmtClass(u8),
+    /// A MAD attribute ID that is not defined for its class (or not
+    /// supported here), e.g. an unknown CM message.
+    UnknownAttribute(u16),
 }
 
 /// Result of a wire operation.
@@ -45,6 +51,8 @@ impl fmt::Display for Error {
             Error::Malformed => f.write_str("malformed field"),
             Error::NotRoce => f.write_str("not a RoCEv2 frame"),
             Error::BufferTooSmall => f.write_str("output buffer too small"),
+            Error::UnknownMgmtClass(c) => write!(f, "unknown MAD management class {c:#04x}"),
+            Error::UnknownAttribute(a) => write!(f, "unknown MAD attribute ID {a:#06x}"),
         }
     }
 }

@@ -1,0 +1,76 @@
+//! Atomic Acknowledge Extended Transport Header, 8 bytes (roce.md §1.3):
+//! the value the target held before the atomic, after the AETH of an
+//! ATOMIC Acknowledge.
+
+use super::bytes::{fixed_view, put_u64, u64_at};
+use super::{Error, Result};
+
+/// Length of the AtomicAckETH.
+pub const HEADER_LEN: usize = 8;
+
+fixed_view!(HEADER_LEN, "A read/write view of an AtomicAckETH.");
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// The original remote value.
+    pub fn orig_value(&self) -> u64 {
+        u64_at(self.buffer.as_ref(), 0)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Set the original remote value.
+    pub fn set_orig_value(&mut self, v: u64) {
+        put_u64(self.buffer.as_mut(), 0, v);
+    }
+}
+
+/// The AtomicAckETH, owned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AtomicAckEthRepr {
+    /// The original remote value.
+    pub orig_value: u64,
+}
+
+impl AtomicAckEthRepr {
+    /// Read an AtomicAckETH.
+    pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Self> {
+        p.check_len()?;
+        Ok(AtomicAckEthRepr {
+            orig_value: p.orig_value(),
+        })
+    }
+    /// 8.
+    pub const fn buffer_len(&self) -> usize {
+        HEADER_LEN
+    }
+    /// Write an AtomicAckETH.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>) -> Result<()> {
+        p.check_len().map_err(|_| Error::BufferTooSmall)?;
+        p.set_orig_value(self.orig_value);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_layout() {
+        let r = AtomicAckEthRepr {
+            orig_value: 0x0102_0304_0506_0708,
+        };
+        let mut b = [0u8; 8];
+        r.emit(&mut Packet::new_unchecked(&mut b[..])).unwrap();
+        assert_eq!(b, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(
+            AtomicAckEthRepr::parse(&Packet::new_checked(&b[..]).unwrap()).unwrap(),
+            r
+        );
+        assert_eq!(Packet::new_checked(&b[..7]).unwrap_err(), Error::Truncated);
+        assert_eq!(
+            r.emit(&mut Packet::new_unchecked(&mut b[..7])),
+            Err(Error::BufferTooSmall)
+        );
+    }
+}
