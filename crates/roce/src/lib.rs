@@ -6,6 +6,7 @@
 //!
 //! * [`wire`]: zero-copy views and owned representations of every header a
 //!   RoCEv2 frame carries, the ICRC, MADs and IB CM messages.
+//! * [`time`]: the instants every input carries.
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -22,4 +23,5 @@
 
 extern crate alloc;
 
+pub mod time;
 pub mod wire;
