@@ -6,7 +6,10 @@
 //!
 //! * [`wire`]: zero-copy views and owned representations of every header a
 //!   RoCEv2 frame carries, the ICRC, MADs and IB CM messages.
-//! * [`time`]: the instants every input carries.
+//! * [`time`]: the instants every input carries; [`rng`]: the seeded source
+//!   of every random value.
+//! * [`cm`]: IB connection management (REQ/REP/RTU, REJ, DREQ/DREP, MRA,
+//!   time-wait) as Linux rdma_cm speaks it.
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -23,5 +26,7 @@
 
 extern crate alloc;
 
+pub mod cm;
+pub mod rng;
 pub mod time;
 pub mod wire;

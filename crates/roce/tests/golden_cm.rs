@@ -11,33 +11,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use roce::wire::Error;
 use roce::wire::cm::{CmMad, CmMessage, RejectReason, TargetMessage, TransportType, req};
 use roce::wire::cma::{self, PortSpace};
+use roce::wire::frame::{FrameRepr, IpRepr};
 use roce::wire::mad::{self, Method};
 
-/// Offset of the MAD in an untagged IPv4 RoCEv2 UD frame:
-/// Ethernet 14 + IPv4 20 + UDP 8 + BTH 12 + DETH 8 (roce.md §0).
-const MAD_OFFSET: usize = 14 + 20 + 8 + 12 + 8;
 const CLIENT: [u8; 4] = [10, 9, 0, 3];
 const SERVER: [u8; 4] = [10, 9, 0, 2];
 
-/// The 256-byte CM MAD of a frame, if the frame is a QP1 datagram: IPv4 with
-/// a 20-byte header, UDP to 4791, BTH opcode 0x64 (UD SEND Only), dest QP 1.
-///
-/// A raw-offset stand-in, test-only: it will move to (and be replaced by)
-/// the transport engineer's packet parser.
-fn cm_mad_of_frame(frame: &[u8]) -> Option<&[u8]> {
-    let is_ipv4 = frame.get(12..14)? == [0x08, 0x00] && *frame.get(14)? == 0x45;
-    let is_udp_4791 = *frame.get(23)? == 17 && frame.get(36..38)? == 4791u16.to_be_bytes();
-    let is_ud_send_to_qp1 = *frame.get(42)? == 0x64 && frame.get(47..50)? == [0, 0, 1];
-    if is_ipv4 && is_udp_4791 && is_ud_send_to_qp1 {
-        frame.get(MAD_OFFSET..MAD_OFFSET + mad::MAD_LEN)
-    } else {
-        None
+/// Source IPv4 address of a parsed frame (the captures are IPv4 only).
+fn src_ip(frame: &FrameRepr<'_>) -> [u8; 4] {
+    match frame.datagram.ip {
+        IpRepr::Ipv4(ip) => ip.src_addr,
+        IpRepr::Ipv6(_) => panic!("the captures are IPv4 only"),
     }
-}
-
-/// Source IPv4 address of a frame (test-only, as above).
-fn src_ip(frame: &[u8]) -> [u8; 4] {
-    frame[26..30].try_into().unwrap()
 }
 
 /// One CM MAD found in a capture.
@@ -54,7 +39,10 @@ fn captured_mads() -> Vec<Captured> {
     common::all_frames()
         .into_iter()
         .filter_map(|(stem, index, frame)| {
-            let bytes = cm_mad_of_frame(&frame)?.to_vec();
+            // The real receive path: Ethernet, IP, UDP, ICRC, BTH, DETH;
+            // then the MAD of a UD SEND to QP1.
+            let frame = FrameRepr::parse(&frame).ok()?;
+            let bytes = frame.datagram.packet.qp1_mad()?.to_vec();
             let mad = CmMad::parse(&bytes)
                 .unwrap_or_else(|e| panic!("{stem} frame {index}: CM MAD does not parse: {e}"));
             Some(Captured {
@@ -397,16 +385,21 @@ fn every_req_has_the_rdma_cm_shape() {
 }
 
 /// RC frames of a capture as (source IP, dest QP, opcode, PSN, UDP source
-/// port), read at raw offsets (test-only; moves to the packet parser).
+/// port): every parsed frame that is not a QP1 MAD.
 fn rc_frames(stem: &str) -> Vec<([u8; 4], u32, u8, u32, u16)> {
     common::frames(stem)
         .iter()
-        .filter(|f| cm_mad_of_frame(f).is_none() && f.len() > 54)
+        .filter_map(|f| FrameRepr::parse(f).ok())
+        .filter(|f| f.datagram.packet.qp1_mad().is_none())
         .map(|f| {
-            let qp = u32::from_be_bytes([0, f[47], f[48], f[49]]);
-            let psn = u32::from_be_bytes([0, f[51], f[52], f[53]]);
-            let sport = u16::from_be_bytes([f[34], f[35]]);
-            (src_ip(f), qp, f[42], psn, sport)
+            let bth = f.datagram.packet.bth;
+            (
+                src_ip(&f),
+                bth.dest_qp,
+                bth.opcode.to_u8(),
+                bth.psn,
+                f.datagram.udp.src_port,
+            )
         })
         .collect()
 }

@@ -6,7 +6,7 @@
 //! is the completer's decision (rxe treats an unknown NAK as a remote
 //! operational error, roce.md §1.3), not the codec's.
 
-use super::bytes::{fixed_view, put_u8, put_u24, u8_at, u24_at};
+use super::bytes::{fields, fixed_view};
 use super::{Error, Result};
 
 mod field {
@@ -141,28 +141,13 @@ pub fn rnr_timer_usecs(code: u8) -> Option<u32> {
     TABLE.get(usize::from(code)).copied()
 }
 
-fixed_view!(HEADER_LEN, "A read/write view of an AETH.");
+fixed_view!(Packet, HEADER_LEN, "A read/write view of an AETH.");
 
-impl<T: AsRef<[u8]>> Packet<T> {
+fields! { Packet;
     /// Raw syndrome byte.
-    pub fn syndrome(&self) -> u8 {
-        u8_at(self.buffer.as_ref(), field::SYNDROME)
-    }
+    syndrome, set_syndrome: u8(field::SYNDROME);
     /// Message sequence number (24 bits).
-    pub fn msn(&self) -> u32 {
-        u24_at(self.buffer.as_ref(), field::MSN)
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Set the raw syndrome byte.
-    pub fn set_syndrome(&mut self, v: u8) {
-        put_u8(self.buffer.as_mut(), field::SYNDROME, v);
-    }
-    /// Set the MSN (low 24 bits used).
-    pub fn set_msn(&mut self, v: u32) {
-        put_u24(self.buffer.as_mut(), field::MSN, v);
-    }
+    msn, set_msn: u24(field::MSN);
 }
 
 /// The AETH, owned.

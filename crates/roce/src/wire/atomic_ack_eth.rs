@@ -2,26 +2,17 @@
 //! the value the target held before the atomic, after the AETH of an
 //! ATOMIC Acknowledge.
 
-use super::bytes::{fixed_view, put_u64, u64_at};
+use super::bytes::{fields, fixed_view};
 use super::{Error, Result};
 
 /// Length of the AtomicAckETH.
 pub const HEADER_LEN: usize = 8;
 
-fixed_view!(HEADER_LEN, "A read/write view of an AtomicAckETH.");
+fixed_view!(Packet, HEADER_LEN, "A read/write view of an AtomicAckETH.");
 
-impl<T: AsRef<[u8]>> Packet<T> {
+fields! { Packet;
     /// The original remote value.
-    pub fn orig_value(&self) -> u64 {
-        u64_at(self.buffer.as_ref(), 0)
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Set the original remote value.
-    pub fn set_orig_value(&mut self, v: u64) {
-        put_u64(self.buffer.as_mut(), 0, v);
-    }
+    orig_value, set_orig_value: u64(0);
 }
 
 /// The AtomicAckETH, owned.

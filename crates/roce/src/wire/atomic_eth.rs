@@ -1,7 +1,7 @@
 //! Atomic Extended Transport Header, 28 bytes (roce.md §1.3): in Compare &
 //! Swap and Fetch & Add requests.
 
-use super::bytes::{fixed_view, put_u32, put_u64, u32_at, u64_at};
+use super::bytes::{fields, fixed_view};
 use super::{Error, Result};
 
 mod field {
@@ -14,44 +14,17 @@ mod field {
 /// Length of the AtomicETH.
 pub const HEADER_LEN: usize = 28;
 
-fixed_view!(HEADER_LEN, "A read/write view of an AtomicETH.");
+fixed_view!(Packet, HEADER_LEN, "A read/write view of an AtomicETH.");
 
-impl<T: AsRef<[u8]>> Packet<T> {
+fields! { Packet;
     /// Remote virtual address (8-byte aligned target).
-    pub fn virtual_addr(&self) -> u64 {
-        u64_at(self.buffer.as_ref(), field::VA)
-    }
+    virtual_addr, set_virtual_addr: u64(field::VA);
     /// Remote key.
-    pub fn rkey(&self) -> u32 {
-        u32_at(self.buffer.as_ref(), field::RKEY)
-    }
+    rkey, set_rkey: u32(field::RKEY);
     /// Swap value (Compare & Swap) or addend (Fetch & Add).
-    pub fn swap_add(&self) -> u64 {
-        u64_at(self.buffer.as_ref(), field::SWAP_ADD)
-    }
+    swap_add, set_swap_add: u64(field::SWAP_ADD);
     /// Compare value (Compare & Swap only).
-    pub fn compare(&self) -> u64 {
-        u64_at(self.buffer.as_ref(), field::COMPARE)
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Set the remote virtual address.
-    pub fn set_virtual_addr(&mut self, v: u64) {
-        put_u64(self.buffer.as_mut(), field::VA, v);
-    }
-    /// Set the remote key.
-    pub fn set_rkey(&mut self, v: u32) {
-        put_u32(self.buffer.as_mut(), field::RKEY, v);
-    }
-    /// Set the swap value / addend.
-    pub fn set_swap_add(&mut self, v: u64) {
-        put_u64(self.buffer.as_mut(), field::SWAP_ADD, v);
-    }
-    /// Set the compare value.
-    pub fn set_compare(&mut self, v: u64) {
-        put_u64(self.buffer.as_mut(), field::COMPARE, v);
-    }
+    compare, set_compare: u64(field::COMPARE);
 }
 
 /// The AtomicETH, owned.

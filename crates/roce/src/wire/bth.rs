@@ -1,19 +1,29 @@
 //! Base Transport Header, 12 bytes (roce.md §1.2).
 
-use super::bytes::{put_bits, put_u8, put_u16, put_u24, u8_at, u16_at, u24_at};
+use super::bytes::{fields, fixed_view, set_u8};
 use super::opcode::Opcode;
 use super::{Error, Result};
 
+/// Byte offsets; bit fields are `(byte, mask)`.
 mod field {
     pub const OPCODE: usize = 0;
     /// SE (bit 7), M (bit 6), PadCnt (bits 5..4), TVer (bits 3..0).
     pub const FLAGS: usize = 1;
+    pub const SOLICITED: (usize, u8) = (FLAGS, 0x80);
+    pub const MIG_REQ: (usize, u8) = (FLAGS, 0x40);
+    pub const PAD_COUNT: (usize, u8) = (FLAGS, 0x30);
+    pub const TRANSPORT_VERSION: (usize, u8) = (FLAGS, 0x0F);
     pub const PKEY: usize = 2;
     /// FECN (bit 7), BECN (bit 6), 6 reserved bits: the byte the ICRC masks.
     pub const FECN_BECN: usize = 4;
+    pub const FECN: (usize, u8) = (FECN_BECN, 0x80);
+    pub const BECN: (usize, u8) = (FECN_BECN, 0x40);
+    pub const RESERVED_6: (usize, u8) = (FECN_BECN, 0x3F);
     pub const DEST_QP: usize = 5;
     /// AckReq (bit 7), 7 reserved bits.
     pub const ACKREQ: usize = 8;
+    pub const ACK_REQ: (usize, u8) = (ACKREQ, 0x80);
+    pub const RESERVED_7: (usize, u8) = (ACKREQ, 0x7F);
     pub const PSN: usize = 9;
 }
 
@@ -30,177 +40,39 @@ pub const TRANSPORT_VERSION: u8 = 0;
 /// Largest 24-bit value (QPNs, PSNs).
 pub const MAX_24: u32 = 0x00FF_FFFF;
 
-/// A read/write view of a BTH.
-#[derive(Debug, Clone)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+/// The QP number of the GSI, where every MAD (and so every CM message)
+/// is sent (roce.md §0).
+pub const GSI_QPN: u32 = 1;
 
-impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap without checking; accessors on a short buffer read zero.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
+fixed_view!(Packet, HEADER_LEN, "A read/write view of a BTH.");
 
-    /// Wrap and check the buffer holds 12 bytes.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// `Err(Truncated)` if the header does not fit.
-    pub fn check_len(&self) -> Result<()> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        Ok(())
-    }
-
-    /// Give back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn b(&self, off: usize) -> u8 {
-        u8_at(self.buffer.as_ref(), off)
-    }
-
+fields! { Packet;
     /// Raw opcode byte.
-    pub fn opcode(&self) -> u8 {
-        self.b(field::OPCODE)
-    }
-
+    opcode, set_opcode: u8(field::OPCODE);
     /// Solicited event.
-    pub fn solicited(&self) -> bool {
-        self.b(field::FLAGS) & 0x80 != 0
-    }
-
+    solicited, set_solicited: flag(field::SOLICITED);
     /// MigReq (rxe sends 0, ConnectX 1; receivers ignore it, roce.md §7.13).
-    pub fn mig_req(&self) -> bool {
-        self.b(field::FLAGS) & 0x40 != 0
-    }
-
+    mig_req, set_mig_req: flag(field::MIG_REQ);
     /// Pad count (0-3).
-    pub fn pad_count(&self) -> u8 {
-        (self.b(field::FLAGS) >> 4) & 0x3
-    }
-
+    pad_count, set_pad_count: bits(field::PAD_COUNT);
     /// Transport header version.
-    pub fn transport_version(&self) -> u8 {
-        self.b(field::FLAGS) & 0x0F
-    }
-
+    transport_version, set_transport_version: bits(field::TRANSPORT_VERSION);
     /// Partition key.
-    pub fn pkey(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::PKEY)
-    }
-
+    pkey, set_pkey: u16(field::PKEY);
     /// Forward ECN.
-    pub fn fecn(&self) -> bool {
-        self.b(field::FECN_BECN) & 0x80 != 0
-    }
-
+    fecn, set_fecn: flag(field::FECN);
     /// Backward ECN.
-    pub fn becn(&self) -> bool {
-        self.b(field::FECN_BECN) & 0x40 != 0
-    }
-
+    becn, set_becn: flag(field::BECN);
     /// The 6 reserved bits of byte 4.
-    pub fn reserved_6(&self) -> u8 {
-        self.b(field::FECN_BECN) & 0x3F
-    }
-
+    reserved_6, set_reserved_6: bits(field::RESERVED_6);
     /// Destination QP (24 bits).
-    pub fn dest_qp(&self) -> u32 {
-        u24_at(self.buffer.as_ref(), field::DEST_QP)
-    }
-
+    dest_qp, set_dest_qp: u24(field::DEST_QP);
     /// Acknowledge request.
-    pub fn ack_req(&self) -> bool {
-        self.b(field::ACKREQ) & 0x80 != 0
-    }
-
+    ack_req, set_ack_req: flag(field::ACK_REQ);
     /// The 7 reserved bits of byte 8.
-    pub fn reserved_7(&self) -> u8 {
-        self.b(field::ACKREQ) & 0x7F
-    }
-
+    reserved_7, set_reserved_7: bits(field::RESERVED_7);
     /// Packet sequence number (24 bits).
-    pub fn psn(&self) -> u32 {
-        u24_at(self.buffer.as_ref(), field::PSN)
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn buf(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
-
-    /// Set the opcode byte.
-    pub fn set_opcode(&mut self, v: u8) {
-        put_u8(self.buf(), field::OPCODE, v);
-    }
-
-    /// Set SE.
-    pub fn set_solicited(&mut self, v: bool) {
-        put_bits(self.buf(), field::FLAGS, 0x80, 7, u8::from(v));
-    }
-
-    /// Set MigReq.
-    pub fn set_mig_req(&mut self, v: bool) {
-        put_bits(self.buf(), field::FLAGS, 0x40, 6, u8::from(v));
-    }
-
-    /// Set the pad count (low 2 bits used).
-    pub fn set_pad_count(&mut self, v: u8) {
-        put_bits(self.buf(), field::FLAGS, 0x30, 4, v);
-    }
-
-    /// Set the transport version (low 4 bits used).
-    pub fn set_transport_version(&mut self, v: u8) {
-        put_bits(self.buf(), field::FLAGS, 0x0F, 0, v);
-    }
-
-    /// Set the partition key.
-    pub fn set_pkey(&mut self, v: u16) {
-        put_u16(self.buf(), field::PKEY, v);
-    }
-
-    /// Set FECN.
-    pub fn set_fecn(&mut self, v: bool) {
-        put_bits(self.buf(), field::FECN_BECN, 0x80, 7, u8::from(v));
-    }
-
-    /// Set BECN.
-    pub fn set_becn(&mut self, v: bool) {
-        put_bits(self.buf(), field::FECN_BECN, 0x40, 6, u8::from(v));
-    }
-
-    /// Set the 6 reserved bits of byte 4.
-    pub fn set_reserved_6(&mut self, v: u8) {
-        put_bits(self.buf(), field::FECN_BECN, 0x3F, 0, v);
-    }
-
-    /// Set the destination QP (low 24 bits used).
-    pub fn set_dest_qp(&mut self, v: u32) {
-        put_u24(self.buf(), field::DEST_QP, v);
-    }
-
-    /// Set AckReq.
-    pub fn set_ack_req(&mut self, v: bool) {
-        put_bits(self.buf(), field::ACKREQ, 0x80, 7, u8::from(v));
-    }
-
-    /// Set the 7 reserved bits of byte 8.
-    pub fn set_reserved_7(&mut self, v: u8) {
-        put_bits(self.buf(), field::ACKREQ, 0x7F, 0, v);
-    }
-
-    /// Set the PSN (low 24 bits used).
-    pub fn set_psn(&mut self, v: u32) {
-        put_u24(self.buf(), field::PSN, v);
-    }
+    psn, set_psn: u24(field::PSN);
 }
 
 /// The BTH, owned. The pad count is not here: it follows from the payload
@@ -297,18 +169,18 @@ impl BthRepr {
         }
         p.check_len().map_err(|_| Error::BufferTooSmall)?;
         p.set_opcode(self.opcode.to_u8());
-        put_u8(p.buf(), field::FLAGS, 0);
+        set_u8(p.buffer.as_mut(), field::FLAGS, 0);
         p.set_solicited(self.solicited);
         p.set_mig_req(self.mig_req);
         p.set_pad_count(pad_count);
         p.set_transport_version(TRANSPORT_VERSION);
         p.set_pkey(self.pkey);
-        put_u8(p.buf(), field::FECN_BECN, 0);
+        set_u8(p.buffer.as_mut(), field::FECN_BECN, 0);
         p.set_fecn(self.fecn);
         p.set_becn(self.becn);
         p.set_reserved_6(self.reserved_6);
         p.set_dest_qp(self.dest_qp);
-        put_u8(p.buf(), field::ACKREQ, 0);
+        set_u8(p.buffer.as_mut(), field::ACKREQ, 0);
         p.set_ack_req(self.ack_req);
         p.set_reserved_7(self.reserved_7);
         p.set_psn(self.psn);

@@ -1,89 +1,153 @@
-//! Bounds-checked big-endian field access shared by the header views.
+//! Bounds-checked big-endian field access shared by every view of the wire
+//! module (transport headers, MADs, CM messages, `cma_hdr`), and the
+//! macros that declare those views.
 //!
-//! The crate may not index or panic (lib.rs), so every read goes through
-//! `get` + `first_chunk`. A view that was built with `new_checked` never takes
-//! the fallback branch; one built with `new_unchecked` over a short buffer
-//! reads zero and drops writes instead of panicking.
+//! The crate may not index or panic (lib.rs; a panic in a driver is a blue
+//! screen: DESIGN.md, rules of the house), so every access goes through
+//! `get` and `first_chunk`. A view built with `new_checked` never takes the
+//! fallback branch; one built with `new_unchecked` over a short buffer reads
+//! zeros and drops writes instead of panicking.
+//!
+//! Bit fields are given as `(byte offset, mask)`: the mask selects the bits
+//! and its lowest set bit gives the shift.
 
-/// `N` bytes at `off`, if the buffer holds them.
+use super::{Error, Result};
+
+/// `N` bytes at `at`, or zeros if the buffer is too short.
 #[inline]
-pub(crate) fn array<const N: usize>(buf: &[u8], off: usize) -> Option<[u8; N]> {
-    buf.get(off..)?.first_chunk::<N>().copied()
+pub(crate) fn array<const N: usize>(buf: &[u8], at: usize) -> [u8; N] {
+    buf.get(at..)
+        .and_then(|s| s.first_chunk::<N>())
+        .copied()
+        .unwrap_or([0; N])
 }
 
 #[inline]
-pub(crate) fn u8_at(buf: &[u8], off: usize) -> u8 {
-    buf.get(off).copied().unwrap_or(0)
+pub(crate) fn u8_at(buf: &[u8], at: usize) -> u8 {
+    buf.get(at).copied().unwrap_or(0)
 }
 
 #[inline]
-pub(crate) fn u16_at(buf: &[u8], off: usize) -> u16 {
-    array::<2>(buf, off).map_or(0, u16::from_be_bytes)
+pub(crate) fn u16_at(buf: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes(array(buf, at))
 }
 
-/// A 24-bit big-endian field (QPNs, PSNs, MSN, EE context).
+/// A 24-bit field occupying three whole bytes (QPNs, PSNs, MSN, EECNs).
 #[inline]
-pub(crate) fn u24_at(buf: &[u8], off: usize) -> u32 {
-    array::<3>(buf, off).map_or(0, |[a, b, c]| u32::from_be_bytes([0, a, b, c]))
-}
-
-#[inline]
-pub(crate) fn u32_at(buf: &[u8], off: usize) -> u32 {
-    array::<4>(buf, off).map_or(0, u32::from_be_bytes)
+pub(crate) fn u24_at(buf: &[u8], at: usize) -> u32 {
+    let [a, b, c] = array(buf, at);
+    u32::from_be_bytes([0, a, b, c])
 }
 
 #[inline]
-pub(crate) fn u64_at(buf: &[u8], off: usize) -> u64 {
-    array::<8>(buf, off).map_or(0, u64::from_be_bytes)
+pub(crate) fn u32_at(buf: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(array(buf, at))
 }
 
-/// Copy `src` into `buf` at `off`; silently dropped if it does not fit
-/// (only reachable through an unchecked view).
 #[inline]
-pub(crate) fn put(buf: &mut [u8], off: usize, src: &[u8]) {
-    if let Some(dst) = off
-        .checked_add(src.len())
-        .and_then(|end| buf.get_mut(off..end))
-    {
+pub(crate) fn u64_at(buf: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(array(buf, at))
+}
+
+/// Copies `src` into `buf` at `at`; does nothing if it does not fit (only
+/// reachable through an unchecked view).
+#[inline]
+pub(crate) fn put(buf: &mut [u8], at: usize, src: &[u8]) {
+    if let Some(dst) = buf.get_mut(at..).and_then(|s| s.get_mut(..src.len())) {
         dst.copy_from_slice(src);
     }
 }
 
 #[inline]
-pub(crate) fn put_u8(buf: &mut [u8], off: usize, v: u8) {
-    if let Some(b) = buf.get_mut(off) {
+pub(crate) fn set_u8(buf: &mut [u8], at: usize, v: u8) {
+    if let Some(b) = buf.get_mut(at) {
         *b = v;
     }
 }
 
 #[inline]
-pub(crate) fn put_u16(buf: &mut [u8], off: usize, v: u16) {
-    put(buf, off, &v.to_be_bytes());
+pub(crate) fn set_u16(buf: &mut [u8], at: usize, v: u16) {
+    put(buf, at, &v.to_be_bytes());
 }
 
-/// Writes the low 24 bits of `v`; the top byte is ignored by design.
+/// Writes the low 24 bits of `v` into three whole bytes; the top byte is
+/// ignored by design.
 #[inline]
-pub(crate) fn put_u24(buf: &mut [u8], off: usize, v: u32) {
+pub(crate) fn set_u24(buf: &mut [u8], at: usize, v: u32) {
     let [_, a, b, c] = v.to_be_bytes();
-    put(buf, off, &[a, b, c]);
+    put(buf, at, &[a, b, c]);
 }
 
 #[inline]
-pub(crate) fn put_u32(buf: &mut [u8], off: usize, v: u32) {
-    put(buf, off, &v.to_be_bytes());
+pub(crate) fn set_u32(buf: &mut [u8], at: usize, v: u32) {
+    put(buf, at, &v.to_be_bytes());
 }
 
 #[inline]
-pub(crate) fn put_u64(buf: &mut [u8], off: usize, v: u64) {
-    put(buf, off, &v.to_be_bytes());
+pub(crate) fn set_u64(buf: &mut [u8], at: usize, v: u64) {
+    put(buf, at, &v.to_be_bytes());
 }
 
-/// Update a single bit-field inside byte `off`: clear `mask`, then OR in
-/// `(v << shift) & mask`.
+/// The bits of byte `at` selected by `mask`, shifted down.
 #[inline]
-pub(crate) fn put_bits(buf: &mut [u8], off: usize, mask: u8, shift: u32, v: u8) {
-    if let Some(b) = buf.get_mut(off) {
-        *b = (*b & !mask) | (v.wrapping_shl(shift) & mask);
+pub(crate) fn bits(buf: &[u8], at: usize, mask: u8) -> u8 {
+    (u8_at(buf, at) & mask)
+        .checked_shr(mask.trailing_zeros())
+        .unwrap_or(0)
+}
+
+/// Replaces the bits of byte `at` selected by `mask`, keeping the others.
+/// Bits of `v` that do not fit the mask are dropped.
+#[inline]
+pub(crate) fn set_bits(buf: &mut [u8], at: usize, mask: u8, v: u8) {
+    let shifted = v.checked_shl(mask.trailing_zeros()).unwrap_or(0) & mask;
+    set_u8(buf, at, (u8_at(buf, at) & !mask) | shifted);
+}
+
+/// A single bit as a flag.
+#[inline]
+pub(crate) fn flag(buf: &[u8], at: usize, mask: u8) -> bool {
+    u8_at(buf, at) & mask != 0
+}
+
+#[inline]
+pub(crate) fn set_flag(buf: &mut [u8], at: usize, mask: u8, v: bool) {
+    set_bits(buf, at, mask, u8::from(v));
+}
+
+/// A 20-bit flow label in the top bits of the 32-bit word at `at`
+/// (roce.md §5.1: MSB-aligned, bytes at..at+2 and the high nibble of at+2).
+#[inline]
+pub(crate) fn flow_label(buf: &[u8], at: usize) -> u32 {
+    u32_at(buf, at) >> 12
+}
+
+/// Sets a 20-bit flow label, keeping the low 12 bits of the word.
+#[inline]
+pub(crate) fn set_flow_label(buf: &mut [u8], at: usize, v: u32) {
+    let old = u32_at(buf, at);
+    set_u32(buf, at, (old & 0xFFF) | ((v & 0xF_FFFF) << 12));
+}
+
+/// `Ok` if `v` fits in `width` bits, else [`Error::Malformed`]: `emit`
+/// refuses values that would be silently truncated on the wire.
+#[inline]
+pub(crate) fn check_width(v: u32, width: u32) -> Result<()> {
+    if v.checked_shr(width).unwrap_or(0) == 0 {
+        Ok(())
+    } else {
+        Err(Error::Malformed)
+    }
+}
+
+/// Length check of a view that must be exactly `want` bytes (a MAD, a CM
+/// body): shorter is [`Error::Truncated`], longer [`Error::BadLength`].
+#[inline]
+pub(crate) fn check_exact(len: usize, want: usize) -> Result<()> {
+    match len.cmp(&want) {
+        core::cmp::Ordering::Less => Err(Error::Truncated),
+        core::cmp::Ordering::Greater => Err(Error::BadLength),
+        core::cmp::Ordering::Equal => Ok(()),
     }
 }
 
@@ -120,37 +184,29 @@ pub(crate) fn ones_finish(acc: u32) -> u16 {
     !(s as u16)
 }
 
-/// The constructor boilerplate of a fixed-length header view: a
-/// `Packet<T: AsRef<[u8]>>` with `new_unchecked`, `new_checked` (length
-/// validated once), `check_len` and `into_inner`.
-macro_rules! fixed_view {
-    ($len:expr, $doc:literal) => {
+/// Declares a view `$name<T: AsRef<[u8]>>` over a buffer with
+/// `new_unchecked`, `new_checked` and `into_inner`. The caller writes the
+/// `check_len` that `new_checked` runs (or uses [`fixed_view!`]).
+macro_rules! view {
+    ($name:ident, $doc:expr) => {
         #[doc = $doc]
-        #[derive(Debug, Clone)]
-        pub struct Packet<T: AsRef<[u8]>> {
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name<T: AsRef<[u8]>> {
             buffer: T,
         }
 
-        impl<T: AsRef<[u8]>> Packet<T> {
-            /// Wrap without checking; accessors on a short buffer read zero
-            /// and setters do nothing.
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// Wrap without checking; accessors on a short buffer read
+            /// zero and setters do nothing (they never panic).
             pub const fn new_unchecked(buffer: T) -> Self {
-                Packet { buffer }
+                $name { buffer }
             }
 
-            /// Wrap and check the buffer holds the whole header.
+            /// Wrap and run [`check_len`](Self::check_len) once.
             pub fn new_checked(buffer: T) -> $crate::wire::Result<Self> {
-                let p = Self::new_unchecked(buffer);
-                p.check_len()?;
-                Ok(p)
-            }
-
-            /// `Err(Truncated)` if the header does not fit.
-            pub fn check_len(&self) -> $crate::wire::Result<()> {
-                if self.buffer.as_ref().len() < $len {
-                    return Err($crate::wire::Error::Truncated);
-                }
-                Ok(())
+                let view = Self::new_unchecked(buffer);
+                view.check_len()?;
+                Ok(view)
             }
 
             /// Give back the buffer.
@@ -160,7 +216,162 @@ macro_rules! fixed_view {
         }
     };
 }
+pub(crate) use view;
+
+/// A [`view!`] of a header of fixed length `$len`, whose `check_len` is
+/// `Err(Truncated)` when the buffer is shorter (longer is fine).
+macro_rules! fixed_view {
+    ($name:ident, $len:expr, $doc:expr) => {
+        $crate::wire::bytes::view!($name, $doc);
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// `Err(Truncated)` if the header does not fit.
+            pub fn check_len(&self) -> $crate::wire::Result<()> {
+                if self.buffer.as_ref().len() < $len {
+                    return Err($crate::wire::Error::Truncated);
+                }
+                Ok(())
+            }
+        }
+    };
+}
 pub(crate) use fixed_view;
+
+/// Declares getters and setters of a view from a table of
+/// `getter, setter: kind(offset);` lines. Kinds: `u8`, `u16`, `u32`, `u64`
+/// (whole big-endian fields), `u24` (three whole bytes), `[u8; N]` (N raw
+/// bytes), `gid` (16 bytes as an `Ipv6Addr`), `flow_label` (the top 20 bits
+/// of a 32-bit word), and `bits` / `flag` whose offset is a `(byte, mask)`
+/// pair. Setters drop the bits of a value that do not fit its field and
+/// keep the neighbouring bits.
+macro_rules! fields {
+    ($view:ident; $( $(#[$meta:meta])* $get:ident, $set:ident : $kind:tt ($at:expr); )*) => {
+        impl<T: AsRef<[u8]>> $view<T> {
+            $(
+                $(#[$meta])*
+                pub fn $get(&self) -> $crate::wire::bytes::field_ty!($kind) {
+                    $crate::wire::bytes::field_get!($kind, self.buffer.as_ref(), $at)
+                }
+            )*
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $view<T> {
+            $(
+                #[doc = concat!("Sets the field read by [`Self::", stringify!($get), "`].")]
+                pub fn $set(&mut self, value: $crate::wire::bytes::field_ty!($kind)) {
+                    $crate::wire::bytes::field_set!($kind, self.buffer.as_mut(), value, $at)
+                }
+            )*
+        }
+    };
+}
+pub(crate) use fields;
+
+macro_rules! field_ty {
+    (u8) => {
+        u8
+    };
+    (u16) => {
+        u16
+    };
+    (u24) => {
+        u32
+    };
+    (u32) => {
+        u32
+    };
+    (u64) => {
+        u64
+    };
+    ([u8; $n:literal]) => {
+        [u8; $n]
+    };
+    (gid) => {
+        ::core::net::Ipv6Addr
+    };
+    (flow_label) => {
+        u32
+    };
+    (bits) => {
+        u8
+    };
+    (flag) => {
+        bool
+    };
+}
+pub(crate) use field_ty;
+
+macro_rules! field_get {
+    (u8, $b:expr, $at:expr) => {
+        $crate::wire::bytes::u8_at($b, $at)
+    };
+    (u16, $b:expr, $at:expr) => {
+        $crate::wire::bytes::u16_at($b, $at)
+    };
+    (u24, $b:expr, $at:expr) => {
+        $crate::wire::bytes::u24_at($b, $at)
+    };
+    (u32, $b:expr, $at:expr) => {
+        $crate::wire::bytes::u32_at($b, $at)
+    };
+    (u64, $b:expr, $at:expr) => {
+        $crate::wire::bytes::u64_at($b, $at)
+    };
+    ([u8; $n:literal], $b:expr, $at:expr) => {
+        $crate::wire::bytes::array::<$n>($b, $at)
+    };
+    (gid, $b:expr, $at:expr) => {
+        ::core::net::Ipv6Addr::from($crate::wire::bytes::array::<16>($b, $at))
+    };
+    (flow_label, $b:expr, $at:expr) => {
+        $crate::wire::bytes::flow_label($b, $at)
+    };
+    (bits, $b:expr, $at:expr) => {{
+        let (at, mask) = $at;
+        $crate::wire::bytes::bits($b, at, mask)
+    }};
+    (flag, $b:expr, $at:expr) => {{
+        let (at, mask) = $at;
+        $crate::wire::bytes::flag($b, at, mask)
+    }};
+}
+pub(crate) use field_get;
+
+macro_rules! field_set {
+    (u8, $b:expr, $v:expr, $at:expr) => {
+        $crate::wire::bytes::set_u8($b, $at, $v)
+    };
+    (u16, $b:expr, $v:expr, $at:expr) => {
+        $crate::wire::bytes::set_u16($b, $at, $v)
+    };
+    (u24, $b:expr, $v:expr, $at:expr) => {
+        $crate::wire::bytes::set_u24($b, $at, $v)
+    };
+    (u32, $b:expr, $v:expr, $at:expr) => {
+        $crate::wire::bytes::set_u32($b, $at, $v)
+    };
+    (u64, $b:expr, $v:expr, $at:expr) => {
+        $crate::wire::bytes::set_u64($b, $at, $v)
+    };
+    ([u8; $n:literal], $b:expr, $v:expr, $at:expr) => {
+        $crate::wire::bytes::put($b, $at, &$v)
+    };
+    (gid, $b:expr, $v:expr, $at:expr) => {
+        $crate::wire::bytes::put($b, $at, &$v.octets())
+    };
+    (flow_label, $b:expr, $v:expr, $at:expr) => {
+        $crate::wire::bytes::set_flow_label($b, $at, $v)
+    };
+    (bits, $b:expr, $v:expr, $at:expr) => {{
+        let (at, mask) = $at;
+        $crate::wire::bytes::set_bits($b, at, mask, $v)
+    }};
+    (flag, $b:expr, $v:expr, $at:expr) => {{
+        let (at, mask) = $at;
+        $crate::wire::bytes::set_flag($b, at, mask, $v)
+    }};
+}
+pub(crate) use field_set;
 
 #[cfg(test)]
 mod tests {
@@ -173,12 +384,42 @@ mod tests {
         assert_eq!(u24_at(&b, 0), 0x010203);
         assert_eq!(u16_at(&b, 2), 0);
         assert_eq!(u8_at(&b, 3), 0);
-        put_u32(&mut b, 1, 0xFFFF_FFFF);
+        assert_eq!(array::<4>(&b, 0), [0; 4]);
+        set_u32(&mut b, 1, 0xFFFF_FFFF);
         assert_eq!(b, [1, 2, 3]);
-        put_u24(&mut b, 0, 0xAABB_CCDD);
+        set_u24(&mut b, 0, 0xAABB_CCDD);
         assert_eq!(b, [0xBB, 0xCC, 0xDD]);
-        put_u32(&mut b, usize::MAX, 7);
+        set_u32(&mut b, usize::MAX, 7);
+        set_u8(&mut b, 3, 7);
+        put(&mut b, usize::MAX, &[1]);
         assert_eq!(b, [0xBB, 0xCC, 0xDD]);
+    }
+
+    #[test]
+    fn bit_fields_and_widths() {
+        let mut b = [0b1010_0101u8];
+        assert_eq!(bits(&b, 0, 0x30), 0b10);
+        assert!(flag(&b, 0, 0x80));
+        assert!(!flag(&b, 0, 0x40));
+        set_bits(&mut b, 0, 0x30, 0b111); // the bit above the mask is dropped
+        assert_eq!(b, [0b1011_0101]);
+        set_flag(&mut b, 0, 0x80, false);
+        assert_eq!(b, [0b0011_0101]);
+        assert_eq!(bits(&b, 0, 0), 0);
+        assert_eq!(check_width(0xFF_FFFF, 24), Ok(()));
+        assert_eq!(check_width(0x100_0000, 24), Err(Error::Malformed));
+        assert_eq!(check_width(u32::MAX, 32), Ok(()));
+        let mut w = [0xFFu8; 4];
+        set_flow_label(&mut w, 0, 0xC5A69);
+        assert_eq!(w, [0xC5, 0xA6, 0x9F, 0xFF]);
+        assert_eq!(flow_label(&w, 0), 0xC5A69);
+    }
+
+    #[test]
+    fn exact_lengths() {
+        assert_eq!(check_exact(3, 4), Err(Error::Truncated));
+        assert_eq!(check_exact(5, 4), Err(Error::BadLength));
+        assert_eq!(check_exact(4, 4), Ok(()));
     }
 
     #[test]

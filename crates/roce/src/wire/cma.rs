@@ -4,7 +4,7 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::mad::io;
+use super::bytes::{fields, fixed_view, put};
 use super::{Error, Result};
 
 /// rdma_cm port space (rdma_cm.h `enum rdma_ucm_port_space`).
@@ -72,110 +72,41 @@ mod field {
     pub const IPV4_IN_FIELD: usize = 12;
 }
 
-/// A read/write view of a `cma_hdr` at the start of REQ private data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+fixed_view!(
+    Packet,
+    HEADER_LEN,
+    "A read/write view of a `cma_hdr` at the start of REQ private data (the \
+     REQ private data is 92 bytes; the user's data follows the header)."
+);
+
+fields! { Packet;
+    /// `cma_version` (0).
+    cma_version, set_cma_version: u8(field::CMA_VERSION);
+    /// IP version from the high nibble (4 or 6); the setter keeps the low
+    /// nibble.
+    ip_version, set_ip_version: bits(field::IP_VERSION);
+    /// The active side's rdma_cm port (its "source port").
+    port, set_port: u16(field::PORT);
+    /// The raw 16-byte source address field.
+    src_addr_field, set_src_addr_field: [u8; 16](field::SRC_ADDR);
+    /// The raw 16-byte destination address field.
+    dst_addr_field, set_dst_addr_field: [u8; 16](field::DST_ADDR);
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking its length.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wraps a buffer of at least [`HEADER_LEN`] bytes (the REQ private
-    /// data is 92 bytes; the user's data follows the header).
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
-    /// [`Error::Truncated`] if shorter than [`HEADER_LEN`].
-    pub fn check_len(&self) -> Result<()> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// The underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn buf(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    /// `cma_version` (0).
-    pub fn cma_version(&self) -> u8 {
-        io::u8_at(self.buf(), field::CMA_VERSION)
-    }
-
-    /// IP version from the high nibble (4 or 6).
-    pub fn ip_version(&self) -> u8 {
-        let (at, mask) = field::IP_VERSION;
-        io::bits(self.buf(), at, mask)
-    }
-
-    /// The active side's rdma_cm port (its "source port").
-    pub fn port(&self) -> u16 {
-        io::u16_at(self.buf(), field::PORT)
-    }
-
-    /// The raw 16-byte source address field.
-    pub fn src_addr_field(&self) -> [u8; 16] {
-        io::get(self.buf(), field::SRC_ADDR)
-    }
-
-    /// The raw 16-byte destination address field.
-    pub fn dst_addr_field(&self) -> [u8; 16] {
-        io::get(self.buf(), field::DST_ADDR)
-    }
-
     /// The user's private data after the header.
     pub fn payload(&self) -> &[u8] {
-        self.buf().get(HEADER_LEN..).unwrap_or(&[])
+        self.buffer.as_ref().get(HEADER_LEN..).unwrap_or(&[])
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn buf_mut(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
-
-    /// Sets `cma_version`.
-    pub fn set_cma_version(&mut self, v: u8) {
-        io::set_u8(self.buf_mut(), field::CMA_VERSION, v);
-    }
-
-    /// Sets the IP version nibble, keeping the low nibble.
-    pub fn set_ip_version(&mut self, v: u8) {
-        let (at, mask) = field::IP_VERSION;
-        io::set_bits(self.buf_mut(), at, mask, v);
-    }
-
-    /// Sets the port.
-    pub fn set_port(&mut self, v: u16) {
-        io::set_u16(self.buf_mut(), field::PORT, v);
-    }
-
-    /// Sets the raw source address field.
-    pub fn set_src_addr_field(&mut self, v: [u8; 16]) {
-        io::put(self.buf_mut(), field::SRC_ADDR, &v);
-    }
-
-    /// Sets the raw destination address field.
-    pub fn set_dst_addr_field(&mut self, v: [u8; 16]) {
-        io::put(self.buf_mut(), field::DST_ADDR, &v);
-    }
-
     /// The user's private data after the header, writable.
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        self.buf_mut().get_mut(HEADER_LEN..).unwrap_or(&mut [])
+        self.buffer
+            .as_mut()
+            .get_mut(HEADER_LEN..)
+            .unwrap_or(&mut [])
     }
 }
 
@@ -207,7 +138,7 @@ fn addr_to_field(addr: IpAddr) -> [u8; 16] {
     match addr {
         IpAddr::V4(v4) => {
             let mut field = [0; 16];
-            io::put(&mut field, field::IPV4_IN_FIELD, &v4.octets());
+            put(&mut field, field::IPV4_IN_FIELD, &v4.octets());
             field
         }
         IpAddr::V6(v6) => v6.octets(),
@@ -253,7 +184,8 @@ impl Repr {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
         let ip_version = self.ip_version()?;
         packet
-            .buf_mut()
+            .buffer
+            .as_mut()
             .get_mut(..HEADER_LEN)
             .ok_or(Error::BufferTooSmall)?
             .fill(0);

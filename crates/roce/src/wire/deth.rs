@@ -1,7 +1,7 @@
 //! Datagram Extended Transport Header, 8 bytes (roce.md §1.3): Q_Key and
 //! source QP of a UD packet (every QP1 MAD carries one, roce.md §0).
 
-use super::bytes::{fixed_view, put_u8, put_u24, put_u32, u8_at, u24_at, u32_at};
+use super::bytes::{fields, fixed_view};
 use super::{Error, Result};
 
 mod field {
@@ -16,36 +16,15 @@ pub const HEADER_LEN: usize = 8;
 /// The well-known Q_Key of the GSI (QP1), roce.md §0 / §7.2.
 pub const GSI_QKEY: u32 = 0x8001_0000;
 
-fixed_view!(HEADER_LEN, "A read/write view of a DETH.");
+fixed_view!(Packet, HEADER_LEN, "A read/write view of a DETH.");
 
-impl<T: AsRef<[u8]>> Packet<T> {
+fields! { Packet;
     /// Queue key.
-    pub fn qkey(&self) -> u32 {
-        u32_at(self.buffer.as_ref(), field::QKEY)
-    }
+    qkey, set_qkey: u32(field::QKEY);
     /// The reserved byte.
-    pub fn reserved(&self) -> u8 {
-        u8_at(self.buffer.as_ref(), field::RESERVED)
-    }
+    reserved, set_reserved: u8(field::RESERVED);
     /// Source QP (24 bits).
-    pub fn src_qp(&self) -> u32 {
-        u24_at(self.buffer.as_ref(), field::SRC_QP)
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Set the queue key.
-    pub fn set_qkey(&mut self, v: u32) {
-        put_u32(self.buffer.as_mut(), field::QKEY, v);
-    }
-    /// Set the reserved byte.
-    pub fn set_reserved(&mut self, v: u8) {
-        put_u8(self.buffer.as_mut(), field::RESERVED, v);
-    }
-    /// Set the source QP (low 24 bits used).
-    pub fn set_src_qp(&mut self, v: u32) {
-        put_u24(self.buffer.as_mut(), field::SRC_QP, v);
-    }
+    src_qp, set_src_qp: u24(field::SRC_QP);
 }
 
 /// The DETH, owned. The reserved byte is carried so a parsed packet

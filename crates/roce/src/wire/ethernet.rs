@@ -20,7 +20,7 @@
 //! [`Error`] type and follow the same smoltcp shape as the transport
 //! headers.
 
-use super::bytes::{array, put, put_u16, u16_at};
+use super::bytes::{fields, fixed_view};
 use super::{Error, Result};
 
 /// Ethertype of IPv4.
@@ -38,53 +38,22 @@ mod field {
 /// Length of the Ethernet II header.
 pub const HEADER_LEN: usize = field::PAYLOAD;
 
-/// A read/write view of an Ethernet II frame.
-#[derive(Debug, Clone)]
-pub struct Frame<T: AsRef<[u8]>> {
-    buffer: T,
+fixed_view!(
+    Frame,
+    HEADER_LEN,
+    "A read/write view of an Ethernet II frame."
+);
+
+fields! { Frame;
+    /// Destination MAC address.
+    dst_addr, set_dst_addr: [u8; 6](field::DST);
+    /// Source MAC address.
+    src_addr, set_src_addr: [u8; 6](field::SRC);
+    /// Ethertype.
+    ethertype, set_ethertype: u16(field::ETHERTYPE);
 }
 
 impl<T: AsRef<[u8]>> Frame<T> {
-    /// Wrap without checking; accessors on a short buffer read zero.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Frame { buffer }
-    }
-
-    /// Wrap and check the buffer holds the 14-byte header.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let f = Self::new_unchecked(buffer);
-        f.check_len()?;
-        Ok(f)
-    }
-
-    /// `Err(Truncated)` if the header does not fit.
-    pub fn check_len(&self) -> Result<()> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        Ok(())
-    }
-
-    /// Give back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Destination MAC address.
-    pub fn dst_addr(&self) -> [u8; 6] {
-        array(self.buffer.as_ref(), field::DST).unwrap_or_default()
-    }
-
-    /// Source MAC address.
-    pub fn src_addr(&self) -> [u8; 6] {
-        array(self.buffer.as_ref(), field::SRC).unwrap_or_default()
-    }
-
-    /// Ethertype.
-    pub fn ethertype(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::ETHERTYPE)
-    }
-
     /// Everything after the header (including any Ethernet padding).
     pub fn payload(&self) -> &[u8] {
         self.buffer
@@ -95,21 +64,6 @@ impl<T: AsRef<[u8]>> Frame<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
-    /// Set the destination MAC address.
-    pub fn set_dst_addr(&mut self, a: [u8; 6]) {
-        put(self.buffer.as_mut(), field::DST, &a);
-    }
-
-    /// Set the source MAC address.
-    pub fn set_src_addr(&mut self, a: [u8; 6]) {
-        put(self.buffer.as_mut(), field::SRC, &a);
-    }
-
-    /// Set the ethertype.
-    pub fn set_ethertype(&mut self, t: u16) {
-        put_u16(self.buffer.as_mut(), field::ETHERTYPE, t);
-    }
-
     /// Mutable access to everything after the header.
     pub fn payload_mut(&mut self) -> &mut [u8] {
         self.buffer

@@ -94,6 +94,42 @@ impl IpRepr {
             IpRepr::Ipv6(r) => r.payload_len,
         }
     }
+
+    /// The protocol after the IP header (IPv4 protocol, IPv6 next header).
+    pub const fn protocol(&self) -> u8 {
+        match self {
+            IpRepr::Ipv4(r) => r.protocol,
+            IpRepr::Ipv6(r) => r.next_header,
+        }
+    }
+
+    /// Parse the IP header at the start of `bytes`, IPv4 or IPv6 by its
+    /// version nibble: `Truncated` if empty, `BadVersion` for another
+    /// version, else what [`Ipv4Repr::parse`] / [`Ipv6Repr::parse`] say.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        match bytes.first().ok_or(Error::Truncated)? >> 4 {
+            4 => Ok(IpRepr::Ipv4(Ipv4Repr::parse(
+                &ipv4::Packet::new_unchecked(bytes),
+            )?)),
+            6 => Ok(IpRepr::Ipv6(Ipv6Repr::parse(
+                &ipv6::Packet::new_unchecked(bytes),
+            )?)),
+            _ => Err(Error::BadVersion),
+        }
+    }
+
+    /// Write the header into the front of `buf` for a payload of
+    /// `payload_len` bytes (the stored payload length is not used).
+    pub fn emit(&self, payload_len: usize, buf: &mut [u8]) -> Result<()> {
+        match *self {
+            IpRepr::Ipv4(r) => {
+                Ipv4Repr { payload_len, ..r }.emit(&mut ipv4::Packet::new_unchecked(buf))
+            }
+            IpRepr::Ipv6(r) => {
+                Ipv6Repr { payload_len, ..r }.emit(&mut ipv6::Packet::new_unchecked(buf))
+            }
+        }
+    }
 }
 
 /// An IP datagram carrying one RoCEv2 packet.
@@ -119,40 +155,14 @@ impl<'a> DatagramRepr<'a> {
     /// UDP checksum if non-zero (`BadChecksum`); ICRC (`BadIcrc`); then the
     /// transport packet's own errors ([`PacketRepr::parse`]).
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let version = bytes.first().ok_or(Error::Truncated)? >> 4;
-        let (ip, ip_header, ip_payload) = match version {
-            4 => {
-                let view = ipv4::Packet::new_unchecked(bytes);
-                let r = Ipv4Repr::parse(&view)?;
-                if r.protocol != PROTOCOL_UDP {
-                    return Err(Error::NotRoce);
-                }
-                let (h, rest) = bytes
-                    .split_at_checked(ipv4::HEADER_LEN)
-                    .ok_or(Error::Truncated)?;
-                (
-                    IpRepr::Ipv4(r),
-                    h,
-                    rest.get(..r.payload_len).ok_or(Error::Truncated)?,
-                )
-            }
-            6 => {
-                let view = ipv6::Packet::new_unchecked(bytes);
-                let r = Ipv6Repr::parse(&view)?;
-                if r.next_header != PROTOCOL_UDP {
-                    return Err(Error::NotRoce);
-                }
-                let (h, rest) = bytes
-                    .split_at_checked(ipv6::HEADER_LEN)
-                    .ok_or(Error::Truncated)?;
-                (
-                    IpRepr::Ipv6(r),
-                    h,
-                    rest.get(..r.payload_len).ok_or(Error::Truncated)?,
-                )
-            }
-            _ => return Err(Error::BadVersion),
-        };
+        let ip = IpRepr::parse(bytes)?;
+        if ip.protocol() != PROTOCOL_UDP {
+            return Err(Error::NotRoce);
+        }
+        let (ip_header, rest) = bytes
+            .split_at_checked(ip.header_len())
+            .ok_or(Error::Truncated)?;
+        let ip_payload = rest.get(..ip.payload_len()).ok_or(Error::Truncated)?;
 
         if ip_payload.len() < udp::HEADER_LEN {
             return Err(Error::Truncated);
@@ -192,28 +202,10 @@ impl<'a> DatagramRepr<'a> {
         let len = self.buffer_len();
         let udp_len = udp::HEADER_LEN + self.packet.buffer_len();
         let out = buf.get_mut(..len).ok_or(Error::BufferTooSmall)?;
-        match self.ip {
-            IpRepr::Ipv4(r) => {
-                if r.protocol != PROTOCOL_UDP {
-                    return Err(Error::Malformed);
-                }
-                let r = Ipv4Repr {
-                    payload_len: udp_len,
-                    ..r
-                };
-                r.emit(&mut ipv4::Packet::new_unchecked(&mut *out))?;
-            }
-            IpRepr::Ipv6(r) => {
-                if r.next_header != PROTOCOL_UDP {
-                    return Err(Error::Malformed);
-                }
-                let r = Ipv6Repr {
-                    payload_len: udp_len,
-                    ..r
-                };
-                r.emit(&mut ipv6::Packet::new_unchecked(&mut *out))?;
-            }
+        if self.ip.protocol() != PROTOCOL_UDP {
+            return Err(Error::Malformed);
         }
+        self.ip.emit(udp_len, out)?;
         let (ip_header, udp_bytes) = out
             .split_at_mut_checked(self.ip.header_len())
             .ok_or(Error::BufferTooSmall)?;

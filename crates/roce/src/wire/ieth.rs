@@ -1,26 +1,17 @@
 //! Invalidate Extended Transport Header, 4 bytes (roce.md §1.3): the R_Key
 //! a SEND with Invalidate asks the responder to invalidate.
 
-use super::bytes::{fixed_view, put_u32, u32_at};
+use super::bytes::{fields, fixed_view};
 use super::{Error, Result};
 
 /// Length of the IETH.
 pub const HEADER_LEN: usize = 4;
 
-fixed_view!(HEADER_LEN, "A read/write view of an IETH.");
+fixed_view!(Packet, HEADER_LEN, "A read/write view of an IETH.");
 
-impl<T: AsRef<[u8]>> Packet<T> {
+fields! { Packet;
     /// R_Key to invalidate.
-    pub fn rkey(&self) -> u32 {
-        u32_at(self.buffer.as_ref(), 0)
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Set the R_Key to invalidate.
-    pub fn set_rkey(&mut self, v: u32) {
-        put_u32(self.buffer.as_mut(), 0, v);
-    }
+    rkey, set_rkey: u32(0);
 }
 
 /// The IETH, owned.

@@ -1,26 +1,17 @@
 //! Immediate Data header, 4 bytes (roce.md §1.3): opaque 32 bits carried to
 //! the receiver's completion by SEND/WRITE ... with Immediate.
 
-use super::bytes::{fixed_view, put_u32, u32_at};
+use super::bytes::{fields, fixed_view};
 use super::{Error, Result};
 
 /// Length of the ImmDt header.
 pub const HEADER_LEN: usize = 4;
 
-fixed_view!(HEADER_LEN, "A read/write view of an ImmDt header.");
+fixed_view!(Packet, HEADER_LEN, "A read/write view of an ImmDt header.");
 
-impl<T: AsRef<[u8]>> Packet<T> {
+fields! { Packet;
     /// The immediate data, read big-endian.
-    pub fn imm_data(&self) -> u32 {
-        u32_at(self.buffer.as_ref(), 0)
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Set the immediate data (written big-endian).
-    pub fn set_imm_data(&mut self, v: u32) {
-        put_u32(self.buffer.as_mut(), 0, v);
-    }
+    imm_data, set_imm_data: u32(0);
 }
 
 /// The ImmDt header, owned.

@@ -2,7 +2,7 @@
 //! fragmented. The header checksum is checked on parse and written on emit.
 //! Hand-written rather than a dependency: see the note in `ethernet.rs`.
 
-use super::bytes::{array, ones_finish, ones_sum, put, put_u8, put_u16, u8_at, u16_at};
+use super::bytes::{fields, ones_finish, ones_sum, set_u8, set_u16, u8_at, u16_at, view};
 use super::{Error, Result};
 
 /// IP protocol number of UDP.
@@ -35,27 +35,31 @@ const FRAG_OFFSET_MASK: u16 = 0x1FFF;
 /// TOS, TTL, and the two checksum bytes.
 pub const ICRC_MASKED: [usize; 4] = [field::TOS, field::TTL, field::CHECKSUM, field::CHECKSUM + 1];
 
-/// A read/write view of an IPv4 packet.
-#[derive(Debug, Clone)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view!(Packet, "A read/write view of an IPv4 packet.");
+
+fields! { Packet;
+    /// The TOS byte (DSCP << 2 | ECN).
+    tos, set_tos: u8(field::TOS);
+    /// Total length (header + payload).
+    total_len, set_total_len: u16(field::TOTAL_LEN);
+    /// Identification.
+    ident, set_ident: u16(field::IDENT);
+    /// Time to live.
+    ttl, set_ttl: u8(field::TTL);
+    /// Protocol number.
+    protocol, set_protocol: u8(field::PROTOCOL);
+    /// Header checksum as on the wire.
+    checksum, set_checksum: u16(field::CHECKSUM);
+    /// Source address.
+    src_addr, set_src_addr: [u8; 4](field::SRC);
+    /// Destination address.
+    dst_addr, set_dst_addr: [u8; 4](field::DST);
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap without checking; accessors on a short buffer read zero.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and check the lengths: the buffer holds the header and the
-    /// whole `total_len` (it may hold more: Ethernet padding of short frames).
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// Length checks of [`new_checked`](Self::new_checked).
+    /// Length checks of [`new_checked`](Self::new_checked): the buffer
+    /// holds the header and the whole `total_len` (it may hold more:
+    /// Ethernet padding of short frames).
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         if len < HEADER_LEN {
@@ -72,11 +76,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(())
     }
 
-    /// Give back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
     /// Version nibble (4).
     pub fn version(&self) -> u8 {
         u8_at(self.buffer.as_ref(), field::VER_IHL) >> 4
@@ -85,21 +84,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Header length in bytes (IHL × 4).
     pub fn header_len(&self) -> usize {
         usize::from(u8_at(self.buffer.as_ref(), field::VER_IHL) & 0x0F) * 4
-    }
-
-    /// The TOS byte (DSCP << 2 | ECN).
-    pub fn tos(&self) -> u8 {
-        u8_at(self.buffer.as_ref(), field::TOS)
-    }
-
-    /// Total length (header + payload).
-    pub fn total_len(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::TOTAL_LEN)
-    }
-
-    /// Identification.
-    pub fn ident(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::IDENT)
     }
 
     fn flags_frag(&self) -> u16 {
@@ -115,31 +99,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// reserved flag is set.
     pub fn is_fragment_or_reserved(&self) -> bool {
         self.flags_frag() & (FLAG_RESERVED | FLAG_MORE_FRAGS | FRAG_OFFSET_MASK) != 0
-    }
-
-    /// Time to live.
-    pub fn ttl(&self) -> u8 {
-        u8_at(self.buffer.as_ref(), field::TTL)
-    }
-
-    /// Protocol number.
-    pub fn protocol(&self) -> u8 {
-        u8_at(self.buffer.as_ref(), field::PROTOCOL)
-    }
-
-    /// Header checksum as on the wire.
-    pub fn checksum(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Source address.
-    pub fn src_addr(&self) -> [u8; 4] {
-        array(self.buffer.as_ref(), field::SRC).unwrap_or_default()
-    }
-
-    /// Destination address.
-    pub fn dst_addr(&self) -> [u8; 4] {
-        array(self.buffer.as_ref(), field::DST).unwrap_or_default()
     }
 
     /// The raw header bytes (IHL × 4), as the ICRC needs them.
@@ -167,55 +126,20 @@ impl<T: AsRef<[u8]>> Packet<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Set version 4 and header length 20 (IHL 5).
     pub fn set_version_ihl(&mut self) {
-        put_u8(self.buffer.as_mut(), field::VER_IHL, 0x45);
-    }
-
-    /// Set the TOS byte.
-    pub fn set_tos(&mut self, v: u8) {
-        put_u8(self.buffer.as_mut(), field::TOS, v);
-    }
-
-    /// Set the total length.
-    pub fn set_total_len(&mut self, v: u16) {
-        put_u16(self.buffer.as_mut(), field::TOTAL_LEN, v);
-    }
-
-    /// Set the identification.
-    pub fn set_ident(&mut self, v: u16) {
-        put_u16(self.buffer.as_mut(), field::IDENT, v);
+        set_u8(self.buffer.as_mut(), field::VER_IHL, 0x45);
     }
 
     /// Set the flags to DF or nothing, fragment offset 0.
     pub fn set_dont_frag(&mut self, df: bool) {
         let v = if df { FLAG_DONT_FRAG } else { 0 };
-        put_u16(self.buffer.as_mut(), field::FLAGS_FRAG, v);
-    }
-
-    /// Set the time to live.
-    pub fn set_ttl(&mut self, v: u8) {
-        put_u8(self.buffer.as_mut(), field::TTL, v);
-    }
-
-    /// Set the protocol number.
-    pub fn set_protocol(&mut self, v: u8) {
-        put_u8(self.buffer.as_mut(), field::PROTOCOL, v);
-    }
-
-    /// Set the source address.
-    pub fn set_src_addr(&mut self, a: [u8; 4]) {
-        put(self.buffer.as_mut(), field::SRC, &a);
-    }
-
-    /// Set the destination address.
-    pub fn set_dst_addr(&mut self, a: [u8; 4]) {
-        put(self.buffer.as_mut(), field::DST, &a);
+        set_u16(self.buffer.as_mut(), field::FLAGS_FRAG, v);
     }
 
     /// Compute and store the header checksum over the current header.
     pub fn fill_checksum(&mut self) {
-        put_u16(self.buffer.as_mut(), field::CHECKSUM, 0);
+        self.set_checksum(0);
         let c = ones_finish(ones_sum(0, self.header()));
-        put_u16(self.buffer.as_mut(), field::CHECKSUM, c);
+        self.set_checksum(c);
     }
 
     /// Mutable payload (header end to `total_len`).

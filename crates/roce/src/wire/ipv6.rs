@@ -2,7 +2,7 @@
 //! the next header (no extension headers). Hand-written rather than a
 //! dependency: see the note in `ethernet.rs`.
 
-use super::bytes::{array, put, put_u8, put_u16, put_u32, u8_at, u16_at, u32_at};
+use super::bytes::{fields, set_u32, u8_at, u32_at, view};
 use super::{Error, Result};
 
 mod field {
@@ -25,27 +25,25 @@ pub const ICRC_MASKED: [usize; 4] = [1, 2, 3, field::HOP_LIMIT];
 /// the version nibble stays.
 pub const ICRC_BYTE0_MASK: u8 = 0x0F;
 
-/// A read/write view of an IPv6 packet.
-#[derive(Debug, Clone)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view!(Packet, "A read/write view of an IPv6 packet.");
+
+fields! { Packet;
+    /// Payload length.
+    payload_len, set_payload_len: u16(field::PAYLOAD_LEN);
+    /// Next header.
+    next_header, set_next_header: u8(field::NEXT_HEADER);
+    /// Hop limit.
+    hop_limit, set_hop_limit: u8(field::HOP_LIMIT);
+    /// Source address.
+    src_addr, set_src_addr: [u8; 16](field::SRC);
+    /// Destination address.
+    dst_addr, set_dst_addr: [u8; 16](field::DST);
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap without checking; accessors on a short buffer read zero.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and check the buffer holds the header and the whole payload
-    /// (it may hold more: Ethernet padding).
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// Length checks of [`new_checked`](Self::new_checked).
+    /// Length checks of [`new_checked`](Self::new_checked): the buffer
+    /// holds the header and the whole payload (it may hold more: Ethernet
+    /// padding).
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         if len < HEADER_LEN {
@@ -55,11 +53,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(Error::Truncated);
         }
         Ok(())
-    }
-
-    /// Give back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
     }
 
     /// Version nibble (6).
@@ -76,31 +69,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Flow label (20 bits).
     pub fn flow_label(&self) -> u32 {
         u32_at(self.buffer.as_ref(), field::VER_TC_FL) & 0x000F_FFFF
-    }
-
-    /// Payload length.
-    pub fn payload_len(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::PAYLOAD_LEN)
-    }
-
-    /// Next header.
-    pub fn next_header(&self) -> u8 {
-        u8_at(self.buffer.as_ref(), field::NEXT_HEADER)
-    }
-
-    /// Hop limit.
-    pub fn hop_limit(&self) -> u8 {
-        u8_at(self.buffer.as_ref(), field::HOP_LIMIT)
-    }
-
-    /// Source address.
-    pub fn src_addr(&self) -> [u8; 16] {
-        array(self.buffer.as_ref(), field::SRC).unwrap_or_default()
-    }
-
-    /// Destination address.
-    pub fn dst_addr(&self) -> [u8; 16] {
-        array(self.buffer.as_ref(), field::DST).unwrap_or_default()
     }
 
     /// The raw 40 header bytes, as the ICRC needs them.
@@ -121,32 +89,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Set version 6, traffic class and flow label (low 20 bits used).
     pub fn set_ver_tc_fl(&mut self, traffic_class: u8, flow_label: u32) {
         let w = (6 << 28) | (u32::from(traffic_class) << 20) | (flow_label & 0x000F_FFFF);
-        put_u32(self.buffer.as_mut(), field::VER_TC_FL, w);
-    }
-
-    /// Set the payload length.
-    pub fn set_payload_len(&mut self, v: u16) {
-        put_u16(self.buffer.as_mut(), field::PAYLOAD_LEN, v);
-    }
-
-    /// Set the next header.
-    pub fn set_next_header(&mut self, v: u8) {
-        put_u8(self.buffer.as_mut(), field::NEXT_HEADER, v);
-    }
-
-    /// Set the hop limit.
-    pub fn set_hop_limit(&mut self, v: u8) {
-        put_u8(self.buffer.as_mut(), field::HOP_LIMIT, v);
-    }
-
-    /// Set the source address.
-    pub fn set_src_addr(&mut self, a: [u8; 16]) {
-        put(self.buffer.as_mut(), field::SRC, &a);
-    }
-
-    /// Set the destination address.
-    pub fn set_dst_addr(&mut self, a: [u8; 16]) {
-        put(self.buffer.as_mut(), field::DST, &a);
+        set_u32(self.buffer.as_mut(), field::VER_TC_FL, w);
     }
 
     /// Mutable payload.

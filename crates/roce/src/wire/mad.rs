@@ -6,6 +6,7 @@
 
 use core::fmt;
 
+use super::bytes::{check_exact, fields, set_flag, set_u8, set_u16, u8_at, u16_at, view};
 use super::{Error, Result};
 
 /// Size of every MAD on the wire (roce.md §4, §7 item 2).
@@ -130,175 +131,40 @@ mod field {
     pub const ATTRIBUTE_MODIFIER: usize = 20;
 }
 
-/// Bounds-checked big-endian accessors shared by the MAD and CM codecs.
-///
-/// Views validate their length once in `new_checked`; these helpers still
-/// never index out of bounds (a view built with `new_unchecked` over a short
-/// buffer reads zeros and drops writes instead of panicking, since a panic
-/// in the driver is a blue screen: DESIGN.md, rules of the house).
-pub(in crate::wire) mod io {
-    /// `N` bytes at `at`, or zeros if the buffer is too short.
-    pub fn get<const N: usize>(buf: &[u8], at: usize) -> [u8; N] {
-        buf.get(at..)
-            .and_then(|s| s.first_chunk::<N>())
-            .copied()
-            .unwrap_or([0; N])
-    }
+view!(Packet, "A read/write view of a 256-byte MAD.");
 
-    /// Copies `bytes` to `at`; does nothing if they do not fit.
-    pub fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
-        if let Some(dst) = buf.get_mut(at..).and_then(|s| s.get_mut(..bytes.len())) {
-            dst.copy_from_slice(bytes);
-        }
-    }
-
-    pub fn u8_at(buf: &[u8], at: usize) -> u8 {
-        buf.get(at).copied().unwrap_or(0)
-    }
-
-    pub fn u16_at(buf: &[u8], at: usize) -> u16 {
-        u16::from_be_bytes(get(buf, at))
-    }
-
-    /// A 24-bit field occupying three whole bytes.
-    pub fn u24_at(buf: &[u8], at: usize) -> u32 {
-        let [a, b, c] = get(buf, at);
-        u32::from_be_bytes([0, a, b, c])
-    }
-
-    pub fn u32_at(buf: &[u8], at: usize) -> u32 {
-        u32::from_be_bytes(get(buf, at))
-    }
-
-    pub fn u64_at(buf: &[u8], at: usize) -> u64 {
-        u64::from_be_bytes(get(buf, at))
-    }
-
-    pub fn set_u8(buf: &mut [u8], at: usize, v: u8) {
-        put(buf, at, &[v]);
-    }
-
-    pub fn set_u16(buf: &mut [u8], at: usize, v: u16) {
-        put(buf, at, &v.to_be_bytes());
-    }
-
-    /// Writes the low 24 bits of `v` into three whole bytes.
-    pub fn set_u24(buf: &mut [u8], at: usize, v: u32) {
-        let [_, a, b, c] = v.to_be_bytes();
-        put(buf, at, &[a, b, c]);
-    }
-
-    pub fn set_u32(buf: &mut [u8], at: usize, v: u32) {
-        put(buf, at, &v.to_be_bytes());
-    }
-
-    pub fn set_u64(buf: &mut [u8], at: usize, v: u64) {
-        put(buf, at, &v.to_be_bytes());
-    }
-
-    /// The bits of byte `at` selected by `mask`, shifted down.
-    pub fn bits(buf: &[u8], at: usize, mask: u8) -> u8 {
-        (u8_at(buf, at) & mask)
-            .checked_shr(mask.trailing_zeros())
-            .unwrap_or(0)
-    }
-
-    /// Replaces the bits of byte `at` selected by `mask`, keeping the others.
-    /// Bits of `v` that do not fit the mask are dropped.
-    pub fn set_bits(buf: &mut [u8], at: usize, mask: u8, v: u8) {
-        let shifted = v.checked_shl(mask.trailing_zeros()).unwrap_or(0) & mask;
-        set_u8(buf, at, (u8_at(buf, at) & !mask) | shifted);
-    }
-
-    /// A single bit as a flag.
-    pub fn flag(buf: &[u8], at: usize, mask: u8) -> bool {
-        u8_at(buf, at) & mask != 0
-    }
-
-    pub fn set_flag(buf: &mut [u8], at: usize, mask: u8, v: bool) {
-        set_bits(buf, at, mask, u8::from(v));
-    }
-
-    /// A 20-bit flow label in the top bits of the 32-bit word at `at`
-    /// (roce.md §5.1: MSB-aligned, bytes at..at+2 and the high nibble of at+2).
-    pub fn flow_label(buf: &[u8], at: usize) -> u32 {
-        u32_at(buf, at) >> 12
-    }
-
-    /// Sets a 20-bit flow label, keeping the low 12 bits of the word.
-    pub fn set_flow_label(buf: &mut [u8], at: usize, v: u32) {
-        let old = u32_at(buf, at);
-        set_u32(buf, at, (old & 0xFFF) | ((v & 0xF_FFFF) << 12));
-    }
-
-    /// `Ok` if `v` fits in `width` bits. `emit` refuses values that would be
-    /// silently truncated on the wire.
-    pub fn check_width(v: u32, width: u32) -> super::Result<()> {
-        if v.checked_shr(width).unwrap_or(0) == 0 {
-            Ok(())
-        } else {
-            Err(super::Error::Malformed)
-        }
-    }
-}
-
-/// A read/write view of a 256-byte MAD.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+fields! { Packet;
+    /// BaseVersion (byte 0).
+    base_version, set_base_version: u8(field::BASE_VERSION);
+    /// ClassVersion (byte 2).
+    class_version, set_class_version: u8(field::CLASS_VERSION);
+    /// Status (bytes 4-5).
+    status, set_status: u16(field::STATUS);
+    /// ClassSpecific (bytes 6-7).
+    class_specific, set_class_specific: u16(field::CLASS_SPECIFIC);
+    /// TransactionID (bytes 8-15).
+    transaction_id, set_transaction_id: u64(field::TRANSACTION_ID);
+    /// The reserved bytes 18-19.
+    reserved, set_reserved: u16(field::RESERVED);
+    /// AttributeModifier (bytes 20-23).
+    attribute_modifier, set_attribute_modifier: u32(field::ATTRIBUTE_MODIFIER);
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking its length.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wraps a buffer that must be exactly [`MAD_LEN`] bytes.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// A MAD is exactly 256 bytes (roce.md §4): shorter is
     /// [`Error::Truncated`], longer is [`Error::BadLength`].
     pub fn check_len(&self) -> Result<()> {
-        let len = self.buffer.as_ref().len();
-        match len.cmp(&MAD_LEN) {
-            core::cmp::Ordering::Less => Err(Error::Truncated),
-            core::cmp::Ordering::Greater => Err(Error::BadLength),
-            core::cmp::Ordering::Equal => Ok(()),
-        }
-    }
-
-    /// The underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn buf(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    /// BaseVersion (byte 0).
-    pub fn base_version(&self) -> u8 {
-        io::u8_at(self.buf(), field::BASE_VERSION)
+        check_exact(self.buffer.as_ref().len(), MAD_LEN)
     }
 
     /// MgmtClass (byte 1).
     pub fn mgmt_class(&self) -> MgmtClass {
-        MgmtClass(io::u8_at(self.buf(), field::MGMT_CLASS))
-    }
-
-    /// ClassVersion (byte 2).
-    pub fn class_version(&self) -> u8 {
-        io::u8_at(self.buf(), field::CLASS_VERSION)
+        MgmtClass(u8_at(self.buffer.as_ref(), field::MGMT_CLASS))
     }
 
     /// The whole method byte (R bit included).
     pub fn method(&self) -> Method {
-        Method(io::u8_at(self.buf(), field::METHOD))
+        Method(u8_at(self.buffer.as_ref(), field::METHOD))
     }
 
     /// The R (response) bit of the method byte.
@@ -306,105 +172,42 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.method().is_response()
     }
 
-    /// Status (bytes 4-5).
-    pub fn status(&self) -> u16 {
-        io::u16_at(self.buf(), field::STATUS)
-    }
-
-    /// ClassSpecific (bytes 6-7).
-    pub fn class_specific(&self) -> u16 {
-        io::u16_at(self.buf(), field::CLASS_SPECIFIC)
-    }
-
-    /// TransactionID (bytes 8-15).
-    pub fn transaction_id(&self) -> u64 {
-        io::u64_at(self.buf(), field::TRANSACTION_ID)
-    }
-
     /// AttributeID (bytes 16-17).
     pub fn attribute_id(&self) -> AttributeId {
-        AttributeId(io::u16_at(self.buf(), field::ATTRIBUTE_ID))
-    }
-
-    /// The reserved bytes 18-19.
-    pub fn reserved(&self) -> u16 {
-        io::u16_at(self.buf(), field::RESERVED)
-    }
-
-    /// AttributeModifier (bytes 20-23).
-    pub fn attribute_modifier(&self) -> u32 {
-        io::u32_at(self.buf(), field::ATTRIBUTE_MODIFIER)
+        AttributeId(u16_at(self.buffer.as_ref(), field::ATTRIBUTE_ID))
     }
 
     /// The 232 bytes of class data (empty if the buffer is too short).
     pub fn data(&self) -> &[u8] {
-        self.buf().get(HEADER_LEN..MAD_LEN).unwrap_or(&[])
+        self.buffer.as_ref().get(HEADER_LEN..MAD_LEN).unwrap_or(&[])
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn buf_mut(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
-
-    /// Sets BaseVersion.
-    pub fn set_base_version(&mut self, v: u8) {
-        io::set_u8(self.buf_mut(), field::BASE_VERSION, v);
-    }
-
     /// Sets MgmtClass.
     pub fn set_mgmt_class(&mut self, v: MgmtClass) {
-        io::set_u8(self.buf_mut(), field::MGMT_CLASS, v.0);
-    }
-
-    /// Sets ClassVersion.
-    pub fn set_class_version(&mut self, v: u8) {
-        io::set_u8(self.buf_mut(), field::CLASS_VERSION, v);
+        set_u8(self.buffer.as_mut(), field::MGMT_CLASS, v.0);
     }
 
     /// Sets the whole method byte.
     pub fn set_method(&mut self, v: Method) {
-        io::set_u8(self.buf_mut(), field::METHOD, v.0);
+        set_u8(self.buffer.as_mut(), field::METHOD, v.0);
     }
 
     /// Sets or clears the R bit, keeping the method code.
     pub fn set_response(&mut self, v: bool) {
-        io::set_flag(self.buf_mut(), field::METHOD, Method::RESPONSE_BIT, v);
-    }
-
-    /// Sets Status.
-    pub fn set_status(&mut self, v: u16) {
-        io::set_u16(self.buf_mut(), field::STATUS, v);
-    }
-
-    /// Sets ClassSpecific.
-    pub fn set_class_specific(&mut self, v: u16) {
-        io::set_u16(self.buf_mut(), field::CLASS_SPECIFIC, v);
-    }
-
-    /// Sets TransactionID.
-    pub fn set_transaction_id(&mut self, v: u64) {
-        io::set_u64(self.buf_mut(), field::TRANSACTION_ID, v);
+        set_flag(self.buffer.as_mut(), field::METHOD, Method::RESPONSE_BIT, v);
     }
 
     /// Sets AttributeID.
     pub fn set_attribute_id(&mut self, v: AttributeId) {
-        io::set_u16(self.buf_mut(), field::ATTRIBUTE_ID, v.0);
-    }
-
-    /// Sets the reserved bytes 18-19.
-    pub fn set_reserved(&mut self, v: u16) {
-        io::set_u16(self.buf_mut(), field::RESERVED, v);
-    }
-
-    /// Sets AttributeModifier.
-    pub fn set_attribute_modifier(&mut self, v: u32) {
-        io::set_u32(self.buf_mut(), field::ATTRIBUTE_MODIFIER, v);
+        set_u16(self.buffer.as_mut(), field::ATTRIBUTE_ID, v.0);
     }
 
     /// The class data, writable.
     pub fn data_mut(&mut self) -> &mut [u8] {
-        self.buf_mut()
+        self.buffer
+            .as_mut()
             .get_mut(HEADER_LEN..MAD_LEN)
             .unwrap_or(&mut [])
     }
@@ -470,7 +273,7 @@ impl Repr {
     /// Writes the header (BaseVersion 1, reserved bytes zero); the class
     /// data is left as it is.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
-        if packet.buf().len() < HEADER_LEN {
+        if packet.buffer.as_ref().len() < HEADER_LEN {
             return Err(Error::BufferTooSmall);
         }
         packet.set_base_version(BASE_VERSION);

@@ -10,6 +10,7 @@ use super::aeth::{self, AethRepr};
 use super::atomic_ack_eth::{self, AtomicAckEthRepr};
 use super::atomic_eth::{self, AtomicEthRepr};
 use super::bth::{self, BthRepr};
+use super::bytes::view;
 use super::deth::{self, DethRepr};
 use super::icrc::ICRC_LEN;
 use super::ieth::{self, IethRepr};
@@ -28,27 +29,15 @@ pub const fn pad_count(len: usize) -> u8 {
 /// The smallest RoCEv2 packet: a BTH and an ICRC.
 pub const MIN_LEN: usize = bth::HEADER_LEN + ICRC_LEN;
 
-/// A read-only view of a RoCEv2 packet (the UDP payload).
-#[derive(Debug, Clone)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+view!(
+    Packet,
+    "A read-only view of a RoCEv2 packet (the UDP payload)."
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap without checking.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and check the buffer holds a BTH with a known opcode, the
-    /// headers that opcode needs, the pad and an ICRC.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// Length checks of [`new_checked`](Self::new_checked).
+    /// Length checks of [`new_checked`](Self::new_checked): the buffer
+    /// holds a BTH with a known opcode, the headers that opcode needs, the
+    /// pad and an ICRC.
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         if len < MIN_LEN {
@@ -62,11 +51,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(Error::BadLength);
         }
         Ok(())
-    }
-
-    /// Give back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
     }
 
     /// The BTH.
@@ -238,6 +222,19 @@ impl<'a> PacketRepr<'a> {
         Ok(repr)
     }
 
+    /// The MAD this packet carries if it is a QP1 datagram: a UD SEND Only
+    /// to the GSI ([`bth::GSI_QPN`]), whose whole payload is one MAD
+    /// (roce.md §0, §4); `None` for any other packet. The MAD is not
+    /// checked here: [`CmMad::parse`](super::cm::CmMad::parse) decodes a CM
+    /// MAD, [`mad::Packet`](super::mad::Packet) any other.
+    pub const fn qp1_mad(&self) -> Option<&'a [u8]> {
+        if self.bth.dest_qp == bth::GSI_QPN && matches!(self.bth.opcode, Opcode::UdSendOnly) {
+            Some(self.payload)
+        } else {
+            None
+        }
+    }
+
     /// Whether extension header `h` is set in this repr.
     fn has(&self, h: ExtHeader) -> bool {
         match h {
@@ -388,6 +385,7 @@ pub const fn qp_default_udp_sport(qpn: u32) -> u16 {
 mod tests {
     use super::*;
     use crate::wire::aeth::Syndrome;
+    use crate::wire::bth::GSI_QPN;
 
     #[test]
     fn sport_from_flow_label_matches_captures() {
@@ -513,6 +511,28 @@ mod tests {
                     == op.has_immediate()
             );
         }
+    }
+
+    #[test]
+    fn qp1_mad_is_the_payload_of_a_ud_send_to_qp1_only() {
+        let mad = [0x01u8; 256];
+        let mut r = PacketRepr::new(BthRepr::new(Opcode::UdSendOnly, GSI_QPN, 0), &mad);
+        r.deth = Some(DethRepr {
+            qkey: crate::wire::deth::GSI_QKEY,
+            reserved: 0,
+            src_qp: GSI_QPN,
+        });
+        let mut buf = [0u8; 300];
+        let n = r.emit(&mut buf).unwrap();
+        let parsed = PacketRepr::parse(&Packet::new_checked(&buf[..n]).unwrap()).unwrap();
+        assert_eq!(parsed.qp1_mad(), Some(&mad[..]));
+        // Another QP, or another opcode to QP1, carries no MAD.
+        let mut other_qp = r;
+        other_qp.bth.dest_qp = 2;
+        assert_eq!(other_qp.qp1_mad(), None);
+        let mut rc = send_only(&mad);
+        rc.bth.dest_qp = GSI_QPN;
+        assert_eq!(rc.qp1_mad(), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! RDMA Extended Transport Header, 16 bytes (roce.md §1.3): in RDMA WRITE
 //! First/Only and RDMA READ Request.
 
-use super::bytes::{fixed_view, put_u32, put_u64, u32_at, u64_at};
+use super::bytes::{fields, fixed_view};
 use super::{Error, Result};
 
 mod field {
@@ -13,36 +13,15 @@ mod field {
 /// Length of the RETH.
 pub const HEADER_LEN: usize = 16;
 
-fixed_view!(HEADER_LEN, "A read/write view of a RETH.");
+fixed_view!(Packet, HEADER_LEN, "A read/write view of a RETH.");
 
-impl<T: AsRef<[u8]>> Packet<T> {
+fields! { Packet;
     /// Remote virtual address.
-    pub fn virtual_addr(&self) -> u64 {
-        u64_at(self.buffer.as_ref(), field::VA)
-    }
+    virtual_addr, set_virtual_addr: u64(field::VA);
     /// Remote key.
-    pub fn rkey(&self) -> u32 {
-        u32_at(self.buffer.as_ref(), field::RKEY)
-    }
+    rkey, set_rkey: u32(field::RKEY);
     /// Length of the whole transfer (not of this packet).
-    pub fn dma_len(&self) -> u32 {
-        u32_at(self.buffer.as_ref(), field::DMA_LEN)
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Set the remote virtual address.
-    pub fn set_virtual_addr(&mut self, v: u64) {
-        put_u64(self.buffer.as_mut(), field::VA, v);
-    }
-    /// Set the remote key.
-    pub fn set_rkey(&mut self, v: u32) {
-        put_u32(self.buffer.as_mut(), field::RKEY, v);
-    }
-    /// Set the DMA length.
-    pub fn set_dma_len(&mut self, v: u32) {
-        put_u32(self.buffer.as_mut(), field::DMA_LEN, v);
-    }
+    dma_len, set_dma_len: u32(field::DMA_LEN);
 }
 
 /// The RETH, owned.

@@ -4,7 +4,7 @@
 //! sender is verified when the IP addresses are supplied, and `emit` can
 //! compute one. Hand-written rather than a dependency: see `ethernet.rs`.
 
-use super::bytes::{ones_finish, ones_sum, put_u16, u16_at};
+use super::bytes::{fields, ones_finish, ones_sum, view};
 use super::{Error, Result};
 
 /// The RoCEv2 UDP destination port (IANA).
@@ -59,26 +59,23 @@ impl PseudoHeader {
     }
 }
 
-/// A read/write view of a UDP datagram.
-#[derive(Debug, Clone)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view!(Packet, "A read/write view of a UDP datagram.");
+
+fields! { Packet;
+    /// Source port.
+    src_port, set_src_port: u16(field::SRC_PORT);
+    /// Destination port.
+    dst_port, set_dst_port: u16(field::DST_PORT);
+    /// Length field (header + payload).
+    #[allow(clippy::len_without_is_empty)]
+    len, set_len: u16(field::LENGTH);
+    /// Checksum as on the wire (0 = none).
+    checksum, set_checksum: u16(field::CHECKSUM);
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap without checking; accessors on a short buffer read zero.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and check: header present, `8 <= length <= buffer`.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// Length checks of [`new_checked`](Self::new_checked).
+    /// Length checks of [`new_checked`](Self::new_checked): header
+    /// present, `8 <= length <= buffer`.
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         if len < HEADER_LEN {
@@ -92,32 +89,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(Error::Truncated);
         }
         Ok(())
-    }
-
-    /// Give back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Source port.
-    pub fn src_port(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::SRC_PORT)
-    }
-
-    /// Destination port.
-    pub fn dst_port(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::DST_PORT)
-    }
-
-    /// Length field (header + payload).
-    #[allow(clippy::len_without_is_empty)]
-    pub fn len(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::LENGTH)
-    }
-
-    /// Checksum as on the wire (0 = none).
-    pub fn checksum(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// The raw 8 header bytes, as the ICRC needs them.
@@ -145,26 +116,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Set the source port.
-    pub fn set_src_port(&mut self, v: u16) {
-        put_u16(self.buffer.as_mut(), field::SRC_PORT, v);
-    }
-
-    /// Set the destination port.
-    pub fn set_dst_port(&mut self, v: u16) {
-        put_u16(self.buffer.as_mut(), field::DST_PORT, v);
-    }
-
-    /// Set the length field.
-    pub fn set_len(&mut self, v: u16) {
-        put_u16(self.buffer.as_mut(), field::LENGTH, v);
-    }
-
-    /// Set the checksum field verbatim.
-    pub fn set_checksum(&mut self, v: u16) {
-        put_u16(self.buffer.as_mut(), field::CHECKSUM, v);
-    }
-
     /// Compute the checksum over pseudo-header, header and payload as they
     /// stand and store it (0 is sent as 0xFFFF, RFC 768).
     pub fn fill_checksum(&mut self, pseudo: &PseudoHeader) {

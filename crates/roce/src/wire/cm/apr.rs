@@ -3,6 +3,7 @@
 //! rxe does not implement path migration; decoded for completeness.
 
 use super::Opaque;
+use crate::wire::bytes::fields;
 use crate::wire::{Error, Result};
 
 /// Size of the additional information field (ib_cm.h).
@@ -57,7 +58,7 @@ mod field {
 
 cm_view!("APR");
 
-cm_fields! {
+fields! { Packet;
     /// Local Communication ID.
     local_comm_id, set_local_comm_id: u32(field::LOCAL_COMM_ID);
     /// Remote Communication ID.
@@ -122,11 +123,6 @@ impl Repr {
         Ok(())
     }
 
-    /// Always the whole CM body.
-    pub const fn buffer_len(&self) -> usize {
-        super::DATA_LEN
-    }
-
     /// Writes the whole body, reserved bytes zero.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
         self.check()?;
@@ -135,10 +131,8 @@ impl Repr {
         packet.set_remote_comm_id(self.remote_comm_id);
         packet.set_info_length(self.info_length);
         packet.set_ap_status(self.ap_status.0);
-        packet.info_mut().copy_from_slice(&self.info.0);
-        packet
-            .private_data_mut()
-            .copy_from_slice(&self.private_data.0);
+        self.info.write_to(packet.info_mut());
+        self.private_data.write_to(packet.private_data_mut());
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use super::Opaque;
 use crate::wire::Result;
-use crate::wire::mad::io;
+use crate::wire::bytes::{check_width, fields};
 
 /// Size of the DREQ private data (ib_cm.h).
 pub const PRIVATE_DATA_LEN: usize = 220;
@@ -17,7 +17,7 @@ mod field {
 
 cm_view!("DREQ");
 
-cm_fields! {
+fields! { Packet;
     /// Local Communication ID.
     local_comm_id, set_local_comm_id: u32(field::LOCAL_COMM_ID);
     /// Remote Communication ID.
@@ -59,12 +59,7 @@ impl Repr {
 
     /// Refuses values wider than their fields.
     pub fn check(&self) -> Result<()> {
-        io::check_width(self.remote_qpn, 24)
-    }
-
-    /// Always the whole CM body.
-    pub const fn buffer_len(&self) -> usize {
-        super::DATA_LEN
+        check_width(self.remote_qpn, 24)
     }
 
     /// Writes the whole body, reserved bits zero.
@@ -74,9 +69,7 @@ impl Repr {
         packet.set_local_comm_id(self.local_comm_id);
         packet.set_remote_comm_id(self.remote_comm_id);
         packet.set_remote_qpn(self.remote_qpn);
-        packet
-            .private_data_mut()
-            .copy_from_slice(&self.private_data.0);
+        self.private_data.write_to(packet.private_data_mut());
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use core::net::Ipv6Addr;
 
 use super::Opaque;
 use crate::wire::Result;
-use crate::wire::mad::io;
+use crate::wire::bytes::{check_width, fields};
 
 /// Size of the LAP private data (ib_cm.h).
 pub const PRIVATE_DATA_LEN: usize = 168;
@@ -37,7 +37,7 @@ mod field {
 
 cm_view!("LAP");
 
-cm_fields! {
+fields! { Packet;
     /// Local Communication ID.
     local_comm_id, set_local_comm_id: u32(field::LOCAL_COMM_ID);
     /// Remote Communication ID.
@@ -46,7 +46,7 @@ cm_fields! {
     remote_qpn, set_remote_qpn: u24(field::REMOTE_QPN);
     /// Remote CM response timeout (5 bits).
     remote_cm_response_timeout, set_remote_cm_response_timeout:
-        bits(field::REMOTE_CM_RESPONSE_TIMEOUT.0, field::REMOTE_CM_RESPONSE_TIMEOUT.1);
+        bits(field::REMOTE_CM_RESPONSE_TIMEOUT);
     /// Alternate local port LID.
     alt_local_lid, set_alt_local_lid: u16(field::ALT_LOCAL_LID);
     /// Alternate remote port LID.
@@ -63,15 +63,15 @@ cm_fields! {
     alt_hop_limit, set_alt_hop_limit: u8(field::ALT_HOP_LIMIT);
     /// Alternate packet rate (6 bits).
     alt_packet_rate, set_alt_packet_rate:
-        bits(field::ALT_PACKET_RATE.0, field::ALT_PACKET_RATE.1);
+        bits(field::ALT_PACKET_RATE);
     /// Alternate SL (4 bits).
-    alt_sl, set_alt_sl: bits(field::ALT_SL.0, field::ALT_SL.1);
+    alt_sl, set_alt_sl: bits(field::ALT_SL);
     /// Alternate subnet local.
     alt_subnet_local, set_alt_subnet_local:
-        flag(field::ALT_SUBNET_LOCAL.0, field::ALT_SUBNET_LOCAL.1);
+        flag(field::ALT_SUBNET_LOCAL);
     /// Alternate local ACK timeout (5 bits).
     alt_local_ack_timeout, set_alt_local_ack_timeout:
-        bits(field::ALT_LOCAL_ACK_TIMEOUT.0, field::ALT_LOCAL_ACK_TIMEOUT.1);
+        bits(field::ALT_LOCAL_ACK_TIMEOUT);
 }
 
 cm_bytes! {
@@ -142,17 +142,12 @@ impl Repr {
 
     /// Refuses values wider than their fields.
     pub fn check(&self) -> Result<()> {
-        io::check_width(self.remote_qpn, 24)?;
-        io::check_width(self.remote_cm_response_timeout.into(), 5)?;
-        io::check_width(self.alt_flow_label, 20)?;
-        io::check_width(self.alt_packet_rate.into(), 6)?;
-        io::check_width(self.alt_sl.into(), 4)?;
-        io::check_width(self.alt_local_ack_timeout.into(), 5)
-    }
-
-    /// Always the whole CM body.
-    pub const fn buffer_len(&self) -> usize {
-        super::DATA_LEN
+        check_width(self.remote_qpn, 24)?;
+        check_width(self.remote_cm_response_timeout.into(), 5)?;
+        check_width(self.alt_flow_label, 20)?;
+        check_width(self.alt_packet_rate.into(), 6)?;
+        check_width(self.alt_sl.into(), 4)?;
+        check_width(self.alt_local_ack_timeout.into(), 5)
     }
 
     /// Writes the whole body, reserved bits zero.
@@ -174,9 +169,7 @@ impl Repr {
         packet.set_alt_sl(self.alt_sl);
         packet.set_alt_subnet_local(self.alt_subnet_local);
         packet.set_alt_local_ack_timeout(self.alt_local_ack_timeout);
-        packet
-            .private_data_mut()
-            .copy_from_slice(&self.private_data.0);
+        self.private_data.write_to(packet.private_data_mut());
         Ok(())
     }
 }

@@ -14,42 +14,31 @@
 use core::fmt;
 use core::net::Ipv6Addr;
 
-use super::mad::{self, AttributeId, Method, MgmtClass, io};
+use super::bytes::{check_width, fields, fixed_view};
+use super::mad::{self, AttributeId, Method, MgmtClass};
 use super::{Error, Result};
 
 /// Declares the `Packet` view of one CM message: the struct, its
-/// constructors and the length check shared by every message.
+/// constructors, the exact-length check shared by every message and the
+/// `clear` its `emit` starts with; and `buffer_len` of the message's
+/// `Repr`, which is always the whole body. Fields are declared with
+/// [`fields!`](crate::wire::bytes::fields).
 macro_rules! cm_view {
     ($what:literal) => {
-        #[doc = concat!("A read/write view of a ", $what, " body (the 232 bytes after the MAD header).")]
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        pub struct Packet<T: AsRef<[u8]>> {
-            buffer: T,
-        }
+        $crate::wire::bytes::view!(
+            Packet,
+            concat!(
+                "A read/write view of a ",
+                $what,
+                " body (the 232 bytes after the MAD header)."
+            )
+        );
 
         impl<T: AsRef<[u8]>> Packet<T> {
-            /// Wraps a buffer without checking its length (accessors then
-            /// read zeros and drop writes outside it; they never panic).
-            pub const fn new_unchecked(buffer: T) -> Self {
-                Packet { buffer }
-            }
-
-            /// Wraps a buffer that must be exactly 232 bytes.
-            pub fn new_checked(buffer: T) -> $crate::wire::Result<Self> {
-                let packet = Self::new_unchecked(buffer);
-                packet.check_len()?;
-                Ok(packet)
-            }
-
             /// Shorter than 232 bytes is [`Error::Truncated`](crate::wire::Error::Truncated),
             /// longer is [`Error::BadLength`](crate::wire::Error::BadLength).
             pub fn check_len(&self) -> $crate::wire::Result<()> {
-                super::check_data_len(self.buffer.as_ref().len())
-            }
-
-            /// The underlying buffer.
-            pub fn into_inner(self) -> T {
-                self.buffer
+                $crate::wire::bytes::check_exact(self.buffer.as_ref().len(), super::DATA_LEN)
             }
         }
 
@@ -64,124 +53,13 @@ macro_rules! cm_view {
                 Ok(())
             }
         }
-    };
-}
 
-/// Declares getters and setters of a CM view from a table of
-/// `getter, setter: kind(offset[, mask]);` lines. Kinds: `u8`, `u16`, `u32`,
-/// `u64` (whole big-endian fields), `u24` (three whole bytes), `bits` (the
-/// bits of one byte under a mask), `flag` (one bit), `flow_label` (the top 20
-/// bits of a 32-bit word), `gid` (16 bytes). Setters drop the bits of a value
-/// that do not fit its field and keep the neighbouring bits.
-macro_rules! cm_fields {
-    ($( $(#[$meta:meta])* $get:ident, $set:ident : $kind:ident ($($arg:expr),+); )*) => {
-        impl<T: AsRef<[u8]>> Packet<T> {
-            $(
-                $(#[$meta])*
-                pub fn $get(&self) -> cm_ty!($kind) {
-                    cm_get!($kind, self.buffer.as_ref(), $($arg),+)
-                }
-            )*
+        impl Repr {
+            /// Always the whole CM body.
+            pub const fn buffer_len(&self) -> usize {
+                super::DATA_LEN
+            }
         }
-
-        impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-            $(
-                #[doc = concat!("Sets the field read by [`Self::", stringify!($get), "`].")]
-                pub fn $set(&mut self, value: cm_ty!($kind)) {
-                    cm_set!($kind, self.buffer.as_mut(), value, $($arg),+)
-                }
-            )*
-        }
-    };
-}
-
-macro_rules! cm_ty {
-    (u8) => {
-        u8
-    };
-    (u16) => {
-        u16
-    };
-    (u24) => {
-        u32
-    };
-    (u32) => {
-        u32
-    };
-    (u64) => {
-        u64
-    };
-    (bits) => {
-        u8
-    };
-    (flag) => {
-        bool
-    };
-    (flow_label) => {
-        u32
-    };
-    (gid) => {
-        ::core::net::Ipv6Addr
-    };
-}
-
-macro_rules! cm_get {
-    (u8, $b:expr, $at:expr) => {
-        $crate::wire::mad::io::u8_at($b, $at)
-    };
-    (u16, $b:expr, $at:expr) => {
-        $crate::wire::mad::io::u16_at($b, $at)
-    };
-    (u24, $b:expr, $at:expr) => {
-        $crate::wire::mad::io::u24_at($b, $at)
-    };
-    (u32, $b:expr, $at:expr) => {
-        $crate::wire::mad::io::u32_at($b, $at)
-    };
-    (u64, $b:expr, $at:expr) => {
-        $crate::wire::mad::io::u64_at($b, $at)
-    };
-    (bits, $b:expr, $at:expr, $mask:expr) => {
-        $crate::wire::mad::io::bits($b, $at, $mask)
-    };
-    (flag, $b:expr, $at:expr, $mask:expr) => {
-        $crate::wire::mad::io::flag($b, $at, $mask)
-    };
-    (flow_label, $b:expr, $at:expr) => {
-        $crate::wire::mad::io::flow_label($b, $at)
-    };
-    (gid, $b:expr, $at:expr) => {
-        ::core::net::Ipv6Addr::from($crate::wire::mad::io::get::<16>($b, $at))
-    };
-}
-
-macro_rules! cm_set {
-    (u8, $b:expr, $v:expr, $at:expr) => {
-        $crate::wire::mad::io::set_u8($b, $at, $v)
-    };
-    (u16, $b:expr, $v:expr, $at:expr) => {
-        $crate::wire::mad::io::set_u16($b, $at, $v)
-    };
-    (u24, $b:expr, $v:expr, $at:expr) => {
-        $crate::wire::mad::io::set_u24($b, $at, $v)
-    };
-    (u32, $b:expr, $v:expr, $at:expr) => {
-        $crate::wire::mad::io::set_u32($b, $at, $v)
-    };
-    (u64, $b:expr, $v:expr, $at:expr) => {
-        $crate::wire::mad::io::set_u64($b, $at, $v)
-    };
-    (bits, $b:expr, $v:expr, $at:expr, $mask:expr) => {
-        $crate::wire::mad::io::set_bits($b, $at, $mask, $v)
-    };
-    (flag, $b:expr, $v:expr, $at:expr, $mask:expr) => {
-        $crate::wire::mad::io::set_flag($b, $at, $mask, $v)
-    };
-    (flow_label, $b:expr, $v:expr, $at:expr) => {
-        $crate::wire::mad::io::set_flow_label($b, $at, $v)
-    };
-    (gid, $b:expr, $v:expr, $at:expr) => {
-        $crate::wire::mad::io::put($b, $at, &$v.octets())
     };
 }
 
@@ -205,6 +83,73 @@ macro_rules! cm_bytes {
     };
 }
 
+/// The whole of a CM message that carries only the two communication IDs
+/// and 224 bytes of private data: RTU and DREP share this layout
+/// (roce.md §5.5): view, fields and `Repr`.
+macro_rules! cm_comm_ids_message {
+    ($what:literal) => {
+        use super::Opaque;
+        use $crate::wire::Result;
+        use $crate::wire::bytes::fields;
+
+        #[doc = concat!("Size of the ", $what, " private data (ib_cm.h).")]
+        pub const PRIVATE_DATA_LEN: usize = 224;
+
+        #[doc = concat!("Byte offsets in the ", $what, " body (roce.md §5.5).")]
+        mod field {
+            pub const LOCAL_COMM_ID: usize = 0;
+            pub const REMOTE_COMM_ID: usize = 4;
+            pub const PRIVATE_DATA: usize = 8;
+        }
+
+        cm_view!($what);
+
+        fields! { Packet;
+            /// Local Communication ID.
+            local_comm_id, set_local_comm_id: u32(field::LOCAL_COMM_ID);
+            /// Remote Communication ID.
+            remote_comm_id, set_remote_comm_id: u32(field::REMOTE_COMM_ID);
+        }
+
+        cm_bytes! {
+            /// Private data (224 bytes).
+            private_data, private_data_mut: field::PRIVATE_DATA, PRIVATE_DATA_LEN
+        }
+
+        #[doc = concat!("An ", $what, ", decoded.")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct Repr {
+            /// Local Communication ID.
+            pub local_comm_id: u32,
+            /// Remote Communication ID.
+            pub remote_comm_id: u32,
+            /// Private data.
+            pub private_data: Opaque<PRIVATE_DATA_LEN>,
+        }
+
+        impl Repr {
+            #[doc = concat!("Decodes a checked ", $what, " view.")]
+            pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self> {
+                packet.check_len()?;
+                Ok(Repr {
+                    local_comm_id: packet.local_comm_id(),
+                    remote_comm_id: packet.remote_comm_id(),
+                    private_data: Opaque::from_field(packet.private_data()),
+                })
+            }
+
+            /// Writes the whole body.
+            pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+                packet.clear()?;
+                packet.set_local_comm_id(self.local_comm_id);
+                packet.set_remote_comm_id(self.remote_comm_id);
+                self.private_data.write_to(packet.private_data_mut());
+                Ok(())
+            }
+        }
+    };
+}
+
 pub mod apr;
 pub mod drep;
 pub mod dreq;
@@ -219,15 +164,6 @@ pub mod sidr_req;
 
 /// Size of every CM message body (the MAD class data).
 pub const DATA_LEN: usize = mad::DATA_LEN;
-
-/// Length check shared by every CM view: the body is exactly 232 bytes.
-fn check_data_len(len: usize) -> Result<()> {
-    match len.cmp(&DATA_LEN) {
-        core::cmp::Ordering::Less => Err(Error::Truncated),
-        core::cmp::Ordering::Greater => Err(Error::BadLength),
-        core::cmp::Ordering::Equal => Ok(()),
-    }
-}
 
 /// A fixed-size opaque byte field: private data, ARI, additional info.
 ///
@@ -263,6 +199,14 @@ impl<const N: usize> Opaque<N> {
     /// the slice is short, which only an unchecked view can produce).
     fn from_field(bytes: &[u8]) -> Self {
         Opaque(bytes.first_chunk::<N>().copied().unwrap_or([0; N]))
+    }
+
+    /// Writes the field into a view's bytes (exactly `N` bytes once the
+    /// view's `clear` succeeded; a shorter slice is left alone).
+    fn write_to(&self, bytes: &mut [u8]) {
+        if let Some(dst) = bytes.first_chunk_mut::<N>() {
+            *dst = self.0;
+        }
     }
 }
 
@@ -397,15 +341,7 @@ impl RejectReason {
     pub const VENDOR_OPTION_NOT_SUPPORTED: Self = Self(35);
 }
 
-/// View of one path description inside a REQ (44 bytes: the primary path at
-/// REQ offset 52, the alternate at 96; roce.md §5.1).
-///
-/// Offsets here are relative to the start of the path block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Path<T: AsRef<[u8]>> {
-    buffer: T,
-}
-
+/// Byte offsets in a REQ path block; bit fields are `(byte, mask)`.
 mod path_field {
     pub const LOCAL_LID: usize = 0;
     pub const REMOTE_LID: usize = 2;
@@ -427,147 +363,37 @@ mod path_field {
 /// Size of a REQ path block.
 pub const PATH_LEN: usize = path_field::LEN;
 
-impl<T: AsRef<[u8]>> Path<T> {
-    /// Wraps a path block without checking its length.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Path { buffer }
-    }
+fixed_view!(
+    Path,
+    PATH_LEN,
+    "View of one path description inside a REQ (44 bytes: the primary path at \
+     REQ offset 52, the alternate at 96; roce.md §5.1). Offsets are relative \
+     to the start of the path block."
+);
 
-    /// Wraps a path block of at least [`PATH_LEN`] bytes.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        if buffer.as_ref().len() < PATH_LEN {
-            return Err(Error::Truncated);
-        }
-        Ok(Path { buffer })
-    }
-
-    fn buf(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
+fields! { Path;
     /// Local port LID (0xFFFF, permissive, on RoCE).
-    pub fn local_lid(&self) -> u16 {
-        io::u16_at(self.buf(), path_field::LOCAL_LID)
-    }
-
+    local_lid, set_local_lid: u16(path_field::LOCAL_LID);
     /// Remote port LID.
-    pub fn remote_lid(&self) -> u16 {
-        io::u16_at(self.buf(), path_field::REMOTE_LID)
-    }
-
+    remote_lid, set_remote_lid: u16(path_field::REMOTE_LID);
     /// Local port GID (on RoCEv2 an IPv6 or IPv4-mapped address).
-    pub fn local_gid(&self) -> Ipv6Addr {
-        Ipv6Addr::from(io::get::<16>(self.buf(), path_field::LOCAL_GID))
-    }
-
+    local_gid, set_local_gid: gid(path_field::LOCAL_GID);
     /// Remote port GID.
-    pub fn remote_gid(&self) -> Ipv6Addr {
-        Ipv6Addr::from(io::get::<16>(self.buf(), path_field::REMOTE_GID))
-    }
-
+    remote_gid, set_remote_gid: gid(path_field::REMOTE_GID);
     /// Flow label (20 bits).
-    pub fn flow_label(&self) -> u32 {
-        io::flow_label(self.buf(), path_field::FLOW_LABEL)
-    }
-
+    flow_label, set_flow_label: flow_label(path_field::FLOW_LABEL);
     /// Packet rate (6 bits).
-    pub fn packet_rate(&self) -> u8 {
-        let (at, mask) = path_field::PACKET_RATE;
-        io::bits(self.buf(), at, mask)
-    }
-
+    packet_rate, set_packet_rate: bits(path_field::PACKET_RATE);
     /// Traffic class.
-    pub fn traffic_class(&self) -> u8 {
-        io::u8_at(self.buf(), path_field::TRAFFIC_CLASS)
-    }
-
+    traffic_class, set_traffic_class: u8(path_field::TRAFFIC_CLASS);
     /// Hop limit.
-    pub fn hop_limit(&self) -> u8 {
-        io::u8_at(self.buf(), path_field::HOP_LIMIT)
-    }
-
+    hop_limit, set_hop_limit: u8(path_field::HOP_LIMIT);
     /// Service level (4 bits).
-    pub fn sl(&self) -> u8 {
-        let (at, mask) = path_field::SL;
-        io::bits(self.buf(), at, mask)
-    }
-
+    sl, set_sl: bits(path_field::SL);
     /// Subnet local.
-    pub fn subnet_local(&self) -> bool {
-        let (at, mask) = path_field::SUBNET_LOCAL;
-        io::flag(self.buf(), at, mask)
-    }
-
+    subnet_local, set_subnet_local: flag(path_field::SUBNET_LOCAL);
     /// Local ACK timeout (5 bits).
-    pub fn local_ack_timeout(&self) -> u8 {
-        let (at, mask) = path_field::LOCAL_ACK_TIMEOUT;
-        io::bits(self.buf(), at, mask)
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Path<T> {
-    fn buf_mut(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
-
-    /// Sets the local port LID.
-    pub fn set_local_lid(&mut self, v: u16) {
-        io::set_u16(self.buf_mut(), path_field::LOCAL_LID, v);
-    }
-
-    /// Sets the remote port LID.
-    pub fn set_remote_lid(&mut self, v: u16) {
-        io::set_u16(self.buf_mut(), path_field::REMOTE_LID, v);
-    }
-
-    /// Sets the local port GID.
-    pub fn set_local_gid(&mut self, v: Ipv6Addr) {
-        io::put(self.buf_mut(), path_field::LOCAL_GID, &v.octets());
-    }
-
-    /// Sets the remote port GID.
-    pub fn set_remote_gid(&mut self, v: Ipv6Addr) {
-        io::put(self.buf_mut(), path_field::REMOTE_GID, &v.octets());
-    }
-
-    /// Sets the flow label (low 20 bits of `v`).
-    pub fn set_flow_label(&mut self, v: u32) {
-        io::set_flow_label(self.buf_mut(), path_field::FLOW_LABEL, v);
-    }
-
-    /// Sets the packet rate (low 6 bits of `v`).
-    pub fn set_packet_rate(&mut self, v: u8) {
-        let (at, mask) = path_field::PACKET_RATE;
-        io::set_bits(self.buf_mut(), at, mask, v);
-    }
-
-    /// Sets the traffic class.
-    pub fn set_traffic_class(&mut self, v: u8) {
-        io::set_u8(self.buf_mut(), path_field::TRAFFIC_CLASS, v);
-    }
-
-    /// Sets the hop limit.
-    pub fn set_hop_limit(&mut self, v: u8) {
-        io::set_u8(self.buf_mut(), path_field::HOP_LIMIT, v);
-    }
-
-    /// Sets the service level (low 4 bits of `v`).
-    pub fn set_sl(&mut self, v: u8) {
-        let (at, mask) = path_field::SL;
-        io::set_bits(self.buf_mut(), at, mask, v);
-    }
-
-    /// Sets subnet local.
-    pub fn set_subnet_local(&mut self, v: bool) {
-        let (at, mask) = path_field::SUBNET_LOCAL;
-        io::set_flag(self.buf_mut(), at, mask, v);
-    }
-
-    /// Sets the local ACK timeout (low 5 bits of `v`).
-    pub fn set_local_ack_timeout(&mut self, v: u8) {
-        let (at, mask) = path_field::LOCAL_ACK_TIMEOUT;
-        io::set_bits(self.buf_mut(), at, mask, v);
-    }
+    local_ack_timeout, set_local_ack_timeout: bits(path_field::LOCAL_ACK_TIMEOUT);
 }
 
 /// One path of a REQ, decoded.
@@ -637,10 +463,10 @@ impl PathRepr {
 
     /// Refuses values wider than their fields.
     pub fn check(&self) -> Result<()> {
-        io::check_width(self.flow_label, 20)?;
-        io::check_width(self.packet_rate.into(), 6)?;
-        io::check_width(self.sl.into(), 4)?;
-        io::check_width(self.local_ack_timeout.into(), 5)
+        check_width(self.flow_label, 20)?;
+        check_width(self.packet_rate.into(), 6)?;
+        check_width(self.sl.into(), 4)?;
+        check_width(self.local_ack_timeout.into(), 5)
     }
 
     /// Writes every field; reserved bits are left as they are (the message
@@ -919,6 +745,58 @@ mod tests {
             CmMessage::parse(AttributeId(0x0030), &data),
             Err(Error::UnknownAttribute(0x0030))
         );
+    }
+
+    /// The receive path: frame -> transport packet to QP1 -> CM MAD.
+    #[test]
+    fn cm_mad_through_a_frame_and_back() {
+        use crate::wire::bth::{BthRepr, GSI_QPN};
+        use crate::wire::deth::{DethRepr, GSI_QKEY};
+        use crate::wire::ethernet::{ETHERTYPE_IPV4, EthernetRepr};
+        use crate::wire::frame::{DatagramRepr, FrameRepr, IpRepr};
+        use crate::wire::opcode::Opcode;
+        use crate::wire::packet::{PacketRepr, qp_default_udp_sport};
+        use crate::wire::udp::{ROCE_PORT, UdpRepr};
+
+        let sent = CmMad::send(
+            0x0000_0002_F3AB_A6A3,
+            CmMessage::Dreq(dreq::Repr {
+                local_comm_id: 0xA3A6_ABF3,
+                remote_comm_id: 0x28DB_B4EB,
+                remote_qpn: 0x11,
+                private_data: Opaque::zeroed(),
+            }),
+        );
+        let mut mad = [0u8; mad::MAD_LEN];
+        sent.emit(&mut mad).unwrap();
+        let mut packet = PacketRepr::new(BthRepr::new(Opcode::UdSendOnly, GSI_QPN, 0), &mad);
+        packet.deth = Some(DethRepr {
+            qkey: GSI_QKEY,
+            reserved: 0,
+            src_qp: GSI_QPN,
+        });
+        let frame = FrameRepr {
+            ethernet: EthernetRepr {
+                dst_addr: [2; 6],
+                src_addr: [3; 6],
+                ethertype: ETHERTYPE_IPV4,
+            },
+            datagram: DatagramRepr {
+                ip: IpRepr::ipv4([10, 9, 0, 3], [10, 9, 0, 2]),
+                udp: UdpRepr {
+                    src_port: qp_default_udp_sport(GSI_QPN),
+                    dst_port: ROCE_PORT,
+                    checksum: false,
+                    payload_len: 0,
+                },
+                packet,
+            },
+        };
+        let mut buf = [0u8; 400];
+        let n = frame.emit(&mut buf).unwrap();
+        let parsed = FrameRepr::parse(&buf[..n]).unwrap();
+        let bytes = parsed.datagram.packet.qp1_mad().unwrap();
+        assert_eq!(CmMad::parse(bytes), Ok(sent));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::{Opaque, TargetMessage};
 use crate::wire::Result;
-use crate::wire::mad::io;
+use crate::wire::bytes::{check_width, fields};
 
 /// Size of the MRA private data (ib_cm.h).
 pub const PRIVATE_DATA_LEN: usize = 222;
@@ -18,16 +18,16 @@ mod field {
 
 cm_view!("MRA");
 
-cm_fields! {
+fields! { Packet;
     /// Local Communication ID.
     local_comm_id, set_local_comm_id: u32(field::LOCAL_COMM_ID);
     /// Remote Communication ID.
     remote_comm_id, set_remote_comm_id: u32(field::REMOTE_COMM_ID);
     /// Message MRAed (2 bits; see [`TargetMessage`]).
-    message_mraed, set_message_mraed: bits(field::MESSAGE_MRAED.0, field::MESSAGE_MRAED.1);
+    message_mraed, set_message_mraed: bits(field::MESSAGE_MRAED);
     /// Service timeout (5 bits): how much longer the peer should wait.
     service_timeout, set_service_timeout:
-        bits(field::SERVICE_TIMEOUT.0, field::SERVICE_TIMEOUT.1);
+        bits(field::SERVICE_TIMEOUT);
 }
 
 cm_bytes! {
@@ -65,13 +65,8 @@ impl Repr {
 
     /// Refuses values wider than their fields.
     pub fn check(&self) -> Result<()> {
-        io::check_width(self.message_mraed.0.into(), 2)?;
-        io::check_width(self.service_timeout.into(), 5)
-    }
-
-    /// Always the whole CM body.
-    pub const fn buffer_len(&self) -> usize {
-        super::DATA_LEN
+        check_width(self.message_mraed.0.into(), 2)?;
+        check_width(self.service_timeout.into(), 5)
     }
 
     /// Writes the whole body, reserved bits zero.
@@ -82,9 +77,7 @@ impl Repr {
         packet.set_remote_comm_id(self.remote_comm_id);
         packet.set_message_mraed(self.message_mraed.0);
         packet.set_service_timeout(self.service_timeout);
-        packet
-            .private_data_mut()
-            .copy_from_slice(&self.private_data.0);
+        self.private_data.write_to(packet.private_data_mut());
         Ok(())
     }
 }

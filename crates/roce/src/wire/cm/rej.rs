@@ -1,7 +1,7 @@
 //! ConnectReject, REJ (attribute 0x0012; roce.md §5.3, reasons §5.6).
 
 use super::{Opaque, RejectReason, TargetMessage};
-use crate::wire::mad::io;
+use crate::wire::bytes::{check_width, fields};
 use crate::wire::{Error, Result};
 
 /// Size of the additional rejection information field (ib_cm.h).
@@ -22,17 +22,17 @@ mod field {
 
 cm_view!("REJ");
 
-cm_fields! {
+fields! { Packet;
     /// Local Communication ID (0 when a REQ is refused before an ID exists).
     local_comm_id, set_local_comm_id: u32(field::LOCAL_COMM_ID);
     /// Remote Communication ID.
     remote_comm_id, set_remote_comm_id: u32(field::REMOTE_COMM_ID);
     /// Message REJected (2 bits; see [`TargetMessage`]).
     message_rejected, set_message_rejected:
-        bits(field::MESSAGE_REJECTED.0, field::MESSAGE_REJECTED.1);
+        bits(field::MESSAGE_REJECTED);
     /// Reject info length: how many ARI bytes are meaningful (7 bits).
     reject_info_length, set_reject_info_length:
-        bits(field::REJECT_INFO_LENGTH.0, field::REJECT_INFO_LENGTH.1);
+        bits(field::REJECT_INFO_LENGTH);
     /// Reason (see [`RejectReason`]).
     reason, set_reason: u16(field::REASON);
 }
@@ -98,16 +98,11 @@ impl Repr {
 
     /// Refuses values wider than their fields.
     pub fn check(&self) -> Result<()> {
-        io::check_width(self.message_rejected.0.into(), 2)?;
+        check_width(self.message_rejected.0.into(), 2)?;
         if usize::from(self.reject_info_length) > ARI_LEN {
             return Err(Error::Malformed);
         }
         Ok(())
-    }
-
-    /// Always the whole CM body.
-    pub const fn buffer_len(&self) -> usize {
-        super::DATA_LEN
     }
 
     /// Writes the whole body, reserved bits zero.
@@ -119,10 +114,8 @@ impl Repr {
         packet.set_message_rejected(self.message_rejected.0);
         packet.set_reject_info_length(self.reject_info_length);
         packet.set_reason(self.reason.0);
-        packet.ari_mut().copy_from_slice(&self.ari.0);
-        packet
-            .private_data_mut()
-            .copy_from_slice(&self.private_data.0);
+        self.ari.write_to(packet.ari_mut());
+        self.private_data.write_to(packet.private_data_mut());
         Ok(())
     }
 }

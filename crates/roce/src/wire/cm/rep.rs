@@ -2,7 +2,7 @@
 
 use super::Opaque;
 use crate::wire::Result;
-use crate::wire::mad::io;
+use crate::wire::bytes::{check_width, fields};
 
 /// Size of the REP private data (ib_cm.h).
 pub const PRIVATE_DATA_LEN: usize = 196;
@@ -33,7 +33,7 @@ mod field {
 
 cm_view!("REP");
 
-cm_fields! {
+fields! { Packet;
     /// Local Communication ID (the passive side's).
     local_comm_id, set_local_comm_id: u32(field::LOCAL_COMM_ID);
     /// Remote Communication ID (the REQ's local one).
@@ -58,18 +58,18 @@ cm_fields! {
     initiator_depth, set_initiator_depth: u8(field::INITIATOR_DEPTH);
     /// Target ACK delay (5 bits).
     target_ack_delay, set_target_ack_delay:
-        bits(field::TARGET_ACK_DELAY.0, field::TARGET_ACK_DELAY.1);
+        bits(field::TARGET_ACK_DELAY);
     /// Failover accepted (2 bits).
     failover_accepted, set_failover_accepted:
-        bits(field::FAILOVER_ACCEPTED.0, field::FAILOVER_ACCEPTED.1);
+        bits(field::FAILOVER_ACCEPTED);
     /// End-to-end flow control.
     end_to_end_flow_control, set_end_to_end_flow_control:
-        flag(field::END_TO_END_FLOW_CONTROL.0, field::END_TO_END_FLOW_CONTROL.1);
+        flag(field::END_TO_END_FLOW_CONTROL);
     /// RNR retry count (3 bits).
     rnr_retry_count, set_rnr_retry_count:
-        bits(field::RNR_RETRY_COUNT.0, field::RNR_RETRY_COUNT.1);
+        bits(field::RNR_RETRY_COUNT);
     /// SRQ.
-    srq, set_srq: flag(field::SRQ.0, field::SRQ.1);
+    srq, set_srq: flag(field::SRQ);
     /// Local CA GUID.
     local_ca_guid, set_local_ca_guid: u64(field::LOCAL_CA_GUID);
 }
@@ -164,18 +164,13 @@ impl Repr {
 
     /// Refuses values wider than their fields.
     pub fn check(&self) -> Result<()> {
-        io::check_width(self.local_qpn, 24)?;
-        io::check_width(self.local_eecn, 24)?;
-        io::check_width(self.starting_psn, 24)?;
-        io::check_width(self.vendor_id, 24)?;
-        io::check_width(self.target_ack_delay.into(), 5)?;
-        io::check_width(self.failover_accepted.into(), 2)?;
-        io::check_width(self.rnr_retry_count.into(), 3)
-    }
-
-    /// Always the whole CM body.
-    pub const fn buffer_len(&self) -> usize {
-        super::DATA_LEN
+        check_width(self.local_qpn, 24)?;
+        check_width(self.local_eecn, 24)?;
+        check_width(self.starting_psn, 24)?;
+        check_width(self.vendor_id, 24)?;
+        check_width(self.target_ack_delay.into(), 5)?;
+        check_width(self.failover_accepted.into(), 2)?;
+        check_width(self.rnr_retry_count.into(), 3)
     }
 
     /// Writes the whole body, reserved bits zero.
@@ -197,9 +192,7 @@ impl Repr {
         packet.set_rnr_retry_count(self.rnr_retry_count);
         packet.set_srq(self.srq);
         packet.set_local_ca_guid(self.local_ca_guid);
-        packet
-            .private_data_mut()
-            .copy_from_slice(&self.private_data.0);
+        self.private_data.write_to(packet.private_data_mut());
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{Opaque, PATH_LEN, Path, PathRepr, TransportType};
 use crate::wire::Result;
-use crate::wire::mad::io;
+use crate::wire::bytes::{check_width, fields};
 
 /// Size of the REQ private data (ib_cm.h).
 pub const PRIVATE_DATA_LEN: usize = 92;
@@ -44,7 +44,7 @@ mod field {
 
 cm_view!("REQ");
 
-cm_fields! {
+fields! { Packet;
     /// Local Communication ID.
     local_comm_id, set_local_comm_id: u32(field::LOCAL_COMM_ID);
     /// ECE vendor ID (24 bits; 0 when ECE is unused).
@@ -67,38 +67,38 @@ cm_fields! {
     remote_eecn, set_remote_eecn: u24(field::REMOTE_EECN);
     /// Remote CM response timeout (5 bits).
     remote_cm_response_timeout, set_remote_cm_response_timeout:
-        bits(field::REMOTE_CM_RESPONSE_TIMEOUT.0, field::REMOTE_CM_RESPONSE_TIMEOUT.1);
+        bits(field::REMOTE_CM_RESPONSE_TIMEOUT);
     /// Transport service type (2 bits; see [`TransportType`]).
     transport_service_type, set_transport_service_type:
-        bits(field::TRANSPORT_SERVICE_TYPE.0, field::TRANSPORT_SERVICE_TYPE.1);
+        bits(field::TRANSPORT_SERVICE_TYPE);
     /// End-to-end flow control.
     end_to_end_flow_control, set_end_to_end_flow_control:
-        flag(field::END_TO_END_FLOW_CONTROL.0, field::END_TO_END_FLOW_CONTROL.1);
+        flag(field::END_TO_END_FLOW_CONTROL);
     /// Starting PSN (24 bits): the PSN the passive side sends with (roce.md §0).
     starting_psn, set_starting_psn: u24(field::STARTING_PSN);
     /// Local CM response timeout (5 bits).
     local_cm_response_timeout, set_local_cm_response_timeout:
-        bits(field::LOCAL_CM_RESPONSE_TIMEOUT.0, field::LOCAL_CM_RESPONSE_TIMEOUT.1);
+        bits(field::LOCAL_CM_RESPONSE_TIMEOUT);
     /// Retry count (3 bits).
-    retry_count, set_retry_count: bits(field::RETRY_COUNT.0, field::RETRY_COUNT.1);
+    retry_count, set_retry_count: bits(field::RETRY_COUNT);
     /// Partition key.
     partition_key, set_partition_key: u16(field::PARTITION_KEY);
     /// Path packet payload MTU (4 bits: 1 = 256 … 5 = 4096).
-    path_mtu, set_path_mtu: bits(field::PATH_MTU.0, field::PATH_MTU.1);
+    path_mtu, set_path_mtu: bits(field::PATH_MTU);
     /// RDC exists.
-    rdc_exists, set_rdc_exists: flag(field::RDC_EXISTS.0, field::RDC_EXISTS.1);
+    rdc_exists, set_rdc_exists: flag(field::RDC_EXISTS);
     /// RNR retry count (3 bits).
     rnr_retry_count, set_rnr_retry_count:
-        bits(field::RNR_RETRY_COUNT.0, field::RNR_RETRY_COUNT.1);
+        bits(field::RNR_RETRY_COUNT);
     /// Max CM retries (4 bits).
-    max_cm_retries, set_max_cm_retries: bits(field::MAX_CM_RETRIES.0, field::MAX_CM_RETRIES.1);
+    max_cm_retries, set_max_cm_retries: bits(field::MAX_CM_RETRIES);
     /// SRQ.
-    srq, set_srq: flag(field::SRQ.0, field::SRQ.1);
+    srq, set_srq: flag(field::SRQ);
     /// Extended transport type (3 bits; 1 = XRC).
     extended_transport_type, set_extended_transport_type:
-        bits(field::EXTENDED_TRANSPORT_TYPE.0, field::EXTENDED_TRANSPORT_TYPE.1);
+        bits(field::EXTENDED_TRANSPORT_TYPE);
     /// SAP supported.
-    sap_supported, set_sap_supported: flag(field::SAP_SUPPORTED.0, field::SAP_SUPPORTED.1);
+    sap_supported, set_sap_supported: flag(field::SAP_SUPPORTED);
 }
 
 cm_bytes! {
@@ -238,26 +238,21 @@ impl Repr {
 
     /// Refuses values wider than their fields.
     pub fn check(&self) -> Result<()> {
-        io::check_width(self.vendor_id, 24)?;
-        io::check_width(self.local_qpn, 24)?;
-        io::check_width(self.local_eecn, 24)?;
-        io::check_width(self.remote_eecn, 24)?;
-        io::check_width(self.remote_cm_response_timeout.into(), 5)?;
-        io::check_width(self.transport_service_type.0.into(), 2)?;
-        io::check_width(self.starting_psn, 24)?;
-        io::check_width(self.local_cm_response_timeout.into(), 5)?;
-        io::check_width(self.retry_count.into(), 3)?;
-        io::check_width(self.path_mtu.into(), 4)?;
-        io::check_width(self.rnr_retry_count.into(), 3)?;
-        io::check_width(self.max_cm_retries.into(), 4)?;
-        io::check_width(self.extended_transport_type.into(), 3)?;
+        check_width(self.vendor_id, 24)?;
+        check_width(self.local_qpn, 24)?;
+        check_width(self.local_eecn, 24)?;
+        check_width(self.remote_eecn, 24)?;
+        check_width(self.remote_cm_response_timeout.into(), 5)?;
+        check_width(self.transport_service_type.0.into(), 2)?;
+        check_width(self.starting_psn, 24)?;
+        check_width(self.local_cm_response_timeout.into(), 5)?;
+        check_width(self.retry_count.into(), 3)?;
+        check_width(self.path_mtu.into(), 4)?;
+        check_width(self.rnr_retry_count.into(), 3)?;
+        check_width(self.max_cm_retries.into(), 4)?;
+        check_width(self.extended_transport_type.into(), 3)?;
         self.primary_path.check()?;
         self.alternate_path.check()
-    }
-
-    /// Always the whole CM body.
-    pub const fn buffer_len(&self) -> usize {
-        super::DATA_LEN
     }
 
     /// Writes the whole body, reserved bits zero.
@@ -291,9 +286,7 @@ impl Repr {
         self.alternate_path.emit(&mut packet.alternate_path_mut())?;
         // After the alternate path: its ACK-timeout byte shares bit 2 with SAP.
         packet.set_sap_supported(self.sap_supported);
-        packet
-            .private_data_mut()
-            .copy_from_slice(&self.private_data.0);
+        self.private_data.write_to(packet.private_data_mut());
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! ServiceIDResolutionResponse, SIDR_REP (attribute 0x0018; roce.md §5.5).
 
 use super::Opaque;
-use crate::wire::mad::io;
+use crate::wire::bytes::{check_width, fields};
 use crate::wire::{Error, Result};
 
 /// Size of the additional information field (ib_cm.h).
@@ -42,7 +42,7 @@ mod field {
 
 cm_view!("SIDR_REP");
 
-cm_fields! {
+fields! { Packet;
     /// Request ID (echoes the SIDR_REQ's).
     request_id, set_request_id: u32(field::REQUEST_ID);
     /// Status (see [`SidrStatus`]).
@@ -111,16 +111,11 @@ impl Repr {
 
     /// Refuses values wider than their fields.
     pub fn check(&self) -> Result<()> {
-        io::check_width(self.qpn, 24)?;
+        check_width(self.qpn, 24)?;
         if usize::from(self.info_length) > INFO_LEN {
             return Err(Error::Malformed);
         }
         Ok(())
-    }
-
-    /// Always the whole CM body.
-    pub const fn buffer_len(&self) -> usize {
-        super::DATA_LEN
     }
 
     /// Writes the whole body, reserved bytes zero.
@@ -133,10 +128,8 @@ impl Repr {
         packet.set_qpn(self.qpn);
         packet.set_service_id(self.service_id);
         packet.set_q_key(self.q_key);
-        packet.info_mut().copy_from_slice(&self.info.0);
-        packet
-            .private_data_mut()
-            .copy_from_slice(&self.private_data.0);
+        self.info.write_to(packet.info_mut());
+        self.private_data.write_to(packet.private_data_mut());
         Ok(())
     }
 }

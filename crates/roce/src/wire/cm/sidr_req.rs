@@ -4,6 +4,7 @@
 
 use super::Opaque;
 use crate::wire::Result;
+use crate::wire::bytes::fields;
 
 /// Size of the SIDR_REQ private data (ib_cm.h).
 pub const PRIVATE_DATA_LEN: usize = 216;
@@ -18,7 +19,7 @@ mod field {
 
 cm_view!("SIDR_REQ");
 
-cm_fields! {
+fields! { Packet;
     /// Request ID.
     request_id, set_request_id: u32(field::REQUEST_ID);
     /// Partition key.
@@ -57,20 +58,13 @@ impl Repr {
         })
     }
 
-    /// Always the whole CM body.
-    pub const fn buffer_len(&self) -> usize {
-        super::DATA_LEN
-    }
-
     /// Writes the whole body, reserved bytes zero.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
         packet.clear()?;
         packet.set_request_id(self.request_id);
         packet.set_partition_key(self.partition_key);
         packet.set_service_id(self.service_id);
-        packet
-            .private_data_mut()
-            .copy_from_slice(&self.private_data.0);
+        self.private_data.write_to(packet.private_data_mut());
         Ok(())
     }
 }

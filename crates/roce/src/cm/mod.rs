@@ -1,0 +1,16 @@
+//! IB connection management over QP1 (roce.md §5, §6): the per-connection
+//! state machine ([`state`]), its timing ([`timers`]), a bounded record of
+//! what happened ([`timeline`]), and the manager that runs every connection
+//! of a device and speaks rdma_cm's dialect of CM MADs ([`manager`]).
+
+pub mod manager;
+pub mod state;
+pub mod timeline;
+pub mod timers;
+
+pub use manager::{
+    AcceptParams, CmError, CmEvent, CmManager, ConnId, ConnectParams, Connection, ListenerId,
+    OutMad, PeerParams, Role,
+};
+pub use state::{Event, State};
+pub use timers::CmConfig;

@@ -1,0 +1,571 @@
+//! The IB CM state machine of one connection: an enum of states and one
+//! transition function (roce.md §5.7; Linux cm.c is the interop reference).
+//!
+//! Pure: no I/O, no clock, no ids. [`State::on`] takes an [`Input`] (a
+//! consumer request, a received message that matched this connection, a
+//! timer expiry) and returns the next state with the [`Actions`] the
+//! connection manager must carry out: a message to send, what to do with the
+//! connection's one timer, and an event for the consumer. The manager owns
+//! addresses, ids, message contents and durations; the exhaustive model
+//! check in the tests drives this same function.
+//!
+//! Differences from Linux ib_cm, each a deliberate choice:
+//! * A DREQ from the peer is answered at once with a DREP (Linux waits for
+//!   its consumer to call rdma_disconnect). NDK has no call that could delay
+//!   it: the consumer learns of the disconnect through its disconnect event,
+//!   and its later NdkDisconnect only flushes (ndk-semantics.md §0 D7).
+//! * DREQs crossing (both sides disconnect at once): the peer's DREQ is
+//!   answered and completes the local disconnect too, since both sides have
+//!   now agreed the connection is over; no disconnect event fires for it
+//!   (ndk-semantics.md §0 D11: at most once).
+
+/// Why a local request was refused: it is not valid in the current state
+/// (the NDK layer turns this into STATUS_CONNECTION_INVALID or similar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidState;
+
+/// Which message an MRA acknowledges (roce.md §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MraOf {
+    Req,
+    Rep,
+}
+
+/// Why this side sends a REJ (the manager picks the wire reason code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectWhy {
+    /// The consumer refused the request or the reply (reason 28), or gave
+    /// up on a connection being established.
+    Consumer,
+    /// The local side stopped waiting for a reply: Linux sends reason 4
+    /// (timeout) when a connect in REQ_SENT is abandoned.
+    Abandoned,
+}
+
+/// Inputs to the state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Input {
+    /// Passive consumer accepts the request (NdkAccept): send REP.
+    Accept,
+    /// Consumer refuses the request (passive) or the reply (active)
+    /// (NdkReject).
+    Reject,
+    /// Active consumer completes the connection (NdkCompleteConnect): send RTU.
+    CompleteConnect,
+    /// Consumer starts a graceful disconnect (NdkDisconnect): send DREQ.
+    Disconnect,
+    /// Consumer abandons a connection that is not established (connector
+    /// closed while connecting or before accepting).
+    Abort,
+    /// A REQ for this connection arrived again (retransmission).
+    Req,
+    /// An MRA for this connection arrived.
+    Mra(MraOf),
+    /// A REJ for this connection arrived.
+    Rej,
+    /// A REP for this connection arrived (first or retransmitted).
+    Rep,
+    /// An RTU for this connection arrived.
+    Rtu,
+    /// A DREQ for this connection arrived.
+    Dreq,
+    /// A DREP for this connection arrived.
+    Drep,
+    /// The connection's timer expired.
+    Timeout,
+    /// The QP received a packet from the peer before the RTU (IBA COMM_EST):
+    /// the peer is evidently established.
+    CommEstablished,
+}
+
+/// The connection's single timer: what each state waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    /// REP after a REQ (active).
+    ReqResponse,
+    /// RTU after a REP (passive).
+    RepResponse,
+    /// The peer asked for more time with an MRA.
+    MraWait,
+    /// DREP after a DREQ.
+    DreqResponse,
+    /// Time-wait before the ids are released.
+    TimeWait,
+}
+
+/// What to do with the connection's timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// Leave it as it is.
+    Keep,
+    /// Cancel it.
+    Stop,
+    /// (Re)start it for this purpose.
+    Start(TimerKind),
+}
+
+/// A message the manager must send for this connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Send {
+    Req,
+    Rep,
+    Rtu,
+    Mra(MraOf),
+    Rej(RejectWhy),
+    Dreq,
+    Drep,
+}
+
+/// What the consumer is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// Active: the peer accepted (REP): NdkConnect completes with success.
+    Replied,
+    /// Passive: the peer completed the connection (RTU or first data):
+    /// NdkAccept completes with success.
+    Established,
+    /// The peer rejected or abandoned the connection before it was
+    /// established.
+    Rejected,
+    /// Establishment timed out (REQ or REP retries exhausted, or an MRA
+    /// wait ran out).
+    EstablishTimedOut,
+    /// The peer disconnected an established connection (its DREQ, or a REJ
+    /// after establishment).
+    PeerDisconnected,
+    /// A local disconnect finished: the peer answered, or (`timed_out`) it
+    /// never did.
+    Disconnected { timed_out: bool },
+    /// Time-wait is over; the connection's ids can be reused.
+    Released,
+}
+
+/// Everything one transition asks of the manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Actions {
+    pub send: Option<Send>,
+    pub timer: Timer,
+    pub event: Option<Event>,
+}
+
+impl Actions {
+    /// Nothing to do.
+    pub const NONE: Actions = Actions {
+        send: None,
+        timer: Timer::Keep,
+        event: None,
+    };
+
+    const fn send(send: Send, timer: Timer) -> Actions {
+        Actions {
+            send: Some(send),
+            timer,
+            event: None,
+        }
+    }
+
+    const fn event(event: Event, timer: Timer) -> Actions {
+        Actions {
+            send: None,
+            timer,
+            event: Some(event),
+        }
+    }
+}
+
+/// Retry budgets, taken from the configuration and the REQ (roce.md §5.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Retries {
+    /// REP retransmissions after the first (passive; REQ's Max CM Retries).
+    pub rep: u8,
+    /// DREQ retransmissions after the first.
+    pub dreq: u8,
+}
+
+/// The states of one connection (roce.md §5.7, with ib_cm's names in the
+/// docs). `retries` counts the retransmissions still allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Active, REQ_SENT: waiting for REP.
+    ReqSent { retries: u8 },
+    /// Active, MRA_REQ_RCVD: the peer asked for time; no retransmissions.
+    MraReqRcvd,
+    /// Active, REP_RCVD / MRA_REP_SENT: waiting for the local consumer to
+    /// complete or reject; `mra_sent` once a duplicate REP was answered
+    /// with an MRA.
+    RepRcvd { mra_sent: bool },
+    /// Passive, REQ_RCVD / MRA_REQ_SENT: waiting for the local consumer to
+    /// accept or reject.
+    ReqRcvd { mra_sent: bool },
+    /// Passive, REP_SENT: waiting for RTU.
+    RepSent { retries: u8 },
+    /// Passive, MRA_REP_RCVD: the peer asked for time before its RTU.
+    MraRepRcvd,
+    /// ESTABLISHED.
+    Established,
+    /// DREQ_SENT: waiting for DREP.
+    DreqSent { retries: u8 },
+    /// TIMEWAIT: disconnected; late DREQs are answered until the ids are
+    /// released.
+    TimeWait,
+    /// The connection is over (never established, or released).
+    Closed,
+}
+
+impl State {
+    /// The state of a new active connection, whose REQ the manager sends
+    /// with a [`TimerKind::ReqResponse`] timer.
+    pub const fn connecting(max_cm_retries: u8) -> State {
+        State::ReqSent {
+            retries: max_cm_retries,
+        }
+    }
+
+    /// The state of a new passive connection, created for a REQ that matched
+    /// a listener.
+    pub const fn requested() -> State {
+        State::ReqRcvd { mra_sent: false }
+    }
+
+    /// Whether the connection is established (data may flow).
+    pub const fn is_established(&self) -> bool {
+        matches!(self, State::Established)
+    }
+
+    /// Whether the connection is still being set up.
+    pub const fn is_connecting(&self) -> bool {
+        matches!(
+            self,
+            State::ReqSent { .. }
+                | State::MraReqRcvd
+                | State::RepRcvd { .. }
+                | State::ReqRcvd { .. }
+                | State::RepSent { .. }
+                | State::MraRepRcvd
+        )
+    }
+
+    /// The transition function. Received messages that make no sense in
+    /// the current state are ignored (`Ok` with no actions), as ib_cm drops
+    /// them; local requests that make no sense are refused.
+    pub fn on(self, input: Input, retries: Retries) -> Result<(State, Actions), InvalidState> {
+        use Input as I;
+        use State as S;
+        let closed_rej = |why| (S::Closed, Actions::send(Send::Rej(why), Timer::Stop));
+        let timewait = |send, event| {
+            (
+                S::TimeWait,
+                Actions {
+                    send,
+                    timer: Timer::Start(TimerKind::TimeWait),
+                    event: Some(event),
+                },
+            )
+        };
+        let ignore = |s| Ok((s, Actions::NONE));
+        Ok(match (self, input) {
+            // Active side, waiting for the reply.
+            (S::ReqSent { retries: 0 }, I::Timeout) | (S::MraReqRcvd, I::Timeout) => (
+                S::Closed,
+                Actions::event(Event::EstablishTimedOut, Timer::Stop),
+            ),
+            (S::ReqSent { retries: r }, I::Timeout) => (
+                S::ReqSent { retries: r - 1 },
+                Actions::send(Send::Req, Timer::Start(TimerKind::ReqResponse)),
+            ),
+            (S::ReqSent { .. } | S::MraReqRcvd, I::Mra(MraOf::Req)) => (
+                S::MraReqRcvd,
+                Actions {
+                    send: None,
+                    timer: Timer::Start(TimerKind::MraWait),
+                    event: None,
+                },
+            ),
+            (S::ReqSent { .. } | S::MraReqRcvd, I::Rep) => (
+                S::RepRcvd { mra_sent: false },
+                Actions::event(Event::Replied, Timer::Stop),
+            ),
+            (S::ReqSent { .. } | S::MraReqRcvd, I::Rej) => {
+                (S::Closed, Actions::event(Event::Rejected, Timer::Stop))
+            }
+            (S::ReqSent { .. } | S::MraReqRcvd, I::Abort) => closed_rej(RejectWhy::Abandoned),
+
+            // Active side, reply received, consumer deciding.
+            (S::RepRcvd { .. }, I::CompleteConnect) => {
+                (S::Established, Actions::send(Send::Rtu, Timer::Stop))
+            }
+            (S::RepRcvd { .. }, I::Reject | I::Abort) => closed_rej(RejectWhy::Consumer),
+            // The peer retransmits its REP while the consumer decides: ask it
+            // to wait (ib_cm sends an MRA on a duplicate REP).
+            (S::RepRcvd { .. }, I::Rep) => (
+                S::RepRcvd { mra_sent: true },
+                Actions::send(Send::Mra(MraOf::Rep), Timer::Keep),
+            ),
+            (S::RepRcvd { .. }, I::Rej) => {
+                (S::Closed, Actions::event(Event::Rejected, Timer::Stop))
+            }
+
+            // Passive side, consumer deciding.
+            (S::ReqRcvd { .. }, I::Accept) => (
+                S::RepSent {
+                    retries: retries.rep,
+                },
+                Actions::send(Send::Rep, Timer::Start(TimerKind::RepResponse)),
+            ),
+            (S::ReqRcvd { .. }, I::Reject | I::Abort) => closed_rej(RejectWhy::Consumer),
+            (S::ReqRcvd { .. }, I::Req) => (
+                S::ReqRcvd { mra_sent: true },
+                Actions::send(Send::Mra(MraOf::Req), Timer::Keep),
+            ),
+            (S::ReqRcvd { .. }, I::Rej) => {
+                (S::Closed, Actions::event(Event::Rejected, Timer::Stop))
+            }
+
+            // Passive side, REP sent.
+            (S::RepSent { retries: 0 }, I::Timeout) | (S::MraRepRcvd, I::Timeout) => (
+                S::Closed,
+                Actions::event(Event::EstablishTimedOut, Timer::Stop),
+            ),
+            (S::RepSent { retries: r }, I::Timeout) => (
+                S::RepSent { retries: r - 1 },
+                Actions::send(Send::Rep, Timer::Start(TimerKind::RepResponse)),
+            ),
+            (S::RepSent { .. } | S::MraRepRcvd, I::Rtu | I::CommEstablished) => (
+                S::Established,
+                Actions::event(Event::Established, Timer::Stop),
+            ),
+            (S::RepSent { .. } | S::MraRepRcvd, I::Mra(MraOf::Rep)) => (
+                S::MraRepRcvd,
+                Actions {
+                    send: None,
+                    timer: Timer::Start(TimerKind::MraWait),
+                    event: None,
+                },
+            ),
+            (S::RepSent { .. } | S::MraRepRcvd, I::Rej) => {
+                (S::Closed, Actions::event(Event::Rejected, Timer::Stop))
+            }
+            (S::RepSent { .. } | S::MraRepRcvd, I::Abort) => closed_rej(RejectWhy::Consumer),
+
+            // Established.
+            (S::Established, I::Disconnect) => (
+                S::DreqSent {
+                    retries: retries.dreq,
+                },
+                Actions::send(Send::Dreq, Timer::Start(TimerKind::DreqResponse)),
+            ),
+            (S::Established, I::Dreq) => timewait(Some(Send::Drep), Event::PeerDisconnected),
+            (S::Established, I::Rej) => timewait(None, Event::PeerDisconnected),
+            // Our RTU was lost and the peer retransmits its REP: resend RTU.
+            (S::Established, I::Rep) => (S::Established, Actions::send(Send::Rtu, Timer::Keep)),
+
+            // Local disconnect in progress.
+            (S::DreqSent { retries: 0 }, I::Timeout) => {
+                timewait(None, Event::Disconnected { timed_out: true })
+            }
+            (S::DreqSent { retries: r }, I::Timeout) => (
+                S::DreqSent { retries: r - 1 },
+                Actions::send(Send::Dreq, Timer::Start(TimerKind::DreqResponse)),
+            ),
+            (S::DreqSent { .. }, I::Drep) => {
+                timewait(None, Event::Disconnected { timed_out: false })
+            }
+            (S::DreqSent { .. }, I::Dreq) => {
+                timewait(Some(Send::Drep), Event::Disconnected { timed_out: false })
+            }
+            (S::DreqSent { .. }, I::Rej) => {
+                timewait(None, Event::Disconnected { timed_out: false })
+            }
+
+            // Time-wait: keep answering a peer that missed our DREP.
+            (S::TimeWait, I::Dreq) => (S::TimeWait, Actions::send(Send::Drep, Timer::Keep)),
+            (S::TimeWait, I::Timeout) => (S::Closed, Actions::event(Event::Released, Timer::Stop)),
+
+            // Local requests anywhere else are refused.
+            (_, I::Accept | I::Reject | I::CompleteConnect | I::Disconnect | I::Abort) => {
+                return Err(InvalidState);
+            }
+            // Anything else received (duplicates, strays, late timers) is
+            // dropped, as ib_cm does.
+            (s, _) => return ignore(s),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const R: Retries = Retries { rep: 2, dreq: 1 };
+
+    fn run(mut s: State, inputs: &[Input]) -> (State, [Option<Actions>; 8]) {
+        let mut out = [None; 8];
+        for (i, &input) in inputs.iter().enumerate() {
+            let (next, a) = s.on(input, R).expect("valid");
+            s = next;
+            out[i] = Some(a);
+        }
+        (s, out)
+    }
+
+    #[test]
+    fn active_happy_path() {
+        let (s, a) = run(
+            State::connecting(3),
+            &[
+                Input::Rep,
+                Input::CompleteConnect,
+                Input::Disconnect,
+                Input::Drep,
+                Input::Timeout,
+            ],
+        );
+        assert_eq!(s, State::Closed);
+        assert_eq!(a[0].unwrap().event, Some(Event::Replied));
+        assert_eq!(a[1].unwrap().send, Some(Send::Rtu));
+        assert_eq!(a[2].unwrap().send, Some(Send::Dreq));
+        assert_eq!(a[2].unwrap().timer, Timer::Start(TimerKind::DreqResponse));
+        assert_eq!(
+            a[3].unwrap().event,
+            Some(Event::Disconnected { timed_out: false })
+        );
+        assert_eq!(a[3].unwrap().timer, Timer::Start(TimerKind::TimeWait));
+        assert_eq!(a[4].unwrap().event, Some(Event::Released));
+    }
+
+    #[test]
+    fn passive_happy_path_and_peer_disconnect() {
+        let (s, a) = run(
+            State::requested(),
+            &[Input::Accept, Input::Rtu, Input::Dreq, Input::Dreq],
+        );
+        assert_eq!(s, State::TimeWait);
+        assert_eq!(a[0].unwrap().send, Some(Send::Rep));
+        assert_eq!(a[1].unwrap().event, Some(Event::Established));
+        assert_eq!(a[2].unwrap().send, Some(Send::Drep));
+        assert_eq!(a[2].unwrap().event, Some(Event::PeerDisconnected));
+        // A retransmitted DREQ is answered again, with no second event.
+        assert_eq!(a[3].unwrap().send, Some(Send::Drep));
+        assert_eq!(a[3].unwrap().event, None);
+    }
+
+    #[test]
+    fn req_retries_then_timeout() {
+        let (s, a) = run(
+            State::connecting(2),
+            &[Input::Timeout, Input::Timeout, Input::Timeout],
+        );
+        assert_eq!(s, State::Closed);
+        assert_eq!(a[0].unwrap().send, Some(Send::Req));
+        assert_eq!(a[1].unwrap().send, Some(Send::Req));
+        assert_eq!(a[2].unwrap().event, Some(Event::EstablishTimedOut));
+        assert_eq!(a[2].unwrap().send, None);
+    }
+
+    #[test]
+    fn dreq_retries_then_timeout() {
+        let (s, a) = run(
+            State::Established,
+            &[Input::Disconnect, Input::Timeout, Input::Timeout],
+        );
+        assert_eq!(s, State::TimeWait);
+        assert_eq!(a[1].unwrap().send, Some(Send::Dreq));
+        assert_eq!(
+            a[2].unwrap().event,
+            Some(Event::Disconnected { timed_out: true })
+        );
+    }
+
+    #[test]
+    fn crossed_dreqs_complete_without_a_peer_event() {
+        let (s, a) = run(State::Established, &[Input::Disconnect, Input::Dreq]);
+        assert_eq!(s, State::TimeWait);
+        assert_eq!(a[1].unwrap().send, Some(Send::Drep));
+        assert_eq!(
+            a[1].unwrap().event,
+            Some(Event::Disconnected { timed_out: false })
+        );
+    }
+
+    #[test]
+    fn comm_established_stands_in_for_a_lost_rtu() {
+        let (s, a) = run(
+            State::requested(),
+            &[Input::Accept, Input::CommEstablished, Input::Rtu],
+        );
+        assert_eq!(s, State::Established);
+        assert_eq!(a[1].unwrap().event, Some(Event::Established));
+        assert_eq!(a[2].unwrap(), Actions::NONE);
+    }
+
+    #[test]
+    fn duplicates_get_mra_or_rtu() {
+        let (_, a) = run(State::requested(), &[Input::Req, Input::Req]);
+        assert_eq!(a[0].unwrap().send, Some(Send::Mra(MraOf::Req)));
+        assert_eq!(a[1].unwrap().send, Some(Send::Mra(MraOf::Req)));
+        let (_, a) = run(State::connecting(1), &[Input::Rep, Input::Rep]);
+        assert_eq!(a[1].unwrap().send, Some(Send::Mra(MraOf::Rep)));
+        let (_, a) = run(State::Established, &[Input::Rep]);
+        assert_eq!(a[0].unwrap().send, Some(Send::Rtu));
+    }
+
+    #[test]
+    fn local_requests_out_of_state_are_refused() {
+        let r = R;
+        assert_eq!(
+            State::connecting(1).on(Input::Disconnect, r),
+            Err(InvalidState)
+        );
+        assert_eq!(State::connecting(1).on(Input::Accept, r), Err(InvalidState));
+        assert_eq!(
+            State::requested().on(Input::CompleteConnect, r),
+            Err(InvalidState)
+        );
+        assert_eq!(State::Established.on(Input::Accept, r), Err(InvalidState));
+        assert_eq!(State::Established.on(Input::Abort, r), Err(InvalidState));
+        assert_eq!(
+            State::DreqSent { retries: 1 }.on(Input::Disconnect, r),
+            Err(InvalidState)
+        );
+        assert_eq!(State::TimeWait.on(Input::Disconnect, r), Err(InvalidState));
+        assert_eq!(State::Closed.on(Input::Reject, r), Err(InvalidState));
+    }
+
+    #[test]
+    fn abandoning_a_connect_sends_a_rej() {
+        let (s, a) = run(State::connecting(1), &[Input::Abort]);
+        assert_eq!(s, State::Closed);
+        assert_eq!(a[0].unwrap().send, Some(Send::Rej(RejectWhy::Abandoned)));
+        let (_, a) = run(State::requested(), &[Input::Reject]);
+        assert_eq!(a[0].unwrap().send, Some(Send::Rej(RejectWhy::Consumer)));
+    }
+
+    #[test]
+    fn strays_are_ignored_everywhere() {
+        let states = [
+            State::connecting(1),
+            State::MraReqRcvd,
+            State::RepRcvd { mra_sent: false },
+            State::requested(),
+            State::RepSent { retries: 1 },
+            State::MraRepRcvd,
+            State::Established,
+            State::DreqSent { retries: 1 },
+            State::TimeWait,
+            State::Closed,
+        ];
+        for s in states {
+            // A DREP outside DREQ_SENT, an RTU on the active side and a
+            // received REQ duplicate never change an established state.
+            for input in [Input::Drep, Input::Rtu, Input::Mra(MraOf::Rep)] {
+                let (next, _) = s.on(input, R).expect("received messages are never refused");
+                if !matches!(
+                    s,
+                    State::DreqSent { .. } | State::RepSent { .. } | State::MraRepRcvd
+                ) {
+                    assert_eq!(next, s, "{s:?} on {input:?}");
+                }
+            }
+        }
+    }
+}
