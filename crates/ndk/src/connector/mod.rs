@@ -1,0 +1,7 @@
+//! NDK connectors: the state machine ([`state`]) that maps NdkConnect,
+//! NdkAccept, NdkCompleteConnect, NdkReject and NdkDisconnect onto IB CM
+//! and the QP.
+
+pub mod state;
+
+pub use state::{Actions, CmAction, ConnectorState, Failure, Input, Pending, QpAction};

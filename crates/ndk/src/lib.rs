@@ -1,0 +1,29 @@
+//! The NDK provider core of ndkrs: the NDK objects behind the NDKPI
+//! dispatch tables, the rules of their creation, use and close, and the
+//! connection and disconnect semantics, over the software RoCEv2 NIC of
+//! `roce`.
+//!
+//! `no_std` + `alloc` and sans-IO like `roce`: the kernel and host shells
+//! supply the lock, the clock and the datagrams, and make the consumer's
+//! callbacks after the core has released its lock.
+//!
+//! The provider talks to `roce` directly rather than through a trait: there
+//! is one NIC, and its real engine is what every test of this crate runs
+//! against.
+#![no_std]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+extern crate alloc;
+
+pub mod connector;
