@@ -21,8 +21,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 target=x86_64-pc-windows-msvc
 out="$root/target/kernel-image"
-# The crates linked into the kernel driver. Add ndk here when it exists.
-crates=(ndkpi roce)
+# The crates linked into the kernel driver.
+crates=(ndkpi roce ndk)
 allowed_modules="ntoskrnl.exe ndis.sys netio.sys hal.dll"
 
 say() { printf 'kernel-image: %s\n' "$*"; }

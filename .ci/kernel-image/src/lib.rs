@@ -117,6 +117,9 @@ pub extern "system" fn DriverEntry(_driver: *mut c_void, _registry: *const c_voi
         .ok()
         .and_then(|f| f.datagram.packet.qp1_mad().map(roce::wire::cm::CmMad::parse));
     let roce_ok = matches!(parsed, Some(Ok(_)));
+    // The provider's connector rules.
+    let (_, disconnect) = ndk::connector::ConnectorState::Connected
+        .on(core::hint::black_box(ndk::connector::Input::Disconnect));
     // SAFETY: a format string with one %u and one %d and their arguments.
     unsafe {
         DbgPrintEx(
@@ -129,6 +132,6 @@ pub extern "system" fn DriverEntry(_driver: *mut c_void, _registry: *const c_voi
             negotiated.map(|v| v.Minor as i32).unwrap_or(-1),
         );
     }
-    core::hint::black_box((&characteristics, roce_ok));
+    core::hint::black_box((&characteristics, roce_ok, disconnect.returns));
     STATUS_NOT_SUPPORTED
 }
