@@ -8,6 +8,7 @@
 //!   RoCEv2 frame carries, the ICRC, MADs and IB CM messages.
 //! * [`time`]: the instants every input carries; [`rng`]: the seeded source
 //!   of every random value.
+//! * [`framing`]: IP/UDP around RoCE packets, raw or through UDP sockets.
 //! * [`cm`]: IB connection management (REQ/REP/RTU, REJ, DREQ/DREP, MRA,
 //!   time-wait) as Linux rdma_cm speaks it.
 #![no_std]
@@ -27,6 +28,7 @@
 extern crate alloc;
 
 pub mod cm;
+pub mod framing;
 pub mod rng;
 pub mod time;
 pub mod wire;

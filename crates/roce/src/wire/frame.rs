@@ -118,6 +118,19 @@ impl IpRepr {
         }
     }
 
+    /// Write only the header into `buf` (which need not hold the payload)
+    /// for a payload of `payload_len` bytes.
+    pub fn emit_header(&self, payload_len: usize, buf: &mut [u8]) -> Result<()> {
+        match *self {
+            IpRepr::Ipv4(r) => {
+                Ipv4Repr { payload_len, ..r }.emit_header(&mut ipv4::Packet::new_unchecked(buf))
+            }
+            IpRepr::Ipv6(r) => {
+                Ipv6Repr { payload_len, ..r }.emit_header(&mut ipv6::Packet::new_unchecked(buf))
+            }
+        }
+    }
+
     /// Write the header into the front of `buf` for a payload of
     /// `payload_len` bytes (the stored payload length is not used).
     pub fn emit(&self, payload_len: usize, buf: &mut [u8]) -> Result<()> {

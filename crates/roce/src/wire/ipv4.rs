@@ -210,8 +210,17 @@ impl Ipv4Repr {
 
     /// Write the header (with checksum); the payload is left untouched.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
-        let total = u16::try_from(self.buffer_len()).map_err(|_| Error::BadLength)?;
         if packet.buffer.as_ref().len() < self.buffer_len() {
+            return Err(Error::BufferTooSmall);
+        }
+        self.emit_header(packet)
+    }
+
+    /// Write only the header into a buffer that need not hold the payload
+    /// (for a header the ICRC is computed over but that is never sent).
+    pub fn emit_header<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        let total = u16::try_from(self.buffer_len()).map_err(|_| Error::BadLength)?;
+        if packet.buffer.as_ref().len() < HEADER_LEN {
             return Err(Error::BufferTooSmall);
         }
         packet.set_version_ihl();

@@ -153,11 +153,19 @@ impl Ipv6Repr {
 
     /// Write the header; the payload is left untouched.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        if packet.buffer.as_ref().len() < self.buffer_len() {
+            return Err(Error::BufferTooSmall);
+        }
+        self.emit_header(packet)
+    }
+
+    /// Write only the header into a buffer that need not hold the payload.
+    pub fn emit_header<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
         let plen = u16::try_from(self.payload_len).map_err(|_| Error::BadLength)?;
         if self.flow_label > 0x000F_FFFF {
             return Err(Error::Malformed);
         }
-        if packet.buffer.as_ref().len() < self.buffer_len() {
+        if packet.buffer.as_ref().len() < HEADER_LEN {
             return Err(Error::BufferTooSmall);
         }
         packet.set_ver_tc_fl(self.traffic_class, self.flow_label);

@@ -177,8 +177,16 @@ impl UdpRepr {
     /// Write the header with checksum 0. When [`checksum`](Self::checksum)
     /// is set, call [`Packet::fill_checksum`] once the payload is final.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
-        let len = u16::try_from(self.buffer_len()).map_err(|_| Error::BadLength)?;
         if packet.buffer.as_ref().len() < self.buffer_len() {
+            return Err(Error::BufferTooSmall);
+        }
+        self.emit_header(packet)
+    }
+
+    /// Write only the header into a buffer that need not hold the payload.
+    pub fn emit_header<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        let len = u16::try_from(self.buffer_len()).map_err(|_| Error::BadLength)?;
+        if packet.buffer.as_ref().len() < HEADER_LEN {
             return Err(Error::BufferTooSmall);
         }
         packet.set_src_port(self.src_port);
