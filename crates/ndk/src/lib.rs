@@ -27,3 +27,6 @@
 extern crate alloc;
 
 pub mod connector;
+pub mod object;
+pub mod provider;
+pub mod upcall;

@@ -8,6 +8,9 @@
 //!   RoCEv2 frame carries, the ICRC, MADs and IB CM messages.
 //! * [`time`]: the instants every input carries; [`rng`]: the seeded source
 //!   of every random value.
+//! * [`rc`]: the RC transport engine (queue pairs, CQs, SRQs, MRs/MWs):
+//!   requester, responder and completer as rxe runs them (roce.md §3).
+//! * [`device`]: the NIC as one object: RC engine, CM on QP1, framing.
 //! * [`framing`]: IP/UDP around RoCE packets, raw or through UDP sockets.
 //! * [`cm`]: IB connection management (REQ/REP/RTU, REJ, DREQ/DREP, MRA,
 //!   time-wait) as Linux rdma_cm speaks it.
@@ -28,7 +31,9 @@
 extern crate alloc;
 
 pub mod cm;
+pub mod device;
 pub mod framing;
+pub mod rc;
 pub mod rng;
 pub mod time;
 pub mod wire;

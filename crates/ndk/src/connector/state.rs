@@ -144,10 +144,15 @@ pub enum CmAction {
 /// What the QP must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QpAction {
-    /// Move to RTR then RTS with the connection's attributes (before the
-    /// RTU goes out on the active side, before the REP on the passive
-    /// side, as rdma_cm does).
+    /// Active side, on the REP: move to RTR then RTS with the connection's
+    /// attributes (before the RTU goes out).
     Ready,
+    /// Passive side, on NdkAccept: move to RTR (before the REP goes out),
+    /// so the first packet from the peer can stand in for a lost RTU (IBA
+    /// communication established).
+    ReadyToReceive,
+    /// Passive side, once established: move to RTS.
+    ReadyToSend,
     /// Move to the error state: every outstanding request completes with
     /// STATUS_CANCELLED (the implicit flush).
     Flush,
@@ -312,7 +317,7 @@ impl ConnectorState {
                 S::Accepting,
                 Actions {
                     returns: Some(STATUS_PENDING),
-                    qp: Some(QpAction::Ready),
+                    qp: Some(QpAction::ReadyToReceive),
                     cm: Some(CmAction::Accept),
                     ..Actions::NONE
                 },
@@ -348,6 +353,7 @@ impl ConnectorState {
             (S::Accepting, I::CmEstablished) => (
                 S::Connected,
                 Actions {
+                    qp: Some(QpAction::ReadyToSend),
                     complete: Some((Pending::Accept, STATUS_SUCCESS)),
                     ..Actions::NONE
                 },
@@ -625,7 +631,8 @@ mod tests {
         let (s, a) = run(S::Incoming, &[Input::Accept, Input::CmEstablished]);
         assert_eq!(s, S::Connected);
         assert_eq!(a[0].returns, Some(STATUS_PENDING));
-        assert_eq!(a[0].qp, Some(QpAction::Ready));
+        assert_eq!(a[0].qp, Some(QpAction::ReadyToReceive));
+        assert_eq!(a[1].qp, Some(QpAction::ReadyToSend));
         assert_eq!(a[1].complete, Some((Pending::Accept, STATUS_SUCCESS)));
         let (_, a) = run(S::Incoming, &[Input::Accept, Input::CmTimedOut]);
         assert_eq!(a[1].complete, Some((Pending::Accept, STATUS_IO_TIMEOUT)));

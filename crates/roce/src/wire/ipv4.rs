@@ -210,6 +210,7 @@ impl Ipv4Repr {
 
     /// Write the header (with checksum); the payload is left untouched.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        u16::try_from(self.buffer_len()).map_err(|_| Error::BadLength)?;
         if packet.buffer.as_ref().len() < self.buffer_len() {
             return Err(Error::BufferTooSmall);
         }

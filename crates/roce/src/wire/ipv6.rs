@@ -153,6 +153,10 @@ impl Ipv6Repr {
 
     /// Write the header; the payload is left untouched.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        u16::try_from(self.payload_len).map_err(|_| Error::BadLength)?;
+        if self.flow_label > 0x000F_FFFF {
+            return Err(Error::Malformed);
+        }
         if packet.buffer.as_ref().len() < self.buffer_len() {
             return Err(Error::BufferTooSmall);
         }

@@ -177,6 +177,7 @@ impl UdpRepr {
     /// Write the header with checksum 0. When [`checksum`](Self::checksum)
     /// is set, call [`Packet::fill_checksum`] once the payload is final.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        u16::try_from(self.buffer_len()).map_err(|_| Error::BadLength)?;
         if packet.buffer.as_ref().len() < self.buffer_len() {
             return Err(Error::BufferTooSmall);
         }

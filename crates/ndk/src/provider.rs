@@ -1,0 +1,1604 @@
+//! The provider core behind one NDK adapter: its objects, their rules, and
+//! the connection and disconnect semantics, over one software RoCEv2 NIC.
+//!
+//! Sans-IO and single-threaded: the shell holds its lock around every call,
+//! feeds it datagrams and the time, sends what it produces, and after
+//! releasing the lock makes the queued upcalls ([`Provider::poll_upcall`]),
+//! reporting each one's return ([`Provider::upcall_done`]) so that closes
+//! complete only when no callback of the object is queued or running
+//! (ndk-semantics.md §3 rule 4). Every consumer call returns its NTSTATUS;
+//! an asynchronous one returns STATUS_PENDING and completes through exactly
+//! one queued upcall.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::{IpAddr, SocketAddr};
+
+use ndkpi::*;
+use roce::cm::{AcceptParams, CmEvent, ConnId, ConnectParams, ListenerId};
+use roce::device::{Device, DeviceConfig, DeviceEvent, Transmit};
+use roce::rc::{
+    Access, Completion, CqHandle, Event as RcEvent, Memory, MrHandle, NotifyType, Path, PdHandle,
+    QpAttr, QpInit, QpState, SendFlags, SendOp, SendWr, Sge, Translation, WcOpcode, WcStatus,
+};
+use roce::rng::SeededRng;
+use roce::time::Instant;
+use roce::wire::packet::udp_sport_from_flow_label;
+
+use crate::connector::{Actions, CmAction, ConnectorState, Input, QpAction};
+use crate::object::{CloseState, ObjectId, Table};
+use crate::upcall::{Callback, Upcall, UpcallKind};
+
+/// RNR timer code this responder sends (roce.md §3.6 table: 0.64 ms): short
+/// enough that a sender waiting for a receive buffer resumes quickly.
+const MIN_RNR_TIMER: u8 = 12;
+/// First ephemeral ND port (the range NdkConnect/NdkListen pick from when
+/// given port 0).
+const EPHEMERAL_FIRST: u16 = 49152;
+
+/// Limits the adapter reports in NDK_ADAPTER_INFO and enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_qp_depth: u32,
+    pub max_cq_depth: u32,
+    pub max_sge: u32,
+    pub max_read_sge: u32,
+    pub max_inline: u32,
+    pub max_read_limit: u32,
+    pub max_transfer: u32,
+    pub max_registration: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_qp_depth: 4096,
+            max_cq_depth: 65536,
+            max_sge: 16,
+            max_read_sge: 16,
+            max_inline: 256,
+            max_read_limit: 16,
+            max_transfer: roce::rc::MAX_MESSAGE_LEN,
+            max_registration: 1 << 40,
+        }
+    }
+}
+
+/// Configuration of one adapter.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// The NIC.
+    pub device: DeviceConfig,
+    /// The adapter's IP addresses (listeners and connects must use one).
+    pub addresses: Vec<IpAddr>,
+    /// Path MTU in bytes (256 ... 4096) for connections this side starts.
+    pub path_mtu: u32,
+    /// The NDKPI version the adapter operates at.
+    pub version: NDK_VERSION,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// One NDK_RESULT_EX worth of completion, as NdkGetCqResults(Ex) report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NdkCompletion {
+    pub status: NTSTATUS,
+    pub bytes_transferred: u32,
+    pub qp_context: usize,
+    pub request_context: usize,
+    pub op_type: NDK_OPERATION_TYPE,
+    /// The invalidated token of a ReceiveAndInvalidate.
+    pub type_specific: usize,
+}
+
+/// The connector object.
+#[derive(Debug)]
+pub struct Connector {
+    state: ConnectorState,
+    conn: Option<ConnId>,
+    qp: Option<ObjectId>,
+    listener: Option<ObjectId>,
+    /// The request that returned STATUS_PENDING, to complete once.
+    pending: Option<Callback>,
+    disconnect_event: Option<(Callback, bool)>,
+    inbound_read_limit: u32,
+    outbound_read_limit: u32,
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+    /// The implicit endpoint's port reservation.
+    port: Option<(IpAddr, u16)>,
+    /// What NdkAccept asked for, sent when the state machine says so.
+    accept: Option<StoredAccept>,
+    /// Private data of an NdkReject.
+    reject_data: ([u8; roce::cm::manager::MAX_REJ_PRIVATE_DATA], usize),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct StoredAccept {
+    qpn: u32,
+    psn: u32,
+    private: [u8; roce::cm::manager::MAX_REP_PRIVATE_DATA],
+    len: usize,
+}
+
+impl Connector {
+    /// The connector's state.
+    pub const fn state(&self) -> ConnectorState {
+        self.state
+    }
+    /// The CM connection behind it.
+    pub const fn conn(&self) -> Option<ConnId> {
+        self.conn
+    }
+    /// The listener that delivered it (passive connectors).
+    pub const fn listener(&self) -> Option<ObjectId> {
+        self.listener
+    }
+    /// The QP bound to it by NdkConnect or NdkAccept.
+    pub const fn qp(&self) -> Option<ObjectId> {
+        self.qp
+    }
+}
+
+/// Every kind of NDK object.
+#[derive(Debug)]
+pub enum Object {
+    Pd {
+        pd: PdHandle,
+    },
+    Cq {
+        cq: CqHandle,
+        notify: Callback,
+        /// A notification upcall is queued or running: the next one waits
+        /// (ndk-semantics.md §4: serialized per CQ).
+        notifying: bool,
+        /// A notification that became due meanwhile.
+        deferred: Option<NTSTATUS>,
+    },
+    Qp {
+        qpn: u32,
+        context: usize,
+        connector: Option<ObjectId>,
+    },
+    Mr {
+        mr: Option<MrHandle>,
+        pd: PdHandle,
+    },
+    Connector(Box<Connector>),
+    Listener {
+        cm: Option<ListenerId>,
+        event: Callback,
+        port: Option<(IpAddr, u16)>,
+    },
+}
+
+/// The provider core of one adapter.
+#[derive(Debug)]
+pub struct Provider<M: Memory> {
+    device: Device<M>,
+    config: ProviderConfig,
+    objects: Table<Object>,
+    upcalls: VecDeque<Upcall>,
+    by_qpn: BTreeMap<u32, ObjectId>,
+    by_conn: BTreeMap<ConnId, ObjectId>,
+    by_listener: BTreeMap<ListenerId, ObjectId>,
+    cqs: Vec<(CqHandle, ObjectId)>,
+    ports: BTreeMap<(IpAddr, u16), u32>,
+    rng: SeededRng,
+    now: Instant,
+}
+
+fn mtu_code(bytes: u32) -> u8 {
+    match bytes {
+        256 => 1,
+        512 => 2,
+        1024 => 3,
+        2048 => 4,
+        _ => 5,
+    }
+}
+
+fn mtu_bytes(code: u8) -> u32 {
+    match code {
+        1 => 256,
+        2 => 512,
+        3 => 1024,
+        4 => 2048,
+        _ => 4096,
+    }
+}
+
+/// NDK_RESULT.Status of a work completion (ndk-semantics.md §5.5).
+pub fn wc_status(status: WcStatus, opcode: WcOpcode) -> NTSTATUS {
+    match status {
+        WcStatus::Success => STATUS_SUCCESS,
+        WcStatus::WrFlushErr => STATUS_CANCELLED,
+        // A receive buffer too small for the incoming message.
+        WcStatus::LocLenErr if matches!(opcode, WcOpcode::Recv | WcOpcode::RecvRdmaWithImm) => {
+            STATUS_BUFFER_OVERFLOW
+        }
+        WcStatus::LocLenErr => STATUS_DATA_OVERRUN,
+        WcStatus::LocProtErr | WcStatus::LocAccessErr | WcStatus::MwBindErr => {
+            STATUS_ACCESS_VIOLATION
+        }
+        WcStatus::RemAccessErr | WcStatus::RemOpErr | WcStatus::RemInvReqErr => {
+            STATUS_REMOTE_RESOURCES
+        }
+        // RNR exhaustion has no NDK status of its own (§5.5): like a dead
+        // peer, it is a timeout.
+        WcStatus::RetryExcErr | WcStatus::RnrRetryExcErr => STATUS_IO_TIMEOUT,
+        WcStatus::LocQpOpErr | WcStatus::BadRespErr => STATUS_INVALID_DEVICE_REQUEST,
+    }
+}
+
+/// NDK_OPERATION_TYPE of a work completion.
+pub fn op_type(c: &Completion) -> NDK_OPERATION_TYPE {
+    match c.opcode {
+        WcOpcode::Recv | WcOpcode::RecvRdmaWithImm if c.invalidated_rkey.is_some() => {
+            NdkOperationTypeReceiveAndInvalidate
+        }
+        WcOpcode::Recv | WcOpcode::RecvRdmaWithImm => NdkOperationTypeReceive,
+        WcOpcode::Send => NdkOperationTypeSend,
+        WcOpcode::RdmaWrite => NdkOperationTypeWrite,
+        WcOpcode::RdmaRead => NdkOperationTypeRead,
+        WcOpcode::LocalInvalidate => NdkOperationTypeInvalidate,
+        WcOpcode::FastRegister => NdkOperationTypeFastRegister,
+        WcOpcode::BindMw => NdkOperationTypeBind,
+    }
+}
+
+impl<M: Memory> Provider<M> {
+    /// An adapter over a NIC with memory `mem`.
+    pub fn new(config: ProviderConfig, mem: M) -> Self {
+        let seed = config.device.seed;
+        Provider {
+            device: Device::new(config.device.clone(), mem),
+            config,
+            objects: Table::default(),
+            upcalls: VecDeque::new(),
+            by_qpn: BTreeMap::new(),
+            by_conn: BTreeMap::new(),
+            by_listener: BTreeMap::new(),
+            cqs: Vec::new(),
+            ports: BTreeMap::new(),
+            rng: SeededRng::new(seed ^ 0x0005_EED0_F9C7),
+            now: Instant::ZERO,
+        }
+    }
+
+    /// The NIC (for the shell's I/O and for tests).
+    pub fn device(&mut self) -> &mut Device<M> {
+        &mut self.device
+    }
+
+    /// The NIC, read-only.
+    pub fn device_ref(&self) -> &Device<M> {
+        &self.device
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProviderConfig {
+        &self.config
+    }
+
+    /// Number of live objects (for leak checks).
+    pub fn object_count(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// A connector's record.
+    pub fn connector(&self, id: ObjectId) -> Option<&Connector> {
+        match &self.objects.get(id)?.object {
+            Object::Connector(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    // ---- time and I/O ----
+
+    /// A whole IP datagram arrived (raw mode).
+    pub fn handle_ip(&mut self, now: Instant, datagram: &[u8]) {
+        self.now = now;
+        self.device.handle_ip(now, datagram);
+        self.process_events();
+    }
+
+    /// A UDP payload arrived (UDP mode).
+    pub fn handle_udp(&mut self, now: Instant, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
+        self.now = now;
+        self.device.handle_udp(now, src, dst, payload);
+        self.process_events();
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.now = now;
+        let t = self.device.poll_transmit(now, buf);
+        self.process_events();
+        t
+    }
+
+    /// When [`Self::handle_timeout`] must next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.device.poll_timeout()
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        self.device.handle_timeout(now);
+        self.process_events();
+    }
+
+    // ---- upcalls ----
+
+    /// The next consumer callback to make (after releasing the lock).
+    pub fn poll_upcall(&mut self) -> Option<Upcall> {
+        self.upcalls.pop_front()
+    }
+
+    /// An upcall from [`Self::poll_upcall`] has returned.
+    pub fn upcall_done(&mut self, upcall: &Upcall) {
+        let owner = upcall.owner;
+        let Some(e) = self.objects.get_mut(owner) else {
+            return;
+        };
+        e.upcalls = e.upcalls.saturating_sub(1);
+        if let (
+            UpcallKind::CqNotify { .. },
+            Object::Cq {
+                notifying,
+                deferred,
+                notify,
+                ..
+            },
+        ) = (upcall.kind, &mut e.object)
+        {
+            *notifying = false;
+            if let Some(status) = deferred.take() {
+                let cb = *notify;
+                *notifying = true;
+                self.queue(owner, cb, UpcallKind::CqNotify { status });
+            }
+        }
+        if matches!(upcall.kind, UpcallKind::Close) {
+            self.finish_close(owner);
+        } else {
+            self.try_close(owner);
+        }
+    }
+
+    fn queue(&mut self, owner: ObjectId, callback: Callback, kind: UpcallKind) {
+        if !callback.is_some() {
+            return;
+        }
+        if let Some(e) = self.objects.get_mut(owner) {
+            e.upcalls += 1;
+            self.upcalls.push_back(Upcall {
+                owner,
+                callback,
+                kind,
+            });
+        }
+    }
+
+    // ---- events from the NIC ----
+
+    fn process_events(&mut self) {
+        let now = self.now;
+        while let Some(event) = self.device.poll_event(now) {
+            match event {
+                DeviceEvent::Rc(RcEvent::CqNotify(cq)) => self.notify_cq(cq, STATUS_SUCCESS),
+                DeviceEvent::Rc(RcEvent::CqError(cq)) => self.notify_cq(cq, STATUS_BUFFER_OVERFLOW),
+                DeviceEvent::Rc(RcEvent::QpFatal { qpn, .. }) => {
+                    if let Some(conn) = self.qp_connector(qpn) {
+                        self.drive(conn, Input::QpFatal);
+                    }
+                }
+                DeviceEvent::Rc(_) => {}
+                DeviceEvent::Cm(CmEvent::Request { conn, listener }) => {
+                    self.incoming(conn, listener);
+                }
+                DeviceEvent::Cm(CmEvent::Conn { conn, event }) => {
+                    use roce::cm::Event as E;
+                    let Some(&id) = self.by_conn.get(&conn) else {
+                        continue;
+                    };
+                    let input = match event {
+                        E::Replied => Input::CmReplied,
+                        E::Established => Input::CmEstablished,
+                        E::Rejected => Input::CmRejected,
+                        E::EstablishTimedOut => Input::CmTimedOut,
+                        E::PeerDisconnected => Input::CmPeerDisconnected,
+                        E::Disconnected { timed_out } => Input::CmDisconnected { timed_out },
+                        E::Released => continue,
+                    };
+                    self.drive(id, input);
+                }
+            }
+        }
+    }
+
+    fn notify_cq(&mut self, cq: CqHandle, status: NTSTATUS) {
+        let Some(&(_, id)) = self.cqs.iter().find(|(h, _)| *h == cq) else {
+            return;
+        };
+        let Some(e) = self.objects.get_mut(id) else {
+            return;
+        };
+        if e.close != CloseState::Open {
+            return;
+        }
+        if let Object::Cq {
+            notify,
+            notifying,
+            deferred,
+            ..
+        } = &mut e.object
+        {
+            if *notifying {
+                // Serialized: the running callback's return queues it.
+                *deferred = Some(match *deferred {
+                    Some(s) if s != STATUS_SUCCESS => s,
+                    _ => status,
+                });
+                return;
+            }
+            *notifying = true;
+            let cb = *notify;
+            self.queue(id, cb, UpcallKind::CqNotify { status });
+        }
+    }
+
+    fn qp_connector(&self, qpn: u32) -> Option<ObjectId> {
+        let id = *self.by_qpn.get(&qpn)?;
+        match self.objects.get(id)?.object {
+            Object::Qp { connector, .. } => connector,
+            _ => None,
+        }
+    }
+
+    // ---- object creation ----
+
+    fn insert(&mut self, object: Object, antecedents: Vec<ObjectId>) -> ObjectId {
+        for a in &antecedents {
+            if let Some(e) = self.objects.get_mut(*a) {
+                e.successors += 1;
+            }
+        }
+        self.objects.insert(object, antecedents)
+    }
+
+    fn is_open(&self, id: ObjectId) -> bool {
+        self.objects
+            .get(id)
+            .is_some_and(|e| e.close == CloseState::Open)
+    }
+
+    /// NdkCreatePd.
+    pub fn create_pd(&mut self) -> Result<ObjectId, NTSTATUS> {
+        let pd = self
+            .device
+            .rc()
+            .alloc_pd()
+            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+        Ok(self.insert(Object::Pd { pd }, Vec::new()))
+    }
+
+    /// NdkCreateCq.
+    pub fn create_cq(&mut self, depth: u32, notify: Callback) -> Result<ObjectId, NTSTATUS> {
+        if depth == 0 || depth > self.config.limits.max_cq_depth {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let cq = self
+            .device
+            .rc()
+            .create_cq(depth)
+            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+        let id = self.insert(
+            Object::Cq {
+                cq,
+                notify,
+                notifying: false,
+                deferred: None,
+            },
+            Vec::new(),
+        );
+        self.cqs.push((cq, id));
+        Ok(id)
+    }
+
+    fn pd_handle(&self, pd: ObjectId) -> Option<PdHandle> {
+        if !self.is_open(pd) {
+            return None;
+        }
+        match self.objects.get(pd)?.object {
+            Object::Pd { pd } => Some(pd),
+            _ => None,
+        }
+    }
+
+    fn cq_handle(&self, cq: ObjectId) -> Option<CqHandle> {
+        if !self.is_open(cq) {
+            return None;
+        }
+        match self.objects.get(cq)?.object {
+            Object::Cq { cq, .. } => Some(cq),
+            _ => None,
+        }
+    }
+
+    /// NdkCreateQp (receives on the QP's own queue).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_qp(
+        &mut self,
+        pd: ObjectId,
+        receive_cq: ObjectId,
+        initiator_cq: ObjectId,
+        context: usize,
+        receive_depth: u32,
+        initiator_depth: u32,
+        max_receive_sge: u32,
+        max_initiator_sge: u32,
+        inline_size: u32,
+    ) -> Result<ObjectId, NTSTATUS> {
+        let l = self.config.limits;
+        if receive_depth == 0
+            || initiator_depth == 0
+            || receive_depth > l.max_qp_depth
+            || initiator_depth > l.max_qp_depth
+            || max_receive_sge > l.max_sge
+            || max_initiator_sge > l.max_sge
+            || inline_size > l.max_inline
+        {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let (Some(pdh), Some(rcq), Some(icq)) = (
+            self.pd_handle(pd),
+            self.cq_handle(receive_cq),
+            self.cq_handle(initiator_cq),
+        ) else {
+            return Err(STATUS_INVALID_PARAMETER);
+        };
+        let rc = self.device.rc();
+        let qpn = rc
+            .create_qp(&QpInit {
+                pd: pdh,
+                send_cq: icq,
+                recv_cq: rcq,
+                srq: None,
+                sq_depth: initiator_depth,
+                rq_depth: receive_depth,
+                max_send_sge: max_initiator_sge.max(1),
+                max_recv_sge: max_receive_sge.max(1),
+                max_inline: inline_size,
+            })
+            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+        // Init at once, so receives can be posted before the connection
+        // exists (ndk-semantics.md §5.2).
+        let init = QpAttr {
+            state: Some(QpState::Init),
+            access: Some(Access::REMOTE_READ.union(Access::REMOTE_WRITE)),
+            ..QpAttr::default()
+        };
+        if rc.modify_qp(qpn, &init).is_err() {
+            let _ = rc.destroy_qp(qpn);
+            return Err(STATUS_INSUFFICIENT_RESOURCES);
+        }
+        let mut antecedents = vec![pd, receive_cq];
+        if initiator_cq != receive_cq {
+            antecedents.push(initiator_cq);
+        }
+        let id = self.insert(
+            Object::Qp {
+                qpn,
+                context,
+                connector: None,
+            },
+            antecedents,
+        );
+        self.by_qpn.insert(qpn, id);
+        Ok(id)
+    }
+
+    /// NdkCreateMr + NdkRegisterMr of `length` bytes at virtual address
+    /// `va` whose bytes live at logical address `logical` (the shell
+    /// resolves the MDL).
+    pub fn register_mr(
+        &mut self,
+        pd: ObjectId,
+        va: u64,
+        length: u64,
+        logical: u64,
+        flags: ULONG,
+    ) -> Result<ObjectId, NTSTATUS> {
+        if va == 0 || length == 0 || length > self.config.limits.max_registration {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let pdh = self.pd_handle(pd).ok_or(STATUS_INVALID_PARAMETER)?;
+        let mut access = Access::NONE;
+        if flags & NDK_MR_FLAG_ALLOW_LOCAL_WRITE != 0 {
+            access = access.union(Access::LOCAL_WRITE);
+        }
+        if flags & NDK_MR_FLAG_ALLOW_REMOTE_READ != 0 {
+            access = access.union(Access::REMOTE_READ);
+        }
+        if flags & NDK_MR_FLAG_ALLOW_REMOTE_WRITE == NDK_MR_FLAG_ALLOW_REMOTE_WRITE {
+            access = access.union(Access::REMOTE_WRITE);
+        }
+        let mr = self
+            .device
+            .rc()
+            .register_mr(
+                pdh,
+                va,
+                length,
+                access,
+                Translation::Contiguous { base: logical },
+            )
+            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+        Ok(self.insert(
+            Object::Mr {
+                mr: Some(mr),
+                pd: pdh,
+            },
+            vec![pd],
+        ))
+    }
+
+    /// NdkGetLocalTokenFromMr / NdkGetRemoteTokenFromMr (one key serves both).
+    pub fn mr_token(&self, mr: ObjectId) -> Option<u32> {
+        match self.objects.get(mr)?.object {
+            Object::Mr { mr: Some(h), .. } => self.device.rc_ref().mr_key(h),
+            _ => None,
+        }
+    }
+
+    /// NdkCreateConnector.
+    pub fn create_connector(&mut self) -> ObjectId {
+        self.insert(
+            Object::Connector(Box::new(Connector {
+                state: ConnectorState::Idle,
+                conn: None,
+                qp: None,
+                listener: None,
+                pending: None,
+                disconnect_event: None,
+                inbound_read_limit: 0,
+                outbound_read_limit: 0,
+                local: None,
+                remote: None,
+                port: None,
+                accept: None,
+                reject_data: ([0; roce::cm::manager::MAX_REJ_PRIVATE_DATA], 0),
+            })),
+            Vec::new(),
+        )
+    }
+
+    /// NdkCreateListener.
+    pub fn create_listener(&mut self, connect_event: Callback) -> ObjectId {
+        self.insert(
+            Object::Listener {
+                cm: None,
+                event: connect_event,
+                port: None,
+            },
+            Vec::new(),
+        )
+    }
+
+    // ---- addresses and ports ----
+
+    fn is_local(&self, ip: IpAddr) -> bool {
+        self.config.addresses.contains(&ip)
+    }
+
+    /// Reserves `(ip, port)`; port 0 picks an ephemeral one.
+    fn reserve_port(&mut self, ip: IpAddr, port: u16) -> Result<u16, NTSTATUS> {
+        let in_use = |ports: &BTreeMap<(IpAddr, u16), u32>, p: u16| {
+            ports.contains_key(&(ip, p))
+                || ports.keys().any(|(i, q)| {
+                    *q == p
+                        && i.is_ipv4() == ip.is_ipv4()
+                        && (i.is_unspecified() || ip.is_unspecified())
+                })
+        };
+        let port = if port == 0 {
+            let start = EPHEMERAL_FIRST + (self.rng.next_u32() % 16384) as u16;
+            (0..16384u32)
+                .map(|i| {
+                    EPHEMERAL_FIRST + ((u32::from(start - EPHEMERAL_FIRST) + i) % 16384) as u16
+                })
+                .find(|p| !in_use(&self.ports, *p))
+                .ok_or(STATUS_TOO_MANY_ADDRESSES)?
+        } else if in_use(&self.ports, port) {
+            return Err(STATUS_SHARING_VIOLATION);
+        } else {
+            port
+        };
+        self.ports.insert((ip, port), 1);
+        Ok(port)
+    }
+
+    fn release_port(&mut self, key: (IpAddr, u16)) {
+        if let Some(n) = self.ports.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.ports.remove(&key);
+            }
+        }
+    }
+
+    // ---- listener ----
+
+    /// NdkListen. Completes inline.
+    pub fn listen(&mut self, listener: ObjectId, addr: SocketAddr) -> Result<SocketAddr, NTSTATUS> {
+        if !self.is_open(listener) {
+            return Err(STATUS_INVALID_HANDLE);
+        }
+        if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
+            return Err(STATUS_INVALID_ADDRESS);
+        }
+        match self.objects.get(listener).map(|e| &e.object) {
+            Some(Object::Listener { cm: None, .. }) => {}
+            _ => return Err(STATUS_INVALID_DEVICE_STATE),
+        }
+        let port = self.reserve_port(addr.ip(), addr.port())?;
+        let bound = SocketAddr::new(addr.ip(), port);
+        let cm = match self.device.cm().listen(bound) {
+            Ok(l) => l,
+            Err(_) => {
+                self.release_port((addr.ip(), port));
+                return Err(STATUS_SHARING_VIOLATION);
+            }
+        };
+        if let Some(Object::Listener { cm: c, port: p, .. }) =
+            self.objects.get_mut(listener).map(|e| &mut e.object)
+        {
+            *c = Some(cm);
+            *p = Some((addr.ip(), port));
+        }
+        self.by_listener.insert(cm, listener);
+        Ok(bound)
+    }
+
+    /// NdkControlConnectEvents.
+    pub fn pause_listener(&mut self, listener: ObjectId, paused: bool) {
+        if let Some(Object::Listener { cm: Some(cm), .. }) =
+            self.objects.get(listener).map(|e| &e.object)
+        {
+            let cm = *cm;
+            let _ = self.device.cm().pause_listener(cm, paused);
+        }
+    }
+
+    fn incoming(&mut self, conn: ConnId, listener: ListenerId) {
+        let Some(&lid) = self.by_listener.get(&listener) else {
+            let _ = self.device.cm().reject(self.now, conn, &[]);
+            self.device.cm().release(conn);
+            return;
+        };
+        let (Some(event), true) = (
+            match self.objects.get(lid).map(|e| &e.object) {
+                Some(Object::Listener { event, .. }) => Some(*event),
+                _ => None,
+            },
+            self.is_open(lid),
+        ) else {
+            let _ = self.device.cm().reject(self.now, conn, &[]);
+            self.device.cm().release(conn);
+            return;
+        };
+        let (local, remote) = match self.device.cm_ref().connection(conn) {
+            Some(c) => (c.local(), c.remote()),
+            None => return,
+        };
+        let id = self.insert(
+            Object::Connector(Box::new(Connector {
+                state: ConnectorState::Incoming,
+                conn: Some(conn),
+                qp: None,
+                listener: Some(lid),
+                pending: None,
+                disconnect_event: None,
+                inbound_read_limit: 0,
+                outbound_read_limit: 0,
+                local: Some(local),
+                remote: Some(remote),
+                port: None,
+                accept: None,
+                reject_data: ([0; roce::cm::manager::MAX_REJ_PRIVATE_DATA], 0),
+            })),
+            vec![lid],
+        );
+        self.by_conn.insert(conn, id);
+        self.device.cm().note(self.now, conn, "connect event");
+        self.queue(lid, event, UpcallKind::ConnectEvent { connector: id });
+    }
+
+    // ---- connector calls ----
+
+    fn connector_mut(&mut self, id: ObjectId) -> Option<&mut Connector> {
+        match &mut self.objects.get_mut(id)?.object {
+            Object::Connector(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// NdkConnect: returns STATUS_PENDING and completes through `done`, or
+    /// fails inline.
+    #[allow(clippy::too_many_arguments)]
+    pub fn connect(
+        &mut self,
+        connector: ObjectId,
+        qp: ObjectId,
+        src: SocketAddr,
+        dst: SocketAddr,
+        inbound_read_limit: u32,
+        outbound_read_limit: u32,
+        private_data: &[u8],
+        done: Callback,
+    ) -> NTSTATUS {
+        if !self.is_open(connector) || !self.is_open(qp) {
+            return STATUS_INVALID_HANDLE;
+        }
+        if src.is_ipv4() != dst.is_ipv4() || !self.is_local(src.ip()) {
+            return STATUS_INVALID_ADDRESS;
+        }
+        if dst.ip().is_unspecified() || dst.port() == 0 {
+            return STATUS_INVALID_ADDRESS;
+        }
+        if private_data.len() > roce::cm::manager::MAX_REQ_PRIVATE_DATA {
+            return STATUS_INVALID_PARAMETER;
+        }
+        let qpn = match self.objects.get(qp).map(|e| &e.object) {
+            Some(Object::Qp {
+                qpn,
+                connector: None,
+                ..
+            }) => *qpn,
+            _ => return STATUS_INVALID_DEVICE_STATE,
+        };
+        if self.connector(connector).map(|c| c.state) != Some(ConnectorState::Idle) {
+            return STATUS_CONNECTION_INVALID;
+        }
+        let port = match self.reserve_port(src.ip(), src.port()) {
+            Ok(p) => p,
+            Err(s) => return s,
+        };
+        let local = SocketAddr::new(src.ip(), port);
+        let max = self.config.limits.max_read_limit;
+        let irl = inbound_read_limit.min(max);
+        let orl = outbound_read_limit.min(max);
+        let psn = self.rng.next_u24();
+        let params = ConnectParams {
+            local,
+            remote: dst,
+            local_qpn: qpn,
+            starting_psn: psn,
+            responder_resources: irl.min(255) as u8,
+            initiator_depth: orl.min(255) as u8,
+            path_mtu: mtu_code(self.config.path_mtu),
+            srq: false,
+            private_data,
+        };
+        let now = self.now;
+        let conn = match self.device.cm().connect(now, &params) {
+            Ok(c) => c,
+            Err(_) => {
+                self.release_port((src.ip(), port));
+                return STATUS_INVALID_PARAMETER;
+            }
+        };
+        self.by_conn.insert(conn, connector);
+        if let Some(Object::Qp { connector: c, .. }) =
+            self.objects.get_mut(qp).map(|e| &mut e.object)
+        {
+            *c = Some(connector);
+        }
+        // The QP is now the connector's antecedent (ndk-semantics.md §3).
+        if let Some(e) = self.objects.get_mut(qp) {
+            e.successors += 1;
+        }
+        if let Some(e) = self.objects.get_mut(connector) {
+            e.antecedents.push(qp);
+        }
+        if let Some(c) = self.connector_mut(connector) {
+            c.conn = Some(conn);
+            c.qp = Some(qp);
+            c.local = Some(local);
+            c.remote = Some(dst);
+            c.port = Some((src.ip(), port));
+            c.inbound_read_limit = irl;
+            c.outbound_read_limit = orl;
+        }
+        self.drive_call(connector, Input::Connect, done)
+    }
+
+    /// NdkCompleteConnect(Ex): completes inline.
+    pub fn complete_connect(
+        &mut self,
+        connector: ObjectId,
+        disconnect_event: Callback,
+        ex: bool,
+    ) -> NTSTATUS {
+        if let Some(c) = self.connector_mut(connector)
+            && c.state == ConnectorState::Replied
+        {
+            c.disconnect_event = Some((disconnect_event, ex));
+        }
+        self.drive_call(connector, Input::CompleteConnect, Callback::NONE)
+    }
+
+    /// NdkAccept(Ex): returns STATUS_PENDING and completes through `done`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept(
+        &mut self,
+        connector: ObjectId,
+        qp: ObjectId,
+        inbound_read_limit: u32,
+        outbound_read_limit: u32,
+        private_data: &[u8],
+        disconnect_event: Callback,
+        ex: bool,
+        done: Callback,
+    ) -> NTSTATUS {
+        if !self.is_open(connector) || !self.is_open(qp) {
+            return STATUS_INVALID_HANDLE;
+        }
+        if private_data.len() > roce::cm::manager::MAX_REP_PRIVATE_DATA {
+            return STATUS_INVALID_PARAMETER;
+        }
+        let state = self.connector(connector).map(|c| c.state);
+        if state != Some(ConnectorState::Incoming) {
+            // Let the state machine answer (aborted peer, wrong state).
+            return self.drive_call(connector, Input::Accept, done);
+        }
+        let qpn = match self.objects.get(qp).map(|e| &e.object) {
+            Some(Object::Qp {
+                qpn,
+                connector: None,
+                ..
+            }) => *qpn,
+            _ => return STATUS_INVALID_DEVICE_STATE,
+        };
+        let Some(conn) = self.connector(connector).and_then(|c| c.conn) else {
+            return STATUS_CONNECTION_INVALID;
+        };
+        let Some(peer) = self.device.cm_ref().connection(conn).map(|c| *c.peer()) else {
+            return STATUS_CONNECTION_ABORTED;
+        };
+        let max = self.config.limits.max_read_limit;
+        // Effective limits: ours, capped by the adapter and by the peer's
+        // opposite limit (ndk-semantics.md §2.4).
+        let irl = inbound_read_limit
+            .min(max)
+            .min(u32::from(peer.initiator_depth));
+        let orl = outbound_read_limit
+            .min(max)
+            .min(u32::from(peer.responder_resources));
+        let psn = self.rng.next_u24();
+        if let Some(Object::Qp { connector: c, .. }) =
+            self.objects.get_mut(qp).map(|e| &mut e.object)
+        {
+            *c = Some(connector);
+        }
+        if let Some(e) = self.objects.get_mut(qp) {
+            e.successors += 1;
+        }
+        if let Some(e) = self.objects.get_mut(connector) {
+            e.antecedents.push(qp);
+        }
+        if let Some(c) = self.connector_mut(connector) {
+            c.qp = Some(qp);
+            c.inbound_read_limit = irl;
+            c.outbound_read_limit = orl;
+            c.disconnect_event = Some((disconnect_event, ex));
+        }
+        let _ = conn;
+        let mut private = [0u8; roce::cm::manager::MAX_REP_PRIVATE_DATA];
+        if let Some(d) = private.get_mut(..private_data.len()) {
+            d.copy_from_slice(private_data);
+        }
+        if let Some(c) = self.connector_mut(connector) {
+            c.accept = Some(StoredAccept {
+                qpn,
+                psn,
+                private,
+                len: private_data.len(),
+            });
+        }
+        self.drive_call(connector, Input::Accept, done)
+    }
+
+    /// NdkReject: completes inline.
+    pub fn reject(&mut self, connector: ObjectId, private_data: &[u8]) -> NTSTATUS {
+        if private_data.len() > roce::cm::manager::MAX_REJ_PRIVATE_DATA {
+            return STATUS_INVALID_PARAMETER;
+        }
+        if let Some(c) = self.connector_mut(connector) {
+            c.reject_data.0 = [0; roce::cm::manager::MAX_REJ_PRIVATE_DATA];
+            if let Some(d) = c.reject_data.0.get_mut(..private_data.len()) {
+                d.copy_from_slice(private_data);
+            }
+            c.reject_data.1 = private_data.len();
+        }
+        self.drive_call(connector, Input::Reject, Callback::NONE)
+    }
+
+    /// NdkDisconnect: STATUS_SUCCESS or a failure inline, or
+    /// STATUS_PENDING and one completion through `done` (ndk-semantics.md
+    /// §0).
+    pub fn disconnect(&mut self, connector: ObjectId, done: Callback) -> NTSTATUS {
+        if !self.is_open(connector) {
+            return STATUS_INVALID_HANDLE;
+        }
+        self.drive_call(connector, Input::Disconnect, done)
+    }
+
+    /// NdkGetConnectionData: effective read limits and the peer's private
+    /// data (the full field: its size is the "required data size").
+    pub fn connection_data(&self, connector: ObjectId) -> Option<(u32, u32, &[u8])> {
+        let c = self.connector(connector)?;
+        let conn = self.device.cm_ref().connection(c.conn?)?;
+        let peer = conn.peer();
+        let (irl, orl) = match c.state {
+            // Active side after the REP: cap by the peer's answer.
+            ConnectorState::Replied => (
+                c.inbound_read_limit.min(u32::from(peer.initiator_depth)),
+                c.outbound_read_limit
+                    .min(u32::from(peer.responder_resources)),
+            ),
+            // Passive side before accepting: what the requester asked for.
+            ConnectorState::Incoming => (
+                u32::from(peer.initiator_depth).min(self.config.limits.max_read_limit),
+                u32::from(peer.responder_resources).min(self.config.limits.max_read_limit),
+            ),
+            _ => (c.inbound_read_limit, c.outbound_read_limit),
+        };
+        Some((irl, orl, conn.peer_private_data()))
+    }
+
+    /// NdkGetLocalAddress / NdkGetPeerAddress of a connector.
+    pub fn connector_addresses(&self, connector: ObjectId) -> Option<(SocketAddr, SocketAddr)> {
+        let c = self.connector(connector)?;
+        Some((c.local?, c.remote?))
+    }
+
+    fn drive_call(&mut self, connector: ObjectId, input: Input, done: Callback) -> NTSTATUS {
+        if let Some(c) = self.connector_mut(connector)
+            && c.pending.is_none()
+        {
+            c.pending = Some(done);
+        }
+        let status = self
+            .drive(connector, input)
+            .unwrap_or(STATUS_CONNECTION_INVALID);
+        // Only a call that went pending keeps its callback.
+        if status != STATUS_PENDING
+            && let Some(c) = self.connector_mut(connector)
+            && c.state.pending().is_none()
+        {
+            c.pending = None;
+        }
+        status
+    }
+
+    /// Feeds the connector state machine and carries out its actions in
+    /// order: QP work, CM work, the completion, the disconnect event.
+    fn drive(&mut self, connector: ObjectId, input: Input) -> Option<NTSTATUS> {
+        let now = self.now;
+        let c = self.connector_mut(connector)?;
+        let (next, a): (ConnectorState, Actions) = c.state.on(input);
+        c.state = next;
+        let (conn, qp) = (c.conn, c.qp);
+        if let Some(conn) = conn {
+            self.device.cm().note(now, conn, input_note(input));
+        }
+        if let (Some(action), Some(qp)) = (a.qp, qp) {
+            match action {
+                QpAction::Ready => self.ready_qp(connector, qp, true, true),
+                QpAction::ReadyToReceive => self.ready_qp(connector, qp, true, false),
+                QpAction::ReadyToSend => self.ready_qp(connector, qp, false, true),
+                QpAction::Flush => self.flush_qp(qp),
+            }
+            if let Some(conn) = conn {
+                self.device.cm().note(
+                    now,
+                    conn,
+                    match action {
+                        QpAction::Ready => "QP to RTR and RTS",
+                        QpAction::ReadyToReceive => "QP to RTR",
+                        QpAction::ReadyToSend => "QP to RTS",
+                        QpAction::Flush => "QP flushed",
+                    },
+                );
+            }
+        }
+        if let (Some(action), Some(conn)) = (a.cm, conn) {
+            let (accept, reject_data, irl, orl) = match self.connector(connector) {
+                Some(c) => (
+                    c.accept,
+                    c.reject_data,
+                    c.inbound_read_limit,
+                    c.outbound_read_limit,
+                ),
+                None => return a.returns,
+            };
+            let cm = self.device.cm();
+            let _ = match action {
+                // The REQ went out when the connection was created.
+                CmAction::Connect => Ok(()),
+                CmAction::Accept => match accept {
+                    Some(acc) => cm.accept(
+                        now,
+                        conn,
+                        &AcceptParams {
+                            local_qpn: acc.qpn,
+                            starting_psn: acc.psn,
+                            responder_resources: irl.min(255) as u8,
+                            initiator_depth: orl.min(255) as u8,
+                            srq: false,
+                            private_data: acc.private.get(..acc.len).unwrap_or(&[]),
+                        },
+                    ),
+                    None => Ok(()),
+                },
+                CmAction::Reject => {
+                    cm.reject(now, conn, reject_data.0.get(..reject_data.1).unwrap_or(&[]))
+                }
+                CmAction::CompleteConnect => cm.complete_connect(now, conn),
+                CmAction::Disconnect => cm.disconnect(now, conn),
+                CmAction::Abort => cm.abort(now, conn),
+            };
+        }
+        if let Some((_, status)) = a.complete {
+            let cb = self.connector_mut(connector).and_then(|c| c.pending.take());
+            if let Some(cb) = cb {
+                self.queue(connector, cb, UpcallKind::Request { status });
+            }
+        }
+        if a.disconnect_event {
+            let ev = self.connector(connector).and_then(|c| c.disconnect_event);
+            if let Some((cb, ex)) = ev {
+                self.queue(connector, cb, UpcallKind::DisconnectEvent { ex, reason: 0 });
+            }
+        }
+        self.process_events();
+        self.try_close(connector);
+        a.returns
+    }
+
+    /// RTR and/or RTS with the attributes the CM negotiated (roce.md §6).
+    fn ready_qp(&mut self, connector: ObjectId, qp: ObjectId, to_rtr: bool, to_rts: bool) {
+        let Some(qpn) = (match self.objects.get(qp).map(|e| &e.object) {
+            Some(Object::Qp { qpn, .. }) => Some(*qpn),
+            _ => None,
+        }) else {
+            return;
+        };
+        let Some(c) = self.connector(connector) else {
+            return;
+        };
+        let (irl, orl) = (c.inbound_read_limit, c.outbound_read_limit);
+        let accept_psn = c.accept.map(|a| a.psn);
+        let Some(conn) = c.conn.and_then(|id| self.device.cm_ref().connection(id)) else {
+            return;
+        };
+        let peer = *conn.peer();
+        let active = conn.role() == roce::cm::Role::Active;
+        let (irl, orl) = if active {
+            (
+                irl.min(u32::from(peer.initiator_depth)),
+                orl.min(u32::from(peer.responder_resources)),
+            )
+        } else {
+            (irl, orl)
+        };
+        let path = Path {
+            local_ip: conn.local().ip(),
+            remote_ip: conn.remote().ip(),
+            udp_src_port: udp_sport_from_flow_label(conn.flow_label()),
+            hop_limit: conn.hop_limit_and_class().0,
+            traffic_class: conn.hop_limit_and_class().1,
+        };
+        let retry_cnt = if active {
+            self.device.cm_ref().config().retry_count
+        } else {
+            peer.retry_count
+        };
+        let rtr = QpAttr {
+            state: Some(QpState::Rtr),
+            path_mtu: Some(mtu_bytes(conn.path_mtu())),
+            dest_qpn: Some(peer.qpn),
+            // Passive: the QP is readied before the REP that carries the
+            // PSN goes out, so the PSN comes from the accept itself.
+            rq_psn: Some(if active {
+                conn.starting_psn()
+            } else {
+                accept_psn.unwrap_or(0)
+            }),
+            min_rnr_timer: Some(MIN_RNR_TIMER),
+            max_dest_rd_atomic: Some(irl),
+            path: Some(path),
+            ..QpAttr::default()
+        };
+        let rts = QpAttr {
+            state: Some(QpState::Rts),
+            sq_psn: Some(peer.starting_psn),
+            timeout: Some(conn.qp_ack_timeout()),
+            retry_cnt: Some(retry_cnt & 7),
+            rnr_retry: Some(peer.rnr_retry_count & 7),
+            max_rd_atomic: Some(orl),
+            ..QpAttr::default()
+        };
+        if let Some(c) = self.connector_mut(connector) {
+            c.inbound_read_limit = irl;
+            c.outbound_read_limit = orl;
+        }
+        let rc = self.device.rc();
+        if to_rtr {
+            let _ = rc.modify_qp(qpn, &rtr);
+        }
+        if to_rts {
+            let _ = rc.modify_qp(qpn, &rts);
+        }
+    }
+
+    /// The implicit flush: the QP enters Error, and every outstanding
+    /// request completes with STATUS_CANCELLED on its CQ.
+    fn flush_qp(&mut self, qp: ObjectId) {
+        if let Some(Object::Qp { qpn, .. }) = self.objects.get(qp).map(|e| &e.object) {
+            let qpn = *qpn;
+            let _ = self.device.rc().modify_qp(
+                qpn,
+                &QpAttr {
+                    state: Some(QpState::Error),
+                    ..QpAttr::default()
+                },
+            );
+        }
+    }
+
+    // ---- QP and CQ data path ----
+
+    fn connected_qpn(&self, qp: ObjectId) -> Result<u32, NTSTATUS> {
+        match self.objects.get(qp).map(|e| &e.object) {
+            Some(Object::Qp {
+                qpn,
+                connector: Some(c),
+                ..
+            }) if self.connector(*c).is_some_and(|c| c.state.is_connected()) => Ok(*qpn),
+            Some(Object::Qp { .. }) => Err(STATUS_CONNECTION_INVALID),
+            _ => Err(STATUS_INVALID_HANDLE),
+        }
+    }
+
+    fn sges(sgl: &[NdkSge], out: &mut [Sge]) -> Result<usize, NTSTATUS> {
+        if sgl.len() > out.len() {
+            return Err(STATUS_DATA_OVERRUN);
+        }
+        for (o, s) in out.iter_mut().zip(sgl) {
+            *o = Sge {
+                addr: s.address,
+                length: s.length,
+                lkey: s.token,
+            };
+        }
+        Ok(sgl.len())
+    }
+
+    fn post_error(e: roce::rc::Error) -> NTSTATUS {
+        use roce::rc::Error as E;
+        match e {
+            E::QueueFull => STATUS_INSUFFICIENT_RESOURCES,
+            E::TooManySges | E::InlineTooLong | E::MessageTooLong => STATUS_DATA_OVERRUN,
+            E::InvalidState => STATUS_CONNECTION_INVALID,
+            E::AccessDenied => STATUS_ACCESS_VIOLATION,
+            _ => STATUS_INVALID_PARAMETER,
+        }
+    }
+
+    /// NdkReceive.
+    pub fn post_receive(&mut self, qp: ObjectId, context: usize, sgl: &[NdkSge]) -> NTSTATUS {
+        let qpn = match self.objects.get(qp).map(|e| &e.object) {
+            Some(Object::Qp { qpn, .. }) => *qpn,
+            _ => return STATUS_INVALID_HANDLE,
+        };
+        let mut buf = [Sge::default(); 32];
+        let n = match Self::sges(sgl, &mut buf) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        let r = self
+            .device
+            .rc()
+            .post_recv(qpn, context as u64, buf.get(..n).unwrap_or(&[]));
+        self.process_events();
+        r.map_or_else(Self::post_error, |()| STATUS_SUCCESS)
+    }
+
+    /// NdkSend, NdkWrite, NdkRead (by `op`).
+    pub fn post_send(
+        &mut self,
+        qp: ObjectId,
+        context: usize,
+        sgl: &[NdkSge],
+        op: SendOp<'_>,
+        flags: ULONG,
+    ) -> NTSTATUS {
+        let qpn = match self.connected_qpn(qp) {
+            Ok(q) => q,
+            Err(s) => return s,
+        };
+        let mut buf = [Sge::default(); 32];
+        let n = match Self::sges(sgl, &mut buf) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        let mut f = SendFlags::NONE;
+        if flags & NDK_OP_FLAG_SILENT_SUCCESS == 0 {
+            f = f.union(SendFlags::SIGNALED);
+        }
+        if flags & NDK_OP_FLAG_SEND_AND_SOLICIT_EVENT != 0 {
+            f = f.union(SendFlags::SOLICITED);
+        }
+        if flags & NDK_OP_FLAG_READ_FENCE != 0 {
+            f = f.union(SendFlags::READ_FENCE);
+        }
+        if flags & NDK_OP_FLAG_DEFER != 0 {
+            f = f.union(SendFlags::DEFER);
+        }
+        let wr = SendWr::new(context as u64, op)
+            .payload(roce::rc::Payload::Sges(buf.get(..n).unwrap_or(&[])))
+            .flags(f);
+        let r = self.device.rc().post_send(qpn, &wr);
+        self.process_events();
+        r.map_or_else(Self::post_error, |()| STATUS_SUCCESS)
+    }
+
+    /// NdkFlush.
+    pub fn flush(&mut self, qp: ObjectId) {
+        self.flush_qp(qp);
+        self.process_events();
+    }
+
+    /// NdkArmCq.
+    pub fn arm_cq(&mut self, cq: ObjectId, kind: ULONG) {
+        let Some(h) = self.cq_handle(cq) else {
+            return;
+        };
+        let t = match kind {
+            NDK_CQ_NOTIFY_ANY => NotifyType::Any,
+            NDK_CQ_NOTIFY_SOLICITED => NotifyType::Solicited,
+            _ => NotifyType::Errors,
+        };
+        let _ = self.device.rc().arm_cq(h, t);
+        self.process_events();
+    }
+
+    /// NdkGetCqResults(Ex): up to `out.len()` completions.
+    pub fn get_cq_results(&mut self, cq: ObjectId, out: &mut [NdkCompletion]) -> usize {
+        let Some(h) = self.cq_handle(cq) else {
+            return 0;
+        };
+        let mut raw = [Completion::default(); 16];
+        let mut n = 0;
+        while n < out.len() {
+            let want = (out.len() - n).min(raw.len());
+            let Some(chunk) = raw.get_mut(..want) else {
+                break;
+            };
+            let got = self.device.rc().poll_cq(h, chunk);
+            for c in raw.iter().take(got) {
+                let qp_context = self
+                    .by_qpn
+                    .get(&c.qpn)
+                    .and_then(|id| match self.objects.get(*id).map(|e| &e.object) {
+                        Some(Object::Qp { context, .. }) => Some(*context),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                if let Some(o) = out.get_mut(n) {
+                    *o = NdkCompletion {
+                        status: wc_status(c.status, c.opcode),
+                        bytes_transferred: c.byte_len,
+                        qp_context,
+                        request_context: c.wr_id as usize,
+                        op_type: op_type(c),
+                        type_specific: c.invalidated_rkey.map_or(0, |k| k as usize),
+                    };
+                }
+                n += 1;
+            }
+            if got < want {
+                break;
+            }
+        }
+        n
+    }
+
+    // ---- close ----
+
+    /// NdkCloseObject: STATUS_SUCCESS (closed now; `done` is not called) or
+    /// STATUS_PENDING (`done` is the object's last upcall).
+    pub fn close(&mut self, id: ObjectId, done: Callback) -> NTSTATUS {
+        let Some(e) = self.objects.get_mut(id) else {
+            return STATUS_INVALID_HANDLE;
+        };
+        if e.close != CloseState::Open {
+            return STATUS_INVALID_DEVICE_STATE;
+        }
+        e.close = CloseState::Pending(done);
+        // Start what the close needs (§3 rule 4): a listener refuses new
+        // requests at once; a connector cancels or tears down.
+        match &e.object {
+            Object::Listener { cm: Some(cm), .. } => {
+                let cm = *cm;
+                let _ = self.device.cm().unlisten(cm);
+                self.by_listener.remove(&cm);
+            }
+            Object::Connector(_) => {
+                self.drive(id, Input::Close);
+            }
+            _ => {}
+        }
+        if self.can_close(id) {
+            // Nothing to wait for: close inline, no callback.
+            self.destroy(id);
+            self.remove(id);
+            return STATUS_SUCCESS;
+        }
+        STATUS_PENDING
+    }
+
+    fn can_close(&self, id: ObjectId) -> bool {
+        let Some(e) = self.objects.get(id) else {
+            return false;
+        };
+        let request_pending = match &e.object {
+            Object::Connector(c) => c.state.pending().is_some(),
+            _ => false,
+        };
+        e.successors == 0 && e.upcalls == 0 && !request_pending
+    }
+
+    /// Completes a pending close if nothing is left to wait for.
+    fn try_close(&mut self, id: ObjectId) {
+        let Some(CloseState::Pending(done)) = self.objects.get(id).map(|e| e.close) else {
+            return;
+        };
+        if !self.can_close(id) {
+            return;
+        }
+        self.destroy(id);
+        if let Some(e) = self.objects.get_mut(id) {
+            e.close = CloseState::Closing;
+        }
+        if done.is_some() {
+            self.queue(id, done, UpcallKind::Close);
+        } else {
+            self.remove(id);
+        }
+    }
+
+    /// The close completion returned: the object is gone.
+    fn finish_close(&mut self, id: ObjectId) {
+        if self
+            .objects
+            .get(id)
+            .is_some_and(|e| e.upcalls == 0 && e.close == CloseState::Closing)
+        {
+            self.remove(id);
+        }
+    }
+
+    /// Releases the NIC resources of an object being closed.
+    fn destroy(&mut self, id: ObjectId) {
+        let Some(e) = self.objects.get(id) else {
+            return;
+        };
+        match &e.object {
+            Object::Pd { pd } => {
+                let pd = *pd;
+                let _ = self.device.rc().dealloc_pd(pd);
+            }
+            Object::Cq { cq, .. } => {
+                let cq = *cq;
+                let _ = self.device.rc().destroy_cq(cq);
+                self.cqs.retain(|(h, _)| *h != cq);
+            }
+            Object::Qp { qpn, .. } => {
+                let qpn = *qpn;
+                // Outstanding requests complete as cancelled on the CQs,
+                // which are still open (the QP is their successor).
+                let rc = self.device.rc();
+                let _ = rc.modify_qp(
+                    qpn,
+                    &QpAttr {
+                        state: Some(QpState::Error),
+                        ..QpAttr::default()
+                    },
+                );
+                let _ = rc.destroy_qp(qpn);
+                self.by_qpn.remove(&qpn);
+            }
+            Object::Mr { mr: Some(mr), .. } => {
+                let mr = *mr;
+                let _ = self.device.rc().dereg_mr(mr);
+            }
+            Object::Mr { mr: None, .. } => {}
+            Object::Connector(c) => {
+                let (conn, port) = (c.conn, c.port);
+                if let Some(conn) = conn {
+                    self.device.cm().release(conn);
+                    self.by_conn.remove(&conn);
+                }
+                if let Some(p) = port {
+                    self.release_port(p);
+                }
+            }
+            Object::Listener { cm, port, .. } => {
+                let (cm, port) = (*cm, *port);
+                if let Some(cm) = cm {
+                    let _ = self.device.cm().unlisten(cm);
+                    self.by_listener.remove(&cm);
+                }
+                if let Some(p) = port {
+                    self.release_port(p);
+                }
+            }
+        }
+        self.process_events();
+    }
+
+    /// Drops the entry and lets its antecedents' closes proceed.
+    fn remove(&mut self, id: ObjectId) {
+        let Some(e) = self.objects.remove(id) else {
+            return;
+        };
+        for a in e.antecedents {
+            if let Some(ae) = self.objects.get_mut(a) {
+                ae.successors = ae.successors.saturating_sub(1);
+            }
+            if let Some(Object::Qp { connector, .. }) =
+                self.objects.get_mut(a).map(|e| &mut e.object)
+                && *connector == Some(id)
+            {
+                *connector = None;
+            }
+            self.try_close(a);
+        }
+    }
+}
+
+fn input_note(input: Input) -> &'static str {
+    match input {
+        Input::Connect => "NdkConnect",
+        Input::CompleteConnect => "NdkCompleteConnect",
+        Input::Accept => "NdkAccept",
+        Input::Reject => "NdkReject",
+        Input::Disconnect => "NdkDisconnect",
+        Input::Close => "NdkCloseConnector",
+        Input::CmReplied => "REP received",
+        Input::CmEstablished => "established",
+        Input::CmRejected => "REJ received",
+        Input::CmTimedOut => "establishment timed out",
+        Input::CmPeerDisconnected => "peer disconnected",
+        Input::CmDisconnected { timed_out: false } => "disconnect done",
+        Input::CmDisconnected { timed_out: true } => "disconnect timed out",
+        Input::QpFatal => "QP transport failure",
+    }
+}
+
+/// One scatter/gather element as the consumer gave it (NDK_SGE with the
+/// union resolved by the token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NdkSge {
+    pub address: u64,
+    pub length: u32,
+    pub token: u32,
+}

@@ -1,0 +1,814 @@
+//! NdkConnect / NdkAccept / data / NdkDisconnect between two providers over
+//! the deterministic network simulator, under loss, duplication,
+//! reordering and a frozen peer, over many seeds (NETSIM_SEEDS; a failing
+//! seed prints and replays with NETSIM_SEED).
+//!
+//! Invariants checked on every seed (ndk-semantics.md §0):
+//! * each NdkDisconnect that returned STATUS_PENDING completes exactly once,
+//!   with STATUS_SUCCESS or STATUS_IO_TIMEOUT, within the configured bound
+//!   of simulated time; an inline return is never followed by a completion;
+//! * every work request posted successfully completes exactly once (flushed
+//!   ones with STATUS_CANCELLED), all before the disconnect's completion;
+//! * the disconnect event fires at most once per connection;
+//! * bytes received equal bytes sent, in order, for every completed send;
+//! * every object closes and nothing leaks.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use ndk::object::ObjectId;
+use ndk::provider::{Limits, NdkCompletion, NdkSge, Provider, ProviderConfig};
+use ndk::upcall::{Callback, Upcall, UpcallKind};
+use ndkpi::*;
+use netsim::{Config, Datagram, LinkConfig, Node, Simulator, Transmit};
+use roce::cm::CmConfig;
+use roce::device::{DeviceConfig, MAX_DATAGRAM};
+use roce::framing::IpMode;
+use roce::rc::{ArenaMemory, EngineConfig, Memory, SendOp};
+use roce::time::Instant;
+
+const PORT: u16 = 7000;
+const MSG: usize = 3000;
+const N_MSGS: usize = 8;
+const MEM: usize = 1 << 20;
+/// Virtual address of the registered buffer (the arena's offset 0).
+const VA: u64 = 0x7000_0000;
+
+// Callback tags: the test's own "function pointers".
+const CONNECT_DONE: usize = 1;
+const ACCEPT_DONE: usize = 2;
+const DISCONNECT_DONE: usize = 3;
+const DISCONNECT_EVENT: usize = 4;
+const CONNECT_EVENT: usize = 5;
+const CQ_NOTIFY: usize = 6;
+const CLOSE_DONE: usize = 7;
+
+fn cb(func: usize) -> Callback {
+    Callback { func, context: 0 }
+}
+
+fn to_roce(t: netsim::Instant) -> Instant {
+    Instant::from_nanos(t.as_nanos())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Client,
+    Server,
+}
+
+/// What happened to a disconnect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disc {
+    NotYet,
+    Inline(NTSTATUS),
+    Pending {
+        at: Instant,
+    },
+    Completed {
+        status: NTSTATUS,
+        at: Instant,
+        start: Instant,
+    },
+}
+
+struct Peer {
+    role: Role,
+    p: Provider<ArenaMemory>,
+    addr: SocketAddr,
+    peer: SocketAddr,
+    cq: ObjectId,
+    qp: ObjectId,
+    mr_token: u32,
+    connector: Option<ObjectId>,
+    listener: Option<ObjectId>,
+    connected: bool,
+    /// Who disconnects, and when (simulated ms after connecting).
+    disconnects: bool,
+    disconnect_after: Duration,
+    connected_at: Option<Instant>,
+    disc: Disc,
+    disconnect_events: u32,
+    /// request context -> completion count
+    completions: BTreeMap<usize, Vec<NTSTATUS>>,
+    /// contexts posted successfully
+    posted: Vec<usize>,
+    /// bytes received, by receive context
+    received: BTreeMap<usize, u32>,
+    /// completions seen after the disconnect completion ran
+    late_completions: u32,
+    connect_failed: Option<NTSTATUS>,
+    accept_status: Option<NTSTATUS>,
+    upcall_log: Vec<UpcallKind>,
+    closes_pending: u32,
+    /// The simulated time of the call being handled.
+    last_now: Instant,
+    /// Disconnect soon after connecting rather than after the data.
+    early_disconnect: bool,
+    data_done_at: Option<Instant>,
+}
+
+impl Peer {
+    fn new(role: Role, addr: SocketAddr, peer: SocketAddr, seed: u64, cm: CmConfig) -> Self {
+        let config = ProviderConfig {
+            device: DeviceConfig {
+                ip_mode: IpMode::Udp,
+                udp_source_port: addr.port(),
+                ca_guid: 0x0200_00FF_FE00_0000 | u64::from(role == Role::Server),
+                cm,
+                rc: EngineConfig {
+                    first_qpn: 17,
+                    key_seed: seed as u32,
+                },
+                seed,
+            },
+            addresses: vec![addr.ip()],
+            path_mtu: 1024,
+            version: NDK_VERSION_1_2,
+            limits: Limits::default(),
+        };
+        let mut p = Provider::new(config, ArenaMemory::new(MEM));
+        let pd = p.create_pd().unwrap();
+        let cq = p.create_cq(256, cb(CQ_NOTIFY)).unwrap();
+        let qp = p.create_qp(pd, cq, cq, 0xC0FFEE, 64, 64, 4, 4, 0).unwrap();
+        let mr = p
+            .register_mr(
+                pd,
+                VA,
+                MEM as u64,
+                0,
+                NDK_MR_FLAG_ALLOW_LOCAL_WRITE | NDK_MR_FLAG_ALLOW_REMOTE_READ,
+            )
+            .unwrap();
+        let mr_token = p.mr_token(mr).unwrap();
+        Peer {
+            role,
+            p,
+            addr,
+            peer,
+            cq,
+            qp,
+            mr_token,
+            connector: None,
+            listener: None,
+            connected: false,
+            disconnects: false,
+            disconnect_after: Duration::ZERO,
+            connected_at: None,
+            disc: Disc::NotYet,
+            disconnect_events: 0,
+            completions: BTreeMap::new(),
+            posted: Vec::new(),
+            received: BTreeMap::new(),
+            late_completions: 0,
+            connect_failed: None,
+            accept_status: None,
+            upcall_log: Vec::new(),
+            closes_pending: 0,
+            last_now: Instant::ZERO,
+            early_disconnect: false,
+            data_done_at: None,
+        }
+    }
+
+    fn start(&mut self, now: Instant) {
+        self.p.arm_cq(self.cq, NDK_CQ_NOTIFY_ANY);
+        match self.role {
+            Role::Server => {
+                let l = self.p.create_listener(cb(CONNECT_EVENT));
+                self.p
+                    .listen(l, SocketAddr::new(self.addr.ip(), PORT))
+                    .unwrap();
+                self.listener = Some(l);
+                // Receives before the connection exists (§5.2), four more
+                // than the client sends: those only a flush completes.
+                for i in 0..N_MSGS + 4 {
+                    self.post_receive(1000 + i);
+                }
+            }
+            Role::Client => {
+                let c = self.p.create_connector();
+                self.connector = Some(c);
+                // Receives the server never fills: only a flush completes
+                // them.
+                for i in 0..4 {
+                    self.post_receive(3000 + i);
+                }
+                // Client data: message i filled with byte i+1.
+                for i in 0..N_MSGS {
+                    let fill = vec![(i + 1) as u8; MSG];
+                    assert!(self.p.device().rc().memory().write((i * MSG) as u64, &fill));
+                }
+                let st = self.p.connect(
+                    c,
+                    self.qp,
+                    SocketAddr::new(self.addr.ip(), 0),
+                    SocketAddr::new(self.peer.ip(), PORT),
+                    4,
+                    4,
+                    b"hello",
+                    cb(CONNECT_DONE),
+                );
+                assert_eq!(st, STATUS_PENDING);
+            }
+        }
+        let _ = now;
+        self.drain();
+    }
+
+    fn post_receive(&mut self, ctx: usize) {
+        let off = (N_MSGS + ctx % 1000) * MSG;
+        let st = self.p.post_receive(
+            self.qp,
+            ctx,
+            &[NdkSge {
+                address: VA + off as u64,
+                length: MSG as u32,
+                token: self.mr_token,
+            }],
+        );
+        if st == STATUS_SUCCESS {
+            self.posted.push(ctx);
+        }
+    }
+
+    fn on_connected(&mut self, now: Instant) {
+        self.connected = true;
+        self.connected_at = Some(now);
+        if self.role == Role::Client {
+            for i in 0..N_MSGS {
+                let ctx = 2000 + i;
+                let st = self.p.post_send(
+                    self.qp,
+                    ctx,
+                    &[NdkSge {
+                        address: VA + (i * MSG) as u64,
+                        length: MSG as u32,
+                        token: self.mr_token,
+                    }],
+                    SendOp::Send,
+                    0,
+                );
+                assert_eq!(st, STATUS_SUCCESS);
+                self.posted.push(ctx);
+            }
+        }
+    }
+
+    /// Makes every queued upcall, reacting as a consumer would.
+    fn drain(&mut self) {
+        while let Some(u) = self.p.poll_upcall() {
+            self.react(&u);
+            self.p.upcall_done(&u);
+        }
+    }
+
+    fn now(&self) -> Instant {
+        self.last_now
+    }
+
+    fn react(&mut self, u: &Upcall) {
+        self.upcall_log.push(u.kind);
+        match (u.callback.func, u.kind) {
+            (CONNECT_DONE, UpcallKind::Request { status }) => {
+                if status == STATUS_SUCCESS {
+                    let c = self.connector.unwrap();
+                    assert!(self.p.connection_data(c).is_some());
+                    let st = self.p.complete_connect(c, cb(DISCONNECT_EVENT), false);
+                    assert_eq!(st, STATUS_SUCCESS);
+                    let now = self.now();
+                    self.on_connected(now);
+                } else {
+                    self.connect_failed = Some(status);
+                }
+            }
+            (CONNECT_EVENT, UpcallKind::ConnectEvent { connector }) => {
+                assert!(self.connector.is_none(), "one connection only");
+                self.connector = Some(connector);
+                let (irl, orl, data) = self.p.connection_data(connector).unwrap();
+                assert_eq!(&data[..5], b"hello");
+                assert!(irl <= 4 && orl <= 4);
+                let st = self.p.accept(
+                    connector,
+                    self.qp,
+                    4,
+                    4,
+                    b"welcome",
+                    cb(DISCONNECT_EVENT),
+                    false,
+                    cb(ACCEPT_DONE),
+                );
+                assert_eq!(st, STATUS_PENDING);
+            }
+            (ACCEPT_DONE, UpcallKind::Request { status }) => {
+                self.accept_status = Some(status);
+                if status == STATUS_SUCCESS {
+                    let now = self.now();
+                    self.on_connected(now);
+                }
+            }
+            (DISCONNECT_EVENT, UpcallKind::DisconnectEvent { .. }) => {
+                self.disconnect_events += 1;
+                // As a storage consumer does: the peer is gone, so
+                // disconnect too, which flushes (ndk-semantics.md §0 D7).
+                if self.disc == Disc::NotYet {
+                    self.start_disconnect(self.last_now);
+                }
+            }
+            (DISCONNECT_DONE, UpcallKind::Request { status }) => {
+                let Disc::Pending { at } = self.disc else {
+                    panic!(
+                        "disconnect completion without a pending disconnect: {:?}",
+                        self.disc
+                    );
+                };
+                // D6: every flushed request is on the CQ before this runs.
+                self.poll_cq();
+                self.disc = Disc::Completed {
+                    status,
+                    at: self.last_now,
+                    start: at,
+                };
+            }
+            (CQ_NOTIFY, UpcallKind::CqNotify { .. }) => {
+                self.poll_cq();
+                self.p.arm_cq(self.cq, NDK_CQ_NOTIFY_ANY);
+            }
+            (CLOSE_DONE, UpcallKind::Close) => {
+                self.closes_pending -= 1;
+            }
+            (f, k) => panic!("unexpected upcall {f} {k:?}"),
+        }
+    }
+
+    fn poll_cq(&mut self) {
+        let mut out = [NdkCompletion {
+            status: 0,
+            bytes_transferred: 0,
+            qp_context: 0,
+            request_context: 0,
+            op_type: 0,
+            type_specific: 0,
+        }; 16];
+        loop {
+            let n = self.p.get_cq_results(self.cq, &mut out);
+            for c in &out[..n] {
+                assert_eq!(c.qp_context, 0xC0FFEE);
+                if matches!(self.disc, Disc::Completed { .. }) {
+                    self.late_completions += 1;
+                }
+                self.completions
+                    .entry(c.request_context)
+                    .or_default()
+                    .push(c.status);
+                if c.status == STATUS_SUCCESS && c.op_type == NdkOperationTypeReceive {
+                    self.received.insert(c.request_context, c.bytes_transferred);
+                }
+            }
+            if n < out.len() {
+                break;
+            }
+        }
+        self.note_data_progress();
+    }
+}
+
+// `now` for reactions: the node records the simulated time of the call it
+// is handling.
+impl Peer {
+    fn set_now(&mut self, now: Instant) {
+        self.last_now = now;
+    }
+}
+
+struct NodeState {
+    peer: Peer,
+    buf: Vec<u8>,
+}
+
+impl Node for NodeState {
+    fn handle_datagram(&mut self, now: netsim::Instant, d: Datagram) {
+        let now = to_roce(now);
+        self.peer.set_now(now);
+        self.peer.p.handle_udp(now, d.src, d.dst, &d.payload);
+        self.peer.drain();
+        self.peer.tick(now);
+    }
+
+    fn poll_transmit(&mut self, now: netsim::Instant) -> Option<Transmit> {
+        let now = to_roce(now);
+        self.peer.set_now(now);
+        let t = self.peer.p.poll_transmit(now, &mut self.buf)?;
+        self.peer.drain();
+        Some(Transmit::new(t.dst, t.udp_payload(&self.buf).to_vec()).with_source(t.src))
+    }
+
+    fn poll_timeout(&mut self) -> Option<netsim::Instant> {
+        let own = self.peer.p.poll_timeout();
+        let disc = self.peer.disconnect_due();
+        [own, disc]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| netsim::Instant::from_nanos(t.as_nanos()))
+    }
+
+    fn handle_timeout(&mut self, now: netsim::Instant) {
+        let now = to_roce(now);
+        self.peer.set_now(now);
+        self.peer.p.handle_timeout(now);
+        self.peer.drain();
+        self.peer.tick(now);
+    }
+}
+
+impl Peer {
+    /// When this side disconnects: a while after its part of the data
+    /// exchange is done (all sends completed, or all receives arrived), or
+    /// after connecting when the data may never finish (frozen peer).
+    fn disconnect_due(&self) -> Option<Instant> {
+        if !self.disconnects || self.disc != Disc::NotYet {
+            return None;
+        }
+        let base = if self.early_disconnect {
+            self.connected_at?
+        } else {
+            self.data_done_at?
+        };
+        Some(base + self.disconnect_after)
+    }
+
+    fn note_data_progress(&mut self) {
+        if self.data_done_at.is_some() {
+            return;
+        }
+        let ok = |ctxs: std::ops::Range<usize>| {
+            ctxs.clone().all(|c| {
+                self.completions
+                    .get(&c)
+                    .is_some_and(|v| v == &[STATUS_SUCCESS])
+            })
+        };
+        let done = match self.role {
+            Role::Client => ok(2000..2000 + N_MSGS),
+            Role::Server => ok(1000..1000 + N_MSGS),
+        };
+        if done {
+            self.data_done_at = Some(self.last_now);
+        }
+    }
+
+    /// Starts the disconnect when it is due.
+    fn tick(&mut self, now: Instant) {
+        if let Some(due) = self.disconnect_due()
+            && now >= due
+        {
+            self.start_disconnect(now);
+            self.drain();
+        }
+    }
+
+    fn start_disconnect(&mut self, now: Instant) {
+        let c = self.connector.unwrap();
+        let st = self.p.disconnect(c, cb(DISCONNECT_DONE));
+        self.disc = if st == STATUS_PENDING {
+            Disc::Pending { at: now }
+        } else {
+            // Inline (D2/D4): the flush entries are already queued.
+            self.poll_cq();
+            Disc::Inline(st)
+        };
+    }
+}
+
+fn addrs(v6: bool) -> (SocketAddr, SocketAddr) {
+    if v6 {
+        (
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)), 4791),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2)), 4791),
+        )
+    } else {
+        (
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 4791),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 4791),
+        )
+    }
+}
+
+struct Scenario {
+    /// How long after connecting the client disconnects when the server
+    /// is frozen (0..20 ms random if `None`).
+    client_delay: Option<Duration>,
+    /// What the client's disconnect must end as, if decided.
+    client_expect: Option<fn(Disc) -> bool>,
+    v6: bool,
+    link: LinkConfig,
+    client_disconnects: bool,
+    server_disconnects: bool,
+    freeze_server_after_connect: bool,
+}
+
+fn run(seed: u64, s: &Scenario) -> Result<(), String> {
+    let (ca, sa) = addrs(s.v6);
+    let cm = CmConfig {
+        // A finite transport retry count: a dead peer is detected.
+        retry_count: 6,
+        ..CmConfig::default()
+    };
+    let mut sim: Simulator<NodeState> = Simulator::with_config(Config::new(seed).with_link(s.link));
+    let mut client = Peer::new(Role::Client, ca, sa, sim.derive_seed(1), cm);
+    let mut server = Peer::new(Role::Server, sa, ca, sim.derive_seed(2), cm);
+    let mut rng = sim.derive_seed(3);
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    client.disconnects = s.client_disconnects;
+    server.disconnects = s.server_disconnects;
+    client.early_disconnect = s.freeze_server_after_connect;
+    client.disconnect_after = s
+        .client_delay
+        .unwrap_or(Duration::from_micros(next() % 20_000));
+    server.disconnect_after = Duration::from_micros(next() % 20_000);
+    client.start(Instant::ZERO);
+    server.start(Instant::ZERO);
+    let c = sim.add_node(
+        ca,
+        NodeState {
+            peer: client,
+            buf: vec![0; MAX_DATAGRAM],
+        },
+    );
+    let sv = sim.add_node(
+        sa,
+        NodeState {
+            peer: server,
+            buf: vec![0; MAX_DATAGRAM],
+        },
+    );
+
+    if s.freeze_server_after_connect {
+        sim.run_until_condition(|sim| sim.node(c).peer.connected && sim.node(sv).peer.connected);
+        if !(sim.node(c).peer.connected) {
+            return Ok(()); // the connect itself failed under loss; checked below
+        }
+        sim.freeze(sv);
+    }
+    sim.run_for(Duration::from_secs(200));
+
+    let bound = cm.disconnect_bound(cm.active_timeout(cm.cm_response_timeout));
+    let checked = if s.freeze_server_after_connect {
+        vec![c]
+    } else {
+        vec![c, sv]
+    };
+    for id in checked {
+        let peer = &sim.node(id).peer;
+        let who = format!("{:?}", peer.role);
+        if peer.connect_failed.is_some()
+            || (peer.role == Role::Server && peer.accept_status.is_none())
+        {
+            // Establishment itself failed (possible under heavy loss):
+            // nothing may have completed twice.
+        }
+        // Exactly-once completion of every posted request.
+        for ctx in &peer.posted {
+            let n = peer.completions.get(ctx).map_or(0, Vec::len);
+            if n != 1 && peer.connected {
+                return Err(format!(
+                    "{who}: request {ctx} completed {n} times: {:?}",
+                    peer.completions.get(ctx)
+                ));
+            }
+        }
+        for (ctx, v) in &peer.completions {
+            if !peer.posted.contains(ctx) {
+                return Err(format!("{who}: completion for unposted {ctx}"));
+            }
+            if v.len() > 1 {
+                return Err(format!("{who}: {ctx} completed {} times", v.len()));
+            }
+        }
+        if peer.disconnect_events > 1 {
+            return Err(format!(
+                "{who}: {} disconnect events",
+                peer.disconnect_events
+            ));
+        }
+        if peer.late_completions > 0 {
+            return Err(format!(
+                "{who}: completions after the disconnect completion"
+            ));
+        }
+        match peer.disc {
+            Disc::NotYet if peer.disconnects && peer.connected => {
+                return Err(format!("{who}: disconnect never started"));
+            }
+            Disc::Pending { .. } => return Err(format!("{who}: disconnect never completed")),
+            Disc::Completed { status, at, start } => {
+                if status != STATUS_SUCCESS && status != STATUS_IO_TIMEOUT {
+                    return Err(format!("{who}: disconnect completed with {status:#x}"));
+                }
+                if at - start > bound {
+                    return Err(format!(
+                        "{who}: disconnect took {:?} > {:?}",
+                        at - start,
+                        bound
+                    ));
+                }
+            }
+            Disc::Inline(status) => {
+                if status != STATUS_SUCCESS && status != STATUS_IO_TIMEOUT {
+                    return Err(format!("{who}: inline disconnect {status:#x}"));
+                }
+            }
+            Disc::NotYet => {}
+        }
+        if peer
+            .upcall_log
+            .iter()
+            .filter(|k| matches!(k, UpcallKind::Request { .. }))
+            .count()
+            > 3
+        {
+            return Err(format!("{who}: too many request completions"));
+        }
+    }
+    if std::env::var_os("NDK_SIM_DEBUG").is_some() {
+        for id in [c, sv] {
+            let p = &sim.node(id).peer;
+            eprintln!(
+                "{:?}: connected {} disc {:?} events {} completions {:?} received {:?} upcalls {:?}",
+                p.role,
+                p.connected,
+                p.disc,
+                p.disconnect_events,
+                p.completions,
+                p.received,
+                p.upcall_log
+            );
+        }
+        eprintln!("{:?}", sim.stats());
+        for id in [c, sv] {
+            let p = &sim.node(id).peer;
+            eprintln!("drops {:?}", p.p.device_ref().drops());
+            for qpn in 17..19 {
+                eprintln!("qp {qpn}: {:?}", p.p.device_ref().rc_ref().query_qp(qpn));
+            }
+        }
+        let t: Vec<String> = sim
+            .trace_text()
+            .lines()
+            .take(60)
+            .map(String::from)
+            .collect();
+        eprintln!("{}", t.join("\n"));
+    }
+    if let Some(expect) = s.client_expect {
+        let d = sim.node(c).peer.disc;
+        if !expect(d) {
+            return Err(format!("client disconnect ended as {d:?}"));
+        }
+    }
+    if !s.freeze_server_after_connect {
+        // A live peer: the connection comes up, all data arrives, and the
+        // disconnects complete.
+        for id in [c, sv] {
+            let p = &sim.node(id).peer;
+            // A server that disconnects once its receives are in may cancel
+            // sends whose ACKs were still on the way: the data arrived,
+            // the client's completions say CANCELLED.
+            let data_expected = p.role == Role::Server || !s.server_disconnects;
+            if !p.connected || (data_expected && p.data_done_at.is_none()) {
+                return Err(format!(
+                    "{:?}: connected {} data done {:?}",
+                    p.role, p.connected, p.data_done_at
+                ));
+            }
+            if matches!(p.disc, Disc::NotYet | Disc::Pending { .. }) {
+                return Err(format!("{:?}: disconnect {:?}", p.role, p.disc));
+            }
+        }
+    }
+    // Data: every receive that succeeded holds the bytes of the send in
+    // the same position.
+    let server = &sim.node(sv).peer;
+    for (ctx, bytes) in &server.received {
+        let i = ctx - 1000;
+        if *bytes as usize != MSG {
+            return Err(format!("receive {ctx}: {bytes} bytes"));
+        }
+        let got = server
+            .p
+            .device_ref()
+            .rc_ref()
+            .memory()
+            .snapshot(((N_MSGS + i) * MSG) as u64, MSG);
+        if got.iter().any(|&b| b != (i + 1) as u8) {
+            return Err(format!("receive {ctx}: wrong bytes"));
+        }
+    }
+    Ok(())
+}
+
+fn sweep(default: u64, s: Scenario) {
+    netsim::sweep(default, |seed| run(seed, &s));
+}
+
+fn lossy() -> LinkConfig {
+    LinkConfig::default()
+        .delay(Duration::from_micros(50))
+        .jitter(Duration::from_micros(30))
+        .loss(0.05)
+        .duplicate(0.02)
+        .reorder(0.05, Duration::from_micros(200))
+}
+
+#[test]
+fn client_disconnects_under_faults_ipv4() {
+    sweep(
+        60,
+        Scenario {
+            client_delay: None,
+            client_expect: None,
+            v6: false,
+            link: lossy(),
+            client_disconnects: true,
+            server_disconnects: false,
+            freeze_server_after_connect: false,
+        },
+    );
+}
+
+#[test]
+fn server_disconnects_under_faults_ipv6() {
+    sweep(
+        60,
+        Scenario {
+            client_delay: None,
+            client_expect: None,
+            v6: true,
+            link: lossy(),
+            client_disconnects: false,
+            server_disconnects: true,
+            freeze_server_after_connect: false,
+        },
+    );
+}
+
+#[test]
+fn both_disconnect_under_faults() {
+    sweep(
+        60,
+        Scenario {
+            client_delay: None,
+            client_expect: None,
+            v6: false,
+            link: lossy(),
+            client_disconnects: true,
+            server_disconnects: true,
+            freeze_server_after_connect: false,
+        },
+    );
+}
+
+#[test]
+fn frozen_peer_disconnect_times_out_within_the_bound() {
+    sweep(
+        10,
+        Scenario {
+            client_delay: None,
+            // The DREQ retries run out before the QP's transport retries.
+            client_expect: Some(
+                |d| matches!(d, Disc::Completed { status, .. } if status == STATUS_IO_TIMEOUT),
+            ),
+            v6: false,
+            link: LinkConfig::default().delay(Duration::from_micros(50)),
+            client_disconnects: true,
+            server_disconnects: false,
+            freeze_server_after_connect: true,
+        },
+    );
+}
+
+#[test]
+fn transport_failure_first_then_disconnect_fails_inline_with_io_timeout() {
+    // The client stays idle long enough for its QP's retries (6 x 2.1 s)
+    // to run out against the frozen server: the disconnect event fires, and
+    // the consumer's NdkDisconnect then fails inline with IO_TIMEOUT (D4).
+    sweep(
+        10,
+        Scenario {
+            client_delay: Some(Duration::from_secs(60)),
+            client_expect: Some(|d| d == Disc::Inline(STATUS_IO_TIMEOUT)),
+            v6: true,
+            link: LinkConfig::default().delay(Duration::from_micros(50)),
+            client_disconnects: true,
+            server_disconnects: false,
+            freeze_server_after_connect: true,
+        },
+    );
+}

@@ -1,0 +1,314 @@
+//! The software RoCEv2 NIC as one sans-IO object: the RC engine, the
+//! connection manager on QP1, and the IP/UDP framing around both.
+//!
+//! The shell feeds it received datagrams and the time and takes out
+//! datagrams to send, the next deadline and events; everything between a
+//! datagram and a completion (ICRC, QP1 MADs, RC transport, CM) happens
+//! here. Consumers of the NIC (the NDK provider) reach the engine and the
+//! CM through [`Device::rc`] and [`Device::cm`].
+
+use alloc::collections::VecDeque;
+use core::net::{IpAddr, SocketAddr};
+
+use crate::cm::{CmConfig, CmEvent, CmManager};
+use crate::framing::{self, HEADROOM, IpMode, Opened};
+use crate::rc::{Engine, EngineConfig, Event as RcEvent, Memory, RxInfo};
+use crate::time::Instant;
+use crate::wire::bth::{BthRepr, GSI_QPN};
+use crate::wire::deth::{DethRepr, GSI_QKEY};
+use crate::wire::opcode::Opcode;
+use crate::wire::packet::{self, PacketRepr, qp_default_udp_sport};
+use crate::wire::udp::ROCE_PORT;
+
+/// Configuration of a device.
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    /// How the shell moves datagrams.
+    pub ip_mode: IpMode,
+    /// In [`IpMode::Udp`], the UDP port the shell's socket sends from (every
+    /// packet's ICRC covers it); ignored in raw mode, where each QP sends
+    /// from its flow-label port as rxe does.
+    pub udp_source_port: u16,
+    /// The CA GUID (the EUI-64 of the MAC, as rxe uses).
+    pub ca_guid: u64,
+    /// CM timing and retries.
+    pub cm: CmConfig,
+    /// RC engine limits.
+    pub rc: EngineConfig,
+    /// Decides every random value (comm IDs, PSNs, keys).
+    pub seed: u64,
+}
+
+/// Something the NIC reports to its consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceEvent {
+    /// From the RC engine (CQ notifications, SRQ limits, QP failures, ...).
+    Rc(RcEvent),
+    /// From the connection manager.
+    Cm(CmEvent),
+}
+
+/// A datagram ready to send, in the buffer given to
+/// [`Device::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Source IP and UDP port.
+    pub src: SocketAddr,
+    /// Destination IP and UDP port.
+    pub dst: SocketAddr,
+    /// Where the datagram is in the buffer.
+    pub sealed: framing::Sealed,
+}
+
+impl Transmit {
+    /// The bytes a raw-IP shell sends.
+    pub fn ip_datagram<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        buf.get(self.sealed.ip_start..self.sealed.end)
+            .unwrap_or(&[])
+    }
+
+    /// The bytes a UDP-socket shell sends.
+    pub fn udp_payload<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        buf.get(self.sealed.udp_payload_start..self.sealed.end)
+            .unwrap_or(&[])
+    }
+}
+
+/// Counters of what the device dropped and why (never an error a caller
+/// must handle: a dropped datagram is what the wire does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropCounters {
+    /// Failed IP/UDP checks or ICRC.
+    pub bad_framing: u64,
+    /// Transport headers that do not parse.
+    pub bad_packet: u64,
+    /// QP1 packets that are not GSI MADs (wrong opcode or Q_Key).
+    pub bad_gsi: u64,
+}
+
+/// The NIC.
+#[derive(Debug)]
+pub struct Device<M: Memory> {
+    config: DeviceConfig,
+    rc: Engine<M>,
+    cm: CmManager,
+    events: VecDeque<DeviceEvent>,
+    /// PSN of QP1's next UD packet (rxe starts each host's QP1 at 0).
+    qp1_psn: u32,
+    /// IPv4 identification of the next datagram (raw mode).
+    ip_ident: u16,
+    drops: DropCounters,
+}
+
+/// Largest datagram the device builds: headroom plus the largest packet.
+pub const MAX_DATAGRAM: usize = HEADROOM + crate::rc::MAX_PACKET_LEN;
+
+impl<M: Memory> Device<M> {
+    /// A device over `mem` with no QPs, CQs or connections.
+    pub fn new(config: DeviceConfig, mem: M) -> Self {
+        let rc = Engine::with_config(mem, config.rc);
+        let cm = CmManager::new(config.cm, config.ca_guid, config.seed);
+        Device {
+            config,
+            rc,
+            cm,
+            events: VecDeque::new(),
+            qp1_psn: 0,
+            ip_ident: 1,
+            drops: DropCounters::default(),
+        }
+    }
+
+    /// The RC engine.
+    pub fn rc(&mut self) -> &mut Engine<M> {
+        &mut self.rc
+    }
+
+    /// The RC engine, read-only.
+    pub fn rc_ref(&self) -> &Engine<M> {
+        &self.rc
+    }
+
+    /// The connection manager.
+    pub fn cm(&mut self) -> &mut CmManager {
+        &mut self.cm
+    }
+
+    /// The connection manager, read-only.
+    pub fn cm_ref(&self) -> &CmManager {
+        &self.cm
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DeviceConfig {
+        &self.config
+    }
+
+    /// What was dropped so far.
+    pub fn drops(&self) -> DropCounters {
+        self.drops
+    }
+
+    /// A whole IP datagram arrived (raw mode).
+    pub fn handle_ip(&mut self, now: Instant, datagram: &[u8]) {
+        match framing::open_ip(datagram) {
+            Ok(o) => self.handle_opened(now, o),
+            Err(_) => self.drops.bad_framing += 1,
+        }
+    }
+
+    /// A UDP payload arrived through a socket (UDP mode).
+    pub fn handle_udp(&mut self, now: Instant, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
+        match framing::open_udp(src, dst, payload) {
+            Ok(o) => self.handle_opened(now, o),
+            Err(_) => self.drops.bad_framing += 1,
+        }
+    }
+
+    fn handle_opened(&mut self, now: Instant, o: Opened<'_>) {
+        let view = packet::Packet::new_unchecked(o.packet);
+        let Ok(pkt) = PacketRepr::parse(&view) else {
+            self.drops.bad_packet += 1;
+            return;
+        };
+        if pkt.bth.dest_qp == GSI_QPN {
+            // QP1 takes only GSI MADs with the well-known Q_Key (roce.md §4).
+            match (pkt.qp1_mad(), pkt.deth) {
+                (Some(mad), Some(deth)) if deth.qkey == GSI_QKEY => {
+                    self.cm.handle_mad(now, o.src.ip(), o.dst.ip(), mad);
+                }
+                _ => self.drops.bad_gsi += 1,
+            }
+        } else {
+            let rx = RxInfo {
+                src_ip: o.src.ip(),
+                dst_ip: o.dst.ip(),
+                udp_src_port: o.src.port(),
+            };
+            self.rc.handle_packet(now, &rx, &pkt);
+        }
+        self.collect(now);
+    }
+
+    /// Moves the engine's and the CM's events into the device's queue; a
+    /// QP's first packet completes a passive connection still waiting for
+    /// its RTU (roce.md §5.7).
+    fn collect(&mut self, now: Instant) {
+        while let Some(e) = self.rc.poll_event() {
+            if let RcEvent::CommEstablished { qpn } = e {
+                self.cm.comm_established(now, qpn);
+            }
+            self.events.push_back(DeviceEvent::Rc(e));
+        }
+        while let Some(e) = self.cm.poll_event() {
+            self.events.push_back(DeviceEvent::Cm(e));
+        }
+    }
+
+    /// The next event for the consumer.
+    pub fn poll_event(&mut self, now: Instant) -> Option<DeviceEvent> {
+        self.collect(now);
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of the engine and the CM.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.rc.poll_timeout(), self.cm.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.rc.handle_timeout(now);
+        self.cm.handle_timeout(now);
+        self.collect(now);
+    }
+
+    /// Writes the next datagram into `buf` (at least [`MAX_DATAGRAM`]
+    /// bytes): CM MADs first, then RC packets.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            if let Some(t) = self.transmit_mad(buf) {
+                return Some(t);
+            }
+            let room = buf.get_mut(HEADROOM..)?;
+            let info = self.rc.poll_transmit(now, room)?;
+            let src = SocketAddr::new(info.local_ip, self.source_port(info.udp_src_port));
+            let dst = SocketAddr::new(info.remote_ip, info.udp_dst_port);
+            let ident = self.next_ident();
+            match framing::seal(
+                buf,
+                info.len,
+                src,
+                dst,
+                ident,
+                info.hop_limit,
+                info.traffic_class,
+            ) {
+                Ok(sealed) => {
+                    self.collect(now);
+                    return Some(Transmit { src, dst, sealed });
+                }
+                // A QP with a path of mixed address families: nothing to
+                // send it on; the transport's retry timer reports it.
+                Err(_) => continue,
+            }
+        }
+    }
+
+    fn source_port(&self, qp_port: u16) -> u16 {
+        match self.config.ip_mode {
+            IpMode::Raw => qp_port,
+            IpMode::Udp => self.config.udp_source_port,
+        }
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        match self.config.ip_mode {
+            // The canonical header of UDP mode has identification 0.
+            IpMode::Udp => 0,
+            IpMode::Raw => {
+                let id = self.ip_ident;
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                id
+            }
+        }
+    }
+
+    /// Wraps the CM's next MAD in a UD SEND Only to QP1 (roce.md §4): P_Key
+    /// 0xFFFF, AckReq set as rxe sets it, DETH with the GSI Q_Key and source
+    /// QP 1, UDP source port 55410 (rxe's QP1 port).
+    fn transmit_mad(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            let out = self.cm.poll_transmit()?;
+            let mut bth = BthRepr::new(Opcode::UdSendOnly, GSI_QPN, self.qp1_psn);
+            bth.ack_req = true;
+            let mut pkt = PacketRepr::new(bth, &out.mad);
+            pkt.deth = Some(DethRepr {
+                qkey: GSI_QKEY,
+                reserved: 0,
+                src_qp: GSI_QPN,
+            });
+            let len = pkt.buffer_len();
+            let room = buf.get_mut(HEADROOM..HEADROOM + len)?;
+            if pkt.emit(room).is_err() {
+                continue;
+            }
+            let src = SocketAddr::new(out.src, self.source_port(qp_default_udp_sport(GSI_QPN)));
+            let dst = SocketAddr::new(out.dst, ROCE_PORT);
+            let ident = self.next_ident();
+            if let Ok(sealed) = framing::seal(buf, len, src, dst, ident, 64, 0) {
+                self.qp1_psn = (self.qp1_psn + 1) & 0xFF_FFFF;
+                return Some(Transmit { src, dst, sealed });
+            }
+        }
+    }
+
+    /// Whether the local IP `ip` is the address family of `other` (a QP's
+    /// path needs one family end to end).
+    pub fn same_family(ip: IpAddr, other: IpAddr) -> bool {
+        ip.is_ipv4() == other.is_ipv4()
+    }
+}

@@ -1,0 +1,357 @@
+//! The completer: acknowledgements, NAKs and read responses coming back to
+//! the requester (roce.md §3.4, §3.6; rxe_comp.c for shape). Implicit
+//! acknowledgement of earlier PSNs, go-back-N on timeout, PSN sequence NAK
+//! or missing read responses, retry and RNR retry budgets (7 = infinite),
+//! RNR waits from the IBA timer table, and remote NAKs failing the request.
+
+use core::time::Duration;
+
+use super::cq::WcStatus;
+use super::memory::Memory;
+use super::psn::Psn;
+use super::qp::{Ctx, Qp};
+use super::qp_state::QpState;
+use super::wqe::WqeOp;
+use crate::time::Instant;
+use crate::wire::aeth::{NakCode, Syndrome, rnr_timer_usecs};
+use crate::wire::opcode::{OpClass, Position};
+use crate::wire::packet::PacketRepr;
+
+/// The completer's view of the send queue.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompState {
+    /// Oldest unacknowledged PSN.
+    pub(crate) psn: Psn,
+    /// First PSN never assigned to a request.
+    pub(crate) sent_end: Psn,
+    /// Retries left in this episode (reset on progress).
+    pub(crate) retry_left: u8,
+    /// RNR retries left.
+    pub(crate) rnr_left: u8,
+    /// Retransmit deadline.
+    pub(crate) timer: Option<Instant>,
+    /// Waiting out an RNR NAK until then.
+    pub(crate) rnr_until: Option<Instant>,
+    /// A go-back-N from this PSN already started: NAKs and gaps for the
+    /// same PSN do not start another until progress (rxe's started_retry).
+    pub(crate) retried_at: Option<Psn>,
+}
+
+impl CompState {
+    pub(crate) fn stop_timers(&mut self) {
+        self.timer = None;
+        self.rnr_until = None;
+        self.retried_at = None;
+    }
+    /// Whether any assigned PSN is unacknowledged.
+    pub(crate) fn outstanding(&self) -> bool {
+        self.psn != self.sent_end
+    }
+}
+
+impl Qp {
+    /// An ACK, NAK or read response addressed to this QP's requester.
+    pub(crate) fn handle_response<M: Memory + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, M>,
+        pkt: &PacketRepr<'_>,
+    ) {
+        if !matches!(self.attrs.state, QpState::Rts | QpState::Sqd) {
+            return;
+        }
+        let psn = Psn::new(pkt.bth.psn);
+        // Only PSNs this requester assigned can be acknowledged.
+        if !psn.before(self.comp.sent_end) {
+            return;
+        }
+        match pkt.bth.opcode.class() {
+            OpClass::Acknowledge => {
+                let Some(aeth) = pkt.aeth else {
+                    return;
+                };
+                match aeth.syndrome {
+                    Syndrome::Ack { .. } => self.ack_through(ctx, psn),
+                    Syndrome::RnrNak { timer } => self.on_rnr(ctx, psn, timer),
+                    Syndrome::Nak(NakCode::PsnSequenceError) => self.on_seq_nak(ctx, psn),
+                    Syndrome::Nak(NakCode::InvalidRequest) => {
+                        self.on_fatal_nak(ctx, psn, WcStatus::RemInvReqErr)
+                    }
+                    Syndrome::Nak(NakCode::RemoteAccessError) => {
+                        self.on_fatal_nak(ctx, psn, WcStatus::RemAccessErr)
+                    }
+                    // roce.md §1.3: unknown NAK codes are remote operational errors.
+                    Syndrome::Nak(_) | Syndrome::Reserved(_) => {
+                        self.on_fatal_nak(ctx, psn, WcStatus::RemOpErr)
+                    }
+                }
+            }
+            OpClass::RdmaReadResponse => self.on_read_response(ctx, pkt, psn),
+            // Atomic ACKs answer atomics, which this requester never sends.
+            _ => {}
+        }
+    }
+
+    /// Everything up to and including `a` is acknowledged (roce.md §3.4):
+    /// complete SEND/WRITE WQEs that end at or before it; a READ that
+    /// ends before it without all its data means responses were lost.
+    pub(crate) fn ack_through<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>, a: Psn) {
+        let mut progress = false;
+        loop {
+            if self.attrs.state == QpState::Error {
+                return;
+            }
+            let Some(w) = self.sq.get(self.sq.head).copied() else {
+                break;
+            };
+            if let Some(status) = w.local_done {
+                self.complete_head(ctx, status);
+                if status.is_error() {
+                    self.enter_error(ctx, Some(status));
+                    return;
+                }
+                continue;
+            }
+            if !w.started {
+                break;
+            }
+            if w.last_psn.before_eq(a) {
+                if w.op.is_read() {
+                    self.retry(ctx, false);
+                    return;
+                }
+                self.comp.psn = w.last_psn.add(1);
+                self.complete_head(ctx, WcStatus::Success);
+                progress = true;
+            } else {
+                // A coalesced ACK inside a multi-packet SEND/WRITE (AckReq
+                // every 64 packets, roce.md §3.3).
+                if !w.op.is_read() && w.first_psn.before_eq(a) && self.comp.psn.before_eq(a) {
+                    self.comp.psn = a.add(1);
+                    progress = true;
+                }
+                break;
+            }
+        }
+        if progress {
+            self.on_progress(ctx);
+        }
+    }
+
+    /// Complete WQEs at the head whose outcome is already known (executed
+    /// local operations, or requests that failed locally).
+    pub(crate) fn complete_local_at_head<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>) {
+        while self.attrs.state != QpState::Error {
+            let Some(w) = self.sq.get(self.sq.head).copied() else {
+                break;
+            };
+            let Some(status) = w.local_done else {
+                break;
+            };
+            self.complete_head(ctx, status);
+            if status.is_error() {
+                self.enter_error(ctx, Some(status));
+                return;
+            }
+        }
+        self.check_drained(ctx);
+    }
+
+    fn on_progress<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>) {
+        // rxe resets both budgets whenever an ACK moves things forward.
+        self.comp.retry_left = self.attrs.retry_cnt;
+        self.comp.rnr_left = self.attrs.rnr_retry;
+        self.comp.retried_at = None;
+        self.comp.timer = if self.comp.outstanding() {
+            self.attrs.ack_timeout().map(|d| ctx.now + d)
+        } else {
+            None
+        };
+        self.complete_local_at_head(ctx);
+    }
+
+    /// Start a go-back-N retry, spending one retry (roce.md §3.6).
+    pub(crate) fn retry<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>, from_timer: bool) {
+        if !self.comp.outstanding() {
+            return;
+        }
+        if !from_timer && self.comp.retried_at == Some(self.comp.psn) {
+            return;
+        }
+        if self.attrs.retry_cnt != 7 {
+            if self.comp.retry_left == 0 {
+                self.fail_head(ctx, WcStatus::RetryExcErr);
+                return;
+            }
+            self.comp.retry_left -= 1;
+        }
+        self.comp.retried_at = Some(self.comp.psn);
+        self.go_back_n();
+        self.comp.timer = None;
+    }
+
+    /// The oldest request fails with `status`; the QP enters Error and
+    /// flushes the rest.
+    fn fail_head<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>, status: WcStatus) {
+        if self.attrs.state == QpState::Error {
+            return;
+        }
+        self.complete_head(ctx, status);
+        self.enter_error(ctx, Some(status));
+    }
+
+    /// Rewind the requester to the oldest unacknowledged PSN: the WQE that
+    /// holds it is resent from that packet on (a READ asks only for the
+    /// responses still missing).
+    pub(crate) fn go_back_n(&mut self) {
+        let mtu = self.mtu();
+        let mut i = self.sq.head;
+        while i < self.sq.tail {
+            let Some(w) = self.sq.get(i).copied() else {
+                break;
+            };
+            if !w.started {
+                if w.local_done.is_some() {
+                    i += 1;
+                    continue;
+                }
+                break;
+            }
+            if self.comp.psn.before_eq(w.last_psn) {
+                let pkts = u32::try_from(self.comp.psn.diff(w.first_psn).max(0)).unwrap_or(0);
+                self.sq.cur = i;
+                self.req.psn = self.comp.psn;
+                self.req.offset = pkts.saturating_mul(mtu).min(w.length);
+                self.req.noack = 0;
+                return;
+            }
+            i += 1;
+        }
+    }
+
+    fn on_rnr<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>, p: Psn, timer: u8) {
+        if p.before(self.comp.psn) {
+            return;
+        }
+        // A duplicate of the RNR NAK being waited out.
+        if self.comp.rnr_until.is_some() && p == self.comp.psn {
+            return;
+        }
+        self.ack_through(ctx, p.sub(1));
+        if self.attrs.state == QpState::Error || self.comp.psn != p {
+            return;
+        }
+        if self.attrs.rnr_retry != 7 {
+            if self.comp.rnr_left == 0 {
+                self.fail_head(ctx, WcStatus::RnrRetryExcErr);
+                return;
+            }
+            self.comp.rnr_left -= 1;
+        }
+        self.go_back_n();
+        self.comp.timer = None;
+        let us = rnr_timer_usecs(timer).unwrap_or(655_360);
+        self.comp.rnr_until = Some(ctx.now + Duration::from_micros(u64::from(us)));
+    }
+
+    fn on_seq_nak<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>, p: Psn) {
+        if p.before(self.comp.psn) {
+            return;
+        }
+        // roce.md §3.6: the NAK first acknowledges everything before p.
+        self.ack_through(ctx, p.sub(1));
+        if self.attrs.state == QpState::Error || self.comp.rnr_until.is_some() || self.comp.psn != p
+        {
+            return;
+        }
+        self.retry(ctx, false);
+    }
+
+    fn on_fatal_nak<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>, p: Psn, status: WcStatus) {
+        if p.before(self.comp.psn) {
+            return;
+        }
+        self.ack_through(ctx, p.sub(1));
+        self.fail_head(ctx, status);
+    }
+
+    fn on_read_response<M: Memory + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, M>,
+        pkt: &PacketRepr<'_>,
+        p: Psn,
+    ) {
+        if p.before(self.comp.psn) {
+            return;
+        }
+        self.ack_through(ctx, p.sub(1));
+        if !matches!(self.attrs.state, QpState::Rts | QpState::Sqd) {
+            return;
+        }
+        let idx = self.sq.head;
+        let Some(w) = self.sq.get(idx).copied() else {
+            return;
+        };
+        if !matches!(w.op, WqeOp::Read { .. })
+            || !w.started
+            || !p.in_range(w.first_psn, w.last_psn.add(1))
+        {
+            return;
+        }
+        if p != self.comp.psn {
+            // Responses missing before this one: go back (roce.md §3.6).
+            self.retry(ctx, false);
+            return;
+        }
+        let mtu = self.mtu();
+        let k = u32::try_from(p.diff(w.first_psn)).unwrap_or(0);
+        let offset = k.saturating_mul(mtu);
+        let expect = w.length.saturating_sub(offset).min(mtu) as usize;
+        let last = p == w.last_psn;
+        let pos = pkt.bth.opcode.position();
+        // A reissued READ is answered from First/Only again, so the
+        // position is checked against last/not-last only.
+        let pos_ok = if last {
+            matches!(pos, Position::Last | Position::Only)
+        } else {
+            matches!(pos, Position::First | Position::Middle)
+        };
+        if !pos_ok || pkt.payload.len() != expect {
+            return;
+        }
+        if let Err(status) =
+            ctx.keys
+                .scatter(ctx.mem, self.pd, self.sq.sges(idx), offset, pkt.payload)
+        {
+            self.fail_head(ctx, status);
+            return;
+        }
+        self.comp.psn = p.add(1);
+        if last {
+            self.complete_head(ctx, WcStatus::Success);
+        }
+        self.on_progress(ctx);
+    }
+
+    /// The earliest timer of this QP's requester.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        if !matches!(self.attrs.state, QpState::Rts | QpState::Sqd) {
+            return None;
+        }
+        match (self.comp.timer, self.comp.rnr_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Run expired timers: the RNR wait ends (the rewound requester
+    /// resends), or the retransmit timer fires a go-back-N.
+    pub(crate) fn handle_timer<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>) {
+        if self.comp.rnr_until.is_some_and(|t| ctx.now >= t) {
+            self.comp.rnr_until = None;
+        }
+        if self.comp.timer.is_some_and(|t| ctx.now >= t) {
+            self.comp.timer = None;
+            self.retry(ctx, true);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The memory the engine moves bytes to and from.
+//!
+//! The engine never holds a pointer (DESIGN.md: a kernel-safe core). Every
+//! byte it moves goes through [`Memory`], addressed by *logical address*: the
+//! kernel shell maps logical addresses to MDL-backed system addresses, the
+//! host shell uses process addresses, and tests use offsets into an arena
+//! ([`ArenaMemory`]). Memory regions ([`mr`](super::mr)) translate the
+//! consumer's virtual addresses to logical ones.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+/// Byte access to logical addresses, implemented once per device by the
+/// shell. Both calls move the whole range or report failure with `false`
+/// (an unmapped address); a failed call may have moved part of it.
+pub trait Memory {
+    /// Copy `dst.len()` bytes starting at `addr` into `dst`.
+    fn read(&self, addr: u64, dst: &mut [u8]) -> bool;
+    /// Copy `src` to the bytes starting at `addr`.
+    fn write(&self, addr: u64, src: &[u8]) -> bool;
+}
+
+impl<T: Memory + ?Sized> Memory for &T {
+    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
+        (**self).read(addr, dst)
+    }
+    fn write(&self, addr: u64, src: &[u8]) -> bool {
+        (**self).write(addr, src)
+    }
+}
+
+/// A flat arena of bytes whose logical addresses are offsets into it:
+/// the memory of tests and simulations.
+#[derive(Debug)]
+pub struct ArenaMemory {
+    bytes: RefCell<Vec<u8>>,
+}
+
+impl ArenaMemory {
+    /// `len` zero bytes.
+    pub fn new(len: usize) -> Self {
+        ArenaMemory {
+            bytes: RefCell::new(vec![0; len]),
+        }
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.borrow().len()
+    }
+
+    /// Whether the arena has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of `len` bytes at `addr` (empty if out of range).
+    pub fn snapshot(&self, addr: u64, len: usize) -> Vec<u8> {
+        let mut v = vec![0; len];
+        if self.read(addr, &mut v) {
+            v
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// A copy of every byte.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.bytes.borrow().clone()
+    }
+
+    fn range(&self, addr: u64, len: usize) -> Option<core::ops::Range<usize>> {
+        let start = usize::try_from(addr).ok()?;
+        let end = start.checked_add(len)?;
+        (end <= self.len()).then_some(start..end)
+    }
+}
+
+impl Memory for ArenaMemory {
+    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
+        let Some(r) = self.range(addr, dst.len()) else {
+            return false;
+        };
+        match self.bytes.borrow().get(r) {
+            Some(src) => {
+                dst.copy_from_slice(src);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn write(&self, addr: u64, src: &[u8]) -> bool {
+        let Some(r) = self.range(addr, src.len()) else {
+            return false;
+        };
+        match self.bytes.borrow_mut().get_mut(r) {
+            Some(dst) => {
+                dst.copy_from_slice(src);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arena_reads_and_writes_inside_only() {
+        let m = ArenaMemory::new(16);
+        assert!(m.write(4, &[1, 2, 3]));
+        let mut b = [0u8; 3];
+        assert!(m.read(4, &mut b));
+        assert_eq!(b, [1, 2, 3]);
+        assert!(!m.write(15, &[1, 2]));
+        assert!(!m.read(u64::MAX, &mut b));
+        assert!(m.read(16, &mut []));
+        assert_eq!(m.snapshot(3, 2), [0, 1]);
+        assert!(!m.is_empty());
+    }
+}

@@ -1,0 +1,1370 @@
+//! Memory regions, memory windows, their keys and every access check
+//! (ndk-semantics.md §6; IBA vol 1 §10.6; rxe_mr.c / rxe_mw.c for shape).
+//!
+//! One key table holds every MR and MW. A key is `index << 8 | key byte`:
+//! the index finds the table slot, the key byte must match the object's
+//! current one. The byte changes on every fast-register and bind, and a
+//! slot's byte moves on when it is reused, so stale keys fail. Index 0 is
+//! the privileged local key ([`PRIVILEGED_LKEY`]): its SGE addresses are
+//! logical addresses, it grants local read and write and never remote
+//! access (ndk-semantics.md §6, NdkGetPrivilegedMemoryRegionToken).
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::ops::BitOr;
+
+use super::Error;
+use super::cq::WcStatus;
+use super::memory::Memory;
+use super::wqe::Sge;
+
+/// The privileged local key: SGE addresses are logical addresses.
+pub const PRIVILEGED_LKEY: u32 = 0;
+
+/// Access rights of an MR or MW. Local read is always granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Access(u8);
+
+impl Access {
+    /// No rights beyond local read.
+    pub const NONE: Access = Access(0);
+    /// The local side may write (receive buffers, read sinks).
+    pub const LOCAL_WRITE: Access = Access(1);
+    /// A peer may RDMA READ.
+    pub const REMOTE_READ: Access = Access(2);
+    /// A peer may RDMA WRITE (IBA requires LOCAL_WRITE with it).
+    pub const REMOTE_WRITE: Access = Access(4);
+
+    /// The raw bits.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+    /// From raw bits (unknown bits dropped).
+    pub const fn from_bits(bits: u8) -> Access {
+        Access(bits & 7)
+    }
+    /// Whether every right in `other` is in `self`.
+    pub const fn contains(self, other: Access) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Both sets of rights.
+    pub const fn union(self, other: Access) -> Access {
+        Access(self.0 | other.0)
+    }
+    /// Any remote right.
+    pub const fn is_remote(self) -> bool {
+        self.0 & (Self::REMOTE_READ.0 | Self::REMOTE_WRITE.0) != 0
+    }
+}
+
+impl BitOr for Access {
+    type Output = Access;
+    fn bitor(self, rhs: Access) -> Access {
+        self.union(rhs)
+    }
+}
+
+/// How an MR's bytes map to logical addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Translation<'a> {
+    /// One logically contiguous block starting at `base`.
+    Contiguous {
+        /// Logical address of the MR's first byte.
+        base: u64,
+    },
+    /// A page list (NDK fast-register and LAM page arrays): the MR's first
+    /// byte is `first_byte_offset` into `pages[0]`.
+    Pages {
+        /// Bytes per page (a power of two).
+        page_size: u64,
+        /// Offset of the first byte in the first page.
+        first_byte_offset: u64,
+        /// Logical address of each page.
+        pages: &'a [u64],
+    },
+}
+
+/// A handle to an MR: table index plus a generation, so a stale handle
+/// never reaches a newer object in the same slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MrHandle {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+/// A handle to an MW.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MwHandle {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+/// What a local invalidate targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvalidateTarget {
+    /// A fast-register MR.
+    Mr(MrHandle),
+    /// A memory window.
+    Mw(MwHandle),
+}
+
+/// Why an access was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessError {
+    /// No object has this key (index free, key byte stale, wrong kind).
+    BadKey,
+    /// The object belongs to another protection domain.
+    WrongPd,
+    /// The object is not valid (invalidated, never fast-registered, window unbound).
+    NotValid,
+    /// The range is outside the object (or its arithmetic overflows).
+    OutOfBounds,
+    /// The object does not grant the right asked for.
+    NoPermission,
+}
+
+/// Where resolved bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// A logical address (privileged key).
+    Logical(u64),
+    /// Offset into an MR's translation.
+    Mr { index: u32, offset: u64 },
+}
+
+impl Place {
+    /// The place `delta` bytes further on (the range was checked whole).
+    pub(crate) fn advance(self, delta: u64) -> Place {
+        match self {
+            Place::Logical(a) => Place::Logical(a.wrapping_add(delta)),
+            Place::Mr { index, offset } => Place::Mr {
+                index,
+                offset: offset.wrapping_add(delta),
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Map {
+    Contiguous {
+        base: u64,
+    },
+    Pages {
+        page_size: u64,
+        fbo: u64,
+        pages: Vec<u64>,
+        count: usize,
+    },
+}
+
+impl Map {
+    /// Calls `f(logical, pos, n)` for each logically contiguous piece of
+    /// `len` bytes starting at MR offset `offset`; false if any piece is
+    /// unmapped or `f` fails.
+    fn for_each_piece(
+        &self,
+        offset: u64,
+        len: usize,
+        mut f: impl FnMut(u64, usize, usize) -> bool,
+    ) -> bool {
+        match self {
+            Map::Contiguous { base } => match base.checked_add(offset) {
+                Some(a) if a.checked_add(len as u64).is_some() => f(a, 0, len),
+                _ => false,
+            },
+            Map::Pages {
+                page_size,
+                fbo,
+                pages,
+                count,
+            } => {
+                let ps = *page_size;
+                if ps == 0 {
+                    return false;
+                }
+                let Some(mut pos) = fbo.checked_add(offset) else {
+                    return false;
+                };
+                let mut done = 0usize;
+                while done < len {
+                    let page = pos / ps;
+                    let within = pos % ps;
+                    let Ok(page) = usize::try_from(page) else {
+                        return false;
+                    };
+                    if page >= *count {
+                        return false;
+                    }
+                    let Some(&base) = pages.get(page) else {
+                        return false;
+                    };
+                    let room = usize::try_from(ps - within).unwrap_or(usize::MAX);
+                    let n = room.min(len - done);
+                    let Some(addr) = base.checked_add(within) else {
+                        return false;
+                    };
+                    if !f(addr, done, n) {
+                        return false;
+                    }
+                    done += n;
+                    pos += n as u64;
+                }
+                true
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MrKind {
+    Registered,
+    FastReg { max_pages: usize, remote_ok: bool },
+}
+
+#[derive(Debug)]
+struct Mr {
+    pd: u32,
+    kind: MrKind,
+    valid: bool,
+    access: Access,
+    iova: u64,
+    length: u64,
+    map: Map,
+    /// Fast-register: the page list of the pending registration, swapped
+    /// in when its work request executes (so posting never touches a live
+    /// translation).
+    staged: Vec<u64>,
+    staged_pending: bool,
+    /// Current key byte.
+    key: u8,
+    /// Last key byte handed out (a pending fast-register's).
+    issued: u8,
+    /// Windows bound to this MR.
+    binds: u32,
+}
+
+impl Mr {
+    fn contains(&self, va: u64, len: u64) -> Option<u64> {
+        let off = va.checked_sub(self.iova)?;
+        let end = off.checked_add(len)?;
+        (end <= self.length).then_some(off)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Binding {
+    mr: u32,
+    iova: u64,
+    length: u64,
+    access: Access,
+}
+
+#[derive(Debug)]
+struct Mw {
+    pd: u32,
+    binding: Option<Binding>,
+    key: u8,
+    issued: u8,
+}
+
+#[derive(Debug)]
+enum Obj {
+    Free,
+    Privileged,
+    Mr(Mr),
+    Mw(Mw),
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    /// The key byte the next object in this slot starts from.
+    next_key: u8,
+    obj: Obj,
+}
+
+/// Parameters of a fast-register work request, as stored in the WQE (the
+/// page list itself is staged in the MR at post time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct FastRegParams {
+    pub(crate) iova: u64,
+    pub(crate) length: u64,
+    pub(crate) page_size: u64,
+    pub(crate) fbo: u64,
+    pub(crate) npages: u32,
+    pub(crate) access: Access,
+}
+
+/// Every MR and MW of the device.
+#[derive(Debug)]
+pub(crate) struct KeyTable {
+    slots: Vec<Slot>,
+    seed: u32,
+}
+
+fn key_of(index: u32, byte: u8) -> u32 {
+    (index << 8) | u32::from(byte)
+}
+
+impl KeyTable {
+    /// A table with only the privileged key; `seed` picks the first key
+    /// bytes (DESIGN.md: determinism, randomness passed in).
+    pub(crate) fn new(seed: u32) -> Self {
+        KeyTable {
+            seed,
+            slots: vec![Slot {
+                generation: 0,
+                next_key: 0,
+                obj: Obj::Privileged,
+            }],
+        }
+    }
+
+    fn alloc_slot(
+        &mut self,
+        make: impl FnOnce(u8) -> Obj,
+        seed_byte: u8,
+    ) -> Result<(u32, u32), Error> {
+        let free = self.slots.iter().position(|s| matches!(s.obj, Obj::Free));
+        let index = match free {
+            Some(i) => i,
+            None => {
+                if self.slots.len() >= (1 << 24) {
+                    return Err(Error::NoResources);
+                }
+                self.slots.push(Slot {
+                    generation: 0,
+                    next_key: seed_byte,
+                    obj: Obj::Free,
+                });
+                self.slots.len() - 1
+            }
+        };
+        let slot = self.slots.get_mut(index).ok_or(Error::NoResources)?;
+        slot.generation = slot.generation.wrapping_add(1);
+        let key = slot.next_key;
+        slot.next_key = key.wrapping_add(1);
+        slot.obj = make(key);
+        let index = u32::try_from(index).map_err(|_| Error::NoResources)?;
+        Ok((index, slot.generation))
+    }
+
+    fn seed_byte(&self) -> u8 {
+        // Spread first key bytes over the slots so a key that is off by
+        // one index does not also match by key byte.
+        (self.slots.len() as u8)
+            .wrapping_mul(37)
+            .wrapping_add(0x5A)
+            .wrapping_add(self.seed as u8)
+    }
+
+    /// Register an MR over `length` bytes at virtual address `iova`.
+    pub(crate) fn register_mr(
+        &mut self,
+        pd: u32,
+        iova: u64,
+        length: u64,
+        access: Access,
+        tr: Translation<'_>,
+    ) -> Result<MrHandle, Error> {
+        check_access(access)?;
+        iova.checked_add(length).ok_or(Error::InvalidArgument)?;
+        let map = match tr {
+            Translation::Contiguous { base } => {
+                base.checked_add(length).ok_or(Error::InvalidArgument)?;
+                Map::Contiguous { base }
+            }
+            Translation::Pages {
+                page_size,
+                first_byte_offset,
+                pages,
+            } => {
+                check_pages(page_size, first_byte_offset, pages.len(), length)?;
+                Map::Pages {
+                    page_size,
+                    fbo: first_byte_offset,
+                    pages: pages.to_vec(),
+                    count: pages.len(),
+                }
+            }
+        };
+        let seed = self.seed_byte();
+        let (index, generation) = self.alloc_slot(
+            |key| {
+                Obj::Mr(Mr {
+                    pd,
+                    kind: MrKind::Registered,
+                    valid: true,
+                    access,
+                    iova,
+                    length,
+                    map,
+                    staged: Vec::new(),
+                    staged_pending: false,
+                    key,
+                    issued: key,
+                    binds: 0,
+                })
+            },
+            seed,
+        )?;
+        Ok(MrHandle { index, generation })
+    }
+
+    /// An MR for fast-register work requests with room for `max_pages`
+    /// pages; `remote_ok` says whether registrations may grant remote
+    /// access (NdkInitializeFastRegisterMr's RemoteAccess).
+    pub(crate) fn alloc_fast_reg_mr(
+        &mut self,
+        pd: u32,
+        max_pages: u32,
+        remote_ok: bool,
+    ) -> Result<MrHandle, Error> {
+        let max = usize::try_from(max_pages).map_err(|_| Error::InvalidArgument)?;
+        if max == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let seed = self.seed_byte();
+        let (index, generation) = self.alloc_slot(
+            |key| {
+                Obj::Mr(Mr {
+                    pd,
+                    kind: MrKind::FastReg {
+                        max_pages: max,
+                        remote_ok,
+                    },
+                    valid: false,
+                    access: Access::NONE,
+                    iova: 0,
+                    length: 0,
+                    map: Map::Pages {
+                        page_size: 4096,
+                        fbo: 0,
+                        pages: vec![0; max],
+                        count: 0,
+                    },
+                    staged: vec![0; max],
+                    staged_pending: false,
+                    key,
+                    issued: key,
+                    binds: 0,
+                })
+            },
+            seed,
+        )?;
+        Ok(MrHandle { index, generation })
+    }
+
+    /// A memory window in `pd`, unbound.
+    pub(crate) fn alloc_mw(&mut self, pd: u32) -> Result<MwHandle, Error> {
+        let seed = self.seed_byte();
+        let (index, generation) = self.alloc_slot(
+            |key| {
+                Obj::Mw(Mw {
+                    pd,
+                    binding: None,
+                    key,
+                    issued: key,
+                })
+            },
+            seed,
+        )?;
+        Ok(MwHandle { index, generation })
+    }
+
+    fn slot(&self, index: u32, generation: u32) -> Option<&Slot> {
+        self.slots
+            .get(usize::try_from(index).ok()?)
+            .filter(|s| s.generation == generation)
+    }
+
+    fn slot_mut(&mut self, index: u32, generation: u32) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(usize::try_from(index).ok()?)
+            .filter(|s| s.generation == generation)
+    }
+
+    fn mr_at(&self, index: u32) -> Option<&Mr> {
+        match &self.slots.get(usize::try_from(index).ok()?)?.obj {
+            Obj::Mr(mr) => Some(mr),
+            _ => None,
+        }
+    }
+
+    fn mr_at_mut(&mut self, index: u32) -> Option<&mut Mr> {
+        match &mut self.slots.get_mut(usize::try_from(index).ok()?)?.obj {
+            Obj::Mr(mr) => Some(mr),
+            _ => None,
+        }
+    }
+
+    /// Deregister an MR; `Busy` while windows are bound to it.
+    pub(crate) fn dereg_mr(&mut self, h: MrHandle) -> Result<(), Error> {
+        let slot = self
+            .slot_mut(h.index, h.generation)
+            .ok_or(Error::InvalidHandle)?;
+        match &slot.obj {
+            Obj::Mr(mr) if mr.binds > 0 => Err(Error::Busy),
+            Obj::Mr(mr) => {
+                slot.next_key = mr.issued.wrapping_add(1);
+                slot.obj = Obj::Free;
+                Ok(())
+            }
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    /// Free a window (unbinding it).
+    pub(crate) fn dealloc_mw(&mut self, h: MwHandle) -> Result<(), Error> {
+        let slot = self
+            .slot_mut(h.index, h.generation)
+            .ok_or(Error::InvalidHandle)?;
+        let Obj::Mw(mw) = &slot.obj else {
+            return Err(Error::InvalidHandle);
+        };
+        let binding = mw.binding;
+        slot.next_key = mw.issued.wrapping_add(1);
+        slot.obj = Obj::Free;
+        if let Some(b) = binding {
+            self.unbind_from(b.mr);
+        }
+        Ok(())
+    }
+
+    fn unbind_from(&mut self, mr: u32) {
+        if let Some(mr) = self.mr_at_mut(mr) {
+            mr.binds = mr.binds.saturating_sub(1);
+        }
+    }
+
+    /// The PD of an MR.
+    pub(crate) fn mr_pd(&self, h: MrHandle) -> Option<u32> {
+        match &self.slot(h.index, h.generation)?.obj {
+            Obj::Mr(mr) => Some(mr.pd),
+            _ => None,
+        }
+    }
+
+    /// The PD of an MW.
+    pub(crate) fn mw_pd(&self, h: MwHandle) -> Option<u32> {
+        match &self.slot(h.index, h.generation)?.obj {
+            Obj::Mw(mw) => Some(mw.pd),
+            _ => None,
+        }
+    }
+
+    /// `(lkey, rkey)` of an MR: the latest issued key (after a fast
+    /// register is posted, the key that registration will carry).
+    pub(crate) fn mr_key(&self, h: MrHandle) -> Option<u32> {
+        match &self.slot(h.index, h.generation)?.obj {
+            Obj::Mr(mr) => Some(key_of(h.index, mr.issued)),
+            _ => None,
+        }
+    }
+
+    /// The latest issued rkey of an MW.
+    pub(crate) fn mw_key(&self, h: MwHandle) -> Option<u32> {
+        match &self.slot(h.index, h.generation)?.obj {
+            Obj::Mw(mw) => Some(key_of(h.index, mw.issued)),
+            _ => None,
+        }
+    }
+
+    /// Post time of a fast-register: validate, copy the page list into the
+    /// MR's staging buffer and issue the next key byte.
+    pub(crate) fn stage_fast_reg(
+        &mut self,
+        h: MrHandle,
+        pd: u32,
+        p: &FastRegParams,
+        pages: &[u64],
+    ) -> Result<u8, Error> {
+        check_access(p.access)?;
+        let slot = self
+            .slot_mut(h.index, h.generation)
+            .ok_or(Error::InvalidHandle)?;
+        let Obj::Mr(mr) = &mut slot.obj else {
+            return Err(Error::InvalidHandle);
+        };
+        let MrKind::FastReg {
+            max_pages,
+            remote_ok,
+        } = mr.kind
+        else {
+            return Err(Error::InvalidArgument);
+        };
+        if mr.pd != pd {
+            return Err(Error::InvalidArgument);
+        }
+        if p.access.is_remote() && !remote_ok {
+            return Err(Error::AccessDenied);
+        }
+        if pages.len() > max_pages {
+            return Err(Error::InvalidArgument);
+        }
+        check_pages(p.page_size, p.fbo, pages.len(), p.length)?;
+        p.iova.checked_add(p.length).ok_or(Error::InvalidArgument)?;
+        if mr.staged_pending {
+            // One fast-register in flight per MR: the staging buffer is
+            // single (ndk-semantics.md §6 has no case that needs two).
+            return Err(Error::Busy);
+        }
+        let dst = mr
+            .staged
+            .get_mut(..pages.len())
+            .ok_or(Error::InvalidArgument)?;
+        dst.copy_from_slice(pages);
+        mr.staged_pending = true;
+        mr.issued = mr.issued.wrapping_add(1);
+        Ok(mr.issued)
+    }
+
+    /// Execution of a fast-register: the MR must be invalid (IBA: a valid
+    /// MR cannot be fast-registered) and still pending.
+    pub(crate) fn exec_fast_reg(
+        &mut self,
+        h: MrHandle,
+        key: u8,
+        p: &FastRegParams,
+    ) -> Result<(), AccessError> {
+        let slot = self
+            .slot_mut(h.index, h.generation)
+            .ok_or(AccessError::BadKey)?;
+        let Obj::Mr(mr) = &mut slot.obj else {
+            return Err(AccessError::BadKey);
+        };
+        let was_pending = core::mem::replace(&mut mr.staged_pending, false);
+        if !was_pending || mr.valid {
+            return Err(AccessError::NotValid);
+        }
+        let Map::Pages {
+            page_size,
+            fbo,
+            pages,
+            count,
+        } = &mut mr.map
+        else {
+            return Err(AccessError::BadKey);
+        };
+        core::mem::swap(pages, &mut mr.staged);
+        *page_size = p.page_size;
+        *fbo = p.fbo;
+        *count = p.npages as usize;
+        mr.iova = p.iova;
+        mr.length = p.length;
+        mr.access = p.access;
+        mr.key = key;
+        mr.valid = true;
+        Ok(())
+    }
+
+    /// A fast-register that will never execute (flushed): release staging.
+    pub(crate) fn cancel_fast_reg(&mut self, h: MrHandle) {
+        if let Some(Slot {
+            obj: Obj::Mr(mr), ..
+        }) = self.slot_mut(h.index, h.generation)
+        {
+            mr.staged_pending = false;
+        }
+    }
+
+    /// Post time of a bind: issue the window's next key byte.
+    pub(crate) fn stage_bind(&mut self, h: MwHandle) -> Result<u8, Error> {
+        match &mut self
+            .slot_mut(h.index, h.generation)
+            .ok_or(Error::InvalidHandle)?
+            .obj
+        {
+            Obj::Mw(mw) => {
+                mw.issued = mw.issued.wrapping_add(1);
+                Ok(mw.issued)
+            }
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    /// Execution of a bind (IBA §10.6.7; ndk-semantics.md §6 NdkBind).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn exec_bind(
+        &mut self,
+        mw: MwHandle,
+        key: u8,
+        mr: MrHandle,
+        qp_pd: u32,
+        iova: u64,
+        length: u64,
+        access: Access,
+    ) -> Result<(), AccessError> {
+        let mr_obj = match &self
+            .slot(mr.index, mr.generation)
+            .ok_or(AccessError::BadKey)?
+            .obj
+        {
+            Obj::Mr(m) => m,
+            _ => return Err(AccessError::BadKey),
+        };
+        if !mr_obj.valid {
+            return Err(AccessError::NotValid);
+        }
+        if mr_obj.pd != qp_pd {
+            return Err(AccessError::WrongPd);
+        }
+        mr_obj
+            .contains(iova, length)
+            .ok_or(AccessError::OutOfBounds)?;
+        if access.contains(Access::REMOTE_WRITE) && !mr_obj.access.contains(Access::LOCAL_WRITE) {
+            return Err(AccessError::NoPermission);
+        }
+        let old = match &mut self
+            .slot_mut(mw.index, mw.generation)
+            .ok_or(AccessError::BadKey)?
+            .obj
+        {
+            Obj::Mw(w) => {
+                if w.pd != qp_pd {
+                    return Err(AccessError::WrongPd);
+                }
+                let old = w.binding.replace(Binding {
+                    mr: mr.index,
+                    iova,
+                    length,
+                    access: Access::from_bits(
+                        access.bits() & (Access::REMOTE_READ.0 | Access::REMOTE_WRITE.0),
+                    ),
+                });
+                w.key = key;
+                old
+            }
+            _ => return Err(AccessError::BadKey),
+        };
+        if let Some(b) = old {
+            self.unbind_from(b.mr);
+        }
+        if let Some(m) = self.mr_at_mut(mr.index) {
+            m.binds = m.binds.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    /// Local invalidate of a fast-register MR or a bound MW.
+    pub(crate) fn local_invalidate(
+        &mut self,
+        t: InvalidateTarget,
+        qp_pd: u32,
+    ) -> Result<(), AccessError> {
+        let (index, generation) = match t {
+            InvalidateTarget::Mr(h) => (h.index, h.generation),
+            InvalidateTarget::Mw(h) => (h.index, h.generation),
+        };
+        let slot = self.slot(index, generation).ok_or(AccessError::BadKey)?;
+        let key = match &slot.obj {
+            Obj::Mr(mr) => key_of(index, mr.key),
+            Obj::Mw(mw) => key_of(index, mw.key),
+            _ => return Err(AccessError::BadKey),
+        };
+        self.invalidate_key(key, qp_pd)
+    }
+
+    /// Invalidate by key (send with invalidate, roce.md §1.5 IETH): only a
+    /// valid fast-register MR or a bound MW of the same PD.
+    pub(crate) fn invalidate_key(&mut self, key: u32, qp_pd: u32) -> Result<(), AccessError> {
+        let index = key >> 8;
+        let byte = key as u8;
+        let slot = self
+            .slots
+            .get_mut(index as usize)
+            .ok_or(AccessError::BadKey)?;
+        let unbound = match &mut slot.obj {
+            Obj::Mr(mr) => {
+                if mr.key != byte || !matches!(mr.kind, MrKind::FastReg { .. }) {
+                    return Err(AccessError::BadKey);
+                }
+                if mr.pd != qp_pd {
+                    return Err(AccessError::WrongPd);
+                }
+                if !mr.valid {
+                    return Err(AccessError::NotValid);
+                }
+                mr.valid = false;
+                None
+            }
+            Obj::Mw(mw) => {
+                if mw.key != byte {
+                    return Err(AccessError::BadKey);
+                }
+                if mw.pd != qp_pd {
+                    return Err(AccessError::WrongPd);
+                }
+                Some(mw.binding.take().ok_or(AccessError::NotValid)?.mr)
+            }
+            _ => return Err(AccessError::BadKey),
+        };
+        if let Some(mr) = unbound {
+            self.unbind_from(mr);
+        }
+        Ok(())
+    }
+
+    /// Check a local SGE for a QP in `pd` (IBA §10.6.3.1: key, PD, state,
+    /// bounds, local write for sinks).
+    pub(crate) fn resolve_local(
+        &self,
+        sge: &Sge,
+        pd: u32,
+        write: bool,
+    ) -> Result<Place, AccessError> {
+        let len = u64::from(sge.length);
+        if sge.lkey == PRIVILEGED_LKEY {
+            sge.addr.checked_add(len).ok_or(AccessError::OutOfBounds)?;
+            return Ok(Place::Logical(sge.addr));
+        }
+        let index = sge.lkey >> 8;
+        let mr = self.mr_at(index).ok_or(AccessError::BadKey)?;
+        if mr.key != sge.lkey as u8 {
+            return Err(AccessError::BadKey);
+        }
+        if mr.pd != pd {
+            return Err(AccessError::WrongPd);
+        }
+        if !mr.valid {
+            return Err(AccessError::NotValid);
+        }
+        let offset = mr.contains(sge.addr, len).ok_or(AccessError::OutOfBounds)?;
+        if write && !mr.access.contains(Access::LOCAL_WRITE) {
+            return Err(AccessError::NoPermission);
+        }
+        Ok(Place::Mr { index, offset })
+    }
+
+    /// Check a remote access of `len` bytes at `va` through `rkey` for a QP
+    /// in `pd` (roce.md §3.5: key, PD, state, bounds, rights).
+    pub(crate) fn resolve_remote(
+        &self,
+        rkey: u32,
+        pd: u32,
+        va: u64,
+        len: u64,
+        need: Access,
+    ) -> Result<Place, AccessError> {
+        let index = rkey >> 8;
+        let byte = rkey as u8;
+        let slot = self.slots.get(index as usize).ok_or(AccessError::BadKey)?;
+        match &slot.obj {
+            Obj::Mr(mr) => {
+                if mr.key != byte {
+                    return Err(AccessError::BadKey);
+                }
+                if mr.pd != pd {
+                    return Err(AccessError::WrongPd);
+                }
+                if !mr.valid {
+                    return Err(AccessError::NotValid);
+                }
+                let offset = mr.contains(va, len).ok_or(AccessError::OutOfBounds)?;
+                if !mr.access.contains(need) {
+                    return Err(AccessError::NoPermission);
+                }
+                Ok(Place::Mr { index, offset })
+            }
+            Obj::Mw(mw) => {
+                if mw.key != byte {
+                    return Err(AccessError::BadKey);
+                }
+                if mw.pd != pd {
+                    return Err(AccessError::WrongPd);
+                }
+                let b = mw.binding.ok_or(AccessError::NotValid)?;
+                let woff = va.checked_sub(b.iova).ok_or(AccessError::OutOfBounds)?;
+                if woff.checked_add(len).ok_or(AccessError::OutOfBounds)? > b.length {
+                    return Err(AccessError::OutOfBounds);
+                }
+                if !b.access.contains(need) {
+                    return Err(AccessError::NoPermission);
+                }
+                let mr = self.mr_at(b.mr).ok_or(AccessError::NotValid)?;
+                if !mr.valid {
+                    return Err(AccessError::NotValid);
+                }
+                let offset = mr.contains(va, len).ok_or(AccessError::OutOfBounds)?;
+                Ok(Place::Mr {
+                    index: b.mr,
+                    offset,
+                })
+            }
+            _ => Err(AccessError::BadKey),
+        }
+    }
+
+    /// Read `dst.len()` bytes at a resolved place.
+    pub(crate) fn read<M: Memory + ?Sized>(&self, mem: &M, place: Place, dst: &mut [u8]) -> bool {
+        match place {
+            Place::Logical(a) => mem.read(a, dst),
+            Place::Mr { index, offset } => {
+                let Some(mr) = self.mr_at(index) else {
+                    return false;
+                };
+                let len = dst.len();
+                mr.map.for_each_piece(offset, len, |addr, pos, n| {
+                    dst.get_mut(pos..pos + n).is_some_and(|d| mem.read(addr, d))
+                })
+            }
+        }
+    }
+
+    /// Write `src` at a resolved place.
+    pub(crate) fn write<M: Memory + ?Sized>(&self, mem: &M, place: Place, src: &[u8]) -> bool {
+        match place {
+            Place::Logical(a) => mem.write(a, src),
+            Place::Mr { index, offset } => {
+                let Some(mr) = self.mr_at(index) else {
+                    return false;
+                };
+                mr.map.for_each_piece(offset, src.len(), |addr, pos, n| {
+                    src.get(pos..pos + n).is_some_and(|s| mem.write(addr, s))
+                })
+            }
+        }
+    }
+}
+
+impl KeyTable {
+    /// Copy message bytes `offset..offset + dst.len()` out of an SGE list
+    /// into `dst` (requester gather). Errors are the completion status of
+    /// the work request: a failed check is a local protection error, a
+    /// failed memory read a local access error, a short list a length error.
+    pub(crate) fn gather<M: Memory + ?Sized>(
+        &self,
+        mem: &M,
+        pd: u32,
+        sges: &[Sge],
+        offset: u32,
+        dst: &mut [u8],
+    ) -> Result<(), WcStatus> {
+        let mut done = 0usize;
+        self.walk(sges, offset, dst.len(), |sge, within, pos, n| {
+            let place = self
+                .resolve_local(sge, pd, false)
+                .map_err(|_| WcStatus::LocProtErr)?;
+            let d = dst.get_mut(pos..pos + n).ok_or(WcStatus::LocLenErr)?;
+            if !self.read(mem, place.advance(within), d) {
+                return Err(WcStatus::LocAccessErr);
+            }
+            done += n;
+            Ok(())
+        })?;
+        if done == dst.len() {
+            Ok(())
+        } else {
+            Err(WcStatus::LocLenErr)
+        }
+    }
+
+    /// Copy `src` into an SGE list at message offset `offset` (responder
+    /// receive placement, requester read-response placement). The SGEs
+    /// need local write.
+    pub(crate) fn scatter<M: Memory + ?Sized>(
+        &self,
+        mem: &M,
+        pd: u32,
+        sges: &[Sge],
+        offset: u32,
+        src: &[u8],
+    ) -> Result<(), WcStatus> {
+        let mut done = 0usize;
+        self.walk(sges, offset, src.len(), |sge, within, pos, n| {
+            let place = self
+                .resolve_local(sge, pd, true)
+                .map_err(|_| WcStatus::LocProtErr)?;
+            let s = src.get(pos..pos + n).ok_or(WcStatus::LocLenErr)?;
+            if !self.write(mem, place.advance(within), s) {
+                return Err(WcStatus::LocAccessErr);
+            }
+            done += n;
+            Ok(())
+        })?;
+        if done == src.len() {
+            Ok(())
+        } else {
+            Err(WcStatus::LocLenErr)
+        }
+    }
+
+    /// Visit the SGE pieces covering message bytes `offset..offset+len`:
+    /// `f(sge, offset within the SGE, position in the buffer, bytes)`.
+    fn walk(
+        &self,
+        sges: &[Sge],
+        offset: u32,
+        len: usize,
+        mut f: impl FnMut(&Sge, u64, usize, usize) -> Result<(), WcStatus>,
+    ) -> Result<(), WcStatus> {
+        let offset = u64::from(offset);
+        let mut start = 0u64;
+        let mut pos = 0usize;
+        for sge in sges {
+            if pos >= len {
+                break;
+            }
+            let end = start + u64::from(sge.length);
+            if end > offset {
+                let within = offset.saturating_sub(start);
+                let avail = usize::try_from(end - start - within).unwrap_or(usize::MAX);
+                let n = avail.min(len - pos);
+                if n > 0 {
+                    f(sge, within, pos, n)?;
+                    pos += n;
+                }
+            }
+            start = end;
+        }
+        Ok(())
+    }
+}
+
+fn check_access(access: Access) -> Result<(), Error> {
+    // IBA §10.6.3.1 (and NDK's ALLOW_REMOTE_WRITE = 0x5, ndk-semantics.md
+    // §6): remote write needs local write.
+    if access.contains(Access::REMOTE_WRITE) && !access.contains(Access::LOCAL_WRITE) {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(())
+}
+
+fn check_pages(page_size: u64, fbo: u64, npages: usize, length: u64) -> Result<(), Error> {
+    if !page_size.is_power_of_two() || fbo >= page_size {
+        return Err(Error::InvalidArgument);
+    }
+    let span = page_size
+        .checked_mul(npages as u64)
+        .and_then(|s| s.checked_sub(fbo))
+        .ok_or(Error::InvalidArgument)?;
+    if length > span {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rc::memory::ArenaMemory;
+
+    const PD: u32 = 1;
+    const RW: Access = Access::LOCAL_WRITE
+        .union(Access::REMOTE_WRITE)
+        .union(Access::REMOTE_READ);
+
+    fn table_with_mr(access: Access) -> (KeyTable, MrHandle, u32) {
+        let mut t = KeyTable::new(0);
+        let h = t
+            .register_mr(
+                PD,
+                0x1000,
+                0x100,
+                access,
+                Translation::Contiguous { base: 0x40 },
+            )
+            .unwrap();
+        let k = t.mr_key(h).unwrap();
+        (t, h, k)
+    }
+
+    #[test]
+    fn remote_checks_key_pd_bounds_rights() {
+        let (t, _, k) = table_with_mr(RW);
+        assert_eq!(
+            t.resolve_remote(k, PD, 0x1000, 0x100, Access::REMOTE_WRITE),
+            Ok(Place::Mr {
+                index: k >> 8,
+                offset: 0
+            })
+        );
+        assert_eq!(
+            t.resolve_remote(k, PD, 0x10F0, 0x10, Access::REMOTE_READ),
+            Ok(Place::Mr {
+                index: k >> 8,
+                offset: 0xF0
+            })
+        );
+        // Key byte wrong, index wrong, privileged key remotely.
+        assert_eq!(
+            t.resolve_remote(k ^ 1, PD, 0x1000, 1, Access::REMOTE_READ),
+            Err(AccessError::BadKey)
+        );
+        assert_eq!(
+            t.resolve_remote(k + 0x100, PD, 0x1000, 1, Access::REMOTE_READ),
+            Err(AccessError::BadKey)
+        );
+        assert_eq!(
+            t.resolve_remote(0, PD, 0x1000, 1, Access::REMOTE_READ),
+            Err(AccessError::BadKey)
+        );
+        assert_eq!(
+            t.resolve_remote(k, PD + 1, 0x1000, 1, Access::REMOTE_READ),
+            Err(AccessError::WrongPd)
+        );
+        // Bounds: one byte past, one byte before, overflow.
+        assert_eq!(
+            t.resolve_remote(k, PD, 0x1000, 0x101, Access::REMOTE_READ),
+            Err(AccessError::OutOfBounds)
+        );
+        assert_eq!(
+            t.resolve_remote(k, PD, 0xFFF, 1, Access::REMOTE_READ),
+            Err(AccessError::OutOfBounds)
+        );
+        assert_eq!(
+            t.resolve_remote(k, PD, 0x10FF, u64::MAX, Access::REMOTE_READ),
+            Err(AccessError::OutOfBounds)
+        );
+        assert_eq!(
+            t.resolve_remote(k, PD, u64::MAX, 2, Access::REMOTE_READ),
+            Err(AccessError::OutOfBounds)
+        );
+
+        let (ro, _, k) = table_with_mr(Access::REMOTE_READ);
+        assert_eq!(
+            ro.resolve_remote(k, PD, 0x1000, 1, Access::REMOTE_WRITE),
+            Err(AccessError::NoPermission)
+        );
+        assert!(
+            ro.resolve_remote(k, PD, 0x1000, 1, Access::REMOTE_READ)
+                .is_ok()
+        );
+        let (wo, _, k) = table_with_mr(Access::LOCAL_WRITE | Access::REMOTE_WRITE);
+        assert_eq!(
+            wo.resolve_remote(k, PD, 0x1000, 1, Access::REMOTE_READ),
+            Err(AccessError::NoPermission)
+        );
+    }
+
+    #[test]
+    fn local_checks() {
+        let (t, _, k) = table_with_mr(Access::NONE);
+        let sge = Sge {
+            addr: 0x1010,
+            length: 0x10,
+            lkey: k,
+        };
+        assert!(t.resolve_local(&sge, PD, false).is_ok());
+        assert_eq!(
+            t.resolve_local(&sge, PD, true),
+            Err(AccessError::NoPermission)
+        );
+        assert_eq!(t.resolve_local(&sge, 7, false), Err(AccessError::WrongPd));
+        let far = Sge {
+            addr: 0x10F8,
+            length: 9,
+            lkey: k,
+        };
+        assert_eq!(
+            t.resolve_local(&far, PD, false),
+            Err(AccessError::OutOfBounds)
+        );
+        let p = Sge {
+            addr: 5,
+            length: 3,
+            lkey: PRIVILEGED_LKEY,
+        };
+        assert_eq!(t.resolve_local(&p, PD, true), Ok(Place::Logical(5)));
+        let wrap = Sge {
+            addr: u64::MAX,
+            length: 3,
+            lkey: PRIVILEGED_LKEY,
+        };
+        assert_eq!(
+            t.resolve_local(&wrap, PD, true),
+            Err(AccessError::OutOfBounds)
+        );
+    }
+
+    #[test]
+    fn registration_rejects_bad_arguments() {
+        let mut t = KeyTable::new(0);
+        let c = Translation::Contiguous { base: 0 };
+        assert_eq!(
+            t.register_mr(PD, 0, 1, Access::REMOTE_WRITE, c),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            t.register_mr(PD, u64::MAX, 2, Access::NONE, c),
+            Err(Error::InvalidArgument)
+        );
+        let pages = [0u64, 4096];
+        let p = |ps, fbo| Translation::Pages {
+            page_size: ps,
+            first_byte_offset: fbo,
+            pages: &pages,
+        };
+        assert_eq!(
+            t.register_mr(PD, 0, 8193, Access::NONE, p(4096, 0)),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            t.register_mr(PD, 0, 8000, Access::NONE, p(4096, 200)),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            t.register_mr(PD, 0, 10, Access::NONE, p(4096, 4096)),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            t.register_mr(PD, 0, 10, Access::NONE, p(1000, 0)),
+            Err(Error::InvalidArgument)
+        );
+        assert!(t.register_mr(PD, 0, 8192, Access::NONE, p(4096, 0)).is_ok());
+    }
+
+    #[test]
+    fn page_lists_split_at_page_boundaries() {
+        let mem = ArenaMemory::new(0x4000);
+        let mut t = KeyTable::new(0);
+        // Pages out of order: MR byte 0 is at 0x2000 + 0xFFC.
+        let pages = [0x2000u64, 0x0000, 0x3000];
+        let h = t
+            .register_mr(
+                PD,
+                0x7000_0000,
+                0x1800,
+                Access::LOCAL_WRITE,
+                Translation::Pages {
+                    page_size: 0x1000,
+                    first_byte_offset: 0xFFC,
+                    pages: &pages,
+                },
+            )
+            .unwrap();
+        let k = t.mr_key(h).unwrap();
+        let sge = Sge {
+            addr: 0x7000_0000,
+            length: 8,
+            lkey: k,
+        };
+        let place = t.resolve_local(&sge, PD, true).unwrap();
+        assert!(t.write(&mem, place, &[1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(mem.snapshot(0x2FFC, 4), [1, 2, 3, 4]);
+        assert_eq!(mem.snapshot(0x0000, 4), [5, 6, 7, 8]);
+        let mut back = [0u8; 8];
+        assert!(t.read(&mem, place, &mut back));
+        assert_eq!(back, [1, 2, 3, 4, 5, 6, 7, 8]);
+        // Past the last page of the list is unmapped.
+        let end = Place::Mr {
+            index: k >> 8,
+            offset: 0x2004 + 0x1000,
+        };
+        assert!(!t.read(&mem, end, &mut back));
+    }
+
+    #[test]
+    fn fast_register_and_invalidate_change_keys() {
+        let mut t = KeyTable::new(0);
+        let h = t.alloc_fast_reg_mr(PD, 4, true).unwrap();
+        let k0 = t.mr_key(h).unwrap();
+        // Not valid before registration.
+        assert_eq!(
+            t.resolve_remote(k0, PD, 0x1000, 1, Access::REMOTE_READ),
+            Err(AccessError::NotValid)
+        );
+        let p = FastRegParams {
+            iova: 0x1000,
+            length: 0x2000,
+            page_size: 0x1000,
+            fbo: 0,
+            npages: 2,
+            access: Access::LOCAL_WRITE | Access::REMOTE_READ,
+        };
+        let key = t.stage_fast_reg(h, PD, &p, &[0x8000, 0x9000]).unwrap();
+        assert_eq!(
+            t.stage_fast_reg(h, PD, &p, &[0x8000, 0x9000]),
+            Err(Error::Busy)
+        );
+        let k1 = t.mr_key(h).unwrap();
+        assert_ne!(k0, k1);
+        t.exec_fast_reg(h, key, &p).unwrap();
+        assert!(
+            t.resolve_remote(k1, PD, 0x1000, 0x2000, Access::REMOTE_READ)
+                .is_ok()
+        );
+        assert_eq!(
+            t.resolve_remote(k0, PD, 0x1000, 1, Access::REMOTE_READ),
+            Err(AccessError::BadKey)
+        );
+        // Remote invalidate through the key, then the key is dead.
+        t.invalidate_key(k1, PD).unwrap();
+        assert_eq!(
+            t.resolve_remote(k1, PD, 0x1000, 1, Access::REMOTE_READ),
+            Err(AccessError::NotValid)
+        );
+        assert_eq!(t.invalidate_key(k1, PD), Err(AccessError::NotValid));
+        // Remote access on an MR initialised without it is refused at post.
+        let h2 = t.alloc_fast_reg_mr(PD, 1, false).unwrap();
+        let p2 = FastRegParams {
+            length: 1,
+            npages: 1,
+            ..p
+        };
+        assert_eq!(
+            t.stage_fast_reg(h2, PD, &p2, &[0]),
+            Err(Error::AccessDenied)
+        );
+        // Too many pages.
+        assert_eq!(
+            t.stage_fast_reg(h, PD, &p, &[0; 5]),
+            Err(Error::InvalidArgument)
+        );
+        // A registered MR cannot be invalidated remotely.
+        let (mut t3, _, k3) = table_with_mr(RW);
+        assert_eq!(t3.invalidate_key(k3, PD), Err(AccessError::BadKey));
+    }
+
+    #[test]
+    fn windows_bind_check_and_invalidate() {
+        let (mut t, mr, old_key) = table_with_mr(RW);
+        let mw = t.alloc_mw(PD).unwrap();
+        let key = t.stage_bind(mw).unwrap();
+        let rk = t.mw_key(mw).unwrap();
+        // Outside the MR.
+        assert_eq!(
+            t.exec_bind(mw, key, mr, PD, 0x10F0, 0x20, Access::REMOTE_READ),
+            Err(AccessError::OutOfBounds)
+        );
+        t.exec_bind(mw, key, mr, PD, 0x1010, 0x20, Access::REMOTE_READ)
+            .unwrap();
+        assert!(
+            t.resolve_remote(rk, PD, 0x1010, 0x20, Access::REMOTE_READ)
+                .is_ok()
+        );
+        assert_eq!(
+            t.resolve_remote(rk, PD, 0x1010, 0x21, Access::REMOTE_READ),
+            Err(AccessError::OutOfBounds)
+        );
+        assert_eq!(
+            t.resolve_remote(rk, PD, 0x1010, 1, Access::REMOTE_WRITE),
+            Err(AccessError::NoPermission)
+        );
+        assert_eq!(t.dereg_mr(mr), Err(Error::Busy));
+        t.local_invalidate(InvalidateTarget::Mw(mw), PD).unwrap();
+        assert_eq!(
+            t.resolve_remote(rk, PD, 0x1010, 1, Access::REMOTE_READ),
+            Err(AccessError::NotValid)
+        );
+        assert_eq!(
+            t.local_invalidate(InvalidateTarget::Mw(mw), PD),
+            Err(AccessError::NotValid)
+        );
+        t.dereg_mr(mr).unwrap();
+        // Stale handle and reused slot: new key byte.
+        assert_eq!(t.dereg_mr(mr), Err(Error::InvalidHandle));
+        let again = t
+            .register_mr(PD, 0x1000, 0x100, RW, Translation::Contiguous { base: 0 })
+            .unwrap();
+        assert_eq!(again.index, mr.index);
+        let new_key = t.mr_key(again).unwrap();
+        assert_ne!(new_key & 0xFF, old_key & 0xFF);
+        assert_eq!(
+            t.resolve_remote(old_key, PD, 0x1000, 1, Access::REMOTE_READ),
+            Err(AccessError::BadKey)
+        );
+        assert_eq!(t.mr_pd(mr), None);
+    }
+}

@@ -1,0 +1,123 @@
+//! Transmit side helpers: the round-robin ring of QPs with something to
+//! send, and writing a packet whose payload comes straight from memory.
+
+use alloc::collections::VecDeque;
+use core::net::IpAddr;
+
+use crate::wire::packet::PacketRepr;
+
+/// The largest payload: path MTU 4096 (roce.md §3.2).
+pub const MAX_PAYLOAD: usize = 4096;
+
+/// A buffer of this many bytes holds any packet the engine emits: the
+/// longest RC header (BTH + RETH + ImmDt, 32), 4096 bytes of payload, and
+/// the ICRC (pad is 0 for a full MTU).
+pub const MAX_PACKET_LEN: usize = 32 + MAX_PAYLOAD + 4;
+
+/// The destination UDP port of RoCEv2.
+pub const ROCE_UDP_PORT: u16 = 4791;
+
+/// Addressing of a packet from [`Engine::poll_transmit`](super::Engine::poll_transmit):
+/// the caller wraps `len` bytes of the buffer in IP/UDP, then fills the ICRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TxInfo {
+    /// Bytes written (BTH .. payload, pad, 4 zero ICRC bytes).
+    pub len: usize,
+    /// Sending QP.
+    pub qpn: u32,
+    /// Destination QP (also in the BTH).
+    pub dest_qpn: u32,
+    /// IP source.
+    pub local_ip: IpAddr,
+    /// IP destination.
+    pub remote_ip: IpAddr,
+    /// UDP source port (one per QP, roce.md §1.1).
+    pub udp_src_port: u16,
+    /// UDP destination port (4791).
+    pub udp_dst_port: u16,
+    /// IP TTL / hop limit.
+    pub hop_limit: u8,
+    /// IP TOS / traffic class.
+    pub traffic_class: u8,
+}
+
+/// Addressing of a received packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RxInfo {
+    /// IP source.
+    pub src_ip: IpAddr,
+    /// IP destination.
+    pub dst_ip: IpAddr,
+    /// UDP source port (not checked, as rxe does not: roce.md §1.1).
+    pub udp_src_port: u16,
+}
+
+/// Why a packet could not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EmitError {
+    /// The caller's buffer is too small; nothing changed.
+    BufferTooSmall,
+    /// The payload could not be read from memory.
+    Memory,
+}
+
+static ZEROS: [u8; MAX_PAYLOAD] = [0; MAX_PAYLOAD];
+
+/// Write `repr`'s headers, then `payload_len` bytes produced by `fill`
+/// directly into the output (no intermediate copy), pad and a zero ICRC.
+pub(crate) fn emit_packet(
+    mut repr: PacketRepr<'_>,
+    payload_len: usize,
+    buf: &mut [u8],
+    fill: impl FnOnce(&mut [u8]) -> bool,
+) -> Result<usize, EmitError> {
+    // The codec derives pad and length from the payload slice; a zero
+    // slice of the right length stands in until `fill` overwrites it.
+    repr.payload = ZEROS.get(..payload_len).ok_or(EmitError::BufferTooSmall)?;
+    let len = repr.emit(buf).map_err(|_| EmitError::BufferTooSmall)?;
+    let hl = repr.bth.opcode.header_len();
+    let dst = buf
+        .get_mut(hl..hl + payload_len)
+        .ok_or(EmitError::BufferTooSmall)?;
+    if payload_len > 0 && !fill(dst) {
+        return Err(EmitError::Memory);
+    }
+    Ok(len)
+}
+
+/// QPs waiting to transmit, served round robin. Capacity is the number of
+/// QP slots (each QP is in the ring at most once), grown on QP creation.
+#[derive(Debug, Default)]
+pub(crate) struct TxRing {
+    ring: VecDeque<u32>,
+}
+
+impl TxRing {
+    pub(crate) fn grow_to(&mut self, slots: usize) {
+        let want = slots.saturating_sub(self.ring.len());
+        self.ring.reserve(want);
+    }
+    pub(crate) fn push(&mut self, slot: u32) -> bool {
+        if self.ring.len() >= self.ring.capacity() {
+            return false;
+        }
+        self.ring.push_back(slot);
+        true
+    }
+    pub(crate) fn pop(&mut self) -> Option<u32> {
+        self.ring.pop_front()
+    }
+    pub(crate) fn push_front(&mut self, slot: u32) -> bool {
+        if self.ring.len() >= self.ring.capacity() {
+            return false;
+        }
+        self.ring.push_front(slot);
+        true
+    }
+    pub(crate) fn remove(&mut self, slot: u32) {
+        self.ring.retain(|&s| s != slot);
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.ring.len()
+    }
+}
