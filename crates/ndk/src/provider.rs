@@ -288,6 +288,11 @@ impl<M: Memory> Provider<M> {
         self.objects.len()
     }
 
+    /// Ids of every live object (for tests and teardown).
+    pub fn object_ids(&self) -> Vec<ObjectId> {
+        self.objects.ids().collect()
+    }
+
     /// A connector's record.
     pub fn connector(&self, id: ObjectId) -> Option<&Connector> {
         match &self.objects.get(id)?.object {

@@ -1,0 +1,534 @@
+//! NdkConnect, NdkAccept and NdkDisconnect rule by rule (ndk-semantics.md
+//! §0 D1-D12, §2, §3), two providers joined by a lossless in-process wire.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use ndk::connector::ConnectorState;
+use ndk::object::ObjectId;
+use ndk::provider::{Limits, NdkCompletion, NdkSge, Provider, ProviderConfig};
+use ndk::upcall::{Callback, Upcall, UpcallKind};
+use ndkpi::*;
+use roce::cm::CmConfig;
+use roce::cm::timeline::Entry;
+use roce::device::{DeviceConfig, MAX_DATAGRAM};
+use roce::framing::IpMode;
+use roce::rc::{ArenaMemory, EngineConfig};
+use roce::time::Instant;
+
+const A_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1));
+const B_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2));
+const VA: u64 = 0x4000_0000;
+
+const DONE: usize = 10;
+const EVENT: usize = 11;
+const CONNECT_EVENT: usize = 12;
+const CLOSE: usize = 13;
+
+fn cb(func: usize, context: usize) -> Callback {
+    Callback { func, context }
+}
+
+fn provider(ip: IpAddr, seed: u64) -> Provider<ArenaMemory> {
+    Provider::new(
+        ProviderConfig {
+            device: DeviceConfig {
+                ip_mode: IpMode::Udp,
+                udp_source_port: 4791,
+                ca_guid: seed,
+                cm: CmConfig {
+                    retry_count: 6,
+                    ..CmConfig::default()
+                },
+                rc: EngineConfig {
+                    first_qpn: 17,
+                    key_seed: seed as u32,
+                },
+                seed,
+            },
+            addresses: vec![ip],
+            path_mtu: 4096,
+            version: NDK_VERSION_1_2,
+            limits: Limits::default(),
+        },
+        ArenaMemory::new(1 << 16),
+    )
+}
+
+struct Side {
+    p: Provider<ArenaMemory>,
+    qp: ObjectId,
+    cq: ObjectId,
+    token: u32,
+    upcalls: Vec<Upcall>,
+    /// Called from inside an upcall: what the consumer does there.
+    on_upcall: Option<Box<dyn FnMut(&mut Provider<ArenaMemory>, &Upcall)>>,
+}
+
+impl Side {
+    fn new(ip: IpAddr, seed: u64) -> Self {
+        let mut p = provider(ip, seed);
+        let pd = p.create_pd().unwrap();
+        let cq = p.create_cq(64, Callback::NONE).unwrap();
+        let qp = p.create_qp(pd, cq, cq, 0x9, 16, 16, 2, 2, 0).unwrap();
+        let mr = p
+            .register_mr(pd, VA, 1 << 16, 0, NDK_MR_FLAG_ALLOW_LOCAL_WRITE)
+            .unwrap();
+        let token = p.mr_token(mr).unwrap();
+        Side {
+            p,
+            qp,
+            cq,
+            token,
+            upcalls: Vec::new(),
+            on_upcall: None,
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(u) = self.p.poll_upcall() {
+            if let Some(f) = self.on_upcall.as_mut() {
+                f(&mut self.p, &u);
+            }
+            self.upcalls.push(u);
+            self.p.upcall_done(&u);
+        }
+    }
+
+    fn results(&mut self) -> Vec<NdkCompletion> {
+        let mut out = [NdkCompletion {
+            status: 0,
+            bytes_transferred: 0,
+            qp_context: 0,
+            request_context: 0,
+            op_type: 0,
+            type_specific: 0,
+        }; 64];
+        let n = self.p.get_cq_results(self.cq, &mut out);
+        out[..n].to_vec()
+    }
+
+    fn count(&self, pred: impl Fn(&Upcall) -> bool) -> usize {
+        self.upcalls.iter().filter(|u| pred(u)).count()
+    }
+}
+
+struct Pair {
+    a: Side,
+    b: Side,
+    now: Instant,
+    buf: Vec<u8>,
+    /// While set, nothing reaches B (a frozen peer).
+    b_dead: bool,
+}
+
+impl Pair {
+    fn new() -> Self {
+        Pair {
+            a: Side::new(A_IP, 1),
+            b: Side::new(B_IP, 2),
+            now: Instant::ZERO,
+            buf: vec![0; MAX_DATAGRAM],
+            b_dead: false,
+        }
+    }
+
+    /// Moves datagrams until both are quiet.
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(t) = self.a.p.poll_transmit(self.now, &mut self.buf) {
+                moved = true;
+                if !self.b_dead {
+                    let payload = t.udp_payload(&self.buf).to_vec();
+                    self.b.p.handle_udp(self.now, t.src, t.dst, &payload);
+                }
+            }
+            if !self.b_dead {
+                while let Some(t) = self.b.p.poll_transmit(self.now, &mut self.buf) {
+                    moved = true;
+                    let payload = t.udp_payload(&self.buf).to_vec();
+                    self.a.p.handle_udp(self.now, t.src, t.dst, &payload);
+                }
+            }
+            self.a.drain();
+            self.b.drain();
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    /// Advances to the next deadline and fires it.
+    fn step(&mut self) -> bool {
+        let next = [
+            self.a.p.poll_timeout(),
+            if self.b_dead {
+                None
+            } else {
+                self.b.p.poll_timeout()
+            },
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(at) = next else { return false };
+        self.now = self.now.max(at);
+        self.a.p.handle_timeout(self.now);
+        if !self.b_dead {
+            self.b.p.handle_timeout(self.now);
+        }
+        self.pump();
+        true
+    }
+
+    fn run_until(&mut self, mut pred: impl FnMut(&Pair) -> bool) {
+        for _ in 0..10_000 {
+            if pred(self) {
+                return;
+            }
+            if !self.step() {
+                break;
+            }
+        }
+        assert!(pred(self), "condition never held");
+    }
+
+    /// Connects A (active) to B (passive); returns (A's, B's) connector.
+    fn connect(&mut self) -> (ObjectId, ObjectId) {
+        let l = self.b.p.create_listener(cb(CONNECT_EVENT, 0));
+        self.b.p.listen(l, SocketAddr::new(B_IP, 445)).unwrap();
+        let ca = self.a.p.create_connector();
+        let st = self.a.p.connect(
+            ca,
+            self.a.qp,
+            SocketAddr::new(A_IP, 0),
+            SocketAddr::new(B_IP, 445),
+            2,
+            2,
+            b"",
+            cb(DONE, 1),
+        );
+        assert_eq!(st, STATUS_PENDING);
+        self.pump();
+        let cb_conn = self
+            .b
+            .upcalls
+            .iter()
+            .find_map(|u| match u.kind {
+                UpcallKind::ConnectEvent { connector } => Some(connector),
+                _ => None,
+            })
+            .expect("connect event");
+        let st = self.b.p.accept(
+            cb_conn,
+            self.b.qp,
+            2,
+            2,
+            b"",
+            cb(EVENT, 2),
+            false,
+            cb(DONE, 2),
+        );
+        assert_eq!(st, STATUS_PENDING);
+        self.pump();
+        assert_eq!(
+            self.a.count(|u| u.callback == cb(DONE, 1)
+                && u.kind
+                    == UpcallKind::Request {
+                        status: STATUS_SUCCESS
+                    }),
+            1
+        );
+        assert_eq!(
+            self.a.p.complete_connect(ca, cb(EVENT, 1), false),
+            STATUS_SUCCESS
+        );
+        self.pump();
+        assert_eq!(
+            self.b.count(|u| u.callback == cb(DONE, 2)
+                && u.kind
+                    == UpcallKind::Request {
+                        status: STATUS_SUCCESS
+                    }),
+            1
+        );
+        (ca, cb_conn)
+    }
+
+    fn post_receives(side: &mut Side, n: usize) {
+        for i in 0..n {
+            let st = side.p.post_receive(
+                side.qp,
+                100 + i,
+                &[NdkSge {
+                    address: VA + (i * 64) as u64,
+                    length: 64,
+                    token: side.token,
+                }],
+            );
+            assert_eq!(st, STATUS_SUCCESS);
+        }
+    }
+}
+
+fn request_done(side: &Side, context: usize) -> Vec<NTSTATUS> {
+    side.upcalls
+        .iter()
+        .filter(|u| u.callback == cb(DONE, context))
+        .filter_map(|u| match u.kind {
+            UpcallKind::Request { status } => Some(status),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn d3_d6_pending_disconnect_completes_once_after_the_flush() {
+    let mut p = Pair::new();
+    let (ca, _) = p.connect();
+    Pair::post_receives(&mut p.a, 3);
+    assert_eq!(p.a.p.disconnect(ca, cb(DONE, 7)), STATUS_PENDING);
+    // Nothing completes before the handshake finishes.
+    assert!(request_done(&p.a, 7).is_empty());
+    let flushed_before: usize;
+    {
+        // When the completion runs, the flushed receives are already on
+        // the CQ (D6): check from inside the upcall.
+        let results = std::rc::Rc::new(std::cell::Cell::new(usize::MAX));
+        let r = results.clone();
+        let cq = p.a.cq;
+        p.a.on_upcall = Some(Box::new(move |prov, u| {
+            if u.callback == cb(DONE, 7) {
+                let mut out = [NdkCompletion {
+                    status: 0,
+                    bytes_transferred: 0,
+                    qp_context: 0,
+                    request_context: 0,
+                    op_type: 0,
+                    type_specific: 0,
+                }; 8];
+                let n = prov.get_cq_results(cq, &mut out);
+                assert!(out[..n].iter().all(|c| c.status == STATUS_CANCELLED));
+                r.set(n);
+            }
+        }));
+        p.pump();
+        flushed_before = results.get();
+    }
+    assert_eq!(request_done(&p.a, 7), [STATUS_SUCCESS]);
+    assert_eq!(flushed_before, 3);
+    // B saw the peer disconnect once and flushed nothing (D7).
+    assert_eq!(
+        p.b.count(|u| matches!(u.kind, UpcallKind::DisconnectEvent { .. })),
+        1
+    );
+    assert!(p.b.results().is_empty());
+    // A second disconnect is refused inline, with no completion (D11).
+    assert_eq!(p.a.p.disconnect(ca, cb(DONE, 8)), STATUS_CONNECTION_INVALID);
+    p.pump();
+    assert!(request_done(&p.a, 8).is_empty());
+}
+
+#[test]
+fn d7_peer_disconnect_does_not_flush_and_the_later_disconnect_is_inline() {
+    let mut p = Pair::new();
+    let (ca, cb_conn) = p.connect();
+    Pair::post_receives(&mut p.b, 2);
+    assert_eq!(p.a.p.disconnect(ca, cb(DONE, 1)), STATUS_PENDING);
+    p.pump();
+    assert_eq!(p.b.count(|u| u.callback == cb(EVENT, 2)), 1);
+    // Receives stay posted until B disconnects.
+    assert!(p.b.results().is_empty());
+    assert_eq!(
+        p.b.p.connector(cb_conn).unwrap().state(),
+        ConnectorState::PeerDisconnected
+    );
+    // Posting a send after the peer left is refused (D11).
+    let st = p.b.p.post_send(p.b.qp, 5, &[], roce::rc::SendOp::Send, 0);
+    assert_eq!(st, STATUS_CONNECTION_INVALID);
+    // D2: inline success, the flush done, no completion callback.
+    assert_eq!(p.b.p.disconnect(cb_conn, cb(DONE, 9)), STATUS_SUCCESS);
+    let r = p.b.results();
+    assert_eq!(r.len(), 2);
+    assert!(r.iter().all(|c| c.status == STATUS_CANCELLED));
+    p.pump();
+    p.run_until(|p| !p.step_possible());
+    assert!(request_done(&p.b, 9).is_empty());
+    assert_eq!(p.b.count(|u| u.callback == cb(EVENT, 2)), 1);
+}
+
+impl Pair {
+    fn step_possible(&self) -> bool {
+        self.a.p.poll_timeout().is_some() || self.b.p.poll_timeout().is_some()
+    }
+}
+
+#[test]
+fn d4_timeout_is_async_within_the_bound_and_flushes() {
+    let mut p = Pair::new();
+    let (ca, _) = p.connect();
+    Pair::post_receives(&mut p.a, 1);
+    p.b_dead = true;
+    let start = p.now;
+    assert_eq!(p.a.p.disconnect(ca, cb(DONE, 3)), STATUS_PENDING);
+    p.run_until(|p| !request_done(&p.a, 3).is_empty());
+    assert_eq!(request_done(&p.a, 3), [STATUS_IO_TIMEOUT]);
+    let cm = *p.a.p.device_ref().cm_ref().config();
+    assert_eq!(
+        p.now - start,
+        cm.disconnect_bound(cm.active_timeout(cm.cm_response_timeout))
+    );
+    assert_eq!(p.a.results().len(), 1);
+    // The timeline explains the slow disconnect: the DREQs and the timeout.
+    let conn = p.a.p.connector(ca).unwrap().conn().unwrap();
+    let timeline =
+        p.a.p
+            .device_ref()
+            .cm_ref()
+            .connection(conn)
+            .unwrap()
+            .timeline();
+    let dreqs = timeline
+        .iter()
+        .filter(|(_, e)| *e == Entry::Sent(roce::cm::state::Send::Dreq))
+        .count();
+    assert_eq!(dreqs, usize::from(cm.max_dreq_retries) + 1);
+    assert!(
+        timeline
+            .iter()
+            .any(|(_, e)| *e == Entry::Note("QP flushed"))
+    );
+    assert!(
+        timeline
+            .iter()
+            .any(|(_, e)| *e == Entry::Note("disconnect timed out"))
+    );
+}
+
+#[test]
+fn d11_disconnect_before_the_connection_is_invalid_inline() {
+    let mut p = Pair::new();
+    let c = p.a.p.create_connector();
+    assert_eq!(p.a.p.disconnect(c, cb(DONE, 1)), STATUS_CONNECTION_INVALID);
+    // While connecting.
+    let st = p.a.p.connect(
+        c,
+        p.a.qp,
+        SocketAddr::new(A_IP, 0),
+        SocketAddr::new(B_IP, 9),
+        1,
+        1,
+        b"",
+        cb(DONE, 2),
+    );
+    assert_eq!(st, STATUS_PENDING);
+    assert_eq!(p.a.p.disconnect(c, cb(DONE, 3)), STATUS_CONNECTION_INVALID);
+    // No listener on port 9: refused.
+    p.pump();
+    assert_eq!(request_done(&p.a, 2), [STATUS_CONNECTION_REFUSED]);
+    assert_eq!(p.a.p.disconnect(c, cb(DONE, 4)), STATUS_CONNECTION_INVALID);
+    p.pump();
+    assert!(request_done(&p.a, 1).is_empty());
+    assert!(request_done(&p.a, 3).is_empty());
+    assert!(request_done(&p.a, 4).is_empty());
+}
+
+#[test]
+fn d8_d9_close_from_inside_the_completion_and_close_waits_for_it() {
+    let mut p = Pair::new();
+    let (ca, _) = p.connect();
+    // Close the connector while its disconnect is pending: the close waits.
+    assert_eq!(p.a.p.disconnect(ca, cb(DONE, 5)), STATUS_PENDING);
+    assert_eq!(p.a.p.close(ca, cb(CLOSE, 1)), STATUS_PENDING);
+    p.pump();
+    // The disconnect completion came first, the close completion last.
+    let order: Vec<_> =
+        p.a.upcalls
+            .iter()
+            .filter(|u| u.owner == ca)
+            .map(|u| u.kind)
+            .collect();
+    assert_eq!(
+        order.last(),
+        Some(&UpcallKind::Close),
+        "close completion last: {order:?}"
+    );
+    assert_eq!(request_done(&p.a, 5), [STATUS_SUCCESS]);
+    assert!(p.a.p.connector(ca).is_none());
+
+    // B: close the connector from inside its disconnect completion (D8).
+    let mut p = Pair::new();
+    let (_, cb_conn) = p.connect();
+    let closed = std::rc::Rc::new(std::cell::Cell::new(None));
+    let c2 = closed.clone();
+    p.b.on_upcall = Some(Box::new(move |prov, u| {
+        if u.callback == cb(DONE, 6) {
+            c2.set(Some(prov.close(u.owner, cb(CLOSE, 2))));
+        }
+    }));
+    assert_eq!(p.b.p.disconnect(cb_conn, cb(DONE, 6)), STATUS_PENDING);
+    p.pump();
+    // The close was issued while its own completion was running: it
+    // pends, and completes once that upcall returned.
+    assert_eq!(closed.get(), Some(STATUS_PENDING));
+    assert_eq!(p.b.count(|u| u.callback == cb(CLOSE, 2)), 1);
+    assert!(p.b.p.connector(cb_conn).is_none());
+}
+
+#[test]
+fn closing_the_qp_waits_for_its_connector() {
+    let mut p = Pair::new();
+    let (ca, _) = p.connect();
+    Pair::post_receives(&mut p.a, 2);
+    assert_eq!(p.a.p.close(p.a.qp, cb(CLOSE, 3)), STATUS_PENDING);
+    p.pump();
+    assert_eq!(p.a.count(|u| u.callback == cb(CLOSE, 3)), 0);
+    // Closing the established connector tears the connection down and
+    // flushes; then the QP's close completes.
+    let st = p.a.p.close(ca, cb(CLOSE, 4));
+    assert!(st == STATUS_SUCCESS || st == STATUS_PENDING);
+    p.pump();
+    assert_eq!(p.a.count(|u| u.callback == cb(CLOSE, 3)), 1);
+    let r = p.a.results();
+    assert_eq!(r.len(), 2);
+    assert!(r.iter().all(|c| c.status == STATUS_CANCELLED));
+}
+
+#[test]
+fn everything_closes_and_nothing_leaks() {
+    let mut p = Pair::new();
+    let (ca, cbc) = p.connect();
+    assert_eq!(p.a.p.disconnect(ca, cb(DONE, 1)), STATUS_PENDING);
+    p.pump();
+    assert_eq!(p.b.p.disconnect(cbc, cb(DONE, 2)), STATUS_SUCCESS);
+    // Close everything, antecedents first: each close waits for its
+    // successors and completes exactly once, the last upcall of its object.
+    let mut closes = 0;
+    for side in [&mut p.a, &mut p.b] {
+        let ids: Vec<ObjectId> = side.p.object_ids();
+        for (i, id) in ids.iter().enumerate() {
+            let st = side.p.close(*id, cb(CLOSE, 1000 + i));
+            assert!(st == STATUS_SUCCESS || st == STATUS_PENDING, "{st:#x}");
+            if st == STATUS_PENDING {
+                closes += 1;
+            }
+        }
+    }
+    p.pump();
+    p.run_until(|p| !p.step_possible());
+    assert_eq!(p.a.p.object_count(), 0);
+    assert_eq!(p.b.p.object_count(), 0);
+    let completed =
+        p.a.count(|u| u.kind == UpcallKind::Close) + p.b.count(|u| u.kind == UpcallKind::Close);
+    assert_eq!(completed, closes);
+    // No upcall of any object after its close completion.
+    for side in [&p.a, &p.b] {
+        for (i, u) in side.upcalls.iter().enumerate() {
+            if u.kind == UpcallKind::Close {
+                assert!(side.upcalls[i + 1..].iter().all(|v| v.owner != u.owner));
+            }
+        }
+    }
+    let _ = Duration::ZERO;
+}
