@@ -55,6 +55,9 @@ fn provider(ip: IpAddr, seed: u64) -> Provider<ArenaMemory> {
     )
 }
 
+/// What a consumer does from inside an upcall.
+type Reaction = Box<dyn FnMut(&mut Provider<ArenaMemory>, &Upcall)>;
+
 struct Side {
     p: Provider<ArenaMemory>,
     qp: ObjectId,
@@ -62,7 +65,7 @@ struct Side {
     token: u32,
     upcalls: Vec<Upcall>,
     /// Called from inside an upcall: what the consumer does there.
-    on_upcall: Option<Box<dyn FnMut(&mut Provider<ArenaMemory>, &Upcall)>>,
+    on_upcall: Option<Reaction>,
 }
 
 impl Side {
