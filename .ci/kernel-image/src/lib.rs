@@ -87,6 +87,24 @@ unsafe extern "system" fn open_adapter(
 
 unsafe extern "system" fn close_adapter(_ctx: *mut c_void, _adapter: *mut ndkpi::NDK_ADAPTER) {}
 
+/// Logical addresses are system virtual addresses of locked, mapped MDLs
+/// (what the kernel shell hands the engine).
+struct SystemMemory;
+
+impl roce::rc::Memory for SystemMemory {
+    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
+        // SAFETY: the shell only registers mapped, locked ranges; this image
+        // is linked and inspected, never loaded.
+        unsafe { core::ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
+        true
+    }
+    fn write(&self, addr: u64, src: &[u8]) -> bool {
+        // SAFETY: as above.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
+        true
+    }
+}
+
 /// A 64-byte buffer standing in for a received frame.
 static FRAME: [u8; 64] = [0; 64];
 
@@ -120,6 +138,28 @@ pub extern "system" fn DriverEntry(_driver: *mut c_void, _registry: *const c_voi
     // The provider's connector rules.
     let (_, disconnect) = ndk::connector::ConnectorState::Connected
         .on(core::hint::black_box(ndk::connector::Input::Disconnect));
+    // The whole provider core over the NIC (RC engine, CM, framing), fed
+    // one datagram, so every layer a received packet reaches is linked.
+    let mut provider = ndk::provider::Provider::new(
+        ndk::provider::ProviderConfig {
+            device: roce::device::DeviceConfig {
+                ip_mode: roce::framing::IpMode::Raw,
+                udp_source_port: 4791,
+                ca_guid: 0,
+                cm: roce::cm::CmConfig::default(),
+                rc: roce::rc::EngineConfig::default(),
+                seed: 0,
+            },
+            addresses: Vec::new(),
+            path_mtu: 4096,
+            version: NDK_VERSION_1_2,
+            limits: ndk::provider::Limits::default(),
+        },
+        SystemMemory,
+    );
+    let now = roce::time::Instant::ZERO;
+    provider.handle_ip(now, core::hint::black_box(&FRAME[..]));
+    let pd = provider.create_pd().is_ok();
     // SAFETY: a format string with one %u and one %d and their arguments.
     unsafe {
         DbgPrintEx(
@@ -132,6 +172,6 @@ pub extern "system" fn DriverEntry(_driver: *mut c_void, _registry: *const c_voi
             negotiated.map(|v| v.Minor as i32).unwrap_or(-1),
         );
     }
-    core::hint::black_box((&characteristics, roce_ok, disconnect.returns));
+    core::hint::black_box((&characteristics, roce_ok, disconnect.returns, pd));
     STATUS_NOT_SUPPORTED
 }
