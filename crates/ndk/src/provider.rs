@@ -172,6 +172,9 @@ pub enum Object {
         event: Callback,
         port: Option<(IpAddr, u16)>,
     },
+    SharedEndpoint {
+        addr: SocketAddr,
+    },
 }
 
 /// The provider core of one adapter.
@@ -847,34 +850,135 @@ impl<M: Memory> Provider<M> {
         private_data: &[u8],
         done: Callback,
     ) -> NTSTATUS {
-        if !self.is_open(connector) || !self.is_open(qp) {
-            return STATUS_INVALID_HANDLE;
-        }
         if src.is_ipv4() != dst.is_ipv4() || !self.is_local(src.ip()) {
             return STATUS_INVALID_ADDRESS;
         }
-        if dst.ip().is_unspecified() || dst.port() == 0 {
-            return STATUS_INVALID_ADDRESS;
-        }
-        if private_data.len() > roce::cm::manager::MAX_REQ_PRIVATE_DATA {
-            return STATUS_INVALID_PARAMETER;
-        }
-        let qpn = match self.objects.get(qp).map(|e| &e.object) {
-            Some(Object::Qp {
-                qpn,
-                connector: None,
-                ..
-            }) => *qpn,
-            _ => return STATUS_INVALID_DEVICE_STATE,
-        };
-        if self.connector(connector).map(|c| c.state) != Some(ConnectorState::Idle) {
-            return STATUS_CONNECTION_INVALID;
+        if let Err(s) = self.check_connect(connector, qp, dst, private_data) {
+            return s;
         }
         let port = match self.reserve_port(src.ip(), src.port()) {
             Ok(p) => p,
             Err(s) => return s,
         };
         let local = SocketAddr::new(src.ip(), port);
+        let r = self.start_connect(
+            connector,
+            qp,
+            None,
+            local,
+            dst,
+            (inbound_read_limit, outbound_read_limit),
+            private_data,
+            done,
+        );
+        if r != STATUS_PENDING {
+            self.release_port((src.ip(), port));
+        }
+        r
+    }
+
+    /// NdkConnectWithSharedEndpoint: as [`Self::connect`], from the shared
+    /// endpoint's address; connections over one endpoint must go to
+    /// different destinations (STATUS_ADDRESS_ALREADY_EXISTS otherwise).
+    #[allow(clippy::too_many_arguments)]
+    pub fn connect_with_shared_endpoint(
+        &mut self,
+        connector: ObjectId,
+        qp: ObjectId,
+        endpoint: ObjectId,
+        dst: SocketAddr,
+        inbound_read_limit: u32,
+        outbound_read_limit: u32,
+        private_data: &[u8],
+        done: Callback,
+    ) -> NTSTATUS {
+        let local = match self.objects.get(endpoint).map(|e| (&e.object, e.close)) {
+            Some((Object::SharedEndpoint { addr }, CloseState::Open)) => *addr,
+            _ => return STATUS_INVALID_HANDLE,
+        };
+        if local.is_ipv4() != dst.is_ipv4() {
+            return STATUS_INVALID_ADDRESS;
+        }
+        if let Err(s) = self.check_connect(connector, qp, dst, private_data) {
+            return s;
+        }
+        let taken = self.objects.ids().any(|id| {
+            self.connector(id).is_some_and(|c| {
+                c.local == Some(local) && c.remote == Some(dst) && c.state != ConnectorState::Idle
+            })
+        });
+        if taken {
+            return STATUS_ADDRESS_ALREADY_EXISTS;
+        }
+        let key = (local.ip(), local.port());
+        // The endpoint's reservation gains a reference per connector
+        // (ndk-semantics.md §2.5).
+        if let Some(n) = self.ports.get_mut(&key) {
+            *n += 1;
+        }
+        let r = self.start_connect(
+            connector,
+            qp,
+            Some(endpoint),
+            local,
+            dst,
+            (inbound_read_limit, outbound_read_limit),
+            private_data,
+            done,
+        );
+        if r != STATUS_PENDING {
+            self.release_port(key);
+        }
+        r
+    }
+
+    fn check_connect(
+        &self,
+        connector: ObjectId,
+        qp: ObjectId,
+        dst: SocketAddr,
+        private_data: &[u8],
+    ) -> Result<(), NTSTATUS> {
+        if !self.is_open(connector) || !self.is_open(qp) {
+            return Err(STATUS_INVALID_HANDLE);
+        }
+        if dst.ip().is_unspecified() || dst.port() == 0 {
+            return Err(STATUS_INVALID_ADDRESS);
+        }
+        if private_data.len() > roce::cm::manager::MAX_REQ_PRIVATE_DATA {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        match self.objects.get(qp).map(|e| &e.object) {
+            Some(Object::Qp {
+                connector: None, ..
+            }) => {}
+            _ => return Err(STATUS_INVALID_DEVICE_STATE),
+        }
+        if self.connector(connector).map(|c| c.state) != Some(ConnectorState::Idle) {
+            return Err(STATUS_CONNECTION_INVALID);
+        }
+        Ok(())
+    }
+
+    /// Sends the REQ and binds QP, connector and (shared) endpoint.
+    #[allow(clippy::too_many_arguments)]
+    fn start_connect(
+        &mut self,
+        connector: ObjectId,
+        qp: ObjectId,
+        endpoint: Option<ObjectId>,
+        local: SocketAddr,
+        dst: SocketAddr,
+        (inbound_read_limit, outbound_read_limit): (u32, u32),
+        private_data: &[u8],
+        done: Callback,
+    ) -> NTSTATUS {
+        let Some(qpn) = (match self.objects.get(qp).map(|e| &e.object) {
+            Some(Object::Qp { qpn, .. }) => Some(*qpn),
+            _ => None,
+        }) else {
+            return STATUS_INVALID_HANDLE;
+        };
         let max = self.config.limits.max_read_limit;
         let irl = inbound_read_limit.min(max);
         let orl = outbound_read_limit.min(max);
@@ -891,12 +995,8 @@ impl<M: Memory> Provider<M> {
             private_data,
         };
         let now = self.now;
-        let conn = match self.device.cm().connect(now, &params) {
-            Ok(c) => c,
-            Err(_) => {
-                self.release_port((src.ip(), port));
-                return STATUS_INVALID_PARAMETER;
-            }
+        let Ok(conn) = self.device.cm().connect(now, &params) else {
+            return STATUS_INVALID_PARAMETER;
         };
         self.by_conn.insert(conn, connector);
         if let Some(Object::Qp { connector: c, .. }) =
@@ -904,23 +1004,54 @@ impl<M: Memory> Provider<M> {
         {
             *c = Some(connector);
         }
-        // The QP is now the connector's antecedent (ndk-semantics.md §3).
-        if let Some(e) = self.objects.get_mut(qp) {
-            e.successors += 1;
-        }
-        if let Some(e) = self.objects.get_mut(connector) {
-            e.antecedents.push(qp);
+        // The QP (and the shared endpoint) are now the connector's
+        // antecedents (ndk-semantics.md §3).
+        for a in core::iter::once(qp).chain(endpoint) {
+            if let Some(e) = self.objects.get_mut(a) {
+                e.successors += 1;
+            }
+            if let Some(e) = self.objects.get_mut(connector) {
+                e.antecedents.push(a);
+            }
         }
         if let Some(c) = self.connector_mut(connector) {
             c.conn = Some(conn);
             c.qp = Some(qp);
             c.local = Some(local);
             c.remote = Some(dst);
-            c.port = Some((src.ip(), port));
+            c.port = Some((local.ip(), local.port()));
             c.inbound_read_limit = irl;
             c.outbound_read_limit = orl;
         }
         self.drive_call(connector, Input::Connect, done)
+    }
+
+    /// NdkCreateSharedEndpoint: reserves a local address (port 0 picks an
+    /// ephemeral port) that several connectors may connect from.
+    pub fn create_shared_endpoint(&mut self, addr: SocketAddr) -> Result<ObjectId, NTSTATUS> {
+        if !self.is_local(addr.ip()) {
+            return Err(STATUS_INVALID_ADDRESS);
+        }
+        let port = self.reserve_port(addr.ip(), addr.port())?;
+        Ok(self.insert(
+            Object::SharedEndpoint {
+                addr: SocketAddr::new(addr.ip(), port),
+            },
+            Vec::new(),
+        ))
+    }
+
+    /// NdkGetSharedEndpointLocalAddress / NdkGetListenerLocalAddress.
+    pub fn local_address(&self, id: ObjectId) -> Option<SocketAddr> {
+        match &self.objects.get(id)?.object {
+            Object::SharedEndpoint { addr } => Some(*addr),
+            Object::Listener {
+                port: Some((ip, port)),
+                ..
+            } => Some(SocketAddr::new(*ip, *port)),
+            Object::Connector(c) => c.local,
+            _ => None,
+        }
     }
 
     /// NdkCompleteConnect(Ex): completes inline.
@@ -1545,6 +1676,10 @@ impl<M: Memory> Provider<M> {
                 if let Some(p) = port {
                     self.release_port(p);
                 }
+            }
+            Object::SharedEndpoint { addr } => {
+                let key = (addr.ip(), addr.port());
+                self.release_port(key);
             }
             Object::Listener { cm, port, .. } => {
                 let (cm, port) = (*cm, *port);

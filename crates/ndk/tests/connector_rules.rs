@@ -535,3 +535,82 @@ fn everything_closes_and_nothing_leaks() {
     }
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn shared_endpoint_connects_to_distinct_destinations_and_outlives_its_connectors() {
+    let mut p = Pair::new();
+    for port in [445u16, 446] {
+        let l = p.b.p.create_listener(cb(CONNECT_EVENT, usize::from(port)));
+        p.b.p.listen(l, SocketAddr::new(B_IP, port)).unwrap();
+    }
+    let sep =
+        p.a.p
+            .create_shared_endpoint(SocketAddr::new(A_IP, 0))
+            .unwrap();
+    let local = p.a.p.local_address(sep).unwrap();
+    assert!(local.port() >= 49152);
+    // The endpoint's address is taken: a listener there is refused.
+    let l = p.a.p.create_listener(Callback::NONE);
+    assert_eq!(p.a.p.listen(l, local), Err(STATUS_SHARING_VIOLATION));
+    // A second QP for the second connection.
+    let pd = p.a.p.create_pd().unwrap();
+    let qp2 =
+        p.a.p
+            .create_qp(pd, p.a.cq, p.a.cq, 0, 4, 4, 1, 1, 0)
+            .unwrap();
+    let c1 = p.a.p.create_connector();
+    let c2 = p.a.p.create_connector();
+    let c3 = p.a.p.create_connector();
+    let dst = SocketAddr::new(B_IP, 445);
+    assert_eq!(
+        p.a.p
+            .connect_with_shared_endpoint(c1, p.a.qp, sep, dst, 1, 1, b"", cb(DONE, 1)),
+        STATUS_PENDING
+    );
+    // Same 4-tuple again: refused inline.
+    assert_eq!(
+        p.a.p
+            .connect_with_shared_endpoint(c3, qp2, sep, dst, 1, 1, b"", cb(DONE, 3)),
+        STATUS_ADDRESS_ALREADY_EXISTS
+    );
+    assert_eq!(
+        p.a.p.connect_with_shared_endpoint(
+            c2,
+            qp2,
+            sep,
+            SocketAddr::new(B_IP, 446),
+            1,
+            1,
+            b"",
+            cb(DONE, 2)
+        ),
+        STATUS_PENDING
+    );
+    p.pump();
+    // B sees both requests from the same address and port.
+    let requests: Vec<_> =
+        p.b.upcalls
+            .iter()
+            .filter_map(|u| match u.kind {
+                UpcallKind::ConnectEvent { connector } => Some(connector),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        let (_, peer) = p.b.p.connector_addresses(*r).unwrap();
+        assert_eq!(peer, local);
+    }
+    // The endpoint closes only after its connectors.
+    assert_eq!(p.a.p.close(sep, cb(CLOSE, 9)), STATUS_PENDING);
+    for c in [c1, c2, c3] {
+        let _ = p.a.p.close(c, Callback::NONE);
+    }
+    p.pump();
+    assert_eq!(request_done(&p.a, 1), [STATUS_CANCELLED]);
+    assert_eq!(request_done(&p.a, 2), [STATUS_CANCELLED]);
+    assert!(request_done(&p.a, 3).is_empty());
+    assert_eq!(p.a.count(|u| u.callback == cb(CLOSE, 9)), 1);
+    // The address is free again.
+    assert!(p.a.p.listen(l, local).is_ok());
+}
