@@ -17,7 +17,7 @@ use ndkpi::{
     NDIS_NDK_PROVIDER_CHARACTERISTICS, NDIS_NDK_PROVIDER_CHARACTERISTICS_REVISION_1,
     NDIS_OBJECT_HEADER, NDIS_OBJECT_TYPE_NDK_PROVIDER_CHARACTERISTICS,
     NDIS_SIZEOF_NDK_PROVIDER_CHARACTERISTICS_REVISION_1, NDK_VERSION, NDK_VERSION_1_2, NTSTATUS,
-    STATUS_INSUFFICIENT_RESOURCES, STATUS_NOT_SUPPORTED, negotiate_version,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_NOT_SUPPORTED, STATUS_SUCCESS, negotiate_version,
 };
 
 const POOL_FLAG_NON_PAGED: u64 = 0x40;
@@ -72,20 +72,100 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
 #[used]
 pub static _fltused: i32 = 0;
 
+unsafe extern "system" {
+    fn KeAcquireSpinLockRaiseToDpc(lock: *mut usize) -> u8;
+    fn KeReleaseSpinLock(lock: *mut usize, old_irql: u8);
+    fn KeQueryUnbiasedInterruptTime() -> u64;
+}
+
+/// A KSPIN_LOCK raised to DISPATCH_LEVEL; the holder's previous IRQL is
+/// kept in the lock (one holder at a time).
+struct KernelLock {
+    lock: core::cell::UnsafeCell<usize>,
+    old_irql: core::cell::UnsafeCell<u8>,
+}
+
+// SAFETY: the spin lock serializes every access to the cells.
+unsafe impl Sync for KernelLock {}
+// SAFETY: as above.
+unsafe impl Send for KernelLock {}
+
+impl ndk::abi::RawLock for KernelLock {
+    fn lock(&self) {
+        // SAFETY: a valid KSPIN_LOCK; the old IRQL is written while held.
+        unsafe { *self.old_irql.get() = KeAcquireSpinLockRaiseToDpc(self.lock.get()) };
+    }
+    fn unlock(&self) {
+        // SAFETY: released by the holder with the IRQL it saved.
+        unsafe { KeReleaseSpinLock(self.lock.get(), *self.old_irql.get()) };
+    }
+}
+
+struct KernelPlatform;
+
+impl ndk::abi::Platform for KernelPlatform {
+    fn new_lock(&self) -> alloc::boxed::Box<dyn ndk::abi::RawLock> {
+        alloc::boxed::Box::new(KernelLock {
+            lock: core::cell::UnsafeCell::new(0),
+            old_irql: core::cell::UnsafeCell::new(0),
+        })
+    }
+    fn now(&self) -> roce::time::Instant {
+        // 100 ns units.
+        // SAFETY: callable at any IRQL.
+        roce::time::Instant::from_nanos(unsafe { KeQueryUnbiasedInterruptTime() }.saturating_mul(100))
+    }
+    fn wake(&self) {}
+    unsafe fn mdl_range(&self, _mdl: *mut ndkpi::MDL) -> Option<ndk::abi::MdlRange> {
+        None
+    }
+    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
+        roce::rc::Memory::read(&SystemMemory, addr, dst)
+    }
+    fn write(&self, addr: u64, src: &[u8]) -> bool {
+        roce::rc::Memory::write(&SystemMemory, addr, src)
+    }
+}
+
 unsafe extern "system" fn open_adapter(
     _ctx: *mut c_void,
     params: *mut ndkpi::NDIS_OPEN_NDK_ADAPTER_PARAMETERS,
-    _out: *mut *mut ndkpi::NDK_ADAPTER,
+    out: *mut *mut ndkpi::NDK_ADAPTER,
 ) -> NTSTATUS {
     // SAFETY: NDIS passes a valid parameter block; this image is never loaded.
     let requested = unsafe { (*params).Version };
-    match negotiate_version(requested, &[NDK_VERSION_1_2]) {
-        Ok(_) => STATUS_NOT_SUPPORTED,
+    let platform: alloc::sync::Arc<dyn ndk::abi::Platform> = alloc::sync::Arc::new(KernelPlatform);
+    match ndk::abi::open_adapter(platform, config(), requested) {
+        Ok(a) => {
+            // SAFETY: NDIS passes a valid out pointer.
+            unsafe { *out = a };
+            STATUS_SUCCESS
+        }
         Err(status) => status,
     }
 }
 
-unsafe extern "system" fn close_adapter(_ctx: *mut c_void, _adapter: *mut ndkpi::NDK_ADAPTER) {}
+unsafe extern "system" fn close_adapter(_ctx: *mut c_void, adapter: *mut ndkpi::NDK_ADAPTER) {
+    // SAFETY: NDIS closes only adapters it opened, with no call running.
+    unsafe { ndk::abi::close_adapter(adapter) };
+}
+
+fn config() -> ndk::provider::ProviderConfig {
+    ndk::provider::ProviderConfig {
+        device: roce::device::DeviceConfig {
+            ip_mode: roce::framing::IpMode::Raw,
+            udp_source_port: 4791,
+            ca_guid: 0,
+            cm: roce::cm::CmConfig::default(),
+            rc: roce::rc::EngineConfig::default(),
+            seed: 0,
+        },
+        addresses: Vec::new(),
+        path_mtu: 4096,
+        version: NDK_VERSION_1_2,
+        limits: ndk::provider::Limits::default(),
+    }
+}
 
 /// Logical addresses are system virtual addresses of locked, mapped MDLs
 /// (what the kernel shell hands the engine).
@@ -160,6 +240,18 @@ pub extern "system" fn DriverEntry(_driver: *mut c_void, _registry: *const c_voi
     let now = roce::time::Instant::ZERO;
     provider.handle_ip(now, core::hint::black_box(&FRAME[..]));
     let pd = provider.create_pd().is_ok();
+    // The NDK open/close path through the dispatch tables.
+    let mut params = ndkpi::NDIS_OPEN_NDK_ADAPTER_PARAMETERS {
+        Version: NDK_VERSION_1_2,
+        SwitchId: 0,
+        VPortId: 0,
+    };
+    let mut adapter = core::ptr::null_mut();
+    // SAFETY: valid parameter and out pointers.
+    if unsafe { open_adapter(core::ptr::null_mut(), &mut params, &mut adapter) } == STATUS_SUCCESS {
+        // SAFETY: the adapter just opened, nothing running on it.
+        unsafe { close_adapter(core::ptr::null_mut(), core::hint::black_box(adapter)) };
+    }
     // SAFETY: a format string with one %u and one %d and their arguments.
     unsafe {
         DbgPrintEx(

@@ -26,6 +26,7 @@
 
 extern crate alloc;
 
+pub mod abi;
 pub mod connector;
 pub mod object;
 pub mod provider;

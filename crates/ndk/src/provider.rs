@@ -611,21 +611,31 @@ impl<M: Memory> Provider<M> {
         Ok(id)
     }
 
-    /// NdkCreateMr + NdkRegisterMr of `length` bytes at virtual address
-    /// `va` whose bytes live at logical address `logical` (the shell
-    /// resolves the MDL).
-    pub fn register_mr(
+    /// NdkCreateMr (a regular MR; fast-register MRs are not supported yet).
+    pub fn create_mr(&mut self, pd: ObjectId) -> Result<ObjectId, NTSTATUS> {
+        let pdh = self.pd_handle(pd).ok_or(STATUS_INVALID_PARAMETER)?;
+        Ok(self.insert(Object::Mr { mr: None, pd: pdh }, vec![pd]))
+    }
+
+    /// NdkRegisterMr: `length` bytes at virtual address `va` whose bytes
+    /// live at logical address `logical` (the shell resolved the MDL).
+    /// Completes inline.
+    pub fn register(
         &mut self,
-        pd: ObjectId,
+        mr: ObjectId,
         va: u64,
         length: u64,
         logical: u64,
         flags: ULONG,
-    ) -> Result<ObjectId, NTSTATUS> {
+    ) -> NTSTATUS {
         if va == 0 || length == 0 || length > self.config.limits.max_registration {
-            return Err(STATUS_INVALID_PARAMETER);
+            return STATUS_INVALID_PARAMETER;
         }
-        let pdh = self.pd_handle(pd).ok_or(STATUS_INVALID_PARAMETER)?;
+        let pdh = match self.objects.get(mr).map(|e| &e.object) {
+            Some(Object::Mr { mr: None, pd }) => *pd,
+            Some(Object::Mr { .. }) => return STATUS_INVALID_DEVICE_STATE,
+            _ => return STATUS_INVALID_HANDLE,
+        };
         let mut access = Access::NONE;
         if flags & NDK_MR_FLAG_ALLOW_LOCAL_WRITE != 0 {
             access = access.union(Access::LOCAL_WRITE);
@@ -636,24 +646,86 @@ impl<M: Memory> Provider<M> {
         if flags & NDK_MR_FLAG_ALLOW_REMOTE_WRITE == NDK_MR_FLAG_ALLOW_REMOTE_WRITE {
             access = access.union(Access::REMOTE_WRITE);
         }
-        let mr = self
-            .device
-            .rc()
-            .register_mr(
-                pdh,
-                va,
-                length,
-                access,
-                Translation::Contiguous { base: logical },
-            )
-            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
-        Ok(self.insert(
-            Object::Mr {
-                mr: Some(mr),
-                pd: pdh,
-            },
-            vec![pd],
-        ))
+        let handle = match self.device.rc().register_mr(
+            pdh,
+            va,
+            length,
+            access,
+            Translation::Contiguous { base: logical },
+        ) {
+            Ok(h) => h,
+            Err(_) => return STATUS_INSUFFICIENT_RESOURCES,
+        };
+        if let Some(Object::Mr { mr, .. }) = self.objects.get_mut(mr).map(|e| &mut e.object) {
+            *mr = Some(handle);
+        }
+        STATUS_SUCCESS
+    }
+
+    /// NdkDeregisterMr. Completes inline.
+    pub fn deregister(&mut self, mr: ObjectId) -> NTSTATUS {
+        let handle = match self.objects.get(mr).map(|e| &e.object) {
+            Some(Object::Mr { mr: Some(h), .. }) => *h,
+            Some(Object::Mr { mr: None, .. }) => return STATUS_INVALID_DEVICE_STATE,
+            _ => return STATUS_INVALID_HANDLE,
+        };
+        if self.device.rc().dereg_mr(handle).is_err() {
+            return STATUS_INVALID_DEVICE_STATE;
+        }
+        if let Some(Object::Mr { mr, .. }) = self.objects.get_mut(mr).map(|e| &mut e.object) {
+            *mr = None;
+        }
+        STATUS_SUCCESS
+    }
+
+    /// NdkCreateMr + NdkRegisterMr in one step (tests and tools).
+    pub fn register_mr(
+        &mut self,
+        pd: ObjectId,
+        va: u64,
+        length: u64,
+        logical: u64,
+        flags: ULONG,
+    ) -> Result<ObjectId, NTSTATUS> {
+        let mr = self.create_mr(pd)?;
+        let st = self.register(mr, va, length, logical, flags);
+        if st != STATUS_SUCCESS {
+            let _ = self.close(mr, Callback::NONE);
+            return Err(st);
+        }
+        Ok(mr)
+    }
+
+    /// NdkResizeCq: completes inline. Shrinking below the completions the
+    /// CQ holds fails and leaves it as it was.
+    pub fn resize_cq(&mut self, cq: ObjectId, depth: u32) -> NTSTATUS {
+        if depth == 0 || depth > self.config.limits.max_cq_depth {
+            return STATUS_INVALID_PARAMETER;
+        }
+        let Some(h) = self.cq_handle(cq) else {
+            return STATUS_INVALID_HANDLE;
+        };
+        match self.device.rc().resize_cq(h, depth) {
+            Ok(()) => STATUS_SUCCESS,
+            Err(roce::rc::Error::InvalidArgument) => STATUS_INVALID_PARAMETER,
+            Err(_) => STATUS_INSUFFICIENT_RESOURCES,
+        }
+    }
+
+    /// The time every call after this one happens at (the shell sets it
+    /// from its clock before each consumer call).
+    pub fn set_now(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    /// The QPContext a QP was created with.
+    pub fn qp_context(&self, qp: ObjectId) -> Option<usize> {
+        match self.objects.get(qp)?.object {
+            Object::Qp { context, .. } => Some(context),
+            _ => None,
+        }
     }
 
     /// NdkGetLocalTokenFromMr / NdkGetRemoteTokenFromMr (one key serves both).

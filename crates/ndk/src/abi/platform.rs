@@ -1,0 +1,52 @@
+//! What the ABI layer needs from the shell it runs in: a lock, the time,
+//! memory behind MDLs, and a way to wake the I/O side.
+
+use alloc::boxed::Box;
+
+use ndkpi::MDL;
+use roce::time::Instant;
+
+/// A non-recursive lock (a KSPIN_LOCK raised to DISPATCH_LEVEL in the
+/// kernel, a mutex on the host). `lock` and `unlock` are always paired by
+/// the same thread.
+pub trait RawLock: Send + Sync {
+    /// Blocks (spins) until the lock is held.
+    fn lock(&self);
+    /// Releases the lock.
+    fn unlock(&self);
+}
+
+/// A virtually contiguous, locked memory range an MDL describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MdlRange {
+    /// The consumer's virtual address of the first byte: only a tag for the
+    /// region (ndk-semantics.md §6), never dereferenced by the provider.
+    pub virtual_address: u64,
+    /// Where the engine reads and writes the first byte (a system address
+    /// of the mapped pages in the kernel, the process address on the host).
+    pub logical_address: u64,
+    /// Bytes the MDL chain describes from there.
+    pub length: u64,
+}
+
+/// The shell's services.
+pub trait Platform: Send + Sync {
+    /// A new lock.
+    fn new_lock(&self) -> Box<dyn RawLock>;
+    /// The current time.
+    fn now(&self) -> Instant;
+    /// The engine has something to send or a new deadline: the I/O side
+    /// should call `poll_transmit` / `poll_timeout` soon.
+    fn wake(&self);
+    /// The range an MDL (chain) describes, if virtually contiguous.
+    ///
+    /// # Safety
+    /// `mdl` is what the consumer passed to an NDK call; it is valid for the
+    /// call's duration.
+    unsafe fn mdl_range(&self, mdl: *mut MDL) -> Option<MdlRange>;
+    /// Moves bytes from a logical address (see [`MdlRange`]); `false` if
+    /// the address is not mapped.
+    fn read(&self, addr: u64, dst: &mut [u8]) -> bool;
+    /// Moves bytes to a logical address; `false` if not mapped.
+    fn write(&self, addr: u64, src: &[u8]) -> bool;
+}

@@ -1,0 +1,1597 @@
+//! The thunks and the objects behind them. See the module documentation of
+//! [`crate::abi`].
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use core::ptr;
+
+use ndkpi::*;
+use roce::rc::SendOp;
+
+use super::platform::{Platform, RawLock};
+use crate::object::ObjectId;
+use crate::provider::{NdkCompletion, NdkSge, Provider, ProviderConfig};
+use crate::upcall::{Callback, Upcall, UpcallKind};
+
+/// The engine's memory: the platform's logical addresses.
+pub struct PlatformMemory(Arc<dyn Platform>);
+
+impl core::fmt::Debug for PlatformMemory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PlatformMemory")
+    }
+}
+
+impl roce::rc::Memory for PlatformMemory {
+    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
+        self.0.read(addr, dst)
+    }
+    fn write(&self, addr: u64, src: &[u8]) -> bool {
+        self.0.write(addr, src)
+    }
+}
+
+/// Which NDK struct a wrapper holds (to free it with the right type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pd,
+    Cq,
+    Qp,
+    Mr,
+    Connector,
+    Listener,
+    SharedEndpoint,
+}
+
+/// A consumer-visible object: the NDK struct first, so the consumer's
+/// pointer is a pointer to this.
+#[repr(C)]
+struct Obj<T> {
+    ndk: T,
+    shared: *const Shared,
+    id: ObjectId,
+}
+
+/// The consumer-visible adapter.
+#[repr(C)]
+struct AdapterObj {
+    ndk: NDK_ADAPTER,
+    shared: Arc<Shared>,
+}
+
+struct Core {
+    provider: Provider<PlatformMemory>,
+    wrappers: BTreeMap<ObjectId, (*mut c_void, Kind)>,
+}
+
+/// The adapter's state, shared by every object of the adapter.
+pub(crate) struct Shared {
+    platform: Arc<dyn Platform>,
+    lock: Box<dyn RawLock>,
+    core: UnsafeCell<Core>,
+}
+
+// SAFETY: `core` is only reached with `lock` held (`Shared::with`); the raw
+// pointers in it are the adapter's own allocations.
+unsafe impl Sync for Shared {}
+// SAFETY: as above.
+unsafe impl Send for Shared {}
+
+impl Shared {
+    /// Runs `f` on the core with the lock held, the clock set.
+    fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        let now = self.platform.now();
+        self.lock.lock();
+        // SAFETY: the lock is held; nothing else reaches the core.
+        let core = unsafe { &mut *self.core.get() };
+        core.provider.set_now(now);
+        let r = f(core);
+        self.lock.unlock();
+        r
+    }
+
+    /// Makes every queued upcall, each with no lock held; frees objects
+    /// whose close completed.
+    fn run_upcalls(&self) {
+        loop {
+            let next = self.with(|c| {
+                let u = c.provider.poll_upcall()?;
+                let target = match u.kind {
+                    UpcallKind::ConnectEvent { connector } => {
+                        c.wrapper(connector, Kind::Connector, self)
+                    }
+                    UpcallKind::Create { object, .. } => {
+                        c.wrappers.get(&object).map_or(ptr::null_mut(), |w| w.0)
+                    }
+                    _ => ptr::null_mut(),
+                };
+                Some((u, target))
+            });
+            let Some((u, target)) = next else {
+                break;
+            };
+            // SAFETY: the callback values are what the consumer passed for
+            // this kind of callback (see `callback`).
+            unsafe { invoke(&u, target) };
+            let freed = self.with(|c| {
+                c.provider.upcall_done(&u);
+                if u.kind == UpcallKind::Close {
+                    c.wrappers.remove(&u.owner)
+                } else {
+                    None
+                }
+            });
+            if let Some((p, kind)) = freed {
+                // SAFETY: the object's close completed and its completion
+                // returned: the consumer no longer uses the pointer.
+                unsafe { free(p, kind) };
+            }
+        }
+        self.platform.wake();
+    }
+
+    /// Runs a consumer call: `f` under the lock, then the upcalls.
+    fn call<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        let r = self.with(f);
+        self.run_upcalls();
+        r
+    }
+}
+
+impl Core {
+    /// The consumer-visible pointer of `id`, allocating it for objects the
+    /// provider created itself (incoming connectors).
+    fn wrapper(&mut self, id: ObjectId, kind: Kind, shared: &Shared) -> *mut c_void {
+        if let Some(w) = self.wrappers.get(&id) {
+            return w.0;
+        }
+        let p = match kind {
+            Kind::Connector => new_obj(NdkObjectTypeConnector, &CONNECTOR, shared, id),
+            _ => return ptr::null_mut(),
+        };
+        self.wrappers.insert(id, (p, kind));
+        p
+    }
+}
+
+fn header(object_type: NDK_OBJECT_TYPE) -> NDK_OBJECT_HEADER {
+    NDK_OBJECT_HEADER::new(NDK_VERSION_1_2, object_type)
+}
+
+fn new_obj<D>(
+    object_type: NDK_OBJECT_TYPE,
+    dispatch: &'static D,
+    shared: &Shared,
+    id: ObjectId,
+) -> *mut c_void {
+    #[repr(C)]
+    struct Ndk<D: 'static> {
+        header: NDK_OBJECT_HEADER,
+        dispatch: *const D,
+    }
+    let b = Box::new(Obj {
+        ndk: Ndk {
+            header: header(object_type),
+            dispatch,
+        },
+        shared,
+        id,
+    });
+    Box::into_raw(b).cast()
+}
+
+/// # Safety
+/// `p` came from `new_obj` with the dispatch type of `kind`, and is not used
+/// after.
+unsafe fn free(p: *mut c_void, kind: Kind) {
+    // Every wrapper has the same layout (header, dispatch pointer, shared,
+    // id): free it as an NDK_QP-shaped object of that layout.
+    let _ = kind;
+    // SAFETY: per the contract, `p` is a live `Obj<NDK_QP>`-layout box.
+    drop(unsafe { Box::from_raw(p.cast::<Obj<NDK_QP>>()) });
+}
+
+/// The core id and adapter of a consumer object pointer.
+///
+/// # Safety
+/// `p` is null or a pointer this adapter gave the consumer and whose close
+/// has not completed.
+unsafe fn resolve<'a, T>(p: *mut T) -> Option<(&'a Shared, ObjectId)> {
+    // Every wrapper has the layout of `Obj<NDK_QP>` (header, dispatch,
+    // shared, id), whatever pointer type the consumer passed it as (an
+    // object or its header).
+    let o = unsafe { p.cast::<Obj<NDK_QP>>().as_ref() }?;
+    let shared = unsafe { o.shared.as_ref() }?;
+    Some((shared, o.id))
+}
+
+macro_rules! obj_or {
+    ($p:expr) => {
+        // SAFETY: the consumer passes objects of this adapter (ndk-semantics.md §3).
+        match unsafe { resolve($p) } {
+            Some(x) => x,
+            None => return,
+        }
+    };
+    ($p:expr, $ret:expr) => {
+        // SAFETY: the consumer passes objects of this adapter (ndk-semantics.md §3).
+        match unsafe { resolve($p) } {
+            Some(x) => x,
+            None => return $ret,
+        }
+    };
+}
+
+fn callback<F: Copy>(f: Option<F>, context: PVOID) -> Callback {
+    Callback {
+        func: f.map_or(0, |f| {
+            // SAFETY: function pointers are pointer-sized; the value is
+            // turned back into the same type in `invoke`.
+            unsafe { core::mem::transmute_copy::<F, usize>(&f) }
+        }),
+        context: context as usize,
+    }
+}
+
+/// # Safety
+/// `u.callback.func` holds a function pointer of the type `u.kind` calls.
+unsafe fn invoke(u: &Upcall, target: *mut c_void) {
+    let ctx = u.callback.context as PVOID;
+    let f = u.callback.func;
+    if f == 0 {
+        return;
+    }
+    // SAFETY (every arm): `f` was stored by `callback` from a function
+    // pointer of exactly this type.
+    unsafe {
+        match u.kind {
+            UpcallKind::Request { status }
+            | UpcallKind::CqNotify { status }
+            | UpcallKind::SrqNotify { status } => {
+                let f: unsafe extern "system" fn(PVOID, NTSTATUS) = core::mem::transmute(f);
+                f(ctx, status);
+            }
+            UpcallKind::Create { status, .. } => {
+                let f: unsafe extern "system" fn(PVOID, NTSTATUS, *mut NDK_OBJECT_HEADER) =
+                    core::mem::transmute(f);
+                f(ctx, status, target.cast());
+            }
+            UpcallKind::Close => {
+                let f: unsafe extern "system" fn(PVOID) = core::mem::transmute(f);
+                f(ctx);
+            }
+            UpcallKind::ConnectEvent { .. } => {
+                let f: unsafe extern "system" fn(PVOID, *mut NDK_CONNECTOR) =
+                    core::mem::transmute(f);
+                f(ctx, target.cast());
+            }
+            UpcallKind::DisconnectEvent { ex: false, .. } => {
+                let f: unsafe extern "system" fn(PVOID) = core::mem::transmute(f);
+                f(ctx);
+            }
+            UpcallKind::DisconnectEvent { ex: true, reason } => {
+                let f: unsafe extern "system" fn(PVOID, ULONG) = core::mem::transmute(f);
+                f(ctx, reason);
+            }
+        }
+    }
+}
+
+// ---- addresses ----
+
+/// # Safety
+/// `p` is null or points to `len` readable bytes.
+unsafe fn read_sockaddr(p: *const SOCKADDR, len: ULONG) -> Option<SocketAddr> {
+    if p.is_null() {
+        return None;
+    }
+    let family = unsafe { p.cast::<ADDRESS_FAMILY>().read_unaligned() };
+    match family {
+        AF_INET if len as usize >= core::mem::size_of::<SOCKADDR_IN>() => {
+            let a = unsafe { p.cast::<SOCKADDR_IN>().read_unaligned() };
+            Some(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::from(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            ))
+        }
+        AF_INET6 if len as usize >= core::mem::size_of::<SOCKADDR_IN6>() => {
+            let a = unsafe { p.cast::<SOCKADDR_IN6>().read_unaligned() };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                u32::from_be(a.sin6_flowinfo),
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Writes `addr` as a SOCKADDR_IN / SOCKADDR_IN6; STATUS_BUFFER_TOO_SMALL
+/// with the needed size in `*len` if it does not fit.
+///
+/// # Safety
+/// `len` is valid; `p` is null or points to `*len` writable bytes.
+unsafe fn write_sockaddr(addr: SocketAddr, p: *mut SOCKADDR, len: *mut ULONG) -> NTSTATUS {
+    let Some(len) = (unsafe { len.as_mut() }) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    let need = match addr {
+        SocketAddr::V4(_) => core::mem::size_of::<SOCKADDR_IN>(),
+        SocketAddr::V6(_) => core::mem::size_of::<SOCKADDR_IN6>(),
+    } as ULONG;
+    if p.is_null() || *len < need {
+        *len = need;
+        return STATUS_BUFFER_TOO_SMALL;
+    }
+    *len = need;
+    unsafe {
+        match addr {
+            SocketAddr::V4(a) => p.cast::<SOCKADDR_IN>().write_unaligned(SOCKADDR_IN {
+                sin_family: AF_INET,
+                sin_port: a.port().to_be(),
+                sin_addr: IN_ADDR {
+                    s_addr: a.ip().octets(),
+                },
+                sin_zero: [0; 8],
+            }),
+            SocketAddr::V6(a) => p.cast::<SOCKADDR_IN6>().write_unaligned(SOCKADDR_IN6 {
+                sin6_family: AF_INET6,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo().to_be(),
+                sin6_addr: IN6_ADDR {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            }),
+        }
+    }
+    STATUS_SUCCESS
+}
+
+/// # Safety
+/// `sgl` is null (with `n` 0) or points to `n` readable NDK_SGEs.
+unsafe fn sges(
+    sgl: *const NDK_SGE,
+    n: ULONG,
+    buf: &mut [NdkSge; 32],
+) -> Result<&[NdkSge], NTSTATUS> {
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if sgl.is_null() {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    let n = n as usize;
+    if n > buf.len() {
+        return Err(STATUS_DATA_OVERRUN);
+    }
+    let src = unsafe { core::slice::from_raw_parts(sgl, n) };
+    for (o, s) in buf.iter_mut().zip(src) {
+        // SAFETY: both union members are 8 plain bytes.
+        let address = unsafe { s.Address.LogicalAddress } as u64;
+        *o = NdkSge {
+            address,
+            length: s.Length,
+            token: s.MemoryRegionToken,
+        };
+    }
+    Ok(buf.get(..n).unwrap_or(&[]))
+}
+
+/// # Safety
+/// `p` is null (with `len` 0) or points to `len` readable bytes.
+unsafe fn bytes<'a>(p: *const c_void, len: ULONG) -> Option<&'a [u8]> {
+    if len == 0 {
+        return Some(&[]);
+    }
+    if p.is_null() {
+        return None;
+    }
+    Some(unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) })
+}
+
+// ---- adapter ----
+
+/// OPEN_NDK_ADAPTER_HANDLER's work: negotiates the version and opens an
+/// adapter over `platform`. The returned pointer stays valid until
+/// [`close_adapter`].
+pub fn open_adapter(
+    platform: Arc<dyn Platform>,
+    config: ProviderConfig,
+    requested: NDK_VERSION,
+) -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
+    negotiate_version(requested, &[NDK_VERSION_1_2])?;
+    let lock = platform.new_lock();
+    let provider = Provider::new(config, PlatformMemory(platform.clone()));
+    let shared = Arc::new(Shared {
+        platform,
+        lock,
+        core: UnsafeCell::new(Core {
+            provider,
+            wrappers: BTreeMap::new(),
+        }),
+    });
+    let adapter = Box::new(AdapterObj {
+        ndk: NDK_ADAPTER {
+            Header: header(NdkObjectTypeAdapter),
+            Dispatch: &ADAPTER,
+        },
+        shared,
+    });
+    Ok(Box::into_raw(adapter).cast())
+}
+
+/// CLOSE_NDK_ADAPTER_HANDLER's work: frees the adapter and any object the
+/// consumer left open.
+///
+/// # Safety
+/// `adapter` came from [`open_adapter`], no call on it or its objects is
+/// running or will run, and no upcall is in progress.
+pub unsafe fn close_adapter(adapter: *mut NDK_ADAPTER) {
+    if adapter.is_null() {
+        return;
+    }
+    let a = unsafe { Box::from_raw(adapter.cast::<AdapterObj>()) };
+    let leftovers: alloc::vec::Vec<_> = a
+        .shared
+        .with(|c| core::mem::take(&mut c.wrappers).into_values().collect());
+    for (p, kind) in leftovers {
+        unsafe { free(p, kind) };
+    }
+}
+
+/// Runs the adapter's I/O: shells call these from their I/O path.
+pub mod io {
+    use super::*;
+    use roce::device::Transmit;
+    use roce::time::Instant;
+
+    fn shared<'a>(adapter: *mut NDK_ADAPTER) -> Option<&'a Shared> {
+        // SAFETY: the shell passes the adapter it opened.
+        let a = unsafe { adapter.cast::<AdapterObj>().as_ref() }?;
+        Some(&a.shared)
+    }
+
+    /// A UDP payload arrived (UDP mode).
+    pub fn handle_udp(adapter: *mut NDK_ADAPTER, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
+        if let Some(s) = shared(adapter) {
+            let now = s.platform.now();
+            s.call(|c| c.provider.handle_udp(now, src, dst, payload));
+        }
+    }
+
+    /// An IP datagram arrived (raw mode).
+    pub fn handle_ip(adapter: *mut NDK_ADAPTER, datagram: &[u8]) {
+        if let Some(s) = shared(adapter) {
+            let now = s.platform.now();
+            s.call(|c| c.provider.handle_ip(now, datagram));
+        }
+    }
+
+    /// The next datagram to send, written into `buf`.
+    pub fn poll_transmit(adapter: *mut NDK_ADAPTER, buf: &mut [u8]) -> Option<Transmit> {
+        let s = shared(adapter)?;
+        let now = s.platform.now();
+        s.call(|c| c.provider.poll_transmit(now, buf))
+    }
+
+    /// The next deadline.
+    pub fn poll_timeout(adapter: *mut NDK_ADAPTER) -> Option<Instant> {
+        shared(adapter)?.with(|c| c.provider.poll_timeout())
+    }
+
+    /// Runs due timers.
+    pub fn handle_timeout(adapter: *mut NDK_ADAPTER) {
+        if let Some(s) = shared(adapter) {
+            let now = s.platform.now();
+            s.call(|c| c.provider.handle_timeout(now));
+        }
+    }
+
+    /// Live objects of the adapter (for leak checks).
+    pub fn object_count(adapter: *mut NDK_ADAPTER) -> usize {
+        shared(adapter).map_or(0, |s| s.with(|c| c.provider.object_count()))
+    }
+}
+
+unsafe extern "system" fn query_extension(
+    _obj: *mut NDK_OBJECT_HEADER,
+    _id: *mut GUID,
+    _version: NDK_VERSION,
+    _out: *mut NDK_EXTENSION_INTERFACE,
+) -> NTSTATUS {
+    // ndkrs defines no extension interfaces.
+    STATUS_NOT_SUPPORTED
+}
+
+unsafe fn adapter_shared<'a>(a: *mut NDK_ADAPTER) -> Option<&'a Shared> {
+    let a = unsafe { a.cast::<AdapterObj>().as_ref() }?;
+    Some(&a.shared)
+}
+
+unsafe extern "system" fn query_adapter_info(
+    a: *mut NDK_ADAPTER,
+    info: *mut NDK_ADAPTER_INFO,
+    size: *mut ULONG,
+) -> NTSTATUS {
+    let Some(s) = (unsafe { adapter_shared(a) }) else {
+        return STATUS_INVALID_HANDLE;
+    };
+    let Some(size) = (unsafe { size.as_mut() }) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    let full = core::mem::size_of::<NDK_ADAPTER_INFO>() as ULONG;
+    // Consumers built before NDIS 6.50 pass the shorter struct.
+    let short = NDK_ADAPTER_INFO::SIZE_THROUGH_ADAPTER_FLAGS as ULONG;
+    if info.is_null() || *size < short {
+        *size = full;
+        return STATUS_BUFFER_TOO_SMALL;
+    }
+    let value = s.with(|c| adapter_info(c.provider.config()));
+    let n = (*size).min(full);
+    // SAFETY: the consumer's buffer holds `*size` bytes; copy what fits.
+    unsafe {
+        ptr::copy_nonoverlapping(
+            (&value as *const NDK_ADAPTER_INFO).cast::<u8>(),
+            info.cast::<u8>(),
+            n as usize,
+        );
+    }
+    *size = n;
+    STATUS_SUCCESS
+}
+
+/// NDK_ADAPTER_INFO of an adapter (ndk-semantics.md §8).
+pub fn adapter_info(config: &ProviderConfig) -> NDK_ADAPTER_INFO {
+    let l = config.limits;
+    NDK_ADAPTER_INFO {
+        Version: config.version,
+        VendorId: 0,
+        DeviceId: 0,
+        MaxRegistrationSize: l.max_registration as usize,
+        MaxWindowSize: 0,
+        FRMRPageCount: 0,
+        MaxInitiatorRequestSge: l.max_sge,
+        MaxReceiveRequestSge: l.max_sge,
+        MaxReadRequestSge: l.max_read_sge,
+        MaxTransferLength: l.max_transfer,
+        MaxInlineDataSize: l.max_inline,
+        MaxInboundReadLimit: l.max_read_limit,
+        MaxOutboundReadLimit: l.max_read_limit,
+        MaxReceiveQueueDepth: l.max_qp_depth,
+        MaxInitiatorQueueDepth: l.max_qp_depth,
+        MaxSrqDepth: 0,
+        MaxCqDepth: l.max_cq_depth,
+        LargeRequestThreshold: 16 * 1024,
+        MaxCallerData: roce::cm::manager::MAX_REQ_PRIVATE_DATA as ULONG,
+        // Accept carries 196 bytes, reject 148: advertise what both hold.
+        MaxCalleeData: roce::cm::manager::MAX_REJ_PRIVATE_DATA as ULONG,
+        AdapterFlags: NDK_ADAPTER_FLAG_RDMA_READ_SINK_NOT_REQUIRED
+            | NDK_ADAPTER_FLAG_CQ_RESIZE_SUPPORTED
+            | NDK_ADAPTER_FLAG_LOOPBACK_CONNECTIONS_SUPPORTED,
+        RdmaTechnology: NdkRoCEv2,
+    }
+}
+
+/// Finishes a create: writes the object pointer out (inline completion:
+/// the create callback is not called).
+///
+/// # Safety
+/// `out` is valid for a write.
+unsafe fn created<T>(
+    s: &Shared,
+    r: Result<ObjectId, NTSTATUS>,
+    kind: Kind,
+    object_type: NDK_OBJECT_TYPE,
+    dispatch: &'static impl Sized,
+    out: *mut *mut T,
+) -> NTSTATUS {
+    let id = match r {
+        Ok(id) => id,
+        Err(st) => return st,
+    };
+    let p = new_obj(object_type, dispatch, s, id);
+    s.with(|c| c.wrappers.insert(id, (p, kind)));
+    match unsafe { out.as_mut() } {
+        Some(o) => {
+            *o = p.cast();
+            STATUS_SUCCESS
+        }
+        None => STATUS_INVALID_PARAMETER,
+    }
+}
+
+unsafe extern "system" fn create_cq(
+    a: *mut NDK_ADAPTER,
+    depth: ULONG,
+    notify: NDK_FN_CQ_NOTIFICATION_CALLBACK,
+    notify_ctx: PVOID,
+    _affinity: *mut GROUP_AFFINITY,
+    _done: NDK_FN_CREATE_COMPLETION,
+    _ctx: PVOID,
+    out: *mut *mut NDK_CQ,
+) -> NTSTATUS {
+    let Some(s) = (unsafe { adapter_shared(a) }) else {
+        return STATUS_INVALID_HANDLE;
+    };
+    let r = s.with(|c| c.provider.create_cq(depth, callback(notify, notify_ctx)));
+    unsafe { created(s, r, Kind::Cq, NdkObjectTypeCq, &CQ, out) }
+}
+
+unsafe extern "system" fn create_pd(
+    a: *mut NDK_ADAPTER,
+    _done: NDK_FN_CREATE_COMPLETION,
+    _ctx: PVOID,
+    out: *mut *mut NDK_PD,
+) -> NTSTATUS {
+    let Some(s) = (unsafe { adapter_shared(a) }) else {
+        return STATUS_INVALID_HANDLE;
+    };
+    let r = s.with(|c| c.provider.create_pd());
+    unsafe { created(s, r, Kind::Pd, NdkObjectTypePd, &PD, out) }
+}
+
+unsafe extern "system" fn create_shared_endpoint(
+    a: *mut NDK_ADAPTER,
+    addr: *const SOCKADDR,
+    len: ULONG,
+    _done: NDK_FN_CREATE_COMPLETION,
+    _ctx: PVOID,
+    out: *mut *mut NDK_SHARED_ENDPOINT,
+) -> NTSTATUS {
+    let Some(s) = (unsafe { adapter_shared(a) }) else {
+        return STATUS_INVALID_HANDLE;
+    };
+    let Some(addr) = (unsafe { read_sockaddr(addr, len) }) else {
+        return STATUS_INVALID_ADDRESS;
+    };
+    let r = s.with(|c| c.provider.create_shared_endpoint(addr));
+    unsafe {
+        created(
+            s,
+            r,
+            Kind::SharedEndpoint,
+            NdkObjectTypeSharedEndpoint,
+            &SHARED_ENDPOINT,
+            out,
+        )
+    }
+}
+
+unsafe extern "system" fn create_connector(
+    a: *mut NDK_ADAPTER,
+    _done: NDK_FN_CREATE_COMPLETION,
+    _ctx: PVOID,
+    out: *mut *mut NDK_CONNECTOR,
+) -> NTSTATUS {
+    let Some(s) = (unsafe { adapter_shared(a) }) else {
+        return STATUS_INVALID_HANDLE;
+    };
+    let r = s.with(|c| Ok(c.provider.create_connector()));
+    unsafe {
+        created(
+            s,
+            r,
+            Kind::Connector,
+            NdkObjectTypeConnector,
+            &CONNECTOR,
+            out,
+        )
+    }
+}
+
+unsafe extern "system" fn create_listener(
+    a: *mut NDK_ADAPTER,
+    event: NDK_FN_CONNECT_EVENT_CALLBACK,
+    event_ctx: PVOID,
+    _done: NDK_FN_CREATE_COMPLETION,
+    _ctx: PVOID,
+    out: *mut *mut NDK_LISTENER,
+) -> NTSTATUS {
+    let Some(s) = (unsafe { adapter_shared(a) }) else {
+        return STATUS_INVALID_HANDLE;
+    };
+    let r = s.with(|c| Ok(c.provider.create_listener(callback(event, event_ctx))));
+    unsafe { created(s, r, Kind::Listener, NdkObjectTypeListener, &LISTENER, out) }
+}
+
+/// Page size of logical address mappings.
+const PAGE: u64 = 4096;
+
+unsafe extern "system" fn build_lam(
+    a: *mut NDK_ADAPTER,
+    mdl: *mut MDL,
+    length: SIZE_T,
+    _done: NDK_FN_REQUEST_COMPLETION,
+    _ctx: PVOID,
+    lam: *mut NDK_LOGICAL_ADDRESS_MAPPING,
+    lam_size: *mut ULONG,
+    fbo: *mut ULONG,
+) -> NTSTATUS {
+    let Some(s) = (unsafe { adapter_shared(a) }) else {
+        return STATUS_INVALID_HANDLE;
+    };
+    let (Some(lam_size), Some(fbo)) = (unsafe { lam_size.as_mut() }, unsafe { fbo.as_mut() })
+    else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    // SAFETY: the consumer's MDL, valid for this call.
+    let Some(range) = (unsafe { s.platform.mdl_range(mdl) }) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    let length = length as u64;
+    if length == 0 || length > range.length {
+        return STATUS_INVALID_PARAMETER;
+    }
+    // The logical pages of a virtually contiguous range: the engine reaches
+    // them through the privileged token (ndk-semantics.md §6).
+    let first = range.logical_address & !(PAGE - 1);
+    let offset = range.logical_address - first;
+    let pages = (offset + length).div_ceil(PAGE);
+    let Some(need) = NDK_LOGICAL_ADDRESS_MAPPING::size_for(pages as ULONG) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    if lam.is_null() || (*lam_size as usize) < need {
+        *lam_size = need as ULONG;
+        return STATUS_BUFFER_TOO_SMALL;
+    }
+    unsafe {
+        (*lam).AdapterContext = ptr::null_mut();
+        (*lam).AdapterPageCount = pages as ULONG;
+        let array = ptr::addr_of_mut!((*lam).AdapterPageArray).cast::<NDK_LOGICAL_ADDRESS>();
+        for i in 0..pages {
+            array
+                .add(i as usize)
+                .write((first + i * PAGE) as NDK_LOGICAL_ADDRESS);
+        }
+    }
+    *lam_size = need as ULONG;
+    *fbo = offset as ULONG;
+    STATUS_SUCCESS
+}
+
+unsafe extern "system" fn release_lam(
+    _a: *mut NDK_ADAPTER,
+    _lam: *mut NDK_LOGICAL_ADDRESS_MAPPING,
+) {
+    // A mapping holds no provider resources.
+}
+
+static ADAPTER: NDK_ADAPTER_DISPATCH = NDK_ADAPTER_DISPATCH {
+    NdkQueryExtension: Some(query_extension),
+    NdkQueryAdapterInfo: Some(query_adapter_info),
+    NdkCreateCq: Some(create_cq),
+    NdkCreatePd: Some(create_pd),
+    NdkCreateSharedEndpoint: Some(create_shared_endpoint),
+    NdkCreateConnector: Some(create_connector),
+    NdkCreateListener: Some(create_listener),
+    NdkBuildLAM: Some(build_lam),
+    NdkReleaseLAM: Some(release_lam),
+};
+
+// ---- close (every object) ----
+
+unsafe extern "system" fn close_object(
+    obj: *mut NDK_OBJECT_HEADER,
+    done: NDK_FN_CLOSE_COMPLETION,
+    ctx: PVOID,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(obj, STATUS_INVALID_HANDLE);
+    let st = s.with(|c| c.provider.close(id, callback(done, ctx)));
+    if st == STATUS_SUCCESS {
+        let w = s.with(|c| c.wrappers.remove(&id));
+        if let Some((p, kind)) = w {
+            // SAFETY: closed inline: the consumer is done with it.
+            unsafe { free(p, kind) };
+        }
+    }
+    s.run_upcalls();
+    st
+}
+
+// ---- PD ----
+
+unsafe extern "system" fn create_mr(
+    pd: *mut NDK_PD,
+    fast_register: BOOLEAN,
+    _done: NDK_FN_CREATE_COMPLETION,
+    _ctx: PVOID,
+    out: *mut *mut NDK_MR,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(pd, STATUS_INVALID_HANDLE);
+    if fast_register != FALSE {
+        return STATUS_NOT_IMPLEMENTED;
+    }
+    let r = s.with(|c| c.provider.create_mr(id));
+    unsafe { created(s, r, Kind::Mr, NdkObjectTypeMr, &MR, out) }
+}
+
+unsafe extern "system" fn create_mw(
+    _pd: *mut NDK_PD,
+    _done: NDK_FN_CREATE_COMPLETION,
+    _ctx: PVOID,
+    _out: *mut *mut NDK_MW,
+) -> NTSTATUS {
+    STATUS_NOT_IMPLEMENTED
+}
+
+unsafe extern "system" fn create_srq(
+    _pd: *mut NDK_PD,
+    _depth: ULONG,
+    _sge: ULONG,
+    _threshold: ULONG,
+    _notify: NDK_FN_SRQ_NOTIFICATION_CALLBACK,
+    _notify_ctx: PVOID,
+    _affinity: *mut GROUP_AFFINITY,
+    _done: NDK_FN_CREATE_COMPLETION,
+    _ctx: PVOID,
+    _out: *mut *mut NDK_SRQ,
+) -> NTSTATUS {
+    // MaxSrqDepth is 0: SRQs are not offered.
+    STATUS_NOT_SUPPORTED
+}
+
+unsafe extern "system" fn create_qp(
+    pd: *mut NDK_PD,
+    rcq: *mut NDK_CQ,
+    icq: *mut NDK_CQ,
+    context: PVOID,
+    rq_depth: ULONG,
+    iq_depth: ULONG,
+    rq_sge: ULONG,
+    iq_sge: ULONG,
+    inline: ULONG,
+    _done: NDK_FN_CREATE_COMPLETION,
+    _ctx: PVOID,
+    out: *mut *mut NDK_QP,
+) -> NTSTATUS {
+    let (s, pd) = obj_or!(pd, STATUS_INVALID_HANDLE);
+    let (_, rcq) = obj_or!(rcq, STATUS_INVALID_PARAMETER);
+    let (_, icq) = obj_or!(icq, STATUS_INVALID_PARAMETER);
+    let r = s.with(|c| {
+        c.provider.create_qp(
+            pd,
+            rcq,
+            icq,
+            context as usize,
+            rq_depth,
+            iq_depth,
+            rq_sge,
+            iq_sge,
+            inline,
+        )
+    });
+    unsafe { created(s, r, Kind::Qp, NdkObjectTypeQp, &QP, out) }
+}
+
+unsafe extern "system" fn create_qp_with_srq(
+    _pd: *mut NDK_PD,
+    _rcq: *mut NDK_CQ,
+    _icq: *mut NDK_CQ,
+    _srq: *mut NDK_SRQ,
+    _context: PVOID,
+    _iq_depth: ULONG,
+    _iq_sge: ULONG,
+    _inline: ULONG,
+    _done: NDK_FN_CREATE_COMPLETION,
+    _ctx: PVOID,
+    _out: *mut *mut NDK_QP,
+) -> NTSTATUS {
+    STATUS_NOT_SUPPORTED
+}
+
+unsafe extern "system" fn privileged_token(_pd: *mut NDK_PD, token: *mut UINT32) {
+    if let Some(t) = unsafe { token.as_mut() } {
+        // SGEs with this token carry logical addresses (local access only).
+        *t = roce::rc::PRIVILEGED_LKEY;
+    }
+}
+
+static PD: NDK_PD_DISPATCH = NDK_PD_DISPATCH {
+    NdkClosePd: Some(close_object),
+    NdkQueryExtension: Some(query_extension),
+    NdkCreateMr: Some(create_mr),
+    NdkCreateMw: Some(create_mw),
+    NdkCreateSrq: Some(create_srq),
+    NdkCreateQp: Some(create_qp),
+    NdkCreateQpWithSrq: Some(create_qp_with_srq),
+    NdkGetPrivilegedMemoryRegionToken: Some(privileged_token),
+};
+
+// ---- CQ ----
+
+unsafe extern "system" fn resize_cq(
+    cq: *mut NDK_CQ,
+    depth: ULONG,
+    _done: NDK_FN_REQUEST_COMPLETION,
+    _ctx: PVOID,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(cq, STATUS_INVALID_HANDLE);
+    s.call(|c| c.provider.resize_cq(id, depth))
+}
+
+unsafe extern "system" fn arm_cq(cq: *mut NDK_CQ, kind: ULONG) {
+    let (s, id) = obj_or!(cq);
+    s.call(|c| c.provider.arm_cq(id, kind));
+}
+
+fn to_result(c: &NdkCompletion) -> NDK_RESULT {
+    NDK_RESULT {
+        Status: c.status,
+        BytesTransferred: c.bytes_transferred,
+        QPContext: c.qp_context as PVOID,
+        RequestContext: c.request_context as PVOID,
+    }
+}
+
+unsafe extern "system" fn get_cq_results(cq: *mut NDK_CQ, out: *mut NDK_RESULT, n: ULONG) -> ULONG {
+    let (s, id) = obj_or!(cq, 0);
+    if out.is_null() {
+        return 0;
+    }
+    let mut tmp = [NdkCompletion {
+        status: 0,
+        bytes_transferred: 0,
+        qp_context: 0,
+        request_context: 0,
+        op_type: 0,
+        type_specific: 0,
+    }; 32];
+    let mut written = 0usize;
+    let n = n as usize;
+    while written < n {
+        let want = (n - written).min(tmp.len());
+        let got = s.with(|c| {
+            c.provider
+                .get_cq_results(id, tmp.get_mut(..want).unwrap_or(&mut []))
+        });
+        for (i, c) in tmp.iter().take(got).enumerate() {
+            // SAFETY: the consumer's array holds `n` results.
+            unsafe { out.add(written + i).write(to_result(c)) };
+        }
+        written += got;
+        if got < want {
+            break;
+        }
+    }
+    s.run_upcalls();
+    written as ULONG
+}
+
+unsafe extern "system" fn get_cq_results_ex(
+    cq: *mut NDK_CQ,
+    out: *mut NDK_RESULT_EX,
+    n: ULONG,
+) -> ULONG {
+    let (s, id) = obj_or!(cq, 0);
+    if out.is_null() {
+        return 0;
+    }
+    let mut tmp = [NdkCompletion {
+        status: 0,
+        bytes_transferred: 0,
+        qp_context: 0,
+        request_context: 0,
+        op_type: 0,
+        type_specific: 0,
+    }; 32];
+    let mut written = 0usize;
+    let n = n as usize;
+    while written < n {
+        let want = (n - written).min(tmp.len());
+        let got = s.with(|c| {
+            c.provider
+                .get_cq_results(id, tmp.get_mut(..want).unwrap_or(&mut []))
+        });
+        for (i, c) in tmp.iter().take(got).enumerate() {
+            let r = to_result(c);
+            // SAFETY: the consumer's array holds `n` results.
+            unsafe {
+                out.add(written + i).write(NDK_RESULT_EX {
+                    Status: r.Status,
+                    BytesTransferred: r.BytesTransferred,
+                    QPContext: r.QPContext,
+                    RequestContext: r.RequestContext,
+                    Type: c.op_type,
+                    ProviderErrorCode: 0,
+                    TypeSpecificCompletionOutput: c.type_specific,
+                })
+            };
+        }
+        written += got;
+        if got < want {
+            break;
+        }
+    }
+    s.run_upcalls();
+    written as ULONG
+}
+
+unsafe extern "system" fn moderation(
+    _cq: *mut NDK_CQ,
+    _interval: ULONG,
+    _count: ULONG,
+) -> NTSTATUS {
+    // NDK_ADAPTER_FLAG_CQ_INTERRUPT_MODERATION_SUPPORTED is clear: the
+    // documented answer (ndk-semantics.md §4).
+    STATUS_NOT_SUPPORTED
+}
+
+static CQ: NDK_CQ_DISPATCH = NDK_CQ_DISPATCH {
+    NdkCloseCq: Some(close_object),
+    NdkQueryExtension: Some(query_extension),
+    NdkResizeCq: Some(resize_cq),
+    NdkArmCq: Some(arm_cq),
+    NdkGetCqResults: Some(get_cq_results),
+    NdkControlCqInterruptModeration: Some(moderation),
+    NdkGetCqResultsEx: Some(get_cq_results_ex),
+};
+
+// ---- MR ----
+
+unsafe extern "system" fn register_mr(
+    mr: *mut NDK_MR,
+    mdl: *mut MDL,
+    length: SIZE_T,
+    flags: ULONG,
+    _done: NDK_FN_REQUEST_COMPLETION,
+    _ctx: PVOID,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(mr, STATUS_INVALID_HANDLE);
+    // SAFETY: the consumer's MDL, valid for this call.
+    let Some(range) = (unsafe { s.platform.mdl_range(mdl) }) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    let length = length as u64;
+    if length > range.length {
+        return STATUS_INVALID_PARAMETER;
+    }
+    s.call(|c| {
+        c.provider.register(
+            id,
+            range.virtual_address,
+            length,
+            range.logical_address,
+            flags,
+        )
+    })
+}
+
+unsafe extern "system" fn deregister_mr(
+    mr: *mut NDK_MR,
+    _done: NDK_FN_REQUEST_COMPLETION,
+    _ctx: PVOID,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(mr, STATUS_INVALID_HANDLE);
+    s.call(|c| c.provider.deregister(id))
+}
+
+unsafe extern "system" fn init_fast_register(
+    _mr: *mut NDK_MR,
+    _pages: ULONG,
+    _remote: BOOLEAN,
+    _done: NDK_FN_REQUEST_COMPLETION,
+    _ctx: PVOID,
+) -> NTSTATUS {
+    STATUS_NOT_IMPLEMENTED
+}
+
+unsafe extern "system" fn mr_token(mr: *mut NDK_MR) -> UINT32 {
+    let (s, id) = obj_or!(mr, 0);
+    s.with(|c| c.provider.mr_token(id)).unwrap_or(0)
+}
+
+static MR: NDK_MR_DISPATCH = NDK_MR_DISPATCH {
+    NdkCloseMr: Some(close_object),
+    NdkQueryExtension: Some(query_extension),
+    NdkRegisterMr: Some(register_mr),
+    NdkDeregisterMr: Some(deregister_mr),
+    NdkInitializeFastRegisterMr: Some(init_fast_register),
+    NdkGetRemoteTokenFromMr: Some(mr_token),
+    NdkGetLocalTokenFromMr: Some(mr_token),
+};
+
+// ---- QP ----
+
+unsafe extern "system" fn flush(qp: *mut NDK_QP) {
+    let (s, id) = obj_or!(qp);
+    s.call(|c| c.provider.flush(id));
+}
+
+unsafe fn post(
+    qp: *mut NDK_QP,
+    ctx: PVOID,
+    sgl: *const NDK_SGE,
+    n: ULONG,
+    op: SendOp<'_>,
+    flags: ULONG,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
+    let mut buf = [NdkSge::default(); 32];
+    let sgl = match unsafe { sges(sgl, n, &mut buf) } {
+        Ok(x) => x,
+        Err(st) => return st,
+    };
+    s.call(|c| c.provider.post_send(id, ctx as usize, sgl, op, flags))
+}
+
+unsafe extern "system" fn send(
+    qp: *mut NDK_QP,
+    ctx: PVOID,
+    sgl: *const NDK_SGE,
+    n: ULONG,
+    flags: ULONG,
+) -> NTSTATUS {
+    unsafe { post(qp, ctx, sgl, n, SendOp::Send, flags) }
+}
+
+unsafe extern "system" fn send_and_invalidate(
+    qp: *mut NDK_QP,
+    ctx: PVOID,
+    sgl: *const NDK_SGE,
+    n: ULONG,
+    flags: ULONG,
+    token: UINT32,
+) -> NTSTATUS {
+    unsafe { post(qp, ctx, sgl, n, SendOp::SendWithInv(token), flags) }
+}
+
+unsafe extern "system" fn read(
+    qp: *mut NDK_QP,
+    ctx: PVOID,
+    sgl: *const NDK_SGE,
+    n: ULONG,
+    remote: UINT64,
+    token: UINT32,
+    flags: ULONG,
+) -> NTSTATUS {
+    unsafe {
+        post(
+            qp,
+            ctx,
+            sgl,
+            n,
+            SendOp::Read {
+                remote_addr: remote,
+                rkey: token,
+            },
+            flags,
+        )
+    }
+}
+
+unsafe extern "system" fn write(
+    qp: *mut NDK_QP,
+    ctx: PVOID,
+    sgl: *const NDK_SGE,
+    n: ULONG,
+    remote: UINT64,
+    token: UINT32,
+    flags: ULONG,
+) -> NTSTATUS {
+    unsafe {
+        post(
+            qp,
+            ctx,
+            sgl,
+            n,
+            SendOp::Write {
+                remote_addr: remote,
+                rkey: token,
+            },
+            flags,
+        )
+    }
+}
+
+unsafe extern "system" fn receive(
+    qp: *mut NDK_QP,
+    ctx: PVOID,
+    sgl: *const NDK_SGE,
+    n: ULONG,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
+    let mut buf = [NdkSge::default(); 32];
+    let sgl = match unsafe { sges(sgl, n, &mut buf) } {
+        Ok(x) => x,
+        Err(st) => return st,
+    };
+    s.call(|c| c.provider.post_receive(id, ctx as usize, sgl))
+}
+
+unsafe extern "system" fn bind(
+    _qp: *mut NDK_QP,
+    _ctx: PVOID,
+    _mr: *mut NDK_MR,
+    _mw: *mut NDK_MW,
+    _va: PVOID,
+    _len: SIZE_T,
+    _flags: ULONG,
+) -> NTSTATUS {
+    STATUS_NOT_IMPLEMENTED
+}
+
+unsafe extern "system" fn fast_register(
+    _qp: *mut NDK_QP,
+    _ctx: PVOID,
+    _mr: *mut NDK_MR,
+    _pages: ULONG,
+    _array: *const NDK_LOGICAL_ADDRESS,
+    _fbo: ULONG,
+    _len: SIZE_T,
+    _va: PVOID,
+    _flags: ULONG,
+) -> NTSTATUS {
+    STATUS_NOT_IMPLEMENTED
+}
+
+unsafe extern "system" fn invalidate(
+    _qp: *mut NDK_QP,
+    _ctx: PVOID,
+    _obj: *mut NDK_OBJECT_HEADER,
+    _flags: ULONG,
+) -> NTSTATUS {
+    STATUS_NOT_IMPLEMENTED
+}
+
+static QP: NDK_QP_DISPATCH = NDK_QP_DISPATCH {
+    NdkCloseQp: Some(close_object),
+    NdkQueryExtension: Some(query_extension),
+    NdkFlush: Some(flush),
+    NdkSend: Some(send),
+    NdkReceive: Some(receive),
+    NdkBind: Some(bind),
+    NdkFastRegister: Some(fast_register),
+    NdkInvalidate: Some(invalidate),
+    NdkRead: Some(read),
+    NdkWrite: Some(write),
+    NdkSendAndInvalidate: Some(send_and_invalidate),
+};
+
+// ---- connector ----
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "system" fn connect(
+    conn: *mut NDK_CONNECTOR,
+    qp: *mut NDK_QP,
+    src: *const SOCKADDR,
+    src_len: ULONG,
+    dst: *const SOCKADDR,
+    dst_len: ULONG,
+    irl: ULONG,
+    orl: ULONG,
+    private: *const c_void,
+    private_len: ULONG,
+    done: NDK_FN_REQUEST_COMPLETION,
+    ctx: PVOID,
+) -> NTSTATUS {
+    let (s, cid) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    let (_, qid) = obj_or!(qp, STATUS_INVALID_PARAMETER);
+    let (Some(src), Some(dst)) = (unsafe { read_sockaddr(src, src_len) }, unsafe {
+        read_sockaddr(dst, dst_len)
+    }) else {
+        return STATUS_INVALID_ADDRESS;
+    };
+    let Some(data) = (unsafe { bytes(private, private_len) }) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    s.call(|c| {
+        c.provider
+            .connect(cid, qid, src, dst, irl, orl, data, callback(done, ctx))
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "system" fn connect_with_shared_endpoint(
+    conn: *mut NDK_CONNECTOR,
+    qp: *mut NDK_QP,
+    sep: *mut NDK_SHARED_ENDPOINT,
+    dst: *const SOCKADDR,
+    dst_len: ULONG,
+    irl: ULONG,
+    orl: ULONG,
+    private: *const c_void,
+    private_len: ULONG,
+    done: NDK_FN_REQUEST_COMPLETION,
+    ctx: PVOID,
+) -> NTSTATUS {
+    let (s, cid) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    let (_, qid) = obj_or!(qp, STATUS_INVALID_PARAMETER);
+    let (_, sid) = obj_or!(sep, STATUS_INVALID_PARAMETER);
+    let Some(dst) = (unsafe { read_sockaddr(dst, dst_len) }) else {
+        return STATUS_INVALID_ADDRESS;
+    };
+    let Some(data) = (unsafe { bytes(private, private_len) }) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    s.call(|c| {
+        c.provider.connect_with_shared_endpoint(
+            cid,
+            qid,
+            sid,
+            dst,
+            irl,
+            orl,
+            data,
+            callback(done, ctx),
+        )
+    })
+}
+
+unsafe extern "system" fn complete_connect(
+    conn: *mut NDK_CONNECTOR,
+    event: NDK_FN_DISCONNECT_EVENT_CALLBACK,
+    event_ctx: PVOID,
+    _done: NDK_FN_REQUEST_COMPLETION,
+    _ctx: PVOID,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    s.call(|c| {
+        c.provider
+            .complete_connect(id, callback(event, event_ctx), false)
+    })
+}
+
+unsafe extern "system" fn complete_connect_ex(
+    conn: *mut NDK_CONNECTOR,
+    event: NDK_FN_DISCONNECT_EVENT_CALLBACK_EX,
+    event_ctx: PVOID,
+    _done: NDK_FN_REQUEST_COMPLETION,
+    _ctx: PVOID,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    s.call(|c| {
+        c.provider
+            .complete_connect(id, callback(event, event_ctx), true)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn accept_common(
+    conn: *mut NDK_CONNECTOR,
+    qp: *mut NDK_QP,
+    irl: ULONG,
+    orl: ULONG,
+    private: *const c_void,
+    private_len: ULONG,
+    event: Callback,
+    ex: bool,
+    done: Callback,
+) -> NTSTATUS {
+    let (s, cid) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    let (_, qid) = obj_or!(qp, STATUS_INVALID_PARAMETER);
+    let Some(data) = (unsafe { bytes(private, private_len) }) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    s.call(|c| c.provider.accept(cid, qid, irl, orl, data, event, ex, done))
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "system" fn accept(
+    conn: *mut NDK_CONNECTOR,
+    qp: *mut NDK_QP,
+    irl: ULONG,
+    orl: ULONG,
+    private: *const c_void,
+    private_len: ULONG,
+    event: NDK_FN_DISCONNECT_EVENT_CALLBACK,
+    event_ctx: PVOID,
+    done: NDK_FN_REQUEST_COMPLETION,
+    ctx: PVOID,
+) -> NTSTATUS {
+    unsafe {
+        accept_common(
+            conn,
+            qp,
+            irl,
+            orl,
+            private,
+            private_len,
+            callback(event, event_ctx),
+            false,
+            callback(done, ctx),
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "system" fn accept_ex(
+    conn: *mut NDK_CONNECTOR,
+    qp: *mut NDK_QP,
+    irl: ULONG,
+    orl: ULONG,
+    private: *const c_void,
+    private_len: ULONG,
+    event: NDK_FN_DISCONNECT_EVENT_CALLBACK_EX,
+    event_ctx: PVOID,
+    done: NDK_FN_REQUEST_COMPLETION,
+    ctx: PVOID,
+) -> NTSTATUS {
+    unsafe {
+        accept_common(
+            conn,
+            qp,
+            irl,
+            orl,
+            private,
+            private_len,
+            callback(event, event_ctx),
+            true,
+            callback(done, ctx),
+        )
+    }
+}
+
+unsafe extern "system" fn reject(
+    conn: *mut NDK_CONNECTOR,
+    private: *const c_void,
+    private_len: ULONG,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    let Some(data) = (unsafe { bytes(private, private_len) }) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    s.call(|c| c.provider.reject(id, data))
+}
+
+unsafe extern "system" fn get_connection_data(
+    conn: *mut NDK_CONNECTOR,
+    irl: *mut ULONG,
+    orl: *mut ULONG,
+    private: PVOID,
+    private_len: *mut ULONG,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    let Some(len) = (unsafe { private_len.as_mut() }) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    s.with(|c| {
+        let Some((i, o, data)) = c.provider.connection_data(id) else {
+            return STATUS_CONNECTION_INVALID;
+        };
+        if let Some(p) = unsafe { irl.as_mut() } {
+            *p = i;
+        }
+        if let Some(p) = unsafe { orl.as_mut() } {
+            *p = o;
+        }
+        // The required data size is the whole private-data field
+        // (ndk-semantics.md §2.4).
+        let rds = data.len() as ULONG;
+        if private.is_null() {
+            let st = if *len == 0 {
+                STATUS_SUCCESS
+            } else {
+                STATUS_INVALID_PARAMETER
+            };
+            *len = rds;
+            return st;
+        }
+        let n = (*len).min(rds) as usize;
+        // SAFETY: the consumer's buffer holds `*len` bytes.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), private.cast::<u8>(), n) };
+        let st = if *len >= rds {
+            STATUS_SUCCESS
+        } else {
+            STATUS_BUFFER_TOO_SMALL
+        };
+        *len = rds;
+        st
+    })
+}
+
+unsafe extern "system" fn connector_local_address(
+    conn: *mut NDK_CONNECTOR,
+    addr: *mut SOCKADDR,
+    len: *mut ULONG,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    match s.with(|c| c.provider.connector_addresses(id)) {
+        Some((local, _)) => unsafe { write_sockaddr(local, addr, len) },
+        None => STATUS_CONNECTION_INVALID,
+    }
+}
+
+unsafe extern "system" fn connector_peer_address(
+    conn: *mut NDK_CONNECTOR,
+    addr: *mut SOCKADDR,
+    len: *mut ULONG,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    match s.with(|c| c.provider.connector_addresses(id)) {
+        Some((_, peer)) => unsafe { write_sockaddr(peer, addr, len) },
+        None => STATUS_CONNECTION_INVALID,
+    }
+}
+
+unsafe extern "system" fn disconnect(
+    conn: *mut NDK_CONNECTOR,
+    done: NDK_FN_REQUEST_COMPLETION,
+    ctx: PVOID,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    s.call(|c| c.provider.disconnect(id, callback(done, ctx)))
+}
+
+static CONNECTOR: NDK_CONNECTOR_DISPATCH = NDK_CONNECTOR_DISPATCH {
+    NdkCloseConnector: Some(close_object),
+    NdkQueryExtension: Some(query_extension),
+    NdkConnect: Some(connect),
+    NdkConnectWithSharedEndpoint: Some(connect_with_shared_endpoint),
+    NdkCompleteConnect: Some(complete_connect),
+    NdkAccept: Some(accept),
+    NdkReject: Some(reject),
+    NdkGetConnectionData: Some(get_connection_data),
+    NdkGetLocalAddress: Some(connector_local_address),
+    NdkGetPeerAddress: Some(connector_peer_address),
+    NdkDisconnect: Some(disconnect),
+    NdkCompleteConnectEx: Some(complete_connect_ex),
+    NdkAcceptEx: Some(accept_ex),
+};
+
+// ---- listener and shared endpoint ----
+
+unsafe extern "system" fn listen(
+    l: *mut NDK_LISTENER,
+    addr: *const SOCKADDR,
+    len: ULONG,
+    _done: NDK_FN_REQUEST_COMPLETION,
+    _ctx: PVOID,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(l, STATUS_INVALID_HANDLE);
+    let Some(addr) = (unsafe { read_sockaddr(addr, len) }) else {
+        return STATUS_INVALID_ADDRESS;
+    };
+    s.call(|c| match c.provider.listen(id, addr) {
+        Ok(_) => STATUS_SUCCESS,
+        Err(st) => st,
+    })
+}
+
+unsafe extern "system" fn listener_local_address(
+    l: *mut NDK_LISTENER,
+    addr: *mut SOCKADDR,
+    len: *mut ULONG,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(l, STATUS_INVALID_HANDLE);
+    match s.with(|c| c.provider.local_address(id)) {
+        Some(a) => unsafe { write_sockaddr(a, addr, len) },
+        None => STATUS_INVALID_DEVICE_STATE,
+    }
+}
+
+unsafe extern "system" fn control_connect_events(l: *mut NDK_LISTENER, pause: BOOLEAN) {
+    let (s, id) = obj_or!(l);
+    s.call(|c| c.provider.pause_listener(id, pause != FALSE));
+}
+
+static LISTENER: NDK_LISTENER_DISPATCH = NDK_LISTENER_DISPATCH {
+    NdkCloseListener: Some(close_object),
+    NdkQueryExtension: Some(query_extension),
+    NdkListen: Some(listen),
+    NdkGetLocalAddress: Some(listener_local_address),
+    NdkControlConnectEvents: Some(control_connect_events),
+};
+
+unsafe extern "system" fn sep_local_address(
+    sep: *mut NDK_SHARED_ENDPOINT,
+    addr: *mut SOCKADDR,
+    len: *mut ULONG,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(sep, STATUS_INVALID_HANDLE);
+    match s.with(|c| c.provider.local_address(id)) {
+        Some(a) => unsafe { write_sockaddr(a, addr, len) },
+        None => STATUS_INVALID_DEVICE_STATE,
+    }
+}
+
+static SHARED_ENDPOINT: NDK_SHARED_ENDPOINT_DISPATCH = NDK_SHARED_ENDPOINT_DISPATCH {
+    NdkCloseSharedEndpoint: Some(close_object),
+    NdkQueryExtension: Some(query_extension),
+    NdkGetLocalAddress: Some(sep_local_address),
+};
