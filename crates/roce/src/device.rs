@@ -25,9 +25,12 @@ use crate::wire::udp::ROCE_PORT;
 pub struct DeviceConfig {
     /// How the shell moves datagrams.
     pub ip_mode: IpMode,
-    /// In [`IpMode::Udp`], the UDP port the shell's socket sends from (every
-    /// packet's ICRC covers it); ignored in raw mode, where each QP sends
-    /// from its flow-label port as rxe does.
+    /// In [`IpMode::Udp`], the UDP port of the shell's socket: every packet
+    /// is sent from it (its ICRC covers it) and to the same port of the
+    /// peer, so several ndkrs endpoints can share one host on a port other
+    /// than 4791 (each on its own address, e.g. 127.0.0.1 and 127.0.0.2).
+    /// Ignored in raw mode, where each QP sends from its flow-label port and
+    /// to 4791 as rxe does.
     pub udp_source_port: u16,
     /// The CA GUID (the EUI-64 of the MAC, as rxe uses).
     pub ca_guid: u64,
@@ -236,7 +239,7 @@ impl<M: Memory> Device<M> {
             let room = buf.get_mut(HEADROOM..)?;
             let info = self.rc.poll_transmit(now, room)?;
             let src = SocketAddr::new(info.local_ip, self.source_port(info.udp_src_port));
-            let dst = SocketAddr::new(info.remote_ip, info.udp_dst_port);
+            let dst = SocketAddr::new(info.remote_ip, self.destination_port());
             let ident = self.next_ident();
             match framing::seal(
                 buf,
@@ -261,6 +264,13 @@ impl<M: Memory> Device<M> {
     fn source_port(&self, qp_port: u16) -> u16 {
         match self.config.ip_mode {
             IpMode::Raw => qp_port,
+            IpMode::Udp => self.config.udp_source_port,
+        }
+    }
+
+    fn destination_port(&self) -> u16 {
+        match self.config.ip_mode {
+            IpMode::Raw => ROCE_PORT,
             IpMode::Udp => self.config.udp_source_port,
         }
     }
@@ -297,7 +307,7 @@ impl<M: Memory> Device<M> {
                 continue;
             }
             let src = SocketAddr::new(out.src, self.source_port(qp_default_udp_sport(GSI_QPN)));
-            let dst = SocketAddr::new(out.dst, ROCE_PORT);
+            let dst = SocketAddr::new(out.dst, self.destination_port());
             let ident = self.next_ident();
             if let Ok(sealed) = framing::seal(buf, len, src, dst, ident, 64, 0) {
                 self.qp1_psn = (self.qp1_psn + 1) & 0xFF_FFFF;
