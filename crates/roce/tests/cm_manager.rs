@@ -650,3 +650,29 @@ fn server_disconnect_matches_the_capture_except_the_tool_settings() {
         strip(theirs("server-disconnect"))
     );
 }
+
+#[test]
+fn a_req_from_a_qp_still_in_time_wait_is_stale() {
+    let mut p = Pair::new();
+    let (a, b) = p.establish(7174);
+    p.a.disconnect(p.now, a).unwrap();
+    p.pump();
+    assert_eq!(p.b.connection(b).unwrap().state(), State::TimeWait);
+    // The same QP connects again before B's time-wait is over: REJ 10.
+    let a2 = p.connect(7174, b"");
+    assert_eq!(
+        p.a.connection(a2).unwrap().reject_reason(),
+        Some(RejectReason::STALE_CONN)
+    );
+    // After time-wait the QP may connect again.
+    p.run_timers_until(|p| p.b.connection(b).map(|c| c.state()) == Some(State::Closed));
+    let a3 = p.connect(7174, b"");
+    assert_eq!(p.a.connection(a3).unwrap().reject_reason(), None);
+    assert_eq!(
+        p.b_events
+            .iter()
+            .filter(|e| matches!(e, CmEvent::Request { .. }))
+            .count(),
+        2
+    );
+}

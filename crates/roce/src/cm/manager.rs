@@ -311,6 +311,11 @@ pub struct CmManager {
     by_comm_id: BTreeMap<u32, u32>,
     /// Passive connections by (peer IP, peer comm ID), to spot duplicate REQs.
     by_peer: BTreeMap<(IpAddr, u32), u32>,
+    /// Connections by local QPN, for the first-packet shortcut (a QP is
+    /// bound to at most one live connection).
+    by_qpn: BTreeMap<u32, u32>,
+    /// Connections by (peer IP, peer QPN), for the stale-connection check.
+    by_remote_qpn: BTreeMap<(IpAddr, u32), u32>,
     timers: BTreeSet<(Instant, u32)>,
     listeners: BTreeMap<u32, Listener>,
     next_listener: u32,
@@ -351,6 +356,8 @@ impl CmManager {
             free: Vec::new(),
             by_comm_id: BTreeMap::new(),
             by_peer: BTreeMap::new(),
+            by_qpn: BTreeMap::new(),
+            by_remote_qpn: BTreeMap::new(),
             timers: BTreeSet::new(),
             listeners: BTreeMap::new(),
             next_listener: 1,
@@ -508,6 +515,13 @@ impl CmManager {
             if let Some((at, _)) = conn.timer {
                 self.timers.remove(&(at, id.slot));
             }
+            if self.by_qpn.get(&conn.local_qpn) == Some(&id.slot) {
+                self.by_qpn.remove(&conn.local_qpn);
+            }
+            let remote = (conn.remote.ip(), conn.peer.qpn);
+            if self.by_remote_qpn.get(&remote) == Some(&id.slot) {
+                self.by_remote_qpn.remove(&remote);
+            }
             self.free.push(id.slot);
         }
     }
@@ -569,6 +583,7 @@ impl CmManager {
             timeline: Timeline::default(),
         };
         let id = self.insert(conn);
+        self.by_qpn.insert(p.local_qpn, id.slot);
         self.carry_out(
             now,
             id,
@@ -609,6 +624,7 @@ impl CmManager {
             dst.copy_from_slice(p.private_data);
         }
         conn.own_private_len = p.private_data.len();
+        self.by_qpn.insert(p.local_qpn, id.slot);
         self.input(now, id, Input::Accept)
     }
 
@@ -653,13 +669,15 @@ impl CmManager {
     /// established): a passive connection waiting for its RTU is
     /// established.
     pub fn comm_established(&mut self, now: Instant, local_qpn: u32) {
-        let found = self.slots.iter().enumerate().find_map(|(i, s)| {
-            let c = s.conn.as_ref()?;
-            (c.local_qpn == local_qpn
-                && matches!(c.state, State::RepSent { .. } | State::MraRepRcvd))
-            .then_some(i as u32)
-        });
-        if let Some(id) = found.and_then(|slot| self.id_of_slot(slot)) {
+        let found = self
+            .by_qpn
+            .get(&local_qpn)
+            .and_then(|&slot| self.id_of_slot(slot));
+        if let Some(id) = found
+            && self
+                .connection(id)
+                .is_some_and(|c| matches!(c.state, State::RepSent { .. } | State::MraRepRcvd))
+        {
             let _ = self.input(now, id, Input::CommEstablished);
         }
     }
@@ -1019,6 +1037,7 @@ impl CmManager {
                         return;
                     }
                 }
+                self.by_remote_qpn.insert((src, r.local_qpn), id.slot);
                 let _ = self.input(now, id, Input::Rep);
             }
             CmMessage::Rtu(r) => {
@@ -1163,11 +1182,12 @@ impl CmManager {
             return;
         }
         // A REQ for a QP that is still in time-wait with us: stale (10).
-        let stale = self.slots.iter().any(|s| {
-            s.conn.as_ref().is_some_and(|c| {
-                c.state == State::TimeWait && c.remote.ip() == src && c.peer.qpn == r.local_qpn
-            })
-        });
+        let stale = self
+            .by_remote_qpn
+            .get(&(src, r.local_qpn))
+            .and_then(|&slot| self.slots.get(slot as usize))
+            .and_then(|s| s.conn.as_ref())
+            .is_some_and(|c| c.state == State::TimeWait);
         if stale {
             self.reject_req(src, dst, tid, r, RejectReason::STALE_CONN);
             return;
@@ -1256,6 +1276,7 @@ impl CmManager {
         };
         let id = self.insert(conn);
         self.by_peer.insert((src, r.local_comm_id), id.slot);
+        self.by_remote_qpn.insert((src, r.local_qpn), id.slot);
         if let Some(conn) = self.conn_mut(id) {
             conn.timeline.record(now, Entry::Note("REQ received"));
         }
