@@ -34,6 +34,7 @@ mod requester;
 mod responder;
 mod slab;
 mod srq;
+mod timers;
 mod tx;
 mod wqe;
 
@@ -56,6 +57,7 @@ use qp::{Ctx, Qp, send_opcode};
 use requester::Produced;
 use slab::Slab;
 use srq::Srq;
+use timers::TimerIndex;
 use tx::TxRing;
 use wqe::{SendWqe, WqeOp, total_len};
 
@@ -160,6 +162,7 @@ pub struct Engine<M: Memory> {
     keys: KeyTable,
     events: Events,
     tx: TxRing,
+    timers: TimerIndex,
 }
 
 impl<M: Memory> Engine<M> {
@@ -182,6 +185,7 @@ impl<M: Memory> Engine<M> {
             keys: KeyTable::new(config.key_seed),
             events,
             tx: TxRing::default(),
+            timers: TimerIndex::default(),
         }
     }
 
@@ -529,6 +533,7 @@ impl<M: Memory> Engine<M> {
         }
         self.pd_index_ref(init.pd.index, 1);
         self.tx.grow_to(self.qps.capacity());
+        self.timers.grow_to(self.qps.capacity());
         self.events.grow(EVENTS_PER_QP);
         Ok(qpn)
     }
@@ -556,6 +561,7 @@ impl<M: Memory> Engine<M> {
         }
         self.pd_index_ref(qp.pd, -1);
         self.tx.remove(slot);
+        self.timers.set(slot, None);
         Ok(())
     }
 
@@ -918,29 +924,24 @@ impl<M: Memory> Engine<M> {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut best: Option<Instant> = None;
-        for slot in 0..self.qps.capacity() as u32 {
-            if let Some(t) = self.qps.at(slot).and_then(Qp::next_deadline) {
-                best = Some(best.map_or(t, |b| b.min(t)));
-            }
-        }
-        best
+        self.timers.first()
     }
 
     /// Run every timer due at `now` (retransmission, RNR waits).
     pub fn handle_timeout(&mut self, now: Instant) {
-        for slot in 0..self.qps.capacity() as u32 {
+        // Only the QPs whose indexed deadline is due; each is re-indexed
+        // by `after`, so the loop ends.
+        while let Some(slot) = self.timers.pop_due(now) {
             let due = self
                 .qps
                 .at(slot)
                 .and_then(Qp::next_deadline)
                 .is_some_and(|t| t <= now);
-            if !due {
-                continue;
-            }
-            let (qps, mut ctx) = self.parts(now);
-            if let Some(qp) = qps.at_mut(slot) {
-                qp.handle_timer(&mut ctx);
+            if due {
+                let (qps, mut ctx) = self.parts(now);
+                if let Some(qp) = qps.at_mut(slot) {
+                    qp.handle_timer(&mut ctx);
+                }
             }
             self.after(Some(slot));
         }
@@ -971,6 +972,10 @@ impl<M: Memory> Engine<M> {
             && !qp.tx_queued
         {
             qp.tx_queued = self.tx.push(s);
+        }
+        if let Some(s) = slot {
+            let deadline = self.qps.at(s).and_then(Qp::next_deadline);
+            self.timers.set(s, deadline);
         }
     }
 }
