@@ -279,9 +279,12 @@ impl<M: Memory> Device<M> {
         match self.config.ip_mode {
             // The canonical header of UDP mode has identification 0.
             IpMode::Udp => 0,
+            // Never 0 in raw mode: Linux replaces a header-included IPv4
+            // identification of 0 with its own, which would break the ICRC
+            // the peer checks.
             IpMode::Raw => {
                 let id = self.ip_ident;
-                self.ip_ident = self.ip_ident.wrapping_add(1);
+                self.ip_ident = self.ip_ident.wrapping_add(1).max(1);
                 id
             }
         }

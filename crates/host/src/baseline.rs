@@ -1,0 +1,659 @@
+//! The baselines ndkperf measures in the same run as the RDMA modes, so
+//! that RDMA results are reported as ratios to what the same path does
+//! without RDMA: raw UDP goodput with the same datagram size, UDP
+//! ping-pong round trips, and memcpy bandwidth.
+//!
+//! A baseline server ([`run_server`], [`spawn_server`]) answers on one UDP
+//! port; the client ([`Client`]) measures against it, in the same process
+//! over loopback (the default) or across hosts. The protocol is one byte
+//! of kind then a body: `S` start (answered `s`), `G` goodput data
+//! (counted), `R` report (answered `r` + datagrams, bytes, first and last
+//! arrival in ns, little-endian u64s), `P` ping (echoed whole).
+//!
+//! Every wait is bounded: the server polls at most 50 ms at a time and
+//! gives up after an idle timeout; every client request is retried three
+//! times with a one-second wait each.
+
+use std::fmt;
+use std::io::{self, ErrorKind};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+use crate::io::{self as hio, SendBatch, Transport, UdpTransport};
+
+/// Longest single poll of the server and the goodput sender.
+const POLL: Duration = Duration::from_millis(50);
+/// How long a client waits for one answer, and how often it asks.
+const ANSWER_WAIT: Duration = Duration::from_secs(1);
+const TRIES: u32 = 3;
+
+/// RoCE bytes around the payload of a middle or only packet: BTH (12) and
+/// ICRC (4).
+pub const ROCE_OVERHEAD: usize = 12 + 4;
+
+/// The UDP payload size of the RoCE packets a message of `size` bytes
+/// travels in at path MTU `mtu`: what the baselines send.
+pub fn roce_datagram_len(size: usize, mtu: usize) -> usize {
+    size.clamp(1, mtu.max(1)) + ROCE_OVERHEAD
+}
+
+/// Why a baseline could not be measured.
+#[derive(Debug)]
+pub enum Error {
+    /// Opening a socket failed (port in use, bad address, ...).
+    Io(hio::Error),
+    /// The peer refused (ICMP port unreachable): nothing listens there.
+    Refused {
+        /// The server address.
+        server: SocketAddr,
+    },
+    /// The peer never answered.
+    NoAnswer {
+        /// The server address.
+        server: SocketAddr,
+        /// How long was waited in all.
+        waited: Duration,
+    },
+    /// Any other OS error while measuring.
+    Os {
+        /// What was being done.
+        context: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "{e}"),
+            Error::Refused { server } => write!(
+                f,
+                "peer {server} is unreachable (connection refused): is `ndkperf --server` \
+                 running there on that port?"
+            ),
+            Error::NoAnswer { server, waited } => write!(
+                f,
+                "no answer from {server} within {:.0} s: is `ndkperf --server` running there, \
+                 and is UDP port {} open?",
+                waited.as_secs_f64(),
+                server.port()
+            ),
+            Error::Os { context, source } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<hio::Error> for Error {
+    fn from(e: hio::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+fn os(context: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Os { context, source }
+}
+
+/// What the server prints about itself.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ServerSummary {
+    /// Pings echoed.
+    pub pings: u64,
+    /// Goodput datagrams counted.
+    pub datagrams: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Session {
+    datagrams: u64,
+    bytes: u64,
+    first_ns: u64,
+    last_ns: u64,
+}
+
+/// Serves the baselines on `transport` until `stop` is set or nothing
+/// arrives for `idle`.
+pub fn run_server(
+    mut transport: UdpTransport,
+    idle: Duration,
+    stop: &AtomicBool,
+) -> Result<ServerSummary, Error> {
+    let origin = Instant::now();
+    let mut last_heard = Instant::now();
+    let mut session = Session::default();
+    let mut summary = ServerSummary::default();
+    while !stop.load(Ordering::Acquire) {
+        let n = transport.recv().map_err(os("receiving"))?;
+        if n == 0 {
+            if last_heard.elapsed() > idle {
+                break;
+            }
+            let mut fds = [PollFd::new(transport.as_fd(), PollFlags::POLLIN)];
+            let _ = nix::poll::poll(
+                &mut fds,
+                PollTimeout::try_from(POLL).unwrap_or(PollTimeout::ZERO),
+            );
+            continue;
+        }
+        last_heard = Instant::now();
+        let now_ns = u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        for i in 0..n {
+            let Some(d) = transport.received(i) else {
+                continue;
+            };
+            match d.data.first() {
+                Some(b'G') => {
+                    if session.datagrams == 0 {
+                        session.first_ns = now_ns;
+                    }
+                    session.datagrams += 1;
+                    session.bytes += d.data.len() as u64;
+                    session.last_ns = now_ns;
+                    summary.datagrams += 1;
+                }
+                Some(b'P') => {
+                    summary.pings += 1;
+                    let _ = transport.send_to(d.src, d.data);
+                }
+                Some(b'S') => {
+                    session = Session::default();
+                    let _ = transport.send_to(d.src, b"s");
+                }
+                Some(b'R') => {
+                    let mut r = [0u8; 33];
+                    r[0] = b'r';
+                    for (k, v) in [
+                        session.datagrams,
+                        session.bytes,
+                        session.first_ns,
+                        session.last_ns,
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
+                        r[1 + 8 * k..9 + 8 * k].copy_from_slice(&v.to_le_bytes());
+                    }
+                    let _ = transport.send_to(d.src, &r);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// A baseline server on its own thread.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<ServerSummary, Error>>>,
+}
+
+/// Starts a baseline server bound to `bind` on a thread.
+pub fn spawn_server(bind: SocketAddr, idle: Duration) -> Result<ServerHandle, Error> {
+    let transport = UdpTransport::bind(bind)?;
+    let addr = transport.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("ndkperf-baseline-server".into())
+        .spawn(move || run_server(transport, idle, &flag))
+        .map_err(os("starting the server thread"))?;
+    Ok(ServerHandle {
+        addr,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+impl ServerHandle {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops it (within one poll) and returns what it did.
+    pub fn stop(mut self) -> Result<ServerSummary, Error> {
+        self.stop.store(true, Ordering::Release);
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Ok(ServerSummary::default()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Raw UDP goodput.
+#[derive(Debug, Clone, Copy)]
+pub struct Goodput {
+    /// UDP payload bytes per datagram.
+    pub datagram_len: usize,
+    /// Datagrams the client handed to the OS.
+    pub sent: u64,
+    /// Datagrams the server counted.
+    pub received: u64,
+    /// Payload bytes the server counted.
+    pub bytes: u64,
+    /// From the server's first to its last arrival.
+    pub window: Duration,
+    /// Most datagrams per send (GSO), 1 without.
+    pub gso_segments: usize,
+}
+
+impl Goodput {
+    /// Received payload bytes per second.
+    pub fn bytes_per_sec(&self) -> f64 {
+        let s = self.window.as_secs_f64();
+        if s > 0.0 { self.bytes as f64 / s } else { 0.0 }
+    }
+
+    /// Fraction of the sent datagrams that did not arrive.
+    pub fn loss(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            1.0 - (self.received.min(self.sent) as f64 / self.sent as f64)
+        }
+    }
+}
+
+/// Round-trip times of a ping-pong, in nanoseconds, sorted.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    /// UDP payload bytes per ping.
+    pub datagram_len: usize,
+    /// Sorted round-trip times (ns).
+    pub rtt_ns: Vec<u64>,
+    /// Pings that got no answer within the wait.
+    pub lost: u64,
+}
+
+impl Latency {
+    /// The `p`-quantile (0..=1) of the round trip, nearest rank.
+    pub fn percentile(&self, p: f64) -> Duration {
+        percentile(&self.rtt_ns, p)
+    }
+
+    /// Mean round trip.
+    pub fn mean(&self) -> Duration {
+        if self.rtt_ns.is_empty() {
+            return Duration::ZERO;
+        }
+        let sum: u128 = self.rtt_ns.iter().map(|&x| u128::from(x)).sum();
+        Duration::from_nanos(u64::try_from(sum / self.rtt_ns.len() as u128).unwrap_or(u64::MAX))
+    }
+}
+
+/// Nearest-rank percentile of sorted samples (zero if none).
+pub fn percentile(sorted: &[u64], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (p.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
+    let i = rank.saturating_sub(1).min(sorted.len() - 1);
+    Duration::from_nanos(sorted[i])
+}
+
+/// Called with the elapsed time and a short status while a measurement
+/// runs.
+pub type Progress<'a> = &'a mut dyn FnMut(Duration, &str);
+
+/// A baseline client talking to one server.
+#[derive(Debug)]
+pub struct Client {
+    ctrl: UdpSocket,
+    server: SocketAddr,
+    local_ip: IpAddr,
+}
+
+impl Client {
+    /// A client for `server`, sending from `local_ip` (unspecified: any).
+    pub fn new(server: SocketAddr, local_ip: Option<IpAddr>) -> Result<Self, Error> {
+        let local_ip = local_ip.unwrap_or(match server {
+            SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        });
+        let bind = SocketAddr::new(local_ip, 0);
+        let ctrl = UdpSocket::bind(bind).map_err(|e| {
+            Error::Io(hio::Error::Io {
+                context: "binding the client socket",
+                source: e,
+            })
+        })?;
+        ctrl.connect(server).map_err(|e| match e.kind() {
+            ErrorKind::NetworkUnreachable | ErrorKind::HostUnreachable => Error::Refused { server },
+            _ => Error::Os {
+                context: "connecting to the server",
+                source: e,
+            },
+        })?;
+        ctrl.set_read_timeout(Some(ANSWER_WAIT))
+            .map_err(os("setting the answer timeout"))?;
+        let local_ip = ctrl.local_addr().map(|a| a.ip()).unwrap_or(local_ip);
+        Ok(Client {
+            ctrl,
+            server,
+            local_ip,
+        })
+    }
+
+    /// Sends `msg` and waits for an answer starting with `expect`, up to
+    /// three times.
+    fn request(&self, msg: &[u8], expect: u8, buf: &mut [u8]) -> Result<usize, Error> {
+        for _ in 0..TRIES {
+            self.ctrl.send(msg).map_err(|e| self.map_err(e))?;
+            let end = Instant::now() + ANSWER_WAIT;
+            while Instant::now() < end {
+                match self.ctrl.recv(buf) {
+                    Ok(n) if buf.first() == Some(&expect) => return Ok(n),
+                    Ok(_) => continue,
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        break;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(self.map_err(e)),
+                }
+            }
+        }
+        Err(Error::NoAnswer {
+            server: self.server,
+            waited: ANSWER_WAIT * TRIES,
+        })
+    }
+
+    fn map_err(&self, e: io::Error) -> Error {
+        match e.kind() {
+            ErrorKind::ConnectionRefused
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable => Error::Refused {
+                server: self.server,
+            },
+            _ => Error::Os {
+                context: "talking to the server",
+                source: e,
+            },
+        }
+    }
+
+    /// Checks that a server answers.
+    pub fn hello(&self) -> Result<(), Error> {
+        let mut buf = [0u8; 64];
+        self.request(b"S", b's', &mut buf).map(|_| ())
+    }
+
+    /// Sends `datagram_len`-byte datagrams as fast as the socket takes them
+    /// for `duration`; the server counts what arrives.
+    pub fn goodput(
+        &self,
+        datagram_len: usize,
+        duration: Duration,
+        progress: Progress<'_>,
+    ) -> Result<Goodput, Error> {
+        let datagram_len = datagram_len.clamp(1, 65_000);
+        let mut buf = [0u8; 64];
+        self.request(b"S", b's', &mut buf)?;
+        let mut tx = UdpTransport::bind(SocketAddr::new(self.local_ip, 0))?;
+        let gso_segments = tx.max_gso_segments();
+        let mut data = vec![0u8; datagram_len];
+        data[0] = b'G';
+        let per_batch = 64;
+        let mut batch = SendBatch::new(per_batch, per_batch * datagram_len);
+        let start = Instant::now();
+        let mut sent = 0u64;
+        let mut last_tick = start;
+        while start.elapsed() < duration {
+            while batch.push(self.server, &data) {}
+            let r = tx.send(&mut batch);
+            sent += r.sent as u64;
+            if let Some(e) = r.error {
+                return Err(self.map_err(e));
+            }
+            if !batch.is_empty() {
+                let mut fds = [PollFd::new(tx.as_fd(), PollFlags::POLLOUT)];
+                let _ = nix::poll::poll(&mut fds, PollTimeout::from(10u8));
+            }
+            if last_tick.elapsed() >= Duration::from_millis(200) {
+                last_tick = Instant::now();
+                let rate = (sent as f64 * datagram_len as f64) / start.elapsed().as_secs_f64();
+                progress(
+                    start.elapsed(),
+                    &format!("UDP goodput: sending {}", fmt_rate(rate)),
+                );
+            }
+        }
+        // Let the last datagrams land before asking.
+        std::thread::sleep(Duration::from_millis(20));
+        let n = self.request(b"R", b'r', &mut buf)?;
+        let field = |k: usize| -> u64 {
+            buf.get(1 + 8 * k..9 + 8 * k)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+                .unwrap_or(0)
+        };
+        if n < 33 {
+            return Err(Error::Os {
+                context: "reading the server's report",
+                source: io::Error::new(ErrorKind::InvalidData, "short report"),
+            });
+        }
+        let (received, bytes, first, last) = (field(0), field(1), field(2), field(3));
+        // The window runs from the first arrival to the last, plus one
+        // datagram's share so a single arrival is not infinitely fast.
+        let per = if received > 1 {
+            (last - first) / (received - 1)
+        } else {
+            0
+        };
+        Ok(Goodput {
+            datagram_len,
+            sent,
+            received,
+            bytes,
+            window: Duration::from_nanos(last.saturating_sub(first) + per),
+            gso_segments,
+        })
+    }
+
+    /// Ping-pongs `datagram_len`-byte datagrams, one at a time, `iters`
+    /// times or for `max_duration`, whichever ends first.
+    pub fn ping_pong(
+        &self,
+        datagram_len: usize,
+        iters: u64,
+        max_duration: Duration,
+        progress: Progress<'_>,
+    ) -> Result<Latency, Error> {
+        let datagram_len = datagram_len.clamp(9, 65_000);
+        self.hello()?;
+        let mut ping = vec![0u8; datagram_len];
+        ping[0] = b'P';
+        let mut pong = vec![0u8; datagram_len + 64];
+        let mut rtt = Vec::with_capacity(usize::try_from(iters.min(10_000_000)).unwrap_or(0));
+        let mut lost = 0u64;
+        let mut lost_in_a_row = 0;
+        let start = Instant::now();
+        let mut last_tick = start;
+        for seq in 0..iters {
+            if start.elapsed() >= max_duration {
+                break;
+            }
+            ping[1..9].copy_from_slice(&seq.to_le_bytes());
+            let t0 = Instant::now();
+            self.ctrl.send(&ping).map_err(|e| self.map_err(e))?;
+            let answered = loop {
+                match self.ctrl.recv(&mut pong) {
+                    Ok(n) if n >= 9 && pong[0] == b'P' && pong[1..9] == ping[1..9] => break true,
+                    Ok(_) => continue,
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        break false;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(self.map_err(e)),
+                }
+            };
+            if answered {
+                rtt.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
+                lost_in_a_row = 0;
+            } else {
+                lost += 1;
+                lost_in_a_row += 1;
+                if lost_in_a_row >= TRIES {
+                    return Err(Error::NoAnswer {
+                        server: self.server,
+                        waited: ANSWER_WAIT * TRIES,
+                    });
+                }
+            }
+            if last_tick.elapsed() >= Duration::from_millis(200) {
+                last_tick = Instant::now();
+                progress(
+                    start.elapsed(),
+                    &format!("UDP ping-pong: {} of {iters}", rtt.len()),
+                );
+            }
+        }
+        rtt.sort_unstable();
+        Ok(Latency {
+            datagram_len,
+            rtt_ns: rtt,
+            lost,
+        })
+    }
+}
+
+/// memcpy bandwidth.
+#[derive(Debug, Clone, Copy)]
+pub struct Memcpy {
+    /// Bytes per copy.
+    pub block: usize,
+    /// Copies made.
+    pub copies: u64,
+    /// Time taken.
+    pub elapsed: Duration,
+}
+
+impl Memcpy {
+    /// Bytes copied per second.
+    pub fn bytes_per_sec(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 {
+            self.block as f64 * self.copies as f64 / s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Copies a `block`-byte buffer into another for `duration` (at least
+/// once).
+pub fn memcpy_bandwidth(block: usize, duration: Duration, progress: Progress<'_>) -> Memcpy {
+    let block = block.max(1);
+    let src = vec![0x5Au8; block];
+    let mut dst = vec![0u8; block];
+    let start = Instant::now();
+    let mut copies = 0u64;
+    let mut last_tick = start;
+    loop {
+        dst.copy_from_slice(std::hint::black_box(&src));
+        std::hint::black_box(&mut dst);
+        copies += 1;
+        let e = start.elapsed();
+        if e >= duration {
+            break;
+        }
+        if last_tick.elapsed() >= Duration::from_millis(200) {
+            last_tick = Instant::now();
+            progress(e, "memcpy");
+        }
+    }
+    Memcpy {
+        block,
+        copies,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// A rate in bytes per second for people (GB/s, decimal).
+pub fn fmt_rate(bytes_per_sec: f64) -> String {
+    if bytes_per_sec >= 1e9 {
+        format!("{:.2} GB/s", bytes_per_sec / 1e9)
+    } else {
+        format!("{:.1} MB/s", bytes_per_sec / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none(_: Duration, _: &str) {}
+
+    #[test]
+    fn percentiles_and_sizes() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 0.5), Duration::from_nanos(50));
+        assert_eq!(percentile(&v, 0.99), Duration::from_nanos(99));
+        assert_eq!(percentile(&v, 1.0), Duration::from_nanos(100));
+        assert_eq!(percentile(&v, 0.0), Duration::from_nanos(1));
+        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+        assert_eq!(roce_datagram_len(65536, 4096), 4112);
+        assert_eq!(roce_datagram_len(64, 4096), 80);
+        assert_eq!(roce_datagram_len(0, 0), 17);
+    }
+
+    #[test]
+    fn baselines_run_against_a_loopback_server() {
+        let server = spawn_server("127.0.0.1:0".parse().unwrap(), Duration::from_secs(30)).unwrap();
+        let client = Client::new(server.addr(), None).unwrap();
+        let lat = client
+            .ping_pong(80, 50, Duration::from_secs(10), &mut none)
+            .unwrap();
+        assert_eq!(lat.rtt_ns.len() as u64 + lat.lost, 50);
+        assert!(lat.percentile(0.5) <= lat.percentile(0.99));
+        let g = client
+            .goodput(1000, Duration::from_millis(50), &mut none)
+            .unwrap();
+        assert!(
+            g.sent > 0 && g.received > 0 && g.received <= g.sent,
+            "{g:?}"
+        );
+        assert_eq!(g.bytes, g.received * 1000);
+        let m = memcpy_bandwidth(1 << 16, Duration::from_millis(5), &mut none);
+        assert!(m.copies >= 1);
+        let s = server.stop().unwrap();
+        assert!(s.pings >= 50);
+    }
+
+    #[test]
+    fn a_missing_server_is_a_clear_error() {
+        // Take a port, then free it: nothing listens there.
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = Client::new(SocketAddr::from(([127, 0, 0, 1], port)), None).unwrap();
+        let e = client.hello().unwrap_err();
+        assert!(
+            matches!(e, Error::Refused { .. } | Error::NoAnswer { .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("ndkperf --server"), "{e}");
+    }
+}

@@ -1,0 +1,596 @@
+//! The event loop that drives a sans-IO endpoint over a [`Transport`].
+//!
+//! One dedicated I/O thread per endpoint runs turns of: receive a batch
+//! (no lock held), then under the endpoint's lock feed the datagrams, fire
+//! due timers and collect datagrams to send, then (lock released) send the
+//! batch, call the *after-unlock hook*, and wait.
+//!
+//! * Every wait is bounded: the wait for the socket or the waker ends at the
+//!   endpoint's next deadline or after [`LoopConfig::max_wait`], whichever
+//!   is sooner, so a stop request or a lost wake-up costs at most that.
+//! * Other threads reach the endpoint through its `Arc<Mutex<E>>` and then
+//!   call [`Waker::wake`] (an `eventfd`, polled together with the socket) so
+//!   the loop sends what they queued without waiting out its timeout.
+//! * The loop holds the endpoint's lock only around the [`Endpoint`] calls.
+//!   The hook runs after the lock is released: that is where a consumer's
+//!   upcalls go (the NDK layer collects them under the lock, drops it, then
+//!   calls the consumer, which may re-enter the endpoint).
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::time::TimeSpec;
+use roce::device::{Device, MAX_DATAGRAM, Transmit};
+use roce::rc::Memory;
+use roce::time::Instant;
+
+use crate::clock::Clock;
+use crate::io::{Datagram, Framing, SendBatch, Transport};
+use crate::pcap::PcapWriter;
+
+/// A received datagram, as the endpoint takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// A UDP payload from a UDP socket, with its addressing.
+    Udp {
+        /// Sender's address and port.
+        src: SocketAddr,
+        /// Our address and port, as the sender addressed it.
+        dst: SocketAddr,
+        /// The RoCE packet.
+        payload: &'a [u8],
+    },
+    /// A whole IP datagram from a raw socket.
+    Ip(&'a [u8]),
+}
+
+/// What the loop drives: a sans-IO datagram endpoint. The loop calls these
+/// with the endpoint's lock held, so they must not block.
+pub trait Endpoint: Send {
+    /// A datagram arrived.
+    fn handle_datagram(&mut self, now: Instant, datagram: Incoming<'_>);
+    /// Writes the next datagram to send into `buf` (at least
+    /// [`MAX_DATAGRAM`] bytes).
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit>;
+    /// The next deadline, if any.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Runs what is due at `now`.
+    fn handle_timeout(&mut self, now: Instant);
+}
+
+impl<M: Memory + Send> Endpoint for Device<M> {
+    fn handle_datagram(&mut self, now: Instant, datagram: Incoming<'_>) {
+        match datagram {
+            Incoming::Udp { src, dst, payload } => self.handle_udp(now, src, dst, payload),
+            Incoming::Ip(d) => self.handle_ip(now, d),
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        Device::poll_transmit(self, now, buf)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Device::poll_timeout(self)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Device::handle_timeout(self, now)
+    }
+}
+
+/// Where RoCE datagrams really go in UDP mode.
+///
+/// A device in UDP mode sends from its socket's port to the *same* port of
+/// the peer, and its ICRCs cover both ports (crates/roce `DeviceConfig`:
+/// `udp_source_port` must be the socket's real port). Endpoints on separate
+/// addresses (127.0.0.1 and 127.0.0.2, or two hosts) on one port need no
+/// routing. Two endpoints on one address need two ports: then
+/// `peer_port` sends every datagram to the peer's real port, and presents
+/// each received datagram as addressed to the port the sender addressed it
+/// to (its own, by the convention above), so the ICRCs still match. Raw
+/// mode ignores this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Routing {
+    /// The peer's real port, when it differs from ours.
+    pub peer_port: Option<u16>,
+}
+
+impl Routing {
+    /// The peer's socket is on `port` of the same address (loopback pairs).
+    pub fn peer_on(port: u16) -> Self {
+        Routing {
+            peer_port: Some(port),
+        }
+    }
+
+    /// Where a datagram the device addressed to `dst` goes.
+    pub fn outgoing(&self, dst: SocketAddr) -> SocketAddr {
+        match self.peer_port {
+            Some(p) => SocketAddr::new(dst.ip(), p),
+            None => dst,
+        }
+    }
+
+    /// The destination a datagram from `src` to our socket at `dst` is
+    /// presented with.
+    pub fn incoming(&self, src: SocketAddr, dst: SocketAddr) -> SocketAddr {
+        match self.peer_port {
+            Some(_) => SocketAddr::new(dst.ip(), src.port()),
+            None => dst,
+        }
+    }
+}
+
+/// Wakes an event loop from another thread (an `eventfd`).
+#[derive(Debug, Clone)]
+pub struct Waker(Arc<EventFd>);
+
+impl Waker {
+    fn new() -> io::Result<Self> {
+        let fd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+        Ok(Waker(Arc::new(fd)))
+    }
+
+    /// Makes the loop run a turn soon (at once if it is waiting).
+    pub fn wake(&self) {
+        // Only fails when the counter would overflow: then it is readable
+        // already.
+        let _ = self.0.write(1);
+    }
+
+    fn drain(&self) {
+        let _ = self.0.read();
+    }
+}
+
+/// The after-unlock hook: called on the I/O thread after every turn, with
+/// the endpoint's lock released.
+pub type Hook<E> = Box<dyn FnMut(&Mutex<E>) + Send>;
+
+/// How an event loop runs.
+pub struct LoopConfig {
+    /// Name of the I/O thread.
+    pub name: String,
+    /// Longest single wait (the bound on stop and lost-wake latency).
+    pub max_wait: Duration,
+    /// Datagrams collected per turn at most before sending.
+    pub max_batch: usize,
+    /// Port translation in UDP mode.
+    pub routing: Routing,
+    /// Record every datagram sent and received.
+    pub pcap: Option<PcapWriter<Box<dyn io::Write + Send>>>,
+}
+
+impl fmt::Debug for LoopConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopConfig")
+            .field("name", &self.name)
+            .field("max_wait", &self.max_wait)
+            .field("max_batch", &self.max_batch)
+            .field("routing", &self.routing)
+            .field("pcap", &self.pcap.is_some())
+            .finish()
+    }
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        LoopConfig {
+            name: "ndkrs-io".into(),
+            max_wait: Duration::from_millis(50),
+            max_batch: 64,
+            routing: Routing::default(),
+            pcap: None,
+        }
+    }
+}
+
+/// What a loop did, returned when it stops.
+#[derive(Debug, Default, Clone)]
+pub struct LoopStats {
+    /// Turns run.
+    pub turns: u64,
+    /// Datagrams received and handed to the endpoint.
+    pub received: u64,
+    /// Datagrams handed to the OS.
+    pub sent: u64,
+    /// Datagrams dropped on a send error.
+    pub send_dropped: u64,
+    /// Receive calls that failed.
+    pub recv_errors: u64,
+    /// Frames written to the pcap.
+    pub pcap_frames: u64,
+    /// The last OS error seen, if any.
+    pub last_error: Option<String>,
+}
+
+fn lock<E>(m: &Mutex<E>) -> MutexGuard<'_, E> {
+    // A panic on another thread must not wedge the I/O thread.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A running event loop; stopping or dropping it ends the I/O thread
+/// within [`LoopConfig::max_wait`] plus one turn.
+#[derive(Debug)]
+pub struct EventLoop<E> {
+    endpoint: Arc<Mutex<E>>,
+    waker: Waker,
+    stop: Arc<AtomicBool>,
+    local: SocketAddr,
+    clock: Clock,
+    thread: Option<JoinHandle<LoopStats>>,
+}
+
+impl<E: Endpoint + 'static> EventLoop<E> {
+    /// Starts the I/O thread.
+    pub fn spawn(
+        endpoint: Arc<Mutex<E>>,
+        transport: Box<dyn Transport>,
+        clock: Clock,
+        config: LoopConfig,
+        hook: Option<Hook<E>>,
+    ) -> io::Result<Self> {
+        let waker = Waker::new()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let local = transport.local_addr();
+        let runner = Runner {
+            endpoint: Arc::clone(&endpoint),
+            transport,
+            clock,
+            waker: waker.clone(),
+            stop: Arc::clone(&stop),
+            hook,
+            batch: SendBatch::new(config.max_batch * 2, config.max_batch * 2 * MAX_DATAGRAM),
+            scratch: vec![0; MAX_DATAGRAM],
+            stats: LoopStats::default(),
+            config,
+        };
+        let thread = std::thread::Builder::new()
+            .name(runner.config.name.clone())
+            .spawn(move || runner.run())?;
+        Ok(EventLoop {
+            endpoint,
+            waker,
+            stop,
+            local,
+            clock,
+            thread: Some(thread),
+        })
+    }
+
+    /// The endpoint (lock it, then [`EventLoop::wake`]).
+    pub fn endpoint(&self) -> &Arc<Mutex<E>> {
+        &self.endpoint
+    }
+
+    /// Runs `f` on the endpoint under its lock with the clock's now, then
+    /// wakes the loop so that what `f` queued goes out.
+    pub fn with<R>(&self, f: impl FnOnce(&mut E, Instant) -> R) -> R {
+        let r = {
+            let mut ep = lock(&self.endpoint);
+            f(&mut ep, self.clock.now())
+        };
+        self.waker.wake();
+        r
+    }
+
+    /// A handle other threads use to wake the loop.
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
+    /// Wakes the loop.
+    pub fn wake(&self) {
+        self.waker.wake();
+    }
+
+    /// The transport's bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The clock the loop runs on.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Stops the I/O thread and waits for it (bounded by one wait).
+    pub fn stop(mut self) -> LoopStats {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> LoopStats {
+        self.stop.store(true, Ordering::Release);
+        self.waker.wake();
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(stats)) => stats,
+            Some(Err(_)) => LoopStats {
+                last_error: Some("the I/O thread panicked".into()),
+                ..LoopStats::default()
+            },
+            None => LoopStats::default(),
+        }
+    }
+}
+
+impl<E> Drop for EventLoop<E> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Runner<E> {
+    endpoint: Arc<Mutex<E>>,
+    transport: Box<dyn Transport>,
+    clock: Clock,
+    waker: Waker,
+    stop: Arc<AtomicBool>,
+    hook: Option<Hook<E>>,
+    batch: SendBatch,
+    scratch: Vec<u8>,
+    stats: LoopStats,
+    config: LoopConfig,
+}
+
+impl<E: Endpoint> Runner<E> {
+    fn run(mut self) -> LoopStats {
+        while !self.stop.load(Ordering::Acquire) {
+            let busy = self.turn();
+            if busy && self.batch.is_empty() {
+                continue;
+            }
+            self.wait();
+        }
+        if let Some(p) = self.config.pcap.as_mut() {
+            if let Err(e) = p.finish() {
+                self.stats.last_error = Some(e.to_string());
+            }
+            self.stats.pcap_frames = p.frames();
+        }
+        self.stats
+    }
+
+    fn note_error(&mut self, e: &dyn fmt::Display) {
+        self.stats.last_error = Some(e.to_string());
+    }
+
+    /// One turn; true if there may be more to do at once.
+    fn turn(&mut self) -> bool {
+        self.stats.turns += 1;
+        let n = match self.transport.recv() {
+            Ok(n) => n,
+            Err(e) => {
+                self.stats.recv_errors += 1;
+                self.note_error(&e);
+                0
+            }
+        };
+        let framing = self.transport.framing();
+        let routing = self.config.routing;
+        let now = self.clock.now();
+        if let Some(p) = self.config.pcap.as_mut() {
+            for i in 0..n {
+                if let Some(d) = self.transport.received(i) {
+                    let _ = record(p, framing, routing, d);
+                }
+            }
+        }
+        let mut produced = 0;
+        {
+            let mut ep = lock(&self.endpoint);
+            for i in 0..n {
+                let Some(d) = self.transport.received(i) else {
+                    continue;
+                };
+                let incoming = match framing {
+                    Framing::Udp => Incoming::Udp {
+                        src: d.src,
+                        dst: routing.incoming(d.src, d.dst),
+                        payload: d.data,
+                    },
+                    Framing::Ip => Incoming::Ip(d.data),
+                };
+                ep.handle_datagram(now, incoming);
+            }
+            if ep.poll_timeout().is_some_and(|t| t <= now) {
+                ep.handle_timeout(now);
+            }
+            while produced < self.config.max_batch && self.batch.has_room(MAX_DATAGRAM) {
+                let Some(t) = ep.poll_transmit(now, &mut self.scratch) else {
+                    break;
+                };
+                let bytes = match framing {
+                    Framing::Udp => t.udp_payload(&self.scratch),
+                    Framing::Ip => t.ip_datagram(&self.scratch),
+                };
+                if let Some(p) = self.config.pcap.as_mut() {
+                    let _ = match framing {
+                        Framing::Udp => p.write_udp(t.src, t.dst, bytes),
+                        Framing::Ip => p.write_ip(bytes),
+                    };
+                }
+                self.batch.push(routing.outgoing(t.dst), bytes);
+                produced += 1;
+            }
+        }
+        self.stats.received += n as u64;
+        if !self.batch.is_empty() {
+            let r = self.transport.send(&mut self.batch);
+            self.stats.sent += r.sent as u64;
+            self.stats.send_dropped += r.dropped as u64;
+            if let Some(e) = r.error {
+                self.note_error(&e);
+            }
+        }
+        if let Some(h) = self.hook.as_mut() {
+            h(&self.endpoint);
+        }
+        n > 0 || produced >= self.config.max_batch
+    }
+
+    /// Waits for the socket, the waker or the next deadline, at most
+    /// `max_wait`.
+    fn wait(&mut self) {
+        let deadline = lock(&self.endpoint).poll_timeout();
+        let mut timeout = self.config.max_wait;
+        if let Some(d) = deadline {
+            timeout = timeout.min(self.clock.until(d));
+        }
+        if timeout.is_zero() {
+            return;
+        }
+        let mut sock_events = PollFlags::POLLIN;
+        if !self.batch.is_empty() {
+            sock_events |= PollFlags::POLLOUT;
+        }
+        let woken = {
+            let mut fds = [
+                PollFd::new(self.transport.as_fd(), sock_events),
+                PollFd::new(self.waker.0.as_fd(), PollFlags::POLLIN),
+            ];
+            match nix::poll::ppoll(&mut fds, Some(TimeSpec::from_duration(timeout)), None) {
+                Ok(_) => fds[1].any().unwrap_or(false),
+                Err(_) => false,
+            }
+        };
+        if woken {
+            self.waker.drain();
+        }
+    }
+}
+
+/// Records a received datagram with the addressing the endpoint saw.
+fn record(
+    p: &mut PcapWriter<Box<dyn io::Write + Send>>,
+    framing: Framing,
+    routing: Routing,
+    d: Datagram<'_>,
+) -> io::Result<()> {
+    match framing {
+        Framing::Udp => p.write_udp(d.src, routing.incoming(d.src, d.dst), d.data),
+        Framing::Ip => p.write_ip(d.data),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::UdpTransport;
+    use std::sync::mpsc;
+
+    /// Echoes every payload back and counts timer firings.
+    #[derive(Debug, Default)]
+    struct Echo {
+        out: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+        deadline: Option<Instant>,
+        fired: u32,
+    }
+
+    impl Endpoint for Echo {
+        fn handle_datagram(&mut self, _now: Instant, d: Incoming<'_>) {
+            if let Incoming::Udp { src, dst, payload } = d {
+                self.out.push((dst, src, payload.to_vec()));
+            }
+        }
+        fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+            let (src, dst, p) = self.out.pop()?;
+            let start = roce::framing::HEADROOM;
+            buf[start..start + p.len()].copy_from_slice(&p);
+            Some(Transmit {
+                src,
+                dst,
+                sealed: roce::framing::Sealed {
+                    ip_start: 0,
+                    udp_payload_start: start,
+                    end: start + p.len(),
+                },
+            })
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            self.deadline
+        }
+        fn handle_timeout(&mut self, _now: Instant) {
+            self.deadline = None;
+            self.fired += 1;
+        }
+    }
+
+    #[test]
+    fn echoes_fires_timers_wakes_and_stops() {
+        let t = UdpTransport::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let ep = Arc::new(Mutex::new(Echo::default()));
+        let (tx, rx) = mpsc::channel();
+        let hook: Hook<Echo> = Box::new(move |m: &Mutex<Echo>| {
+            // The loop released the lock: taking it here must not deadlock.
+            let fired = lock(m).fired;
+            let _ = tx.send(fired);
+        });
+        let el = EventLoop::spawn(
+            Arc::clone(&ep),
+            Box::new(t),
+            Clock::new(),
+            LoopConfig {
+                max_wait: Duration::from_secs(5),
+                ..LoopConfig::default()
+            },
+            Some(hook),
+        )
+        .unwrap();
+        let port = el.local_addr().port();
+        let client = UdpTransport::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        // Without a peer port, addresses pass unchanged: the echo goes back
+        // to the sender's port.
+        client
+            .send_to(SocketAddr::new("127.0.0.1".parse().unwrap(), port), b"ping")
+            .unwrap();
+        client.socket().set_nonblocking(false).unwrap();
+        client
+            .socket()
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (len, from) = client.socket().recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..len], b"ping");
+        assert_eq!(from.port(), port);
+        // A timer set from another thread fires although max_wait is long:
+        // the waker cuts the wait short.
+        el.with(|e, now| e.deadline = Some(now + Duration::from_millis(1)));
+        let mut fired = 0;
+        for _ in 0..100 {
+            fired = rx.recv_timeout(Duration::from_secs(10)).expect("a turn");
+            if fired > 0 {
+                break;
+            }
+        }
+        assert_eq!(fired, 1);
+        let stats = el.stop();
+        assert!(stats.received >= 1 && stats.sent >= 1, "{stats:?}");
+    }
+
+    #[test]
+    fn routing_maps_a_same_address_pair() {
+        let r = Routing::peer_on(5000);
+        let own: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let peer_real: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        // Sent to our own port (the device's convention), goes to the peer's.
+        assert_eq!(r.outgoing(own), peer_real);
+        // The peer addressed us at its own port.
+        assert_eq!(r.incoming(peer_real, own), peer_real);
+        let d = Routing::default();
+        assert_eq!(d.outgoing(own), own);
+        assert_eq!(d.incoming(peer_real, own), own);
+    }
+}

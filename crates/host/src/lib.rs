@@ -1,0 +1,27 @@
+//! The std shell of ndkrs on Linux.
+//!
+//! The sans-IO NIC ([`roce::device::Device`]) and the NDK provider above it
+//! never touch a socket, a clock or a thread (shared DESIGN.md, "Rules of
+//! the house"). This crate does:
+//!
+//! * [`clock`]: a monotonic clock mapped to [`roce::time::Instant`].
+//! * [`io`]: datagram transports: UDP sockets (recvmmsg, UDP GSO/GRO with
+//!   run-time detection and fallback, sendmmsg) and raw IP sockets for the
+//!   exact-ICRC datagrams that interoperate with Linux rxe.
+//! * [`endpoint`]: an event loop on a dedicated thread that drives any
+//!   sans-IO [`endpoint::Endpoint`]: bounded waits, an eventfd waker, a stop
+//!   handle, and a hook that runs after the endpoint's lock is released.
+//! * [`pcap`]: captures of RoCEv2 traffic that Wireshark/tshark decode.
+//! * [`baseline`]: the measurements ndkperf reports RDMA results against
+//!   (raw UDP goodput, UDP ping-pong latency, memcpy bandwidth).
+//!
+//! Linux only: the Windows shell is the driver package at the repository
+//! root.
+
+#![cfg(target_os = "linux")]
+
+pub mod baseline;
+pub mod clock;
+pub mod endpoint;
+pub mod io;
+pub mod pcap;
