@@ -9,6 +9,38 @@
 //! (ndk-semantics.md §3 rule 4). Every consumer call returns its NTSTATUS;
 //! an asynchronous one returns STATUS_PENDING and completes through exactly
 //! one queued upcall.
+//!
+//! # Decisions where the documentation is silent (ndk-semantics.md §10)
+//! Each is tested by the consumer harness in the root package's tests/.
+//! - §10.1 disconnect details: see [`crate::connector`].
+//! - §10.2 a close never fails: STATUS_SUCCESS (closed, no callback) or
+//!   STATUS_PENDING (CloseCompletion last).
+//! - §10.8 a failed work completion satisfies every arm type, ERRORS and
+//!   SOLICITED included (the engine's CQ; tests `arm_rules_*`).
+//! - §10.9 a QP closed with requests outstanding completes each of them on
+//!   its CQ with STATUS_CANCELLED, carrying the QP's QPContext although the
+//!   QP is gone (see `Zombie`; test `qp_close_cancels_outstanding_work_once`).
+//! - §10.10 completion statuses: [`wc_status`]; statuses of inline post
+//!   failures: see the data-path comment below (tests `posting_errors_*`,
+//!   `memory_work_request_errors`, `error_completions`).
+//! - §10.11 completions of one queue come in posting order.
+//! - §10.12 NDK_OP_FLAG_INLINE is accepted on NdkWrite.
+//! - §10.13 a CQ that overflows while unarmed reports
+//!   STATUS_BUFFER_OVERFLOW on its next arm; NdkGetCqResults returns
+//!   nothing once it overflowed (test `cq_overflow_*`).
+//! - §10.15 private data: MaxCallerData 56 bytes (IB CM REQ less the IP
+//!   header), MaxCalleeData 148 (what both REP and REJ hold).
+//! - §10.16 interrupt moderation is not supported: STATUS_NOT_SUPPORTED.
+//!
+//! Decisions of this provider beyond §10: a create naming a parent whose
+//! close was requested is STATUS_INVALID_DEVICE_STATE; an object of another
+//! adapter is STATUS_INVALID_PARAMETER; receives still queued in an SRQ
+//! when it closes are released without a completion (its QPs, and so
+//! their CQs' claim on them, are gone first); after NdkBind the MR stays an
+//! antecedent of the MW until the MW closes, even if the window is
+//! invalidated or bound elsewhere; an MR has one fast-register in flight at
+//! a time (the engine stages one page list per MR), a second is
+//! STATUS_INVALID_DEVICE_STATE.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
@@ -20,8 +52,9 @@ use ndkpi::*;
 use roce::cm::{AcceptParams, CmEvent, ConnId, ConnectParams, ListenerId};
 use roce::device::{Device, DeviceConfig, DeviceEvent, Transmit};
 use roce::rc::{
-    Access, Completion, CqHandle, Event as RcEvent, Memory, MrHandle, NotifyType, Path, PdHandle,
-    QpAttr, QpInit, QpState, SendFlags, SendOp, SendWr, Sge, Translation, WcOpcode, WcStatus,
+    Access, Completion, CqHandle, Event as RcEvent, InvalidateTarget, Memory, MrHandle, MwHandle,
+    NotifyType, Path, Payload, PdHandle, QpAttr, QpInit, QpState, SendFlags, SendOp, SendWr, Sge,
+    SrqHandle, Translation, WcOpcode, WcStatus,
 };
 use roce::rng::SeededRng;
 use roce::time::Instant;
@@ -38,6 +71,19 @@ const MIN_RNR_TIMER: u8 = 12;
 /// given port 0).
 const EPHEMERAL_FIRST: u16 = 49152;
 
+/// STATUS_NO_MORE_ENTRIES (0x8000001A; ndkpi has no constant for it): a
+/// post to a full queue (ndk-semantics.md §5.2, the ND2 analog of
+/// ND_NO_MORE_ENTRIES; NDK documents no status for it, §10.10).
+pub const STATUS_NO_MORE_ENTRIES: NTSTATUS = 0x8000_001Au32 as NTSTATUS;
+
+/// The most inline bytes a post can carry: the ABI layer gathers them into a
+/// stack buffer of this size (ndk-semantics.md §5.4: copied during the
+/// call), so NDK_ADAPTER_INFO.MaxInlineDataSize never exceeds it.
+pub const MAX_INLINE_DATA: u32 = 512;
+
+/// Bytes per page of fast-register and LAM page arrays (PAGE_SIZE).
+pub const PAGE_SIZE: u64 = 4096;
+
 /// Limits the adapter reports in NDK_ADAPTER_INFO and enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -49,6 +95,11 @@ pub struct Limits {
     pub max_read_limit: u32,
     pub max_transfer: u32,
     pub max_registration: u64,
+    /// MaxSrqDepth (0 would mean no SRQs).
+    pub max_srq_depth: u32,
+    /// Largest NdkInitializeFastRegisterMr page count (FRMRPageCount; at
+    /// least 16, ndk-semantics.md §8); more is STATUS_IMPLEMENTATION_LIMIT.
+    pub max_fr_pages: u32,
 }
 
 impl Default for Limits {
@@ -62,7 +113,18 @@ impl Default for Limits {
             max_read_limit: 16,
             max_transfer: roce::rc::MAX_MESSAGE_LEN,
             max_registration: 1 << 40,
+            max_srq_depth: 4096,
+            max_fr_pages: 512,
         }
+    }
+}
+
+impl Limits {
+    /// The inline size QPs may ask for (MaxInlineDataSize).
+    pub fn inline_cap(&self) -> u32 {
+        self.max_inline
+            .min(MAX_INLINE_DATA)
+            .min(roce::rc::MAX_INLINE)
     }
 }
 
@@ -118,6 +180,8 @@ pub struct Connector {
 #[derive(Debug, Clone, Copy)]
 struct StoredAccept {
     qpn: u32,
+    /// The QP draws receives from an SRQ (the REP's SRQ bit).
+    srq: bool,
     psn: u32,
     private: [u8; roce::cm::manager::MAX_REP_PRIVATE_DATA],
     len: usize,
@@ -142,6 +206,20 @@ impl Connector {
     }
 }
 
+/// What an MR object is for (NdkCreateMr's FastRegister argument) and how
+/// far it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MrKind {
+    /// FastRegister=FALSE: NdkRegisterMr only. The span and rights of the
+    /// current registration, kept for NdkBind's inline checks (§6).
+    Regular {
+        registered: Option<(u64, u64, Access)>,
+    },
+    /// FastRegister=TRUE: NdkInitializeFastRegisterMr, then NdkFastRegister
+    /// work requests. `(pages, remote access)` once initialized.
+    FastRegister { initialized: Option<(u32, bool)> },
+}
+
 /// Every kind of NDK object.
 #[derive(Debug)]
 pub enum Object {
@@ -157,14 +235,24 @@ pub enum Object {
         /// A notification that became due meanwhile.
         deferred: Option<NTSTATUS>,
     },
-    Qp {
-        qpn: u32,
-        context: usize,
-        connector: Option<ObjectId>,
-    },
+    Qp(Box<QpObject>),
     Mr {
         mr: Option<MrHandle>,
         pd: PdHandle,
+        kind: MrKind,
+    },
+    Mw {
+        mw: MwHandle,
+    },
+    Srq {
+        srq: SrqHandle,
+        notify: Callback,
+        /// The depth the consumer asked for (NdkCreateSrq / NdkModifySrq):
+        /// posts beyond it fail as a full queue.
+        depth: u32,
+        /// What the engine's queue holds (the depth at creation).
+        capacity: u32,
+        max_sge: u32,
     },
     Connector(Box<Connector>),
     Listener {
@@ -175,6 +263,124 @@ pub enum Object {
     SharedEndpoint {
         addr: SocketAddr,
     },
+}
+
+/// The QP object.
+#[derive(Debug)]
+pub struct QpObject {
+    qpn: u32,
+    context: usize,
+    connector: Option<ObjectId>,
+    pd: PdHandle,
+    /// The SRQ receives come from (NdkCreateQpWithSrq).
+    srq: Option<ObjectId>,
+    receive_sge: u32,
+    initiator_sge: u32,
+    inline_size: u32,
+    cqs: [CqHandle; 2],
+}
+
+/// A destroyed QP whose flushed completions may still sit in its CQs: the
+/// engine QP (and so its QPN) is kept until they are polled, so that
+/// NDK_RESULT.QPContext stays right and no new QP reuses the QPN meanwhile.
+#[derive(Debug, Clone, Copy)]
+struct Zombie {
+    qpn: u32,
+    context: usize,
+    cqs: [CqHandle; 2],
+    pd: PdHandle,
+    srq: Option<SrqHandle>,
+}
+
+/// An engine object being destroyed, which zombie QPs must not outlive.
+#[derive(Debug, Clone, Copy)]
+enum Gone {
+    Cq(CqHandle),
+    Pd(PdHandle),
+    Srq(SrqHandle),
+}
+
+/// Most SGEs of one request (the engine's MAX_SGE).
+const MAX_SGES: usize = roce::rc::MAX_SGE as usize;
+
+/// The data of an initiator request.
+#[derive(Debug, Clone, Copy)]
+pub enum SendData<'a> {
+    /// Gathered from registered memory when the packets are built.
+    Sges(&'a [NdkSge]),
+    /// NDK_OP_FLAG_INLINE: the bytes, copied during the post.
+    Inline(&'a [u8]),
+}
+
+/// Copies the bytes of inline SGEs `(address, length)` into `buf` with
+/// `read`: STATUS_BUFFER_OVERFLOW if they exceed it, STATUS_ACCESS_VIOLATION
+/// if one cannot be read. Returns the byte count.
+pub fn gather_inline(
+    sges: impl Iterator<Item = (u64, u32)>,
+    buf: &mut [u8],
+    mut read: impl FnMut(u64, &mut [u8]) -> bool,
+) -> Result<usize, NTSTATUS> {
+    let mut n = 0usize;
+    for (addr, len) in sges {
+        let end = n
+            .checked_add(len as usize)
+            .filter(|e| *e <= buf.len())
+            .ok_or(STATUS_BUFFER_OVERFLOW)?;
+        let dst = buf.get_mut(n..end).ok_or(STATUS_BUFFER_OVERFLOW)?;
+        if !dst.is_empty() && !read(addr, dst) {
+            return Err(STATUS_ACCESS_VIOLATION);
+        }
+        n = end;
+    }
+    Ok(n)
+}
+
+/// Which initiator work request a post is (the flags each allows,
+/// ndk-semantics.md §5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PostKind {
+    Send,
+    Read,
+    Write,
+    Bind,
+    FastRegister,
+    Invalidate,
+}
+
+impl PostKind {
+    fn of(op: &SendOp<'_>) -> PostKind {
+        match op {
+            SendOp::Read { .. } => PostKind::Read,
+            SendOp::Write { .. } | SendOp::WriteWithImm { .. } => PostKind::Write,
+            SendOp::BindMw { .. } => PostKind::Bind,
+            SendOp::FastRegister { .. } => PostKind::FastRegister,
+            SendOp::LocalInvalidate(_) => PostKind::Invalidate,
+            SendOp::Send | SendOp::SendWithImm(_) | SendOp::SendWithInv(_) => PostKind::Send,
+        }
+    }
+
+    /// Flags valid on this request (ndk-semantics.md §5.3). INLINE on
+    /// NdkWrite is accepted: QP InlineDataSize covers "send or write"
+    /// (project decision on §10.12). RDMA_READ_LOCAL_INVALIDATE is accepted
+    /// on NdkRead and ignored, as the documentation asks of an adapter that
+    /// does not set NDK_ADAPTER_FLAG_RDMA_READ_LOCAL_INVALIDATE_SUPPORTED.
+    const fn allowed(self) -> ULONG {
+        let common = NDK_OP_FLAG_SILENT_SUCCESS | NDK_OP_FLAG_READ_FENCE | NDK_OP_FLAG_DEFER;
+        common
+            | match self {
+                PostKind::Send => NDK_OP_FLAG_SEND_AND_SOLICIT_EVENT | NDK_OP_FLAG_INLINE,
+                PostKind::Read => NDK_OP_FLAG_RDMA_READ_LOCAL_INVALIDATE,
+                PostKind::Write => NDK_OP_FLAG_INLINE,
+                PostKind::Bind => NDK_OP_FLAG_ALLOW_REMOTE_READ | NDK_OP_FLAG_ALLOW_REMOTE_WRITE,
+                PostKind::FastRegister => {
+                    NDK_OP_FLAG_ALLOW_REMOTE_READ
+                        | NDK_OP_FLAG_ALLOW_LOCAL_WRITE
+                        | NDK_OP_FLAG_ALLOW_REMOTE_WRITE
+                        | NDK_OP_FLAG_RDMA_READ_SINK
+                }
+                PostKind::Invalidate => 0,
+            }
+    }
 }
 
 /// The provider core of one adapter.
@@ -188,6 +394,8 @@ pub struct Provider<M: Memory> {
     by_conn: BTreeMap<ConnId, ObjectId>,
     by_listener: BTreeMap<ListenerId, ObjectId>,
     cqs: Vec<(CqHandle, ObjectId)>,
+    srqs: Vec<(SrqHandle, ObjectId)>,
+    zombies: Vec<Zombie>,
     ports: BTreeMap<(IpAddr, u16), u32>,
     rng: SeededRng,
     now: Instant,
@@ -265,6 +473,8 @@ impl<M: Memory> Provider<M> {
             by_conn: BTreeMap::new(),
             by_listener: BTreeMap::new(),
             cqs: Vec::new(),
+            srqs: Vec::new(),
+            zombies: Vec::new(),
             ports: BTreeMap::new(),
             rng: SeededRng::new(seed ^ 0x0005_EED0_F9C7),
             now: Instant::ZERO,
@@ -405,6 +615,7 @@ impl<M: Memory> Provider<M> {
                         self.drive(conn, Input::QpFatal);
                     }
                 }
+                DeviceEvent::Rc(RcEvent::SrqLimit(srq)) => self.notify_srq(srq),
                 DeviceEvent::Rc(_) => {}
                 DeviceEvent::Cm(CmEvent::Request { conn, listener }) => {
                     self.incoming(conn, listener);
@@ -460,10 +671,34 @@ impl<M: Memory> Provider<M> {
         }
     }
 
+    /// The SRQ's receive count fell below its armed threshold: one
+    /// notification per arm (the engine disarms), none once its close was
+    /// requested (ndk-semantics.md §3 rule 4, §5.1).
+    fn notify_srq(&mut self, srq: SrqHandle) {
+        let Some(&(_, id)) = self.srqs.iter().find(|(h, _)| *h == srq) else {
+            return;
+        };
+        let Some(e) = self.objects.get(id) else {
+            return;
+        };
+        if e.close != CloseState::Open {
+            return;
+        }
+        if let Object::Srq { notify, .. } = e.object {
+            self.queue(
+                id,
+                notify,
+                UpcallKind::SrqNotify {
+                    status: STATUS_SUCCESS,
+                },
+            );
+        }
+    }
+
     fn qp_connector(&self, qpn: u32) -> Option<ObjectId> {
         let id = *self.by_qpn.get(&qpn)?;
         match self.objects.get(id)?.object {
-            Object::Qp { connector, .. } => connector,
+            Object::Qp(ref q) => q.connector,
             _ => None,
         }
     }
@@ -518,16 +753,6 @@ impl<M: Memory> Provider<M> {
         Ok(id)
     }
 
-    fn pd_handle(&self, pd: ObjectId) -> Option<PdHandle> {
-        if !self.is_open(pd) {
-            return None;
-        }
-        match self.objects.get(pd)?.object {
-            Object::Pd { pd } => Some(pd),
-            _ => None,
-        }
-    }
-
     fn cq_handle(&self, cq: ObjectId) -> Option<CqHandle> {
         if !self.is_open(cq) {
             return None;
@@ -535,6 +760,40 @@ impl<M: Memory> Provider<M> {
         match self.objects.get(cq)?.object {
             Object::Cq { cq, .. } => Some(cq),
             _ => None,
+        }
+    }
+
+    fn qp_obj(&self, qp: ObjectId) -> Option<&QpObject> {
+        match &self.objects.get(qp)?.object {
+            Object::Qp(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// An open parent (or argument) object: a missing one is
+    /// STATUS_INVALID_HANDLE, one whose close was requested
+    /// STATUS_INVALID_DEVICE_STATE (ndk-semantics.md §3 rule 3 lets the
+    /// provider police use after close; project decision for a create or
+    /// post naming a closing object).
+    fn open_object(&self, id: ObjectId) -> Result<&Object, NTSTATUS> {
+        match self.objects.get(id) {
+            None => Err(STATUS_INVALID_HANDLE),
+            Some(e) if e.close != CloseState::Open => Err(STATUS_INVALID_DEVICE_STATE),
+            Some(e) => Ok(&e.object),
+        }
+    }
+
+    fn open_pd(&self, pd: ObjectId) -> Result<PdHandle, NTSTATUS> {
+        match self.open_object(pd)? {
+            Object::Pd { pd } => Ok(*pd),
+            _ => Err(STATUS_INVALID_HANDLE),
+        }
+    }
+
+    fn open_cq(&self, cq: ObjectId) -> Result<CqHandle, NTSTATUS> {
+        match self.open_object(cq)? {
+            Object::Cq { cq, .. } => Ok(*cq),
+            _ => Err(STATUS_INVALID_HANDLE),
         }
     }
 
@@ -553,22 +812,80 @@ impl<M: Memory> Provider<M> {
         inline_size: u32,
     ) -> Result<ObjectId, NTSTATUS> {
         let l = self.config.limits;
-        if receive_depth == 0
-            || initiator_depth == 0
-            || receive_depth > l.max_qp_depth
+        if receive_depth == 0 || receive_depth > l.max_qp_depth || max_receive_sge > l.max_sge {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        self.create_qp_inner(
+            pd,
+            receive_cq,
+            initiator_cq,
+            None,
+            context,
+            (receive_depth, max_receive_sge),
+            initiator_depth,
+            max_initiator_sge,
+            inline_size,
+        )
+    }
+
+    /// NdkCreateQpWithSrq: receives come from `srq` (which becomes the QP's
+    /// antecedent, ndk-semantics.md §3).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_qp_with_srq(
+        &mut self,
+        pd: ObjectId,
+        receive_cq: ObjectId,
+        initiator_cq: ObjectId,
+        srq: ObjectId,
+        context: usize,
+        initiator_depth: u32,
+        max_initiator_sge: u32,
+        inline_size: u32,
+    ) -> Result<ObjectId, NTSTATUS> {
+        self.create_qp_inner(
+            pd,
+            receive_cq,
+            initiator_cq,
+            Some(srq),
+            context,
+            (0, 0),
+            initiator_depth,
+            max_initiator_sge,
+            inline_size,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_qp_inner(
+        &mut self,
+        pd: ObjectId,
+        receive_cq: ObjectId,
+        initiator_cq: ObjectId,
+        srq: Option<ObjectId>,
+        context: usize,
+        (receive_depth, max_receive_sge): (u32, u32),
+        initiator_depth: u32,
+        max_initiator_sge: u32,
+        inline_size: u32,
+    ) -> Result<ObjectId, NTSTATUS> {
+        let l = self.config.limits;
+        // Each limit must be within NDK_ADAPTER_INFO's (ndk-semantics.md §5.1).
+        if initiator_depth == 0
             || initiator_depth > l.max_qp_depth
-            || max_receive_sge > l.max_sge
             || max_initiator_sge > l.max_sge
-            || inline_size > l.max_inline
+            || inline_size > l.inline_cap()
         {
             return Err(STATUS_INVALID_PARAMETER);
         }
-        let (Some(pdh), Some(rcq), Some(icq)) = (
-            self.pd_handle(pd),
-            self.cq_handle(receive_cq),
-            self.cq_handle(initiator_cq),
-        ) else {
-            return Err(STATUS_INVALID_PARAMETER);
+        let pdh = self.open_pd(pd)?;
+        let rcq = self.open_cq(receive_cq)?;
+        let icq = self.open_cq(initiator_cq)?;
+        let (srq_handle, receive_sge) = match srq {
+            Some(s) => match self.open_object(s)? {
+                Object::Srq { srq, max_sge, .. } => (Some(*srq), *max_sge),
+                _ => return Err(STATUS_INVALID_HANDLE),
+            },
+            None => (None, max_receive_sge),
         };
         let rc = self.device.rc();
         let qpn = rc
@@ -576,14 +893,19 @@ impl<M: Memory> Provider<M> {
                 pd: pdh,
                 send_cq: icq,
                 recv_cq: rcq,
-                srq: None,
+                srq: srq_handle,
                 sq_depth: initiator_depth,
                 rq_depth: receive_depth,
                 max_send_sge: max_initiator_sge.max(1),
                 max_recv_sge: max_receive_sge.max(1),
                 max_inline: inline_size,
             })
-            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+            .map_err(|e| match e {
+                // An SRQ of another PD (ndk-semantics.md §3: the SRQ is the
+                // PD's child; the QP must share it).
+                roce::rc::Error::InvalidArgument => STATUS_INVALID_PARAMETER,
+                _ => STATUS_INSUFFICIENT_RESOURCES,
+            })?;
         // Init at once, so receives can be posted before the connection
         // exists (ndk-semantics.md §5.2).
         let init = QpAttr {
@@ -599,27 +921,165 @@ impl<M: Memory> Provider<M> {
         if initiator_cq != receive_cq {
             antecedents.push(initiator_cq);
         }
+        antecedents.extend(srq);
         let id = self.insert(
-            Object::Qp {
+            Object::Qp(Box::new(QpObject {
                 qpn,
                 context,
                 connector: None,
-            },
+                pd: pdh,
+                srq,
+                receive_sge,
+                initiator_sge: max_initiator_sge,
+                inline_size,
+                cqs: [icq, rcq],
+            })),
             antecedents,
         );
         self.by_qpn.insert(qpn, id);
         Ok(id)
     }
 
-    /// NdkCreateMr (a regular MR; fast-register MRs are not supported yet).
+    /// NdkCreateSrq. `threshold` > 0 arms the one-shot limit notification
+    /// (ndk-semantics.md §5.1).
+    pub fn create_srq(
+        &mut self,
+        pd: ObjectId,
+        depth: u32,
+        max_sge: u32,
+        threshold: u32,
+        notify: Callback,
+    ) -> Result<ObjectId, NTSTATUS> {
+        let l = self.config.limits;
+        if depth == 0 || depth > l.max_srq_depth || max_sge > l.max_sge {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let pdh = self.open_pd(pd)?;
+        let srq = self
+            .device
+            .rc()
+            .create_srq(pdh, depth, max_sge.max(1), threshold)
+            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+        let id = self.insert(
+            Object::Srq {
+                srq,
+                notify,
+                depth,
+                capacity: depth,
+                max_sge,
+            },
+            vec![pd],
+        );
+        self.srqs.push((srq, id));
+        Ok(id)
+    }
+
+    /// NdkModifySrq: completes inline. `depth` 0 keeps the depth;
+    /// `threshold` 0 keeps the threshold and its arm state, > 0 arms the
+    /// one-shot notification, which fires at once if fewer receives are
+    /// queued already (ndk-semantics.md §5.1).
+    ///
+    /// Project decisions where the documentation gives only
+    /// STATUS_INVALID_PARAMETER: a depth above MaxSrqDepth or below the
+    /// receives queued now is STATUS_INVALID_PARAMETER and changes nothing;
+    /// a depth above the one the SRQ was created with is
+    /// STATUS_INSUFFICIENT_RESOURCES (the engine's queue is sized at
+    /// creation and cannot grow; nothing is allocated on this path).
+    pub fn modify_srq(&mut self, srq: ObjectId, depth: u32, threshold: u32) -> NTSTATUS {
+        let (h, capacity) = match self.open_object(srq) {
+            Ok(Object::Srq { srq, capacity, .. }) => (*srq, *capacity),
+            Ok(_) => return STATUS_INVALID_HANDLE,
+            Err(s) => return s,
+        };
+        if depth != 0 {
+            let queued = self.device.rc_ref().srq_len(h);
+            if depth > self.config.limits.max_srq_depth || (depth as usize) < queued {
+                return STATUS_INVALID_PARAMETER;
+            }
+            if depth > capacity {
+                return STATUS_INSUFFICIENT_RESOURCES;
+            }
+            if let Some(Object::Srq { depth: d, .. }) =
+                self.objects.get_mut(srq).map(|e| &mut e.object)
+            {
+                *d = depth;
+            }
+        }
+        if threshold != 0 && self.device.rc().modify_srq(h, threshold).is_err() {
+            return STATUS_INVALID_PARAMETER;
+        }
+        self.process_events();
+        STATUS_SUCCESS
+    }
+
+    /// NdkSrqReceive. Errors as NdkReceive's (see [`Self::post_receive`]).
+    pub fn post_srq_receive(&mut self, srq: ObjectId, context: usize, sgl: &[NdkSge]) -> NTSTATUS {
+        let (h, depth, max_sge) = match self.open_object(srq) {
+            Ok(Object::Srq {
+                srq,
+                depth,
+                max_sge,
+                ..
+            }) => (*srq, *depth, *max_sge),
+            Ok(_) => return STATUS_INVALID_HANDLE,
+            Err(s) => return s,
+        };
+        if sgl.len() > max_sge as usize {
+            return STATUS_DATA_OVERRUN;
+        }
+        if self.device.rc_ref().srq_len(h) >= depth as usize {
+            return STATUS_NO_MORE_ENTRIES;
+        }
+        let mut buf = [Sge::default(); MAX_SGES];
+        let n = match Self::sges(sgl, &mut buf) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        let r = self
+            .device
+            .rc()
+            .post_srq_recv(h, context as u64, buf.get(..n).unwrap_or(&[]));
+        self.process_events();
+        r.map_or_else(Self::post_error, |()| STATUS_SUCCESS)
+    }
+
+    /// NdkCreateMr: `fast_register` chooses what the MR is for
+    /// (ndk-semantics.md §6).
+    pub fn create_mr_for(
+        &mut self,
+        pd: ObjectId,
+        fast_register: bool,
+    ) -> Result<ObjectId, NTSTATUS> {
+        let pdh = self.open_pd(pd)?;
+        let kind = if fast_register {
+            MrKind::FastRegister { initialized: None }
+        } else {
+            MrKind::Regular { registered: None }
+        };
+        Ok(self.insert(
+            Object::Mr {
+                mr: None,
+                pd: pdh,
+                kind,
+            },
+            vec![pd],
+        ))
+    }
+
+    /// NdkCreateMr(FastRegister=FALSE).
     pub fn create_mr(&mut self, pd: ObjectId) -> Result<ObjectId, NTSTATUS> {
-        let pdh = self.pd_handle(pd).ok_or(STATUS_INVALID_PARAMETER)?;
-        Ok(self.insert(Object::Mr { mr: None, pd: pdh }, vec![pd]))
+        self.create_mr_for(pd, false)
     }
 
     /// NdkRegisterMr: `length` bytes at virtual address `va` whose bytes
     /// live at logical address `logical` (the shell resolved the MDL).
     /// Completes inline.
+    ///
+    /// Project decisions: an MR created for fast-register is
+    /// STATUS_INVALID_DEVICE_REQUEST (NdkCreateMr's FastRegister says what
+    /// the MR is for); a second registration without a deregistration is
+    /// STATUS_INVALID_DEVICE_STATE; VA 0 (zero-based), length 0 or above
+    /// MaxRegistrationSize, or unknown flags are STATUS_INVALID_PARAMETER.
     pub fn register(
         &mut self,
         mr: ObjectId,
@@ -628,16 +1088,32 @@ impl<M: Memory> Provider<M> {
         logical: u64,
         flags: ULONG,
     ) -> NTSTATUS {
-        if va == 0 || length == 0 || length > self.config.limits.max_registration {
+        let known = NDK_MR_FLAG_ALLOW_LOCAL_WRITE
+            | NDK_MR_FLAG_ALLOW_REMOTE_READ
+            | NDK_MR_FLAG_ALLOW_REMOTE_WRITE
+            | NDK_MR_FLAG_RDMA_READ_SINK;
+        if va == 0
+            || length == 0
+            || length > self.config.limits.max_registration
+            || flags & !known != 0
+        {
             return STATUS_INVALID_PARAMETER;
         }
-        let pdh = match self.objects.get(mr).map(|e| &e.object) {
-            Some(Object::Mr { mr: None, pd }) => *pd,
-            Some(Object::Mr { .. }) => return STATUS_INVALID_DEVICE_STATE,
-            _ => return STATUS_INVALID_HANDLE,
+        let pdh = match self.open_object(mr) {
+            Ok(Object::Mr {
+                kind: MrKind::FastRegister { .. },
+                ..
+            }) => return STATUS_INVALID_DEVICE_REQUEST,
+            Ok(Object::Mr { mr: None, pd, .. }) => *pd,
+            Ok(Object::Mr { .. }) => return STATUS_INVALID_DEVICE_STATE,
+            Ok(_) => return STATUS_INVALID_HANDLE,
+            Err(s) => return s,
         };
         let mut access = Access::NONE;
-        if flags & NDK_MR_FLAG_ALLOW_LOCAL_WRITE != 0 {
+        // RDMA_READ_SINK needs no right of its own
+        // (NDK_ADAPTER_FLAG_RDMA_READ_SINK_NOT_REQUIRED) beyond the local
+        // write a sink is written with.
+        if flags & (NDK_MR_FLAG_ALLOW_LOCAL_WRITE | NDK_MR_FLAG_RDMA_READ_SINK) != 0 {
             access = access.union(Access::LOCAL_WRITE);
         }
         if flags & NDK_MR_FLAG_ALLOW_REMOTE_READ != 0 {
@@ -654,28 +1130,83 @@ impl<M: Memory> Provider<M> {
             Translation::Contiguous { base: logical },
         ) {
             Ok(h) => h,
+            Err(roce::rc::Error::InvalidArgument) => return STATUS_INVALID_PARAMETER,
             Err(_) => return STATUS_INSUFFICIENT_RESOURCES,
         };
-        if let Some(Object::Mr { mr, .. }) = self.objects.get_mut(mr).map(|e| &mut e.object) {
+        if let Some(Object::Mr { mr, kind, .. }) = self.objects.get_mut(mr).map(|e| &mut e.object) {
             *mr = Some(handle);
+            *kind = MrKind::Regular {
+                registered: Some((va, length, access)),
+            };
         }
         STATUS_SUCCESS
     }
 
-    /// NdkDeregisterMr. Completes inline.
+    /// NdkDeregisterMr. Completes inline. The MR must be registered
+    /// (STATUS_INVALID_DEVICE_STATE otherwise, and while a memory window is
+    /// bound to it: the engine keeps the registration for the window).
     pub fn deregister(&mut self, mr: ObjectId) -> NTSTATUS {
-        let handle = match self.objects.get(mr).map(|e| &e.object) {
-            Some(Object::Mr { mr: Some(h), .. }) => *h,
-            Some(Object::Mr { mr: None, .. }) => return STATUS_INVALID_DEVICE_STATE,
-            _ => return STATUS_INVALID_HANDLE,
+        let handle = match self.open_object(mr) {
+            Ok(Object::Mr {
+                kind: MrKind::FastRegister { .. },
+                ..
+            }) => return STATUS_INVALID_DEVICE_REQUEST,
+            Ok(Object::Mr { mr: Some(h), .. }) => *h,
+            Ok(Object::Mr { mr: None, .. }) => return STATUS_INVALID_DEVICE_STATE,
+            Ok(_) => return STATUS_INVALID_HANDLE,
+            Err(s) => return s,
         };
         if self.device.rc().dereg_mr(handle).is_err() {
             return STATUS_INVALID_DEVICE_STATE;
         }
-        if let Some(Object::Mr { mr, .. }) = self.objects.get_mut(mr).map(|e| &mut e.object) {
+        if let Some(Object::Mr { mr, kind, .. }) = self.objects.get_mut(mr).map(|e| &mut e.object) {
             *mr = None;
+            *kind = MrKind::Regular { registered: None };
         }
         STATUS_SUCCESS
+    }
+
+    /// NdkInitializeFastRegisterMr: completes inline. Only on an MR created
+    /// with FastRegister=TRUE (STATUS_INVALID_DEVICE_REQUEST otherwise,
+    /// project decision); a page count of 0 is STATUS_INVALID_PARAMETER,
+    /// above FRMRPageCount's limit STATUS_IMPLEMENTATION_LIMIT (§6). May be
+    /// called again: the MR is then set up anew (its current registration
+    /// is gone; STATUS_INVALID_DEVICE_STATE while a window is bound to it).
+    pub fn init_fast_register(&mut self, mr: ObjectId, pages: u32, remote: bool) -> NTSTATUS {
+        let (old, pdh) = match self.open_object(mr) {
+            Ok(Object::Mr {
+                mr,
+                pd,
+                kind: MrKind::FastRegister { .. },
+            }) => (*mr, *pd),
+            Ok(Object::Mr { .. }) => return STATUS_INVALID_DEVICE_REQUEST,
+            Ok(_) => return STATUS_INVALID_HANDLE,
+            Err(s) => return s,
+        };
+        if pages == 0 {
+            return STATUS_INVALID_PARAMETER;
+        }
+        if pages > self.config.limits.max_fr_pages {
+            return STATUS_IMPLEMENTATION_LIMIT;
+        }
+        let rc = self.device.rc();
+        if let Some(h) = old
+            && rc.dereg_mr(h).is_err()
+        {
+            return STATUS_INVALID_DEVICE_STATE;
+        }
+        let r = rc.alloc_fast_reg_mr(pdh, pages, remote);
+        let (handle, st) = match r {
+            Ok(h) => (Some(h), STATUS_SUCCESS),
+            Err(_) => (None, STATUS_INSUFFICIENT_RESOURCES),
+        };
+        if let Some(Object::Mr { mr, kind, .. }) = self.objects.get_mut(mr).map(|e| &mut e.object) {
+            *mr = handle;
+            *kind = MrKind::FastRegister {
+                initialized: handle.map(|_| (pages, remote)),
+            };
+        }
+        st
     }
 
     /// NdkCreateMr + NdkRegisterMr in one step (tests and tools).
@@ -696,14 +1227,35 @@ impl<M: Memory> Provider<M> {
         Ok(mr)
     }
 
+    /// NdkCreateMw.
+    pub fn create_mw(&mut self, pd: ObjectId) -> Result<ObjectId, NTSTATUS> {
+        let pdh = self.open_pd(pd)?;
+        let mw = self
+            .device
+            .rc()
+            .alloc_mw(pdh)
+            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+        Ok(self.insert(Object::Mw { mw }, vec![pd]))
+    }
+
+    /// NdkGetRemoteTokenFromMw: the token of the latest bind posted (0
+    /// before any).
+    pub fn mw_token(&self, mw: ObjectId) -> Option<u32> {
+        match self.objects.get(mw)?.object {
+            Object::Mw { mw } => self.device.rc_ref().mw_rkey(mw),
+            _ => None,
+        }
+    }
+
     /// NdkResizeCq: completes inline. Shrinking below the completions the
     /// CQ holds fails and leaves it as it was.
     pub fn resize_cq(&mut self, cq: ObjectId, depth: u32) -> NTSTATUS {
         if depth == 0 || depth > self.config.limits.max_cq_depth {
             return STATUS_INVALID_PARAMETER;
         }
-        let Some(h) = self.cq_handle(cq) else {
-            return STATUS_INVALID_HANDLE;
+        let h = match self.open_cq(cq) {
+            Ok(h) => h,
+            Err(s) => return s,
         };
         match self.device.rc().resize_cq(h, depth) {
             Ok(()) => STATUS_SUCCESS,
@@ -723,12 +1275,14 @@ impl<M: Memory> Provider<M> {
     /// The QPContext a QP was created with.
     pub fn qp_context(&self, qp: ObjectId) -> Option<usize> {
         match self.objects.get(qp)?.object {
-            Object::Qp { context, .. } => Some(context),
+            Object::Qp(ref q) => Some(q.context),
             _ => None,
         }
     }
 
-    /// NdkGetLocalTokenFromMr / NdkGetRemoteTokenFromMr (one key serves both).
+    /// NdkGetLocalTokenFromMr / NdkGetRemoteTokenFromMr (one key serves
+    /// both; for a fast-register MR, the token of the latest NdkFastRegister
+    /// posted).
     pub fn mr_token(&self, mr: ObjectId) -> Option<u32> {
         match self.objects.get(mr)?.object {
             Object::Mr { mr: Some(h), .. } => self.device.rc_ref().mr_key(h),
@@ -778,13 +1332,22 @@ impl<M: Memory> Provider<M> {
 
     /// Reserves `(ip, port)`; port 0 picks an ephemeral one.
     fn reserve_port(&mut self, ip: IpAddr, port: u16) -> Result<u16, NTSTATUS> {
+        // In use: the same address and port, or the wildcard address of
+        // the family on that port, or (for a wildcard request) any address
+        // of the family on that port. Direct lookups first: the wildcard
+        // scan is the rare case.
+        let wildcard = if ip.is_ipv4() {
+            IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED)
+        };
         let in_use = |ports: &BTreeMap<(IpAddr, u16), u32>, p: u16| {
             ports.contains_key(&(ip, p))
-                || ports.keys().any(|(i, q)| {
-                    *q == p
-                        && i.is_ipv4() == ip.is_ipv4()
-                        && (i.is_unspecified() || ip.is_unspecified())
-                })
+                || ports.contains_key(&(wildcard, p))
+                || (ip.is_unspecified()
+                    && ports
+                        .keys()
+                        .any(|(i, q)| *q == p && i.is_ipv4() == ip.is_ipv4()))
         };
         let port = if port == 0 {
             let start = EPHEMERAL_FIRST + (self.rng.next_u32() % 16384) as u16;
@@ -1021,9 +1584,7 @@ impl<M: Memory> Provider<M> {
             return Err(STATUS_INVALID_PARAMETER);
         }
         match self.objects.get(qp).map(|e| &e.object) {
-            Some(Object::Qp {
-                connector: None, ..
-            }) => {}
+            Some(Object::Qp(q)) if q.connector.is_none() => {}
             _ => return Err(STATUS_INVALID_DEVICE_STATE),
         }
         if self.connector(connector).map(|c| c.state) != Some(ConnectorState::Idle) {
@@ -1046,7 +1607,7 @@ impl<M: Memory> Provider<M> {
         done: Callback,
     ) -> NTSTATUS {
         let Some(qpn) = (match self.objects.get(qp).map(|e| &e.object) {
-            Some(Object::Qp { qpn, .. }) => Some(*qpn),
+            Some(Object::Qp(q)) => Some(q.qpn),
             _ => None,
         }) else {
             return STATUS_INVALID_HANDLE;
@@ -1063,7 +1624,7 @@ impl<M: Memory> Provider<M> {
             responder_resources: irl.min(255) as u8,
             initiator_depth: orl.min(255) as u8,
             path_mtu: mtu_code(self.config.path_mtu),
-            srq: false,
+            srq: self.qp_obj(qp).is_some_and(|q| q.srq.is_some()),
             private_data,
         };
         let now = self.now;
@@ -1071,10 +1632,8 @@ impl<M: Memory> Provider<M> {
             return STATUS_INVALID_PARAMETER;
         };
         self.by_conn.insert(conn, connector);
-        if let Some(Object::Qp { connector: c, .. }) =
-            self.objects.get_mut(qp).map(|e| &mut e.object)
-        {
-            *c = Some(connector);
+        if let Some(Object::Qp(q)) = self.objects.get_mut(qp).map(|e| &mut e.object) {
+            q.connector = Some(connector);
         }
         // The QP (and the shared endpoint) are now the connector's
         // antecedents (ndk-semantics.md §3).
@@ -1165,12 +1724,8 @@ impl<M: Memory> Provider<M> {
             // Let the state machine answer (aborted peer, wrong state).
             return self.drive_call(connector, Input::Accept, done);
         }
-        let qpn = match self.objects.get(qp).map(|e| &e.object) {
-            Some(Object::Qp {
-                qpn,
-                connector: None,
-                ..
-            }) => *qpn,
+        let (qpn, srq) = match self.objects.get(qp).map(|e| &e.object) {
+            Some(Object::Qp(q)) if q.connector.is_none() => (q.qpn, q.srq.is_some()),
             _ => return STATUS_INVALID_DEVICE_STATE,
         };
         let Some(conn) = self.connector(connector).and_then(|c| c.conn) else {
@@ -1189,10 +1744,8 @@ impl<M: Memory> Provider<M> {
             .min(max)
             .min(u32::from(peer.responder_resources));
         let psn = self.rng.next_u24();
-        if let Some(Object::Qp { connector: c, .. }) =
-            self.objects.get_mut(qp).map(|e| &mut e.object)
-        {
-            *c = Some(connector);
+        if let Some(Object::Qp(q)) = self.objects.get_mut(qp).map(|e| &mut e.object) {
+            q.connector = Some(connector);
         }
         if let Some(e) = self.objects.get_mut(qp) {
             e.successors += 1;
@@ -1214,6 +1767,7 @@ impl<M: Memory> Provider<M> {
         if let Some(c) = self.connector_mut(connector) {
             c.accept = Some(StoredAccept {
                 qpn,
+                srq,
                 psn,
                 private,
                 len: private_data.len(),
@@ -1349,7 +1903,7 @@ impl<M: Memory> Provider<M> {
                             starting_psn: acc.psn,
                             responder_resources: irl.min(255) as u8,
                             initiator_depth: orl.min(255) as u8,
-                            srq: false,
+                            srq: acc.srq,
                             private_data: acc.private.get(..acc.len).unwrap_or(&[]),
                         },
                     ),
@@ -1383,7 +1937,7 @@ impl<M: Memory> Provider<M> {
     /// RTR and/or RTS with the attributes the CM negotiated (roce.md §6).
     fn ready_qp(&mut self, connector: ObjectId, qp: ObjectId, to_rtr: bool, to_rts: bool) {
         let Some(qpn) = (match self.objects.get(qp).map(|e| &e.object) {
-            Some(Object::Qp { qpn, .. }) => Some(*qpn),
+            Some(Object::Qp(q)) => Some(q.qpn),
             _ => None,
         }) else {
             return;
@@ -1459,8 +2013,7 @@ impl<M: Memory> Provider<M> {
     /// The implicit flush: the QP enters Error, and every outstanding
     /// request completes with STATUS_CANCELLED on its CQ.
     fn flush_qp(&mut self, qp: ObjectId) {
-        if let Some(Object::Qp { qpn, .. }) = self.objects.get(qp).map(|e| &e.object) {
-            let qpn = *qpn;
+        if let Some(qpn) = self.qp_obj(qp).map(|q| q.qpn) {
             let _ = self.device.rc().modify_qp(
                 qpn,
                 &QpAttr {
@@ -1472,16 +2025,36 @@ impl<M: Memory> Provider<M> {
     }
 
     // ---- QP and CQ data path ----
+    //
+    // Status decisions for what NDK leaves undocumented (ndk-semantics.md
+    // §5.2, §10.10), all inline failures with no CQ entry:
+    // - a flag the request does not take (§5.3 table) or an unknown flag:
+    //   STATUS_INVALID_PARAMETER;
+    // - more SGEs than the QP (or SRQ) was created with, or for NdkRead
+    //   than MaxReadRequestSge: STATUS_DATA_OVERRUN;
+    // - more bytes than MaxTransferLength, or inline bytes beyond the QP's
+    //   InlineDataSize: STATUS_BUFFER_OVERFLOW;
+    // - a full queue: STATUS_NO_MORE_ENTRIES;
+    // - an initiator request on a QP that is not connected:
+    //   STATUS_CONNECTION_INVALID (documented);
+    // - an object of the wrong kind for the request (NdkReceive on a QP
+    //   with an SRQ, NdkInvalidate of a regular MR, NdkFastRegister into a
+    //   regular MR): STATUS_INVALID_DEVICE_REQUEST;
+    // - an object in the wrong state (an unregistered MR, an uninitialized
+    //   fast-register MR, a fast-register while the MR's previous one has
+    //   not executed): STATUS_INVALID_DEVICE_STATE.
+    // Every initiator post that fails inline first hands the deferred
+    // requests to the engine (§5.4 rule 2, [`Self::reject_post`]).
 
-    fn connected_qpn(&self, qp: ObjectId) -> Result<u32, NTSTATUS> {
-        match self.objects.get(qp).map(|e| &e.object) {
-            Some(Object::Qp {
-                qpn,
-                connector: Some(c),
-                ..
-            }) if self.connector(*c).is_some_and(|c| c.state.is_connected()) => Ok(*qpn),
-            Some(Object::Qp { .. }) => Err(STATUS_CONNECTION_INVALID),
-            _ => Err(STATUS_INVALID_HANDLE),
+    /// The QP of an initiator post, if it is connected.
+    fn connected_qp(&self, qp: ObjectId) -> Result<&QpObject, NTSTATUS> {
+        let q = match self.open_object(qp)? {
+            Object::Qp(q) => q,
+            _ => return Err(STATUS_INVALID_HANDLE),
+        };
+        match q.connector {
+            Some(c) if self.connector(c).is_some_and(|c| c.state.is_connected()) => Ok(q),
+            _ => Err(STATUS_CONNECTION_INVALID),
         }
     }
 
@@ -1502,21 +2075,42 @@ impl<M: Memory> Provider<M> {
     fn post_error(e: roce::rc::Error) -> NTSTATUS {
         use roce::rc::Error as E;
         match e {
-            E::QueueFull => STATUS_INSUFFICIENT_RESOURCES,
-            E::TooManySges | E::InlineTooLong | E::MessageTooLong => STATUS_DATA_OVERRUN,
+            E::QueueFull => STATUS_NO_MORE_ENTRIES,
+            E::TooManySges => STATUS_DATA_OVERRUN,
+            E::InlineTooLong | E::MessageTooLong => STATUS_BUFFER_OVERFLOW,
             E::InvalidState => STATUS_CONNECTION_INVALID,
             E::AccessDenied => STATUS_ACCESS_VIOLATION,
+            E::Busy => STATUS_INVALID_DEVICE_STATE,
             _ => STATUS_INVALID_PARAMETER,
         }
     }
 
-    /// NdkReceive.
+    /// An initiator post failed inline with `status`: hand every deferred
+    /// request of the QP to the engine first (ndk-semantics.md §5.4 rule 2:
+    /// the consumer's chain ends with the failed post), then return
+    /// `status`. No CQ entry is made for the failed post.
+    pub fn reject_post(&mut self, qp: ObjectId, status: NTSTATUS) -> NTSTATUS {
+        if let Some(qpn) = self.qp_obj(qp).map(|q| q.qpn) {
+            let _ = self.device.rc().doorbell(qpn);
+            self.process_events();
+        }
+        status
+    }
+
+    /// NdkReceive. Receives may be posted before the QP is connected
+    /// (ndk-semantics.md §5.2); after a flush they complete at once with
+    /// STATUS_CANCELLED.
     pub fn post_receive(&mut self, qp: ObjectId, context: usize, sgl: &[NdkSge]) -> NTSTATUS {
-        let qpn = match self.objects.get(qp).map(|e| &e.object) {
-            Some(Object::Qp { qpn, .. }) => *qpn,
-            _ => return STATUS_INVALID_HANDLE,
+        let (qpn, max_sge) = match self.open_object(qp) {
+            Ok(Object::Qp(q)) if q.srq.is_some() => return STATUS_INVALID_DEVICE_REQUEST,
+            Ok(Object::Qp(q)) => (q.qpn, q.receive_sge),
+            Ok(_) => return STATUS_INVALID_HANDLE,
+            Err(s) => return s,
         };
-        let mut buf = [Sge::default(); 32];
+        if sgl.len() > max_sge as usize {
+            return STATUS_DATA_OVERRUN;
+        }
+        let mut buf = [Sge::default(); MAX_SGES];
         let n = match Self::sges(sgl, &mut buf) {
             Ok(n) => n,
             Err(s) => return s,
@@ -1526,10 +2120,19 @@ impl<M: Memory> Provider<M> {
             .rc()
             .post_recv(qpn, context as u64, buf.get(..n).unwrap_or(&[]));
         self.process_events();
-        r.map_or_else(Self::post_error, |()| STATUS_SUCCESS)
+        r.map_or_else(
+            |e| match e {
+                roce::rc::Error::InvalidState => STATUS_INVALID_DEVICE_STATE,
+                e => Self::post_error(e),
+            },
+            |()| STATUS_SUCCESS,
+        )
     }
 
-    /// NdkSend, NdkWrite, NdkRead (by `op`).
+    /// NdkSend, NdkSendAndInvalidate, NdkWrite, NdkRead (by `op`). With
+    /// NDK_OP_FLAG_INLINE the SGE addresses are read through the engine's
+    /// memory (logical addresses) at once; the ABI layer, which can read
+    /// the consumer's virtual addresses itself, uses [`Self::post_data`].
     pub fn post_send(
         &mut self,
         qp: ObjectId,
@@ -1538,14 +2141,110 @@ impl<M: Memory> Provider<M> {
         op: SendOp<'_>,
         flags: ULONG,
     ) -> NTSTATUS {
-        let qpn = match self.connected_qpn(qp) {
-            Ok(q) => q,
-            Err(s) => return s,
+        if flags & NDK_OP_FLAG_INLINE == 0 {
+            return self.post_data(qp, context, SendData::Sges(sgl), op, flags);
+        }
+        let mut buf = [0u8; MAX_INLINE_DATA as usize];
+        let mem = self.device_ref().rc_ref().memory();
+        let r = gather_inline(
+            sgl.iter().map(|s| (s.address, s.length)),
+            &mut buf,
+            |a, d| mem.read(a, d),
+        );
+        match r {
+            Ok(n) => {
+                let data = buf.get(..n).unwrap_or(&[]);
+                self.post_data(qp, context, SendData::Inline(data), op, flags)
+            }
+            Err(st) => self.reject_post(qp, st),
+        }
+    }
+
+    /// An initiator data request (Send, SendAndInvalidate, Write, Read)
+    /// whose inline bytes, if any, were already gathered.
+    pub fn post_data(
+        &mut self,
+        qp: ObjectId,
+        context: usize,
+        data: SendData<'_>,
+        op: SendOp<'_>,
+        flags: ULONG,
+    ) -> NTSTATUS {
+        match self.check_data(qp, &data, &op, flags) {
+            Ok(()) => {}
+            Err(st) => return self.reject_post(qp, st),
+        }
+        let mut buf = [Sge::default(); MAX_SGES];
+        let payload = match data {
+            SendData::Sges(sgl) => match Self::sges(sgl, &mut buf) {
+                Ok(n) => Payload::Sges(buf.get(..n).unwrap_or(&[])),
+                Err(st) => return self.reject_post(qp, st),
+            },
+            SendData::Inline(bytes) => Payload::Inline(bytes),
         };
-        let mut buf = [Sge::default(); 32];
-        let n = match Self::sges(sgl, &mut buf) {
-            Ok(n) => n,
-            Err(s) => return s,
+        self.post_wr(qp, context, op, payload, flags)
+    }
+
+    fn check_data(
+        &self,
+        qp: ObjectId,
+        data: &SendData<'_>,
+        op: &SendOp<'_>,
+        flags: ULONG,
+    ) -> Result<(), NTSTATUS> {
+        let kind = PostKind::of(op);
+        if !matches!(kind, PostKind::Send | PostKind::Read | PostKind::Write) {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        if flags & !kind.allowed() != 0 {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let q = self.connected_qp(qp)?;
+        let l = &self.config.limits;
+        match data {
+            SendData::Sges(sgl) => {
+                if flags & NDK_OP_FLAG_INLINE != 0 {
+                    return Err(STATUS_INVALID_PARAMETER);
+                }
+                let cap = if kind == PostKind::Read {
+                    q.initiator_sge.min(l.max_read_sge)
+                } else {
+                    q.initiator_sge
+                };
+                if sgl.len() > cap as usize {
+                    return Err(STATUS_DATA_OVERRUN);
+                }
+                let total: u64 = sgl.iter().map(|s| u64::from(s.length)).sum();
+                if total > u64::from(l.max_transfer) {
+                    return Err(STATUS_BUFFER_OVERFLOW);
+                }
+            }
+            SendData::Inline(bytes) => {
+                // §5.4: inline total <= the QP's InlineDataSize; the SGE
+                // count does not matter.
+                if flags & NDK_OP_FLAG_INLINE == 0 || kind == PostKind::Read {
+                    return Err(STATUS_INVALID_PARAMETER);
+                }
+                if bytes.len() > q.inline_size as usize {
+                    return Err(STATUS_BUFFER_OVERFLOW);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands one checked work request to the engine.
+    fn post_wr(
+        &mut self,
+        qp: ObjectId,
+        context: usize,
+        op: SendOp<'_>,
+        payload: Payload<'_>,
+        flags: ULONG,
+    ) -> NTSTATUS {
+        let qpn = match self.connected_qp(qp) {
+            Ok(q) => q.qpn,
+            Err(st) => return self.reject_post(qp, st),
         };
         let mut f = SendFlags::NONE;
         if flags & NDK_OP_FLAG_SILENT_SUCCESS == 0 {
@@ -1557,24 +2256,294 @@ impl<M: Memory> Provider<M> {
         if flags & NDK_OP_FLAG_READ_FENCE != 0 {
             f = f.union(SendFlags::READ_FENCE);
         }
+        // DEFER: the engine holds the request until a post without it, or
+        // an inline failure (the engine rings its doorbell on its own
+        // failures; ours go through `reject_post`).
         if flags & NDK_OP_FLAG_DEFER != 0 {
             f = f.union(SendFlags::DEFER);
         }
-        let wr = SendWr::new(context as u64, op)
-            .payload(roce::rc::Payload::Sges(buf.get(..n).unwrap_or(&[])))
-            .flags(f);
+        let wr = SendWr::new(context as u64, op).payload(payload).flags(f);
         let r = self.device.rc().post_send(qpn, &wr);
         self.process_events();
         r.map_or_else(Self::post_error, |()| STATUS_SUCCESS)
     }
 
-    /// NdkFlush.
+    fn check_memory_op(
+        &self,
+        qp: ObjectId,
+        kind: PostKind,
+        flags: ULONG,
+    ) -> Result<PdHandle, NTSTATUS> {
+        if flags & !kind.allowed() != 0 {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        Ok(self.connected_qp(qp)?.pd)
+    }
+
+    /// NdkBind: binds `mw` to `length` bytes at `va` of `mr` (ndk-semantics.md
+    /// §6). Inline failures: STATUS_CONNECTION_INVALID (not connected),
+    /// STATUS_ACCESS_VIOLATION (remote write asked of an MR registered
+    /// without local write), and by project decision STATUS_INVALID_PARAMETER
+    /// for VA 0, length 0, or a range outside the MR's registration,
+    /// STATUS_INVALID_DEVICE_STATE for an MR with no registration. Once the
+    /// bind is posted the window's token is its new one and the MR is an
+    /// antecedent of the MW (§3): the MR's close waits for the MW's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind(
+        &mut self,
+        qp: ObjectId,
+        context: usize,
+        mr: ObjectId,
+        mw: ObjectId,
+        va: u64,
+        length: u64,
+        flags: ULONG,
+    ) -> NTSTATUS {
+        let r = self.check_bind(qp, mr, mw, va, length, flags);
+        let (mrh, mwh, access) = match r {
+            Ok(x) => x,
+            Err(st) => return self.reject_post(qp, st),
+        };
+        let op = SendOp::BindMw {
+            mw: mwh,
+            mr: mrh,
+            iova: va,
+            length,
+            access,
+        };
+        let st = self.post_wr(qp, context, op, Payload::Sges(&[]), flags);
+        if st == STATUS_SUCCESS
+            && self
+                .objects
+                .get(mw)
+                .is_some_and(|e| !e.antecedents.contains(&mr))
+        {
+            if let Some(e) = self.objects.get_mut(mr) {
+                e.successors += 1;
+            }
+            if let Some(e) = self.objects.get_mut(mw) {
+                e.antecedents.push(mr);
+            }
+        }
+        st
+    }
+
+    fn check_bind(
+        &self,
+        qp: ObjectId,
+        mr: ObjectId,
+        mw: ObjectId,
+        va: u64,
+        length: u64,
+        flags: ULONG,
+    ) -> Result<(MrHandle, MwHandle, Access), NTSTATUS> {
+        self.check_memory_op(qp, PostKind::Bind, flags)?;
+        let mwh = match self.open_object(mw)? {
+            Object::Mw { mw } => *mw,
+            _ => return Err(STATUS_INVALID_HANDLE),
+        };
+        let mut access = Access::NONE;
+        if flags & NDK_OP_FLAG_ALLOW_REMOTE_READ != 0 {
+            access = access.union(Access::REMOTE_READ);
+        }
+        if flags & NDK_OP_FLAG_ALLOW_REMOTE_WRITE == NDK_OP_FLAG_ALLOW_REMOTE_WRITE {
+            access = access.union(Access::REMOTE_WRITE);
+        }
+        if va == 0 || length == 0 || va.checked_add(length).is_none() {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        match self.open_object(mr)? {
+            Object::Mr {
+                mr: Some(h),
+                kind:
+                    MrKind::Regular {
+                        registered: Some((base, len, mr_access)),
+                    },
+                ..
+            } => {
+                if va < *base || va + length > base.saturating_add(*len) {
+                    return Err(STATUS_INVALID_PARAMETER);
+                }
+                if access.contains(Access::REMOTE_WRITE) && !mr_access.contains(Access::LOCAL_WRITE)
+                {
+                    return Err(STATUS_ACCESS_VIOLATION);
+                }
+                Ok((*h, mwh, access))
+            }
+            // A fast-registered MR's span and rights change with each
+            // registration: the engine checks them when the bind executes
+            // (a failure is an error completion, STATUS_ACCESS_VIOLATION).
+            Object::Mr {
+                mr: Some(h),
+                kind: MrKind::FastRegister { .. },
+                ..
+            } => Ok((*h, mwh, access)),
+            Object::Mr { .. } => Err(STATUS_INVALID_DEVICE_STATE),
+            _ => Err(STATUS_INVALID_HANDLE),
+        }
+    }
+
+    /// NdkFastRegister: registers `length` bytes of the `pages`
+    /// (PAGE_SIZE each, from NdkBuildLAM), starting `fbo` bytes into the
+    /// first, at `va` (ndk-semantics.md §6). Inline failures:
+    /// STATUS_CONNECTION_INVALID, STATUS_ACCESS_VIOLATION (remote rights on
+    /// an MR initialized without RemoteAccess), and by project decision
+    /// STATUS_INVALID_PARAMETER for an empty page list, more pages than
+    /// initialized, an FBO of a page or more, a length of 0 or beyond the
+    /// pages, or a VA that is 0 or not FBO into a page;
+    /// STATUS_INVALID_DEVICE_REQUEST for a regular MR;
+    /// STATUS_INVALID_DEVICE_STATE for an MR not initialized, or whose
+    /// previous fast-register has not executed yet (the engine stages one
+    /// page list per MR).
+    #[allow(clippy::too_many_arguments)]
+    pub fn fast_register(
+        &mut self,
+        qp: ObjectId,
+        context: usize,
+        mr: ObjectId,
+        pages: &[u64],
+        fbo: u32,
+        length: u64,
+        va: u64,
+        flags: ULONG,
+    ) -> NTSTATUS {
+        let (mrh, access) = match self.check_fast_register(qp, mr, pages, fbo, length, va, flags) {
+            Ok(x) => x,
+            Err(st) => return self.reject_post(qp, st),
+        };
+        let op = SendOp::FastRegister {
+            mr: mrh,
+            pages,
+            page_size: PAGE_SIZE,
+            first_byte_offset: u64::from(fbo),
+            length,
+            iova: va,
+            access,
+        };
+        self.post_wr(qp, context, op, Payload::Sges(&[]), flags)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_fast_register(
+        &self,
+        qp: ObjectId,
+        mr: ObjectId,
+        pages: &[u64],
+        fbo: u32,
+        length: u64,
+        va: u64,
+        flags: ULONG,
+    ) -> Result<(MrHandle, Access), NTSTATUS> {
+        self.check_memory_op(qp, PostKind::FastRegister, flags)?;
+        let (h, max, remote) = match self.open_object(mr)? {
+            Object::Mr {
+                mr: Some(h),
+                kind:
+                    MrKind::FastRegister {
+                        initialized: Some((max, remote)),
+                    },
+                ..
+            } => (*h, *max, *remote),
+            Object::Mr {
+                kind: MrKind::Regular { .. },
+                ..
+            } => return Err(STATUS_INVALID_DEVICE_REQUEST),
+            Object::Mr { .. } => return Err(STATUS_INVALID_DEVICE_STATE),
+            _ => return Err(STATUS_INVALID_HANDLE),
+        };
+        let fbo = u64::from(fbo);
+        let span = (pages.len() as u64)
+            .saturating_mul(PAGE_SIZE)
+            .saturating_sub(fbo);
+        if pages.is_empty()
+            || pages.len() > max as usize
+            || fbo >= PAGE_SIZE
+            || length == 0
+            || length > span
+            || va == 0
+            || va % PAGE_SIZE != fbo
+            || va.checked_add(length).is_none()
+        {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let mut access = Access::NONE;
+        if flags & (NDK_OP_FLAG_ALLOW_LOCAL_WRITE | NDK_OP_FLAG_RDMA_READ_SINK) != 0 {
+            access = access.union(Access::LOCAL_WRITE);
+        }
+        if flags & NDK_OP_FLAG_ALLOW_REMOTE_READ != 0 {
+            access = access.union(Access::REMOTE_READ);
+        }
+        if flags & NDK_OP_FLAG_ALLOW_REMOTE_WRITE == NDK_OP_FLAG_ALLOW_REMOTE_WRITE {
+            access = access.union(Access::REMOTE_WRITE);
+        }
+        if access.is_remote() && !remote {
+            return Err(STATUS_ACCESS_VIOLATION);
+        }
+        Ok((h, access))
+    }
+
+    /// NdkInvalidate of a fast-registered MR or a bound MW. Inline
+    /// failures: STATUS_CONNECTION_INVALID, and by project decision
+    /// STATUS_INVALID_DEVICE_REQUEST for a regular MR (the consumer
+    /// deregisters those, §6) and STATUS_INVALID_DEVICE_STATE for an MR
+    /// never initialized. Invalidating what is not valid (an unbound MW, an
+    /// MR not fast-registered) is an error completion,
+    /// STATUS_INVALID_DEVICE_REQUEST (§5.5, ND2 analog).
+    pub fn invalidate(
+        &mut self,
+        qp: ObjectId,
+        context: usize,
+        target: ObjectId,
+        flags: ULONG,
+    ) -> NTSTATUS {
+        let t = match self.check_invalidate(qp, target, flags) {
+            Ok(t) => t,
+            Err(st) => return self.reject_post(qp, st),
+        };
+        self.post_wr(
+            qp,
+            context,
+            SendOp::LocalInvalidate(t),
+            Payload::Sges(&[]),
+            flags,
+        )
+    }
+
+    fn check_invalidate(
+        &self,
+        qp: ObjectId,
+        target: ObjectId,
+        flags: ULONG,
+    ) -> Result<InvalidateTarget, NTSTATUS> {
+        self.check_memory_op(qp, PostKind::Invalidate, flags)?;
+        match self.open_object(target)? {
+            Object::Mw { mw } => Ok(InvalidateTarget::Mw(*mw)),
+            Object::Mr {
+                mr: Some(h),
+                kind: MrKind::FastRegister { .. },
+                ..
+            } => Ok(InvalidateTarget::Mr(*h)),
+            Object::Mr {
+                kind: MrKind::Regular { .. },
+                ..
+            } => Err(STATUS_INVALID_DEVICE_REQUEST),
+            Object::Mr { .. } => Err(STATUS_INVALID_DEVICE_STATE),
+            _ => Err(STATUS_INVALID_HANDLE),
+        }
+    }
+
+    /// NdkFlush: every outstanding request of the QP completes with
+    /// STATUS_CANCELLED; later posts complete the same way at once (the QP
+    /// stays in Error). Safe against a concurrent post (§5.2 D10): the
+    /// shell serializes both on its lock, and each request is either
+    /// flushed or was never posted.
     pub fn flush(&mut self, qp: ObjectId) {
         self.flush_qp(qp);
         self.process_events();
     }
 
-    /// NdkArmCq.
+    /// NdkArmCq. An unknown type arms nothing (project decision: the call
+    /// is VOID, and no documented type matches it).
     pub fn arm_cq(&mut self, cq: ObjectId, kind: ULONG) {
         let Some(h) = self.cq_handle(cq) else {
             return;
@@ -1582,13 +2551,29 @@ impl<M: Memory> Provider<M> {
         let t = match kind {
             NDK_CQ_NOTIFY_ANY => NotifyType::Any,
             NDK_CQ_NOTIFY_SOLICITED => NotifyType::Solicited,
-            _ => NotifyType::Errors,
+            NDK_CQ_NOTIFY_ERRORS => NotifyType::Errors,
+            _ => return,
         };
         let _ = self.device.rc().arm_cq(h, t);
         self.process_events();
     }
 
-    /// NdkGetCqResults(Ex): up to `out.len()` completions.
+    fn context_of_qpn(&self, qpn: u32) -> usize {
+        if let Some(q) = self.by_qpn.get(&qpn).and_then(|id| self.qp_obj(*id)) {
+            return q.context;
+        }
+        self.zombies
+            .iter()
+            .find(|z| z.qpn == qpn)
+            .map_or(0, |z| z.context)
+    }
+
+    /// NdkGetCqResults(Ex): up to `out.len()` completions. An overflowed CQ
+    /// returns none (ndk-semantics.md §4, §10.13). The completions of one
+    /// queue come in the order its requests were posted (project decision
+    /// on §10.11, as ND2 requires; the engine completes in order).
+    /// BytesTransferred is set for every completion the engine sized
+    /// (NDK defines it for receives only).
     pub fn get_cq_results(&mut self, cq: ObjectId, out: &mut [NdkCompletion]) -> usize {
         let Some(h) = self.cq_handle(cq) else {
             return 0;
@@ -1602,14 +2587,7 @@ impl<M: Memory> Provider<M> {
             };
             let got = self.device.rc().poll_cq(h, chunk);
             for c in raw.iter().take(got) {
-                let qp_context = self
-                    .by_qpn
-                    .get(&c.qpn)
-                    .and_then(|id| match self.objects.get(*id).map(|e| &e.object) {
-                        Some(Object::Qp { context, .. }) => Some(*context),
-                        _ => None,
-                    })
-                    .unwrap_or(0);
+                let qp_context = self.context_of_qpn(c.qpn);
                 if let Some(o) = out.get_mut(n) {
                     *o = NdkCompletion {
                         status: wc_status(c.status, c.opcode),
@@ -1626,7 +2604,31 @@ impl<M: Memory> Provider<M> {
                 break;
             }
         }
+        if !self.zombies.is_empty() {
+            self.reap_zombies(None);
+        }
         n
+    }
+
+    /// Destroys the engine QPs of closed QPs whose completions have all been
+    /// polled, and (with `gone`) every one that uses an object being
+    /// destroyed.
+    fn reap_zombies(&mut self, gone: Option<Gone>) {
+        let rc = self.device.rc();
+        self.zombies.retain(|z| {
+            let forced = match gone {
+                Some(Gone::Cq(c)) => z.cqs.contains(&c),
+                Some(Gone::Pd(p)) => z.pd == p,
+                Some(Gone::Srq(s)) => z.srq == Some(s),
+                None => false,
+            };
+            if forced || z.cqs.iter().all(|c| rc.cq_len(*c) == 0) {
+                let _ = rc.destroy_qp(z.qpn);
+                false
+            } else {
+                true
+            }
+        });
     }
 
     // ---- close ----
@@ -1712,33 +2714,68 @@ impl<M: Memory> Provider<M> {
         match &e.object {
             Object::Pd { pd } => {
                 let pd = *pd;
+                self.reap_zombies(Some(Gone::Pd(pd)));
                 let _ = self.device.rc().dealloc_pd(pd);
             }
             Object::Cq { cq, .. } => {
                 let cq = *cq;
+                // Its entries go with it, so no zombie QP need wait for them.
+                self.reap_zombies(Some(Gone::Cq(cq)));
                 let _ = self.device.rc().destroy_cq(cq);
                 self.cqs.retain(|(h, _)| *h != cq);
             }
-            Object::Qp { qpn, .. } => {
-                let qpn = *qpn;
+            Object::Srq { srq, .. } => {
+                // Receives still queued have no CQ to complete on: every QP
+                // that drew from the SRQ (its successors) is closed, so they
+                // are released without a completion (project decision; NDK
+                // has no SRQ flush, ndk-semantics.md §3 rule 7).
+                let srq = *srq;
+                self.reap_zombies(Some(Gone::Srq(srq)));
+                let _ = self.device.rc().destroy_srq(srq);
+                self.srqs.retain(|(h, _)| *h != srq);
+            }
+            Object::Qp(q) => {
+                let z = Zombie {
+                    qpn: q.qpn,
+                    context: q.context,
+                    cqs: q.cqs,
+                    pd: q.pd,
+                    srq: q
+                        .srq
+                        .and_then(|s| match self.objects.get(s).map(|e| &e.object) {
+                            Some(Object::Srq { srq, .. }) => Some(*srq),
+                            _ => None,
+                        }),
+                };
                 // Outstanding requests complete as cancelled on the CQs,
-                // which are still open (the QP is their successor).
+                // which are still open (the QP is their successor):
+                // ndk-semantics.md §3 rule 7, project choice.
                 let rc = self.device.rc();
                 let _ = rc.modify_qp(
-                    qpn,
+                    z.qpn,
                     &QpAttr {
                         state: Some(QpState::Error),
                         ..QpAttr::default()
                     },
                 );
-                let _ = rc.destroy_qp(qpn);
-                self.by_qpn.remove(&qpn);
+                self.by_qpn.remove(&z.qpn);
+                // The engine QP stays until those completions are polled, so
+                // they still carry the QPContext (see `Zombie`).
+                if z.cqs.iter().all(|c| rc.cq_len(*c) == 0) {
+                    let _ = rc.destroy_qp(z.qpn);
+                } else {
+                    self.zombies.push(z);
+                }
             }
             Object::Mr { mr: Some(mr), .. } => {
                 let mr = *mr;
                 let _ = self.device.rc().dereg_mr(mr);
             }
             Object::Mr { mr: None, .. } => {}
+            Object::Mw { mw } => {
+                let mw = *mw;
+                let _ = self.device.rc().dealloc_mw(mw);
+            }
             Object::Connector(c) => {
                 let (conn, port) = (c.conn, c.port);
                 if let Some(conn) = conn {
@@ -1776,11 +2813,10 @@ impl<M: Memory> Provider<M> {
             if let Some(ae) = self.objects.get_mut(a) {
                 ae.successors = ae.successors.saturating_sub(1);
             }
-            if let Some(Object::Qp { connector, .. }) =
-                self.objects.get_mut(a).map(|e| &mut e.object)
-                && *connector == Some(id)
+            if let Some(Object::Qp(q)) = self.objects.get_mut(a).map(|e| &mut e.object)
+                && q.connector == Some(id)
             {
-                *connector = None;
+                q.connector = None;
             }
             self.try_close(a);
         }
@@ -1813,4 +2849,61 @@ pub struct NdkSge {
     pub address: u64,
     pub length: u32,
     pub token: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_gather_copies_every_sge_and_bounds_the_total() {
+        let src: Vec<u8> = (0..64).collect();
+        let read = |addr: u64, dst: &mut [u8]| {
+            let a = addr as usize;
+            match src.get(a..a + dst.len()) {
+                Some(s) => {
+                    dst.copy_from_slice(s);
+                    true
+                }
+                None => false,
+            }
+        };
+        let mut buf = [0u8; 16];
+        // Three pieces, one empty: any count of SGEs (§5.4).
+        let n = gather_inline([(4, 3), (10, 0), (20, 5)].into_iter(), &mut buf, read).unwrap();
+        assert_eq!(&buf[..n], &[4, 5, 6, 20, 21, 22, 23, 24]);
+        assert_eq!(
+            gather_inline([(0, 10), (0, 7)].into_iter(), &mut buf, read),
+            Err(STATUS_BUFFER_OVERFLOW)
+        );
+        assert_eq!(
+            gather_inline([(100, 4)].into_iter(), &mut buf, read),
+            Err(STATUS_ACCESS_VIOLATION)
+        );
+    }
+
+    #[test]
+    fn flags_each_request_takes() {
+        let f = |k: PostKind, flags: ULONG| flags & !k.allowed() == 0;
+        assert!(f(PostKind::Send, NDK_OP_FLAG_INLINE | NDK_OP_FLAG_DEFER));
+        assert!(f(PostKind::Write, NDK_OP_FLAG_INLINE));
+        assert!(!f(PostKind::Read, NDK_OP_FLAG_INLINE));
+        assert!(f(PostKind::Read, NDK_OP_FLAG_RDMA_READ_LOCAL_INVALIDATE));
+        assert!(!f(PostKind::Write, NDK_OP_FLAG_SEND_AND_SOLICIT_EVENT));
+        assert!(f(PostKind::Bind, NDK_OP_FLAG_ALLOW_REMOTE_WRITE));
+        assert!(!f(PostKind::Bind, NDK_OP_FLAG_RDMA_READ_SINK));
+        assert!(f(PostKind::FastRegister, NDK_OP_FLAG_RDMA_READ_SINK));
+        assert!(!f(PostKind::Invalidate, NDK_OP_FLAG_ALLOW_REMOTE_READ));
+        for k in [
+            PostKind::Send,
+            PostKind::Read,
+            PostKind::Write,
+            PostKind::Bind,
+            PostKind::FastRegister,
+            PostKind::Invalidate,
+        ] {
+            assert!(f(k, NDK_OP_FLAG_SILENT_SUCCESS | NDK_OP_FLAG_READ_FENCE));
+            assert!(!f(k, 0x400), "unknown flags are refused");
+        }
+    }
 }

@@ -10,12 +10,20 @@
 //! memory is freed once its close has completed (after its close
 //! completion returned, or when the close returned STATUS_SUCCESS).
 //!
-//! Capabilities the core does not have yet are reported, not faked: SRQs
-//! (MaxSrqDepth 0: NdkCreateSrq and NdkCreateQpWithSrq return
-//! STATUS_NOT_SUPPORTED, as the documentation asks of an adapter without
-//! SRQs), interrupt moderation (STATUS_NOT_SUPPORTED, its adapter flag
-//! clear), and memory windows, fast-register MRs, NdkBind, NdkFastRegister
-//! and NdkInvalidate (STATUS_NOT_IMPLEMENTED).
+//! Every dispatch entry is implemented. The one capability not offered is
+//! reported, not faked: interrupt moderation (STATUS_NOT_SUPPORTED, its
+//! adapter flag clear, as the documentation asks). NDK_OP_FLAG_RDMA_READ_
+//! LOCAL_INVALIDATE is accepted on NdkRead and ignored, since
+//! NDK_ADAPTER_FLAG_RDMA_READ_LOCAL_INVALIDATE_SUPPORTED is clear
+//! (ndk-semantics.md §5.3). Every create, register, resize, modify and
+//! close that can finish at once does so and returns its status inline
+//! (no completion callback, §1); only connector requests and closes that
+//! must wait return STATUS_PENDING.
+//!
+//! Inline data (NDK_OP_FLAG_INLINE) is copied from the consumer's virtual
+//! addresses here, during the call (§5.4), into a stack buffer of
+//! [`crate::provider::MAX_INLINE_DATA`] bytes; the core checks it against
+//! the QP's InlineDataSize.
 
 mod platform;
 mod thunks;

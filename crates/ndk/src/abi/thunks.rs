@@ -14,7 +14,9 @@ use roce::rc::SendOp;
 
 use super::platform::{Platform, RawLock};
 use crate::object::ObjectId;
-use crate::provider::{NdkCompletion, NdkSge, Provider, ProviderConfig};
+use crate::provider::{
+    MAX_INLINE_DATA, NdkCompletion, NdkSge, Provider, ProviderConfig, SendData, gather_inline,
+};
 use crate::upcall::{Callback, Upcall, UpcallKind};
 
 /// The engine's memory: the platform's logical addresses.
@@ -42,6 +44,8 @@ enum Kind {
     Cq,
     Qp,
     Mr,
+    Mw,
+    Srq,
     Connector,
     Listener,
     SharedEndpoint,
@@ -554,23 +558,25 @@ pub fn adapter_info(config: &ProviderConfig) -> NDK_ADAPTER_INFO {
         VendorId: 0,
         DeviceId: 0,
         MaxRegistrationSize: l.max_registration as usize,
-        MaxWindowSize: 0,
-        FRMRPageCount: 0,
+        MaxWindowSize: l.max_registration as usize,
+        FRMRPageCount: l.max_fr_pages,
         MaxInitiatorRequestSge: l.max_sge,
         MaxReceiveRequestSge: l.max_sge,
         MaxReadRequestSge: l.max_read_sge,
         MaxTransferLength: l.max_transfer,
-        MaxInlineDataSize: l.max_inline,
+        MaxInlineDataSize: l.inline_cap(),
         MaxInboundReadLimit: l.max_read_limit,
         MaxOutboundReadLimit: l.max_read_limit,
         MaxReceiveQueueDepth: l.max_qp_depth,
         MaxInitiatorQueueDepth: l.max_qp_depth,
-        MaxSrqDepth: 0,
+        MaxSrqDepth: l.max_srq_depth,
         MaxCqDepth: l.max_cq_depth,
         LargeRequestThreshold: 16 * 1024,
         MaxCallerData: roce::cm::manager::MAX_REQ_PRIVATE_DATA as ULONG,
         // Accept carries 196 bytes, reject 148: advertise what both hold.
         MaxCalleeData: roce::cm::manager::MAX_REJ_PRIVATE_DATA as ULONG,
+        // Not RDMA_READ_LOCAL_INVALIDATE_SUPPORTED: NdkRead ignores that
+        // flag (§5.3); not CQ_INTERRUPT_MODERATION_SUPPORTED (§4).
         AdapterFlags: NDK_ADAPTER_FLAG_RDMA_READ_SINK_NOT_REQUIRED
             | NDK_ADAPTER_FLAG_CQ_RESIZE_SUPPORTED
             | NDK_ADAPTER_FLAG_LOOPBACK_CONNECTIONS_SUPPORTED,
@@ -578,32 +584,43 @@ pub fn adapter_info(config: &ProviderConfig) -> NDK_ADAPTER_INFO {
     }
 }
 
-/// Finishes a create: writes the object pointer out (inline completion:
-/// the create callback is not called).
+/// Runs a create: `make` under the lock, then the object pointer goes
+/// out (an inline completion: the create callback is not called,
+/// ndk-semantics.md §1). A null out-pointer is STATUS_INVALID_PARAMETER
+/// before anything is created, so nothing leaks.
 ///
 /// # Safety
-/// `out` is valid for a write.
+/// `out` is null or valid for a write.
 unsafe fn created<T>(
     s: &Shared,
-    r: Result<ObjectId, NTSTATUS>,
     kind: Kind,
     object_type: NDK_OBJECT_TYPE,
     dispatch: &'static impl Sized,
     out: *mut *mut T,
+    make: impl FnOnce(&mut Core) -> Result<ObjectId, NTSTATUS>,
 ) -> NTSTATUS {
-    let id = match r {
-        Ok(id) => id,
-        Err(st) => return st,
+    let Some(o) = (unsafe { out.as_mut() }) else {
+        return STATUS_INVALID_PARAMETER;
     };
-    let p = new_obj(object_type, dispatch, s, id);
-    s.with(|c| c.wrappers.insert(id, (p, kind)));
-    match unsafe { out.as_mut() } {
-        Some(o) => {
+    let r = s.call(|c| {
+        let id = make(c)?;
+        let p = new_obj(object_type, dispatch, s, id);
+        c.wrappers.insert(id, (p, kind));
+        Ok(p)
+    });
+    match r {
+        Ok(p) => {
             *o = p.cast();
             STATUS_SUCCESS
         }
-        None => STATUS_INVALID_PARAMETER,
+        Err(st) => st,
     }
+}
+
+/// Whether two objects belong to the same adapter (an object of another
+/// adapter is STATUS_INVALID_PARAMETER, project decision).
+fn same(a: &Shared, b: &Shared) -> bool {
+    ptr::eq(a, b)
 }
 
 unsafe extern "system" fn create_cq(
@@ -619,8 +636,11 @@ unsafe extern "system" fn create_cq(
     let Some(s) = (unsafe { adapter_shared(a) }) else {
         return STATUS_INVALID_HANDLE;
     };
-    let r = s.with(|c| c.provider.create_cq(depth, callback(notify, notify_ctx)));
-    unsafe { created(s, r, Kind::Cq, NdkObjectTypeCq, &CQ, out) }
+    unsafe {
+        created(s, Kind::Cq, NdkObjectTypeCq, &CQ, out, |c| {
+            c.provider.create_cq(depth, callback(notify, notify_ctx))
+        })
+    }
 }
 
 unsafe extern "system" fn create_pd(
@@ -632,8 +652,11 @@ unsafe extern "system" fn create_pd(
     let Some(s) = (unsafe { adapter_shared(a) }) else {
         return STATUS_INVALID_HANDLE;
     };
-    let r = s.with(|c| c.provider.create_pd());
-    unsafe { created(s, r, Kind::Pd, NdkObjectTypePd, &PD, out) }
+    unsafe {
+        created(s, Kind::Pd, NdkObjectTypePd, &PD, out, |c| {
+            c.provider.create_pd()
+        })
+    }
 }
 
 unsafe extern "system" fn create_shared_endpoint(
@@ -650,15 +673,14 @@ unsafe extern "system" fn create_shared_endpoint(
     let Some(addr) = (unsafe { read_sockaddr(addr, len) }) else {
         return STATUS_INVALID_ADDRESS;
     };
-    let r = s.with(|c| c.provider.create_shared_endpoint(addr));
     unsafe {
         created(
             s,
-            r,
             Kind::SharedEndpoint,
             NdkObjectTypeSharedEndpoint,
             &SHARED_ENDPOINT,
             out,
+            |c| c.provider.create_shared_endpoint(addr),
         )
     }
 }
@@ -672,15 +694,14 @@ unsafe extern "system" fn create_connector(
     let Some(s) = (unsafe { adapter_shared(a) }) else {
         return STATUS_INVALID_HANDLE;
     };
-    let r = s.with(|c| Ok(c.provider.create_connector()));
     unsafe {
         created(
             s,
-            r,
             Kind::Connector,
             NdkObjectTypeConnector,
             &CONNECTOR,
             out,
+            |c| Ok(c.provider.create_connector()),
         )
     }
 }
@@ -696,8 +717,16 @@ unsafe extern "system" fn create_listener(
     let Some(s) = (unsafe { adapter_shared(a) }) else {
         return STATUS_INVALID_HANDLE;
     };
-    let r = s.with(|c| Ok(c.provider.create_listener(callback(event, event_ctx))));
-    unsafe { created(s, r, Kind::Listener, NdkObjectTypeListener, &LISTENER, out) }
+    unsafe {
+        created(
+            s,
+            Kind::Listener,
+            NdkObjectTypeListener,
+            &LISTENER,
+            out,
+            |c| Ok(c.provider.create_listener(callback(event, event_ctx))),
+        )
+    }
 }
 
 /// Page size of logical address mappings.
@@ -804,38 +833,50 @@ unsafe extern "system" fn create_mr(
     out: *mut *mut NDK_MR,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(pd, STATUS_INVALID_HANDLE);
-    if fast_register != FALSE {
-        return STATUS_NOT_IMPLEMENTED;
+    unsafe {
+        created(s, Kind::Mr, NdkObjectTypeMr, &MR, out, |c| {
+            c.provider.create_mr_for(id, fast_register != FALSE)
+        })
     }
-    let r = s.with(|c| c.provider.create_mr(id));
-    unsafe { created(s, r, Kind::Mr, NdkObjectTypeMr, &MR, out) }
 }
 
 unsafe extern "system" fn create_mw(
-    _pd: *mut NDK_PD,
+    pd: *mut NDK_PD,
     _done: NDK_FN_CREATE_COMPLETION,
     _ctx: PVOID,
-    _out: *mut *mut NDK_MW,
+    out: *mut *mut NDK_MW,
 ) -> NTSTATUS {
-    STATUS_NOT_IMPLEMENTED
+    let (s, id) = obj_or!(pd, STATUS_INVALID_HANDLE);
+    unsafe {
+        created(s, Kind::Mw, NdkObjectTypeMw, &MW, out, |c| {
+            c.provider.create_mw(id)
+        })
+    }
 }
 
+#[allow(clippy::too_many_arguments)]
 unsafe extern "system" fn create_srq(
-    _pd: *mut NDK_PD,
-    _depth: ULONG,
-    _sge: ULONG,
-    _threshold: ULONG,
-    _notify: NDK_FN_SRQ_NOTIFICATION_CALLBACK,
-    _notify_ctx: PVOID,
+    pd: *mut NDK_PD,
+    depth: ULONG,
+    sge: ULONG,
+    threshold: ULONG,
+    notify: NDK_FN_SRQ_NOTIFICATION_CALLBACK,
+    notify_ctx: PVOID,
     _affinity: *mut GROUP_AFFINITY,
     _done: NDK_FN_CREATE_COMPLETION,
     _ctx: PVOID,
-    _out: *mut *mut NDK_SRQ,
+    out: *mut *mut NDK_SRQ,
 ) -> NTSTATUS {
-    // MaxSrqDepth is 0: SRQs are not offered.
-    STATUS_NOT_SUPPORTED
+    let (s, id) = obj_or!(pd, STATUS_INVALID_HANDLE);
+    unsafe {
+        created(s, Kind::Srq, NdkObjectTypeSrq, &SRQ, out, |c| {
+            c.provider
+                .create_srq(id, depth, sge, threshold, callback(notify, notify_ctx))
+        })
+    }
 }
 
+#[allow(clippy::too_many_arguments)]
 unsafe extern "system" fn create_qp(
     pd: *mut NDK_PD,
     rcq: *mut NDK_CQ,
@@ -851,38 +892,63 @@ unsafe extern "system" fn create_qp(
     out: *mut *mut NDK_QP,
 ) -> NTSTATUS {
     let (s, pd) = obj_or!(pd, STATUS_INVALID_HANDLE);
-    let (_, rcq) = obj_or!(rcq, STATUS_INVALID_PARAMETER);
-    let (_, icq) = obj_or!(icq, STATUS_INVALID_PARAMETER);
-    let r = s.with(|c| {
-        c.provider.create_qp(
-            pd,
-            rcq,
-            icq,
-            context as usize,
-            rq_depth,
-            iq_depth,
-            rq_sge,
-            iq_sge,
-            inline,
-        )
-    });
-    unsafe { created(s, r, Kind::Qp, NdkObjectTypeQp, &QP, out) }
+    let (s1, rcq) = obj_or!(rcq, STATUS_INVALID_PARAMETER);
+    let (s2, icq) = obj_or!(icq, STATUS_INVALID_PARAMETER);
+    if !same(s, s1) || !same(s, s2) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    unsafe {
+        created(s, Kind::Qp, NdkObjectTypeQp, &QP, out, |c| {
+            c.provider.create_qp(
+                pd,
+                rcq,
+                icq,
+                context as usize,
+                rq_depth,
+                iq_depth,
+                rq_sge,
+                iq_sge,
+                inline,
+            )
+        })
+    }
 }
 
+#[allow(clippy::too_many_arguments)]
 unsafe extern "system" fn create_qp_with_srq(
-    _pd: *mut NDK_PD,
-    _rcq: *mut NDK_CQ,
-    _icq: *mut NDK_CQ,
-    _srq: *mut NDK_SRQ,
-    _context: PVOID,
-    _iq_depth: ULONG,
-    _iq_sge: ULONG,
-    _inline: ULONG,
+    pd: *mut NDK_PD,
+    rcq: *mut NDK_CQ,
+    icq: *mut NDK_CQ,
+    srq: *mut NDK_SRQ,
+    context: PVOID,
+    iq_depth: ULONG,
+    iq_sge: ULONG,
+    inline: ULONG,
     _done: NDK_FN_CREATE_COMPLETION,
     _ctx: PVOID,
-    _out: *mut *mut NDK_QP,
+    out: *mut *mut NDK_QP,
 ) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
+    let (s, pd) = obj_or!(pd, STATUS_INVALID_HANDLE);
+    let (s1, rcq) = obj_or!(rcq, STATUS_INVALID_PARAMETER);
+    let (s2, icq) = obj_or!(icq, STATUS_INVALID_PARAMETER);
+    let (s3, srq) = obj_or!(srq, STATUS_INVALID_PARAMETER);
+    if !same(s, s1) || !same(s, s2) || !same(s, s3) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    unsafe {
+        created(s, Kind::Qp, NdkObjectTypeQp, &QP, out, |c| {
+            c.provider.create_qp_with_srq(
+                pd,
+                rcq,
+                icq,
+                srq,
+                context as usize,
+                iq_depth,
+                iq_sge,
+                inline,
+            )
+        })
+    }
 }
 
 unsafe extern "system" fn privileged_token(_pd: *mut NDK_PD, token: *mut UINT32) {
@@ -1072,19 +1138,66 @@ unsafe extern "system" fn deregister_mr(
 }
 
 unsafe extern "system" fn init_fast_register(
-    _mr: *mut NDK_MR,
-    _pages: ULONG,
-    _remote: BOOLEAN,
+    mr: *mut NDK_MR,
+    pages: ULONG,
+    remote: BOOLEAN,
     _done: NDK_FN_REQUEST_COMPLETION,
     _ctx: PVOID,
 ) -> NTSTATUS {
-    STATUS_NOT_IMPLEMENTED
+    let (s, id) = obj_or!(mr, STATUS_INVALID_HANDLE);
+    s.call(|c| c.provider.init_fast_register(id, pages, remote != FALSE))
 }
 
 unsafe extern "system" fn mr_token(mr: *mut NDK_MR) -> UINT32 {
     let (s, id) = obj_or!(mr, 0);
     s.with(|c| c.provider.mr_token(id)).unwrap_or(0)
 }
+
+unsafe extern "system" fn mw_token(mw: *mut NDK_MW) -> UINT32 {
+    let (s, id) = obj_or!(mw, 0);
+    s.with(|c| c.provider.mw_token(id)).unwrap_or(0)
+}
+
+static MW: NDK_MW_DISPATCH = NDK_MW_DISPATCH {
+    NdkCloseMw: Some(close_object),
+    NdkQueryExtension: Some(query_extension),
+    NdkGetRemoteTokenFromMw: Some(mw_token),
+};
+
+// ---- SRQ ----
+
+unsafe extern "system" fn modify_srq(
+    srq: *mut NDK_SRQ,
+    depth: ULONG,
+    threshold: ULONG,
+    _done: NDK_FN_REQUEST_COMPLETION,
+    _ctx: PVOID,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(srq, STATUS_INVALID_HANDLE);
+    s.call(|c| c.provider.modify_srq(id, depth, threshold))
+}
+
+unsafe extern "system" fn srq_receive(
+    srq: *mut NDK_SRQ,
+    ctx: PVOID,
+    sgl: *const NDK_SGE,
+    n: ULONG,
+) -> NTSTATUS {
+    let (s, id) = obj_or!(srq, STATUS_INVALID_HANDLE);
+    let mut buf = [NdkSge::default(); 32];
+    let sgl = match unsafe { sges(sgl, n, &mut buf) } {
+        Ok(x) => x,
+        Err(st) => return st,
+    };
+    s.call(|c| c.provider.post_srq_receive(id, ctx as usize, sgl))
+}
+
+static SRQ: NDK_SRQ_DISPATCH = NDK_SRQ_DISPATCH {
+    NdkCloseSrq: Some(close_object),
+    NdkQueryExtension: Some(query_extension),
+    NdkModifySrq: Some(modify_srq),
+    NdkSrqReceive: Some(srq_receive),
+};
 
 static MR: NDK_MR_DISPATCH = NDK_MR_DISPATCH {
     NdkCloseMr: Some(close_object),
@@ -1103,6 +1216,12 @@ unsafe extern "system" fn flush(qp: *mut NDK_QP) {
     s.call(|c| c.provider.flush(id));
 }
 
+/// An initiator data request. Failures found here still hand the QP's
+/// deferred requests to the engine first (ndk-semantics.md §5.4 rule 2).
+///
+/// # Safety
+/// `sgl` points to `n` NDK_SGEs (or is null with `n` 0); with
+/// NDK_OP_FLAG_INLINE their virtual addresses are readable for the call.
 unsafe fn post(
     qp: *mut NDK_QP,
     ctx: PVOID,
@@ -1112,12 +1231,51 @@ unsafe fn post(
     flags: ULONG,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
+    if flags & NDK_OP_FLAG_INLINE != 0 {
+        // Copy now (§5.4): the buffers are only valid during the call, the
+        // tokens are to be ignored, and the SGE count is not limited.
+        if n > 0 && sgl.is_null() {
+            return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
+        }
+        let src: &[NDK_SGE] = if n == 0 {
+            &[]
+        } else {
+            // SAFETY: the consumer's array of `n` SGEs.
+            unsafe { core::slice::from_raw_parts(sgl, n as usize) }
+        };
+        let mut buf = [0u8; MAX_INLINE_DATA as usize];
+        let addrs = src.iter().map(|e| {
+            // SAFETY: both union members are 8 plain bytes.
+            (unsafe { e.Address.LogicalAddress } as u64, e.Length)
+        });
+        let r = gather_inline(addrs, &mut buf, |addr, dst| {
+            if addr == 0 {
+                return false;
+            }
+            // SAFETY: an inline SGE's buffer is resident and readable
+            // until the call returns (DDI NDK_SGE).
+            unsafe { ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
+            true
+        });
+        return match r {
+            Ok(len) => {
+                let data = buf.get(..len).unwrap_or(&[]);
+                s.call(|c| {
+                    c.provider
+                        .post_data(id, ctx as usize, SendData::Inline(data), op, flags)
+                })
+            }
+            Err(st) => s.call(|c| c.provider.reject_post(id, st)),
+        };
+    }
     let mut buf = [NdkSge::default(); 32];
-    let sgl = match unsafe { sges(sgl, n, &mut buf) } {
-        Ok(x) => x,
-        Err(st) => return st,
-    };
-    s.call(|c| c.provider.post_send(id, ctx as usize, sgl, op, flags))
+    match unsafe { sges(sgl, n, &mut buf) } {
+        Ok(sgl) => s.call(|c| {
+            c.provider
+                .post_data(id, ctx as usize, SendData::Sges(sgl), op, flags)
+        }),
+        Err(st) => s.call(|c| c.provider.reject_post(id, st)),
+    }
 }
 
 unsafe extern "system" fn send(
@@ -1205,38 +1363,83 @@ unsafe extern "system" fn receive(
 }
 
 unsafe extern "system" fn bind(
-    _qp: *mut NDK_QP,
-    _ctx: PVOID,
-    _mr: *mut NDK_MR,
-    _mw: *mut NDK_MW,
-    _va: PVOID,
-    _len: SIZE_T,
-    _flags: ULONG,
+    qp: *mut NDK_QP,
+    ctx: PVOID,
+    mr: *mut NDK_MR,
+    mw: *mut NDK_MW,
+    va: PVOID,
+    len: SIZE_T,
+    flags: ULONG,
 ) -> NTSTATUS {
-    STATUS_NOT_IMPLEMENTED
+    let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
+    let objects = (unsafe { resolve(mr) }, unsafe { resolve(mw) });
+    let (Some((s1, mr)), Some((s2, mw))) = objects else {
+        return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
+    };
+    if !same(s, s1) || !same(s, s2) {
+        return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
+    }
+    s.call(|c| {
+        c.provider
+            .bind(id, ctx as usize, mr, mw, va as u64, len as u64, flags)
+    })
 }
 
+#[allow(clippy::too_many_arguments)]
 unsafe extern "system" fn fast_register(
-    _qp: *mut NDK_QP,
-    _ctx: PVOID,
-    _mr: *mut NDK_MR,
-    _pages: ULONG,
-    _array: *const NDK_LOGICAL_ADDRESS,
-    _fbo: ULONG,
-    _len: SIZE_T,
-    _va: PVOID,
-    _flags: ULONG,
+    qp: *mut NDK_QP,
+    ctx: PVOID,
+    mr: *mut NDK_MR,
+    pages: ULONG,
+    array: *const NDK_LOGICAL_ADDRESS,
+    fbo: ULONG,
+    len: SIZE_T,
+    va: PVOID,
+    flags: ULONG,
 ) -> NTSTATUS {
-    STATUS_NOT_IMPLEMENTED
+    let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
+    let Some((s1, mr)) = (unsafe { resolve(mr) }) else {
+        return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
+    };
+    if !same(s, s1) || (pages > 0 && array.is_null()) {
+        return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
+    }
+    let pages: &[u64] = if pages == 0 {
+        &[]
+    } else {
+        // SAFETY: the consumer's array of `pages` logical addresses (from
+        // NdkBuildLAM), read as the same 8 bytes unsigned; the engine
+        // copies it during the post.
+        unsafe { core::slice::from_raw_parts(array.cast::<u64>(), pages as usize) }
+    };
+    s.call(|c| {
+        c.provider.fast_register(
+            id,
+            ctx as usize,
+            mr,
+            pages,
+            fbo,
+            len as u64,
+            va as u64,
+            flags,
+        )
+    })
 }
 
 unsafe extern "system" fn invalidate(
-    _qp: *mut NDK_QP,
-    _ctx: PVOID,
-    _obj: *mut NDK_OBJECT_HEADER,
-    _flags: ULONG,
+    qp: *mut NDK_QP,
+    ctx: PVOID,
+    obj: *mut NDK_OBJECT_HEADER,
+    flags: ULONG,
 ) -> NTSTATUS {
-    STATUS_NOT_IMPLEMENTED
+    let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
+    let Some((s1, target)) = (unsafe { resolve(obj) }) else {
+        return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
+    };
+    if !same(s, s1) {
+        return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
+    }
+    s.call(|c| c.provider.invalidate(id, ctx as usize, target, flags))
 }
 
 static QP: NDK_QP_DISPATCH = NDK_QP_DISPATCH {
