@@ -188,6 +188,66 @@ impl roce::rc::Memory for SystemMemory {
 /// A 64-byte buffer standing in for a received frame.
 static FRAME: [u8; 64] = [0; 64];
 
+/// The portable core, reached the way the driver reaches it. Kept out of
+/// `DriverEntry` so each function's frame stays small (no frame may need a
+/// stack probe: the image has no `__chkstk`).
+#[inline(never)]
+fn exercise_core() -> (bool, Option<NTSTATUS>, bool) {
+    // The receive path a peer reaches: frame, ICRC, transport headers, and
+    // for QP1 the CM MAD (linked in for real, so the image proves they need
+    // nothing outside the kernel).
+    let frame = core::hint::black_box(&FRAME[..]);
+    let parsed = roce::wire::frame::FrameRepr::parse(frame)
+        .ok()
+        .and_then(|f| f.datagram.packet.qp1_mad().map(roce::wire::cm::CmMad::parse));
+    let roce_ok = matches!(parsed, Some(Ok(_)));
+    // The provider's connector rules.
+    let (_, disconnect) = ndk::connector::ConnectorState::Connected
+        .on(core::hint::black_box(ndk::connector::Input::Disconnect));
+    // The whole provider core over the NIC (RC engine, CM, framing), fed
+    // one datagram, so every layer a received packet reaches is linked.
+    let mut provider = alloc::boxed::Box::new(ndk::provider::Provider::new(
+        ndk::provider::ProviderConfig {
+            device: roce::device::DeviceConfig {
+                ip_mode: roce::framing::IpMode::Raw,
+                udp_source_port: 4791,
+                ca_guid: 0,
+                cm: roce::cm::CmConfig::default(),
+                rc: roce::rc::EngineConfig::default(),
+                seed: 0,
+            },
+            addresses: Vec::new(),
+            path_mtu: 4096,
+            version: NDK_VERSION_1_2,
+            limits: ndk::provider::Limits::default(),
+        },
+        SystemMemory,
+    ));
+    let now = roce::time::Instant::ZERO;
+    provider.handle_ip(now, core::hint::black_box(&FRAME[..]));
+    let pd = provider.create_pd().is_ok();
+    drop(provider);
+    open_close_adapter();
+    (roce_ok, disconnect.returns, pd)
+}
+
+/// Opens and closes an adapter through the NDIS handlers.
+#[inline(never)]
+fn open_close_adapter() {
+    // The NDK open/close path through the dispatch tables.
+    let mut params = ndkpi::NDIS_OPEN_NDK_ADAPTER_PARAMETERS {
+        Version: NDK_VERSION_1_2,
+        SwitchId: 0,
+        VPortId: 0,
+    };
+    let mut adapter = core::ptr::null_mut();
+    // SAFETY: valid parameter and out pointers.
+    if unsafe { open_adapter(core::ptr::null_mut(), &mut params, &mut adapter) } == STATUS_SUCCESS {
+        // SAFETY: the adapter just opened, nothing running on it.
+        unsafe { close_adapter(core::ptr::null_mut(), core::hint::black_box(adapter)) };
+    }
+}
+
 /// Entry point of the CI image. It is linked and inspected, never loaded.
 #[unsafe(no_mangle)]
 pub extern "system" fn DriverEntry(_driver: *mut c_void, _registry: *const c_void) -> NTSTATUS {
@@ -207,51 +267,7 @@ pub extern "system" fn DriverEntry(_driver: *mut c_void, _registry: *const c_voi
     }
     versions.push(NDK_VERSION_1_2);
     let negotiated = negotiate_version(ndkpi::NDK_VERSION_1_1, &versions);
-    // The receive path a peer reaches: frame, ICRC, transport headers, and
-    // for QP1 the CM MAD (linked in for real, so the image proves they need
-    // nothing outside the kernel).
-    let frame = core::hint::black_box(&FRAME[..]);
-    let parsed = roce::wire::frame::FrameRepr::parse(frame)
-        .ok()
-        .and_then(|f| f.datagram.packet.qp1_mad().map(roce::wire::cm::CmMad::parse));
-    let roce_ok = matches!(parsed, Some(Ok(_)));
-    // The provider's connector rules.
-    let (_, disconnect) = ndk::connector::ConnectorState::Connected
-        .on(core::hint::black_box(ndk::connector::Input::Disconnect));
-    // The whole provider core over the NIC (RC engine, CM, framing), fed
-    // one datagram, so every layer a received packet reaches is linked.
-    let mut provider = ndk::provider::Provider::new(
-        ndk::provider::ProviderConfig {
-            device: roce::device::DeviceConfig {
-                ip_mode: roce::framing::IpMode::Raw,
-                udp_source_port: 4791,
-                ca_guid: 0,
-                cm: roce::cm::CmConfig::default(),
-                rc: roce::rc::EngineConfig::default(),
-                seed: 0,
-            },
-            addresses: Vec::new(),
-            path_mtu: 4096,
-            version: NDK_VERSION_1_2,
-            limits: ndk::provider::Limits::default(),
-        },
-        SystemMemory,
-    );
-    let now = roce::time::Instant::ZERO;
-    provider.handle_ip(now, core::hint::black_box(&FRAME[..]));
-    let pd = provider.create_pd().is_ok();
-    // The NDK open/close path through the dispatch tables.
-    let mut params = ndkpi::NDIS_OPEN_NDK_ADAPTER_PARAMETERS {
-        Version: NDK_VERSION_1_2,
-        SwitchId: 0,
-        VPortId: 0,
-    };
-    let mut adapter = core::ptr::null_mut();
-    // SAFETY: valid parameter and out pointers.
-    if unsafe { open_adapter(core::ptr::null_mut(), &mut params, &mut adapter) } == STATUS_SUCCESS {
-        // SAFETY: the adapter just opened, nothing running on it.
-        unsafe { close_adapter(core::ptr::null_mut(), core::hint::black_box(adapter)) };
-    }
+    let (roce_ok, disconnect, pd) = exercise_core();
     // SAFETY: a format string with one %u and one %d and their arguments.
     unsafe {
         DbgPrintEx(
@@ -264,6 +280,6 @@ pub extern "system" fn DriverEntry(_driver: *mut c_void, _registry: *const c_voi
             negotiated.map(|v| v.Minor as i32).unwrap_or(-1),
         );
     }
-    core::hint::black_box((&characteristics, roce_ok, disconnect.returns, pd));
+    core::hint::black_box((&characteristics, roce_ok, disconnect, pd));
     STATUS_NOT_SUPPORTED
 }
