@@ -676,3 +676,98 @@ fn a_req_from_a_qp_still_in_time_wait_is_stale() {
         2
     );
 }
+
+/// The captured messages of one capture split per connection (by the
+/// active side's comm ID: the REQ's local ID, which every later message
+/// names as local or remote ID), each normalized.
+fn theirs_per_connection(stem: &str) -> Vec<Vec<(bool, CmMad)>> {
+    let mut order: Vec<u32> = Vec::new();
+    let mut groups: std::collections::BTreeMap<u32, Vec<(bool, CmMad)>> = Default::default();
+    for (src, m) in captured(stem) {
+        let active = src == A_IP;
+        let ids = match &m.message {
+            CmMessage::Req(r) => (r.local_comm_id, 0),
+            CmMessage::Rep(r) => (r.local_comm_id, r.remote_comm_id),
+            CmMessage::Rtu(r) => (r.local_comm_id, r.remote_comm_id),
+            CmMessage::Dreq(r) => (r.local_comm_id, r.remote_comm_id),
+            CmMessage::Drep(r) => (r.local_comm_id, r.remote_comm_id),
+            CmMessage::Rej(r) => (r.local_comm_id, r.remote_comm_id),
+            _ => continue,
+        };
+        // The active side's comm ID: its own local ID, or the remote ID of
+        // what the passive side sends.
+        let key = if active { ids.0 } else { ids.1 };
+        if !groups.contains_key(&key) {
+            order.push(key);
+        }
+        groups.entry(key).or_default().push((active, normalize(m)));
+    }
+    order
+        .into_iter()
+        .filter_map(|k| groups.remove(&k))
+        .collect()
+}
+
+/// One connection made by our CM, with the tool's settings: retry counts,
+/// the port, who disconnects, and Linux's 15 DREQ retries when the peer is
+/// frozen.
+fn ours_with(
+    port: u16,
+    retry_count: u8,
+    (req_rnr, rep_rnr): (u8, u8),
+    server_disconnects: bool,
+    frozen_for_dreq: bool,
+) -> Vec<(bool, CmMad)> {
+    let config = |rnr_retry_count| CmConfig {
+        retry_count,
+        rnr_retry_count,
+        max_dreq_retries: if frozen_for_dreq { 15 } else { 3 },
+        ..CmConfig::default()
+    };
+    let mut p = Pair::new();
+    p.a = CmManager::new(config(req_rnr), 0x5054_00FF_FE00_0003, 1);
+    p.b = CmManager::new(config(rep_rnr), 0x5054_00FF_FE00_0002, 2);
+    let (a, b) = p.establish(port);
+    if frozen_for_dreq {
+        p.b_frozen = true;
+    }
+    if server_disconnects {
+        p.b.disconnect(p.now, b).unwrap();
+    } else {
+        p.a.disconnect(p.now, a).unwrap();
+    }
+    p.pump();
+    if frozen_for_dreq {
+        p.run_timers_until(|p| {
+            p.a_events
+                .contains(&conn_event(a, Event::Disconnected { timed_out: true }))
+        });
+    }
+    p.wire
+        .iter()
+        .map(|(dir, m)| (*dir, normalize(CmMad::parse(&m.mad).unwrap())))
+        .collect()
+}
+
+#[test]
+fn every_connection_of_every_capture_is_reproduced_field_by_field() {
+    // (capture, rdma_cm port, retry count, RNR retry counts of REQ and
+    // REP, server disconnects, DREQs to a frozen peer): the tools' own
+    // settings, read off their messages and the fixtures' README.
+    let cases = [
+        ("rping-small", 7174, 7, (7, 7), false, false),
+        ("rping-multi", 7174, 7, (7, 7), false, false),
+        ("server-disconnect", 7471, 5, (0, 7), true, false),
+        ("ucmatose", 7471, 5, (0, 7), true, false),
+        ("rnr", 7500, 7, (7, 7), false, false),
+        ("dreq-frozen-peer", 7500, 7, (7, 7), false, true),
+    ];
+    for (stem, port, retry, rnr, server, frozen) in cases {
+        let want = ours_with(port, retry, rnr, server, frozen);
+        let groups = theirs_per_connection(stem);
+        assert!(!groups.is_empty(), "{stem}");
+        for (i, got) in groups.iter().enumerate() {
+            assert_eq!(got, &want, "{stem}, connection {i}");
+        }
+    }
+}
