@@ -507,6 +507,9 @@ struct Scenario {
     client_disconnects: bool,
     server_disconnects: bool,
     freeze_server_after_connect: bool,
+    /// Freeze the server at a random moment of the handshake (a peer that
+    /// dies mid-handshake) instead.
+    freeze_server_mid_handshake: bool,
 }
 
 fn run(seed: u64, s: &Scenario) -> Result<(), String> {
@@ -528,7 +531,7 @@ fn run(seed: u64, s: &Scenario) -> Result<(), String> {
     };
     client.disconnects = s.client_disconnects;
     server.disconnects = s.server_disconnects;
-    client.early_disconnect = s.freeze_server_after_connect;
+    client.early_disconnect = s.freeze_server_after_connect || s.freeze_server_mid_handshake;
     client.disconnect_after = s
         .client_delay
         .unwrap_or(Duration::from_micros(next() % 20_000));
@@ -550,6 +553,11 @@ fn run(seed: u64, s: &Scenario) -> Result<(), String> {
         },
     );
 
+    if s.freeze_server_mid_handshake {
+        // The handshake takes a few link delays (REQ, REP, RTU ~ 150 us).
+        let at = netsim::Instant::from_nanos(next() % 300_000);
+        sim.schedule(at, netsim::Fault::Freeze(sv));
+    }
     if s.freeze_server_after_connect {
         sim.run_until_condition(|sim| sim.node(c).peer.connected && sim.node(sv).peer.connected);
         if !(sim.node(c).peer.connected) {
@@ -560,7 +568,7 @@ fn run(seed: u64, s: &Scenario) -> Result<(), String> {
     sim.run_for(Duration::from_secs(200));
 
     let bound = cm.disconnect_bound(cm.active_timeout(cm.cm_response_timeout));
-    let checked = if s.freeze_server_after_connect {
+    let checked = if s.freeze_server_after_connect || s.freeze_server_mid_handshake {
         vec![c]
     } else {
         vec![c, sv]
@@ -673,7 +681,18 @@ fn run(seed: u64, s: &Scenario) -> Result<(), String> {
             return Err(format!("client disconnect ended as {d:?}"));
         }
     }
-    if !s.freeze_server_after_connect {
+    if s.freeze_server_mid_handshake {
+        // The client either never connected (its connect failed once, with
+        // IO_TIMEOUT) or connected and its disconnect ended within the
+        // bound (checked above).
+        let p = &sim.node(c).peer;
+        match (p.connected, p.connect_failed) {
+            (false, Some(st)) if st == STATUS_IO_TIMEOUT => {}
+            (true, None) => {}
+            other => return Err(format!("client after a mid-handshake death: {other:?}")),
+        }
+    }
+    if !s.freeze_server_after_connect && !s.freeze_server_mid_handshake {
         // A live peer: the connection comes up, all data arrives, and the
         // disconnects complete.
         for id in [c, sv] {
@@ -739,6 +758,7 @@ fn client_disconnects_under_faults_ipv4() {
             client_disconnects: true,
             server_disconnects: false,
             freeze_server_after_connect: false,
+            freeze_server_mid_handshake: false,
         },
     );
 }
@@ -755,6 +775,7 @@ fn server_disconnects_under_faults_ipv6() {
             client_disconnects: false,
             server_disconnects: true,
             freeze_server_after_connect: false,
+            freeze_server_mid_handshake: false,
         },
     );
 }
@@ -771,6 +792,7 @@ fn both_disconnect_under_faults() {
             client_disconnects: true,
             server_disconnects: true,
             freeze_server_after_connect: false,
+            freeze_server_mid_handshake: false,
         },
     );
 }
@@ -790,6 +812,7 @@ fn frozen_peer_disconnect_times_out_within_the_bound() {
             client_disconnects: true,
             server_disconnects: false,
             freeze_server_after_connect: true,
+            freeze_server_mid_handshake: false,
         },
     );
 }
@@ -809,6 +832,24 @@ fn transport_failure_first_then_disconnect_fails_inline_with_io_timeout() {
             client_disconnects: true,
             server_disconnects: false,
             freeze_server_after_connect: true,
+            freeze_server_mid_handshake: false,
+        },
+    );
+}
+
+#[test]
+fn server_dies_mid_handshake() {
+    sweep(
+        30,
+        Scenario {
+            client_delay: None,
+            client_expect: None,
+            v6: false,
+            link: LinkConfig::default().delay(Duration::from_micros(50)),
+            client_disconnects: true,
+            server_disconnects: false,
+            freeze_server_after_connect: false,
+            freeze_server_mid_handshake: true,
         },
     );
 }
