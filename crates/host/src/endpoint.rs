@@ -8,14 +8,19 @@
 //! * Every wait is bounded: the wait for the socket or the waker ends at the
 //!   endpoint's next deadline or after [`LoopConfig::max_wait`], whichever
 //!   is sooner, so a stop request or a lost wake-up costs at most that.
-//! * Other threads reach the endpoint through its `Arc<Mutex<E>>` and then
+//! * Other threads reach the endpoint through its shared handle and then
 //!   call [`Waker::wake`] (an `eventfd`, polled together with the socket) so
-//!   the loop sends what they queued without waiting out its timeout.
-//! * The loop holds the endpoint's lock only around the [`Endpoint`] calls.
-//!   The hook runs after the lock is released: that is where a consumer's
-//!   upcalls go (the NDK layer collects them under the lock, drops it, then
-//!   calls the consumer, which may re-enter the endpoint).
+//!   the loop sends what they queued without waiting out its timeout. A
+//!   wake writes the `eventfd` only while the loop sleeps (or is about to),
+//!   and wakes from the loop's own thread (upcalls it makes) are free: the
+//!   turn in progress polls for what they queued anyway.
+//! * What the loop drives is a [`Driven`] handle: for a `Mutex<E>` a turn
+//!   holds the lock around the [`Endpoint`] calls, and the hook runs after
+//!   it is released; an endpoint that locks itself (the NDK adapter, whose
+//!   I/O calls take the adapter lock and make the consumer's upcalls after
+//!   releasing it) is driven with no lock of the loop held at all.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -53,8 +58,8 @@ pub enum Incoming<'a> {
 }
 
 /// What the loop drives: a sans-IO datagram endpoint. The loop calls these
-/// with the endpoint's lock held, so they must not block.
-pub trait Endpoint: Send {
+/// on its I/O thread, so they must not block.
+pub trait Endpoint {
     /// A datagram arrived.
     fn handle_datagram(&mut self, now: Instant, datagram: Incoming<'_>);
     /// Writes the next datagram to send into `buf` (at least
@@ -64,6 +69,38 @@ pub trait Endpoint: Send {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Runs what is due at `now`.
     fn handle_timeout(&mut self, now: Instant);
+}
+
+/// How the loop reaches its endpoint for one turn.
+pub trait Driven: Send + Sync + 'static {
+    /// The endpoint for the duration of one turn (for a mutex: its guard).
+    type Turn<'a>: Endpoint
+    where
+        Self: 'a;
+    /// Begins a turn.
+    fn turn(&self) -> Self::Turn<'_>;
+}
+
+impl<E: Endpoint + Send + 'static> Driven for Mutex<E> {
+    type Turn<'a> = MutexGuard<'a, E>;
+    fn turn(&self) -> MutexGuard<'_, E> {
+        lock(self)
+    }
+}
+
+impl<E: Endpoint + ?Sized> Endpoint for MutexGuard<'_, E> {
+    fn handle_datagram(&mut self, now: Instant, datagram: Incoming<'_>) {
+        (**self).handle_datagram(now, datagram)
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        (**self).poll_transmit(now, buf)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        (**self).poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        (**self).handle_timeout(now)
+    }
 }
 
 impl<M: Memory + Send> Endpoint for Device<M> {
@@ -130,31 +167,64 @@ impl Routing {
     }
 }
 
-/// Wakes an event loop from another thread (an `eventfd`).
+#[derive(Debug)]
+struct WakerInner {
+    fd: EventFd,
+    /// The loop is in (or entering) its wait: a wake must write the fd.
+    sleeping: AtomicBool,
+    /// A wake arrived since the loop last looked.
+    pending: AtomicBool,
+}
+
+thread_local! {
+    /// The waker of the loop whose I/O thread this is (its address).
+    static IO_LOOP: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Wakes an event loop from another thread (an `eventfd`, written only
+/// when the loop sleeps).
 #[derive(Debug, Clone)]
-pub struct Waker(Arc<EventFd>);
+pub struct Waker(Arc<WakerInner>);
 
 impl Waker {
-    fn new() -> io::Result<Self> {
+    /// A waker for a loop to be spawned with it ([`LoopConfig::waker`]).
+    pub fn new() -> io::Result<Self> {
         let fd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
-        Ok(Waker(Arc::new(fd)))
+        Ok(Waker(Arc::new(WakerInner {
+            fd,
+            sleeping: AtomicBool::new(false),
+            pending: AtomicBool::new(false),
+        })))
     }
 
-    /// Makes the loop run a turn soon (at once if it is waiting).
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// Makes the loop run a turn soon (at once if it is waiting). Free on
+    /// the loop's own thread, whose turn polls for the work anyway.
     pub fn wake(&self) {
-        // Only fails when the counter would overflow: then it is readable
-        // already.
-        let _ = self.0.write(1);
+        if IO_LOOP.with(Cell::get) == self.id() {
+            return;
+        }
+        // Dekker with the loop's `sleeping` then `pending`: either it sees
+        // `pending`, or this sees `sleeping` and writes the fd.
+        self.0.pending.store(true, Ordering::SeqCst);
+        if self.0.sleeping.load(Ordering::SeqCst) {
+            // Only fails when the counter would overflow: then it is
+            // readable already.
+            let _ = self.0.fd.write(1);
+        }
     }
 
     fn drain(&self) {
-        let _ = self.0.read();
+        let _ = self.0.fd.read();
     }
 }
 
-/// The after-unlock hook: called on the I/O thread after every turn, with
-/// the endpoint's lock released.
-pub type Hook<E> = Box<dyn FnMut(&Mutex<E>) + Send>;
+/// The after-turn hook: called on the I/O thread after every turn, with
+/// no turn in progress (for a `Mutex<E>`, its lock released).
+pub type Hook<D> = Box<dyn FnMut(&D) + Send>;
 
 /// How an event loop runs.
 pub struct LoopConfig {
@@ -168,6 +238,9 @@ pub struct LoopConfig {
     pub routing: Routing,
     /// Record every datagram sent and received.
     pub pcap: Option<PcapWriter<Box<dyn io::Write + Send>>>,
+    /// The waker to use (one made before the loop, e.g. for a platform
+    /// that must wake it); a new one if `None`.
+    pub waker: Option<Waker>,
 }
 
 impl fmt::Debug for LoopConfig {
@@ -178,6 +251,7 @@ impl fmt::Debug for LoopConfig {
             .field("max_batch", &self.max_batch)
             .field("routing", &self.routing)
             .field("pcap", &self.pcap.is_some())
+            .field("waker", &self.waker.is_some())
             .finish()
     }
 }
@@ -190,6 +264,7 @@ impl Default for LoopConfig {
             max_batch: 64,
             routing: Routing::default(),
             pcap: None,
+            waker: None,
         }
     }
 }
@@ -221,8 +296,8 @@ fn lock<E>(m: &Mutex<E>) -> MutexGuard<'_, E> {
 /// A running event loop; stopping or dropping it ends the I/O thread
 /// within [`LoopConfig::max_wait`] plus one turn.
 #[derive(Debug)]
-pub struct EventLoop<E> {
-    endpoint: Arc<Mutex<E>>,
+pub struct EventLoop<D> {
+    endpoint: Arc<D>,
     waker: Waker,
     stop: Arc<AtomicBool>,
     local: SocketAddr,
@@ -230,16 +305,19 @@ pub struct EventLoop<E> {
     thread: Option<JoinHandle<LoopStats>>,
 }
 
-impl<E: Endpoint + 'static> EventLoop<E> {
+impl<D: Driven> EventLoop<D> {
     /// Starts the I/O thread.
     pub fn spawn(
-        endpoint: Arc<Mutex<E>>,
+        endpoint: Arc<D>,
         transport: Box<dyn Transport>,
         clock: Clock,
-        config: LoopConfig,
-        hook: Option<Hook<E>>,
+        mut config: LoopConfig,
+        hook: Option<Hook<D>>,
     ) -> io::Result<Self> {
-        let waker = Waker::new()?;
+        let waker = match config.waker.take() {
+            Some(w) => w,
+            None => Waker::new()?,
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let local = transport.local_addr();
         let runner = Runner {
@@ -267,20 +345,9 @@ impl<E: Endpoint + 'static> EventLoop<E> {
         })
     }
 
-    /// The endpoint (lock it, then [`EventLoop::wake`]).
-    pub fn endpoint(&self) -> &Arc<Mutex<E>> {
+    /// The endpoint (for a mutex: lock it, then [`EventLoop::wake`]).
+    pub fn endpoint(&self) -> &Arc<D> {
         &self.endpoint
-    }
-
-    /// Runs `f` on the endpoint under its lock with the clock's now, then
-    /// wakes the loop so that what `f` queued goes out.
-    pub fn with<R>(&self, f: impl FnOnce(&mut E, Instant) -> R) -> R {
-        let r = {
-            let mut ep = lock(&self.endpoint);
-            f(&mut ep, self.clock.now())
-        };
-        self.waker.wake();
-        r
     }
 
     /// A handle other threads use to wake the loop.
@@ -309,6 +376,25 @@ impl<E: Endpoint + 'static> EventLoop<E> {
     }
 
     fn shutdown(&mut self) -> LoopStats {
+        self.stop_and_join()
+    }
+}
+
+impl<E: Endpoint + Send + 'static> EventLoop<Mutex<E>> {
+    /// Runs `f` on the endpoint under its lock with the clock's now, then
+    /// wakes the loop so that what `f` queued goes out.
+    pub fn with<R>(&self, f: impl FnOnce(&mut E, Instant) -> R) -> R {
+        let r = {
+            let mut ep = lock(&self.endpoint);
+            f(&mut ep, self.clock.now())
+        };
+        self.waker.wake();
+        r
+    }
+}
+
+impl<D> EventLoop<D> {
+    fn stop_and_join(&mut self) -> LoopStats {
         self.stop.store(true, Ordering::Release);
         self.waker.wake();
         match self.thread.take().map(JoinHandle::join) {
@@ -332,21 +418,22 @@ impl<E> Drop for EventLoop<E> {
     }
 }
 
-struct Runner<E> {
-    endpoint: Arc<Mutex<E>>,
+struct Runner<D> {
+    endpoint: Arc<D>,
     transport: Box<dyn Transport>,
     clock: Clock,
     waker: Waker,
     stop: Arc<AtomicBool>,
-    hook: Option<Hook<E>>,
+    hook: Option<Hook<D>>,
     batch: SendBatch,
     scratch: Vec<u8>,
     stats: LoopStats,
     config: LoopConfig,
 }
 
-impl<E: Endpoint> Runner<E> {
+impl<D: Driven> Runner<D> {
     fn run(mut self) -> LoopStats {
+        IO_LOOP.with(|c| c.set(self.waker.id()));
         while !self.stop.load(Ordering::Acquire) {
             let busy = self.turn();
             if busy && self.batch.is_empty() {
@@ -390,7 +477,7 @@ impl<E: Endpoint> Runner<E> {
         }
         let mut produced = 0;
         {
-            let mut ep = lock(&self.endpoint);
+            let mut ep = self.endpoint.turn();
             for i in 0..n {
                 let Some(d) = self.transport.received(i) else {
                     continue;
@@ -438,18 +525,28 @@ impl<E: Endpoint> Runner<E> {
         if let Some(h) = self.hook.as_mut() {
             h(&self.endpoint);
         }
-        n > 0 || produced >= self.config.max_batch
+        // A partial receive drained the socket: the wait's poll returns at
+        // once if more came meanwhile, so waiting costs no extra call.
+        (n > 0 && self.transport.recv_was_full()) || produced >= self.config.max_batch
     }
 
     /// Waits for the socket, the waker or the next deadline, at most
     /// `max_wait`.
     fn wait(&mut self) {
-        let deadline = lock(&self.endpoint).poll_timeout();
+        let w = &self.waker.0;
+        w.sleeping.store(true, Ordering::SeqCst);
+        if w.pending.swap(false, Ordering::SeqCst) {
+            // Work was queued since the turn began.
+            w.sleeping.store(false, Ordering::SeqCst);
+            return;
+        }
+        let deadline = self.endpoint.turn().poll_timeout();
         let mut timeout = self.config.max_wait;
         if let Some(d) = deadline {
             timeout = timeout.min(self.clock.until(d));
         }
         if timeout.is_zero() {
+            w.sleeping.store(false, Ordering::SeqCst);
             return;
         }
         let mut sock_events = PollFlags::POLLIN;
@@ -459,13 +556,14 @@ impl<E: Endpoint> Runner<E> {
         let woken = {
             let mut fds = [
                 PollFd::new(self.transport.as_fd(), sock_events),
-                PollFd::new(self.waker.0.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.waker.0.fd.as_fd(), PollFlags::POLLIN),
             ];
             match nix::poll::ppoll(&mut fds, Some(TimeSpec::from_duration(timeout)), None) {
                 Ok(_) => fds[1].any().unwrap_or(false),
                 Err(_) => false,
             }
         };
+        self.waker.0.sleeping.store(false, Ordering::SeqCst);
         if woken {
             self.waker.drain();
         }
@@ -533,7 +631,7 @@ mod tests {
         let t = UdpTransport::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let ep = Arc::new(Mutex::new(Echo::default()));
         let (tx, rx) = mpsc::channel();
-        let hook: Hook<Echo> = Box::new(move |m: &Mutex<Echo>| {
+        let hook: Hook<Mutex<Echo>> = Box::new(move |m: &Mutex<Echo>| {
             // The loop released the lock: taking it here must not deadlock.
             let fired = lock(m).fired;
             let _ = tx.send(fired);

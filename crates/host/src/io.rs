@@ -308,6 +308,11 @@ pub trait Transport: Send + fmt::Debug {
     /// Sends what the socket takes without blocking; what it does not take
     /// stays in `batch`.
     fn send(&mut self, batch: &mut SendBatch) -> SendReport;
+    /// Whether the last [`Transport::recv`] filled every slot, so that more
+    /// may be waiting (the loop then receives again before it waits).
+    fn recv_was_full(&self) -> bool {
+        true
+    }
 }
 
 /// Preallocated `mmsghdr`s for sendmmsg/recvmmsg.
@@ -349,6 +354,8 @@ pub struct UdpTransport {
     rx_buf: Vec<u8>,
     rx_meta: [RecvMeta; BATCH],
     rx_items: Vec<RxItem>,
+    /// Messages (before GRO splitting) the last receive returned.
+    rx_msgs: usize,
     mmsg: Mmsg,
     /// Send through sendmmsg even where GSO works (tests, measurements).
     force_mmsg: bool,
@@ -382,6 +389,7 @@ impl UdpTransport {
             rx_buf: vec![0; BATCH * RX_SLOT],
             rx_meta: [RecvMeta::default(); BATCH],
             rx_items: Vec::with_capacity(BATCH * 64),
+            rx_msgs: 0,
             mmsg: Mmsg::new(),
             force_mmsg: false,
         })
@@ -485,6 +493,7 @@ impl Transport for UdpTransport {
 
     fn recv(&mut self) -> io::Result<usize> {
         self.rx_items.clear();
+        self.rx_msgs = 0;
         let mut chunks = self.rx_buf.chunks_mut(RX_SLOT);
         let mut iovs: [IoSliceMut<'_>; BATCH] =
             std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
@@ -497,6 +506,7 @@ impl Transport for UdpTransport {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
             Err(e) => return Err(e),
         };
+        self.rx_msgs = n;
         for (slot, meta) in self.rx_meta.iter().take(n).enumerate() {
             let src = canonical(meta.addr);
             let dst = SocketAddr::new(
@@ -532,6 +542,10 @@ impl Transport for UdpTransport {
             dst: it.dst,
             data: self.rx_buf.get(it.start..it.start + it.len)?,
         })
+    }
+
+    fn recv_was_full(&self) -> bool {
+        self.rx_msgs >= BATCH
     }
 
     fn send(&mut self, batch: &mut SendBatch) -> SendReport {

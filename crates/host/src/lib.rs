@@ -20,8 +20,10 @@
 
 #![cfg(target_os = "linux")]
 
+pub mod adapter;
 pub mod baseline;
 pub mod clock;
 pub mod endpoint;
 pub mod io;
 pub mod pcap;
+pub mod perf;

@@ -23,7 +23,7 @@ pub type Dev = Device<ArenaMemory>;
 pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct Node {
-    pub el: EventLoop<Dev>,
+    pub el: EventLoop<Mutex<Dev>>,
     pub events: Receiver<DeviceEvent>,
     pub seen: Vec<DeviceEvent>,
     pub ip: IpAddr,
@@ -59,7 +59,7 @@ pub fn node(
     let dev = Arc::new(Mutex::new(device(ip_mode, local.port(), seed)));
     let (tx, rx) = mpsc::channel();
     let clock = Clock::new();
-    let hook: Hook<Dev> = Box::new(move |m: &Mutex<Dev>| {
+    let hook: Hook<Mutex<Dev>> = Box::new(move |m: &Mutex<Dev>| {
         let mut got = Vec::new();
         {
             let mut d = m.lock().unwrap();

@@ -1,0 +1,345 @@
+//! The NDK adapter on the host: a [`Platform`] for `ndk::abi` (a real
+//! lock, the host clock, the event loop's waker, process memory behind
+//! [`HostMdl`]s) and the endpoint an [`EventLoop`] drives.
+//!
+//! The loop holds no lock of its own around the adapter: a turn is just
+//! the adapter pointer ([`AdapterHandle`] is a [`Driven`] whose turn is a
+//! copy of it), and `ndk::abi::io::*` take the adapter's lock inside and
+//! make the consumer's upcalls after releasing it. A consumer callback
+//! running on the I/O thread may therefore re-enter the adapter (post,
+//! accept, disconnect, close) without deadlock.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lock_api::RawMutex as _;
+use ndk::abi::{MdlRange, Platform, RawLock, close_adapter, io as abi_io, open_adapter};
+use ndk::provider::{Limits, ProviderConfig};
+use ndkpi::{MDL, NDK_ADAPTER, NDK_VERSION_1_2};
+use roce::cm::CmConfig;
+use roce::device::{DeviceConfig, Transmit};
+use roce::framing::IpMode;
+use roce::rc::EngineConfig;
+use roce::time::Instant;
+
+use crate::clock::Clock;
+use crate::endpoint::{
+    Driven, Endpoint, EventLoop, Incoming, LoopConfig, LoopStats, Routing, Waker,
+};
+use crate::io::{Framing, Transport};
+
+/// The adapter lock: parking_lot's raw mutex (spins briefly, then parks).
+struct HostLock(parking_lot::RawMutex);
+
+impl RawLock for HostLock {
+    fn lock(&self) {
+        self.0.lock();
+    }
+    fn unlock(&self) {
+        // SAFETY: `ndk::abi` pairs every unlock with its own lock on the
+        // same thread (the `RawLock` contract).
+        unsafe { self.0.unlock() };
+    }
+}
+
+/// What the host passes as an MDL: a virtually contiguous buffer of the
+/// process (its address is also the engine's logical address).
+#[repr(C)]
+#[derive(Debug)]
+pub struct HostMdl {
+    /// First byte.
+    pub va: *mut u8,
+    /// Bytes.
+    pub len: usize,
+}
+
+// SAFETY: a description of memory, shared with the provider by design.
+unsafe impl Send for HostMdl {}
+// SAFETY: as above.
+unsafe impl Sync for HostMdl {}
+
+/// The host's services to the provider.
+#[derive(Debug)]
+pub struct HostPlatform {
+    clock: Clock,
+    waker: Waker,
+}
+
+impl HostPlatform {
+    /// A platform on `clock` that wakes the loop through `waker`.
+    pub fn new(clock: Clock, waker: Waker) -> Self {
+        HostPlatform { clock, waker }
+    }
+}
+
+impl Platform for HostPlatform {
+    fn new_lock(&self) -> Box<dyn RawLock> {
+        Box::new(HostLock(parking_lot::RawMutex::INIT))
+    }
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+    fn wake(&self) {
+        self.waker.wake();
+    }
+    unsafe fn mdl_range(&self, mdl: *mut MDL) -> Option<MdlRange> {
+        // SAFETY: on the host, consumers pass `HostMdl`s (this module's
+        // convention), valid for the call.
+        let m = unsafe { mdl.cast::<HostMdl>().as_ref() }?;
+        if m.va.is_null() {
+            return None;
+        }
+        Some(MdlRange {
+            virtual_address: m.va as u64,
+            logical_address: m.va as u64,
+            length: m.len as u64,
+        })
+    }
+    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
+        if addr == 0 {
+            return false;
+        }
+        // SAFETY: the engine only reads inside registered regions (it checks
+        // every access against the region's bounds), and a host consumer
+        // keeps a region's memory alive until its MR is closed.
+        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
+        true
+    }
+    fn write(&self, addr: u64, src: &[u8]) -> bool {
+        if addr == 0 {
+            return false;
+        }
+        // SAFETY: as for `read`.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
+        true
+    }
+}
+
+/// An open adapter as the event loop sees it.
+#[derive(Debug)]
+pub struct AdapterHandle(*mut NDK_ADAPTER);
+
+// SAFETY: the adapter serializes every call on its own lock; the pointer
+// stays valid until `Adapter::close`, which stops the loop first.
+unsafe impl Send for AdapterHandle {}
+// SAFETY: as above.
+unsafe impl Sync for AdapterHandle {}
+
+/// One loop turn on the adapter: nothing held, only the pointer.
+#[derive(Debug)]
+pub struct AdapterTurn(*mut NDK_ADAPTER);
+
+impl Endpoint for AdapterTurn {
+    fn handle_datagram(&mut self, _now: Instant, datagram: Incoming<'_>) {
+        match datagram {
+            Incoming::Udp { src, dst, payload } => abi_io::handle_udp(self.0, src, dst, payload),
+            Incoming::Ip(d) => abi_io::handle_ip(self.0, d),
+        }
+    }
+    fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        abi_io::poll_transmit(self.0, buf)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        abi_io::poll_timeout(self.0)
+    }
+    fn handle_timeout(&mut self, _now: Instant) {
+        abi_io::handle_timeout(self.0)
+    }
+}
+
+impl Driven for AdapterHandle {
+    type Turn<'a> = AdapterTurn;
+    fn turn(&self) -> AdapterTurn {
+        AdapterTurn(self.0)
+    }
+}
+
+/// How to open an adapter.
+#[derive(Debug, Clone)]
+pub struct AdapterConfig {
+    /// Seeds PSNs, QPNs, comm IDs, keys.
+    pub seed: u64,
+    /// Path MTU for connections this side starts.
+    pub mtu: u32,
+    /// CM timing: ndkperf shortens the defaults (made for fabrics with
+    /// long packet lifetimes) so an unreachable peer fails in about a
+    /// second, not a minute.
+    pub cm: CmConfig,
+    /// Longest loop wait.
+    pub max_wait: Duration,
+    /// UDP port translation.
+    pub routing: Routing,
+}
+
+impl Default for AdapterConfig {
+    fn default() -> Self {
+        AdapterConfig {
+            seed: 1,
+            mtu: 4096,
+            cm: CmConfig::default(),
+            max_wait: Duration::from_millis(50),
+            routing: Routing::default(),
+        }
+    }
+}
+
+/// CM timing for ndkperf: a 16 ms packet lifetime, a 4 ms ACK delay and
+/// a 268 ms response timeout, three retries.
+pub fn quick_cm() -> CmConfig {
+    CmConfig {
+        cm_response_timeout: 16,
+        max_cm_retries: 3,
+        max_dreq_retries: 3,
+        packet_life_time: 12,
+        ca_ack_delay: 10,
+        ..CmConfig::default()
+    }
+}
+
+/// The time-wait of a connection under [`quick_cm`]: the provider reuses
+/// a closed QP's number for the next QP, and a peer still holding the old
+/// connection in time-wait rejects a REQ from that QPN as stale, so
+/// back-to-back runs wait this long between connections.
+pub fn quick_cm_timewait() -> Duration {
+    let c = quick_cm();
+    c.timewait(c.local_ack_timeout())
+}
+
+/// An open NDK adapter with its I/O loop.
+#[derive(Debug)]
+pub struct Adapter {
+    ptr: *mut NDK_ADAPTER,
+    el: Option<EventLoop<AdapterHandle>>,
+    local: SocketAddr,
+}
+
+// SAFETY: the adapter is internally locked (see `AdapterHandle`).
+unsafe impl Send for Adapter {}
+// SAFETY: as above.
+unsafe impl Sync for Adapter {}
+
+impl Adapter {
+    /// Opens an adapter on `transport`'s address and starts its loop;
+    /// `pcap` records every datagram it sends and receives.
+    pub fn open(
+        transport: Box<dyn Transport>,
+        config: &AdapterConfig,
+        pcap: Option<&Path>,
+    ) -> Result<Adapter, String> {
+        let local = transport.local_addr();
+        let ip_mode = match transport.framing() {
+            Framing::Udp => IpMode::Udp,
+            Framing::Ip => IpMode::Raw,
+        };
+        if local.ip().is_unspecified() {
+            return Err(format!(
+                "the RDMA adapter needs a specific local address, not {}",
+                local.ip()
+            ));
+        }
+        let clock = Clock::new();
+        let waker = Waker::new().map_err(|e| format!("creating the waker: {e}"))?;
+        let platform: Arc<dyn Platform> = Arc::new(HostPlatform::new(clock, waker.clone()));
+        let provider = ProviderConfig {
+            device: DeviceConfig {
+                ip_mode,
+                udp_source_port: local.port(),
+                ca_guid: 0x5054_00FF_FE00_0000 | (config.seed & 0xFFFF),
+                cm: config.cm,
+                rc: EngineConfig {
+                    first_qpn: 17,
+                    key_seed: config.seed as u32,
+                },
+                seed: config.seed,
+            },
+            addresses: vec![local.ip()],
+            path_mtu: config.mtu,
+            version: NDK_VERSION_1_2,
+            limits: Limits::default(),
+        };
+        let ptr = open_adapter(platform, provider, NDK_VERSION_1_2)
+            .map_err(|s| format!("opening the NDK adapter failed: NDIS status {s:#x}"))?;
+        let pcap = match pcap {
+            Some(p) => match crate::pcap::create(p) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    // SAFETY: just opened; nothing else uses it.
+                    unsafe { close_adapter(ptr) };
+                    return Err(e.to_string());
+                }
+            },
+            None => None,
+        };
+        let loop_config = LoopConfig {
+            name: format!("ndk-io-{local}"),
+            max_wait: config.max_wait,
+            routing: config.routing,
+            pcap,
+            waker: Some(waker),
+            ..LoopConfig::default()
+        };
+        let el = match EventLoop::spawn(
+            Arc::new(AdapterHandle(ptr)),
+            transport,
+            clock,
+            loop_config,
+            None,
+        ) {
+            Ok(el) => el,
+            Err(e) => {
+                // SAFETY: as above.
+                unsafe { close_adapter(ptr) };
+                return Err(format!("starting the I/O thread: {e}"));
+            }
+        };
+        Ok(Adapter {
+            ptr,
+            el: Some(el),
+            local,
+        })
+    }
+
+    /// The consumer's adapter pointer (the NDK_ADAPTER dispatch table).
+    pub fn ptr(&self) -> *mut NDK_ADAPTER {
+        self.ptr
+    }
+
+    /// The transport's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Live provider objects (leak checks).
+    pub fn object_count(&self) -> usize {
+        abi_io::object_count(self.ptr)
+    }
+
+    /// Stops the loop and closes the adapter, freeing what the consumer
+    /// left open.
+    ///
+    /// # Safety
+    /// No call on the adapter or its objects runs or will run, and the
+    /// consumer uses none of its object pointers after this.
+    pub unsafe fn close(mut self) -> LoopStats {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> LoopStats {
+        let stats = self.el.take().map(EventLoop::stop).unwrap_or_default();
+        if !self.ptr.is_null() {
+            // SAFETY: the loop is stopped; per `close`'s contract nothing
+            // else calls in.
+            unsafe { close_adapter(self.ptr) };
+            self.ptr = std::ptr::null_mut();
+        }
+        stats
+    }
+}
+
+impl Drop for Adapter {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
