@@ -587,3 +587,41 @@ fn zero_length_operations() {
         .collect();
     assert_eq!(rc, [(0, 0, None), (1, 0, Some(42))]);
 }
+
+#[test]
+fn a_reused_qp_slot_gets_a_new_qpn_and_the_old_one_is_dead() {
+    let mut h = Host::new([10, 9, 0, 7], Shape::default());
+    let init = |h: &Host| QpInit {
+        pd: h.pd,
+        send_cq: h.scq,
+        recv_cq: h.rcq,
+        srq: None,
+        sq_depth: 8,
+        rq_depth: 8,
+        max_send_sge: 1,
+        max_recv_sge: 1,
+        max_inline: 0,
+    };
+    let old = h.qpn;
+    assert_eq!(old, 17);
+    h.engine.destroy_qp(old).unwrap();
+    let new = h.engine.create_qp(&init(&h)).unwrap();
+    // Same slot, next epoch: a late packet or CM retry naming `old` must
+    // not reach the new QP.
+    assert_eq!(new & 0xFFFF, old & 0xFFFF);
+    assert_ne!(new, old);
+    assert!(new <= 0xFF_FFFF);
+    assert_eq!(h.engine.qp_state(old), None);
+    assert!(h.engine.qp_state(new).is_some());
+    assert!(h.engine.destroy_qp(old).is_err());
+    // A second, concurrent QP takes the next slot in its first epoch.
+    let other = h.engine.create_qp(&init(&h)).unwrap();
+    assert_eq!(other, 18);
+    // Many reuses stay inside the 24-bit QPN space.
+    let mut q = new;
+    for _ in 0..600 {
+        h.engine.destroy_qp(q).unwrap();
+        q = h.engine.create_qp(&init(&h)).unwrap();
+        assert!(q <= 0xFF_FFFF && q & 0xFFFF == 17, "{q:#x}");
+    }
+}

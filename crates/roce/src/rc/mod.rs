@@ -126,11 +126,17 @@ pub struct SrqHandle {
     pub(crate) generation: u32,
 }
 
+/// Low QPN bits that name a QP slot; the bits above carry the slot's epoch.
+const QPN_SLOT_MASK: u32 = 0xFFFF;
+
 /// Engine-wide settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EngineConfig {
-    /// QPN of the first QP slot (rxe: 17, roce.md §0); QPNs are
-    /// `first_qpn + slot`.
+    /// QPN of the first QP slot (rxe: 17, roce.md §0). A QP's number is
+    /// `first_qpn + slot + (epoch << 16)`, the epoch advancing each time the
+    /// slot is reused, so a peer's stale packets or CM retries for a
+    /// destroyed QP do not land on its successor (IBA 12.9.8.3 asks that
+    /// QPNs are not reused while old traffic may still be in flight).
     pub first_qpn: u32,
     /// Seed of the first key bytes (DESIGN.md: randomness is passed in).
     pub key_seed: u32,
@@ -214,8 +220,14 @@ impl<M: Memory> Engine<M> {
     }
 
     fn slot_of(&self, qpn: u32) -> Option<u32> {
-        let slot = qpn.checked_sub(self.config.first_qpn)?;
-        self.qps.at(slot).map(|_| slot)
+        let slot = qpn.checked_sub(self.config.first_qpn)? & QPN_SLOT_MASK;
+        self.qps.at(slot).filter(|q| q.qpn == qpn).map(|_| slot)
+    }
+
+    /// How many epochs of `QPN_SLOT_MASK + 1` slots fit in the 24-bit QPN
+    /// space above `first_qpn`.
+    fn qpn_epochs(&self) -> u32 {
+        ((0x100_0000u32.saturating_sub(self.config.first_qpn)) >> 16).max(1)
     }
 
     fn pd_ref(&mut self, pd: PdHandle, delta: i32) -> Result<(), Error> {
@@ -503,8 +515,7 @@ impl<M: Memory> Engine<M> {
             }
             None => init.max_recv_sge as usize,
         };
-        let next_slot = self.qps.capacity() as u64;
-        if u64::from(self.config.first_qpn) + next_slot > 0xFF_FFFF {
+        if u64::from(self.config.first_qpn) + u64::from(QPN_SLOT_MASK) > 0xFF_FFFF {
             return Err(Error::NoResources);
         }
         let qp = Qp::new(
@@ -516,8 +527,14 @@ impl<M: Memory> Engine<M> {
             init,
             recv_sge,
         );
-        let (slot, _) = self.qps.insert(qp).ok_or(Error::NoResources)?;
-        let qpn = self.config.first_qpn + slot;
+        let (slot, generation) = self.qps.insert(qp).ok_or(Error::NoResources)?;
+        if slot > QPN_SLOT_MASK {
+            // Only the low 16 bits of a QPN name the slot.
+            self.qps.remove(slot, generation);
+            return Err(Error::NoResources);
+        }
+        let epoch = generation.wrapping_sub(1) % self.qpn_epochs();
+        let qpn = self.config.first_qpn + slot + (epoch << 16);
         if let Some(q) = self.qps.at_mut(slot) {
             q.qpn = qpn;
         }
