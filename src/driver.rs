@@ -1,16 +1,19 @@
-//! The driver's entry point (Windows only).
+//! The driver's entry point (Windows only, built with the WDK).
 //!
-//! The NDIS miniport registration (NdisMRegisterMiniportDriver, the NDK
-//! provider characteristics, OIDs) and the WSK datagram path are not built
-//! yet: until they are, loading the driver fails cleanly with
-//! STATUS_NOT_SUPPORTED instead of registering a half-working adapter.
+//! Everything the driver does lives in `crates/miniport` (no_std, no
+//! wdk-sys; also linked on Linux by the kernel-image check): the NDIS 6.30
+//! virtual miniport registered as an NDK provider, the lightweight filter
+//! that carries its RoCEv2 datagrams on a physical NIC, and the kernel
+//! platform. This file only supplies what windows-drivers-rs provides to a
+//! WDK-built driver: the pool allocator, the bug-check panic handler, and
+//! the `DriverEntry` symbol.
 
 extern crate alloc;
 
 #[cfg(not(test))]
 extern crate wdk_panic;
 
-use ndkpi::{NTSTATUS, STATUS_NOT_SUPPORTED};
+use ndkpi::NTSTATUS;
 #[cfg(not(test))]
 use wdk_alloc::WdkAllocator;
 use wdk_sys::{DRIVER_OBJECT, PCUNICODE_STRING};
@@ -19,15 +22,21 @@ use wdk_sys::{DRIVER_OBJECT, PCUNICODE_STRING};
 #[global_allocator]
 static GLOBAL_ALLOCATOR: WdkAllocator = WdkAllocator;
 
-/// `DriverEntry`: called once when the driver loads.
+/// `DriverEntry`: registers the miniport and the filter with NDIS.
 ///
 /// # Safety
 /// Called by the I/O manager with a valid driver object and registry path.
 #[unsafe(export_name = "DriverEntry")]
 pub unsafe extern "system" fn driver_entry(
-    _driver: &mut DRIVER_OBJECT,
-    _registry_path: PCUNICODE_STRING,
+    driver: &mut DRIVER_OBJECT,
+    registry_path: PCUNICODE_STRING,
 ) -> NTSTATUS {
-    wdk::println!("ndkrs: NDIS miniport registration is not implemented yet");
-    STATUS_NOT_SUPPORTED
+    // SAFETY: the I/O manager's arguments, passed through unchanged; NDIS
+    // sets the driver object's dispatch table and unload routine.
+    unsafe {
+        miniport::kernel::driver_entry(
+            core::ptr::from_mut(driver).cast(),
+            registry_path.cast_mut().cast(),
+        )
+    }
 }

@@ -5,7 +5,8 @@
 //! Windows kernel: `DriverEntry`, the NDIS miniport registration that makes
 //! the adapter an NDK provider, the datagram path and the kernel platform
 //! (locks, timers, DPCs, MDL-backed memory). Everything it calls lives in the
-//! portable crates (`ndkpi`, and later `ndk` and `roce`), which build and are
+//! portable crates (`ndkpi`, `ndk`, `roce`, and the no_std kernel shell
+//! `miniport` with its `ndis-sys` bindings), which build and are
 //! tested on any host.
 //!
 //! It builds with the WDK on Windows (`cargo make`, see README.md). On other

@@ -75,6 +75,18 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
         STATUS_CONNECTION_INVALID
     );
     let c = connect(&a, aqp, &b, bqp, 3, port, 10);
+    // What OID_NDK_CONNECTIONS / OID_NDK_LOCAL_ENDPOINTS report: one
+    // connection on each side, mirrored, and B's listener.
+    let (sa, sb) = (a.snapshot(), b.snapshot());
+    assert_eq!(sa.connections.len(), 1, "{sa:?}");
+    assert_eq!(sb.connections.len(), 1, "{sb:?}");
+    assert_eq!(
+        sa.connections[0],
+        (sb.connections[0].1, sb.connections[0].0)
+    );
+    assert_eq!(sb.connections[0].0.port(), port);
+    assert!(sb.endpoints.iter().any(|e| e.port() == port), "{sb:?}");
+    assert!(sa.endpoints.is_empty(), "{sa:?}");
     let mut peer = [0u8; 28];
     let mut plen = 28;
     assert_eq!(
@@ -608,6 +620,8 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     );
     let rb = results(bcq);
     assert_eq!(rb.len(), 7, "{rb:?}");
+    assert!(a.snapshot().connections.is_empty());
+    assert!(b.snapshot().connections.is_empty());
     for (i, r) in rb.iter().enumerate() {
         check(
             r,

@@ -22,7 +22,7 @@ root=$(cd "$here/../.." && pwd)
 target=x86_64-pc-windows-msvc
 out="$root/target/kernel-image"
 # The crates linked into the kernel driver.
-crates=(ndkpi roce ndk)
+crates=(ndkpi roce ndk ndis-sys miniport)
 allowed_modules="ntoskrnl.exe ndis.sys netio.sys hal.dll"
 
 say() { printf 'kernel-image: %s\n' "$*"; }

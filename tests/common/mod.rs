@@ -470,6 +470,11 @@ impl Adapter {
         io::object_count(self.ptr)
     }
 
+    /// The adapter's connections and endpoints, as the OIDs report them.
+    pub fn snapshot(&self) -> ndk::oids::Snapshot {
+        io::snapshot(self.ptr).expect("open adapter")
+    }
+
     pub fn pd(&self) -> *mut NDK_PD {
         let mut pd = ptr::null_mut();
         assert_eq!(

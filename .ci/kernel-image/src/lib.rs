@@ -113,7 +113,9 @@ impl ndk::abi::Platform for KernelPlatform {
     fn now(&self) -> roce::time::Instant {
         // 100 ns units.
         // SAFETY: callable at any IRQL.
-        roce::time::Instant::from_nanos(unsafe { KeQueryUnbiasedInterruptTime() }.saturating_mul(100))
+        roce::time::Instant::from_nanos(
+            unsafe { KeQueryUnbiasedInterruptTime() }.saturating_mul(100),
+        )
     }
     fn wake(&self) {}
     unsafe fn mdl_range(&self, _mdl: *mut ndkpi::MDL) -> Option<ndk::abi::MdlRange> {
@@ -199,7 +201,12 @@ fn exercise_core() -> (bool, Option<NTSTATUS>, bool) {
     let frame = core::hint::black_box(&FRAME[..]);
     let parsed = roce::wire::frame::FrameRepr::parse(frame)
         .ok()
-        .and_then(|f| f.datagram.packet.qp1_mad().map(roce::wire::cm::CmMad::parse));
+        .and_then(|f| {
+            f.datagram
+                .packet
+                .qp1_mad()
+                .map(roce::wire::cm::CmMad::parse)
+        });
     let roce_ok = matches!(parsed, Some(Ok(_)));
     // The provider's connector rules.
     let (_, disconnect) = ndk::connector::ConnectorState::Connected
@@ -249,8 +256,19 @@ fn open_close_adapter() {
 }
 
 /// Entry point of the CI image. It is linked and inspected, never loaded.
+///
+/// It runs the real driver's registration (`miniport::kernel::driver_entry`:
+/// the NDIS virtual miniport with its NDK provider characteristics, OIDs and
+/// platform, and the lightweight filter of the datagram path), so every
+/// NDIS, kernel and NETIO import of the shell is in this image; then it
+/// exercises the portable crates as before.
 #[unsafe(no_mangle)]
-pub extern "system" fn DriverEntry(_driver: *mut c_void, _registry: *const c_void) -> NTSTATUS {
+pub extern "system" fn DriverEntry(driver: *mut c_void, registry: *const c_void) -> NTSTATUS {
+    // SAFETY: the I/O manager's arguments; this image is never loaded.
+    let shell = unsafe { miniport::kernel::driver_entry(driver, registry.cast_mut()) };
+    if core::hint::black_box(shell) != STATUS_SUCCESS {
+        return shell;
+    }
     let characteristics = NDIS_NDK_PROVIDER_CHARACTERISTICS {
         Header: NDIS_OBJECT_HEADER {
             Type: NDIS_OBJECT_TYPE_NDK_PROVIDER_CHARACTERISTICS,

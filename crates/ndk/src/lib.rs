@@ -29,5 +29,6 @@ extern crate alloc;
 pub mod abi;
 pub mod connector;
 pub mod object;
+pub mod oids;
 pub mod provider;
 pub mod upcall;

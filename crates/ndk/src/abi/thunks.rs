@@ -11,6 +11,7 @@ use core::ptr;
 
 use ndkpi::*;
 use roce::rc::SendOp;
+use roce::time::Instant;
 
 use super::platform::{Platform, RawLock};
 use crate::object::ObjectId;
@@ -88,7 +89,11 @@ unsafe impl Send for Shared {}
 impl Shared {
     /// Runs `f` on the core with the lock held, the clock set.
     fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
-        let now = self.platform.now();
+        self.with_at(self.platform.now(), f)
+    }
+
+    /// [`Self::with`] at a clock reading the caller already took.
+    fn with_at<R>(&self, now: Instant, f: impl FnOnce(&mut Core) -> R) -> R {
         self.lock.lock();
         // SAFETY: the lock is held; nothing else reaches the core.
         let core = unsafe { &mut *self.core.get() };
@@ -98,55 +103,75 @@ impl Shared {
         r
     }
 
-    /// Makes every queued upcall, each with no lock held; frees objects
-    /// whose close completed.
-    fn run_upcalls(&self) {
-        loop {
-            let next = self.with(|c| {
-                let u = c.provider.poll_upcall()?;
-                let target = match u.kind {
-                    UpcallKind::ConnectEvent { connector } => {
-                        c.wrapper(connector, Kind::Connector, self)
-                    }
-                    UpcallKind::Create { object, .. } => {
-                        c.wrappers.get(&object).map_or(ptr::null_mut(), |w| w.0)
-                    }
-                    _ => ptr::null_mut(),
-                };
-                Some((u, target))
-            });
-            let Some((u, target)) = next else {
-                break;
-            };
+    /// Makes every queued upcall, each with no lock held, starting with
+    /// `first` (taken under the caller's lock); frees objects whose close
+    /// completed.
+    fn run_upcalls_from(&self, mut next: Option<(Upcall, *mut c_void)>) {
+        while let Some((u, target)) = next {
             // SAFETY: the callback values are what the consumer passed for
             // this kind of callback (see `callback`).
             unsafe { invoke(&u, target) };
-            let freed = self.with(|c| {
+            let (freed, after) = self.with(|c| {
                 c.provider.upcall_done(&u);
-                if u.kind == UpcallKind::Close {
+                let freed = if u.kind == UpcallKind::Close {
                     c.wrappers.remove(&u.owner)
                 } else {
                     None
-                }
+                };
+                (freed, c.next_upcall(self))
             });
             if let Some((p, kind)) = freed {
                 // SAFETY: the object's close completed and its completion
                 // returned: the consumer no longer uses the pointer.
                 unsafe { free(p, kind) };
             }
+            next = after;
         }
+    }
+
+    /// Makes every queued upcall (see [`Self::run_upcalls_from`]), then
+    /// wakes the I/O side for whatever the call queued.
+    fn run_upcalls(&self) {
+        let first = self.with(|c| c.next_upcall(self));
+        self.run_upcalls_from(first);
         self.platform.wake();
     }
 
-    /// Runs a consumer call: `f` under the lock, then the upcalls.
+    /// Runs a consumer call: `f` under the lock, then the upcalls. The
+    /// first upcall is looked for under the same lock, so a data-path call
+    /// that queues none takes the lock and reads the clock once.
     fn call<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
-        let r = self.with(f);
-        self.run_upcalls();
+        self.call_at(self.platform.now(), f)
+    }
+
+    /// [`Self::call`] at a clock reading the caller already took.
+    fn call_at<R>(&self, now: Instant, f: impl FnOnce(&mut Core) -> R) -> R {
+        let (r, first) = self.with_at(now, |c| {
+            let r = f(c);
+            (r, c.next_upcall(self))
+        });
+        self.run_upcalls_from(first);
+        self.platform.wake();
         r
     }
 }
 
 impl Core {
+    /// The next upcall and the consumer pointer it is made on.
+    fn next_upcall(&mut self, shared: &Shared) -> Option<(Upcall, *mut c_void)> {
+        let u = self.provider.poll_upcall()?;
+        let target = match u.kind {
+            UpcallKind::ConnectEvent { connector } => {
+                self.wrapper(connector, Kind::Connector, shared)
+            }
+            UpcallKind::Create { object, .. } => {
+                self.wrappers.get(&object).map_or(ptr::null_mut(), |w| w.0)
+            }
+            _ => ptr::null_mut(),
+        };
+        Some((u, target))
+    }
+
     /// The consumer-visible pointer of `id`, allocating it for objects the
     /// provider created itself (incoming connectors).
     fn wrapper(&mut self, id: ObjectId, kind: Kind, shared: &Shared) -> *mut c_void {
@@ -465,7 +490,7 @@ pub mod io {
     pub fn handle_udp(adapter: *mut NDK_ADAPTER, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
         if let Some(s) = shared(adapter) {
             let now = s.platform.now();
-            s.call(|c| c.provider.handle_udp(now, src, dst, payload));
+            s.call_at(now, |c| c.provider.handle_udp(now, src, dst, payload));
         }
     }
 
@@ -473,7 +498,7 @@ pub mod io {
     pub fn handle_ip(adapter: *mut NDK_ADAPTER, datagram: &[u8]) {
         if let Some(s) = shared(adapter) {
             let now = s.platform.now();
-            s.call(|c| c.provider.handle_ip(now, datagram));
+            s.call_at(now, |c| c.provider.handle_ip(now, datagram));
         }
     }
 
@@ -481,7 +506,7 @@ pub mod io {
     pub fn poll_transmit(adapter: *mut NDK_ADAPTER, buf: &mut [u8]) -> Option<Transmit> {
         let s = shared(adapter)?;
         let now = s.platform.now();
-        s.call(|c| c.provider.poll_transmit(now, buf))
+        s.call_at(now, |c| c.provider.poll_transmit(now, buf))
     }
 
     /// The next deadline.
@@ -493,8 +518,14 @@ pub mod io {
     pub fn handle_timeout(adapter: *mut NDK_ADAPTER) {
         if let Some(s) = shared(adapter) {
             let now = s.platform.now();
-            s.call(|c| c.provider.handle_timeout(now));
+            s.call_at(now, |c| c.provider.handle_timeout(now));
         }
+    }
+
+    /// The adapter's established connections and bound endpoints (for
+    /// OID_NDK_CONNECTIONS and OID_NDK_LOCAL_ENDPOINTS).
+    pub fn snapshot(adapter: *mut NDK_ADAPTER) -> Option<crate::oids::Snapshot> {
+        shared(adapter).map(|s| s.with(|c| crate::oids::Snapshot::of(&c.provider)))
     }
 
     /// Live objects of the adapter (for leak checks).
@@ -995,11 +1026,14 @@ fn to_result(c: &NdkCompletion) -> NDK_RESULT {
     }
 }
 
-unsafe extern "system" fn get_cq_results(cq: *mut NDK_CQ, out: *mut NDK_RESULT, n: ULONG) -> ULONG {
-    let (s, id) = obj_or!(cq, 0);
-    if out.is_null() {
-        return 0;
-    }
+/// Copies up to `n` completions of `cq` out through `put(index, result)`,
+/// in batches taken under the lock and written with it released.
+fn drain_cq(
+    s: &Shared,
+    id: ObjectId,
+    n: ULONG,
+    mut put: impl FnMut(usize, &NdkCompletion),
+) -> ULONG {
     let mut tmp = [NdkCompletion {
         status: 0,
         bytes_transferred: 0,
@@ -1010,23 +1044,41 @@ unsafe extern "system" fn get_cq_results(cq: *mut NDK_CQ, out: *mut NDK_RESULT, 
     }; 32];
     let mut written = 0usize;
     let n = n as usize;
+    let mut first = None;
     while written < n {
         let want = (n - written).min(tmp.len());
-        let got = s.with(|c| {
-            c.provider
-                .get_cq_results(id, tmp.get_mut(..want).unwrap_or(&mut []))
+        let (got, upcall) = s.with(|c| {
+            let got = c
+                .provider
+                .get_cq_results(id, tmp.get_mut(..want).unwrap_or(&mut []));
+            (got, c.next_upcall(s))
         });
         for (i, c) in tmp.iter().take(got).enumerate() {
-            // SAFETY: the consumer's array holds `n` results.
-            unsafe { out.add(written + i).write(to_result(c)) };
+            put(written + i, c);
         }
         written += got;
+        if upcall.is_some() {
+            first = upcall;
+            break;
+        }
         if got < want {
             break;
         }
     }
-    s.run_upcalls();
+    s.run_upcalls_from(first);
+    s.platform.wake();
     written as ULONG
+}
+
+unsafe extern "system" fn get_cq_results(cq: *mut NDK_CQ, out: *mut NDK_RESULT, n: ULONG) -> ULONG {
+    let (s, id) = obj_or!(cq, 0);
+    if out.is_null() {
+        return 0;
+    }
+    drain_cq(s, id, n, |i, c| {
+        // SAFETY: the consumer's array holds `n` results.
+        unsafe { out.add(i).write(to_result(c)) };
+    })
 }
 
 unsafe extern "system" fn get_cq_results_ex(
@@ -1038,44 +1090,21 @@ unsafe extern "system" fn get_cq_results_ex(
     if out.is_null() {
         return 0;
     }
-    let mut tmp = [NdkCompletion {
-        status: 0,
-        bytes_transferred: 0,
-        qp_context: 0,
-        request_context: 0,
-        op_type: 0,
-        type_specific: 0,
-    }; 32];
-    let mut written = 0usize;
-    let n = n as usize;
-    while written < n {
-        let want = (n - written).min(tmp.len());
-        let got = s.with(|c| {
-            c.provider
-                .get_cq_results(id, tmp.get_mut(..want).unwrap_or(&mut []))
-        });
-        for (i, c) in tmp.iter().take(got).enumerate() {
-            let r = to_result(c);
-            // SAFETY: the consumer's array holds `n` results.
-            unsafe {
-                out.add(written + i).write(NDK_RESULT_EX {
-                    Status: r.Status,
-                    BytesTransferred: r.BytesTransferred,
-                    QPContext: r.QPContext,
-                    RequestContext: r.RequestContext,
-                    Type: c.op_type,
-                    ProviderErrorCode: 0,
-                    TypeSpecificCompletionOutput: c.type_specific,
-                })
-            };
-        }
-        written += got;
-        if got < want {
-            break;
-        }
-    }
-    s.run_upcalls();
-    written as ULONG
+    drain_cq(s, id, n, |i, c| {
+        let r = to_result(c);
+        // SAFETY: the consumer's array holds `n` results.
+        unsafe {
+            out.add(i).write(NDK_RESULT_EX {
+                Status: r.Status,
+                BytesTransferred: r.BytesTransferred,
+                QPContext: r.QPContext,
+                RequestContext: r.RequestContext,
+                Type: c.op_type,
+                ProviderErrorCode: 0,
+                TypeSpecificCompletionOutput: c.type_specific,
+            })
+        };
+    })
 }
 
 unsafe extern "system" fn moderation(
