@@ -71,10 +71,8 @@ const MIN_RNR_TIMER: u8 = 12;
 /// given port 0).
 const EPHEMERAL_FIRST: u16 = 49152;
 
-/// STATUS_NO_MORE_ENTRIES (0x8000001A; ndkpi has no constant for it): a
-/// post to a full queue (ndk-semantics.md §5.2, the ND2 analog of
-/// ND_NO_MORE_ENTRIES; NDK documents no status for it, §10.10).
-pub const STATUS_NO_MORE_ENTRIES: NTSTATUS = 0x8000_001Au32 as NTSTATUS;
+/// A post to a full queue (ndk-semantics.md §5.2, §10.10).
+pub use ndkpi::STATUS_NO_MORE_ENTRIES;
 
 /// The most inline bytes a post can carry: the ABI layer gathers them into a
 /// stack buffer of this size (ndk-semantics.md §5.4: copied during the

@@ -45,6 +45,10 @@ pub const STATUS_SHARING_VIOLATION: NTSTATUS = st(0xC000_0043);
 /// Every Create*, Connect*, Listen, RegisterMr, ResizeCq, BuildLam,
 /// ControlCqInterruptModeration.
 pub const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = st(0xC000_009A);
+/// `STATUS_NO_MORE_ENTRIES` (ntstatus.h, a warning-severity status). Not in
+/// ndk-semantics' status list: ndkrs returns it for a post to a full queue
+/// (ndk-semantics.md §5.2, the ND2 analog ND_NO_MORE_ENTRIES; §10.10).
+pub const STATUS_NO_MORE_ENTRIES: NTSTATUS = st(0x8000_001A);
 /// Device not ready. Not named by the NDKPI pages.
 pub const STATUS_DEVICE_NOT_READY: NTSTATUS = st(0xC000_00A3);
 /// Connect*, CompleteConnect(Ex), Accept(Ex), Disconnect.
