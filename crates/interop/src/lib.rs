@@ -1,0 +1,26 @@
+//! ndkrs against Linux rdma_rxe: the interop harness (shared DESIGN.md,
+//! "Proof", step 7).
+//!
+//! A small Linux VM (Debian kernel, rdma_rxe, busybox, rdma-core tools and
+//! the project's own librdmacm peer `rxepeer`, all built into one
+//! initramfs by `tests/interop/setup.sh`) boots under qemu inside a network
+//! namespace, on a bridge whose host side is ndkrs's address. ndkrs runs
+//! in this process: [`node::Node`] is an NDK provider
+//! ([`ndk::provider::Provider`]) over a raw IP socket
+//! ([`host::io::RawTransport`], exact ICRCs) driven by the host shell's
+//! event loop ([`host::endpoint::EventLoop`]).
+//!
+//! * [`env`]: what the harness needs and why it would skip.
+//! * [`vm`]: the namespace, the VM (boot, commands over TCP, qemu monitor:
+//!   `stop`/`cont`), and UDP 4791 captures with their tshark summaries.
+//! * [`node`]: the ndkrs side, with the waits a scenario needs.
+//!
+//! The scenarios are in `tests/rxe.rs`; run them as root with
+//! `tests/interop/run.sh` (or `NDKRS_INTEROP=1 cargo test -p interop --test
+//! rxe -- --nocapture` after `tests/interop/setup.sh`).
+
+#![cfg(target_os = "linux")]
+
+pub mod env;
+pub mod node;
+pub mod vm;
