@@ -456,6 +456,18 @@ impl Adapter {
         }
     }
 
+    /// A second OpenNDKAdapter on the same miniport adapter: its own
+    /// NDK_ADAPTER over this one's engine.
+    pub fn open_shared(&self) -> Adapter {
+        let ptr = unsafe { ndk::abi::open_adapter_shared(self.ptr, NDK_VERSION_1_2) }
+            .expect("shared open");
+        Adapter {
+            ptr,
+            ip: self.ip,
+            platform: self.platform.clone(),
+        }
+    }
+
     pub fn info(&self) -> NDK_ADAPTER_INFO {
         let mut info: NDK_ADAPTER_INFO = unsafe { std::mem::zeroed() };
         let mut size = size_of::<NDK_ADAPTER_INFO>() as ULONG;

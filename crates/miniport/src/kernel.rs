@@ -743,44 +743,81 @@ unsafe extern "system" fn open_ndk_adapter(
     if params.is_null() || out.is_null() {
         return NDIS_STATUS_FAILURE;
     }
-    let (status, io, luid) = SHELL.with(|s| (s.ndk.open(), s.io, s.luid));
-    if status != NDIS_STATUS_SUCCESS {
-        return status;
-    }
-    refresh_addresses(luid);
-    let (ips, n) = SHELL.with(|s| s.ip_list());
-    let mut addresses = Vec::new();
-    if addresses.try_reserve(n).is_err() {
-        SHELL.with(|s| s.ndk.closed());
-        return NDIS_STATUS_RESOURCES;
-    }
-    addresses.extend(ips.iter().take(n).copied());
-    let platform: Arc<dyn Platform> = Arc::new(KernelPlatform { io });
     // SAFETY: NDIS passes a valid parameter block (Version is its first
     // member in every NDIS version).
     let requested = unsafe { (*params).Version };
-    match ndk::abi::open_adapter(platform, config(addresses, luid), requested) {
+    let (status, engine) = SHELL.with(|s| (s.ndk.open(), s.adapter));
+    if status != NDIS_STATUS_SUCCESS {
+        return status;
+    }
+    let engine = if engine.is_null() {
+        match start_engine(requested) {
+            Ok(e) => e,
+            Err(st) => {
+                release_open();
+                return st;
+            }
+        }
+    } else {
+        engine
+    };
+    // Each consumer gets its own NDK_ADAPTER over the shell's engine
+    // handle, so SMB client and server share addresses and listeners.
+    // SAFETY: the engine handle stays open while any open is admitted
+    // (`release_open` closes it only after the last).
+    match unsafe { ndk::abi::open_adapter_shared(engine, requested) } {
         Ok(a) => {
-            SHELL.with(|s| s.adapter = a);
             // SAFETY: NDIS's out pointer.
             unsafe { *out = a };
             wake_engine();
             NDIS_STATUS_SUCCESS
         }
         Err(st) => {
-            SHELL.with(|s| s.ndk.closed());
+            release_open();
             st
         }
     }
 }
 
-unsafe extern "system" fn close_ndk_adapter(_ctx: NDIS_HANDLE, adapter: *mut NDK_ADAPTER) {
-    let io = SHELL.with(|s| {
-        if s.adapter == adapter {
-            s.adapter = null_mut();
+/// Opens the engine handle the I/O path runs on (never given to a
+/// consumer), unless a racing open installed one first.
+fn start_engine(requested: ndkpi::NDK_VERSION) -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
+    let (io, luid) = SHELL.with(|s| (s.io, s.luid));
+    refresh_addresses(luid);
+    let (ips, n) = SHELL.with(|s| s.ip_list());
+    let mut addresses = Vec::new();
+    if addresses.try_reserve(n).is_err() {
+        return Err(NDIS_STATUS_RESOURCES);
+    }
+    addresses.extend(ips.iter().take(n).copied());
+    let platform: Arc<dyn Platform> = Arc::new(KernelPlatform { io });
+    let mine = ndk::abi::open_adapter(platform, config(addresses, luid), requested)?;
+    let engine = SHELL.with(|s| {
+        if s.adapter.is_null() {
+            s.adapter = mine;
         }
-        s.io
+        s.adapter
     });
+    if engine != mine {
+        // SAFETY: never published; nothing else reaches it.
+        unsafe { ndk::abi::close_adapter(mine) };
+    }
+    Ok(engine)
+}
+
+/// One admitted open is gone; after the last, the engine handle closes once
+/// the I/O path has left it.
+fn release_open() {
+    let (engine, io) = SHELL.with(|s| {
+        if s.ndk.closed() {
+            (core::mem::replace(&mut s.adapter, null_mut()), s.io)
+        } else {
+            (null_mut(), null_mut())
+        }
+    });
+    if engine.is_null() {
+        return;
+    }
     if !io.is_null() {
         // SAFETY: PASSIVE; the timer and DPCs of the live IoBlock.
         unsafe {
@@ -792,9 +829,15 @@ unsafe extern "system" fn close_ndk_adapter(_ctx: NDIS_HANDLE, adapter: *mut NDK
     while SHELL.with(|s| s.users) != 0 {
         core::hint::spin_loop();
     }
-    // SAFETY: nothing uses the adapter any more.
+    // SAFETY: no consumer adapter and no I/O path uses the engine any more.
+    unsafe { ndk::abi::close_adapter(engine) };
+}
+
+unsafe extern "system" fn close_ndk_adapter(_ctx: NDIS_HANDLE, adapter: *mut NDK_ADAPTER) {
+    // SAFETY: NDIS closes an adapter its consumer opened and no longer
+    // uses; the I/O path runs on the engine handle, never on this one.
     unsafe { ndk::abi::close_adapter(adapter) };
-    SHELL.with(|s| s.ndk.closed());
+    release_open();
 }
 
 fn config(addresses: Vec<IpAddr>, luid: NET_LUID) -> ndk::provider::ProviderConfig {

@@ -27,8 +27,12 @@ pub struct NdkState {
     /// `*NetworkDirect` != 0.
     keyword: bool,
     enabled: bool,
-    open: bool,
+    opens: u32,
 }
+
+/// Concurrent NDK opens of one adapter (consumers are few: SMB client and
+/// server, perhaps a test tool).
+pub const MAX_OPENS: u32 = 8;
 
 impl NdkState {
     /// At MiniportInitializeEx: NDK starts enabled when the keyword allows.
@@ -36,7 +40,7 @@ impl NdkState {
         NdkState {
             keyword,
             enabled: keyword,
-            open: false,
+            opens: 0,
         }
     }
 
@@ -63,21 +67,25 @@ impl NdkState {
         )
     }
 
-    /// OpenNDKAdapterHandler's admission.
+    /// OpenNDKAdapterHandler's admission. Every consumer (SMB client,
+    /// SMB server, ...) gets its own NDK_ADAPTER over the one engine, up to
+    /// [`MAX_OPENS`] at once.
     pub fn open(&mut self) -> NDIS_STATUS {
         if !self.enabled {
             NDIS_STATUS_ADAPTER_NOT_READY
-        } else if self.open {
+        } else if self.opens >= MAX_OPENS {
             NDIS_STATUS_RESOURCES
         } else {
-            self.open = true;
+            self.opens += 1;
             NDIS_STATUS_SUCCESS
         }
     }
 
-    /// The open failed after admission, or CloseNDKAdapterHandler ran.
-    pub fn closed(&mut self) {
-        self.open = false;
+    /// The open failed after admission, or CloseNDKAdapterHandler ran: true
+    /// when it was the last open (the engine may go).
+    pub fn closed(&mut self) -> bool {
+        self.opens = self.opens.saturating_sub(1);
+        self.opens == 0
     }
 }
 
@@ -103,11 +111,16 @@ mod tests {
     }
 
     #[test]
-    fn one_open_at_a_time() {
+    fn several_opens_up_to_the_cap_and_the_last_close_is_told() {
         let mut s = NdkState::new(true);
-        assert_eq!(s.open(), NDIS_STATUS_SUCCESS);
+        for _ in 0..MAX_OPENS {
+            assert_eq!(s.open(), NDIS_STATUS_SUCCESS);
+        }
         assert_eq!(s.open(), NDIS_STATUS_RESOURCES);
-        s.closed();
+        for _ in 1..MAX_OPENS {
+            assert!(!s.closed());
+        }
+        assert!(s.closed());
         assert_eq!(s.open(), NDIS_STATUS_SUCCESS);
     }
 }

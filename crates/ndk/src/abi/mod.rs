@@ -29,4 +29,4 @@ mod platform;
 mod thunks;
 
 pub use platform::{MdlRange, Platform, RawLock};
-pub use thunks::{adapter_info, close_adapter, io, open_adapter};
+pub use thunks::{adapter_info, close_adapter, io, open_adapter, open_adapter_shared};

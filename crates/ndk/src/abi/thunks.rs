@@ -156,6 +156,19 @@ impl Shared {
     }
 }
 
+impl Drop for Core {
+    /// The engine's last open adapter closed: free the wrappers of objects
+    /// a consumer left open (a consumer bug, ndk-semantics.md §3, that must
+    /// not leak the shell's memory).
+    fn drop(&mut self) {
+        for (p, kind) in core::mem::take(&mut self.wrappers).into_values() {
+            // SAFETY: no adapter of the engine is open, so no consumer call
+            // or upcall can reach the wrapper any more.
+            unsafe { free(p, kind) };
+        }
+    }
+}
+
 impl Core {
     /// The next upcall and the consumer pointer it is made on.
     fn next_upcall(&mut self, shared: &Shared) -> Option<(Upcall, *mut c_void)> {
@@ -455,23 +468,47 @@ pub fn open_adapter(
     Ok(Box::into_raw(adapter).cast())
 }
 
-/// CLOSE_NDK_ADAPTER_HANDLER's work: frees the adapter and any object the
-/// consumer left open.
+/// A further OPEN_NDK_ADAPTER_HANDLER on the miniport adapter whose engine
+/// `existing` runs: a new NDK_ADAPTER object over the same provider core,
+/// so every consumer of one miniport adapter (SMB client and server, say)
+/// shares its addresses, ports and listeners, and a connection between two
+/// of them is a loopback connection of one engine. The shell may pass any
+/// open adapter of the engine to [`io`].
 ///
 /// # Safety
-/// `adapter` came from [`open_adapter`], no call on it or its objects is
-/// running or will run, and no upcall is in progress.
+/// `existing` came from [`open_adapter`] or this function and is not being
+/// closed.
+pub unsafe fn open_adapter_shared(
+    existing: *mut NDK_ADAPTER,
+    requested: NDK_VERSION,
+) -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
+    negotiate_version(requested, &[NDK_VERSION_1_2])?;
+    // SAFETY: per the contract, a live adapter of this module.
+    let e = unsafe { existing.cast::<AdapterObj>().as_ref() }.ok_or(NDIS_STATUS_FAILURE)?;
+    let adapter = Box::new(AdapterObj {
+        ndk: NDK_ADAPTER {
+            Header: header(NdkObjectTypeAdapter),
+            Dispatch: &ADAPTER,
+        },
+        shared: e.shared.clone(),
+    });
+    Ok(Box::into_raw(adapter).cast())
+}
+
+/// CLOSE_NDK_ADAPTER_HANDLER's work: frees the adapter object; with the
+/// engine's last open adapter, the engine and any object a consumer left
+/// open (see `Drop for Core`).
+///
+/// # Safety
+/// `adapter` came from [`open_adapter`] or [`open_adapter_shared`], no call
+/// on it or its objects is running or will run, and no upcall is in
+/// progress.
 pub unsafe fn close_adapter(adapter: *mut NDK_ADAPTER) {
     if adapter.is_null() {
         return;
     }
-    let a = unsafe { Box::from_raw(adapter.cast::<AdapterObj>()) };
-    let leftovers: alloc::vec::Vec<_> = a
-        .shared
-        .with(|c| core::mem::take(&mut c.wrappers).into_values().collect());
-    for (p, kind) in leftovers {
-        unsafe { free(p, kind) };
-    }
+    // SAFETY: per the contract.
+    drop(unsafe { Box::from_raw(adapter.cast::<AdapterObj>()) });
 }
 
 /// Runs the adapter's I/O: shells call these from their I/O path.
