@@ -12,11 +12,24 @@
 //!   says which mode runs ([`Hello`]); the server accepts from inside the
 //!   connect event, with its buffer's address, token and length in the
 //!   accept private data in rping's `struct rping_rdma_info` layout
-//!   (`__be64 buf; __be32 rkey; __be32 size`).
-//! * rping follows librdmacm's examples/rping.c: the client Sends its
-//!   source buffer's info, the server RDMA-Reads it and Sends "go", the
-//!   client Sends its sink buffer's info, the server RDMA-Writes the data
-//!   there and Sends "done", the client verifies the bytes.
+//!   (`__be64 buf; __be32 rkey; __be32 size`). A connect without a
+//!   [`Hello`] is an rping client (Linux `rping -c`, or ndkperf's own rping
+//!   mode): it is accepted with no private data and served rping's way.
+//! * The rping mode is Linux rping's application protocol (librdmacm's
+//!   examples/rping.c), so either side can be a Linux `rping`: no private
+//!   data either way, one RDMA Read and one RDMA Write outstanding at most
+//!   (connect and accept ask for 1 and 1), every Send exactly 16 bytes (an
+//!   `rping_rdma_info`, big-endian). Per iteration the client fills its
+//!   source buffer with rping's text ([`rping_pattern`], NUL-terminated at
+//!   the buffer's end) and Sends its info; the server RDMA-Reads that many
+//!   bytes and Sends a go-ahead (16 zero bytes); the client Sends its sink
+//!   buffer's info; the server RDMA-Writes the text back (its C-string
+//!   length plus the NUL) and Sends the go-ahead; the client compares the
+//!   whole sink with the source (rping's `-V`). A Send of another length
+//!   is a protocol error on both sides, as in rping. The server runs until
+//!   the client disconnects.
+//! * [`rping_pattern`] and [`RdmaInfo`] are the facts the interop harness
+//!   (crates/interop) relies on; it runs these modes against Linux rping.
 
 #![allow(non_upper_case_globals)] // ndkpi.h names (NdkOperationType*) in patterns
 
@@ -837,8 +850,11 @@ impl RdmaInfo {
     }
 }
 
-/// rping's start-buffer contents for iteration `ping`: "rdma-ping-%d: "
-/// then a rotating run of ASCII letters.
+/// rping's source-buffer contents for iteration `ping` (0-based): the
+/// text "rdma-ping-<ping>: ", then ASCII letters counting up from
+/// `'A' + ping % 58` and wrapping from 'z' (122) back to 'A' (65), the
+/// buffer's last byte NUL (rping's server Writes back `strlen + 1` bytes,
+/// so the NUL ends the message where the buffer ends).
 pub fn rping_pattern(ping: u64, out: &mut [u8]) {
     let mut prefix = [0u8; 40];
     let n = {
@@ -849,15 +865,27 @@ pub fn rping_pattern(ping: u64, out: &mut [u8]) {
     };
     let n = n.min(out.len());
     out[..n].copy_from_slice(&prefix[..n]);
-    let mut c = 65 + (ping % (122 - 65)) as u8;
+    let mut c = 65 + (ping % 58) as u8;
     for b in out.iter_mut().skip(n) {
         *b = c;
-        c += 1;
-        if c > 122 {
-            c = 65;
-        }
+        c = if c >= 122 { 65 } else { c + 1 };
+    }
+    if let Some(last) = out.last_mut() {
+        *last = 0;
     }
 }
+
+/// How many bytes rping's server Writes back of what it Read: the
+/// C-string length plus its NUL, at most what was Read.
+pub fn rping_reply_len(data: &[u8]) -> usize {
+    data.iter()
+        .position(|&b| b == 0)
+        .map_or(data.len(), |n| n + 1)
+}
+
+/// The largest buffer an rping server here will register for a peer's
+/// advertised size.
+const RPING_MAX_SIZE: usize = 1 << 30;
 
 // ---------------------------------------------------------------------
 // The server
@@ -875,6 +903,10 @@ struct SConn {
     token: u32,
     recv_slot: usize,
     recvs: usize,
+    /// rping: the buffer the peer's source is Read into and Written back
+    /// from (registered at the first advertisement, replaced by a larger
+    /// one when a bigger size is advertised).
+    rping: Mutex<Option<Buf>>,
     /// Data-path state, touched only under the server's CQ drive.
     dp: UnsafeCell<SData>,
     torn_down: AtomicBool,
@@ -884,7 +916,8 @@ struct SConn {
 struct SData {
     /// rping: the next receive is the sink advertisement.
     rping_sink: bool,
-    remote: RdmaInfo,
+    /// rping: bytes of the current iteration's RDMA Read.
+    read_len: usize,
 }
 
 // SAFETY: `dp` is reached only under the server's drive lock; the rest is
@@ -924,6 +957,10 @@ struct ServerInner {
     live: AtomicU64,
     accepted: AtomicU64,
     rejected: AtomicU64,
+    /// rping iterations served (RDMA Write and its go-ahead posted).
+    pings: AtomicU64,
+    /// rping connections ended for a protocol error.
+    protocol_errors: AtomicU64,
     last_activity: AtomicU64,
     epoch: Instant,
 }
@@ -959,6 +996,12 @@ pub struct ServerStats {
     pub rejected: u64,
     /// Connections not yet torn down.
     pub live: u64,
+    /// rping iterations served (each: RDMA Read, go-ahead, RDMA Write,
+    /// go-ahead).
+    pub rping_iterations: u64,
+    /// rping connections torn down for a protocol error (a Send that is
+    /// not 16 bytes, a size over the limit, a failed post).
+    pub rping_errors: u64,
     /// Time since the last connect or teardown.
     pub idle: Duration,
 }
@@ -998,7 +1041,8 @@ impl ServerInner {
         close_then(conn.cast(), disp!(conn, NdkCloseConnector), |_| {});
     }
 
-    /// The connect event: accept from inside it.
+    /// The connect event: accept from inside it. A request without a
+    /// [`Hello`] (Linux rping sends no private data) is an rping client.
     fn incoming(&self, conn: *mut NDK_CONNECTOR) {
         self.touch();
         let mut irl = 0;
@@ -1010,13 +1054,11 @@ impl ServerInner {
             Some(f) => unsafe { f(conn, &mut irl, &mut orl, data.as_mut_ptr().cast(), &mut len) },
             None => STATUS_NOT_IMPLEMENTED,
         };
-        let hello = (st == STATUS_SUCCESS)
-            .then(|| Hello::decode(&data[..(len as usize).min(data.len())]))
-            .flatten();
-        let Some(hello) = hello.filter(|_| !self.reject) else {
+        if st != STATUS_SUCCESS || self.reject {
             self.reject(conn, b"ndkperf: rejected");
             return;
-        };
+        }
+        let hello = Hello::decode(&data[..(len as usize).min(data.len())]);
         if let Err(e) = self.accept(conn, hello, irl.min(16), orl.min(16)) {
             let _ = e;
             self.reject(conn, b"ndkperf: no resources");
@@ -1026,10 +1068,24 @@ impl ServerInner {
     fn accept(
         &self,
         conn: *mut NDK_CONNECTOR,
-        hello: Hello,
+        hello: Option<Hello>,
         irl: u32,
         orl: u32,
     ) -> Result<(), PerfError> {
+        // rping's peers ask for (and rping accepts with) one RDMA Read
+        // each way.
+        let (hello, irl, orl) = match hello {
+            Some(h) => (h, irl, orl),
+            None => (
+                Hello {
+                    mode: Mode::Rping,
+                    size: 0,
+                    depth: 0,
+                },
+                irl.clamp(1, 16),
+                orl.clamp(1, 16),
+            ),
+        };
         let size = (hello.size as usize).clamp(1, 1 << 30);
         let (recvs, slot) = match hello.mode {
             Mode::SendBw => (hello.depth.clamp(1, 1024) as usize, size),
@@ -1050,6 +1106,7 @@ impl ServerInner {
             buf: Mutex::new(Some(buf)),
             recv_slot: slot,
             recvs,
+            rping: Mutex::new(None),
             dp: UnsafeCell::new(SData::default()),
             torn_down: AtomicBool::new(false),
         });
@@ -1085,6 +1142,12 @@ impl ServerInner {
         let mut pdata = [0u8; 20];
         pdata[..4].copy_from_slice(MAGIC);
         pdata[4..].copy_from_slice(&info.encode());
+        // An rping peer gets what rping's server sends: nothing.
+        let pdata: &[u8] = if hello.mode == Mode::Rping {
+            &[]
+        } else {
+            &pdata
+        };
         let c2 = Arc::clone(&c);
         let me = self as *const ServerInner as usize;
         let r = Req::new(move |st| {
@@ -1130,6 +1193,7 @@ impl ServerInner {
         let conn = c.conn as usize;
         let qp = c.qp.load(Ordering::Acquire) as usize;
         let buf = c.buf.lock().ok().and_then(|mut b| b.take());
+        let rping = c.rping.lock().ok().and_then(|mut b| b.take());
         let live = &self.live as *const AtomicU64 as usize;
         // The connector first: a QP's close waits for its connector's.
         let close_all = move |_st: NTSTATUS| {
@@ -1138,6 +1202,9 @@ impl ServerInner {
                 let qp = qp as *mut NDK_QP;
                 let after_qp = move |_| {
                     if let Some(b) = buf {
+                        b.release();
+                    }
+                    if let Some(b) = rping {
                         b.release();
                     }
                     // SAFETY: the server outlives its connections.
@@ -1209,38 +1276,77 @@ impl ServerInner {
                     std::slice::from_raw_parts((c.base + off as u64) as *const u8, 16)
                 });
                 let _ = qp_recv(qp, i, &c.sge(off, RdmaInfo::LEN));
-                let Some(info) = info else { return };
-                dp.remote = info;
-                let len = (info.size as usize).min(c.data_len());
-                if dp.rping_sink {
-                    dp.rping_sink = false;
-                    let _ = qp_write(qp, 1, &c.sge(0, len), info.buf, info.rkey);
-                } else {
-                    dp.rping_sink = true;
-                    let _ = qp_read(qp, 2, &c.sge(0, len), info.buf, info.rkey);
+                let info = match info {
+                    Some(info) if r.BytesTransferred as usize == RdmaInfo::LEN => info,
+                    // rping's server gives up on a message of another size.
+                    _ => return self.rping_error(c),
+                };
+                if self.rping_advertised(c, dp, qp, info).is_err() {
+                    self.rping_error(c);
                 }
             }
             (Mode::Rping, NdkOperationTypeRead | NdkOperationTypeWrite) => {
-                // "go ahead" after the Read, "done" after the Write.
+                // The go-ahead after the Read and after the Write: 16
+                // bytes, zero (rping's server never fills its message).
                 let off = c.send_off();
-                let info = RdmaInfo {
-                    buf: c.base,
-                    rkey: c.token,
-                    size: c.data_len() as u32,
-                };
-                // SAFETY: the send area is ours; no send from it is in
-                // flight (one per phase).
-                unsafe {
-                    ptr::copy_nonoverlapping(
-                        info.encode().as_ptr(),
-                        (c.base + off as u64) as *mut u8,
-                        16,
-                    )
-                };
-                let _ = qp_send(qp, 3, &c.sge(off, RdmaInfo::LEN), 0);
+                if r.Type == NdkOperationTypeWrite {
+                    self.pings.fetch_add(1, Ordering::Relaxed);
+                }
+                if qp_send(qp, 3, &c.sge(off, RdmaInfo::LEN), 0).is_err() {
+                    self.rping_error(c);
+                }
             }
             _ => {}
         }
+    }
+
+    /// rping: the client advertised a buffer: its source (RDMA Read it
+    /// whole) or its sink (RDMA Write back what was Read, as a C string).
+    fn rping_advertised(
+        &self,
+        c: &SConn,
+        dp: &mut SData,
+        qp: *mut NDK_QP,
+        info: RdmaInfo,
+    ) -> Result<(), ()> {
+        // The SGE under the lock, the post after it (no lock across a
+        // provider call).
+        let mut rb = c.rping.lock().unwrap_or_else(|p| p.into_inner());
+        if dp.rping_sink {
+            dp.rping_sink = false;
+            let b = rb.as_ref().ok_or(())?;
+            // SAFETY: the Read into it completed (its go-ahead was sent
+            // before the client advertised the sink); nothing is in flight.
+            let len = rping_reply_len(unsafe { b.bytes_mut(0, dp.read_len) });
+            let sge = b.sge(0, len);
+            drop(rb);
+            qp_write(qp, 1, &sge, info.buf, info.rkey).map_err(|_| ())
+        } else {
+            let len = info.size as usize;
+            if len > RPING_MAX_SIZE {
+                return Err(());
+            }
+            let mut old = None;
+            if rb.as_ref().is_none_or(|b| b.len < len) {
+                // Between iterations nothing is in flight on the old one.
+                let new = Buf::new(self.pd, len.max(64)).map_err(|_| ())?;
+                old = rb.replace(new);
+            }
+            let sge = rb.as_ref().ok_or(())?.sge(0, len);
+            drop(rb);
+            if let Some(b) = old {
+                b.release();
+            }
+            dp.rping_sink = true;
+            dp.read_len = len;
+            qp_read(qp, 2, &sge, info.buf, info.rkey).map_err(|_| ())
+        }
+    }
+
+    /// rping: the peer broke the protocol: end the connection.
+    fn rping_error(&self, c: &SConn) {
+        self.protocol_errors.fetch_add(1, Ordering::Relaxed);
+        self.teardown(c);
     }
 }
 
@@ -1260,6 +1366,8 @@ impl Server {
             live: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            pings: AtomicU64::new(0),
+            protocol_errors: AtomicU64::new(0),
             last_activity: AtomicU64::new(0),
             epoch: Instant::now(),
         });
@@ -1312,6 +1420,8 @@ impl Server {
             accepted: i.accepted.load(Ordering::Relaxed),
             rejected: i.rejected.load(Ordering::Relaxed),
             live: i.live.load(Ordering::Relaxed),
+            rping_iterations: i.pings.load(Ordering::Relaxed),
+            rping_errors: i.protocol_errors.load(Ordering::Relaxed),
             idle: i.epoch.elapsed().saturating_sub(last),
         }
     }
@@ -1360,6 +1470,8 @@ struct CData {
     verify_errors: u64,
     rping_iter: u64,
     rping_phase: u8,
+    /// rping: the length of a Send from the peer that was not 16 bytes.
+    rping_bogus: Option<u32>,
     warm: Option<(u64, u64)>,
     end: Option<(u64, u64)>,
     res: [NDK_RESULT_EX; RESULTS],
@@ -1570,6 +1682,12 @@ impl ClientRun {
                 let i = r.RequestContext as usize;
                 let b = self.buf();
                 let _ = qp_recv(qp, i, &b.sge(l.recv + i * l.recv_slot, RdmaInfo::LEN));
+                if r.BytesTransferred as usize != RdmaInfo::LEN {
+                    // rping's client gives up on a message of another size.
+                    d.rping_bogus = Some(r.BytesTransferred);
+                    self.fail(d, STATUS_UNSUCCESSFUL);
+                    return;
+                }
                 if d.rping_phase == 0 {
                     // The server read the source: advertise the sink.
                     d.rping_phase = 1;
@@ -1578,7 +1696,8 @@ impl ClientRun {
                     }
                     false
                 } else {
-                    // The server wrote the sink: verify.
+                    // The server wrote the sink: verify all of it (rping's
+                    // -V compares the whole buffers).
                     // SAFETY: the Write landed before the server's Send.
                     let ok = unsafe { b.bytes_mut(l.data, d.size) == b.bytes_mut(l.sink, d.size) };
                     if !ok {
@@ -1624,16 +1743,20 @@ impl ClientRun {
     }
 }
 
-/// Connects a fresh connector for `qp` to `peer`; returns it with the
-/// server's private data, or a clear error. Bounded by `t`.
+/// Connects a fresh connector for `qp` to `peer` with `hello` as private
+/// data and `reads` (inbound, outbound) RDMA Read limits; returns it with
+/// the server's buffer info from the reply's private data (`None`: rping,
+/// whose server sends none), or a clear error. Bounded by `t`.
 fn connect(
     a: *mut NDK_ADAPTER,
     qp: *mut NDK_QP,
     local: SocketAddr,
     peer: SocketAddr,
-    hello: &[u8],
+    hello: Option<&[u8]>,
+    reads: (u32, u32),
     t: Duration,
 ) -> Result<(*mut NDK_CONNECTOR, RdmaInfo), PerfError> {
+    let pdata = hello.unwrap_or(&[]);
     let conn = create_connector(a)?;
     let (src, src_len) = sockaddr(SocketAddr::new(local.ip(), 0));
     let (dst, dst_len) = sockaddr(peer);
@@ -1648,10 +1771,14 @@ fn connect(
                 src_len,
                 dst.as_ptr().cast(),
                 dst_len,
-                16,
-                16,
-                hello.as_ptr().cast(),
-                hello.len() as ULONG,
+                reads.0,
+                reads.1,
+                if pdata.is_empty() {
+                    ptr::null()
+                } else {
+                    pdata.as_ptr().cast()
+                },
+                pdata.len() as ULONG,
                 Some(on_request),
                 ctx,
             )
@@ -1665,8 +1792,8 @@ fn connect(
     match st {
         None => {
             return fail(format!(
-                "no answer from {peer} within {:.1} s: is `ndkperf --server` running there, \
-                 on the same UDP port?",
+                "no answer from {peer} within {:.1} s: is `ndkperf --server` (or, for rping, a \
+                 Linux `rping -s`) running there, on the same UDP port?",
                 t.as_secs_f64()
             ));
         }
@@ -1696,8 +1823,11 @@ fn connect(
     let info = (st == STATUS_SUCCESS && len >= 20 && &data[..4] == MAGIC)
         .then(|| RdmaInfo::decode(&data[4..20]))
         .flatten();
-    let Some(info) = info else {
-        return fail(format!("{peer} accepted but is not an ndkperf server"));
+    let info = match (hello, info) {
+        (Some(_), Some(info)) => info,
+        (Some(_), None) => return fail(format!("{peer} accepted but is not an ndkperf server")),
+        // rping: whatever the server sent is not looked at.
+        (None, _) => RdmaInfo::default(),
     };
     let st = sync_req(t, |ctx| match disp!(conn, NdkCompleteConnect) {
         // SAFETY: live connector.
@@ -1804,6 +1934,7 @@ pub fn run(
             verify_errors: 0,
             rping_iter: 0,
             rping_phase: 0,
+            rping_bogus: None,
             warm: None,
             end: None,
             res: empty_results(),
@@ -1862,6 +1993,13 @@ pub fn run(
         depth: (window as u32 * 2).max(8),
     }
     .encode();
+    // rping connects as rping does: no private data, one RDMA Read each
+    // way.
+    let (hello, reads) = if p.mode == Mode::Rping {
+        (None, (1, 1))
+    } else {
+        (Some(&hello[..]), (16, 16))
+    };
     let teardown = |conn: Option<*mut NDK_CONNECTOR>| {
         if let Some(c) = conn {
             let _ = close_wait(c.cast(), disp!(c, NdkCloseConnector), p.timeout);
@@ -1872,7 +2010,7 @@ pub fn run(
         close_pd(p.timeout);
     };
     let t0 = Instant::now();
-    let (conn, remote) = match connect(a, qp, adapter.local_addr(), peer, &hello, p.timeout) {
+    let (conn, remote) = match connect(a, qp, adapter.local_addr(), peer, hello, reads, p.timeout) {
         Ok(x) => x,
         Err(e) => {
             teardown(None);
@@ -1922,6 +2060,7 @@ pub fn run(
     let outcome = run.finished.wait(bound);
     // Snapshot what the data path measured (the drive is idle or stops
     // touching the state once `done`).
+    let bogus;
     let mut report = {
         let _g = run.drive.lock.lock();
         // SAFETY: the drive is held.
@@ -1935,6 +2074,7 @@ pub fn run(
             }
             _ => None,
         };
+        bogus = d.rping_bogus;
         Report {
             messages: d.completed,
             bytes: d.bytes,
@@ -1961,6 +2101,13 @@ pub fn run(
     }
     match outcome {
         Some(STATUS_SUCCESS) => {}
+        Some(_) if bogus.is_some() => {
+            return err(format!(
+                "rping: {peer} sent a {}-byte message; rping's messages are {} bytes",
+                bogus.unwrap_or(0),
+                RdmaInfo::LEN
+            ));
+        }
         Some(st) => {
             return err(format!(
                 "{}: a request completed with {}",
@@ -2459,5 +2606,20 @@ mod tests {
         rping_pattern(3, &mut b);
         assert!(b.starts_with(b"rdma-ping-3: "));
         assert_eq!(b[13], 65 + 3);
+        assert_eq!(b[31], 0, "NUL-terminated at the buffer's end");
+        assert_eq!(rping_reply_len(&b), 32);
+        assert!(b[..31].iter().all(|&c| c != 0));
+        // The letters wrap from 'z' to 'A'; the first one cycles over 58.
+        let mut b = [0u8; 200];
+        rping_pattern(57, &mut b);
+        assert_eq!(&b[..15], b"rdma-ping-57: z");
+        assert_eq!(b[15], b'A');
+        rping_pattern(58, &mut b);
+        assert_eq!(b[14], b'A');
+        let mut one = [7u8; 1];
+        rping_pattern(0, &mut one);
+        assert_eq!(one, [0]);
+        assert_eq!(rping_reply_len(b"ab\0cd"), 3);
+        assert_eq!(rping_reply_len(b"abc"), 3);
     }
 }

@@ -230,3 +230,57 @@ fn an_rdma_run_writes_a_pcap_of_roce_frames() {
     assert!(bytes.len() > 24 + frames as usize * 40);
     let _ = std::fs::remove_file(&pcap);
 }
+
+#[test]
+fn rping_across_processes_with_the_port_in_the_client_address() {
+    // `--client host:port` alone names the server's CM port (no -p): the
+    // rping client connects without private data, as Linux rping does,
+    // and the server serves it as rping.
+    let cm = free_port("127.0.0.1").to_string();
+    let roce = free_port("127.0.0.1").to_string();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+        .args([
+            "--server",
+            "--bind",
+            "127.0.0.1",
+            "-p",
+            &cm,
+            "--roce-port",
+            &roce,
+            "--idle-timeout",
+            "10",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let o = ndkperf(&[
+        "rping",
+        "--client",
+        &format!("127.0.0.1:{cm}"),
+        "--roce-port",
+        &roce,
+        "--bind",
+        "127.0.0.2",
+        "--no-baseline",
+        "-n",
+        "20",
+        "-s",
+        "3000",
+        "--mtu",
+        "1024",
+        "--json",
+        "--quiet",
+        "--timeout",
+        "5",
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    let m = &v["modes"][0];
+    assert_eq!(v["server"], format!("127.0.0.1:{cm}"));
+    assert_eq!(m["mode"], "rping");
+    assert_eq!(m["messages"], 20, "{m}");
+    assert_eq!(m["verify_errors"], 0, "{m}");
+}

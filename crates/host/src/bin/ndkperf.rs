@@ -116,7 +116,10 @@ impl Mode {
     after_help = "Without a mode, ndkperf runs every mode and the baselines over loopback (server \
                   and client in one process) and prints the ratios.\nTwo processes or hosts: \
                   `ndkperf --server --bind A` there, `ndkperf [MODE] --client A` here (both on \
-                  the same --roce-port).\nExit status: 0 success, 1 run-time error (port in use, \
+                  the same --roce-port).\nLinux rping as the peer (rping mode plays rping's own \
+                  protocol; rxe needs raw IP): `rping -s -V -p 7174` there and `ndkperf rping \
+                  --client HOST:7174 --raw --no-baseline` here, or `ndkperf --server --raw --bind A \
+                  -p 7174` here and `rping -c -V -a A -p 7174` there.\nExit status: 0 success, 1 run-time error (port in use, \
                   unreachable or rejecting peer), 2 bad usage."
 )]
 struct Cli {
@@ -582,10 +585,13 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
     let b = base.stop().unwrap_or_default();
     eprintln!(
         "ndkperf: server idle for {} s, stopping ({} connections accepted, {} rejected; \
+         {} rping iterations served, {} rping connections ended for a protocol error; \
          {} pings echoed)",
         idle.as_secs(),
         s.accepted,
         s.rejected,
+        s.rping_iterations,
+        s.rping_errors,
         b.pings
     );
     Ok(ExitCode::SUCCESS)
@@ -694,11 +700,13 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
 
     // The two sides.
     let mut keep = Keep::default();
-    let (client_ip, peer_ip, roce_port, embedded) = match &cli.client {
+    // `--client host:port` names the server's port (its baselines and its
+    // CM listener); `-p` is the default for a bare host.
+    let (client_ip, peer, roce_port, embedded) = match &cli.client {
         Some(peer) => {
             let p = resolve(peer, cm_port)?;
             let local = cli.bind.unwrap_or_else(|| local_ip_for(p.ip()));
-            (local, p.ip(), cli.roce_port.unwrap_or(4791), None)
+            (local, p, cli.roce_port.unwrap_or(4791), None)
         }
         None => {
             let c = cli.bind.unwrap_or(Ipv4Addr::LOCALHOST.into());
@@ -715,10 +723,15 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
             let server_adapter = open_adapter(cli, s, port, 2, None)?;
             let server = Server::start(&server_adapter, SocketAddr::new(s, cm_port), cli.reject)
                 .map_err(|e| e.to_string())?;
-            (c, s, port, Some((server_adapter, server)))
+            (
+                c,
+                SocketAddr::new(s, cm_port),
+                port,
+                Some((server_adapter, server)),
+            )
         }
     };
-    let peer = SocketAddr::new(peer_ip, cm_port);
+    let peer_ip = peer.ip();
     let client_adapter = open_adapter(cli, client_ip, roce_port, 1, cli.pcap.as_deref())?;
 
     // Baselines on the same path.
@@ -732,9 +745,7 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         (Some(_), false) => None,
     };
     if !cli.no_baseline {
-        let addr = base_server
-            .as_ref()
-            .map_or(SocketAddr::new(peer_ip, cm_port), |s| s.addr());
+        let addr = base_server.as_ref().map_or(peer, |s| s.addr());
         ticker.set("baselines".into());
         let client = Client::new(addr, Some(client_ip)).map_err(|e| e.to_string())?;
         client.hello().map_err(|e| e.to_string())?;
