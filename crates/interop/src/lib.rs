@@ -14,6 +14,9 @@
 //! * [`vm`]: the namespace, the VM (boot, commands over TCP, qemu monitor:
 //!   `stop`/`cont`), and UDP 4791 captures with their tshark summaries.
 //! * [`node`]: the ndkrs side, with the waits a scenario needs.
+//! * [`smb`]: an SMB Direct client (crates/smbd) over an `ndk::abi` adapter,
+//!   through the NDK dispatch tables only; `tests/ksmbd.rs` runs it against
+//!   Linux ksmbd.
 //!
 //! The scenarios are in `tests/rxe.rs`; run them as root with
 //! `tests/interop/run.sh` (or `NDKRS_INTEROP=1 cargo test -p interop --test
@@ -23,4 +26,5 @@
 
 pub mod env;
 pub mod node;
+pub mod smb;
 pub mod vm;

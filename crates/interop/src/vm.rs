@@ -464,8 +464,20 @@ impl Capture {
         let _ = fs::remove_file(path);
         let mut cmd = ns.exec(tool);
         match tool {
+            // -B: a 1 MiB RDMA burst overflowed the default buffer (a
+            // request missing from a capture whose response was there).
             "tcpdump" => cmd
-                .args(["-i", "br0", "--immediate-mode", "-U", "-s", "0", "-w"])
+                .args([
+                    "-i",
+                    "br0",
+                    "--immediate-mode",
+                    "-U",
+                    "-B",
+                    "32768",
+                    "-s",
+                    "0",
+                    "-w",
+                ])
                 .arg(path),
             _ => cmd.args(["-q", "-i", "br0", "-w"]).arg(path),
         };

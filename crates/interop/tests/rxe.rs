@@ -7,6 +7,14 @@
 //! its own capture of UDP 4791 (`$NDKRS_INTEROP_DIR/run/<name>.pcap`) and
 //! its own ndkrs node (fresh seed, so a fresh CA GUID). The results table
 //! at the end names each scenario PASS or FAIL with its details.
+//! `NDKRS_INTEROP_NETNS=<name>` runs it in a namespace of another name, so
+//! that it does not share (and delete) the namespace of another harness
+//! run under way, tests/ksmbd.rs's say; two runs of this test at once still
+//! share the VM's files (`rxe.*`) in the run directory.
+//!
+//! The rping scenarios run ndkperf's rping mode itself (`host::perf`, the
+//! NDK dispatch tables, as `ndkperf --raw` configures its adapter) against
+//! Linux `rping`, as client and as server.
 
 #![allow(non_upper_case_globals)]
 
@@ -15,12 +23,14 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use host::adapter::{Adapter, AdapterConfig, quick_cm};
+use host::io::{ROCE_PORT, RawTransport};
+use host::perf::{self, Keep, Mode as PerfMode, Params};
 use interop::env::{self, Env};
-use interop::node::{Node, NodeConfig, RpingInfo, VA, pattern, rping_text};
+use interop::node::{Node, NodeConfig, pattern};
 use interop::vm::{self, Capture, HOST_IP, Netns, Vm};
 use ndkpi::*;
 use roce::cm::CmConfig;
-use roce::rc::SendOp;
 
 const VM_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
 const VM_MAC: &str = "52:54:00:00:00:02";
@@ -62,6 +72,24 @@ impl Ctx<'_> {
             cm,
             pcap: None,
         })
+    }
+    /// An ndkperf adapter as `ndkperf --raw` opens it (`host::adapter`,
+    /// the NDK dispatch tables, on a raw IP socket, ndkperf's CM timing
+    /// [`quick_cm`]) with a seed of its own.
+    fn adapter(&self) -> Result<Adapter, String> {
+        self.nodes.set(self.nodes.get() + 1);
+        let local = SocketAddr::new(IpAddr::V4(HOST_IP), ROCE_PORT);
+        let transport = RawTransport::bind(local).map_err(|e| e.to_string())?;
+        Adapter::open(
+            Box::new(transport),
+            &AdapterConfig {
+                seed: self.seed * 16 + self.nodes.get(),
+                mtu: self.path_mtu,
+                cm: quick_cm(),
+                ..AdapterConfig::default()
+            },
+            None,
+        )
     }
     /// The capture so far (tcpdump writes every packet at once; the last
     /// ones get a moment to arrive).
@@ -571,207 +599,226 @@ fn frozen_peer(c: &Ctx<'_>) -> Outcome {
 
 /// rping's default port.
 const RPING_PORT: u16 = 7174;
-// Arena layout of the rping scenarios.
-const R_RECV: u64 = 0;
-const R_SEND: u64 = 8 * 1024;
-const R_SRC: u64 = 64 * 1024;
-const R_SINK: u64 = 256 * 1024;
 
-fn wait_recvs(node: &Node, n: usize, what: &str) -> Result<(), String> {
-    node.wait(what, T, |s| s.of(1, NdkOperationTypeReceive).len() >= n)?;
-    let bad: Vec<_> = node.with(|s| {
-        s.completions
-            .iter()
-            .filter(|c| c.status != STATUS_SUCCESS)
-            .copied()
-            .collect()
-    });
-    ensure(bad.is_empty(), || format!("failed completions: {bad:?}"))
+/// Linux rping's verbose output shows the text it moved: the 64-byte
+/// runs add -v and check it.
+fn rping_verbose(size: u32) -> &'static str {
+    if size <= 64 { " -v" } else { "" }
 }
 
-/// Sends an rping_rdma_info from send slot `k`.
-fn send_info(
-    node: &Node,
-    qp: ndk::object::ObjectId,
-    k: u64,
-    info: RpingInfo,
-) -> Result<(), String> {
-    let off = R_SEND + (k % 256) * 16;
-    node.with(|s| s.write(off, &info.encode()));
-    node.send(qp, 5000 + k as usize, off, RpingInfo::LEN as u32)
-}
-
-/// ndkrs plays rping's client against `rping -s -V` in the VM: it
-/// advertises its source (the server RDMA-Reads it), then its sink (the
-/// server RDMA-Writes the data back), `count` times; then disconnects.
-fn rping_ndkrs_client(c: &Ctx<'_>, count: u32, size: u32) -> Outcome {
+/// ndkperf's rping mode ([`perf::run`], the NDK dispatch tables over
+/// `host::adapter`, raw IP) as the client against `rping -s -V` in the
+/// VM: each iteration the Linux server RDMA-Reads ndkperf's source,
+/// Sends its go-ahead, RDMA-Writes the text back into ndkperf's sink and
+/// Sends again; ndkperf compares sink and source; then ndkperf
+/// disconnects and rping -s exits.
+fn rping_ndkperf_client(c: &Ctx<'_>, count: u32, size: u32) -> Outcome {
+    let v = rping_verbose(size);
     c.vm.spawn(
-        &format!("rping -s -V -C {count} -S {size} -p {RPING_PORT}; echo RPING_EXIT=$?"),
+        &format!("rping -s -V{v} -C {count} -S {size} -p {RPING_PORT}; echo RPING_EXIT=$?"),
         "rping.log",
     )?;
     c.vm.wait_listen(RPING_PORT, T)?;
-    let node = c.node()?;
-    let qp = node.qp(1, 2 * count + 4, 2 * count + 2, 16, R_RECV)?;
-    let ev = node.ctx();
-    let (conn, st) = node.connect(qp, vm_addr(RPING_PORT), ev, T)?;
-    ensure(st == STATUS_SUCCESS, || format!("connect: {}", nt(st)))?;
-    let token = node.token;
-    for ping in 0..count {
-        let text = rping_text(ping, size as usize);
-        node.with(|s| {
-            s.write(R_SRC, &text);
-            s.write(R_SINK, &vec![0; size as usize]);
-        });
-        let k = u64::from(ping) * 2;
-        send_info(
-            &node,
-            qp,
-            k,
-            RpingInfo {
-                buf: VA + R_SRC,
-                rkey: token,
-                size,
-            },
-        )?;
-        wait_recvs(
-            &node,
-            k as usize + 1,
-            "the go-ahead after the server's RDMA Read",
-        )?;
-        send_info(
-            &node,
-            qp,
-            k + 1,
-            RpingInfo {
-                buf: VA + R_SINK,
-                rkey: token,
-                size,
-            },
-        )?;
-        wait_recvs(
-            &node,
-            k as usize + 2,
-            "the go-ahead after the server's RDMA Write",
-        )?;
-        let got = node.with(|s| s.read(R_SINK, size as usize));
-        ensure(got == text, || {
-            format!("ping {ping}: the sink does not hold the source")
-        })?;
-    }
-    let (st, _) = node.disconnect(conn, T)?;
-    ensure(st == STATUS_SUCCESS, || {
-        format!("NdkDisconnect: {}", nt(st))
-    })?;
+    let adapter = c.adapter()?;
+    let mut keep = Keep::default();
+    let run = perf::run(
+        &adapter,
+        vm_addr(RPING_PORT),
+        &Params {
+            mode: PerfMode::Rping,
+            size: size as usize,
+            iters: Some(u64::from(count)),
+            duration: T,
+            window: 1,
+            qps: 1,
+            timeout: T,
+        },
+        &mut keep,
+    );
+    // SAFETY: the run closed its objects; what a late callback may still
+    // reach is in `keep`, dropped after the adapter.
+    let _ = unsafe { adapter.close() };
+    drop(keep);
+    let r = run.map_err(|e| format!("ndkperf rping: {e}"))?;
+    ensure(
+        r.messages == u64::from(count) && r.verify_errors == 0 && r.leaked_objects == 0,
+        || {
+            format!(
+                "ndkperf rping: {} iterations, {} not verified, {} objects left",
+                r.messages, r.verify_errors, r.leaked_objects
+            )
+        },
+    )?;
     let log = c.vm.wait_log("rping.log", "RPING_EXIT=", T)?;
     ensure(
         log.contains("RPING_EXIT=0") && !log.contains("mismatch"),
         || format!("rping server:\n{}", vm::tail(&log, 10)),
     )?;
+    let last = format!("rdma-ping-{}: ", count - 1);
+    ensure(v.is_empty() || log.contains(&last), || {
+        format!("rping -s -v never showed `{last}`:\n{}", vm::tail(&log, 10))
+    })?;
     Ok(format!(
-        "{count} pings of {size} B verified (server RDMA Read + Write); ndkrs disconnected; rping -s exit 0"
+        "ndkperf rping client: {count} x {size} B, {} of {count} verified (round trip p50 {:.0} us), disconnect {:.1} ms; rping -s exit 0{}",
+        r.messages - r.verify_errors,
+        r.lat.pct(0.5).as_secs_f64() * 1e6,
+        r.disconnect.as_secs_f64() * 1e3,
+        if v.is_empty() {
+            ""
+        } else {
+            ", its -v shows ndkperf's text"
+        }
     ))
 }
 
-/// ndkrs plays rping's server against `rping -c -V` in the VM: for each
-/// ping it RDMA-Reads the client's source, sends the go-ahead, RDMA-Writes
-/// the data to the client's sink, sends the go-ahead; the client
-/// verifies and finally disconnects.
-fn rping_ndkrs_server(c: &Ctx<'_>, count: u32, size: u32) -> Outcome {
-    let node = c.node()?;
-    node.listen(RPING_PORT)?;
-    c.vm.spawn(
+/// ndkperf's server ([`perf::Server`], as `ndkperf --server` runs it)
+/// against `rping -c -V` in the VM: the connect carries no ndkperf hello,
+/// so the server plays rping's server (RDMA Read of the client's source,
+/// go-ahead, RDMA Write of the text to its sink, go-ahead) until the
+/// client has verified `count` iterations and disconnects.
+fn rping_ndkperf_server(c: &Ctx<'_>, count: u32, size: u32) -> Outcome {
+    let adapter = c.adapter()?;
+    let server = perf::Server::start(
+        &adapter,
+        SocketAddr::new(IpAddr::V4(HOST_IP), RPING_PORT),
+        false,
+    )
+    .map_err(|e| format!("ndkperf server: {e}"))?;
+    let v = rping_verbose(size);
+    let spawned = c.vm.spawn(
         &format!(
-            "rping -c -V -a {HOST_IP} -C {count} -S {size} -p {RPING_PORT}; echo RPING_EXIT=$?"
+            "rping -c -V{v} -a {HOST_IP} -C {count} -S {size} -p {RPING_PORT}; echo RPING_EXIT=$?"
         ),
         "rpingc.log",
-    )?;
-    let conn = node.incoming(0, T)?;
-    let qp = node.qp(1, 2 * count + 4, 2 * count + 2, 16, R_RECV)?;
-    let ev = node.ctx();
-    let st = node.accept(conn, qp, ev, T)?;
-    ensure(st == STATUS_SUCCESS, || format!("accept: {}", nt(st)))?;
-    let ops = |node: &Node, op| node.with(|s| s.of(1, op).len());
-    for ping in 0..count {
-        let k = ping as usize * 2;
-        wait_recvs(&node, k + 1, "the client's source advertisement")?;
-        let slot = R_RECV + k as u64 * 16;
-        let info = node
-            .with(|s| RpingInfo::decode(&s.read(slot, 16)))
-            .ok_or("short rping info")?;
-        ensure(info.size == size, || format!("advertised {info:?}"))?;
-        let reads = ops(&node, NdkOperationTypeRead);
-        node.with(|s| s.write(R_SRC, &vec![0; size as usize]));
-        node.post(
-            qp,
-            6000 + k,
-            R_SRC,
-            info.size,
-            SendOp::Read {
-                remote_addr: info.buf,
-                rkey: info.rkey,
-            },
-        )?;
-        node.wait("the RDMA Read", T, |s| {
-            s.of(1, NdkOperationTypeRead).len() > reads
-        })?;
-        send_info(
-            &node,
-            qp,
-            k as u64,
-            RpingInfo {
-                buf: 0,
-                rkey: 0,
-                size: 0,
-            },
-        )?;
-        wait_recvs(&node, k + 2, "the client's sink advertisement")?;
-        let sink = node
-            .with(|s| RpingInfo::decode(&s.read(slot + 16, 16)))
-            .ok_or("short rping info")?;
-        let data = node.with(|s| s.read(R_SRC, size as usize));
-        let len = data
-            .iter()
-            .position(|&b| b == 0)
-            .map_or(data.len(), |n| n + 1) as u32;
-        let writes = ops(&node, NdkOperationTypeWrite);
-        node.post(
-            qp,
-            7000 + k,
-            R_SRC,
-            len,
-            SendOp::Write {
-                remote_addr: sink.buf,
-                rkey: sink.rkey,
-            },
-        )?;
-        node.wait("the RDMA Write", T, |s| {
-            s.of(1, NdkOperationTypeWrite).len() > writes
-        })?;
-        send_info(
-            &node,
-            qp,
-            k as u64 + 1,
-            RpingInfo {
-                buf: 0,
-                rkey: 0,
-                size: 0,
-            },
-        )?;
+    );
+    let log = spawned.and_then(|_| c.vm.wait_log("rpingc.log", "RPING_EXIT=", T));
+    // The client's DREQ: the server disconnects and closes its side.
+    let start = Instant::now();
+    while start.elapsed() < T {
+        let s = server.stats();
+        if s.accepted > 0 && s.live == 0 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
     }
-    node.wait("the client's disconnect", T, |s| {
-        s.disconnect_events(ev) > 0
-    })?;
-    let (st, _) = node.disconnect(conn, T)?;
-    ensure(st == STATUS_SUCCESS, || {
-        format!("NdkDisconnect: {}", nt(st))
-    })?;
-    let log = c.vm.wait_log("rpingc.log", "RPING_EXIT=", T)?;
+    let s = server.stats();
+    let mut keep = Keep::default();
+    server.stop(&mut keep);
+    // SAFETY: the server's objects are reached only through callbacks,
+    // which end with the adapter's loop; its state is in `keep`.
+    let _ = unsafe { adapter.close() };
+    drop(keep);
+    let log = log?;
     ensure(
         log.contains("RPING_EXIT=0") && !log.contains("mismatch"),
         || format!("rping client:\n{}", vm::tail(&log, 10)),
     )?;
+    let last = format!("rdma-ping-{}: ", count - 1);
+    ensure(v.is_empty() || log.contains(&last), || {
+        format!("rping -c -v never showed `{last}`:\n{}", vm::tail(&log, 10))
+    })?;
+    ensure(
+        s.accepted == 1
+            && s.rejected == 0
+            && s.live == 0
+            && s.rping_iterations == u64::from(count)
+            && s.rping_errors == 0,
+        || format!("ndkperf server: {s:?}"),
+    )?;
     Ok(format!(
-        "{count} pings of {size} B (ndkrs RDMA Read + Write), rping -c -V verified, disconnected; exit 0"
+        "ndkperf server: {count} x {size} B served (RDMA Read + Write), rping -c -V verified them and disconnected, exit 0; server closed the connection"
+    ))
+}
+
+/// perftest's port (TCP for its exchange, rdma_cm for the QP).
+const PERFTEST_PORT: u16 = host::perftest::PORT;
+
+/// The result line of a perftest report: the line whose first two
+/// columns are the message size and the iteration count.
+fn perftest_result_line(log: &str, size: u32, iters: u64) -> Option<String> {
+    log.lines()
+        .find(|l| {
+            let mut t = l.split_whitespace();
+            t.next() == Some(&size.to_string()) && t.next() == Some(&iters.to_string())
+        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// ndkperf's client ([`perf::run_perftest`]: perftest's TCP exchange on
+/// 18515, the QP over rdma_cm, the traffic through the NDK dispatch
+/// tables) against a Linux perftest server (`tool -R`) in the VM: the
+/// server exits 0 and prints its result line (for write_bw and read_bw
+/// the report ndkperf sent it; for send_bw and send_lat what it measured
+/// itself), ndkperf counts every message completed.
+fn perftest_ndkperf_client(c: &Ctx<'_>, tool: &str, mode: PerfMode, size: u32, iters: u64) -> Outcome {
+    c.vm.spawn(
+        &format!("{tool} -R -F -d rxe0 -s {size} -n {iters} -p {PERFTEST_PORT}; echo PERFTEST_EXIT=$?"),
+        "perftest.log",
+    )?;
+    let adapter = c.adapter()?;
+    let mut keep = Keep::default();
+    let run = perf::run_perftest(
+        &adapter,
+        vm_addr(PERFTEST_PORT),
+        &Params {
+            mode,
+            size: size as usize,
+            iters: Some(iters),
+            duration: T,
+            window: 16,
+            qps: 1,
+            timeout: T,
+        },
+        c.path_mtu,
+        &mut keep,
+    );
+    // SAFETY: the run closed its objects; what a late callback may still
+    // reach is in `keep`, dropped after the adapter.
+    let _ = unsafe { adapter.close() };
+    drop(keep);
+    let log = c.vm.wait_log("perftest.log", "PERFTEST_EXIT=", T);
+    let r = match run {
+        Ok(r) => r,
+        Err(e) => {
+            let tail = log.map(|l| vm::tail(&l, 15)).unwrap_or_else(|e| e);
+            return Err(format!("ndkperf {} --perftest: {e}\n{tool} -R:\n{tail}", mode.name()));
+        }
+    };
+    let log = log?;
+    let peer = r.perftest.unwrap_or_default();
+    ensure(
+        r.messages == iters && r.verify_errors == 0 && r.leaked_objects == 0,
+        || {
+            format!(
+                "ndkperf {}: {} of {iters} messages, {} objects left",
+                mode.name(),
+                r.messages,
+                r.leaked_objects
+            )
+        },
+    )?;
+    ensure(log.contains("PERFTEST_EXIT=0"), || {
+        format!("{tool} -R:\n{}", vm::tail(&log, 15))
+    })?;
+    let line = perftest_result_line(&log, size, iters).ok_or_else(|| {
+        format!(
+            "{tool} -R printed no result line for {size} B x {iters}:\n{}",
+            vm::tail(&log, 15)
+        )
+    })?;
+    ensure(peer.server_done, || {
+        format!("{tool} -R did not send its closing \"done\"")
+    })?;
+    let measured = if mode.is_latency() {
+        format!("round trip p50 {:.0} us", r.lat.pct(0.5).as_secs_f64() * 1e6)
+    } else {
+        format!("{:.1} MB/s", r.bytes_per_sec() / 1e6)
+    };
+    Ok(format!(
+        "ndkperf {} --perftest: {iters} x {size} B ({measured}) against {tool} -R (version {}, server buffer rkey {:#x}); {tool} exit 0, its result line `{line}`",
+        mode.name(),
+        peer.version,
+        peer.server.rkey
     ))
 }
 
@@ -791,7 +838,11 @@ fn rxe_interop() {
         }
     };
     let t0 = Instant::now();
-    let ns = Netns::create("ndkrs-interop", 1, 1500).expect("namespace");
+    // NDKRS_INTEROP_NETNS names the namespace (default ndkrs-interop): a
+    // run under another name does not disturb one under way.
+    let ns_name =
+        std::env::var("NDKRS_INTEROP_NETNS").unwrap_or_else(|_| "ndkrs-interop".to_owned());
+    let ns = Netns::create(&ns_name, 1, 1500).expect("namespace");
     ns.enter().expect("entering the namespace");
     let vm = Vm::boot(
         &env,
@@ -829,21 +880,44 @@ fn rxe_interop() {
     h.scenario("linux-disconnects-active", |c| linux_disconnects(c, true));
     h.scenario("linux-disconnects-passive", |c| linux_disconnects(c, false));
     h.scenario("frozen-peer-disconnect", frozen_peer);
+    // rping: ndkperf's rping mode against Linux rping (single-packet,
+    // multi-packet and 20-packet messages at PMTU 1024).
     h.scenario("rping-ndkrs-client", |c| {
-        let a = rping_ndkrs_client(c, 5, 64)?;
-        c.vm.reset();
-        let b = rping_ndkrs_client(c, 3, 3000)?;
+        let mut out = Vec::new();
+        for (count, size) in [(5, 64), (4, 3000), (3, 20000)] {
+            out.push(rping_ndkperf_client(c, count, size)?);
+            c.vm.reset();
+        }
         let r = check_segments_op(c.cap()?, HOST_IP, 13, 1024)?;
         let w = check_segments_op(c.cap()?, VM_IP, 6, 1024)?;
-        Ok(format!("{a}; {b}; Read Responses {r}; RDMA Writes {w}"))
+        Ok(format!(
+            "{}; Read Responses {r}; RDMA Writes {w}",
+            out.join("; ")
+        ))
     });
     h.scenario("rping-ndkrs-server", |c| {
-        let a = rping_ndkrs_server(c, 5, 64)?;
-        let b = rping_ndkrs_server(c, 3, 3000)?;
+        let mut out = Vec::new();
+        for (count, size) in [(5, 64), (4, 3000), (3, 20000)] {
+            out.push(rping_ndkperf_server(c, count, size)?);
+            c.vm.reset();
+        }
         let r = check_segments_op(c.cap()?, VM_IP, 13, 1024)?;
         let w = check_segments_op(c.cap()?, HOST_IP, 6, 1024)?;
-        Ok(format!("{a}; {b}; Read Responses {r}; RDMA Writes {w}"))
+        Ok(format!(
+            "{}; Read Responses {r}; RDMA Writes {w}",
+            out.join("; ")
+        ))
     });
+    // perftest over rdma_cm (-R): ndkperf's client modes against Linux
+    // perftest servers (multi-packet messages at PMTU 1024).
+    for (name, tool, mode, size, iters) in [
+        ("perftest-write-bw", "ib_write_bw", PerfMode::WriteBw, 4096, 200),
+        ("perftest-read-bw", "ib_read_bw", PerfMode::ReadBw, 4096, 200),
+        ("perftest-send-bw", "ib_send_bw", PerfMode::SendBw, 4096, 200),
+        ("perftest-send-lat", "ib_send_lat", PerfMode::SendLat, 64, 100),
+    ] {
+        h.scenario(name, |c| perftest_ndkperf_client(c, tool, mode, size, iters));
+    }
     h.scenario("pmtu-1024", |c| {
         ucmatose_ndkrs_client(c, 2, 3000)?;
         ucmatose_ndkrs_server(c, 2, 3000)?;

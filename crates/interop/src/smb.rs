@@ -1,0 +1,1015 @@
+//! An SMB Direct client over ndkrs that uses the provider only through the
+//! NDK dispatch tables, as the Windows SMB client uses an NDK provider.
+//!
+//! [`Session`] runs the sans-IO machines of `crates/smbd` (the MS-SMBD
+//! connection and the SMB2 client) over an `ndk::abi` adapter opened by
+//! [`host::adapter::Adapter`] on a raw IP socket: one PD, one CQ for sends
+//! and receives, one QP, one connector, a registered ring of receive
+//! buffers and one of send buffers, and one MR per data buffer that the
+//! server reads (SMB2 WRITE) or writes (SMB2 READ) through the RDMA
+//! channel. Everything is driven from the caller's thread: the CQ
+//! notification and the disconnect event callback only record and wake.
+
+use std::collections::VecDeque;
+use std::mem::size_of;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use host::adapter::{Adapter, AdapterConfig, HostMdl};
+use host::io::{ROCE_PORT, RawTransport};
+use ndkpi::*;
+use smbd::ntlm::Credentials;
+use smbd::smb2::client::{Client, ClientConfig, ClientEvent, Phase};
+use smbd::smb2::msg::{FileId, signing_alg};
+use smbd::smbd::conn::{Config, Connection, DisconnectReason, Event, Output, Role};
+use smbd::smbd::wire::BufferDescriptorV1;
+
+/// Receive and send buffers: ksmbd's 1364-byte messages, one receive per
+/// credit this side may grant (255) and as many sends.
+const SLOTS: usize = 256;
+const MSG: usize = 1364;
+const KIND_RECV: usize = 1 << 16;
+const KIND_SEND: usize = 2 << 16;
+const KIND_FR: usize = 3 << 16;
+
+macro_rules! disp {
+    ($obj:expr, $f:ident) => {
+        // SAFETY: `$obj` is a live provider object; its dispatch table is
+        // static.
+        unsafe { (*(*$obj).Dispatch).$f }
+    };
+}
+
+/// How to reach the server.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// ndkrs's address (its raw socket binds there).
+    pub local: std::net::Ipv4Addr,
+    /// The server's RDMA CM address (ksmbd: port 445 for RoCE).
+    pub server: SocketAddrV4,
+    pub share: String,
+    pub user: String,
+    pub password: String,
+    /// Seeds the adapter and the client's random inputs.
+    pub seed: u64,
+    /// Path MTU of the connection.
+    pub mtu: u32,
+    /// Where the adapter records every datagram, if anywhere.
+    pub pcap: Option<PathBuf>,
+    /// Bound of every wait.
+    pub timeout: Duration,
+    /// SMB2 dialects offered.
+    pub dialects: Vec<u16>,
+}
+
+/// What the upcalls record.
+#[derive(Debug, Default)]
+struct Shared {
+    disconnect_events: AtomicUsize,
+    kicks: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl Shared {
+    fn kick(&self) {
+        *self.kicks.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.cv.notify_all();
+    }
+    fn wait(&self, seen: u64, t: Duration) -> u64 {
+        let g = self.kicks.lock().unwrap_or_else(|p| p.into_inner());
+        let (g, _) = self
+            .cv
+            .wait_timeout_while(g, t, |k| *k == seen)
+            .unwrap_or_else(|p| p.into_inner());
+        *g
+    }
+    fn kicks(&self) -> u64 {
+        *self.kicks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+unsafe extern "system" fn on_disconnect(ctx: PVOID) {
+    // SAFETY: `ctx` is the session's `Shared`, alive until the adapter is
+    // closed.
+    let s = unsafe { &*ctx.cast::<Shared>() };
+    s.disconnect_events.fetch_add(1, Ordering::SeqCst);
+    s.kick();
+}
+
+unsafe extern "system" fn on_cq(ctx: PVOID, _status: NTSTATUS) {
+    // SAFETY: as above.
+    unsafe { &*ctx.cast::<Shared>() }.kick();
+}
+
+type Done = Arc<(Mutex<Option<NTSTATUS>>, Condvar)>;
+
+unsafe extern "system" fn on_request(ctx: PVOID, status: NTSTATUS) {
+    // SAFETY: `ctx` came from `Arc::into_raw` in `request` and is
+    // completed once.
+    let d: Done = unsafe { Arc::from_raw(ctx.cast()) };
+    *d.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+    d.1.notify_all();
+}
+
+/// A pending-able request: its completion, waited for up to `t`.
+fn request(
+    t: Duration,
+    call: impl FnOnce(NDK_FN_REQUEST_COMPLETION, PVOID) -> NTSTATUS,
+) -> NTSTATUS {
+    let d: Done = Arc::default();
+    let ctx = Arc::into_raw(Arc::clone(&d)).cast_mut().cast();
+    let st = call(Some(on_request), ctx);
+    if st != STATUS_PENDING {
+        // SAFETY: not pended, so the provider will not complete it.
+        drop(unsafe { Arc::from_raw(ctx.cast::<(Mutex<Option<NTSTATUS>>, Condvar)>()) });
+        return st;
+    }
+    let g = d.0.lock().unwrap_or_else(|p| p.into_inner());
+    let (g, _) =
+        d.1.wait_timeout_while(g, t, |s| s.is_none())
+            .unwrap_or_else(|p| p.into_inner());
+    g.unwrap_or(STATUS_IO_TIMEOUT)
+}
+
+fn check(st: NTSTATUS, what: &str) -> Result<(), String> {
+    if st == STATUS_SUCCESS {
+        Ok(())
+    } else {
+        Err(format!("{what} failed: {st:#010x}"))
+    }
+}
+
+fn sockaddr(a: SocketAddrV4) -> SOCKADDR_IN {
+    SOCKADDR_IN {
+        sin_family: AF_INET,
+        sin_port: a.port().to_be(),
+        sin_addr: IN_ADDR {
+            s_addr: a.ip().octets(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// Process memory registered through NdkCreateMr/NdkRegisterMr. Freed only
+/// after the adapter (and so the MR) is closed.
+#[derive(Debug)]
+pub struct Region {
+    mem: Box<[u8]>,
+    _mdl: Box<HostMdl>,
+    mr: *mut NDK_MR,
+    local_token: u32,
+    remote_token: u32,
+    /// A fast-register MR: its logical address mapping (NdkBuildLAM), page
+    /// count and first-byte offset.
+    fr: Option<(Vec<u64>, u32, u32)>,
+}
+
+impl Region {
+    fn new(pd: *mut NDK_PD, len: usize, remote: bool, t: Duration) -> Result<Region, String> {
+        let mut mem = vec![0u8; len].into_boxed_slice();
+        let mut mdl = Box::new(HostMdl {
+            va: mem.as_mut_ptr(),
+            len,
+        });
+        let mut mr = ptr::null_mut();
+        let st = match disp!(pd, NdkCreateMr) {
+            // SAFETY: live PD, out pointer.
+            Some(f) => unsafe { f(pd, FALSE, None, ptr::null_mut(), &mut mr) },
+            None => STATUS_NOT_IMPLEMENTED,
+        };
+        check(st, "NdkCreateMr")?;
+        let mut flags = NDK_MR_FLAG_ALLOW_LOCAL_WRITE;
+        if remote {
+            flags |= NDK_MR_FLAG_ALLOW_REMOTE_READ | NDK_MR_FLAG_ALLOW_REMOTE_WRITE;
+        }
+        let mdlp = (&mut *mdl as *mut HostMdl).cast::<MDL>();
+        let st = request(t, |cb, ctx| match disp!(mr, NdkRegisterMr) {
+            // SAFETY: live MR; the HostMdl and its memory outlive the MR.
+            Some(f) => unsafe { f(mr, mdlp, len, flags, cb, ctx) },
+            None => STATUS_NOT_IMPLEMENTED,
+        });
+        check(st, "NdkRegisterMr")?;
+        // SAFETY: live, registered MR.
+        let local_token = disp!(mr, NdkGetLocalTokenFromMr).map_or(0, |f| unsafe { f(mr) });
+        // SAFETY: as above.
+        let remote_token = disp!(mr, NdkGetRemoteTokenFromMr).map_or(0, |f| unsafe { f(mr) });
+        Ok(Region {
+            mem,
+            _mdl: mdl,
+            mr,
+            local_token,
+            remote_token,
+            fr: None,
+        })
+    }
+
+    /// A fast-register MR over `len` bytes, as the Windows SMB client
+    /// registers its buffers: pages from NdkBuildLAM, NdkCreateMr with
+    /// FastRegister, NdkInitializeFastRegisterMr. Each transfer then needs
+    /// NdkFastRegister (a new token) and ends with an invalidation.
+    fn new_fast(
+        a: *mut NDK_ADAPTER,
+        pd: *mut NDK_PD,
+        len: usize,
+        t: Duration,
+    ) -> Result<Region, String> {
+        let mut mem = vec![0u8; len].into_boxed_slice();
+        let mut mdl = Box::new(HostMdl {
+            va: mem.as_mut_ptr(),
+            len,
+        });
+        let mdlp = (&mut *mdl as *mut HostMdl).cast::<MDL>();
+        let (mut size, mut fbo) = (0 as ULONG, 0 as ULONG);
+        let build = disp!(a, NdkBuildLAM).ok_or("no NdkBuildLAM")?;
+        // SAFETY: live adapter; a size query (no LAM).
+        unsafe {
+            build(
+                a,
+                mdlp,
+                len,
+                None,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                &mut size,
+                &mut fbo,
+            )
+        };
+        let mut lam = vec![0u64; size as usize / 8 + 1];
+        let lamp = lam.as_mut_ptr().cast::<NDK_LOGICAL_ADDRESS_MAPPING>();
+        let st = request(t, |cb, ctx| {
+            // SAFETY: `lam` has room for `size` bytes.
+            unsafe { build(a, mdlp, len, cb, ctx, lamp, &mut size, &mut fbo) }
+        });
+        check(st, "NdkBuildLAM")?;
+        // SAFETY: filled in by NdkBuildLAM.
+        let pages = unsafe { (*lamp).AdapterPageCount };
+        let mut mr = ptr::null_mut();
+        let st = match disp!(pd, NdkCreateMr) {
+            // SAFETY: live PD, out pointer.
+            Some(f) => unsafe { f(pd, TRUE, None, ptr::null_mut(), &mut mr) },
+            None => STATUS_NOT_IMPLEMENTED,
+        };
+        check(st, "NdkCreateMr(FastRegister)")?;
+        let st = request(t, |cb, ctx| match disp!(mr, NdkInitializeFastRegisterMr) {
+            // SAFETY: live MR.
+            Some(f) => unsafe { f(mr, pages, TRUE, cb, ctx) },
+            None => STATUS_NOT_IMPLEMENTED,
+        });
+        check(st, "NdkInitializeFastRegisterMr")?;
+        Ok(Region {
+            mem,
+            _mdl: mdl,
+            mr,
+            local_token: 0,
+            remote_token: 0,
+            fr: Some((lam, pages, fbo)),
+        })
+    }
+
+    /// The remote token of the current registration.
+    pub fn token(&self) -> u32 {
+        self.remote_token
+    }
+
+    fn sge(&self, off: usize, len: usize) -> NDK_SGE {
+        NDK_SGE {
+            Address: NDK_SGE_ADDRESS {
+                VirtualAddress: self.mem.as_ptr().wrapping_add(off).cast_mut().cast(),
+            },
+            Length: len as ULONG,
+            MemoryRegionToken: self.local_token,
+        }
+    }
+
+    /// The MS-SMBD buffer descriptor of `off..off+len` (address and token
+    /// as the peer uses them).
+    pub fn descriptor(&self, off: usize, len: usize) -> BufferDescriptorV1 {
+        BufferDescriptorV1 {
+            offset: self.mem.as_ptr() as u64 + off as u64,
+            token: self.remote_token,
+            length: len as u32,
+        }
+    }
+
+    /// The bytes. Only read or written while no RDMA into them is in
+    /// flight (the SMB2 response orders that).
+    pub fn bytes(&self) -> &[u8] {
+        &self.mem
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.mem
+    }
+}
+
+/// What a session saw, for the report.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub smbd_sent: usize,
+    pub smbd_received: usize,
+    /// Receives that completed with STATUS_CANCELLED (the flush).
+    pub receives_cancelled: usize,
+    /// Other failed completions (status, kind).
+    pub failed: Vec<(NTSTATUS, &'static str)>,
+}
+
+/// One SMB Direct session over ndkrs.
+pub struct Session {
+    cfg: SessionConfig,
+    adapter: Option<Adapter>,
+    pd: *mut NDK_PD,
+    cq: *mut NDK_CQ,
+    qp: *mut NDK_QP,
+    conn: *mut NDK_CONNECTOR,
+    shared: Arc<Shared>,
+    recv: Region,
+    recv_free: Vec<usize>,
+    recv_posted: usize,
+    send: Region,
+    send_free: Vec<usize>,
+    data: Vec<Region>,
+    fr_done: Option<NTSTATUS>,
+    invalidated: Vec<u32>,
+    smbd: Connection,
+    client: Client,
+    events: VecDeque<ClientEvent>,
+    /// Why the MS-SMBD connection ended (it asked for NdkDisconnect).
+    pub ended: Option<DisconnectReason>,
+    pub stats: Stats,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("ended", &self.ended)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn splitmix(s: &mut u64) -> u64 {
+    *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn random<const N: usize>(s: &mut u64) -> [u8; N] {
+    let mut out = [0u8; N];
+    for c in out.chunks_mut(8) {
+        let v = splitmix(s).to_le_bytes();
+        c.copy_from_slice(&v[..c.len()]);
+    }
+    out
+}
+
+impl Session {
+    /// Opens the adapter, makes the verbs objects, connects (RDMA CM, then
+    /// MS-SMBD negotiate) and runs the SMB2 session up to tree connect.
+    pub fn connect(cfg: SessionConfig) -> Result<Session, String> {
+        let t = cfg.timeout;
+        let local = SocketAddr::from((cfg.local, ROCE_PORT));
+        let transport = RawTransport::bind(local).map_err(|e| format!("raw socket: {e}"))?;
+        let adapter = Adapter::open(
+            Box::new(transport),
+            &AdapterConfig {
+                seed: cfg.seed,
+                mtu: cfg.mtu,
+                ..AdapterConfig::default()
+            },
+            cfg.pcap.as_deref(),
+        )?;
+        let a = adapter.ptr();
+        let shared = Arc::new(Shared::default());
+        let sctx = Arc::as_ptr(&shared).cast_mut().cast::<std::ffi::c_void>();
+
+        let mut pd = ptr::null_mut();
+        let st = match disp!(a, NdkCreatePd) {
+            // SAFETY: live adapter, out pointer.
+            Some(f) => unsafe { f(a, None, ptr::null_mut(), &mut pd) },
+            None => STATUS_NOT_IMPLEMENTED,
+        };
+        check(st, "NdkCreatePd")?;
+        let mut cq = ptr::null_mut();
+        let st = match disp!(a, NdkCreateCq) {
+            // SAFETY: as above; `sctx` outlives the adapter.
+            Some(f) => unsafe {
+                f(
+                    a,
+                    (2 * SLOTS) as ULONG,
+                    Some(on_cq),
+                    sctx,
+                    ptr::null_mut(),
+                    None,
+                    ptr::null_mut(),
+                    &mut cq,
+                )
+            },
+            None => STATUS_NOT_IMPLEMENTED,
+        };
+        check(st, "NdkCreateCq")?;
+        let mut qp = ptr::null_mut();
+        let st = match disp!(pd, NdkCreateQp) {
+            // SAFETY: live PD and CQ.
+            Some(f) => unsafe {
+                f(
+                    pd,
+                    cq,
+                    cq,
+                    ptr::null_mut(),
+                    SLOTS as ULONG,
+                    SLOTS as ULONG,
+                    1,
+                    1,
+                    0,
+                    None,
+                    ptr::null_mut(),
+                    &mut qp,
+                )
+            },
+            None => STATUS_NOT_IMPLEMENTED,
+        };
+        check(st, "NdkCreateQp")?;
+        let recv = Region::new(pd, SLOTS * MSG, false, t)?;
+        let send = Region::new(pd, SLOTS * MSG, false, t)?;
+
+        let mut conn = ptr::null_mut();
+        let st = match disp!(a, NdkCreateConnector) {
+            // SAFETY: live adapter.
+            Some(f) => unsafe { f(a, None, ptr::null_mut(), &mut conn) },
+            None => STATUS_NOT_IMPLEMENTED,
+        };
+        check(st, "NdkCreateConnector")?;
+
+        let mut s = cfg.seed ^ 0x5bd1_e995;
+        let client = Client::new(ClientConfig {
+            server: cfg.server.ip().to_string(),
+            share: cfg.share.clone(),
+            credentials: Credentials {
+                user: cfg.user.clone(),
+                domain: String::new(),
+                password: cfg.password.clone(),
+                workstation: "NDKRS".into(),
+            },
+            dialects: cfg.dialects.clone(),
+            signing_algorithms: vec![signing_alg::AES_GMAC, signing_alg::AES_CMAC],
+            require_signing: true,
+            client_guid: random(&mut s),
+            preauth_salt: random(&mut s),
+            client_challenge: random(&mut s),
+            random_session_key: random(&mut s),
+            filetime_now: filetime_now(),
+        });
+        let mut sess = Session {
+            cfg,
+            adapter: Some(adapter),
+            pd,
+            cq,
+            qp,
+            conn,
+            shared,
+            recv,
+            recv_free: (0..SLOTS).rev().collect(),
+            recv_posted: 0,
+            send,
+            send_free: (0..SLOTS).rev().collect(),
+            data: Vec::new(),
+            fr_done: None,
+            invalidated: Vec::new(),
+            smbd: Connection::new(Role::Client, Config::default()),
+            client,
+            events: VecDeque::new(),
+            ended: None,
+            stats: Stats::default(),
+        };
+        sess.rdma_connect()?;
+        sess.smbd
+            .handle(Instant::now(), Event::Connected)
+            .map_err(|e| format!("MS-SMBD: {e:?}"))?;
+        sess.pump(|s| s.smbd.is_established(), "the MS-SMBD negotiate")?;
+        sess.client.start().map_err(|e| format!("SMB2: {e:?}"))?;
+        sess.pump(
+            |s| {
+                s.events
+                    .iter()
+                    .any(|e| matches!(e, ClientEvent::Ready { .. }))
+            },
+            "SMB2 negotiate, session setup and tree connect",
+        )?;
+        Ok(sess)
+    }
+
+    fn rdma_connect(&mut self) -> Result<(), String> {
+        let t = self.cfg.timeout;
+        let (conn, qp) = (self.conn, self.qp);
+        let src = sockaddr(SocketAddrV4::new(self.cfg.local, 0));
+        let dst = sockaddr(self.cfg.server);
+        let len = size_of::<SOCKADDR_IN>() as ULONG;
+        // ksmbd RDMA-reads the data of a WRITE: it may have up to 8 reads
+        // outstanding (its initiator depth), so allow 16 inbound.
+        let st = request(t, |cb, ctx| match disp!(conn, NdkConnect) {
+            // SAFETY: live connector and QP; addresses read during the call.
+            Some(f) => unsafe {
+                f(
+                    conn,
+                    qp,
+                    (&src as *const SOCKADDR_IN).cast(),
+                    len,
+                    (&dst as *const SOCKADDR_IN).cast(),
+                    len,
+                    16,
+                    16,
+                    ptr::null(),
+                    0,
+                    cb,
+                    ctx,
+                )
+            },
+            None => STATUS_NOT_IMPLEMENTED,
+        });
+        check(st, &format!("NdkConnect to {}", self.cfg.server))?;
+        let sctx = Arc::as_ptr(&self.shared).cast_mut().cast();
+        let st = request(t, |cb, ctx| match disp!(conn, NdkCompleteConnect) {
+            // SAFETY: live connector; `sctx` outlives it.
+            Some(f) => unsafe { f(conn, Some(on_disconnect), sctx, cb, ctx) },
+            None => STATUS_NOT_IMPLEMENTED,
+        });
+        check(st, "NdkCompleteConnect")
+    }
+
+    /// Disconnect events the provider delivered so far.
+    pub fn disconnect_events(&self) -> usize {
+        self.shared.disconnect_events.load(Ordering::SeqCst)
+    }
+
+    /// Receives posted and not yet completed.
+    pub fn receives_posted(&self) -> usize {
+        self.recv_posted
+    }
+
+    /// The SMB2 session phase.
+    pub fn phase(&self) -> &Phase {
+        self.client.phase()
+    }
+
+    /// The negotiated sizes: (SMB2 max read, SMB2 max write, MS-SMBD max
+    /// read/write).
+    pub fn limits(&self) -> (u32, u32, u32) {
+        let (mut r, mut w) = (0, 0);
+        for e in &self.events {
+            if let ClientEvent::Ready {
+                max_read_size,
+                max_write_size,
+                ..
+            } = e
+            {
+                (r, w) = (*max_read_size, *max_write_size);
+            }
+        }
+        let rw = self.smbd.negotiated().map_or(0, |n| n.max_read_write_size);
+        (r, w, rw)
+    }
+
+    /// The first SMB2 event, as `Debug` text (dialect and signing).
+    pub fn ready_text(&self) -> String {
+        self.events
+            .iter()
+            .find(|e| matches!(e, ClientEvent::Ready { .. }))
+            .map(|e| format!("{e:?}"))
+            .unwrap_or_default()
+    }
+
+    /// Registers a data buffer of `len` bytes the server may read and
+    /// write; returns its index.
+    pub fn register(&mut self, len: usize) -> Result<usize, String> {
+        let r = Region::new(self.pd, len, true, self.cfg.timeout)?;
+        self.data.push(r);
+        Ok(self.data.len() - 1)
+    }
+
+    /// Like [`Session::register`], with a fast-register MR.
+    pub fn register_fast(&mut self, len: usize) -> Result<usize, String> {
+        let a = self.adapter.as_ref().map(Adapter::ptr).ok_or("closed")?;
+        let r = Region::new_fast(a, self.pd, len, self.cfg.timeout)?;
+        self.data.push(r);
+        Ok(self.data.len() - 1)
+    }
+
+    /// NdkFastRegister of fast-register region `r` on the QP (remote read
+    /// and write); returns the new remote token once it completed.
+    pub fn fast_register(&mut self, r: usize) -> Result<u32, String> {
+        let reg = &self.data[r];
+        let (lam, pages, fbo) = reg.fr.as_ref().ok_or("not a fast-register region")?;
+        // SAFETY: `lam` holds the mapping NdkBuildLAM filled in.
+        let array = unsafe {
+            ptr::addr_of!((*lam.as_ptr().cast::<NDK_LOGICAL_ADDRESS_MAPPING>()).AdapterPageArray)
+        }
+        .cast::<NDK_LOGICAL_ADDRESS>();
+        let (mr, len, va) = (reg.mr, reg.mem.len(), reg.mem.as_ptr());
+        let st = match disp!(self.qp, NdkFastRegister) {
+            // SAFETY: live QP and MR; the page array is read during the call.
+            Some(f) => unsafe {
+                f(
+                    self.qp,
+                    (KIND_FR | r) as PVOID,
+                    mr,
+                    *pages,
+                    array,
+                    *fbo,
+                    len,
+                    va.cast_mut().cast(),
+                    NDK_OP_FLAG_ALLOW_REMOTE_READ | NDK_OP_FLAG_ALLOW_REMOTE_WRITE,
+                )
+            },
+            None => STATUS_NOT_IMPLEMENTED,
+        };
+        check(st, "NdkFastRegister")?;
+        self.fr_done = None;
+        self.pump(|s| s.fr_done.is_some(), "NdkFastRegister")?;
+        check(
+            self.fr_done.take().unwrap_or(STATUS_IO_TIMEOUT),
+            "NdkFastRegister completion",
+        )?;
+        // SAFETY: live MR.
+        let token = disp!(mr, NdkGetRemoteTokenFromMr).map_or(0, |f| unsafe { f(mr) });
+        self.data[r].remote_token = token;
+        Ok(token)
+    }
+
+    /// Tokens the server invalidated (Receive-and-Invalidate completions).
+    pub fn invalidated(&self) -> &[u32] {
+        &self.invalidated
+    }
+
+    pub fn region(&self, i: usize) -> &Region {
+        &self.data[i]
+    }
+
+    pub fn region_mut(&mut self, i: usize) -> &mut Region {
+        &mut self.data[i]
+    }
+
+    fn wait_event(
+        &mut self,
+        what: &str,
+        id: u64,
+        pick: impl Fn(&ClientEvent) -> Option<u64>,
+    ) -> Result<ClientEvent, String> {
+        self.pump(
+            |s| {
+                s.events.iter().any(|e| {
+                    pick(e) == Some(id)
+                        || matches!(e, ClientEvent::OperationFailed { id: i, .. } if *i == id)
+                        || matches!(e, ClientEvent::Failed(_))
+                })
+            },
+            what,
+        )?;
+        let pos = self
+            .events
+            .iter()
+            .position(|e| pick(e) == Some(id))
+            .ok_or_else(|| format!("{what}: {:?}", self.events))?;
+        Ok(self.events.remove(pos).unwrap_or(ClientEvent::LoggedOff))
+    }
+
+    fn issue(&mut self, r: Result<u64, smbd::smb2::client::ClientError>) -> Result<u64, String> {
+        r.map_err(|e| format!("SMB2 request refused: {e:?}"))
+    }
+
+    /// CREATE (overwrite-if) of `name`.
+    pub fn create(&mut self, name: &str) -> Result<FileId, String> {
+        let r = self.client.create(name);
+        let id = self.issue(r)?;
+        match self.wait_event("CREATE", id, |e| match e {
+            ClientEvent::Created { id, .. } => Some(*id),
+            _ => None,
+        })? {
+            ClientEvent::Created { response, .. } => Ok(response.file_id),
+            e => Err(format!("CREATE: {e:?}")),
+        }
+    }
+
+    /// WRITE of region `r`'s `off..off+len` at file offset `fo`, the server
+    /// RDMA-reading it.
+    pub fn write_rdma(
+        &mut self,
+        fid: FileId,
+        fo: u64,
+        r: usize,
+        off: usize,
+        len: usize,
+    ) -> Result<u32, String> {
+        let d = vec![self.data[r].descriptor(off, len)];
+        // Remote invalidation only for fast-register MRs (a regular MR
+        // cannot be invalidated).
+        let inv = self.data[r].fr.is_some();
+        let req = self.client.write_rdma(fid, fo, len as u32, d, inv);
+        let id = self.issue(req)?;
+        match self.wait_event("WRITE", id, |e| match e {
+            ClientEvent::Written { id, .. } => Some(*id),
+            _ => None,
+        })? {
+            ClientEvent::Written { count, .. } => Ok(count),
+            e => Err(format!("WRITE: {e:?}")),
+        }
+    }
+
+    /// READ of `len` bytes at file offset `fo` into region `r` at `off`,
+    /// the server RDMA-writing them.
+    pub fn read_rdma(
+        &mut self,
+        fid: FileId,
+        fo: u64,
+        r: usize,
+        off: usize,
+        len: usize,
+    ) -> Result<u32, String> {
+        let d = vec![self.data[r].descriptor(off, len)];
+        let inv = self.data[r].fr.is_some();
+        let req = self.client.read_rdma(fid, fo, len as u32, d, inv);
+        let id = self.issue(req)?;
+        match self.wait_event("READ", id, |e| match e {
+            ClientEvent::Read { id, .. } => Some(*id),
+            _ => None,
+        })? {
+            ClientEvent::Read {
+                data,
+                data_remaining,
+                ..
+            } if data.is_empty() => Ok(data_remaining),
+            e => Err(format!("READ answered inline: {e:?}")),
+        }
+    }
+
+    pub fn close_file(&mut self, fid: FileId) -> Result<(), String> {
+        let r = self.client.close(fid);
+        let id = self.issue(r)?;
+        self.wait_event("CLOSE", id, |e| match e {
+            ClientEvent::Closed { id } => Some(*id),
+            _ => None,
+        })
+        .map(drop)
+    }
+
+    /// Runs until the peer's disconnect has been seen (the disconnect event
+    /// made the MS-SMBD connection end) or `t` passes.
+    pub fn wait_peer_disconnect(&mut self, t: Duration) -> Result<(), String> {
+        let saved = self.cfg.timeout;
+        self.cfg.timeout = t;
+        let r = self.pump(|s| s.ended.is_some(), "the server's disconnect");
+        self.cfg.timeout = saved;
+        r
+    }
+
+    /// Takes every completion the CQ holds now (without waiting).
+    pub fn drain(&mut self) {
+        while self.poll_cq() {}
+    }
+
+    /// NdkDisconnect, then collects the flushed receives: the time it took
+    /// to complete, with its status.
+    pub fn ndk_disconnect(&mut self) -> Result<Duration, String> {
+        let t0 = Instant::now();
+        let conn = self.conn;
+        let st = request(self.cfg.timeout, |cb, ctx| {
+            match disp!(conn, NdkDisconnect) {
+                // SAFETY: live connector.
+                Some(f) => unsafe { f(conn, cb, ctx) },
+                None => STATUS_NOT_IMPLEMENTED,
+            }
+        });
+        let took = t0.elapsed();
+        check(st, "NdkDisconnect")?;
+        // The flush completes every pending receive.
+        let end = Instant::now() + self.cfg.timeout;
+        while self.recv_posted > 0 && Instant::now() < end {
+            if !self.poll_cq() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        Ok(took)
+    }
+
+    /// Live provider objects (what closing the adapter will free).
+    pub fn object_count(&self) -> usize {
+        self.adapter.as_ref().map_or(0, Adapter::object_count)
+    }
+
+    /// Stops the I/O loop and closes the adapter (and every object).
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(a) = self.adapter.take() {
+            // SAFETY: no call on the adapter runs from here on; the
+            // session's pointers are not used again.
+            unsafe { a.close() };
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // The loop
+
+    /// Moves messages and completions until `done` holds; fails on a
+    /// session failure, an ended connection or the timeout.
+    fn pump(&mut self, done: impl Fn(&Session) -> bool, what: &str) -> Result<(), String> {
+        let end = Instant::now() + self.cfg.timeout;
+        loop {
+            let seen = self.shared.kicks();
+            let mut moved = self.step()?;
+            moved |= self.poll_cq();
+            if done(self) {
+                return Ok(());
+            }
+            if let Some(e) = self
+                .events
+                .iter()
+                .find(|e| matches!(e, ClientEvent::Failed(_)))
+            {
+                return Err(format!("{what}: SMB2 client failed: {e:?}"));
+            }
+            if let Some(r) = self.ended {
+                return Err(format!("{what}: the MS-SMBD connection ended: {r:?}"));
+            }
+            let now = Instant::now();
+            if now >= end {
+                return Err(format!(
+                    "{what}: nothing after {:?} (phase {:?}, {:?})",
+                    self.cfg.timeout,
+                    self.client.phase(),
+                    self.stats
+                ));
+            }
+            if !moved {
+                if let Some(f) = disp!(self.cq, NdkArmCq) {
+                    // SAFETY: live CQ.
+                    unsafe { f(self.cq, NDK_CQ_NOTIFY_ANY) };
+                }
+                if self.poll_cq() {
+                    continue;
+                }
+                let mut wait = Duration::from_millis(20).min(end - now);
+                if let Some(at) = self.smbd.poll_timeout() {
+                    wait = wait.min(at.saturating_duration_since(now));
+                }
+                self.shared.wait(seen, wait);
+                let now = Instant::now();
+                if self.smbd.poll_timeout().is_some_and(|at| at <= now) {
+                    self.smbd.handle_timeout(now);
+                }
+            }
+        }
+    }
+
+    /// One pass over the machines' outputs.
+    fn step(&mut self) -> Result<bool, String> {
+        let mut moved = false;
+        let now = Instant::now();
+        while let Some(m) = self.client.poll_transmit() {
+            moved = true;
+            self.smbd
+                .handle(now, Event::Send(&m))
+                .map_err(|e| format!("MS-SMBD send: {e:?}"))?;
+        }
+        while let Some(e) = self.client.poll_event() {
+            self.events.push_back(e);
+        }
+        while let Some(o) = self.smbd.poll_output() {
+            moved = true;
+            match o {
+                Output::Send(b) => self.post_send(&b)?,
+                Output::PostReceives(n) => {
+                    for _ in 0..n {
+                        self.post_receive()?;
+                    }
+                }
+                Output::Deliver(m) => {
+                    // A failure shows as ClientEvent::Failed.
+                    let _ = self.client.handle_message(&m);
+                }
+                Output::Disconnect(r) => {
+                    self.ended = Some(r);
+                }
+            }
+        }
+        while let Some(e) = self.client.poll_event() {
+            self.events.push_back(e);
+        }
+        Ok(moved)
+    }
+
+    fn post_receive(&mut self) -> Result<(), String> {
+        let i = self
+            .recv_free
+            .pop()
+            .ok_or("MS-SMBD asked for more receives than there are buffers")?;
+        let sge = self.recv.sge(i * MSG, MSG);
+        let st = match disp!(self.qp, NdkReceive) {
+            // SAFETY: live QP; the SGE is read during the call.
+            Some(f) => unsafe { f(self.qp, (KIND_RECV | i) as PVOID, &sge, 1) },
+            None => STATUS_NOT_IMPLEMENTED,
+        };
+        if st != STATUS_SUCCESS {
+            self.recv_free.push(i);
+            return Err(format!("NdkReceive failed: {st:#010x}"));
+        }
+        self.recv_posted += 1;
+        Ok(())
+    }
+
+    fn post_send(&mut self, b: &[u8]) -> Result<(), String> {
+        if b.len() > MSG {
+            return Err(format!("an MS-SMBD message of {} bytes", b.len()));
+        }
+        let i = self.send_free.pop().ok_or("no free send buffer")?;
+        self.send.mem[i * MSG..i * MSG + b.len()].copy_from_slice(b);
+        let sge = self.send.sge(i * MSG, b.len());
+        let st = match disp!(self.qp, NdkSend) {
+            // SAFETY: as above.
+            Some(f) => unsafe { f(self.qp, (KIND_SEND | i) as PVOID, &sge, 1, 0) },
+            None => STATUS_NOT_IMPLEMENTED,
+        };
+        if st != STATUS_SUCCESS {
+            self.send_free.push(i);
+            return Err(format!("NdkSend failed: {st:#010x}"));
+        }
+        self.stats.smbd_sent += 1;
+        Ok(())
+    }
+
+    /// Takes what the CQ holds; whether there was anything.
+    fn poll_cq(&mut self) -> bool {
+        // SAFETY: NDK_RESULT_EX is plain integers and pointers.
+        let mut out: [NDK_RESULT_EX; 32] = unsafe { std::mem::zeroed() };
+        let n = match disp!(self.cq, NdkGetCqResultsEx) {
+            // SAFETY: live CQ, room for 32.
+            Some(f) => unsafe { f(self.cq, out.as_mut_ptr(), 32) as usize },
+            None => 0,
+        };
+        for r in &out[..n.min(32)] {
+            let ctx = r.RequestContext as usize;
+            let i = ctx & 0xFFFF;
+            let kind = ctx & !0xFFFF;
+            if kind == KIND_RECV {
+                self.recv_posted -= 1;
+                self.recv_free.push(i);
+                if r.Status == STATUS_SUCCESS {
+                    if r.Type == NdkOperationTypeReceiveAndInvalidate {
+                        self.invalidated.push(r.TypeSpecificCompletionOutput as u32);
+                    }
+                    self.stats.smbd_received += 1;
+                    let len = (r.BytesTransferred as usize).min(MSG);
+                    let m = self.recv.mem[i * MSG..i * MSG + len].to_vec();
+                    if self
+                        .smbd
+                        .handle(Instant::now(), Event::Received(&m))
+                        .is_err()
+                    {
+                        self.stats.failed.push((STATUS_SUCCESS, "receive refused"));
+                    }
+                } else if r.Status == STATUS_CANCELLED {
+                    self.stats.receives_cancelled += 1;
+                } else {
+                    self.stats.failed.push((r.Status, "receive"));
+                }
+            } else if kind == KIND_FR {
+                self.fr_done = Some(r.Status);
+            } else {
+                self.send_free.push(i);
+                if r.Status != STATUS_SUCCESS {
+                    self.stats.failed.push((r.Status, "send"));
+                }
+            }
+        }
+        // The disconnect event (or a failed completion) ends MS-SMBD.
+        if self.disconnect_events() > 0 && self.ended.is_none() && self.smbd.closed().is_none() {
+            let _ = self.smbd.handle(Instant::now(), Event::PeerDisconnected);
+            let _ = self.step();
+            // MS-SMBD closes without asking for a disconnect (the transport
+            // is gone); NdkDisconnect is still the consumer's to call.
+            self.ended = self.ended.or(self.smbd.closed());
+        }
+        n > 0
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Now as a FILETIME (100 ns since 1601).
+fn filetime_now() -> u64 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (unix.as_nanos() / 100) as u64 + 116_444_736_000_000_000
+}
