@@ -730,98 +730,6 @@ fn rping_ndkperf_server(c: &Ctx<'_>, count: u32, size: u32) -> Outcome {
     ))
 }
 
-/// perftest's port (TCP for its exchange, rdma_cm for the QP).
-const PERFTEST_PORT: u16 = host::perftest::PORT;
-
-/// The result line of a perftest report: the line whose first two
-/// columns are the message size and the iteration count.
-fn perftest_result_line(log: &str, size: u32, iters: u64) -> Option<String> {
-    log.lines()
-        .find(|l| {
-            let mut t = l.split_whitespace();
-            t.next() == Some(&size.to_string()) && t.next() == Some(&iters.to_string())
-        })
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
-/// ndkperf's client ([`perf::run_perftest`]: perftest's TCP exchange on
-/// 18515, the QP over rdma_cm, the traffic through the NDK dispatch
-/// tables) against a Linux perftest server (`tool -R`) in the VM: the
-/// server exits 0 and prints its result line (for write_bw and read_bw
-/// the report ndkperf sent it; for send_bw and send_lat what it measured
-/// itself), ndkperf counts every message completed.
-fn perftest_ndkperf_client(c: &Ctx<'_>, tool: &str, mode: PerfMode, size: u32, iters: u64) -> Outcome {
-    c.vm.spawn(
-        &format!("{tool} -R -F -d rxe0 -s {size} -n {iters} -p {PERFTEST_PORT}; echo PERFTEST_EXIT=$?"),
-        "perftest.log",
-    )?;
-    let adapter = c.adapter()?;
-    let mut keep = Keep::default();
-    let run = perf::run_perftest(
-        &adapter,
-        vm_addr(PERFTEST_PORT),
-        &Params {
-            mode,
-            size: size as usize,
-            iters: Some(iters),
-            duration: T,
-            window: 16,
-            qps: 1,
-            timeout: T,
-        },
-        c.path_mtu,
-        &mut keep,
-    );
-    // SAFETY: the run closed its objects; what a late callback may still
-    // reach is in `keep`, dropped after the adapter.
-    let _ = unsafe { adapter.close() };
-    drop(keep);
-    let log = c.vm.wait_log("perftest.log", "PERFTEST_EXIT=", T);
-    let r = match run {
-        Ok(r) => r,
-        Err(e) => {
-            let tail = log.map(|l| vm::tail(&l, 15)).unwrap_or_else(|e| e);
-            return Err(format!("ndkperf {} --perftest: {e}\n{tool} -R:\n{tail}", mode.name()));
-        }
-    };
-    let log = log?;
-    let peer = r.perftest.unwrap_or_default();
-    ensure(
-        r.messages == iters && r.verify_errors == 0 && r.leaked_objects == 0,
-        || {
-            format!(
-                "ndkperf {}: {} of {iters} messages, {} objects left",
-                mode.name(),
-                r.messages,
-                r.leaked_objects
-            )
-        },
-    )?;
-    ensure(log.contains("PERFTEST_EXIT=0"), || {
-        format!("{tool} -R:\n{}", vm::tail(&log, 15))
-    })?;
-    let line = perftest_result_line(&log, size, iters).ok_or_else(|| {
-        format!(
-            "{tool} -R printed no result line for {size} B x {iters}:\n{}",
-            vm::tail(&log, 15)
-        )
-    })?;
-    ensure(peer.server_done, || {
-        format!("{tool} -R did not send its closing \"done\"")
-    })?;
-    let measured = if mode.is_latency() {
-        format!("round trip p50 {:.0} us", r.lat.pct(0.5).as_secs_f64() * 1e6)
-    } else {
-        format!("{:.1} MB/s", r.bytes_per_sec() / 1e6)
-    };
-    Ok(format!(
-        "ndkperf {} --perftest: {iters} x {size} B ({measured}) against {tool} -R (version {}, server buffer rkey {:#x}); {tool} exit 0, its result line `{line}`",
-        mode.name(),
-        peer.version,
-        peer.server.rkey
-    ))
-}
-
 #[test]
 fn rxe_interop() {
     if !env::requested() {
@@ -908,16 +816,6 @@ fn rxe_interop() {
             out.join("; ")
         ))
     });
-    // perftest over rdma_cm (-R): ndkperf's client modes against Linux
-    // perftest servers (multi-packet messages at PMTU 1024).
-    for (name, tool, mode, size, iters) in [
-        ("perftest-write-bw", "ib_write_bw", PerfMode::WriteBw, 4096, 200),
-        ("perftest-read-bw", "ib_read_bw", PerfMode::ReadBw, 4096, 200),
-        ("perftest-send-bw", "ib_send_bw", PerfMode::SendBw, 4096, 200),
-        ("perftest-send-lat", "ib_send_lat", PerfMode::SendLat, 64, 100),
-    ] {
-        h.scenario(name, |c| perftest_ndkperf_client(c, tool, mode, size, iters));
-    }
     h.scenario("pmtu-1024", |c| {
         ucmatose_ndkrs_client(c, 2, 3000)?;
         ucmatose_ndkrs_server(c, 2, 3000)?;
