@@ -27,3 +27,4 @@ pub mod endpoint;
 pub mod io;
 pub mod pcap;
 pub mod perf;
+pub mod perftest;

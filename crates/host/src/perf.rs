@@ -30,6 +30,11 @@
 //!   the client disconnects.
 //! * [`rping_pattern`] and [`RdmaInfo`] are the facts the interop harness
 //!   (crates/interop) relies on; it runs these modes against Linux rping.
+//! * [`run_perftest`] and [`serve_perftest`] run write_bw, read_bw, send_bw
+//!   and send_lat against Linux perftest's `-R` mode, as its client and as
+//!   its server: perftest's exchange ([`crate::perftest`]) over a control
+//!   connection polled from the caller's thread, then the test QP (the
+//!   client's data path is the one above; the server's is polled too).
 
 #![allow(non_upper_case_globals)] // ndkpi.h names (NdkOperationType*) in patterns
 
@@ -295,6 +300,8 @@ pub struct Report {
     pub disc: Option<DisconnectReport>,
     /// Provider objects left on the client adapter after teardown.
     pub leaked_objects: usize,
+    /// Against a perftest server: what its exchange said.
+    pub perftest: Option<PerftestPeer>,
 }
 
 impl Report {
@@ -1896,6 +1903,569 @@ pub fn run(
     if p.mode == Mode::Disconnect {
         return run_disconnect(adapter, peer, p, keep);
     }
+    run_one(adapter, peer, p, keep, None)
+}
+
+/// Runs write_bw, read_bw, send_bw or send_lat as the client of a Linux
+/// perftest server started with `-R` (`ib_write_bw -R` …) at `peer` (its
+/// address and port, 18515 by default): perftest's exchange over a control
+/// connection of its own ([`crate::perftest`]), the test QP connected to
+/// the same port. `path_mtu` is announced in the exchange. The report
+/// carries what the exchange learned.
+pub fn run_perftest(
+    adapter: &Adapter,
+    peer: SocketAddr,
+    p: &Params,
+    path_mtu: u32,
+    keep: &mut Keep,
+) -> Result<Report, PerfError> {
+    let mut x = crate::perftest::Client::new(p.mode)?;
+    let mut ctl = PtControl::open(adapter, peer, p.timeout)?;
+    let res = x.start(&mut ctl, path_mtu).and_then(|()| {
+        // The server listens for the test QP once it answered the
+        // handshake above.
+        std::thread::sleep(Duration::from_millis(200));
+        run_one(
+            adapter,
+            peer,
+            p,
+            keep,
+            Some(Pt {
+                x: &mut x,
+                ch: &mut ctl,
+            }),
+        )
+    });
+    let closed = ctl.close();
+    let mut r = res?;
+    closed?;
+    // The run counted the control connection's objects, still open then.
+    r.leaked_objects = settled_object_count(adapter);
+    r.perftest = Some(PerftestPeer {
+        version: x.remote_version,
+        server: x.server,
+        closed: x.closed,
+    });
+    Ok(r)
+}
+
+/// What a perftest server told ndkperf's client.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PerftestPeer {
+    /// The server's version.
+    pub version: f64,
+    /// The server's keys (its buffer's rkey and address).
+    pub server: crate::perftest::Dest,
+    /// The closing handshake went through.
+    pub closed: bool,
+}
+
+/// A perftest run's exchange: the protocol and its control connection.
+struct Pt<'a> {
+    x: &'a mut crate::perftest::Client,
+    ch: &'a mut PtControl,
+}
+
+unsafe extern "system" fn polled_cq(_ctx: PVOID, _status: NTSTATUS) {}
+
+/// perftest's control connection: an RC QP of its own with one receive
+/// of [`crate::perftest::KEY_LEN`] bytes kept posted, driven by polling
+/// from the caller's thread (control path only).
+struct PtControl {
+    pd: *mut NDK_PD,
+    cq: *mut NDK_CQ,
+    qp: *mut NDK_QP,
+    conn: *mut NDK_CONNECTOR,
+    buf: Option<Buf>,
+    t: Duration,
+    /// The server's side: take the peer's message first, then Send.
+    server: bool,
+    res: [NDK_RESULT_EX; RESULTS],
+}
+
+const PT_SEND: usize = 64;
+
+impl PtControl {
+    /// Connects to the server's control listener, trying again while it
+    /// refuses (perftest may not be listening yet), up to `t`.
+    fn open(adapter: &Adapter, peer: SocketAddr, t: Duration) -> Result<PtControl, PerfError> {
+        let start = Instant::now();
+        loop {
+            match Self::try_open(adapter, peer, t) {
+                Ok(c) => return Ok(c),
+                Err(e) if e.0.contains("REJ") && start.elapsed() < t => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(PerfError(format!("perftest control connection: {e}"))),
+            }
+        }
+    }
+
+    fn try_open(adapter: &Adapter, peer: SocketAddr, t: Duration) -> Result<PtControl, PerfError> {
+        let a = adapter.ptr();
+        let mut c = PtControl {
+            pd: create_pd(a)?,
+            cq: ptr::null_mut(),
+            qp: ptr::null_mut(),
+            conn: ptr::null_mut(),
+            buf: None,
+            t,
+            server: false,
+            res: empty_results(),
+        };
+        let r = (|| {
+            c.cq = create_cq(a, 16, Some(polled_cq), ptr::null_mut())?;
+            c.qp = create_qp(c.pd, c.cq, ptr::null_mut(), 2, 2)?;
+            let b = Buf::new(c.pd, 2 * PT_SEND)?;
+            let _ = qp_recv(c.qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
+            c.buf = Some(b);
+            let (conn, _) = connect(a, c.qp, adapter.local_addr(), peer, None, (1, 1), t)?;
+            c.conn = conn;
+            Ok(())
+        })();
+        match r {
+            Ok(()) => Ok(c),
+            Err(e) => {
+                let _ = c.close();
+                Err(e)
+            }
+        }
+    }
+
+    /// Disconnects (if connected) and closes everything.
+    fn close(&mut self) -> Result<(), PerfError> {
+        let mut r = Ok(());
+        if !self.conn.is_null() {
+            r = disconnect(self.conn, self.t).map(|_| ());
+            let c = self.conn;
+            let _ = close_wait(c.cast(), disp!(c, NdkCloseConnector), self.t);
+            self.conn = ptr::null_mut();
+        }
+        if !self.qp.is_null() {
+            let q = self.qp;
+            let _ = close_wait(q.cast(), disp!(q, NdkCloseQp), self.t);
+            self.qp = ptr::null_mut();
+        }
+        if let Some(b) = self.buf.take() {
+            let mr = b.mr;
+            if close_wait(mr.cast(), disp!(mr, NdkCloseMr), self.t) {
+                // SAFETY: the MR over it is closed; nothing refers to it.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(b.ptr, b.len)) });
+            }
+            drop(b);
+        }
+        if !self.cq.is_null() {
+            let q = self.cq;
+            let _ = close_wait(q.cast(), disp!(q, NdkCloseCq), self.t);
+            self.cq = ptr::null_mut();
+        }
+        if !self.pd.is_null() {
+            let p = self.pd;
+            let _ = close_wait(p.cast(), disp!(p, NdkClosePd), self.t);
+            self.pd = ptr::null_mut();
+        }
+        r
+    }
+}
+
+/// Polls `cq` for its next completion, up to `t`; a failed completion is
+/// an error.
+fn poll_next(
+    cq: *mut NDK_CQ,
+    res: &mut [NDK_RESULT_EX; RESULTS],
+    t: Duration,
+    what: &str,
+) -> Result<NDK_RESULT_EX, PerfError> {
+    let end = Instant::now() + t;
+    loop {
+        if cq_poll(cq, &mut res[..1]) == 1 {
+            let r = res[0];
+            if r.Status != STATUS_SUCCESS {
+                return err(format!(
+                    "perftest {what}: a {} completed with {}",
+                    if r.Type == NdkOperationTypeReceive {
+                        "receive"
+                    } else {
+                        "Send"
+                    },
+                    status_name(r.Status)
+                ));
+            }
+            return Ok(r);
+        }
+        if Instant::now() >= end {
+            return err(format!(
+                "perftest {what}: nothing completed within {:.0} s",
+                t.as_secs_f64()
+            ));
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+impl crate::perftest::Channel for PtControl {
+    fn xchg(&mut self, mine: &[u8], what: &str) -> Result<Vec<u8>, PerfError> {
+        let Some(b) = self.buf.as_ref() else {
+            return err("perftest control connection closed");
+        };
+        let len = mine.len().min(PT_SEND);
+        let mut got = None;
+        if self.server {
+            // The client Sends first.
+            let r = poll_next(self.cq, &mut self.res, self.t, what)?;
+            if r.Type != NdkOperationTypeReceive {
+                return err(format!("perftest {what}: a Send completed out of turn"));
+            }
+            // SAFETY: the receive completed; nothing lands in the receive
+            // area until it is posted again.
+            got = Some((
+                unsafe { b.bytes_mut(0, len).to_vec() },
+                r.BytesTransferred as usize,
+            ));
+            let _ = qp_recv(self.qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
+        }
+        // SAFETY: the send area: the previous Send completed.
+        unsafe { b.bytes_mut(PT_SEND, len).copy_from_slice(&mine[..len]) };
+        if let Err(st) = qp_send(self.qp, 1, &b.sge(PT_SEND, len), 0) {
+            return err(format!(
+                "perftest {what}: posting the Send failed: {}",
+                status_name(st)
+            ));
+        }
+        let mut sent = false;
+        while !(sent && got.is_some()) {
+            let r = poll_next(self.cq, &mut self.res, self.t, what)?;
+            if r.Type == NdkOperationTypeReceive {
+                // SAFETY: as above.
+                got = Some((
+                    unsafe { b.bytes_mut(0, len).to_vec() },
+                    r.BytesTransferred as usize,
+                ));
+                let _ = qp_recv(self.qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
+            } else {
+                sent = true;
+            }
+        }
+        let (data, n) = got.unwrap_or_default();
+        if n != len {
+            return err(format!(
+                "perftest {what}: the peer sent {n} bytes, not {len}"
+            ));
+        }
+        Ok(data)
+    }
+}
+
+/// Connect requests a perftest server run takes, in arrival order.
+#[derive(Debug, Default)]
+struct PtInbox {
+    q: Mutex<std::collections::VecDeque<usize>>,
+    cv: Condvar,
+}
+
+unsafe extern "system" fn pt_incoming(ctx: PVOID, conn: *mut NDK_CONNECTOR) {
+    // SAFETY: the inbox is kept (in `Keep`) until the adapter closes.
+    let inbox = unsafe { &*ctx.cast::<PtInbox>() };
+    inbox
+        .q
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push_back(conn as usize);
+    inbox.cv.notify_all();
+}
+
+impl PtInbox {
+    fn next(&self, t: Duration) -> Option<*mut NDK_CONNECTOR> {
+        let end = Instant::now() + t;
+        let mut q = self.q.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(c) = q.pop_front() {
+                return Some(c as *mut NDK_CONNECTOR);
+            }
+            let now = Instant::now();
+            if now >= end {
+                return None;
+            }
+            q = self.cv.wait_timeout(q, end - now).ok()?.0;
+        }
+    }
+}
+
+/// Accepts `conn` with a fresh polled CQ, a QP and a registered buffer of
+/// `len` bytes, after `recvs(qp, buf)` posted its receives.
+#[allow(clippy::type_complexity)]
+fn pt_accept(
+    adapter: &Adapter,
+    conn: *mut NDK_CONNECTOR,
+    len: usize,
+    depth: u32,
+    t: Duration,
+    recvs: &dyn Fn(*mut NDK_QP, &Buf),
+) -> Result<PtControl, PerfError> {
+    let a = adapter.ptr();
+    let mut irl = 0;
+    let mut orl = 0;
+    let mut data = [0u8; 64];
+    let mut dlen = data.len() as ULONG;
+    if let Some(f) = disp!(conn, NdkGetConnectionData) {
+        // SAFETY: the event's connector; buffers of the stated sizes.
+        unsafe {
+            f(
+                conn,
+                &mut irl,
+                &mut orl,
+                data.as_mut_ptr().cast(),
+                &mut dlen,
+            )
+        };
+    }
+    let mut c = PtControl {
+        pd: create_pd(a)?,
+        cq: ptr::null_mut(),
+        qp: ptr::null_mut(),
+        conn,
+        buf: None,
+        t,
+        server: true,
+        res: empty_results(),
+    };
+    let r = (|| {
+        c.cq = create_cq(a, depth * 2 + 8, Some(polled_cq), ptr::null_mut())?;
+        c.qp = create_qp(c.pd, c.cq, ptr::null_mut(), depth + 2, depth + 2)?;
+        let b = Buf::new(c.pd, len)?;
+        recvs(c.qp, &b);
+        c.buf = Some(b);
+        let qp = c.qp;
+        let st = sync_req(t, |ctx| match disp!(conn, NdkAccept) {
+            // SAFETY: the event's connector and our QP; no private data.
+            Some(f) => unsafe {
+                f(
+                    conn,
+                    qp,
+                    irl.clamp(1, 16),
+                    orl.clamp(1, 16),
+                    ptr::null(),
+                    0,
+                    Some(ignore_disconnect),
+                    ptr::null_mut(),
+                    Some(on_request),
+                    ctx,
+                )
+            },
+            None => STATUS_NOT_IMPLEMENTED,
+        });
+        if st != Some(STATUS_SUCCESS) {
+            return err(format!(
+                "NdkAccept: {}",
+                st.map_or("no completion".into(), status_name)
+            ));
+        }
+        Ok(())
+    })();
+    match r {
+        Ok(()) => Ok(c),
+        Err(e) => {
+            let _ = c.close();
+            Err(e)
+        }
+    }
+}
+
+/// Serves one Linux perftest client started with `-R` (`ib_write_bw -R
+/// HOST` …) on `addr` (port 18515 by default) in mode `p.mode`, with
+/// `p.size` and `p.iters` as the client runs them: perftest's exchange
+/// over the client's control connection (the server's side: take, then
+/// answer), the test QP accepted on the same listener; write_bw and
+/// read_bw expose a buffer, send_bw counts the client's Sends, send_lat
+/// answers each. The report counts the messages this side saw (Receives;
+/// for write_bw and read_bw the iterations the client reported).
+pub fn serve_perftest(
+    adapter: &Adapter,
+    addr: SocketAddr,
+    p: &Params,
+    path_mtu: u32,
+    keep: &mut Keep,
+) -> Result<Report, PerfError> {
+    let mut x = crate::perftest::Client::new(p.mode)?;
+    let t = p.timeout;
+    let a = adapter.ptr();
+    let inbox = Arc::new(PtInbox::default());
+    keep.0.push(inbox.clone());
+    let mut listener = ptr::null_mut();
+    let st = match disp!(a, NdkCreateListener) {
+        // SAFETY: live adapter; the inbox is kept until the adapter closes.
+        Some(f) => unsafe {
+            f(
+                a,
+                Some(pt_incoming),
+                Arc::as_ptr(&inbox) as PVOID,
+                None,
+                ptr::null_mut(),
+                &mut listener,
+            )
+        },
+        None => STATUS_NOT_IMPLEMENTED,
+    };
+    if st != STATUS_SUCCESS || listener.is_null() {
+        return err(format!("NdkCreateListener failed: {}", status_name(st)));
+    }
+    let close_listener = |l: *mut NDK_LISTENER| {
+        let _ = close_wait(l.cast(), disp!(l, NdkCloseListener), t);
+    };
+    let (sa, sa_len) = sockaddr(addr);
+    let st = match disp!(listener, NdkListen) {
+        // SAFETY: live listener, address read during the call.
+        Some(f) => unsafe { f(listener, sa.as_ptr().cast(), sa_len, None, ptr::null_mut()) },
+        None => STATUS_NOT_IMPLEMENTED,
+    };
+    if st != STATUS_SUCCESS {
+        close_listener(listener);
+        return err(format!("NdkListen on {addr} failed: {}", status_name(st)));
+    }
+    let wait = p.iters.map_or(p.duration, |_| Duration::from_secs(120)) + t;
+    let Some(conn) = inbox.next(wait) else {
+        close_listener(listener);
+        return err(format!("no perftest client connected to {addr}"));
+    };
+    let mut ctl = match pt_accept(adapter, conn, 2 * PT_SEND, 2, t, &|qp, b| {
+        let _ = qp_recv(qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            close_listener(listener);
+            return Err(e);
+        }
+    };
+    let size = p.size.max(1);
+    let iters = p.iters.unwrap_or(1000);
+    let mut test: Option<PtControl> = None;
+    let res = (|| {
+        x.start(&mut ctl, path_mtu)?;
+        let cycle = x.remote_sys.map_or(4096, |(c, _)| c as usize).max(4096);
+        let Some(tconn) = inbox.next(t) else {
+            return err("the perftest client did not connect its test QP");
+        };
+        let recvs = match p.mode {
+            Mode::SendBw => iters.min(512) as usize,
+            Mode::SendLat => 2,
+            _ => 0,
+        };
+        let region = size.max(cycle) * 2;
+        let len = region + recvs.max(1) * size + size + 64;
+        let send_off = region + recvs.max(1) * size;
+        let tc = pt_accept(adapter, tconn, len, (recvs as u32).max(16), t, &|qp, b| {
+            for i in 0..recvs {
+                let _ = qp_recv(qp, i, &b.sge(region + i * size, size));
+            }
+        })?;
+        let (tqp, tcq) = (tc.qp, tc.cq);
+        let Some((base, token)) = tc.buf.as_ref().map(|b| (b.addr(0), b.token)) else {
+            return err("no buffer");
+        };
+        let sge = |off: usize| NDK_SGE {
+            Address: NDK_SGE_ADDRESS {
+                VirtualAddress: (base + off as u64) as PVOID,
+            },
+            Length: size as ULONG,
+            MemoryRegionToken: token,
+        };
+        let mine = crate::perftest::Dest {
+            out_reads: crate::perftest::OUT_READS,
+            rkey: token,
+            vaddr: base,
+            gid: match adapter.local_addr().ip() {
+                std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                std::net::IpAddr::V6(v6) => v6.octets(),
+            },
+            ..Default::default()
+        };
+        let recv_sge = |i: usize| sge(region + i * size);
+        let send_sge = sge(send_off);
+        test = Some(tc);
+        x.after_connect(&mut ctl, &mine)?;
+        let start = Instant::now();
+        let mut report = Report::default();
+        let mut res = empty_results();
+        match p.mode {
+            Mode::SendBw => {
+                let mut posted = recvs as u64;
+                while report.messages < iters {
+                    let r = poll_next(tcq, &mut res, t, "send_bw receive")?;
+                    if r.Type == NdkOperationTypeReceive {
+                        report.messages += 1;
+                        report.bytes += u64::from(r.BytesTransferred);
+                        if posted < iters {
+                            let i = r.RequestContext as usize;
+                            let _ = qp_recv(tqp, i, &recv_sge(i));
+                            posted += 1;
+                        }
+                    }
+                }
+            }
+            Mode::SendLat => {
+                let mut lat = Vec::with_capacity(iters as usize);
+                let mut t_send = start;
+                while report.messages < iters {
+                    let r = poll_next(tcq, &mut res, t, "send_lat ping")?;
+                    if r.Type != NdkOperationTypeReceive {
+                        continue;
+                    }
+                    let now = Instant::now();
+                    if report.messages > 0 {
+                        lat.push((now - t_send).as_nanos() as u64);
+                    }
+                    report.messages += 1;
+                    report.bytes += u64::from(r.BytesTransferred);
+                    let i = r.RequestContext as usize;
+                    let _ = qp_recv(tqp, i, &recv_sge(i));
+                    t_send = Instant::now();
+                    if let Err(st) = qp_send(tqp, usize::MAX, &send_sge, 0) {
+                        return err(format!(
+                            "send_lat: posting the pong failed: {}",
+                            status_name(st)
+                        ));
+                    }
+                }
+                lat.sort_unstable();
+                report.lat = Samples(lat);
+            }
+            _ => {}
+        }
+        report.elapsed = start.elapsed();
+        x.finish(&mut ctl, &mine, &report, size)?;
+        if matches!(p.mode, Mode::WriteBw | Mode::ReadBw) {
+            report.messages = iters;
+            report.bytes = iters * size as u64;
+        }
+        Ok(report)
+    })();
+    // The client tears its connections down; this side's disconnects
+    // complete either way.
+    let mut closed = Ok(());
+    if let Some(mut tc) = test {
+        closed = tc.close();
+    }
+    let c2 = ctl.close();
+    close_listener(listener);
+    let mut report = res?;
+    closed?;
+    c2?;
+    report.leaked_objects = settled_object_count(adapter);
+    report.perftest = Some(PerftestPeer {
+        version: x.remote_version,
+        server: x.server,
+        closed: x.closed,
+    });
+    Ok(report)
+}
+
+fn run_one(
+    adapter: &Adapter,
+    peer: SocketAddr,
+    p: &Params,
+    keep: &mut Keep,
+    mut pt: Option<Pt<'_>>,
+) -> Result<Report, PerfError> {
     let a = adapter.ptr();
     let size = p.size.max(1);
     let window = if p.mode.is_latency() {
@@ -1994,11 +2564,28 @@ pub fn run(
     }
     .encode();
     // rping connects as rping does: no private data, one RDMA Read each
-    // way.
+    // way; perftest with no private data either, out_reads each way.
     let (hello, reads) = if p.mode == Mode::Rping {
         (None, (1, 1))
+    } else if pt.is_some() {
+        (
+            None,
+            (crate::perftest::OUT_READS, crate::perftest::OUT_READS),
+        )
     } else {
         (Some(&hello[..]), (16, 16))
+    };
+    // perftest: my keys (this buffer), sent in its key handshakes.
+    let mine = crate::perftest::Dest {
+        out_reads: crate::perftest::OUT_READS,
+        psn: (b.addr(0) as u32 ^ 0x5a5a5a) & 0xff_ffff,
+        rkey: b.token,
+        vaddr: b.addr(0),
+        gid: match adapter.local_addr().ip() {
+            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            std::net::IpAddr::V6(v6) => v6.octets(),
+        },
+        ..Default::default()
     };
     let teardown = |conn: Option<*mut NDK_CONNECTOR>| {
         if let Some(c) = conn {
@@ -2010,14 +2597,40 @@ pub fn run(
         close_pd(p.timeout);
     };
     let t0 = Instant::now();
-    let (conn, remote) = match connect(a, qp, adapter.local_addr(), peer, hello, reads, p.timeout) {
-        Ok(x) => x,
-        Err(e) => {
-            teardown(None);
-            return Err(e);
+    // A perftest server listens on rdma_cm only once the handshake before
+    // the connect is through: a refused connect is tried again (as
+    // perftest's client does, 10 times 100 ms apart).
+    let mut tries = 0;
+    let (conn, mut remote) = loop {
+        match connect(a, qp, adapter.local_addr(), peer, hello, reads, p.timeout) {
+            Ok(x) => break x,
+            Err(e) if pt.is_some() && tries < 10 && e.0.contains("REJ") => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                teardown(None);
+                return Err(e);
+            }
         }
     };
     let connect_time = t0.elapsed();
+    if let Some(x) = pt.as_mut() {
+        match x.x.after_connect(x.ch, &mine) {
+            Ok(server) => {
+                remote = RdmaInfo {
+                    buf: server.vaddr,
+                    rkey: server.rkey,
+                    size: size as u32,
+                };
+            }
+            Err(e) => {
+                let _ = disconnect(conn, p.timeout);
+                teardown(Some(conn));
+                return Err(e);
+            }
+        }
+    }
     // Start: the first window, posted under the drive.
     let start = Instant::now();
     let mut started = Ok(());
@@ -2093,6 +2706,12 @@ pub fn run(
             ..Report::default()
         }
     };
+    // perftest: its closing exchange (the report the server prints)
+    // before the QP's disconnect, as perftest's client does.
+    let closing = match pt.as_mut() {
+        Some(x) if outcome == Some(STATUS_SUCCESS) => x.x.finish(x.ch, &mine, &report, size),
+        _ => Ok(()),
+    };
     let disc = disconnect(conn, p.timeout);
     teardown(Some(conn));
     report.leaked_objects = settled_object_count(adapter);
@@ -2125,6 +2744,7 @@ pub fn run(
             ));
         }
     }
+    closing?;
     report.disconnect = disc?;
     Ok(report)
 }

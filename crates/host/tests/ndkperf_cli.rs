@@ -251,9 +251,14 @@ fn rping_across_processes_with_the_port_in_the_client_address() {
             "10",
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start the server");
+    // The server's first line says it listens: connect only then (a
+    // connect before the listener exists is rejected).
+    let mut server_err = std::io::BufReader::new(server.stderr.take().expect("piped"));
+    let mut first = String::new();
+    let _ = std::io::BufRead::read_line(&mut server_err, &mut first);
     let o = ndkperf(&[
         "rping",
         "--client",
@@ -283,4 +288,99 @@ fn rping_across_processes_with_the_port_in_the_client_address() {
     assert_eq!(m["mode"], "rping");
     assert_eq!(m["messages"], 20, "{m}");
     assert_eq!(m["verify_errors"], 0, "{m}");
+}
+
+#[test]
+fn perftest_protocol_across_processes() {
+    // `--server --perftest MODE` and `MODE --perftest --client`: both
+    // sides speak perftest's -R protocol (its exchange over an rdma_cm
+    // control connection, the test QP on the same port), as they do
+    // against Linux perftest in the interop harness.
+    for mode in ["write_bw", "read_bw", "send_bw", "send_lat"] {
+        let cm = free_port("127.0.0.1").to_string();
+        let roce = free_port("127.0.0.1").to_string();
+        let mut server = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+            .args([
+                mode,
+                "--server",
+                "--perftest",
+                "--bind",
+                "127.0.0.1",
+                "-p",
+                &cm,
+                "--roce-port",
+                &roce,
+                "-s",
+                "3000",
+                "-n",
+                "50",
+                "--mtu",
+                "1024",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server");
+        let mut server_err = std::io::BufReader::new(server.stderr.take().expect("piped"));
+        let mut first = String::new();
+        let _ = std::io::BufRead::read_line(&mut server_err, &mut first);
+        assert!(first.contains("perftest"), "{first}");
+        let o = ndkperf(&[
+            mode,
+            "--perftest",
+            "--client",
+            &format!("127.0.0.1:{cm}"),
+            "--roce-port",
+            &roce,
+            "--bind",
+            "127.0.0.2",
+            "-s",
+            "3000",
+            "-n",
+            "50",
+            "--mtu",
+            "1024",
+            "--json",
+            "--quiet",
+        ]);
+        let so = server.wait_with_output().expect("the server exits");
+        assert_eq!(o.status.code(), Some(0), "{mode}: {}", stderr(&o));
+        assert_eq!(so.status.code(), Some(0), "{mode} server: {}", stderr(&so));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+        let m = &v["modes"][0];
+        assert_eq!(m["mode"], mode);
+        assert_eq!(m["messages"], 50, "{m}");
+        let out = String::from_utf8_lossy(&so.stdout);
+        assert!(
+            out.contains(&format!("{mode}: 50 messages of 3000 B served")),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn perftest_needs_a_peer_and_a_perftest_mode() {
+    let o = ndkperf(&["write_bw", "--perftest", "--no-baseline"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--perftest needs --client"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ndkperf(&[
+        "rping",
+        "--perftest",
+        "--client",
+        "127.0.0.1",
+        "--no-baseline",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("perftest's -R servers"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ndkperf(&["--server", "--perftest", "--bind", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("needs the mode"), "{}", stderr(&o));
 }

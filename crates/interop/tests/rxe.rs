@@ -14,7 +14,10 @@
 //!
 //! The rping scenarios run ndkperf's rping mode itself (`host::perf`, the
 //! NDK dispatch tables, as `ndkperf --raw` configures its adapter) against
-//! Linux `rping`, as client and as server.
+//! Linux `rping`, as client and as server; the perftest scenarios run
+//! ndkperf's write_bw, read_bw, send_bw and send_lat modes as `ndkperf
+//! --perftest` does, against `ib_write_bw -R`, `ib_read_bw -R`,
+//! `ib_send_bw -R` and `ib_send_lat -R` servers.
 
 #![allow(non_upper_case_globals)]
 
@@ -730,6 +733,216 @@ fn rping_ndkperf_server(c: &Ctx<'_>, count: u32, size: u32) -> Outcome {
     ))
 }
 
+/// perftest's port (rdma_cm, for its control connection and the test QP).
+const PERFTEST_PORT: u16 = host::perftest::PORT;
+
+/// The result line of a perftest report: the line whose first two
+/// columns are the message size and the iteration count.
+fn perftest_result_line(log: &str, size: u32, iters: u64) -> Option<String> {
+    log.lines()
+        .find(|l| {
+            let mut t = l.split_whitespace();
+            t.next() == Some(&size.to_string()) && t.next() == Some(&iters.to_string())
+        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// ndkperf's client ([`perf::run_perftest`]: perftest's exchange over an
+/// rdma_cm control connection to 18515, the test QP connected to the same
+/// port, the traffic through the NDK dispatch tables) against a Linux perftest server (`tool -R`) in the VM: the
+/// server exits 0 and prints its result line (for write_bw and read_bw
+/// the report ndkperf sent it; for send_bw and send_lat what it measured
+/// itself), ndkperf counts every message completed.
+fn perftest_ndkperf_client(
+    c: &Ctx<'_>,
+    tool: &str,
+    mode: PerfMode,
+    size: u32,
+    iters: u64,
+) -> Outcome {
+    c.vm.spawn(
+        &format!(
+            "{tool} -R -F -d rxe0 -s {size} -n {iters} -p {PERFTEST_PORT}; echo PERFTEST_EXIT=$?"
+        ),
+        "perftest.log",
+    )?;
+    let adapter = c.adapter()?;
+    let mut keep = Keep::default();
+    let run = perf::run_perftest(
+        &adapter,
+        vm_addr(PERFTEST_PORT),
+        &Params {
+            mode,
+            size: size as usize,
+            iters: Some(iters),
+            duration: T,
+            window: 16,
+            qps: 1,
+            timeout: T,
+        },
+        c.path_mtu,
+        &mut keep,
+    );
+    // SAFETY: the run closed its objects; what a late callback may still
+    // reach is in `keep`, dropped after the adapter.
+    let _ = unsafe { adapter.close() };
+    drop(keep);
+    let log = c.vm.wait_log("perftest.log", "PERFTEST_EXIT=", T);
+    let r = match run {
+        Ok(r) => r,
+        Err(e) => {
+            let tail = log.map(|l| vm::tail(&l, 15)).unwrap_or_else(|e| e);
+            return Err(format!(
+                "ndkperf {} --perftest: {e}\n{tool} -R:\n{tail}",
+                mode.name()
+            ));
+        }
+    };
+    let log = log?;
+    let peer = r.perftest.unwrap_or_default();
+    ensure(
+        r.messages == iters && r.verify_errors == 0 && r.leaked_objects == 0,
+        || {
+            format!(
+                "ndkperf {}: {} of {iters} messages, {} objects left",
+                mode.name(),
+                r.messages,
+                r.leaked_objects
+            )
+        },
+    )?;
+    ensure(log.contains("PERFTEST_EXIT=0"), || {
+        format!("{tool} -R:\n{}", vm::tail(&log, 15))
+    })?;
+    let line = perftest_result_line(&log, size, iters).ok_or_else(|| {
+        format!(
+            "{tool} -R printed no result line for {size} B x {iters}:\n{}",
+            vm::tail(&log, 15)
+        )
+    })?;
+    ensure(peer.closed, || {
+        format!("{tool} -R: the closing handshake did not go through")
+    })?;
+    let measured = if mode.is_latency() {
+        format!(
+            "round trip p50 {:.0} us",
+            r.lat.pct(0.5).as_secs_f64() * 1e6
+        )
+    } else {
+        format!("{:.1} MB/s", r.bytes_per_sec() / 1e6)
+    };
+    Ok(format!(
+        "ndkperf {} --perftest: {iters} x {size} B ({measured}) against {tool} -R (version {}, server buffer rkey {:#x}); {tool} exit 0, its result line `{line}`",
+        mode.name(),
+        peer.version,
+        peer.server.rkey
+    ))
+}
+
+/// ndkperf as the server ([`perf::serve_perftest`]: a listener on
+/// 10.9.0.1:18515, perftest's exchange on the client's control
+/// connection, the test QP accepted on the same listener) for a Linux
+/// perftest client (`tool -R 10.9.0.1`) in the VM: the client exits 0 and
+/// prints its result line; ndkperf saw every Send (send_bw, send_lat).
+fn perftest_ndkperf_server(
+    c: &Ctx<'_>,
+    tool: &str,
+    mode: PerfMode,
+    size: u32,
+    iters: u64,
+) -> Outcome {
+    // The client starts a second later: ndkperf listens by then.
+    c.vm.spawn(
+        &format!(
+            "sleep 1; {tool} -R -F -d rxe0 -s {size} -n {iters} -p {PERFTEST_PORT} {HOST_IP}; echo PERFTEST_EXIT=$?"
+        ),
+        "perftestc.log",
+    )?;
+    let adapter = c.adapter()?;
+    let mut keep = Keep::default();
+    let run = perf::serve_perftest(
+        &adapter,
+        SocketAddr::new(IpAddr::V4(HOST_IP), PERFTEST_PORT),
+        &Params {
+            mode,
+            size: size as usize,
+            iters: Some(iters),
+            duration: T,
+            window: 16,
+            qps: 1,
+            timeout: T,
+        },
+        c.path_mtu,
+        &mut keep,
+    );
+    // SAFETY: as in the client scenario.
+    let _ = unsafe { adapter.close() };
+    drop(keep);
+    let log = c.vm.wait_log("perftestc.log", "PERFTEST_EXIT=", T);
+    let r = match run {
+        Ok(r) => r,
+        Err(e) => {
+            let tail = log.map(|l| vm::tail(&l, 15)).unwrap_or_else(|e| e);
+            return Err(format!(
+                "ndkperf {} perftest server: {e}\n{tool} -R:\n{tail}",
+                mode.name()
+            ));
+        }
+    };
+    let log = log?;
+    let peer = r.perftest.unwrap_or_default();
+    ensure(
+        r.messages == iters && r.leaked_objects == 0 && peer.closed,
+        || {
+            format!(
+                "ndkperf {} server: {} of {iters} messages, {} objects left, closing handshake {}",
+                mode.name(),
+                r.messages,
+                r.leaked_objects,
+                peer.closed
+            )
+        },
+    )?;
+    ensure(log.contains("PERFTEST_EXIT=0"), || {
+        format!("{tool} -R:\n{}", vm::tail(&log, 15))
+    })?;
+    let line = perftest_result_line(&log, size, iters).ok_or_else(|| {
+        format!(
+            "{tool} -R printed no result line for {size} B x {iters}:\n{}",
+            vm::tail(&log, 15)
+        )
+    })?;
+    Ok(format!(
+        "ndkperf {} server for {tool} -R {HOST_IP} (version {}): {iters} x {size} B; {tool} exit 0, its result line `{line}`",
+        mode.name(),
+        peer.version,
+    ))
+}
+
+/// The test QP's traffic of a perftest run in the capture: every one of
+/// `iters` messages from the perftest client `client` (RDMA Writes,
+/// Sends) or its server `server` (Read Responses) segmented at the path
+/// MTU (the exchange's Sends are single-packet); `None` for send_lat's
+/// single-packet messages.
+fn perftest_wire(
+    c: &Ctx<'_>,
+    mode: PerfMode,
+    client: Ipv4Addr,
+    server: Ipv4Addr,
+    iters: u64,
+) -> Result<Option<String>, String> {
+    let wire = match mode {
+        PerfMode::WriteBw => check_segments_op(c.cap()?, client, 6, c.path_mtu)?,
+        PerfMode::ReadBw => check_segments_op(c.cap()?, server, 13, c.path_mtu)?,
+        PerfMode::SendBw => check_segments(c.cap()?, client, c.path_mtu, iters as usize)?,
+        _ => return Ok(None),
+    };
+    ensure(wire.contains(&format!(" {iters} First")), || {
+        format!("expected {iters} messages on the wire: {wire}")
+    })?;
+    Ok(Some(wire))
+}
+
 #[test]
 fn rxe_interop() {
     if !env::requested() {
@@ -816,6 +1029,88 @@ fn rxe_interop() {
             out.join("; ")
         ))
     });
+    // perftest over rdma_cm (-R): ndkperf's client modes against Linux
+    // perftest servers (multi-packet messages at the path MTU, 1024).
+    for (name, tool, mode, size, iters) in [
+        (
+            "perftest-ndkrs-client-write-bw",
+            "ib_write_bw",
+            PerfMode::WriteBw,
+            4096,
+            200,
+        ),
+        (
+            "perftest-ndkrs-client-read-bw",
+            "ib_read_bw",
+            PerfMode::ReadBw,
+            4096,
+            200,
+        ),
+        (
+            "perftest-ndkrs-client-send-bw",
+            "ib_send_bw",
+            PerfMode::SendBw,
+            4096,
+            200,
+        ),
+        (
+            "perftest-ndkrs-client-send-lat",
+            "ib_send_lat",
+            PerfMode::SendLat,
+            64,
+            100,
+        ),
+    ] {
+        h.scenario(name, |c| {
+            let s = perftest_ndkperf_client(c, tool, mode, size, iters)?;
+            let wire = perftest_wire(c, mode, HOST_IP, VM_IP, iters)?;
+            Ok(match wire {
+                Some(w) => format!("{s}; on the wire {w}"),
+                None => s,
+            })
+        });
+    }
+    // The other direction: Linux perftest clients against ndkperf's
+    // perftest server.
+    for (name, tool, mode, size, iters) in [
+        (
+            "perftest-ndkrs-server-write-bw",
+            "ib_write_bw",
+            PerfMode::WriteBw,
+            4096,
+            200,
+        ),
+        (
+            "perftest-ndkrs-server-read-bw",
+            "ib_read_bw",
+            PerfMode::ReadBw,
+            4096,
+            200,
+        ),
+        (
+            "perftest-ndkrs-server-send-bw",
+            "ib_send_bw",
+            PerfMode::SendBw,
+            4096,
+            200,
+        ),
+        (
+            "perftest-ndkrs-server-send-lat",
+            "ib_send_lat",
+            PerfMode::SendLat,
+            64,
+            100,
+        ),
+    ] {
+        h.scenario(name, |c| {
+            let s = perftest_ndkperf_server(c, tool, mode, size, iters)?;
+            let wire = perftest_wire(c, mode, VM_IP, HOST_IP, iters)?;
+            Ok(match wire {
+                Some(w) => format!("{s}; on the wire {w}"),
+                None => s,
+            })
+        });
+    }
     h.scenario("pmtu-1024", |c| {
         ucmatose_ndkrs_client(c, 2, 3000)?;
         ucmatose_ndkrs_server(c, 2, 3000)?;

@@ -119,7 +119,11 @@ impl Mode {
                   the same --roce-port).\nLinux rping as the peer (rping mode plays rping's own \
                   protocol; rxe needs raw IP): `rping -s -V -p 7174` there and `ndkperf rping \
                   --client HOST:7174 --raw --no-baseline` here, or `ndkperf --server --raw --bind A \
-                  -p 7174` here and `rping -c -V -a A -p 7174` there.\nExit status: 0 success, 1 run-time error (port in use, \
+                  -p 7174` here and `rping -c -V -a A -p 7174` there.\nLinux perftest as the server: \
+                  `ib_write_bw -R -s 4096 -n 1000` there and `ndkperf write_bw --perftest --client \
+                  HOST --raw --no-baseline -s 4096 -n 1000 --mtu 1024` here (likewise read_bw, \
+                  send_bw, send_lat); or `ndkperf write_bw --server --perftest --raw --bind A -s 4096 -n \
+                  1000` here and `ib_write_bw -R -s 4096 -n 1000 A` there.\nExit status: 0 success, 1 run-time error (port in use, \
                   unreachable or rejecting peer), 2 bad usage."
 )]
 struct Cli {
@@ -162,6 +166,15 @@ struct Cli {
     /// Raw IP mode (exact ICRCs, port 4791; needs CAP_NET_RAW).
     #[arg(long)]
     raw: bool,
+    /// Speak Linux perftest's -R protocol: with --client, be the client
+    /// of `ib_write_bw -R`, `ib_read_bw -R`, `ib_send_bw -R` or
+    /// `ib_send_lat -R`; with --server, serve one `ib_*_bw -R HOST` /
+    /// `ib_send_lat -R HOST` client in MODE (with its -s and -n) and exit.
+    /// perftest's exchange runs over an rdma_cm control connection to the
+    /// server's port (-p, 18515), the test QP connects to the same port.
+    /// Modes write_bw, read_bw, send_bw, send_lat.
+    #[arg(long)]
+    perftest: bool,
     /// Local address to bind (in-process: the client's; default
     /// 127.0.0.1 with the server on 127.0.0.2).
     #[arg(long, value_name = "ADDR")]
@@ -307,6 +320,14 @@ fn main() -> ExitCode {
 const DEFAULT_PORT: u16 = 18515;
 
 fn run(cli: &Cli) -> Result<ExitCode, String> {
+    if cli.perftest && !cli.server && cli.client.is_none() {
+        return Err(
+            "--perftest needs --client HOST (a perftest -R server there) or --server".into(),
+        );
+    }
+    if cli.server && cli.perftest {
+        return serve_perftest(cli);
+    }
     if cli.server {
         return serve(cli);
     }
@@ -545,6 +566,67 @@ fn open_adapter(
     Adapter::open(transport, &config, pcap)
 }
 
+/// `--server --perftest MODE`: one Linux perftest client, then exit.
+fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
+    let Some(mode) = cli
+        .mode
+        .map(Mode::perf)
+        .filter(|m| host::perftest::supported(*m))
+    else {
+        return Err(
+            "--server --perftest needs the mode the perftest client runs: write_bw, read_bw, \
+             send_bw or send_lat"
+                .into(),
+        );
+    };
+    let ip = cli.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    if ip.is_unspecified() {
+        return Err("--server needs a specific --bind address (the RDMA adapter's)".into());
+    }
+    let port = cli.port.unwrap_or(DEFAULT_PORT);
+    let adapter = open_adapter(
+        cli,
+        ip,
+        cli.roce_port.unwrap_or(4791),
+        2,
+        cli.pcap.as_deref(),
+    )?;
+    let size = cli.size.unwrap_or(65536);
+    let iters = cli.iters.unwrap_or(5000);
+    eprintln!(
+        "ndkperf: serving one perftest -R client ({} {size} B x {iters}) on {ip}:{port}",
+        mode.name()
+    );
+    let mut keep = Keep::default();
+    let r = perf::serve_perftest(
+        &adapter,
+        SocketAddr::new(ip, port),
+        &Params {
+            mode,
+            size,
+            iters: Some(iters),
+            duration: Duration::from_secs(120),
+            window: 1,
+            qps: 1,
+            timeout: Duration::from_secs_f64(cli.timeout),
+        },
+        cli.mtu as u32,
+        &mut keep,
+    );
+    // SAFETY: the run closed its objects; what a late callback may still
+    // reach is in `keep`, dropped after the adapter.
+    let _ = unsafe { adapter.close() };
+    drop(keep);
+    let r = r.map_err(|e| e.to_string())?;
+    println!(
+        "{}: {} messages of {size} B served in {:.3} s",
+        mode.name(),
+        r.messages,
+        r.elapsed.as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn serve(cli: &Cli) -> Result<ExitCode, String> {
     let ip = cli.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     if ip.is_unspecified() {
@@ -689,8 +771,18 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
     let all = cli.mode.is_none();
     let modes: Vec<PMode> = match cli.mode {
         Some(m) => vec![m.perf()],
+        None if cli.perftest => {
+            [PMode::WriteBw, PMode::ReadBw, PMode::SendBw, PMode::SendLat].to_vec()
+        }
         None => PMode::ALL.to_vec(),
     };
+    if cli.perftest && !modes.iter().all(|m| host::perftest::supported(*m)) {
+        return Err(
+            "--perftest: perftest's -R servers are ib_write_bw, ib_read_bw, ib_send_bw and \
+             ib_send_lat: modes write_bw, read_bw, send_bw, send_lat"
+                .into(),
+        );
+    }
     let duration = Duration::from_secs_f64(cli.duration.unwrap_or(if all { 1.0 } else { 2.0 }));
     let timeout = Duration::from_secs_f64(cli.timeout);
     let cm_port = cli.port.unwrap_or(DEFAULT_PORT);
@@ -744,7 +836,7 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         ),
         (Some(_), false) => None,
     };
-    if !cli.no_baseline {
+    if !cli.no_baseline && !cli.perftest {
         let addr = base_server.as_ref().map_or(peer, |s| s.addr());
         ticker.set("baselines".into());
         let client = Client::new(addr, Some(client_ip)).map_err(|e| e.to_string())?;
@@ -793,7 +885,12 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
             timeout,
         };
         ticker.set(format!("{} ({size} B)", mode.name()));
-        match perf::run(&client_adapter, peer, &p, &mut keep) {
+        let r = if cli.perftest {
+            perf::run_perftest(&client_adapter, peer, &p, cli.mtu as u32, &mut keep)
+        } else {
+            perf::run(&client_adapter, peer, &p, &mut keep)
+        };
+        match r {
             Ok(report) => runs.push(ModeRun { mode, size, report }),
             Err(e) => {
                 failure = Some(format!("{}: {e}", mode.name()));

@@ -1,0 +1,321 @@
+//! perftest's out-of-band exchange, as the client of `ib_*_bw -R` /
+//! `ib_send_lat -R` (linux-rdma/perftest, checked against v4.5-0.17).
+//!
+//! `-R` makes perftest use rdma_cm both for its test QP and for its
+//! exchange (the parser turns `use_rdma_cm` on with `work_rdma_cm`): the
+//! exchange runs over a control RC connection to the server's port (18515
+//! unless `-p`), the server's control listener gone once it accepted; the
+//! test QP then connects to the same port. On the control QP each side
+//! keeps one receive of 56 bytes posted (re-posted after each message),
+//! and every exchange is "the client Sends, then waits for a Send; the
+//! server waits, then Sends", each message one Send of the field's size:
+//!
+//! 1. version: 16 bytes, a NUL-padded decimal string ("6.06"); a peer
+//!    older than 5.70 is refused.
+//! 2. system data (remote version >= 5.32): cycle buffer (page size) and
+//!    cache line size, each a big-endian 32-bit integer.
+//! 3. MTU (remote version >= 5.1): the `ibv_mtu` enum as decimal text,
+//!    2 bytes with its NUL (remote version >= 5.31).
+//! 4. a handshake of zeroed keys; then the server listens again and the
+//!    client connects its test QP (no private data, `out_reads` RDMA
+//!    Reads each way for read_bw); a handshake after the connection.
+//! 5. key handshakes ([`Dest`]: `struct pingpong_dest`, 56 bytes, every
+//!    field big-endian): the server's rkey and address are what RDMA Write
+//!    and Read target. Three for write_bw and read_bw; four for send_bw
+//!    and send_lat, the last once the server's receives are posted.
+//! 6. traffic.
+//! 7. write_bw / read_bw: a handshake, then the client's bandwidth report
+//!    (size, iterations, peak and average MB/s, Mpps: 8 bytes each,
+//!    big-endian), which the server prints as its result line.
+//! 8. a closing handshake; then the test connection, then the control
+//!    connection, are torn down.
+//!
+//! [`Client`] is the sequence; the same sequence serves a perftest client
+//! when its [`Channel`] takes the peer's message before answering
+//! (`host::perf::serve_perftest`).
+
+use crate::perf::{Mode, PerfError, Report};
+
+/// perftest's default port (TCP for the exchange, rdma_cm for the QP).
+pub const PORT: u16 = 18515;
+/// The version this client announces.
+pub const VERSION: &str = "6.06";
+/// The oldest server version perftest itself accepts.
+const MIN_VERSION: f64 = 5.70;
+/// `struct pingpong_dest` on the wire: lid, out_reads, QPN, PSN, rkey
+/// (be32 each), 4 bytes of padding, the address (be64), the GID, SRQN and
+/// GID index (be32).
+pub const KEY_LEN: usize = 56;
+/// RDMA Reads outstanding each way that this client asks for.
+pub const OUT_READS: u32 = 16;
+
+/// One side's `struct pingpong_dest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Dest {
+    /// LID (0 on RoCE).
+    pub lid: u32,
+    /// RDMA Reads outstanding.
+    pub out_reads: u32,
+    /// QP number (unused with rdma_cm).
+    pub qpn: u32,
+    /// PSN (unused with rdma_cm).
+    pub psn: u32,
+    /// The buffer's rkey.
+    pub rkey: u32,
+    /// The buffer's address.
+    pub vaddr: u64,
+    /// GID.
+    pub gid: [u8; 16],
+    /// SRQ number.
+    pub srqn: u32,
+    /// GID index.
+    pub gid_index: u32,
+}
+
+impl Dest {
+    /// The 56 bytes perftest's `rdma_write_keys` Sends.
+    pub fn encode(&self) -> [u8; KEY_LEN] {
+        let mut b = [0u8; KEY_LEN];
+        for (i, v) in [self.lid, self.out_reads, self.qpn, self.psn, self.rkey]
+            .into_iter()
+            .enumerate()
+        {
+            b[i * 4..i * 4 + 4].copy_from_slice(&v.to_be_bytes());
+        }
+        b[24..32].copy_from_slice(&self.vaddr.to_be_bytes());
+        b[32..48].copy_from_slice(&self.gid);
+        b[48..52].copy_from_slice(&self.srqn.to_be_bytes());
+        b[52..56].copy_from_slice(&self.gid_index.to_be_bytes());
+        b
+    }
+
+    /// Parses a received `struct pingpong_dest`.
+    pub fn decode(b: &[u8]) -> Option<Dest> {
+        let b: &[u8; KEY_LEN] = b.get(..KEY_LEN)?.try_into().ok()?;
+        let u = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let mut gid = [0u8; 16];
+        gid.copy_from_slice(&b[32..48]);
+        Some(Dest {
+            lid: u(0),
+            out_reads: u(4),
+            qpn: u(8),
+            psn: u(12),
+            rkey: u(16),
+            vaddr: u64::from_be_bytes(b[24..32].try_into().ok()?),
+            gid,
+            srqn: u(48),
+            gid_index: u(52),
+        })
+    }
+}
+
+/// The `ibv_mtu` enum of a path MTU (256 = 1 … 4096 = 5).
+pub fn mtu_enum(mtu: u32) -> u32 {
+    match mtu {
+        0..=256 => 1,
+        257..=512 => 2,
+        513..=1024 => 3,
+        1025..=2048 => 4,
+        _ => 5,
+    }
+}
+
+/// The 16-byte version field.
+pub fn encode_version(v: &str) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    let n = v.len().min(15);
+    b[..n].copy_from_slice(&v.as_bytes()[..n]);
+    b
+}
+
+/// A version field's number (`atof`).
+pub fn parse_version(b: &[u8]) -> f64 {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    let s = String::from_utf8_lossy(&b[..end]);
+    let num: String = s
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    num.parse().unwrap_or(0.0)
+}
+
+/// The client's bandwidth report, as `xchg_bw_reports` sends it (report
+/// per port off): size, iterations, peak MB/s, average MB/s, Mpps.
+pub fn encode_bw_report(size: u64, iters: u64, bw_peak: f64, bw_avg: f64, mpps: f64) -> [u8; 40] {
+    let mut b = [0u8; 40];
+    b[..8].copy_from_slice(&size.to_be_bytes());
+    b[8..16].copy_from_slice(&iters.to_be_bytes());
+    b[16..24].copy_from_slice(&bw_peak.to_bits().to_be_bytes());
+    b[24..32].copy_from_slice(&bw_avg.to_bits().to_be_bytes());
+    b[32..40].copy_from_slice(&mpps.to_bits().to_be_bytes());
+    b
+}
+
+/// The modes perftest has a `-R` server for.
+pub fn supported(mode: Mode) -> bool {
+    matches!(
+        mode,
+        Mode::WriteBw | Mode::ReadBw | Mode::SendBw | Mode::SendLat
+    )
+}
+
+/// The control connection's message exchange: Send `mine`, then take
+/// the peer's next Send (as many bytes).
+pub trait Channel {
+    /// One exchange; `what` names it in errors.
+    fn xchg(&mut self, mine: &[u8], what: &str) -> Result<Vec<u8>, PerfError>;
+}
+
+/// The client's side of perftest's exchange (steps 1-8 above) over a
+/// [`Channel`].
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    mode: Option<Mode>,
+    /// The server's version string's number.
+    pub remote_version: f64,
+    /// The server's cycle buffer and cache line (if exchanged).
+    pub remote_sys: Option<(u32, u32)>,
+    /// The server's MTU enum (if exchanged).
+    pub remote_mtu: Option<u32>,
+    /// The server's keys.
+    pub server: Dest,
+    /// The closing handshake went through.
+    pub closed: bool,
+}
+
+impl Client {
+    /// A client for `mode`.
+    pub fn new(mode: Mode) -> Result<Client, PerfError> {
+        if !supported(mode) {
+            return Err(PerfError(format!(
+                "perftest has no -R server for {}; use write_bw, read_bw, send_bw or send_lat",
+                mode.name()
+            )));
+        }
+        Ok(Client {
+            mode: Some(mode),
+            ..Client::default()
+        })
+    }
+
+    /// Steps 1-4 up to the handshake before the test QP's connect.
+    pub fn start(&mut self, ch: &mut dyn Channel, path_mtu: u32) -> Result<(), PerfError> {
+        let v = ch.xchg(&encode_version(VERSION), "version")?;
+        self.remote_version = parse_version(&v);
+        if self.remote_version < MIN_VERSION {
+            return Err(PerfError(format!(
+                "the perftest server announced version {:?}; perftest needs {MIN_VERSION} or later",
+                String::from_utf8_lossy(&v).trim_end_matches('\0')
+            )));
+        }
+        if self.remote_version >= 5.32 {
+            let cb = ch.xchg(&4096u32.to_be_bytes(), "cycle buffer")?;
+            let cl = ch.xchg(&64u32.to_be_bytes(), "cache line")?;
+            let u = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+            self.remote_sys = Some((u(&cb), u(&cl)));
+        }
+        if self.remote_version >= 5.1 {
+            let text = format!("{}", mtu_enum(path_mtu));
+            let len = if self.remote_version >= 5.31 { 2 } else { 4 };
+            let mut m = vec![0u8; len];
+            let n = text.len().min(len - 1);
+            m[..n].copy_from_slice(&text.as_bytes()[..n]);
+            let r = ch.xchg(&m, "MTU")?;
+            let end = r.iter().position(|&b| b == 0).unwrap_or(r.len());
+            self.remote_mtu = std::str::from_utf8(&r[..end])
+                .ok()
+                .and_then(|s| s.parse().ok());
+        }
+        self.handshake(ch, &Dest::default(), "sync before the test QP's connect")?;
+        Ok(())
+    }
+
+    fn handshake(
+        &mut self,
+        ch: &mut dyn Channel,
+        mine: &Dest,
+        what: &str,
+    ) -> Result<Dest, PerfError> {
+        let r = ch.xchg(&mine.encode(), what)?;
+        Dest::decode(&r)
+            .ok_or_else(|| PerfError(format!("perftest {what}: {} bytes of keys", r.len())))
+    }
+
+    /// Step 5, after the test QP's connection: returns the server's keys.
+    pub fn after_connect(&mut self, ch: &mut dyn Channel, mine: &Dest) -> Result<Dest, PerfError> {
+        self.handshake(ch, &Dest::default(), "sync after the test QP's connect")?;
+        let server = self.handshake(ch, mine, "keys")?;
+        self.server = server;
+        let more = match self.mode {
+            Some(Mode::SendBw | Mode::SendLat) => 3,
+            _ => 2,
+        };
+        for _ in 0..more {
+            self.handshake(ch, mine, "sync before traffic")?;
+        }
+        Ok(server)
+    }
+
+    /// Steps 7 and 8, after the traffic.
+    pub fn finish(
+        &mut self,
+        ch: &mut dyn Channel,
+        mine: &Dest,
+        r: &Report,
+        size: usize,
+    ) -> Result<(), PerfError> {
+        if matches!(self.mode, Some(Mode::WriteBw | Mode::ReadBw)) {
+            self.handshake(ch, mine, "sync after traffic")?;
+            let mbs = r.bytes_per_sec() / (1 << 20) as f64;
+            let mpps = r.msg_rate() / 1e6;
+            let rep = encode_bw_report(size as u64, r.messages, mbs, mbs, mpps);
+            ch.xchg(&rep[..8], "report size")?;
+            if self.remote_version >= 5.33 {
+                ch.xchg(&rep[8..16], "report iterations")?;
+            } else {
+                ch.xchg(&(r.messages as u32).to_be_bytes(), "report iterations")?;
+            }
+            ch.xchg(&rep[16..24], "report peak")?;
+            ch.xchg(&rep[24..32], "report average")?;
+            ch.xchg(&rep[32..40], "report message rate")?;
+        }
+        self.handshake(ch, mine, "closing sync")?;
+        self.closed = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_pingpong_dest_big_endian() {
+        let d = Dest {
+            lid: 0,
+            out_reads: 16,
+            qpn: 0x11,
+            psn: 0xabcdef,
+            rkey: 0x1234_5678,
+            vaddr: 0x7f00_dead_beef,
+            gid: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 9, 0, 1],
+            srqn: 0,
+            gid_index: 1,
+        };
+        let b = d.encode();
+        assert_eq!(b.len(), 56);
+        assert_eq!(&b[16..20], &[0x12, 0x34, 0x56, 0x78]);
+        assert_eq!(&b[24..32], &[0, 0, 0x7f, 0, 0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(&b[44..48], &[10, 9, 0, 1]);
+        assert_eq!(Dest::decode(&b), Some(d));
+    }
+
+    #[test]
+    fn versions_and_mtu() {
+        assert_eq!(parse_version(&encode_version("6.06")), 6.06);
+        assert_eq!(parse_version(b"5.70\0\0"), 5.70);
+        assert_eq!(mtu_enum(1024), 3);
+        assert_eq!(mtu_enum(4096), 5);
+    }
+}
