@@ -1754,16 +1754,35 @@ unsafe extern "system" fn get_connection_data(
     })
 }
 
-unsafe extern "system" fn connector_local_address(
+/// One end of a connector's connection (`peer` false: the local one)
+/// written as a SOCKADDR.
+///
+/// # Safety
+/// As for the NdkGetLocalAddress / NdkGetPeerAddress entries.
+unsafe fn connector_address(
     conn: *mut NDK_CONNECTOR,
+    peer: bool,
     addr: *mut SOCKADDR,
     len: *mut ULONG,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(conn, STATUS_INVALID_HANDLE);
     match s.with(|c| c.provider.connector_addresses(id)) {
-        Some((local, _)) => unsafe { write_sockaddr(local, addr, len) },
+        Some((local, remote)) => {
+            let a = if peer { remote } else { local };
+            // SAFETY: the consumer's output buffer and length, per the entry.
+            unsafe { write_sockaddr(a, addr, len) }
+        }
         None => STATUS_CONNECTION_INVALID,
     }
+}
+
+unsafe extern "system" fn connector_local_address(
+    conn: *mut NDK_CONNECTOR,
+    addr: *mut SOCKADDR,
+    len: *mut ULONG,
+) -> NTSTATUS {
+    // SAFETY: forwarded from the consumer's call.
+    unsafe { connector_address(conn, false, addr, len) }
 }
 
 unsafe extern "system" fn connector_peer_address(
@@ -1771,11 +1790,8 @@ unsafe extern "system" fn connector_peer_address(
     addr: *mut SOCKADDR,
     len: *mut ULONG,
 ) -> NTSTATUS {
-    let (s, id) = obj_or!(conn, STATUS_INVALID_HANDLE);
-    match s.with(|c| c.provider.connector_addresses(id)) {
-        Some((_, peer)) => unsafe { write_sockaddr(peer, addr, len) },
-        None => STATUS_CONNECTION_INVALID,
-    }
+    // SAFETY: forwarded from the consumer's call.
+    unsafe { connector_address(conn, true, addr, len) }
 }
 
 unsafe extern "system" fn disconnect(
