@@ -3,7 +3,8 @@
 //!
 //! [`Session`] runs the sans-IO machines of `crates/smbd` (the MS-SMBD
 //! connection and the SMB2 client) over an `ndk::abi` adapter opened by
-//! [`host::adapter::Adapter`] on a raw IP socket: one PD, one CQ for sends
+//! [`host::adapter::Adapter`] on a raw IP socket (what a Linux rxe peer
+//! needs) or a UDP socket (another ndkrs adapter): one PD, one CQ for sends
 //! and receives, one QP, one connector, a registered ring of receive
 //! buffers and one of send buffers, and one MR per data buffer that the
 //! server reads (SMB2 WRITE) or writes (SMB2 READ) through the RDMA
@@ -20,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use host::adapter::{Adapter, AdapterConfig, HostMdl};
-use host::io::{ROCE_PORT, RawTransport};
+use host::io::{ROCE_PORT, RawTransport, Transport, UdpTransport};
 use ndkpi::*;
 use smbd::ntlm::Credentials;
 use smbd::smb2::client::{Client, ClientConfig, ClientEvent, Phase};
@@ -44,11 +45,23 @@ macro_rules! disp {
     };
 }
 
+/// The socket under the adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionTransport {
+    /// A raw IP socket: exact ICRCs, for Linux rxe peers (needs
+    /// CAP_NET_RAW).
+    Raw,
+    /// A UDP socket on port 4791: for another ndkrs adapter (no privilege
+    /// needed on loopback).
+    Udp,
+}
+
 /// How to reach the server.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// ndkrs's address (its raw socket binds there).
+    /// ndkrs's address (its socket binds there, port 4791).
     pub local: std::net::Ipv4Addr,
+    pub transport: SessionTransport,
     /// The server's RDMA CM address (ksmbd: port 445 for RoCE).
     pub server: SocketAddrV4,
     pub share: String,
@@ -64,6 +77,8 @@ pub struct SessionConfig {
     pub timeout: Duration,
     /// SMB2 dialects offered.
     pub dialects: Vec<u16>,
+    /// MS-SMBD parameters (credits, sizes, keepalive timers).
+    pub smbd: Config,
 }
 
 /// What the upcalls record.
@@ -374,9 +389,16 @@ impl Session {
     pub fn connect(cfg: SessionConfig) -> Result<Session, String> {
         let t = cfg.timeout;
         let local = SocketAddr::from((cfg.local, ROCE_PORT));
-        let transport = RawTransport::bind(local).map_err(|e| format!("raw socket: {e}"))?;
+        let transport: Box<dyn Transport> = match cfg.transport {
+            SessionTransport::Raw => {
+                Box::new(RawTransport::bind(local).map_err(|e| format!("raw socket: {e}"))?)
+            }
+            SessionTransport::Udp => {
+                Box::new(UdpTransport::bind(local).map_err(|e| format!("UDP socket: {e}"))?)
+            }
+        };
         let adapter = Adapter::open(
-            Box::new(transport),
+            transport,
             &AdapterConfig {
                 seed: cfg.seed,
                 mtu: cfg.mtu,
@@ -465,6 +487,7 @@ impl Session {
             random_session_key: random(&mut s),
             filetime_now: filetime_now(),
         });
+        let smbd_cfg = cfg.smbd;
         let mut sess = Session {
             cfg,
             adapter: Some(adapter),
@@ -481,7 +504,7 @@ impl Session {
             data: Vec::new(),
             fr_done: None,
             invalidated: Vec::new(),
-            smbd: Connection::new(Role::Client, Config::default()),
+            smbd: Connection::new(Role::Client, smbd_cfg),
             client,
             events: VecDeque::new(),
             ended: None,
@@ -745,6 +768,57 @@ impl Session {
             } if data.is_empty() => Ok(data_remaining),
             e => Err(format!("READ answered inline: {e:?}")),
         }
+    }
+
+    /// WRITE of `data` at file offset `fo` inside the message (MS-SMBD
+    /// fragments it when it exceeds the peer's receive size).
+    pub fn write_inline(&mut self, fid: FileId, fo: u64, data: &[u8]) -> Result<u32, String> {
+        let req = self.client.write_inline(fid, fo, data);
+        let id = self.issue(req)?;
+        match self.wait_event("inline WRITE", id, |e| match e {
+            ClientEvent::Written { id, .. } => Some(*id),
+            _ => None,
+        })? {
+            ClientEvent::Written { count, .. } => Ok(count),
+            e => Err(format!("inline WRITE: {e:?}")),
+        }
+    }
+
+    /// READ of `len` bytes at file offset `fo`, answered inside the
+    /// response (reassembled from MS-SMBD fragments).
+    pub fn read_inline(&mut self, fid: FileId, fo: u64, len: u32) -> Result<Vec<u8>, String> {
+        let req = self.client.read_inline(fid, fo, len);
+        let id = self.issue(req)?;
+        match self.wait_event("inline READ", id, |e| match e {
+            ClientEvent::Read { id, .. } => Some(*id),
+            _ => None,
+        })? {
+            ClientEvent::Read { data, .. } => Ok(data),
+            e => Err(format!("inline READ: {e:?}")),
+        }
+    }
+
+    /// LOGOFF; the MS-SMBD connection stays up.
+    pub fn logoff(&mut self) -> Result<(), String> {
+        let r = self.client.logoff();
+        self.issue(r)?;
+        self.pump(
+            |s| s.events.iter().any(|e| matches!(e, ClientEvent::LoggedOff)),
+            "LOGOFF",
+        )?;
+        self.events.retain(|e| !matches!(e, ClientEvent::LoggedOff));
+        Ok(())
+    }
+
+    /// Runs the connection with nothing to send for `d` (its keepalive
+    /// timer may fire); fails if the connection ends meanwhile.
+    pub fn idle(&mut self, d: Duration) -> Result<(), String> {
+        let until = Instant::now() + d;
+        let saved = self.cfg.timeout;
+        self.cfg.timeout = d + Duration::from_secs(1);
+        let r = self.pump(move |_| Instant::now() >= until, "idle");
+        self.cfg.timeout = saved;
+        r
     }
 
     pub fn close_file(&mut self, fid: FileId) -> Result<(), String> {

@@ -2,17 +2,24 @@
 //!
 //! An SMB Direct client (`interop::smb`: crates/smbd's machines over an
 //! ndk::abi adapter, through the NDK dispatch tables only) at 10.9.0.1
-//! writes a file of more than 1 MiB to ksmbd's share in the VM (10.9.0.2,
-//! ksmbd with its RDMA transport over rdma_rxe) with RDMA-channel WRITEs,
-//! reads it back with RDMA-channel READs, and the file is checked inside
-//! the VM; first over regular MRs (RDMA_V1), then over fast-register MRs
-//! with remote invalidation (RDMA_V1_INVALIDATE), as the Windows client
-//! does. Then ksmbd is stopped mid-session: the client's disconnect event
-//! must fire once, and NdkDisconnect must complete and flush every posted
-//! receive as STATUS_CANCELLED. The capture of UDP 4791 must show ksmbd's
-//! RDMA Reads, RDMA Writes and Sends with Invalidate carrying the tokens of
-//! the client's registrations, and tshark may mark no packet malformed but
-//! ksmbd's NEGOTIATE response (see the check).
+//! talks to ksmbd in the VM (10.9.0.2, ksmbd with its RDMA transport over
+//! rdma_rxe) over two connections:
+//! 1. path MTU 4096: an inline WRITE and READ of 9000 bytes, fragmented
+//!    into several MS-SMBD messages each way; a keepalive after an idle
+//!    period; LOGOFF; then the client's own NdkDisconnect.
+//! 2. path MTU 1024: a file of more than 1 MiB written with RDMA-channel
+//!    WRITEs and read back with RDMA-channel READs, first over regular MRs
+//!    (RDMA_V1), then over fast-register MRs with remote invalidation
+//!    (RDMA_V1_INVALIDATE), as the Windows client does; each file is checked
+//!    inside the VM. Then ksmbd is stopped mid-session: the client's
+//!    disconnect event must fire once, and NdkDisconnect must complete and
+//!    flush every posted receive as STATUS_CANCELLED.
+//!
+//! The capture of UDP 4791 must show ksmbd's RDMA Reads, RDMA Writes and
+//! Sends with Invalidate carrying the tokens of the client's registrations,
+//! the fragments and the keepalive; tshark may mark no packet malformed
+//! except for its SPNEGO rule on the server's NEGOTIATE response, which is
+//! checked by decoding the same bytes again over TCP (see `spnego_marks`).
 //!
 //! Opt-in: NDKRS_INTEROP=1 and NDKRS_INTEROP_KSMBD=1, as root, after
 //! tests/interop/setup.sh and tests/interop/setup-ksmbd.sh
@@ -26,9 +33,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use interop::env;
-use interop::smb::{Session, SessionConfig};
+use interop::smb::{Session, SessionConfig, SessionTransport};
 use interop::vm::{self, Capture, HOST_IP, Netns, Vm};
 use smbd::smb2::dialect;
+use smbd::smbd::conn::Config;
 
 const VM_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
 const VM_MAC: &str = "52:54:00:00:00:02";
@@ -112,7 +120,9 @@ fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 fn run(e: &env::Env, user: &str, pass: &str) -> Result<String, String> {
     let mut report = String::new();
     // A namespace of its own, so it never collides with a run of tests/rxe.rs.
-    let ns = Netns::create("ndkrs-ksmbd", 1, 1500)?;
+    // Ethernet MTU 9000, so a connection may use path MTU 4096 (see
+    // inline_session); the RDMA-channel session asks for 1024.
+    let ns = Netns::create("ndkrs-ksmbd", 1, 9000)?;
     ns.enter()?;
     let t0 = Instant::now();
     let vm = Vm::boot(
@@ -122,7 +132,7 @@ fn run(e: &env::Env, user: &str, pass: &str) -> Result<String, String> {
         "tap0",
         VM_MAC,
         VM_IP,
-        1500,
+        9000,
         Duration::from_secs(180),
         Duration::from_secs(900),
     )?;
@@ -168,22 +178,35 @@ fn run(e: &env::Env, user: &str, pass: &str) -> Result<String, String> {
         return Ok(report);
     }
     let total = vm::tshark(&path, &[])?.lines().count();
-    let malformed = vm::tshark(&path, &["-Y", "_ws.malformed"])?;
-    // tshark reads field [3] of ksmbd's SPNEGO NegTokenInit (the negHints of
-    // Microsoft's NegTokenInit2) as RFC 4178's mechListMIC and flags the
-    // server's NEGOTIATE response; that is the only mark allowed.
-    let spnego_hint = format!(
-        "_ws.malformed && ip.src=={VM_IP} && smb2.cmd==0 && smb2.flags.response==1 && spnego"
-    );
-    let other = vm::tshark(
-        &path,
-        &["-Y", &format!("_ws.malformed && !({spnego_hint})")],
-    )?;
-    ensure(other.trim().is_empty(), || {
-        format!("malformed packets in {}:\n{other}", path.display())
+    let marked = vm::fields(&path, "_ws.malformed", &["frame.number"])?;
+    let spnego_note = spnego_marks(&path, &e.work, &marked)?;
+    let hint_marks = marked.len();
+    // MS-SMBD fragments both ways (the inline session), and the client's
+    // keepalive: an empty message asking for a response, which ksmbd answers.
+    let frags = |src: Ipv4Addr| {
+        vm::fields(
+            &path,
+            &format!("ip.src=={src} && smb_direct.remaining_length > 0"),
+            &["frame.number"],
+        )
+        .map(|r| r.len())
+    };
+    let (frag_out, frag_in) = (frags(HOST_IP)?, frags(VM_IP)?);
+    ensure(frag_out > 0 && frag_in > 0, || {
+        format!(
+            "MS-SMBD fragments in the capture: {frag_out} from the client, {frag_in} from ksmbd"
+        )
     })?;
-    let hint_marks = malformed.lines().count();
-    ensure(hint_marks <= 1, || format!("malformed: {malformed}"))?;
+    let keepalives = vm::fields(
+        &path,
+        &format!(
+            "ip.src=={HOST_IP} && smb_direct.flags.response_requested==1 && smb_direct.data_length==0"
+        ),
+        &["frame.number"],
+    )?;
+    ensure(!keepalives.is_empty(), || {
+        "no keepalive in the capture".into()
+    })?;
     // ksmbd's RDMA Read requests (opcode 12) and RDMA Writes (6..=10, the
     // first/only ones carrying a RETH) name the client's remote tokens.
     let reads = vm::fields(
@@ -250,12 +273,14 @@ fn run(e: &env::Env, user: &str, pass: &str) -> Result<String, String> {
         format!("Send with Invalidate from ksmbd: {inv:?}, want {invalidated:x?}")
     })?;
     report += &format!(
-        "  capture {}: {total} packets, {hint_marks} tshark malformed mark(s), all on ksmbd's \
-         SPNEGO NegTokenInit2 hint in its NEGOTIATE response, none elsewhere; ksmbd sent {} RDMA Read requests \
+        "  capture {}: {total} packets; {hint_marks} tshark malformed mark(s), {spnego_note}; \
+         {frag_out} MS-SMBD fragments from the client and {frag_in} from ksmbd \
+         (remaining length > 0); {} keepalive(s) from the client; ksmbd sent {} RDMA Read requests \
          ({} bytes, r_keys {wtok:x?}) answered by {} read response packets, {} RDMA \
          Write packets ({} messages, {} bytes, r_keys {rtok:x?}), and {} Send with \
          Invalidate packets naming {invalidated:x?}\n",
         path.display(),
+        keepalives.len(),
         reads.len(),
         bytes(&reads),
         read_resp.len(),
@@ -267,12 +292,211 @@ fn run(e: &env::Env, user: &str, pass: &str) -> Result<String, String> {
     Ok(report)
 }
 
+/// Checks every frame tshark marks malformed. The only one expected is
+/// the server's SMB2 NEGOTIATE response: its security blob is MS-SPNG's
+/// NegTokenInit2, whose field [3] is negHints, and Wireshark's SPNEGO
+/// dissector decodes a negTokenInit as NegTokenInit2 only when the packet
+/// is TCP from a port below 1024 (asn1/spnego/spnego.cnf), so over RoCE it
+/// reads [3] as RFC 4178's mechListMIC OCTET STRING and marks the packet.
+/// Each marked frame's SMB2 bytes are therefore re-framed onto TCP from
+/// port 445 (NetBIOS session framing, text2pcap) and dissected again: that
+/// decode must be free of malformed marks and show the hint. Anything else
+/// marked fails the test.
+fn spnego_marks(path: &Path, work: &Path, marked: &[Vec<String>]) -> Result<String, String> {
+    if marked.is_empty() {
+        return Ok("none".into());
+    }
+    for row in marked {
+        let n = row.first().map(String::as_str).unwrap_or_default();
+        let only = format!("frame.number=={n}");
+        let negotiate = vm::fields(
+            path,
+            &format!(
+                "{only} && ip.src=={VM_IP} && smb2.cmd==0 && smb2.flags.response==1 && spnego"
+            ),
+            &["frame.number"],
+        )?;
+        ensure(!negotiate.is_empty(), || {
+            format!("frame {n} of {} is marked malformed", path.display())
+        })?;
+        let json = vm::tshark(path, &["-Y", &only, "-T", "json", "-x"])?;
+        let hex = json
+            .split("\"smb2_raw\"")
+            .nth(1)
+            .and_then(|t| t.split('"').nth(1))
+            .ok_or_else(|| format!("frame {n}: no SMB2 bytes in tshark's JSON"))?;
+        let mut msg = Vec::with_capacity(hex.len() / 2 + 4);
+        msg.extend_from_slice(&(hex.len() as u32 / 2).to_be_bytes());
+        for i in (0..hex.len()).step_by(2) {
+            let b = hex
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            msg.push(b.ok_or_else(|| format!("frame {n}: bad hex from tshark"))?);
+        }
+        let dump: String = msg
+            .chunks(16)
+            .enumerate()
+            .map(|(i, c)| {
+                let bytes: Vec<String> = c.iter().map(|b| format!("{b:02x}")).collect();
+                format!("{:06x} {}\n", i * 16, bytes.join(" "))
+            })
+            .collect();
+        let txt = work.join("ksmbd-negotiate.txt");
+        let tcp = work.join("ksmbd-negotiate-tcp.pcap");
+        fs::write(&txt, dump).map_err(|e| e.to_string())?;
+        vm::sh(
+            Command::new("text2pcap")
+                .args(["-q", "-4", &format!("{VM_IP},{HOST_IP}"), "-T", "445,49152"])
+                .arg(&txt)
+                .arg(&tcp),
+        )
+        .map_err(|e| format!("text2pcap (wireshark-common): {e}"))?;
+        let again = vm::tshark(&tcp, &["-Y", "_ws.malformed"])?;
+        let hint = vm::fields(&tcp, "smb2.cmd==0", &["spnego.hintName"])?;
+        ensure(
+            again.trim().is_empty() && !hint.concat().concat().is_empty(),
+            || {
+                format!(
+                    "frame {n} re-framed onto TCP 445 ({}): malformed {again:?}, negHints {hint:?}",
+                    tcp.display()
+                )
+            },
+        )?;
+    }
+    Ok(
+        "all on ksmbd's NEGOTIATE response, whose SPNEGO NegTokenInit2 tshark decodes as such \
+         only over TCP from a port below 1024; the same SMB2 bytes re-framed onto TCP port 445 \
+         decode with 0 malformed marks and show negHints"
+            .into(),
+    )
+}
+
 /// Remote tokens the server used: RDMA Read keys, RDMA Write keys, and
 /// the keys it invalidated.
 type Tokens = (HashSet<u32>, HashSet<u32>, HashSet<u32>);
 
 /// The session part: both transfers, the checks in the VM, the stop of
 /// ksmbd and NdkDisconnect.
+fn session_config(user: &str, pass: &str, seed: u64, mtu: u32, smbd: Config) -> SessionConfig {
+    SessionConfig {
+        local: HOST_IP,
+        transport: SessionTransport::Raw,
+        server: SocketAddrV4::new(VM_IP, 445),
+        share: "share".into(),
+        user: user.into(),
+        password: pass.into(),
+        seed,
+        mtu,
+        pcap: None,
+        timeout: Duration::from_secs(60),
+        dialects: vec![dialect::SMB300, dialect::SMB302, dialect::SMB311],
+        smbd,
+    }
+}
+
+/// The size of the inline transfer: several MS-SMBD fragments each way
+/// (ksmbd's messages carry at most 1364 - 24 bytes of data).
+const INLINE_LEN: usize = 9_000;
+const NAME3: &str = "ndkrs-smbd-inline.bin";
+/// Idle time before the client's keepalive, and how long the test idles.
+const IDLE: Duration = Duration::from_millis(800);
+const IDLE_WAIT: Duration = Duration::from_millis(2_000);
+
+/// A first connection for what the RDMA channel does not need: an inline
+/// WRITE and READ large enough to be fragmented both ways, a keepalive
+/// after an idle period, LOGOFF, then the client's own NdkDisconnect
+/// (a DREQ that ksmbd answers).
+///
+/// It runs at path MTU 4096 so that every 1364-byte MS-SMBD message is one
+/// RC SEND Only packet: tshark's InfiniBand dissector does not reassemble
+/// SEND First/Middle/Last, so at MTU 1024 the SMB Direct dissector would
+/// reassemble truncated fragments and mark the READ response malformed.
+/// (Multi-packet SENDs against rxe are covered by tests/rxe.rs.)
+fn inline_session(
+    e: &env::Env,
+    vm: &Vm,
+    user: &str,
+    pass: &str,
+    report: &mut String,
+) -> Result<(), String> {
+    let smbd = Config {
+        idle_timeout: IDLE,
+        ..Config::default()
+    };
+    let mut s = Session::connect(session_config(user, pass, 0x5eed_0011, 4096, smbd))?;
+    let data: Vec<u8> = (0..INLINE_LEN).map(|i| pattern(i * 7 + 3)).collect();
+    let fid = s.create(NAME3)?;
+    let t = Instant::now();
+    let sent0 = s.stats.smbd_sent;
+    let got = s.write_inline(fid, 0, &data)?;
+    ensure(got as usize == INLINE_LEN, || {
+        format!("inline WRITE: {got} of {INLINE_LEN} bytes")
+    })?;
+    let write_msgs = s.stats.smbd_sent - sent0;
+    let recv0 = s.stats.smbd_received;
+    let back = s.read_inline(fid, 0, INLINE_LEN as u32)?;
+    let read_msgs = s.stats.smbd_received - recv0;
+    ensure(back == data, || {
+        format!(
+            "inline read-back: {} bytes, differs from what was written",
+            back.len()
+        )
+    })?;
+    let it = t.elapsed();
+    s.close_file(fid)?;
+    let want = sha256_host(&data, &e.work)?;
+    let o = vm.run(
+        &format!("sha256sum /srv/share/{NAME3}"),
+        Duration::from_secs(30),
+    )?;
+    ensure(
+        o.text.split_whitespace().next() == Some(want.as_str()),
+        || format!("in the VM: {} want {want}", o.text.trim()),
+    )?;
+    // Both directions must really have been fragmented (the WRITE request
+    // and the READ response each take several MS-SMBD messages).
+    ensure(write_msgs > 1 && read_msgs > 1, || {
+        format!("inline transfer took {write_msgs} message(s) out, {read_msgs} in: not fragmented")
+    })?;
+    *report += &format!(
+        "  inline: {INLINE_LEN} bytes written in one SMB2 WRITE sent as {write_msgs} MS-SMBD \
+         fragments, read back byte-exact from one READ response reassembled from {read_msgs} \
+         fragments, in {:.3} s; /srv/share/{NAME3} sha256 matches\n",
+        it.as_secs_f64()
+    );
+    // Keepalive: idle past the idle timer; the request must be answered
+    // (the connection stays up) and the session must still work after it.
+    let (sent0, recv0) = (s.stats.smbd_sent, s.stats.smbd_received);
+    s.idle(IDLE_WAIT)?;
+    let (ka_sent, ka_recv) = (s.stats.smbd_sent - sent0, s.stats.smbd_received - recv0);
+    ensure(ka_sent >= 1 && ka_recv >= 1, || {
+        format!("idle {IDLE_WAIT:?}: {ka_sent} keepalive(s) sent, {ka_recv} answer(s)")
+    })?;
+    s.logoff()?;
+    let posted = s.receives_posted();
+    let cancelled0 = s.stats.receives_cancelled;
+    let took = s.ndk_disconnect()?;
+    let flushed = s.stats.receives_cancelled - cancelled0;
+    ensure(flushed == posted && s.receives_posted() == 0, || {
+        format!("client NdkDisconnect flushed {flushed} of {posted} receives")
+    })?;
+    ensure(s.stats.failed.is_empty(), || {
+        format!("failed completions: {:?}", s.stats.failed)
+    })?;
+    *report += &format!(
+        "  idle {:.1} s with a {:.1} s idle timer: {ka_sent} keepalive(s) (RESPONSE_REQUESTED) \
+         sent, {ka_recv} answered by ksmbd; LOGOFF; the client's NdkDisconnect (DREQ, DREP) \
+         completed in {:.1} ms and flushed all {posted} receives as STATUS_CANCELLED; {} \
+         disconnect event(s)\n",
+        IDLE_WAIT.as_secs_f64(),
+        IDLE.as_secs_f64(),
+        took.as_secs_f64() * 1e3,
+        s.disconnect_events(),
+    );
+    s.close();
+    Ok(())
+}
+
 fn session(
     e: &env::Env,
     vm: &Vm,
@@ -280,19 +504,15 @@ fn session(
     pass: &str,
     report: &mut String,
 ) -> Result<Tokens, String> {
+    inline_session(e, vm, user, pass, report)?;
     let t = Instant::now();
-    let mut s = Session::connect(SessionConfig {
-        local: HOST_IP,
-        server: SocketAddrV4::new(VM_IP, 445),
-        share: "share".into(),
-        user: user.into(),
-        password: pass.into(),
-        seed: 0x5eed_0010,
-        mtu: 1024,
-        pcap: None,
-        timeout: Duration::from_secs(60),
-        dialects: vec![dialect::SMB300, dialect::SMB302, dialect::SMB311],
-    })?;
+    let mut s = Session::connect(session_config(
+        user,
+        pass,
+        0x5eed_0010,
+        1024,
+        Config::default(),
+    ))?;
     let (max_read, max_write, max_rw) = s.limits();
     *report += &format!(
         "  connected (RDMA CM, MS-SMBD negotiate, SMB2 negotiate/session setup/tree \
