@@ -150,6 +150,50 @@ fn request(
     g.unwrap_or(STATUS_IO_TIMEOUT)
 }
 
+type Closed = Arc<(Mutex<bool>, Condvar)>;
+
+unsafe extern "system" fn on_close(ctx: PVOID) {
+    // SAFETY: `ctx` came from `Arc::into_raw` in `close_object`; a close
+    // completes once.
+    let d: Closed = unsafe { Arc::from_raw(ctx.cast()) };
+    *d.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    d.1.notify_all();
+}
+
+/// NdkCloseObject on `obj`, waiting up to `t` if the close pends (a close
+/// never fails: SUCCESS, or PENDING and CloseCompletion later).
+fn close_object(
+    obj: *mut NDK_OBJECT_HEADER,
+    close: NDK_FN_CLOSE_OBJECT,
+    t: Duration,
+    what: &str,
+) -> Result<(), String> {
+    if obj.is_null() {
+        return Ok(());
+    }
+    let f = close.ok_or_else(|| format!("no close for the {what}"))?;
+    let d: Closed = Arc::default();
+    let ctx = Arc::into_raw(Arc::clone(&d)).cast_mut().cast();
+    // SAFETY: a live object, closed once, with nothing in flight on it.
+    let st = unsafe { f(obj, Some(on_close), ctx) };
+    if st != STATUS_PENDING {
+        // SAFETY: not pended, so CloseCompletion will not run.
+        drop(unsafe { Arc::from_raw(ctx.cast::<(Mutex<bool>, Condvar)>()) });
+        return check(st, &format!("closing the {what}"));
+    }
+    let g = d.0.lock().unwrap_or_else(|p| p.into_inner());
+    let (g, _) =
+        d.1.wait_timeout_while(g, t, |done| !*done)
+            .unwrap_or_else(|p| p.into_inner());
+    if *g {
+        Ok(())
+    } else {
+        Err(format!(
+            "closing the {what}: no CloseCompletion after {t:?}"
+        ))
+    }
+}
+
 fn check(st: NTSTATUS, what: &str) -> Result<(), String> {
     if st == STATUS_SUCCESS {
         Ok(())
@@ -283,6 +327,24 @@ impl Region {
             remote_token: 0,
             fr: Some((lam, pages, fbo)),
         })
+    }
+
+    /// Deregisters a regular MR (a fast-register MR was invalidated by its
+    /// last use) and closes it.
+    fn close(&mut self, t: Duration) -> Result<(), String> {
+        let mr = std::mem::replace(&mut self.mr, ptr::null_mut());
+        if mr.is_null() {
+            return Ok(());
+        }
+        if self.fr.is_none() {
+            let st = request(t, |cb, ctx| match disp!(mr, NdkDeregisterMr) {
+                // SAFETY: live, registered MR with no request in flight.
+                Some(f) => unsafe { f(mr, cb, ctx) },
+                None => STATUS_NOT_IMPLEMENTED,
+            });
+            check(st, "NdkDeregisterMr")?;
+        }
+        close_object(mr.cast(), disp!(mr, NdkCloseMr), t, "MR")
     }
 
     /// The remote token of the current registration.
@@ -875,9 +937,34 @@ impl Session {
         self.adapter.as_ref().map_or(0, Adapter::object_count)
     }
 
-    /// Stops the I/O loop and closes the adapter (and every object).
-    pub fn close(mut self) {
+    /// Closes every object as a consumer does before it lets go of an
+    /// adapter (connector, QP, CQ, each MR after deregistering it, PD),
+    /// checks the provider holds none of them any more, then closes the
+    /// adapter. Dropping a session instead closes only the adapter, which
+    /// frees whatever is left.
+    pub fn close(mut self) -> Result<(), String> {
+        let t = self.cfg.timeout;
+        let conn = std::mem::replace(&mut self.conn, ptr::null_mut());
+        close_object(conn.cast(), disp!(conn, NdkCloseConnector), t, "connector")?;
+        let qp = std::mem::replace(&mut self.qp, ptr::null_mut());
+        close_object(qp.cast(), disp!(qp, NdkCloseQp), t, "QP")?;
+        let cq = std::mem::replace(&mut self.cq, ptr::null_mut());
+        close_object(cq.cast(), disp!(cq, NdkCloseCq), t, "CQ")?;
+        let regions = self.data.iter_mut().chain([&mut self.recv, &mut self.send]);
+        for r in regions {
+            r.close(t)?;
+        }
+        let pd = std::mem::replace(&mut self.pd, ptr::null_mut());
+        close_object(pd.cast(), disp!(pd, NdkClosePd), t, "PD")?;
+        let left = self.object_count();
         self.shutdown();
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{left} provider objects left after closing them all"
+            ))
+        }
     }
 
     fn shutdown(&mut self) {

