@@ -755,10 +755,14 @@ impl Session {
             },
             what,
         )?;
+        // The answer, or the failure status that took its place.
         let pos = self
             .events
             .iter()
-            .position(|e| pick(e) == Some(id))
+            .position(|e| {
+                pick(e) == Some(id)
+                    || matches!(e, ClientEvent::OperationFailed { id: i, .. } if *i == id)
+            })
             .ok_or_else(|| format!("{what}: {:?}", self.events))?;
         Ok(self.events.remove(pos).unwrap_or(ClientEvent::LoggedOff))
     }
@@ -770,12 +774,29 @@ impl Session {
     /// CREATE (overwrite-if) of `name`.
     pub fn create(&mut self, name: &str) -> Result<FileId, String> {
         let r = self.client.create(name);
+        self.created(r).map(|(fid, _)| fid)
+    }
+
+    /// CREATE that opens the existing file `name` for reading: its id and
+    /// size.
+    pub fn open(&mut self, name: &str) -> Result<(FileId, u64), String> {
+        let r = self.client.open(name);
+        self.created(r)
+    }
+
+    fn created(
+        &mut self,
+        r: Result<u64, smbd::smb2::client::ClientError>,
+    ) -> Result<(FileId, u64), String> {
         let id = self.issue(r)?;
         match self.wait_event("CREATE", id, |e| match e {
             ClientEvent::Created { id, .. } => Some(*id),
             _ => None,
         })? {
-            ClientEvent::Created { response, .. } => Ok(response.file_id),
+            ClientEvent::Created { response, .. } => Ok((response.file_id, response.end_of_file)),
+            ClientEvent::OperationFailed { status, .. } => {
+                Err(format!("CREATE: status {status:#010x}"))
+            }
             e => Err(format!("CREATE: {e:?}")),
         }
     }

@@ -151,6 +151,9 @@ fn run(e: &env::Env, user: &str, pass: &str) -> Result<String, String> {
             Duration::from_secs(10),
         )?;
     }
+    // The user-facing tool first, outside the capture (whose checks count
+    // the RDMA traffic of the session below exactly).
+    cli_round(e, &vm, user, pass, &mut report)?;
     let pcap = e.work.join("ksmbd.pcap");
     let cap = match e.capture_tool {
         Some(tool) => Some(Capture::start(&ns, tool, &pcap)?),
@@ -290,6 +293,76 @@ fn run(e: &env::Env, user: &str, pass: &str) -> Result<String, String> {
         inv.len(),
     );
     Ok(report)
+}
+
+/// The user-facing tool against the same server: `ndksmb put` of a 3 MiB
+/// file in 1 MiB RDMA-channel WRITEs with remote invalidation, `ndksmb get`
+/// of it back in 1 MiB READs over regular MRs, both byte-exact, and the copy
+/// on the server checked in the VM.
+fn cli_round(
+    e: &env::Env,
+    vm: &Vm,
+    user: &str,
+    pass: &str,
+    report: &mut String,
+) -> Result<(), String> {
+    let len = 3 * (1 << 20) + 4_321;
+    let data: Vec<u8> = (0..len).map(|i| pattern(i * 3 + 11)).collect();
+    let local = e.work.join("ndksmb-put.bin");
+    let back = e.work.join("ndksmb-get.bin");
+    fs::write(&local, &data).map_err(|err| err.to_string())?;
+    let ndksmb = |args: &[&str]| -> Result<String, String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_ndksmb"))
+            .args([
+                "--local",
+                &HOST_IP.to_string(),
+                "--server",
+                &VM_IP.to_string(),
+            ])
+            .args(["--user", user, "--chunk", "1048576"])
+            .args(args)
+            .env("NDKSMB_PASSWORD", pass)
+            .output()
+            .map_err(|err| format!("running ndksmb: {err}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!("ndksmb {args:?}: {}\n{text}", out.status))
+        }
+    };
+    let local_s = local.display().to_string();
+    let back_s = back.display().to_string();
+    let put = ndksmb(&["--invalidate", "put", &local_s, "ndksmb.bin"])?;
+    let get = ndksmb(&["get", "ndksmb.bin", &back_s])?;
+    let got = fs::read(&back).map_err(|err| err.to_string())?;
+    ensure(got == data, || {
+        format!(
+            "ndksmb get returned {} bytes that differ from the {len} put",
+            got.len()
+        )
+    })?;
+    let want = sha256_host(&data, &e.work)?;
+    let o = vm.run("sha256sum /srv/share/ndksmb.bin", Duration::from_secs(30))?;
+    ensure(
+        o.text.split_whitespace().next() == Some(want.as_str()),
+        || format!("in the VM: {} want {want}", o.text.trim()),
+    )?;
+    let line = |t: &str, w: &str| {
+        t.lines()
+            .find(|l| l.contains(w))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    *report += &format!(
+        "  ndksmb: put --invalidate: {}; get: {}; {len} bytes byte-exact, \
+         /srv/share/ndksmb.bin sha256 matches\n",
+        line(&put, "wrote"),
+        line(&get, "read ")
+    );
+    Ok(())
 }
 
 /// Checks every frame tshark marks malformed. The only one expected is

@@ -544,6 +544,20 @@ impl Client {
         self.send(command::CREATE, 1, Pending::Create, |o| req.encode(o))
     }
 
+    /// CREATE that opens an existing file for reading (FILE_OPEN: fails
+    /// with STATUS_OBJECT_NAME_NOT_FOUND rather than creating it).
+    pub fn open(&mut self, name: &str) -> Result<u64, ClientError> {
+        let req = CreateRequest {
+            desired_access: msg::create::GENERIC_READ,
+            file_attributes: msg::create::FILE_ATTRIBUTE_NORMAL,
+            share_access: msg::create::SHARE_READ,
+            create_disposition: msg::create::FILE_OPEN,
+            create_options: msg::create::FILE_NON_DIRECTORY_FILE,
+            name: name.to_string(),
+        };
+        self.send(command::CREATE, 1, Pending::Create, |o| req.encode(o))
+    }
+
     /// WRITE whose data the server RDMA-reads from `descriptors`
     /// (MS-SMB2 3.2.4.7 with an RDMA channel). `invalidate` asks the server
     /// to invalidate the token when it answers.
