@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::header::{Header, command, flags};
+use super::header::{HEADER_LEN, Header, command, flags};
 use super::msg::{
     self, CloseRequest, CreateRequest, CreateResponse, FileId, NegContext, NegotiateRequest,
     NegotiateResponse, ReadRequest, ReadResponse, SessionSetupRequest, SessionSetupResponse,
@@ -293,13 +293,36 @@ impl Client {
     }
 
     /// Takes one received SMB2 message (a reassembled MS-SMBD message).
+    /// A compounded message is split and each response handled in turn
+    /// (MS-SMB2 3.2.5.1.9): a part ends NextCommand bytes after its start,
+    /// padding included (it is signed with it, 3.1.5.1), and the last part
+    /// (NextCommand 0) is everything left, trailing bytes included.
     pub fn handle_message(&mut self, m: &[u8]) -> Result<(), ClientError> {
         if let Phase::Failed(e) = &self.phase {
             return Err(e.clone());
         }
-        match self.on_message(m) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.fail(e)),
+        let mut rest = m;
+        loop {
+            let next = match Header::parse(rest) {
+                Ok(h) => h.next_command,
+                Err(e) => return Err(self.fail(ClientError::Malformed(e))),
+            };
+            let n = next as usize;
+            let (part, tail) = match next {
+                0 => (rest, &[][..]),
+                _ if !n.is_multiple_of(8) || n < HEADER_LEN || n > rest.len() => {
+                    let e = ClientError::Malformed(Smb2Error::BadNextCommand(next));
+                    return Err(self.fail(e));
+                }
+                _ => rest.split_at(n),
+            };
+            if let Err(e) = self.on_message(part) {
+                return Err(self.fail(e));
+            }
+            if tail.is_empty() {
+                return Ok(());
+            }
+            rest = tail;
         }
     }
 
@@ -685,5 +708,209 @@ fn check(h: &Header) -> Result<(), ClientError> {
             command: h.command,
             status: h.status,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client past TREE_CONNECT with a signing key, without the exchange
+    /// that would make one (the session tests run that).
+    fn ready_client(signer: Option<Signer>) -> Client {
+        let mut c = Client::new(ClientConfig {
+            server: "s".into(),
+            share: "share".into(),
+            credentials: Credentials {
+                user: "u".into(),
+                domain: String::new(),
+                password: "p".into(),
+                workstation: "w".into(),
+            },
+            dialects: vec![dialect::SMB311],
+            signing_algorithms: vec![signing_alg::AES_CMAC],
+            require_signing: signer.is_some(),
+            client_guid: [0; 16],
+            preauth_salt: [0; 32],
+            client_challenge: [0; 8],
+            random_session_key: [0; 16],
+            filetime_now: 0,
+        });
+        c.phase = Phase::Ready;
+        c.signer = signer;
+        c
+    }
+
+    /// One response: header for `id` with `status`, then `body`, padded to
+    /// `pad_to` bytes, with NextCommand `next`, signed if `signer` is set.
+    fn response(
+        cmd: u16,
+        id: u64,
+        status: u32,
+        body: impl Fn(&mut Vec<u8>),
+        next: u32,
+        pad_to: usize,
+        signer: Option<&Signer>,
+    ) -> Vec<u8> {
+        let h = Header {
+            command: cmd,
+            status,
+            credits: 1,
+            flags: flags::SERVER_TO_REDIR | if signer.is_some() { flags::SIGNED } else { 0 },
+            next_command: next,
+            message_id: id,
+            ..Header::default()
+        };
+        let mut m = Vec::new();
+        h.encode(&mut m);
+        body(&mut m);
+        m.resize(m.len().max(pad_to), 0);
+        if let Some(s) = signer {
+            s.sign(&mut m).unwrap();
+        }
+        m
+    }
+
+    fn signer() -> Signer {
+        Signer {
+            key: [7; 16],
+            algorithm: signing_alg::AES_CMAC,
+        }
+    }
+
+    #[test]
+    fn a_compounded_response_is_split_and_each_part_verified() {
+        let s = signer();
+        let mut c = ready_client(Some(s.clone()));
+        c.pending.insert(4, Pending::Close);
+        c.pending.insert(5, Pending::Close);
+        // 64 + 60 = 124 bytes, padded to 128: NextCommand 128, and the
+        // padding is part of what the first signature covers.
+        let mut m = response(
+            command::CLOSE,
+            4,
+            status::SUCCESS,
+            msg::encode_close_response,
+            128,
+            128,
+            Some(&s),
+        );
+        m.extend(response(
+            command::CLOSE,
+            5,
+            status::SUCCESS,
+            msg::encode_close_response,
+            0,
+            0,
+            Some(&s),
+        ));
+        c.handle_message(&m).unwrap();
+        assert_eq!(c.poll_event(), Some(ClientEvent::Closed { id: 4 }));
+        assert_eq!(c.poll_event(), Some(ClientEvent::Closed { id: 5 }));
+        assert_eq!(c.poll_event(), None);
+        assert!(c.pending.is_empty());
+    }
+
+    #[test]
+    fn a_part_signed_without_its_padding_fails_verification() {
+        let s = signer();
+        let mut c = ready_client(Some(s.clone()));
+        c.pending.insert(4, Pending::Close);
+        c.pending.insert(5, Pending::Close);
+        let mut m = response(
+            command::CLOSE,
+            4,
+            status::SUCCESS,
+            msg::encode_close_response,
+            128,
+            0,
+            Some(&s),
+        );
+        m.resize(128, 0);
+        m.extend(response(
+            command::CLOSE,
+            5,
+            status::SUCCESS,
+            msg::encode_close_response,
+            0,
+            0,
+            Some(&s),
+        ));
+        assert_eq!(
+            c.handle_message(&m),
+            Err(ClientError::Signature(SignError::Mismatch))
+        );
+    }
+
+    #[test]
+    fn bad_next_command_offsets_are_malformed() {
+        for next in [4u32, 60, 100, 4096] {
+            let mut c = ready_client(None);
+            c.pending.insert(4, Pending::Close);
+            c.pending.insert(5, Pending::Close);
+            let mut m = response(
+                command::CLOSE,
+                4,
+                status::SUCCESS,
+                msg::encode_close_response,
+                next,
+                128,
+                None,
+            );
+            m.extend(response(
+                command::CLOSE,
+                5,
+                status::SUCCESS,
+                msg::encode_close_response,
+                0,
+                0,
+                None,
+            ));
+            assert_eq!(
+                c.handle_message(&m),
+                Err(ClientError::Malformed(Smb2Error::BadNextCommand(next))),
+                "NextCommand {next}"
+            );
+        }
+    }
+
+    /// Linux ksmbd 6.1 answers a failed TREE_CONNECT with the error header
+    /// and body, the 7 leftover bytes of the success body, then the same
+    /// header and error body again, NextCommand 0 in both (a server bug).
+    /// That is one message (MS-SMB2 3.2.5.1.9): its status is reported and
+    /// the second header is not taken for a second response.
+    #[test]
+    fn trailing_bytes_after_a_final_response_are_not_a_second_response() {
+        let mut c = ready_client(None);
+        c.phase = Phase::TreeConnecting;
+        c.pending.insert(3, Pending::TreeConnect);
+        let bad_network_name = 0xC000_00CC;
+        let first = response(
+            command::TREE_CONNECT,
+            3,
+            bad_network_name,
+            msg::encode_error,
+            0,
+            80,
+            None,
+        );
+        let second = response(
+            command::TREE_CONNECT,
+            3,
+            bad_network_name,
+            msg::encode_error,
+            0,
+            0,
+            None,
+        );
+        let m = [first, second].concat();
+        assert_eq!(m.len(), 153);
+        assert_eq!(
+            c.handle_message(&m),
+            Err(ClientError::Status {
+                command: command::TREE_CONNECT,
+                status: bad_network_name
+            })
+        );
     }
 }

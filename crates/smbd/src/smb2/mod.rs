@@ -50,6 +50,9 @@ pub enum Smb2Error {
     },
     /// A negotiate context list that does not parse.
     BadNegotiateContext,
+    /// A compound's NextCommand that is not 8-aligned, is shorter than a
+    /// header, or runs past the received message (MS-SMB2 3.2.5.1.9).
+    BadNextCommand(u32),
 }
 
 impl From<Truncated> for Smb2Error {
