@@ -76,7 +76,8 @@ EOF
 # Debian 12's ksmbd-tools (3.4.7) never sets payload_sz in its share config response,
 # and this kernel's ksmbd (which validates IPC responses) then drops the response:
 # every TREE_CONNECT fails with STATUS_BAD_NETWORK_NAME. Take the size the message
-# itself has when the tools leave it 0.
+# itself has when the tools leave it 0. (ksmbd-tools 3.5.2 and later set payload_sz;
+# Debian 12 has only 3.4.7, while its 6.1 kernel's later IPC hardening requires it.)
 if grep -q 'ipc_validate_msg' "$S/transport_ipc.c"; then
   perl -0pi -e 's/(\t\tif \(entry->msg_sz < sizeof\(struct ksmbd_share_config_response\)\)\n\t\t\treturn -EINVAL;\n)/$1\t\tif (!resp->payload_sz)\n\t\t\tresp->payload_sz = entry->msg_sz - sizeof(*resp);\n/' \
     "$S/transport_ipc.c"
@@ -85,8 +86,10 @@ if grep -q 'ipc_validate_msg' "$S/transport_ipc.c"; then
 fi
 # This ksmbd signs a READ response as if its data followed in a second iovec; a READ
 # over the RDMA channel has none, so it signs the 4-byte transport length before the
-# header too and the client rejects the signature. Sign the response alone when no
-# data iovec follows it.
+# header too and the client rejects the signature (every READ error response over
+# TCP is signed the same way). Sign the response alone when no data iovec follows it.
+# The bug came with ksmbd's read-compound rework and is still in Debian's 6.1.192;
+# upstream's fix (sign from the iovec holding the header on) was queued in 2026.
 perl -0pi -e 's/if \(hdr->Command == SMB2_READ\) \{/if (hdr->Command == SMB2_READ \&\& work->iov[work->iov_idx].iov_base != (void *)hdr) {/g' \
   "$S/smb2pdu.c"
 [ "$(grep -c 'SMB2_READ && work->iov\[work->iov_idx\].iov_base != (void \*)hdr' "$S/smb2pdu.c")" = 2 ] \
