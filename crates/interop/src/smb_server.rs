@@ -157,8 +157,10 @@ pub struct Summary {
     pub control_requests: usize,
     /// Completions that arrived with no connection being served.
     pub stray_completions: usize,
-    /// Provider objects alive before the adapter closed, and after each
-    /// connection's teardown.
+    /// Provider objects alive once listening (PD, CQ, MRs, listener),
+    /// after each connection's teardown, and before the adapter closed
+    /// (the listener closed).
+    pub objects_listening: usize,
     pub objects_at_stop: usize,
     pub objects_after_each: Vec<usize>,
 }
@@ -435,10 +437,12 @@ struct Conn {
     report: ConnReport,
 }
 
+/// The server thread's state. The adapter comes first so that it closes
+/// before anything an upcall could still touch is dropped.
 struct Srv {
+    adapter: Option<Adapter>,
     cfg: SmbServerConfig,
     control: Arc<Control>,
-    adapter: Option<Adapter>,
     pd: *mut NDK_PD,
     cq: *mut NDK_CQ,
     listener: *mut NDK_LISTENER,
@@ -469,9 +473,8 @@ fn run(
         }
     };
     let _ = started.send(Ok(()));
-    let r = s.serve();
-    let summary = s.close();
-    r.map(|()| summary)
+    s.serve();
+    Ok(s.close())
 }
 
 impl Srv {
@@ -571,6 +574,7 @@ impl Srv {
             None => STATUS_NOT_IMPLEMENTED,
         });
         check(st, &format!("NdkListen on {}:{}", s.cfg.local, s.cfg.port))?;
+        s.summary.objects_listening = s.adapter.as_ref().map_or(0, Adapter::object_count);
         Ok(s)
     }
 
@@ -656,7 +660,7 @@ impl Srv {
     }
 
     /// The loop: accept, serve, tear down, until asked to stop.
-    fn serve(&mut self) -> Result<(), String> {
+    fn serve(&mut self) {
         loop {
             let seen = self.control.kicks();
             if self.control.stop.load(Ordering::SeqCst) {
@@ -664,7 +668,7 @@ impl Srv {
                     self.end(End::Stop);
                     self.teardown();
                 }
-                return Ok(());
+                return;
             }
             if self.conn.is_none() {
                 let next = self
@@ -733,7 +737,7 @@ impl Srv {
             None => STATUS_NOT_IMPLEMENTED,
         };
         if st != STATUS_SUCCESS {
-            self.tracked_close(connector.cast(), disp!(connector, NdkCloseConnector));
+            self.refuse(connector);
             return Err(format!("NdkGetConnectionData: {}", status_text(st)));
         }
         let mut qp = ptr::null_mut();
@@ -758,7 +762,7 @@ impl Srv {
             None => STATUS_NOT_IMPLEMENTED,
         };
         if st != STATUS_SUCCESS {
-            self.tracked_close(connector.cast(), disp!(connector, NdkCloseConnector));
+            self.refuse(connector);
             return Err(format!("NdkCreateQp: {}", status_text(st)));
         }
         let events = Arc::new(ConnEvents {
@@ -824,6 +828,15 @@ impl Srv {
             return Err(format!("NdkAccept: {}", status_text(st)));
         }
         Ok(())
+    }
+
+    /// Rejects a connect request that cannot be served, and lets go of it.
+    fn refuse(&mut self, connector: *mut NDK_CONNECTOR) {
+        if let Some(f) = disp!(connector, NdkReject) {
+            // SAFETY: the connect event's connector, not yet accepted.
+            unsafe { f(connector, ptr::null(), 0) };
+        }
+        self.tracked_close(connector.cast(), disp!(connector, NdkCloseConnector));
     }
 
     fn end(&mut self, why: End) {
@@ -1035,16 +1048,21 @@ impl Srv {
                 };
                 (st, "NdkWrite")
             };
-            if st != STATUS_SUCCESS {
-                mv.failed = Some((what, st));
-                break;
-            }
-            self.next_ctx += 1;
             let list = if pull {
                 &mut c.report.reads
             } else {
                 &mut c.report.writes
             };
+            if st != STATUS_SUCCESS {
+                // Refused at the post: reported with that status.
+                list.push(RdmaOp {
+                    status: Some(st),
+                    ..op
+                });
+                mv.failed = Some((what, st));
+                break;
+            }
+            self.next_ctx += 1;
             list.push(op);
             let i = list.len() - 1;
             c.outstanding
@@ -1059,7 +1077,8 @@ impl Srv {
             return moved;
         };
         if let Some((op, status)) = mv.failed {
-            // The QP is in error: nothing can answer; end the connection.
+            // A failed completion leaves the QP in error, so no response
+            // could follow; a refused post ends the connection the same way.
             self.end(End::Rdma { op, status });
             return true;
         }

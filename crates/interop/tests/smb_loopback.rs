@@ -113,7 +113,7 @@ fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 }
 
 /// What every connection's report must show whatever happened on it:
-/// each request completed exactly once, every receive flushed at the end.
+/// each work request the server posted completed exactly once.
 fn check_accounting(r: &ConnReport, what: &str) -> Result<(), String> {
     ensure(
         r.unknown_completions == 0 && r.never_completed == 0 && r.posted == r.completed,
@@ -166,12 +166,22 @@ fn ksmbd_sequence_over_loopback() {
         panic!("FAIL: {e}");
     }
     assert_eq!(summary.connections.len(), 2, "{summary:?}");
+    // Each connection's QP and connector were released with it.
+    assert!(
+        summary
+            .objects_after_each
+            .iter()
+            .all(|n| *n == summary.objects_listening),
+        "provider objects: {} listening, {:?} after each connection",
+        summary.objects_listening,
+        summary.objects_after_each
+    );
     println!(
-        "PASS in {:.2} s\n{report}  server: {} control requests each completed once, {} provider \
-         objects after each connection {:?}, {} at stop",
+        "PASS in {:.2} s\n{report}  server: {} control requests each completed once; provider \
+         objects {} listening, {:?} after each connection, {} at stop",
         t0.elapsed().as_secs_f64(),
         summary.control_requests,
-        summary.objects_after_each.len(),
+        summary.objects_listening,
         summary.objects_after_each,
         summary.objects_at_stop,
     );
