@@ -17,6 +17,9 @@
 //! * [`smb`]: an SMB Direct client (crates/smbd) over an `ndk::abi` adapter,
 //!   through the NDK dispatch tables only; `tests/ksmbd.rs` runs it against
 //!   Linux ksmbd.
+//! * [`smb_server`]: an SMB Direct server over another ndkrs adapter, also
+//!   through the NDK dispatch tables only (crates/smbd's server session);
+//!   `tests/smb_loopback.rs` runs the client against it on loopback.
 //!
 //! The scenarios are in `tests/rxe.rs`; run them as root with
 //! `tests/interop/run.sh` (or `NDKRS_INTEROP=1 cargo test -p interop --test
@@ -27,4 +30,5 @@
 pub mod env;
 pub mod node;
 pub mod smb;
+pub mod smb_server;
 pub mod vm;

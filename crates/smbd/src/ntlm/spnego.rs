@@ -29,7 +29,7 @@ pub enum SpnegoError {
     BadNegState(u8),
 }
 
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut v = vec![tag];
     let n = content.len();
     if n < 0x80 {

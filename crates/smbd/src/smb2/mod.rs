@@ -1,9 +1,12 @@
 //! SMB2/3 (MS-SMB2): the header, the messages needed to move a file, SMB
-//! 3.x signing and key derivation, and a sans-IO client session flow.
+//! 3.x signing and key derivation, a sans-IO client session flow, and
+//! (feature `server`) the server session the tests run it against.
 
 pub mod client;
 pub mod header;
 pub mod msg;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod signing;
 
 use crate::bytes::Truncated;
