@@ -7,6 +7,7 @@
 mod rc_support;
 
 use std::cell::RefCell;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use rc_support::*;
 use roce::rc::*;
 use roce::wire::aeth::Syndrome;
 use roce::wire::opcode::Opcode;
+use roce::wire::packet::{Packet, PacketRepr};
 
 /// Post `n` sends from `h` (every other one unsignaled) and 2 receives.
 fn post_sends(h: &mut Host, n: u64) {
@@ -370,4 +372,56 @@ fn cq_overflow_is_a_cq_error_and_kills_its_qps() {
     h.engine.arm_cq(h.scq, NotifyType::Any).unwrap();
     h.drain_now();
     assert_eq!(h.events, [Event::CqNotify(h.scq), Event::CqError(h.scq)]);
+}
+
+/// The responder's fatal event waits for its NAK: a layer that reacts to
+/// the event (a consumer disconnecting: its DREQ leaves before any queued
+/// RC packet) would otherwise overtake the NAK, and the requester would
+/// see a flush instead of the remote access error (found with an SMB
+/// Direct server reading a wrong R_Key over loopback).
+#[test]
+fn the_fatal_event_follows_the_nak_out() {
+    let mut a = Host::new([10, 9, 0, 3], Shape::default());
+    let mut b = Host::new([10, 9, 0, 2], Shape::default());
+    connect(&mut a, &mut b, &Conn::default());
+    let now = roce::time::Instant::ZERO;
+    let sge = [a.sge(0, 64)];
+    let bad = b.key ^ 0x100;
+    a.post(
+        SendWr::new(
+            1,
+            SendOp::Write {
+                remote_addr: BASE_VA,
+                rkey: bad,
+            },
+        )
+        .payload(Payload::Sges(&sge))
+        .flags(SendFlags::SIGNALED),
+    );
+    let (info, write) = a.transmit(now).expect("the WRITE");
+    let from = SocketAddr::new(info.local_ip, info.udp_src_port);
+    let to = SocketAddr::new(info.remote_ip, ROCE_UDP_PORT);
+    b.receive(now, from, to, &write);
+    // B's QP is in Error, but nobody hears of it before the NAK leaves.
+    assert_eq!(b.state(), QpState::Error);
+    assert!(b.events.is_empty(), "{:?}", b.events);
+    let (binfo, nak) = b.transmit(now).expect("the NAK");
+    let pkt = Packet::new_checked(&nak[..]).unwrap();
+    let repr = PacketRepr::parse(&pkt).unwrap();
+    assert_eq!(repr.bth.opcode, Opcode::RcAcknowledge);
+    assert!(matches!(
+        repr.aeth.map(|a| a.syndrome),
+        Some(Syndrome::Nak(_))
+    ));
+    assert_eq!(
+        b.events,
+        [Event::QpFatal {
+            qpn: b.qpn,
+            status: WcStatus::RemAccessErr
+        }]
+    );
+    let b_from = SocketAddr::new(binfo.local_ip, binfo.udp_src_port);
+    a.receive(now, b_from, a.addr(), &nak);
+    assert_eq!(a.bad_icrc, 0);
+    assert_eq!(a.send_done[0].status, WcStatus::RemAccessErr);
 }

@@ -88,6 +88,11 @@ pub(crate) struct RespState {
     out_cap: usize,
     /// The communication-established event fired since RTR.
     pub(crate) comm_est: bool,
+    /// The QP's fatal event, held until its NAK has gone out: whoever
+    /// reacts to the event (a consumer disconnecting, whose DREQ leaves
+    /// before queued RC packets) must not overtake the NAK that tells the
+    /// requester why.
+    fatal_after_nak: Option<WcStatus>,
 }
 
 const ACK_SLOTS: usize = 8;
@@ -109,6 +114,7 @@ impl RespState {
             out: VecDeque::with_capacity(ACK_SLOTS),
             out_cap: ACK_SLOTS,
             comm_est: false,
+            fatal_after_nak: None,
         }
     }
 
@@ -145,6 +151,7 @@ impl RespState {
         self.nak_sent = false;
         self.cur.active = false;
         self.comm_est = false;
+        self.fatal_after_nak = None;
     }
 
     /// Queue an ACK/NAK; a plain ACK replaces a plain ACK still queued
@@ -571,9 +578,10 @@ impl Qp {
             NakCode::RemoteAccessError => WcStatus::RemAccessErr,
             _ => WcStatus::RemOpErr,
         };
-        self.enter_error(ctx, Some(recv_status.unwrap_or(event)));
+        self.enter_error(ctx, None);
         let m = self.resp.msn;
         self.resp.queue_ack(psn, Syndrome::Nak(code), m);
+        self.resp.fatal_after_nak = Some(recv_status.unwrap_or(event));
     }
 
     /// The next ACK/NAK or READ response packet.
@@ -597,6 +605,15 @@ impl Qp {
                     return match emit_packet(repr, 0, buf, |_| true) {
                         Ok(n) => {
                             self.resp.out.pop_front();
+                            if let (Syndrome::Nak(_), Some(status)) =
+                                (syndrome, self.resp.fatal_after_nak)
+                            {
+                                self.resp.fatal_after_nak = None;
+                                ctx.events.push(Event::QpFatal {
+                                    qpn: self.qpn,
+                                    status,
+                                });
+                            }
                             Produced::Packet(n)
                         }
                         Err(_) => Produced::NoRoom,
