@@ -1419,7 +1419,7 @@ impl<M: Memory> Provider<M> {
     fn incoming(&mut self, conn: ConnId, listener: ListenerId) {
         let Some(&lid) = self.by_listener.get(&listener) else {
             let _ = self.device.cm().reject(self.now, conn, &[]);
-            self.device.cm().release(conn);
+            self.device.cm().release(self.now, conn);
             return;
         };
         let (Some(event), true) = (
@@ -1430,7 +1430,7 @@ impl<M: Memory> Provider<M> {
             self.is_open(lid),
         ) else {
             let _ = self.device.cm().reject(self.now, conn, &[]);
-            self.device.cm().release(conn);
+            self.device.cm().release(self.now, conn);
             return;
         };
         let (local, remote) = match self.device.cm_ref().connection(conn) {
@@ -2777,7 +2777,7 @@ impl<M: Memory> Provider<M> {
             Object::Connector(c) => {
                 let (conn, port) = (c.conn, c.port);
                 if let Some(conn) = conn {
-                    self.device.cm().release(conn);
+                    self.device.cm().release(self.now, conn);
                     self.by_conn.remove(&conn);
                 }
                 if let Some(p) = port {

@@ -498,6 +498,25 @@ fn closing_the_qp_waits_for_its_connector() {
     assert!(r.iter().all(|c| c.status == STATUS_CANCELLED));
 }
 
+/// Closing a connected connector without NdkDisconnect still ends the
+/// connection on the wire (a DREQ, as ib_cm does for a destroyed cm_id):
+/// the peer's disconnect event fires once, at once, instead of the peer
+/// learning only from its transport timeouts or keepalives.
+#[test]
+fn closing_a_connected_connector_tells_the_peer() {
+    let mut p = Pair::new();
+    let (ca, cbc) = p.connect();
+    let st = p.a.p.close(ca, cb(CLOSE, 4));
+    assert!(st == STATUS_SUCCESS || st == STATUS_PENDING, "{st:#x}");
+    p.pump();
+    assert_eq!(p.b.count(|u| u.callback == cb(EVENT, 2)), 1);
+    assert_eq!(
+        p.b.p.connector(cbc).unwrap().state(),
+        ConnectorState::PeerDisconnected
+    );
+    assert_eq!(p.b.p.disconnect(cbc, cb(DONE, 5)), STATUS_SUCCESS);
+}
+
 #[test]
 fn everything_closes_and_nothing_leaks() {
     let mut p = Pair::new();

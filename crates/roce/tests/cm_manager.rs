@@ -265,8 +265,8 @@ fn connect_accept_and_active_disconnect() {
     assert!(p.a_events.contains(&conn_event(a, Event::Released)));
     // Time-wait lasts the QP ACK timeout in ib_cm's rounding: 2048 ms.
     assert_eq!(p.now, Instant::ZERO + Duration::from_millis(2048));
-    p.a.release(a);
-    p.b.release(b);
+    p.a.release(p.now, a);
+    p.b.release(p.now, b);
     assert_eq!(p.a.connection_count(), 0);
     assert_eq!(p.b.connection_count(), 0);
 }
@@ -484,7 +484,7 @@ fn released_connections_report_nothing_more() {
     let mut p = Pair::new();
     let (a, _b) = p.establish(7174);
     p.a.disconnect(p.now, a).unwrap();
-    p.a.release(a);
+    p.a.release(p.now, a);
     p.pump();
     assert_eq!(
         count(
@@ -494,6 +494,55 @@ fn released_connections_report_nothing_more() {
         0
     );
     p.run_timers_until(|p| p.a.connection(a).is_none());
+}
+
+/// Letting go of a connection still up ends it on the wire, as ib_cm does
+/// for a destroyed cm_id: an established one with a DREQ (the peer sees
+/// its disconnect at once instead of waiting on transport timeouts), a
+/// passive one not yet accepted with a REJ; neither reports an event, and
+/// each record goes once closed.
+#[test]
+fn releasing_a_live_connection_ends_it_on_the_wire() {
+    let mut p = Pair::new();
+    let (a, b) = p.establish(7174);
+    p.a.release(p.now, a);
+    p.pump();
+    assert_eq!(
+        p.kinds()
+            .iter()
+            .rev()
+            .take(2)
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>(),
+        [(true, "DREQ"), (false, "DREP")]
+    );
+    assert_eq!(
+        count(&p.b_events, conn_event(b, Event::PeerDisconnected)),
+        1
+    );
+    assert!(!p.a_events.iter().any(
+        |e| matches!(e, CmEvent::Conn { conn, event } if *conn == a && *event != Event::Replied)
+    ));
+    p.run_timers_until(|p| p.a.connection(a).is_none());
+
+    // A REQ the listener's owner lets go of before accepting: REJ.
+    let a2 = p.connect(7174, b"again");
+    let b2 = p
+        .b_events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            CmEvent::Request { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .unwrap();
+    assert_ne!(b2, b);
+    p.b.release(p.now, b2);
+    p.pump();
+    assert_eq!(p.kinds().last(), Some(&(false, "REJ")));
+    assert!(p.a.connection(a2).unwrap().reject_reason().is_some());
+    assert!(p.b.connection(b2).is_none());
 }
 
 #[test]
@@ -675,6 +724,31 @@ fn a_req_from_a_qp_still_in_time_wait_is_stale() {
             .count(),
         2
     );
+}
+
+/// The stale check names a QP by its CA GUID and number (as ib_cm does), not
+/// by its IP: a new instance of the peer (a restarted process: a new CA
+/// GUID, the same address, numbering its QPs from 17 again) may connect
+/// while the old connection is still in time-wait.
+#[test]
+fn a_new_peer_instance_with_the_same_qpn_is_not_stale() {
+    let mut p = Pair::new();
+    let (a, b) = p.establish(7174);
+    p.a.disconnect(p.now, a).unwrap();
+    p.pump();
+    assert_eq!(p.b.connection(b).unwrap().state(), State::TimeWait);
+    p.a = CmManager::new(CmConfig::default(), 0x5054_00FF_FE00_0013, 3);
+    let a2 = p.connect(7174, b"");
+    assert_eq!(p.a.connection(a2).unwrap().reject_reason(), None);
+    assert_eq!(
+        p.b_events
+            .iter()
+            .filter(|e| matches!(e, CmEvent::Request { .. }))
+            .count(),
+        2
+    );
+    // The old one's time-wait still runs out on its own.
+    p.run_timers_until(|p| p.b.connection(b).map(|c| c.state()) == Some(State::Closed));
 }
 
 /// The captured messages of one capture split per connection (by the

@@ -314,8 +314,11 @@ pub struct CmManager {
     /// Connections by local QPN, for the first-packet shortcut (a QP is
     /// bound to at most one live connection).
     by_qpn: BTreeMap<u32, u32>,
-    /// Connections by (peer IP, peer QPN), for the stale-connection check.
-    by_remote_qpn: BTreeMap<(IpAddr, u32), u32>,
+    /// Connections by (peer CA GUID, peer QPN), for the stale-connection
+    /// check: a QP is named by its CA and number, as ib_cm keys it, so a
+    /// new instance of a peer (a new CA GUID) starting again at the same
+    /// QPN is not taken for the old one (roce.md §5).
+    by_remote_qpn: BTreeMap<(u64, u32), u32>,
     timers: BTreeSet<(Instant, u32)>,
     listeners: BTreeMap<u32, Listener>,
     next_listener: u32,
@@ -518,7 +521,7 @@ impl CmManager {
             if self.by_qpn.get(&conn.local_qpn) == Some(&id.slot) {
                 self.by_qpn.remove(&conn.local_qpn);
             }
-            let remote = (conn.remote.ip(), conn.peer.qpn);
+            let remote = (conn.peer.ca_guid, conn.peer.qpn);
             if self.by_remote_qpn.get(&remote) == Some(&id.slot) {
                 self.by_remote_qpn.remove(&remote);
             }
@@ -682,15 +685,29 @@ impl CmManager {
         }
     }
 
-    /// The consumer is done with the connection (its connector closed). The
-    /// record stays while the protocol still needs it (time-wait, a REJ to
-    /// send) and is then dropped; no more events are reported for it.
-    pub fn release(&mut self, id: ConnId) {
+    /// The owner lets go of a connection: no more events, and the record
+    /// goes once the connection is closed. One the owner left up is ended
+    /// as ib_cm ends a destroyed cm_id, so the peer is not left waiting on
+    /// its transport timeouts: an established connection with a DREQ (then
+    /// time-wait), one still being set up with a REJ. A connection already
+    /// disconnecting finishes as it would have.
+    pub fn release(&mut self, now: Instant, id: ConnId) {
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
         conn.released = true;
-        if conn.state == State::Closed {
+        match conn.state {
+            State::Closed => {}
+            State::Established => {
+                let _ = self.input(now, id, Input::Disconnect);
+            }
+            // Refused (and so without effect) where no REJ is due.
+            _ => {
+                let _ = self.abort(now, id);
+            }
+        }
+        // A REJ closes at once, with no event to remove the record on.
+        if self.conn_mut(id).is_some_and(|c| c.state == State::Closed) {
             self.remove(id);
         }
     }
@@ -1037,7 +1054,8 @@ impl CmManager {
                         return;
                     }
                 }
-                self.by_remote_qpn.insert((src, r.local_qpn), id.slot);
+                self.by_remote_qpn
+                    .insert((r.local_ca_guid, r.local_qpn), id.slot);
                 let _ = self.input(now, id, Input::Rep);
             }
             CmMessage::Rtu(r) => {
@@ -1184,7 +1202,7 @@ impl CmManager {
         // A REQ for a QP that is still in time-wait with us: stale (10).
         let stale = self
             .by_remote_qpn
-            .get(&(src, r.local_qpn))
+            .get(&(r.local_ca_guid, r.local_qpn))
             .and_then(|&slot| self.slots.get(slot as usize))
             .and_then(|s| s.conn.as_ref())
             .is_some_and(|c| c.state == State::TimeWait);
@@ -1276,7 +1294,8 @@ impl CmManager {
         };
         let id = self.insert(conn);
         self.by_peer.insert((src, r.local_comm_id), id.slot);
-        self.by_remote_qpn.insert((src, r.local_qpn), id.slot);
+        self.by_remote_qpn
+            .insert((r.local_ca_guid, r.local_qpn), id.slot);
         if let Some(conn) = self.conn_mut(id) {
             conn.timeline.record(now, Entry::Note("REQ received"));
         }
