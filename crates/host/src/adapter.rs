@@ -316,6 +316,21 @@ impl Adapter {
         abi_io::object_count(self.ptr)
     }
 
+    /// The object count once it is down to `want`, or what it still is
+    /// after `t`. An object leaves the provider's table only when its
+    /// CloseCompletion has returned (the last upcall of the object), so a
+    /// consumer woken by that callback may briefly still count it.
+    pub fn object_count_settled(&self, want: usize, t: Duration) -> usize {
+        let end = std::time::Instant::now() + t;
+        loop {
+            let n = self.object_count();
+            if n <= want || std::time::Instant::now() >= end {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Stops the loop and closes the adapter, freeing what the consumer
     /// left open.
     ///

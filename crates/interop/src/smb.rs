@@ -24,7 +24,7 @@ use host::adapter::{Adapter, AdapterConfig, HostMdl};
 use host::io::{ROCE_PORT, RawTransport, Transport, UdpTransport};
 use ndkpi::*;
 use smbd::ntlm::Credentials;
-use smbd::smb2::client::{Client, ClientConfig, ClientEvent, Phase};
+use smbd::smb2::client::{Client, ClientConfig, ClientError, ClientEvent, Phase};
 use smbd::smb2::msg::{FileId, signing_alg};
 use smbd::smbd::conn::{Config, Connection, DisconnectReason, Event, Output, Role};
 use smbd::smbd::wire::BufferDescriptorV1;
@@ -573,20 +573,31 @@ impl Session {
             stats: Stats::default(),
         };
         sess.rdma_connect()?;
-        sess.smbd
+        if let Err(e) = sess.start() {
+            // A session that fails after the RDMA connection is up still
+            // ends it on the wire, so the server is not left waiting.
+            let _ = sess.ndk_disconnect();
+            let _ = sess.close();
+            return Err(e);
+        }
+        Ok(sess)
+    }
+
+    /// MS-SMBD negotiate, then the SMB2 session up to tree connect.
+    fn start(&mut self) -> Result<(), String> {
+        self.smbd
             .handle(Instant::now(), Event::Connected)
             .map_err(|e| format!("MS-SMBD: {e:?}"))?;
-        sess.pump(|s| s.smbd.is_established(), "the MS-SMBD negotiate")?;
-        sess.client.start().map_err(|e| format!("SMB2: {e:?}"))?;
-        sess.pump(
+        self.pump(|s| s.smbd.is_established(), "the MS-SMBD negotiate")?;
+        self.client.start().map_err(|e| format!("SMB2: {e:?}"))?;
+        self.pump(
             |s| {
                 s.events
                     .iter()
                     .any(|e| matches!(e, ClientEvent::Ready { .. }))
             },
             "SMB2 negotiate, session setup and tree connect",
-        )?;
-        Ok(sess)
+        )
     }
 
     fn rdma_connect(&mut self) -> Result<(), String> {
@@ -977,7 +988,10 @@ impl Session {
         }
         let pd = std::mem::replace(&mut self.pd, ptr::null_mut());
         close_object(pd.cast(), disp!(pd, NdkClosePd), t, "PD")?;
-        let left = self.object_count();
+        let left = self
+            .adapter
+            .as_ref()
+            .map_or(0, |a| a.object_count_settled(0, Duration::from_secs(1)));
         self.shutdown();
         if left == 0 {
             Ok(())
@@ -1015,7 +1029,13 @@ impl Session {
                 .iter()
                 .find(|e| matches!(e, ClientEvent::Failed(_)))
             {
-                return Err(format!("{what}: SMB2 client failed: {e:?}"));
+                let why = match e {
+                    ClientEvent::Failed(ClientError::Status { command, status }) => {
+                        format!("SMB2 command {command} failed with status {status:#010x}")
+                    }
+                    e => format!("SMB2 client failed: {e:?}"),
+                };
+                return Err(format!("{what}: {why}"));
             }
             if let Some(r) = self.ended {
                 return Err(format!("{what}: the MS-SMBD connection ended: {r:?}"));

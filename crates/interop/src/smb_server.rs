@@ -1281,7 +1281,10 @@ impl Srv {
         c.report.never_completed = c.outstanding.len();
         c.report.ended = c.ending.take();
         // Buffers of requests that never completed stay out of use.
-        let objects = self.adapter.as_ref().map_or(0, Adapter::object_count);
+        let listening = self.summary.objects_listening;
+        let objects = self.adapter.as_ref().map_or(0, |a| {
+            a.object_count_settled(listening, Duration::from_secs(1))
+        });
         self.summary.objects_after_each.push(objects);
         self.control.disconnect.store(false, Ordering::SeqCst);
         let files = c.smb2.into_files();

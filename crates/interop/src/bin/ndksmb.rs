@@ -138,17 +138,17 @@ fn run(cli: &Cli) -> Result<(), String> {
     if chunk == 0 {
         return Err("the server negotiated no RDMA transfer size".into());
     }
-    let buf = if cli.invalidate {
-        s.register_fast(chunk)?
-    } else {
-        s.register(chunk)?
+    // Whatever the transfer does, the connection is ended (NdkDisconnect)
+    // and every object closed before exiting, so the server sees the
+    // disconnect at once rather than through its own timeouts.
+    let moved = transfer(&mut s, cli, chunk);
+    let logoff = match moved {
+        Ok(_) => s.logoff(),
+        Err(_) => Ok(()),
     };
-    let t = Instant::now();
-    let (bytes, ops) = match &cli.op {
-        Op::Put { file, name } => put(&mut s, buf, chunk, cli.invalidate, file, name)?,
-        Op::Get { name, file } => get(&mut s, buf, chunk, cli.invalidate, name, file)?,
-    };
-    let took = t.elapsed().as_secs_f64();
+    let disconnect = s.ndk_disconnect();
+    let close = s.close();
+    let (bytes, ops, took) = moved?;
     println!(
         "{} {bytes} bytes in {ops} RDMA-channel {}(s) of up to {chunk} bytes in {took:.3} s ({:.1} MB/s)",
         match cli.op {
@@ -161,13 +161,27 @@ fn run(cli: &Cli) -> Result<(), String> {
         },
         bytes as f64 / took.max(1e-9) / 1e6,
     );
-    s.logoff()?;
-    let d = s.ndk_disconnect()?;
+    logoff?;
     println!(
         "logged off; NdkDisconnect completed in {:.1} ms",
-        d.as_secs_f64() * 1e3
+        disconnect?.as_secs_f64() * 1e3
     );
-    s.close()
+    close
+}
+
+/// The copy itself: bytes moved, READs or WRITEs issued, seconds taken.
+fn transfer(s: &mut Session, cli: &Cli, chunk: usize) -> Result<(u64, usize, f64), String> {
+    let buf = if cli.invalidate {
+        s.register_fast(chunk)?
+    } else {
+        s.register(chunk)?
+    };
+    let t = Instant::now();
+    let (bytes, ops) = match &cli.op {
+        Op::Put { file, name } => put(s, buf, chunk, cli.invalidate, file, name)?,
+        Op::Get { name, file } => get(s, buf, chunk, cli.invalidate, name, file)?,
+    };
+    Ok((bytes, ops, t.elapsed().as_secs_f64()))
 }
 
 fn put(
