@@ -52,9 +52,9 @@ use ndkpi::*;
 use roce::cm::{AcceptParams, CmEvent, ConnId, ConnectParams, ListenerId};
 use roce::device::{Device, DeviceConfig, DeviceEvent, Transmit};
 use roce::rc::{
-    Access, Completion, CqHandle, Event as RcEvent, InvalidateTarget, Memory, MrHandle, MwHandle,
-    NotifyType, Path, Payload, PdHandle, QpAttr, QpInit, QpState, SendFlags, SendOp, SendWr, Sge,
-    SrqHandle, Translation, WcOpcode, WcStatus,
+    Access, CqHandle, Event as RcEvent, InvalidateTarget, Memory, MrHandle, MwHandle, Path,
+    Payload, PdHandle, QpAttr, QpInit, QpState, SendFlags, SendOp, SendWr, Sge, SrqHandle,
+    Translation,
 };
 use roce::rng::SeededRng;
 use roce::time::Instant;
@@ -63,6 +63,11 @@ use roce::wire::packet::udp_sport_from_flow_label;
 use crate::connector::{Actions, CmAction, ConnectorState, Input, QpAction};
 use crate::object::{CloseState, ObjectId, Table};
 use crate::upcall::{Callback, Upcall, UpcallKind};
+
+mod cq;
+mod pd;
+
+pub use cq::{NdkCompletion, op_type, wc_status};
 
 /// RNR timer code this responder sends (roce.md §3.6 table: 0.64 ms): short
 /// enough that a sender waiting for a receive buffer resumes quickly.
@@ -139,18 +144,6 @@ pub struct ProviderConfig {
     pub version: NDK_VERSION,
     /// Limits.
     pub limits: Limits,
-}
-
-/// One NDK_RESULT_EX worth of completion, as NdkGetCqResults(Ex) report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NdkCompletion {
-    pub status: NTSTATUS,
-    pub bytes_transferred: u32,
-    pub qp_context: usize,
-    pub request_context: usize,
-    pub op_type: NDK_OPERATION_TYPE,
-    /// The invalidated token of a ReceiveAndInvalidate.
-    pub type_specific: usize,
 }
 
 /// The connector object.
@@ -419,45 +412,6 @@ fn mtu_bytes(code: u8) -> u32 {
     }
 }
 
-/// NDK_RESULT.Status of a work completion (ndk-semantics.md §5.5).
-pub fn wc_status(status: WcStatus, opcode: WcOpcode) -> NTSTATUS {
-    match status {
-        WcStatus::Success => STATUS_SUCCESS,
-        WcStatus::WrFlushErr => STATUS_CANCELLED,
-        // A receive buffer too small for the incoming message.
-        WcStatus::LocLenErr if matches!(opcode, WcOpcode::Recv | WcOpcode::RecvRdmaWithImm) => {
-            STATUS_BUFFER_OVERFLOW
-        }
-        WcStatus::LocLenErr => STATUS_DATA_OVERRUN,
-        WcStatus::LocProtErr | WcStatus::LocAccessErr | WcStatus::MwBindErr => {
-            STATUS_ACCESS_VIOLATION
-        }
-        WcStatus::RemAccessErr | WcStatus::RemOpErr | WcStatus::RemInvReqErr => {
-            STATUS_REMOTE_RESOURCES
-        }
-        // RNR exhaustion has no NDK status of its own (§5.5): like a dead
-        // peer, it is a timeout.
-        WcStatus::RetryExcErr | WcStatus::RnrRetryExcErr => STATUS_IO_TIMEOUT,
-        WcStatus::LocQpOpErr | WcStatus::BadRespErr => STATUS_INVALID_DEVICE_REQUEST,
-    }
-}
-
-/// NDK_OPERATION_TYPE of a work completion.
-pub fn op_type(c: &Completion) -> NDK_OPERATION_TYPE {
-    match c.opcode {
-        WcOpcode::Recv | WcOpcode::RecvRdmaWithImm if c.invalidated_rkey.is_some() => {
-            NdkOperationTypeReceiveAndInvalidate
-        }
-        WcOpcode::Recv | WcOpcode::RecvRdmaWithImm => NdkOperationTypeReceive,
-        WcOpcode::Send => NdkOperationTypeSend,
-        WcOpcode::RdmaWrite => NdkOperationTypeWrite,
-        WcOpcode::RdmaRead => NdkOperationTypeRead,
-        WcOpcode::LocalInvalidate => NdkOperationTypeInvalidate,
-        WcOpcode::FastRegister => NdkOperationTypeFastRegister,
-        WcOpcode::BindMw => NdkOperationTypeBind,
-    }
-}
-
 impl<M: Memory> Provider<M> {
     /// An adapter over a NIC with memory `mem`.
     pub fn new(config: ProviderConfig, mem: M) -> Self {
@@ -562,22 +516,8 @@ impl<M: Memory> Provider<M> {
             return;
         };
         e.upcalls = e.upcalls.saturating_sub(1);
-        if let (
-            UpcallKind::CqNotify { .. },
-            Object::Cq {
-                notifying,
-                deferred,
-                notify,
-                ..
-            },
-        ) = (upcall.kind, &mut e.object)
-        {
-            *notifying = false;
-            if let Some(status) = deferred.take() {
-                let cb = *notify;
-                *notifying = true;
-                self.queue(owner, cb, UpcallKind::CqNotify { status });
-            }
+        if let UpcallKind::CqNotify { .. } = upcall.kind {
+            self.cq_notified(owner);
         }
         if matches!(upcall.kind, UpcallKind::Close) {
             self.finish_close(owner);
@@ -638,37 +578,6 @@ impl<M: Memory> Provider<M> {
         }
     }
 
-    fn notify_cq(&mut self, cq: CqHandle, status: NTSTATUS) {
-        let Some(&(_, id)) = self.cqs.iter().find(|(h, _)| *h == cq) else {
-            return;
-        };
-        let Some(e) = self.objects.get_mut(id) else {
-            return;
-        };
-        if e.close != CloseState::Open {
-            return;
-        }
-        if let Object::Cq {
-            notify,
-            notifying,
-            deferred,
-            ..
-        } = &mut e.object
-        {
-            if *notifying {
-                // Serialized: the running callback's return queues it.
-                *deferred = Some(match *deferred {
-                    Some(s) if s != STATUS_SUCCESS => s,
-                    _ => status,
-                });
-                return;
-            }
-            *notifying = true;
-            let cb = *notify;
-            self.queue(id, cb, UpcallKind::CqNotify { status });
-        }
-    }
-
     /// The SRQ's receive count fell below its armed threshold: one
     /// notification per arm (the engine disarms), none once its close was
     /// requested (ndk-semantics.md §3 rule 4, §5.1).
@@ -718,49 +627,6 @@ impl<M: Memory> Provider<M> {
             .is_some_and(|e| e.close == CloseState::Open)
     }
 
-    /// NdkCreatePd.
-    pub fn create_pd(&mut self) -> Result<ObjectId, NTSTATUS> {
-        let pd = self
-            .device
-            .rc()
-            .alloc_pd()
-            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
-        Ok(self.insert(Object::Pd { pd }, Vec::new()))
-    }
-
-    /// NdkCreateCq.
-    pub fn create_cq(&mut self, depth: u32, notify: Callback) -> Result<ObjectId, NTSTATUS> {
-        if depth == 0 || depth > self.config.limits.max_cq_depth {
-            return Err(STATUS_INVALID_PARAMETER);
-        }
-        let cq = self
-            .device
-            .rc()
-            .create_cq(depth)
-            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
-        let id = self.insert(
-            Object::Cq {
-                cq,
-                notify,
-                notifying: false,
-                deferred: None,
-            },
-            Vec::new(),
-        );
-        self.cqs.push((cq, id));
-        Ok(id)
-    }
-
-    fn cq_handle(&self, cq: ObjectId) -> Option<CqHandle> {
-        if !self.is_open(cq) {
-            return None;
-        }
-        match self.objects.get(cq)?.object {
-            Object::Cq { cq, .. } => Some(cq),
-            _ => None,
-        }
-    }
-
     fn qp_obj(&self, qp: ObjectId) -> Option<&QpObject> {
         match &self.objects.get(qp)?.object {
             Object::Qp(q) => Some(q),
@@ -778,20 +644,6 @@ impl<M: Memory> Provider<M> {
             None => Err(STATUS_INVALID_HANDLE),
             Some(e) if e.close != CloseState::Open => Err(STATUS_INVALID_DEVICE_STATE),
             Some(e) => Ok(&e.object),
-        }
-    }
-
-    fn open_pd(&self, pd: ObjectId) -> Result<PdHandle, NTSTATUS> {
-        match self.open_object(pd)? {
-            Object::Pd { pd } => Ok(*pd),
-            _ => Err(STATUS_INVALID_HANDLE),
-        }
-    }
-
-    fn open_cq(&self, cq: ObjectId) -> Result<CqHandle, NTSTATUS> {
-        match self.open_object(cq)? {
-            Object::Cq { cq, .. } => Ok(*cq),
-            _ => Err(STATUS_INVALID_HANDLE),
         }
     }
 
@@ -1242,23 +1094,6 @@ impl<M: Memory> Provider<M> {
         match self.objects.get(mw)?.object {
             Object::Mw { mw } => self.device.rc_ref().mw_rkey(mw),
             _ => None,
-        }
-    }
-
-    /// NdkResizeCq: completes inline. Shrinking below the completions the
-    /// CQ holds fails and leaves it as it was.
-    pub fn resize_cq(&mut self, cq: ObjectId, depth: u32) -> NTSTATUS {
-        if depth == 0 || depth > self.config.limits.max_cq_depth {
-            return STATUS_INVALID_PARAMETER;
-        }
-        let h = match self.open_cq(cq) {
-            Ok(h) => h,
-            Err(s) => return s,
-        };
-        match self.device.rc().resize_cq(h, depth) {
-            Ok(()) => STATUS_SUCCESS,
-            Err(roce::rc::Error::InvalidArgument) => STATUS_INVALID_PARAMETER,
-            Err(_) => STATUS_INSUFFICIENT_RESOURCES,
         }
     }
 
@@ -2538,74 +2373,6 @@ impl<M: Memory> Provider<M> {
     pub fn flush(&mut self, qp: ObjectId) {
         self.flush_qp(qp);
         self.process_events();
-    }
-
-    /// NdkArmCq. An unknown type arms nothing (project decision: the call
-    /// is VOID, and no documented type matches it).
-    pub fn arm_cq(&mut self, cq: ObjectId, kind: ULONG) {
-        let Some(h) = self.cq_handle(cq) else {
-            return;
-        };
-        let t = match kind {
-            NDK_CQ_NOTIFY_ANY => NotifyType::Any,
-            NDK_CQ_NOTIFY_SOLICITED => NotifyType::Solicited,
-            NDK_CQ_NOTIFY_ERRORS => NotifyType::Errors,
-            _ => return,
-        };
-        let _ = self.device.rc().arm_cq(h, t);
-        self.process_events();
-    }
-
-    fn context_of_qpn(&self, qpn: u32) -> usize {
-        if let Some(q) = self.by_qpn.get(&qpn).and_then(|id| self.qp_obj(*id)) {
-            return q.context;
-        }
-        self.zombies
-            .iter()
-            .find(|z| z.qpn == qpn)
-            .map_or(0, |z| z.context)
-    }
-
-    /// NdkGetCqResults(Ex): up to `out.len()` completions. An overflowed CQ
-    /// returns none (ndk-semantics.md §4, §10.13). The completions of one
-    /// queue come in the order its requests were posted (project decision
-    /// on §10.11, as ND2 requires; the engine completes in order).
-    /// BytesTransferred is set for every completion the engine sized
-    /// (NDK defines it for receives only).
-    pub fn get_cq_results(&mut self, cq: ObjectId, out: &mut [NdkCompletion]) -> usize {
-        let Some(h) = self.cq_handle(cq) else {
-            return 0;
-        };
-        let mut raw = [Completion::default(); 16];
-        let mut n = 0;
-        while n < out.len() {
-            let want = (out.len() - n).min(raw.len());
-            let Some(chunk) = raw.get_mut(..want) else {
-                break;
-            };
-            let got = self.device.rc().poll_cq(h, chunk);
-            for c in raw.iter().take(got) {
-                let qp_context = self.context_of_qpn(c.qpn);
-                if let Some(o) = out.get_mut(n) {
-                    *o = NdkCompletion {
-                        status: wc_status(c.status, c.opcode),
-                        bytes_transferred: c.byte_len,
-                        qp_context,
-                        request_context: c.wr_id as usize,
-                        op_type: op_type(c),
-                        type_specific: c.invalidated_rkey.map_or(0, |k| k as usize),
-                    };
-                }
-                n += 1;
-            }
-            if got < want {
-                break;
-            }
-        }
-        if !self.zombies.is_empty() {
-            self.reap_zombies(None);
-        }
-        n
     }
 
     /// Destroys the engine QPs of closed QPs whose completions have all been
