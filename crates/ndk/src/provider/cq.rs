@@ -187,16 +187,6 @@ impl<M: Memory> Provider<M> {
         }
     }
 
-    fn context_of_qpn(&self, qpn: u32) -> usize {
-        if let Some(q) = self.by_qpn.get(&qpn).and_then(|id| self.qp_obj(*id)) {
-            return q.context;
-        }
-        self.zombies
-            .iter()
-            .find(|z| z.qpn == qpn)
-            .map_or(0, |z| z.context)
-    }
-
     /// NdkGetCqResults(Ex): up to `out.len()` completions. An overflowed CQ
     /// returns none (ndk-semantics.md §4, §10.13). The completions of one
     /// queue come in the order its requests were posted (project decision

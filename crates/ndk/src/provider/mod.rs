@@ -66,6 +66,9 @@ use crate::upcall::{Callback, Upcall, UpcallKind};
 
 mod cq;
 mod pd;
+mod zombie;
+
+use zombie::{Gone, Zombie};
 
 pub use cq::{NdkCompletion, op_type, wc_status};
 
@@ -269,26 +272,6 @@ pub struct QpObject {
     initiator_sge: u32,
     inline_size: u32,
     cqs: [CqHandle; 2],
-}
-
-/// A destroyed QP whose flushed completions may still sit in its CQs: the
-/// engine QP (and so its QPN) is kept until they are polled, so that
-/// NDK_RESULT.QPContext stays right and no new QP reuses the QPN meanwhile.
-#[derive(Debug, Clone, Copy)]
-struct Zombie {
-    qpn: u32,
-    context: usize,
-    cqs: [CqHandle; 2],
-    pd: PdHandle,
-    srq: Option<SrqHandle>,
-}
-
-/// An engine object being destroyed, which zombie QPs must not outlive.
-#[derive(Debug, Clone, Copy)]
-enum Gone {
-    Cq(CqHandle),
-    Pd(PdHandle),
-    Srq(SrqHandle),
 }
 
 /// Most SGEs of one request (the engine's MAX_SGE).
@@ -2375,27 +2358,6 @@ impl<M: Memory> Provider<M> {
         self.process_events();
     }
 
-    /// Destroys the engine QPs of closed QPs whose completions have all been
-    /// polled, and (with `gone`) every one that uses an object being
-    /// destroyed.
-    fn reap_zombies(&mut self, gone: Option<Gone>) {
-        let rc = self.device.rc();
-        self.zombies.retain(|z| {
-            let forced = match gone {
-                Some(Gone::Cq(c)) => z.cqs.contains(&c),
-                Some(Gone::Pd(p)) => z.pd == p,
-                Some(Gone::Srq(s)) => z.srq == Some(s),
-                None => false,
-            };
-            if forced || z.cqs.iter().all(|c| rc.cq_len(*c) == 0) {
-                let _ = rc.destroy_qp(z.qpn);
-                false
-            } else {
-                true
-            }
-        });
-    }
-
     // ---- close ----
 
     /// NdkCloseObject: STATUS_SUCCESS (closed now; `done` is not called) or
@@ -2499,39 +2461,7 @@ impl<M: Memory> Provider<M> {
                 let _ = self.device.rc().destroy_srq(srq);
                 self.srqs.retain(|(h, _)| *h != srq);
             }
-            Object::Qp(q) => {
-                let z = Zombie {
-                    qpn: q.qpn,
-                    context: q.context,
-                    cqs: q.cqs,
-                    pd: q.pd,
-                    srq: q
-                        .srq
-                        .and_then(|s| match self.objects.get(s).map(|e| &e.object) {
-                            Some(Object::Srq { srq, .. }) => Some(*srq),
-                            _ => None,
-                        }),
-                };
-                // Outstanding requests complete as cancelled on the CQs,
-                // which are still open (the QP is their successor):
-                // ndk-semantics.md §3 rule 7, project choice.
-                let rc = self.device.rc();
-                let _ = rc.modify_qp(
-                    z.qpn,
-                    &QpAttr {
-                        state: Some(QpState::Error),
-                        ..QpAttr::default()
-                    },
-                );
-                self.by_qpn.remove(&z.qpn);
-                // The engine QP stays until those completions are polled, so
-                // they still carry the QPContext (see `Zombie`).
-                if z.cqs.iter().all(|c| rc.cq_len(*c) == 0) {
-                    let _ = rc.destroy_qp(z.qpn);
-                } else {
-                    self.zombies.push(z);
-                }
-            }
+            Object::Qp(_) => self.retire_qp(id),
             Object::Mr { mr: Some(mr), .. } => {
                 let mr = *mr;
                 let _ = self.device.rc().dereg_mr(mr);
