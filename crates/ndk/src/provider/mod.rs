@@ -53,8 +53,7 @@ use roce::cm::{AcceptParams, CmEvent, ConnId, ConnectParams, ListenerId};
 use roce::device::{Device, DeviceConfig, DeviceEvent, Transmit};
 use roce::rc::{
     Access, CqHandle, Event as RcEvent, InvalidateTarget, Memory, MrHandle, MwHandle, Path,
-    Payload, PdHandle, QpAttr, QpInit, QpState, SendFlags, SendOp, SendWr, Sge, SrqHandle,
-    Translation,
+    Payload, PdHandle, QpAttr, QpState, SendFlags, SendOp, SendWr, Sge, SrqHandle, Translation,
 };
 use roce::rng::SeededRng;
 use roce::time::Instant;
@@ -66,11 +65,14 @@ use crate::upcall::{Callback, Upcall, UpcallKind};
 
 mod cq;
 mod pd;
+mod qp;
+mod srq;
 mod zombie;
 
 use zombie::{Gone, Zombie};
 
 pub use cq::{NdkCompletion, op_type, wc_status};
+pub use qp::QpObject;
 
 /// RNR timer code this responder sends (roce.md §3.6 table: 0.64 ms): short
 /// enough that a sender waiting for a receive buffer resumes quickly.
@@ -257,21 +259,6 @@ pub enum Object {
     SharedEndpoint {
         addr: SocketAddr,
     },
-}
-
-/// The QP object.
-#[derive(Debug)]
-pub struct QpObject {
-    qpn: u32,
-    context: usize,
-    connector: Option<ObjectId>,
-    pd: PdHandle,
-    /// The SRQ receives come from (NdkCreateQpWithSrq).
-    srq: Option<ObjectId>,
-    receive_sge: u32,
-    initiator_sge: u32,
-    inline_size: u32,
-    cqs: [CqHandle; 2],
 }
 
 /// Most SGEs of one request (the engine's MAX_SGE).
@@ -561,38 +548,6 @@ impl<M: Memory> Provider<M> {
         }
     }
 
-    /// The SRQ's receive count fell below its armed threshold: one
-    /// notification per arm (the engine disarms), none once its close was
-    /// requested (ndk-semantics.md §3 rule 4, §5.1).
-    fn notify_srq(&mut self, srq: SrqHandle) {
-        let Some(&(_, id)) = self.srqs.iter().find(|(h, _)| *h == srq) else {
-            return;
-        };
-        let Some(e) = self.objects.get(id) else {
-            return;
-        };
-        if e.close != CloseState::Open {
-            return;
-        }
-        if let Object::Srq { notify, .. } = e.object {
-            self.queue(
-                id,
-                notify,
-                UpcallKind::SrqNotify {
-                    status: STATUS_SUCCESS,
-                },
-            );
-        }
-    }
-
-    fn qp_connector(&self, qpn: u32) -> Option<ObjectId> {
-        let id = *self.by_qpn.get(&qpn)?;
-        match self.objects.get(id)?.object {
-            Object::Qp(ref q) => q.connector,
-            _ => None,
-        }
-    }
-
     // ---- object creation ----
 
     fn insert(&mut self, object: Object, antecedents: Vec<ObjectId>) -> ObjectId {
@@ -610,13 +565,6 @@ impl<M: Memory> Provider<M> {
             .is_some_and(|e| e.close == CloseState::Open)
     }
 
-    fn qp_obj(&self, qp: ObjectId) -> Option<&QpObject> {
-        match &self.objects.get(qp)?.object {
-            Object::Qp(q) => Some(q),
-            _ => None,
-        }
-    }
-
     /// An open parent (or argument) object: a missing one is
     /// STATUS_INVALID_HANDLE, one whose close was requested
     /// STATUS_INVALID_DEVICE_STATE (ndk-semantics.md §3 rule 3 lets the
@@ -628,252 +576,6 @@ impl<M: Memory> Provider<M> {
             Some(e) if e.close != CloseState::Open => Err(STATUS_INVALID_DEVICE_STATE),
             Some(e) => Ok(&e.object),
         }
-    }
-
-    /// NdkCreateQp (receives on the QP's own queue).
-    #[allow(clippy::too_many_arguments)]
-    pub fn create_qp(
-        &mut self,
-        pd: ObjectId,
-        receive_cq: ObjectId,
-        initiator_cq: ObjectId,
-        context: usize,
-        receive_depth: u32,
-        initiator_depth: u32,
-        max_receive_sge: u32,
-        max_initiator_sge: u32,
-        inline_size: u32,
-    ) -> Result<ObjectId, NTSTATUS> {
-        let l = self.config.limits;
-        if receive_depth == 0 || receive_depth > l.max_qp_depth || max_receive_sge > l.max_sge {
-            return Err(STATUS_INVALID_PARAMETER);
-        }
-        self.create_qp_inner(
-            pd,
-            receive_cq,
-            initiator_cq,
-            None,
-            context,
-            (receive_depth, max_receive_sge),
-            initiator_depth,
-            max_initiator_sge,
-            inline_size,
-        )
-    }
-
-    /// NdkCreateQpWithSrq: receives come from `srq` (which becomes the QP's
-    /// antecedent, ndk-semantics.md §3).
-    #[allow(clippy::too_many_arguments)]
-    pub fn create_qp_with_srq(
-        &mut self,
-        pd: ObjectId,
-        receive_cq: ObjectId,
-        initiator_cq: ObjectId,
-        srq: ObjectId,
-        context: usize,
-        initiator_depth: u32,
-        max_initiator_sge: u32,
-        inline_size: u32,
-    ) -> Result<ObjectId, NTSTATUS> {
-        self.create_qp_inner(
-            pd,
-            receive_cq,
-            initiator_cq,
-            Some(srq),
-            context,
-            (0, 0),
-            initiator_depth,
-            max_initiator_sge,
-            inline_size,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn create_qp_inner(
-        &mut self,
-        pd: ObjectId,
-        receive_cq: ObjectId,
-        initiator_cq: ObjectId,
-        srq: Option<ObjectId>,
-        context: usize,
-        (receive_depth, max_receive_sge): (u32, u32),
-        initiator_depth: u32,
-        max_initiator_sge: u32,
-        inline_size: u32,
-    ) -> Result<ObjectId, NTSTATUS> {
-        let l = self.config.limits;
-        // Each limit must be within NDK_ADAPTER_INFO's (ndk-semantics.md §5.1).
-        if initiator_depth == 0
-            || initiator_depth > l.max_qp_depth
-            || max_initiator_sge > l.max_sge
-            || inline_size > l.inline_cap()
-        {
-            return Err(STATUS_INVALID_PARAMETER);
-        }
-        let pdh = self.open_pd(pd)?;
-        let rcq = self.open_cq(receive_cq)?;
-        let icq = self.open_cq(initiator_cq)?;
-        let (srq_handle, receive_sge) = match srq {
-            Some(s) => match self.open_object(s)? {
-                Object::Srq { srq, max_sge, .. } => (Some(*srq), *max_sge),
-                _ => return Err(STATUS_INVALID_HANDLE),
-            },
-            None => (None, max_receive_sge),
-        };
-        let rc = self.device.rc();
-        let qpn = rc
-            .create_qp(&QpInit {
-                pd: pdh,
-                send_cq: icq,
-                recv_cq: rcq,
-                srq: srq_handle,
-                sq_depth: initiator_depth,
-                rq_depth: receive_depth,
-                max_send_sge: max_initiator_sge.max(1),
-                max_recv_sge: max_receive_sge.max(1),
-                max_inline: inline_size,
-            })
-            .map_err(|e| match e {
-                // An SRQ of another PD (ndk-semantics.md §3: the SRQ is the
-                // PD's child; the QP must share it).
-                roce::rc::Error::InvalidArgument => STATUS_INVALID_PARAMETER,
-                _ => STATUS_INSUFFICIENT_RESOURCES,
-            })?;
-        // Init at once, so receives can be posted before the connection
-        // exists (ndk-semantics.md §5.2).
-        let init = QpAttr {
-            state: Some(QpState::Init),
-            access: Some(Access::REMOTE_READ.union(Access::REMOTE_WRITE)),
-            ..QpAttr::default()
-        };
-        if rc.modify_qp(qpn, &init).is_err() {
-            let _ = rc.destroy_qp(qpn);
-            return Err(STATUS_INSUFFICIENT_RESOURCES);
-        }
-        let mut antecedents = vec![pd, receive_cq];
-        if initiator_cq != receive_cq {
-            antecedents.push(initiator_cq);
-        }
-        antecedents.extend(srq);
-        let id = self.insert(
-            Object::Qp(Box::new(QpObject {
-                qpn,
-                context,
-                connector: None,
-                pd: pdh,
-                srq,
-                receive_sge,
-                initiator_sge: max_initiator_sge,
-                inline_size,
-                cqs: [icq, rcq],
-            })),
-            antecedents,
-        );
-        self.by_qpn.insert(qpn, id);
-        Ok(id)
-    }
-
-    /// NdkCreateSrq. `threshold` > 0 arms the one-shot limit notification
-    /// (ndk-semantics.md §5.1).
-    pub fn create_srq(
-        &mut self,
-        pd: ObjectId,
-        depth: u32,
-        max_sge: u32,
-        threshold: u32,
-        notify: Callback,
-    ) -> Result<ObjectId, NTSTATUS> {
-        let l = self.config.limits;
-        if depth == 0 || depth > l.max_srq_depth || max_sge > l.max_sge {
-            return Err(STATUS_INVALID_PARAMETER);
-        }
-        let pdh = self.open_pd(pd)?;
-        let srq = self
-            .device
-            .rc()
-            .create_srq(pdh, depth, max_sge.max(1), threshold)
-            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
-        let id = self.insert(
-            Object::Srq {
-                srq,
-                notify,
-                depth,
-                capacity: depth,
-                max_sge,
-            },
-            vec![pd],
-        );
-        self.srqs.push((srq, id));
-        Ok(id)
-    }
-
-    /// NdkModifySrq: completes inline. `depth` 0 keeps the depth;
-    /// `threshold` 0 keeps the threshold and its arm state, > 0 arms the
-    /// one-shot notification, which fires at once if fewer receives are
-    /// queued already (ndk-semantics.md §5.1).
-    ///
-    /// Project decisions where the documentation gives only
-    /// STATUS_INVALID_PARAMETER: a depth above MaxSrqDepth or below the
-    /// receives queued now is STATUS_INVALID_PARAMETER and changes nothing;
-    /// a depth above the one the SRQ was created with is
-    /// STATUS_INSUFFICIENT_RESOURCES (the engine's queue is sized at
-    /// creation and cannot grow; nothing is allocated on this path).
-    pub fn modify_srq(&mut self, srq: ObjectId, depth: u32, threshold: u32) -> NTSTATUS {
-        let (h, capacity) = match self.open_object(srq) {
-            Ok(Object::Srq { srq, capacity, .. }) => (*srq, *capacity),
-            Ok(_) => return STATUS_INVALID_HANDLE,
-            Err(s) => return s,
-        };
-        if depth != 0 {
-            let queued = self.device.rc_ref().srq_len(h);
-            if depth > self.config.limits.max_srq_depth || (depth as usize) < queued {
-                return STATUS_INVALID_PARAMETER;
-            }
-            if depth > capacity {
-                return STATUS_INSUFFICIENT_RESOURCES;
-            }
-            if let Some(Object::Srq { depth: d, .. }) =
-                self.objects.get_mut(srq).map(|e| &mut e.object)
-            {
-                *d = depth;
-            }
-        }
-        if threshold != 0 && self.device.rc().modify_srq(h, threshold).is_err() {
-            return STATUS_INVALID_PARAMETER;
-        }
-        self.process_events();
-        STATUS_SUCCESS
-    }
-
-    /// NdkSrqReceive. Errors as NdkReceive's (see [`Self::post_receive`]).
-    pub fn post_srq_receive(&mut self, srq: ObjectId, context: usize, sgl: &[NdkSge]) -> NTSTATUS {
-        let (h, depth, max_sge) = match self.open_object(srq) {
-            Ok(Object::Srq {
-                srq,
-                depth,
-                max_sge,
-                ..
-            }) => (*srq, *depth, *max_sge),
-            Ok(_) => return STATUS_INVALID_HANDLE,
-            Err(s) => return s,
-        };
-        if sgl.len() > max_sge as usize {
-            return STATUS_DATA_OVERRUN;
-        }
-        if self.device.rc_ref().srq_len(h) >= depth as usize {
-            return STATUS_NO_MORE_ENTRIES;
-        }
-        let mut buf = [Sge::default(); MAX_SGES];
-        let n = match Self::sges(sgl, &mut buf) {
-            Ok(n) => n,
-            Err(s) => return s,
-        };
-        let r = self
-            .device
-            .rc()
-            .post_srq_recv(h, context as u64, buf.get(..n).unwrap_or(&[]));
-        self.process_events();
-        r.map_or_else(Self::post_error, |()| STATUS_SUCCESS)
     }
 
     /// NdkCreateMr: `fast_register` chooses what the MR is for
@@ -1085,14 +787,6 @@ impl<M: Memory> Provider<M> {
     pub fn set_now(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
-        }
-    }
-
-    /// The QPContext a QP was created with.
-    pub fn qp_context(&self, qp: ObjectId) -> Option<usize> {
-        match self.objects.get(qp)?.object {
-            Object::Qp(ref q) => Some(q.context),
-            _ => None,
         }
     }
 
@@ -1826,20 +1520,6 @@ impl<M: Memory> Provider<M> {
         }
     }
 
-    /// The implicit flush: the QP enters Error, and every outstanding
-    /// request completes with STATUS_CANCELLED on its CQ.
-    fn flush_qp(&mut self, qp: ObjectId) {
-        if let Some(qpn) = self.qp_obj(qp).map(|q| q.qpn) {
-            let _ = self.device.rc().modify_qp(
-                qpn,
-                &QpAttr {
-                    state: Some(QpState::Error),
-                    ..QpAttr::default()
-                },
-            );
-        }
-    }
-
     // ---- QP and CQ data path ----
     //
     // Status decisions for what NDK leaves undocumented (ndk-semantics.md
@@ -2346,16 +2026,6 @@ impl<M: Memory> Provider<M> {
             Object::Mr { .. } => Err(STATUS_INVALID_DEVICE_STATE),
             _ => Err(STATUS_INVALID_HANDLE),
         }
-    }
-
-    /// NdkFlush: every outstanding request of the QP completes with
-    /// STATUS_CANCELLED; later posts complete the same way at once (the QP
-    /// stays in Error). Safe against a concurrent post (§5.2 D10): the
-    /// shell serializes both on its lock, and each request is either
-    /// flushed or was never posted.
-    pub fn flush(&mut self, qp: ObjectId) {
-        self.flush_qp(qp);
-        self.process_events();
     }
 
     // ---- close ----
