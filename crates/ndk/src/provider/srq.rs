@@ -6,7 +6,8 @@ use alloc::vec;
 use ndkpi::*;
 use roce::rc::{Memory, Sge, SrqHandle};
 
-use super::{MAX_SGES, NdkSge, Object, Provider, STATUS_NO_MORE_ENTRIES};
+use super::post::MAX_SGES;
+use super::{NdkSge, Object, Provider};
 use crate::object::{CloseState, ObjectId};
 use crate::upcall::{Callback, UpcallKind};
 
