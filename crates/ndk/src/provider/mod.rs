@@ -52,8 +52,8 @@ use ndkpi::*;
 use roce::cm::{AcceptParams, CmEvent, ConnId, ConnectParams, ListenerId};
 use roce::device::{Device, DeviceConfig, DeviceEvent, Transmit};
 use roce::rc::{
-    Access, CqHandle, Event as RcEvent, InvalidateTarget, Memory, MrHandle, MwHandle, Path,
-    Payload, PdHandle, QpAttr, QpState, SendOp, SrqHandle, Translation,
+    CqHandle, Event as RcEvent, Memory, MrHandle, MwHandle, Path, PdHandle, QpAttr, QpState,
+    SrqHandle,
 };
 use roce::rng::SeededRng;
 use roce::time::Instant;
@@ -62,9 +62,10 @@ use roce::wire::packet::udp_sport_from_flow_label;
 use crate::connector::{Actions, CmAction, ConnectorState, Input, QpAction};
 use crate::object::{CloseState, ObjectId, Table};
 use crate::upcall::{Callback, Upcall, UpcallKind};
-use post::PostKind;
 
 mod cq;
+mod mr;
+mod mw;
 mod pd;
 mod post;
 mod qp;
@@ -74,6 +75,7 @@ mod zombie;
 use zombie::{Gone, Zombie};
 
 pub use cq::{NdkCompletion, op_type, wc_status};
+pub use mr::{MrKind, PAGE_SIZE};
 pub use post::{NdkSge, SendData, gather_inline};
 pub use qp::QpObject;
 
@@ -91,9 +93,6 @@ pub use ndkpi::STATUS_NO_MORE_ENTRIES;
 /// stack buffer of this size (ndk-semantics.md §5.4: copied during the
 /// call), so NDK_ADAPTER_INFO.MaxInlineDataSize never exceeds it.
 pub const MAX_INLINE_DATA: u32 = 512;
-
-/// Bytes per page of fast-register and LAM page arrays (PAGE_SIZE).
-pub const PAGE_SIZE: u64 = 4096;
 
 /// Limits the adapter reports in NDK_ADAPTER_INFO and enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,20 +202,6 @@ impl Connector {
     pub const fn qp(&self) -> Option<ObjectId> {
         self.qp
     }
-}
-
-/// What an MR object is for (NdkCreateMr's FastRegister argument) and how
-/// far it got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MrKind {
-    /// FastRegister=FALSE: NdkRegisterMr only. The span and rights of the
-    /// current registration, kept for NdkBind's inline checks (§6).
-    Regular {
-        registered: Option<(u64, u64, Access)>,
-    },
-    /// FastRegister=TRUE: NdkInitializeFastRegisterMr, then NdkFastRegister
-    /// work requests. `(pages, remote access)` once initialized.
-    FastRegister { initialized: Option<(u32, bool)> },
 }
 
 /// Every kind of NDK object.
@@ -498,225 +483,11 @@ impl<M: Memory> Provider<M> {
         }
     }
 
-    /// NdkCreateMr: `fast_register` chooses what the MR is for
-    /// (ndk-semantics.md §6).
-    pub fn create_mr_for(
-        &mut self,
-        pd: ObjectId,
-        fast_register: bool,
-    ) -> Result<ObjectId, NTSTATUS> {
-        let pdh = self.open_pd(pd)?;
-        let kind = if fast_register {
-            MrKind::FastRegister { initialized: None }
-        } else {
-            MrKind::Regular { registered: None }
-        };
-        Ok(self.insert(
-            Object::Mr {
-                mr: None,
-                pd: pdh,
-                kind,
-            },
-            vec![pd],
-        ))
-    }
-
-    /// NdkCreateMr(FastRegister=FALSE).
-    pub fn create_mr(&mut self, pd: ObjectId) -> Result<ObjectId, NTSTATUS> {
-        self.create_mr_for(pd, false)
-    }
-
-    /// NdkRegisterMr: `length` bytes at virtual address `va` whose bytes
-    /// live at logical address `logical` (the shell resolved the MDL).
-    /// Completes inline.
-    ///
-    /// Project decisions: an MR created for fast-register is
-    /// STATUS_INVALID_DEVICE_REQUEST (NdkCreateMr's FastRegister says what
-    /// the MR is for); a second registration without a deregistration is
-    /// STATUS_INVALID_DEVICE_STATE; VA 0 (zero-based), length 0 or above
-    /// MaxRegistrationSize, or unknown flags are STATUS_INVALID_PARAMETER.
-    pub fn register(
-        &mut self,
-        mr: ObjectId,
-        va: u64,
-        length: u64,
-        logical: u64,
-        flags: ULONG,
-    ) -> NTSTATUS {
-        let known = NDK_MR_FLAG_ALLOW_LOCAL_WRITE
-            | NDK_MR_FLAG_ALLOW_REMOTE_READ
-            | NDK_MR_FLAG_ALLOW_REMOTE_WRITE
-            | NDK_MR_FLAG_RDMA_READ_SINK;
-        if va == 0
-            || length == 0
-            || length > self.config.limits.max_registration
-            || flags & !known != 0
-        {
-            return STATUS_INVALID_PARAMETER;
-        }
-        let pdh = match self.open_object(mr) {
-            Ok(Object::Mr {
-                kind: MrKind::FastRegister { .. },
-                ..
-            }) => return STATUS_INVALID_DEVICE_REQUEST,
-            Ok(Object::Mr { mr: None, pd, .. }) => *pd,
-            Ok(Object::Mr { .. }) => return STATUS_INVALID_DEVICE_STATE,
-            Ok(_) => return STATUS_INVALID_HANDLE,
-            Err(s) => return s,
-        };
-        let mut access = Access::NONE;
-        // RDMA_READ_SINK needs no right of its own
-        // (NDK_ADAPTER_FLAG_RDMA_READ_SINK_NOT_REQUIRED) beyond the local
-        // write a sink is written with.
-        if flags & (NDK_MR_FLAG_ALLOW_LOCAL_WRITE | NDK_MR_FLAG_RDMA_READ_SINK) != 0 {
-            access = access.union(Access::LOCAL_WRITE);
-        }
-        if flags & NDK_MR_FLAG_ALLOW_REMOTE_READ != 0 {
-            access = access.union(Access::REMOTE_READ);
-        }
-        if flags & NDK_MR_FLAG_ALLOW_REMOTE_WRITE == NDK_MR_FLAG_ALLOW_REMOTE_WRITE {
-            access = access.union(Access::REMOTE_WRITE);
-        }
-        let handle = match self.device.rc().register_mr(
-            pdh,
-            va,
-            length,
-            access,
-            Translation::Contiguous { base: logical },
-        ) {
-            Ok(h) => h,
-            Err(roce::rc::Error::InvalidArgument) => return STATUS_INVALID_PARAMETER,
-            Err(_) => return STATUS_INSUFFICIENT_RESOURCES,
-        };
-        if let Some(Object::Mr { mr, kind, .. }) = self.objects.get_mut(mr).map(|e| &mut e.object) {
-            *mr = Some(handle);
-            *kind = MrKind::Regular {
-                registered: Some((va, length, access)),
-            };
-        }
-        STATUS_SUCCESS
-    }
-
-    /// NdkDeregisterMr. Completes inline. The MR must be registered
-    /// (STATUS_INVALID_DEVICE_STATE otherwise, and while a memory window is
-    /// bound to it: the engine keeps the registration for the window).
-    pub fn deregister(&mut self, mr: ObjectId) -> NTSTATUS {
-        let handle = match self.open_object(mr) {
-            Ok(Object::Mr {
-                kind: MrKind::FastRegister { .. },
-                ..
-            }) => return STATUS_INVALID_DEVICE_REQUEST,
-            Ok(Object::Mr { mr: Some(h), .. }) => *h,
-            Ok(Object::Mr { mr: None, .. }) => return STATUS_INVALID_DEVICE_STATE,
-            Ok(_) => return STATUS_INVALID_HANDLE,
-            Err(s) => return s,
-        };
-        if self.device.rc().dereg_mr(handle).is_err() {
-            return STATUS_INVALID_DEVICE_STATE;
-        }
-        if let Some(Object::Mr { mr, kind, .. }) = self.objects.get_mut(mr).map(|e| &mut e.object) {
-            *mr = None;
-            *kind = MrKind::Regular { registered: None };
-        }
-        STATUS_SUCCESS
-    }
-
-    /// NdkInitializeFastRegisterMr: completes inline. Only on an MR created
-    /// with FastRegister=TRUE (STATUS_INVALID_DEVICE_REQUEST otherwise,
-    /// project decision); a page count of 0 is STATUS_INVALID_PARAMETER,
-    /// above FRMRPageCount's limit STATUS_IMPLEMENTATION_LIMIT (§6). May be
-    /// called again: the MR is then set up anew (its current registration
-    /// is gone; STATUS_INVALID_DEVICE_STATE while a window is bound to it).
-    pub fn init_fast_register(&mut self, mr: ObjectId, pages: u32, remote: bool) -> NTSTATUS {
-        let (old, pdh) = match self.open_object(mr) {
-            Ok(Object::Mr {
-                mr,
-                pd,
-                kind: MrKind::FastRegister { .. },
-            }) => (*mr, *pd),
-            Ok(Object::Mr { .. }) => return STATUS_INVALID_DEVICE_REQUEST,
-            Ok(_) => return STATUS_INVALID_HANDLE,
-            Err(s) => return s,
-        };
-        if pages == 0 {
-            return STATUS_INVALID_PARAMETER;
-        }
-        if pages > self.config.limits.max_fr_pages {
-            return STATUS_IMPLEMENTATION_LIMIT;
-        }
-        let rc = self.device.rc();
-        if let Some(h) = old
-            && rc.dereg_mr(h).is_err()
-        {
-            return STATUS_INVALID_DEVICE_STATE;
-        }
-        let r = rc.alloc_fast_reg_mr(pdh, pages, remote);
-        let (handle, st) = match r {
-            Ok(h) => (Some(h), STATUS_SUCCESS),
-            Err(_) => (None, STATUS_INSUFFICIENT_RESOURCES),
-        };
-        if let Some(Object::Mr { mr, kind, .. }) = self.objects.get_mut(mr).map(|e| &mut e.object) {
-            *mr = handle;
-            *kind = MrKind::FastRegister {
-                initialized: handle.map(|_| (pages, remote)),
-            };
-        }
-        st
-    }
-
-    /// NdkCreateMr + NdkRegisterMr in one step (tests and tools).
-    pub fn register_mr(
-        &mut self,
-        pd: ObjectId,
-        va: u64,
-        length: u64,
-        logical: u64,
-        flags: ULONG,
-    ) -> Result<ObjectId, NTSTATUS> {
-        let mr = self.create_mr(pd)?;
-        let st = self.register(mr, va, length, logical, flags);
-        if st != STATUS_SUCCESS {
-            let _ = self.close(mr, Callback::NONE);
-            return Err(st);
-        }
-        Ok(mr)
-    }
-
-    /// NdkCreateMw.
-    pub fn create_mw(&mut self, pd: ObjectId) -> Result<ObjectId, NTSTATUS> {
-        let pdh = self.open_pd(pd)?;
-        let mw = self
-            .device
-            .rc()
-            .alloc_mw(pdh)
-            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
-        Ok(self.insert(Object::Mw { mw }, vec![pd]))
-    }
-
-    /// NdkGetRemoteTokenFromMw: the token of the latest bind posted (0
-    /// before any).
-    pub fn mw_token(&self, mw: ObjectId) -> Option<u32> {
-        match self.objects.get(mw)?.object {
-            Object::Mw { mw } => self.device.rc_ref().mw_rkey(mw),
-            _ => None,
-        }
-    }
-
     /// The time every call after this one happens at (the shell sets it
     /// from its clock before each consumer call).
     pub fn set_now(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
-        }
-    }
-
-    /// NdkGetLocalTokenFromMr / NdkGetRemoteTokenFromMr (one key serves
-    /// both; for a fast-register MR, the token of the latest NdkFastRegister
-    /// posted).
-    pub fn mr_token(&self, mr: ObjectId) -> Option<u32> {
-        match self.objects.get(mr)?.object {
-            Object::Mr { mr: Some(h), .. } => self.device.rc_ref().mr_key(h),
-            _ => None,
         }
     }
 
@@ -1437,258 +1208,6 @@ impl<M: Memory> Provider<M> {
         }
         if to_rts {
             let _ = rc.modify_qp(qpn, &rts);
-        }
-    }
-
-    /// NdkBind: binds `mw` to `length` bytes at `va` of `mr` (ndk-semantics.md
-    /// §6). Inline failures: STATUS_CONNECTION_INVALID (not connected),
-    /// STATUS_ACCESS_VIOLATION (remote write asked of an MR registered
-    /// without local write), and by project decision STATUS_INVALID_PARAMETER
-    /// for VA 0, length 0, or a range outside the MR's registration,
-    /// STATUS_INVALID_DEVICE_STATE for an MR with no registration. Once the
-    /// bind is posted the window's token is its new one and the MR is an
-    /// antecedent of the MW (§3): the MR's close waits for the MW's.
-    #[allow(clippy::too_many_arguments)]
-    pub fn bind(
-        &mut self,
-        qp: ObjectId,
-        context: usize,
-        mr: ObjectId,
-        mw: ObjectId,
-        va: u64,
-        length: u64,
-        flags: ULONG,
-    ) -> NTSTATUS {
-        let r = self.check_bind(qp, mr, mw, va, length, flags);
-        let (mrh, mwh, access) = match r {
-            Ok(x) => x,
-            Err(st) => return self.reject_post(qp, st),
-        };
-        let op = SendOp::BindMw {
-            mw: mwh,
-            mr: mrh,
-            iova: va,
-            length,
-            access,
-        };
-        let st = self.post_wr(qp, context, op, Payload::Sges(&[]), flags);
-        if st == STATUS_SUCCESS
-            && self
-                .objects
-                .get(mw)
-                .is_some_and(|e| !e.antecedents.contains(&mr))
-        {
-            if let Some(e) = self.objects.get_mut(mr) {
-                e.successors += 1;
-            }
-            if let Some(e) = self.objects.get_mut(mw) {
-                e.antecedents.push(mr);
-            }
-        }
-        st
-    }
-
-    fn check_bind(
-        &self,
-        qp: ObjectId,
-        mr: ObjectId,
-        mw: ObjectId,
-        va: u64,
-        length: u64,
-        flags: ULONG,
-    ) -> Result<(MrHandle, MwHandle, Access), NTSTATUS> {
-        self.check_memory_op(qp, PostKind::Bind, flags)?;
-        let mwh = match self.open_object(mw)? {
-            Object::Mw { mw } => *mw,
-            _ => return Err(STATUS_INVALID_HANDLE),
-        };
-        let mut access = Access::NONE;
-        if flags & NDK_OP_FLAG_ALLOW_REMOTE_READ != 0 {
-            access = access.union(Access::REMOTE_READ);
-        }
-        if flags & NDK_OP_FLAG_ALLOW_REMOTE_WRITE == NDK_OP_FLAG_ALLOW_REMOTE_WRITE {
-            access = access.union(Access::REMOTE_WRITE);
-        }
-        if va == 0 || length == 0 || va.checked_add(length).is_none() {
-            return Err(STATUS_INVALID_PARAMETER);
-        }
-        match self.open_object(mr)? {
-            Object::Mr {
-                mr: Some(h),
-                kind:
-                    MrKind::Regular {
-                        registered: Some((base, len, mr_access)),
-                    },
-                ..
-            } => {
-                if va < *base || va + length > base.saturating_add(*len) {
-                    return Err(STATUS_INVALID_PARAMETER);
-                }
-                if access.contains(Access::REMOTE_WRITE) && !mr_access.contains(Access::LOCAL_WRITE)
-                {
-                    return Err(STATUS_ACCESS_VIOLATION);
-                }
-                Ok((*h, mwh, access))
-            }
-            // A fast-registered MR's span and rights change with each
-            // registration: the engine checks them when the bind executes
-            // (a failure is an error completion, STATUS_ACCESS_VIOLATION).
-            Object::Mr {
-                mr: Some(h),
-                kind: MrKind::FastRegister { .. },
-                ..
-            } => Ok((*h, mwh, access)),
-            Object::Mr { .. } => Err(STATUS_INVALID_DEVICE_STATE),
-            _ => Err(STATUS_INVALID_HANDLE),
-        }
-    }
-
-    /// NdkFastRegister: registers `length` bytes of the `pages`
-    /// (PAGE_SIZE each, from NdkBuildLAM), starting `fbo` bytes into the
-    /// first, at `va` (ndk-semantics.md §6). Inline failures:
-    /// STATUS_CONNECTION_INVALID, STATUS_ACCESS_VIOLATION (remote rights on
-    /// an MR initialized without RemoteAccess), and by project decision
-    /// STATUS_INVALID_PARAMETER for an empty page list, more pages than
-    /// initialized, an FBO of a page or more, a length of 0 or beyond the
-    /// pages, or a VA that is 0 or not FBO into a page;
-    /// STATUS_INVALID_DEVICE_REQUEST for a regular MR;
-    /// STATUS_INVALID_DEVICE_STATE for an MR not initialized, or whose
-    /// previous fast-register has not executed yet (the engine stages one
-    /// page list per MR).
-    #[allow(clippy::too_many_arguments)]
-    pub fn fast_register(
-        &mut self,
-        qp: ObjectId,
-        context: usize,
-        mr: ObjectId,
-        pages: &[u64],
-        fbo: u32,
-        length: u64,
-        va: u64,
-        flags: ULONG,
-    ) -> NTSTATUS {
-        let (mrh, access) = match self.check_fast_register(qp, mr, pages, fbo, length, va, flags) {
-            Ok(x) => x,
-            Err(st) => return self.reject_post(qp, st),
-        };
-        let op = SendOp::FastRegister {
-            mr: mrh,
-            pages,
-            page_size: PAGE_SIZE,
-            first_byte_offset: u64::from(fbo),
-            length,
-            iova: va,
-            access,
-        };
-        self.post_wr(qp, context, op, Payload::Sges(&[]), flags)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn check_fast_register(
-        &self,
-        qp: ObjectId,
-        mr: ObjectId,
-        pages: &[u64],
-        fbo: u32,
-        length: u64,
-        va: u64,
-        flags: ULONG,
-    ) -> Result<(MrHandle, Access), NTSTATUS> {
-        self.check_memory_op(qp, PostKind::FastRegister, flags)?;
-        let (h, max, remote) = match self.open_object(mr)? {
-            Object::Mr {
-                mr: Some(h),
-                kind:
-                    MrKind::FastRegister {
-                        initialized: Some((max, remote)),
-                    },
-                ..
-            } => (*h, *max, *remote),
-            Object::Mr {
-                kind: MrKind::Regular { .. },
-                ..
-            } => return Err(STATUS_INVALID_DEVICE_REQUEST),
-            Object::Mr { .. } => return Err(STATUS_INVALID_DEVICE_STATE),
-            _ => return Err(STATUS_INVALID_HANDLE),
-        };
-        let fbo = u64::from(fbo);
-        let span = (pages.len() as u64)
-            .saturating_mul(PAGE_SIZE)
-            .saturating_sub(fbo);
-        if pages.is_empty()
-            || pages.len() > max as usize
-            || fbo >= PAGE_SIZE
-            || length == 0
-            || length > span
-            || va == 0
-            || va % PAGE_SIZE != fbo
-            || va.checked_add(length).is_none()
-        {
-            return Err(STATUS_INVALID_PARAMETER);
-        }
-        let mut access = Access::NONE;
-        if flags & (NDK_OP_FLAG_ALLOW_LOCAL_WRITE | NDK_OP_FLAG_RDMA_READ_SINK) != 0 {
-            access = access.union(Access::LOCAL_WRITE);
-        }
-        if flags & NDK_OP_FLAG_ALLOW_REMOTE_READ != 0 {
-            access = access.union(Access::REMOTE_READ);
-        }
-        if flags & NDK_OP_FLAG_ALLOW_REMOTE_WRITE == NDK_OP_FLAG_ALLOW_REMOTE_WRITE {
-            access = access.union(Access::REMOTE_WRITE);
-        }
-        if access.is_remote() && !remote {
-            return Err(STATUS_ACCESS_VIOLATION);
-        }
-        Ok((h, access))
-    }
-
-    /// NdkInvalidate of a fast-registered MR or a bound MW. Inline
-    /// failures: STATUS_CONNECTION_INVALID, and by project decision
-    /// STATUS_INVALID_DEVICE_REQUEST for a regular MR (the consumer
-    /// deregisters those, §6) and STATUS_INVALID_DEVICE_STATE for an MR
-    /// never initialized. Invalidating what is not valid (an unbound MW, an
-    /// MR not fast-registered) is an error completion,
-    /// STATUS_INVALID_DEVICE_REQUEST (§5.5, ND2 analog).
-    pub fn invalidate(
-        &mut self,
-        qp: ObjectId,
-        context: usize,
-        target: ObjectId,
-        flags: ULONG,
-    ) -> NTSTATUS {
-        let t = match self.check_invalidate(qp, target, flags) {
-            Ok(t) => t,
-            Err(st) => return self.reject_post(qp, st),
-        };
-        self.post_wr(
-            qp,
-            context,
-            SendOp::LocalInvalidate(t),
-            Payload::Sges(&[]),
-            flags,
-        )
-    }
-
-    fn check_invalidate(
-        &self,
-        qp: ObjectId,
-        target: ObjectId,
-        flags: ULONG,
-    ) -> Result<InvalidateTarget, NTSTATUS> {
-        self.check_memory_op(qp, PostKind::Invalidate, flags)?;
-        match self.open_object(target)? {
-            Object::Mw { mw } => Ok(InvalidateTarget::Mw(*mw)),
-            Object::Mr {
-                mr: Some(h),
-                kind: MrKind::FastRegister { .. },
-                ..
-            } => Ok(InvalidateTarget::Mr(*h)),
-            Object::Mr {
-                kind: MrKind::Regular { .. },
-                ..
-            } => Err(STATUS_INVALID_DEVICE_REQUEST),
-            Object::Mr { .. } => Err(STATUS_INVALID_DEVICE_STATE),
-            _ => Err(STATUS_INVALID_HANDLE),
         }
     }
 
