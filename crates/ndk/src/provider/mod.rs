@@ -67,8 +67,10 @@ mod cq;
 mod mr;
 mod mw;
 mod pd;
+mod ports;
 mod post;
 mod qp;
+mod shared_endpoint;
 mod srq;
 mod zombie;
 
@@ -82,9 +84,6 @@ pub use qp::QpObject;
 /// RNR timer code this responder sends (roce.md §3.6 table: 0.64 ms): short
 /// enough that a sender waiting for a receive buffer resumes quickly.
 const MIN_RNR_TIMER: u8 = 12;
-/// First ephemeral ND port (the range NdkConnect/NdkListen pick from when
-/// given port 0).
-const EPHEMERAL_FIRST: u16 = 49152;
 
 /// A post to a full queue (ndk-semantics.md §5.2, §10.10).
 pub use ndkpi::STATUS_NO_MORE_ENTRIES;
@@ -525,57 +524,6 @@ impl<M: Memory> Provider<M> {
         )
     }
 
-    // ---- addresses and ports ----
-
-    fn is_local(&self, ip: IpAddr) -> bool {
-        self.config.addresses.contains(&ip)
-    }
-
-    /// Reserves `(ip, port)`; port 0 picks an ephemeral one.
-    fn reserve_port(&mut self, ip: IpAddr, port: u16) -> Result<u16, NTSTATUS> {
-        // In use: the same address and port, or the wildcard address of
-        // the family on that port, or (for a wildcard request) any address
-        // of the family on that port. Direct lookups first: the wildcard
-        // scan is the rare case.
-        let wildcard = if ip.is_ipv4() {
-            IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED)
-        };
-        let in_use = |ports: &BTreeMap<(IpAddr, u16), u32>, p: u16| {
-            ports.contains_key(&(ip, p))
-                || ports.contains_key(&(wildcard, p))
-                || (ip.is_unspecified()
-                    && ports
-                        .keys()
-                        .any(|(i, q)| *q == p && i.is_ipv4() == ip.is_ipv4()))
-        };
-        let port = if port == 0 {
-            let start = EPHEMERAL_FIRST + (self.rng.next_u32() % 16384) as u16;
-            (0..16384u32)
-                .map(|i| {
-                    EPHEMERAL_FIRST + ((u32::from(start - EPHEMERAL_FIRST) + i) % 16384) as u16
-                })
-                .find(|p| !in_use(&self.ports, *p))
-                .ok_or(STATUS_TOO_MANY_ADDRESSES)?
-        } else if in_use(&self.ports, port) {
-            return Err(STATUS_SHARING_VIOLATION);
-        } else {
-            port
-        };
-        self.ports.insert((ip, port), 1);
-        Ok(port)
-    }
-
-    fn release_port(&mut self, key: (IpAddr, u16)) {
-        if let Some(n) = self.ports.get_mut(&key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.ports.remove(&key);
-            }
-        }
-    }
-
     // ---- listener ----
 
     /// NdkListen. Completes inline.
@@ -856,34 +804,6 @@ impl<M: Memory> Provider<M> {
             c.outbound_read_limit = orl;
         }
         self.drive_call(connector, Input::Connect, done)
-    }
-
-    /// NdkCreateSharedEndpoint: reserves a local address (port 0 picks an
-    /// ephemeral port) that several connectors may connect from.
-    pub fn create_shared_endpoint(&mut self, addr: SocketAddr) -> Result<ObjectId, NTSTATUS> {
-        if !self.is_local(addr.ip()) {
-            return Err(STATUS_INVALID_ADDRESS);
-        }
-        let port = self.reserve_port(addr.ip(), addr.port())?;
-        Ok(self.insert(
-            Object::SharedEndpoint {
-                addr: SocketAddr::new(addr.ip(), port),
-            },
-            Vec::new(),
-        ))
-    }
-
-    /// NdkGetSharedEndpointLocalAddress / NdkGetListenerLocalAddress.
-    pub fn local_address(&self, id: ObjectId) -> Option<SocketAddr> {
-        match &self.objects.get(id)?.object {
-            Object::SharedEndpoint { addr } => Some(*addr),
-            Object::Listener {
-                port: Some((ip, port)),
-                ..
-            } => Some(SocketAddr::new(*ip, *port)),
-            Object::Connector(c) => c.local,
-            _ => None,
-        }
     }
 
     /// NdkCompleteConnect(Ex): completes inline.
