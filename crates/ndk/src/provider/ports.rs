@@ -54,6 +54,13 @@ impl<M: Memory> Provider<M> {
         Ok(port)
     }
 
+    /// One more holder of a reservation that exists.
+    pub(super) fn hold_port(&mut self, key: (IpAddr, u16)) {
+        if let Some(n) = self.ports.get_mut(&key) {
+            *n += 1;
+        }
+    }
+
     pub(super) fn release_port(&mut self, key: (IpAddr, u16)) {
         if let Some(n) = self.ports.get_mut(&key) {
             *n = n.saturating_sub(1);

@@ -129,7 +129,7 @@ impl<M: Memory> Provider<M> {
             _ => return Err(STATUS_INVALID_HANDLE),
         };
         match q.connector {
-            Some(c) if self.connector(c).is_some_and(|c| c.state.is_connected()) => Ok(q),
+            Some(c) if self.connector(c).is_some_and(|c| c.state().is_connected()) => Ok(q),
             _ => Err(STATUS_CONNECTION_INVALID),
         }
     }
