@@ -68,6 +68,8 @@ impl<M: Memory> Provider<M> {
         }
     }
 
+    /// A connection request reached `listener`: a new passive connector
+    /// and a connect event, or a REJ if no open listener takes it.
     pub(super) fn incoming(&mut self, conn: ConnId, listener: ListenerId) {
         let Some(&lid) = self.by_listener.get(&listener) else {
             let _ = self.device.cm().reject(self.now, conn, &[]);

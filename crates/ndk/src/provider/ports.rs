@@ -14,6 +14,7 @@ use super::Provider;
 const EPHEMERAL_FIRST: u16 = 49152;
 
 impl<M: Memory> Provider<M> {
+    /// One of the adapter's own addresses.
     pub(super) fn is_local(&self, ip: IpAddr) -> bool {
         self.config.addresses.contains(&ip)
     }
