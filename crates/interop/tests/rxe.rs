@@ -747,6 +747,65 @@ fn perftest_result_line(log: &str, size: u32, iters: u64) -> Option<String> {
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
+/// What ndkperf runs in every perftest scenario: `iters` messages of
+/// `size` bytes, 16 in flight, on one QP.
+fn perftest_params(mode: PerfMode, size: u32, iters: u64) -> Params {
+    Params {
+        mode,
+        size: size as usize,
+        iters: Some(iters),
+        duration: T,
+        window: 16,
+        qps: 1,
+        timeout: T,
+    }
+}
+
+/// Starts `tool` in the VM with `command` (its output in `log_name`), then
+/// runs ndkperf's side with `ndkperf` on a fresh adapter. Returns
+/// ndkperf's report and the tool's log once it ended; a failed run is
+/// reported as `label` with the log's tail.
+fn perftest_run(
+    c: &Ctx<'_>,
+    tool: &str,
+    label: &str,
+    command: &str,
+    log_name: &str,
+    ndkperf: impl FnOnce(&Adapter, &mut Keep) -> Result<perf::Report, perf::PerfError>,
+) -> Result<(perf::Report, String), String> {
+    c.vm.spawn(command, log_name)?;
+    let adapter = c.adapter()?;
+    let mut keep = Keep::default();
+    let run = ndkperf(&adapter, &mut keep);
+    // SAFETY: the run closed its objects; what a late callback may still
+    // reach is in `keep`, dropped after the adapter.
+    let _ = unsafe { adapter.close() };
+    drop(keep);
+    let log = c.vm.wait_log(log_name, "PERFTEST_EXIT=", T);
+    let r = match run {
+        Ok(r) => r,
+        Err(e) => {
+            let tail = log.map(|l| vm::tail(&l, 15)).unwrap_or_else(|e| e);
+            return Err(format!("{label}: {e}\n{tool} -R:\n{tail}"));
+        }
+    };
+    Ok((r, log?))
+}
+
+/// The Linux side's verdict in its log: `tool` exited 0 and printed its
+/// result line for `iters` x `size` B, which is returned.
+fn perftest_verdict(tool: &str, log: &str, size: u32, iters: u64) -> Outcome {
+    ensure(log.contains("PERFTEST_EXIT=0"), || {
+        format!("{tool} -R:\n{}", vm::tail(log, 15))
+    })?;
+    perftest_result_line(log, size, iters).ok_or_else(|| {
+        format!(
+            "{tool} -R printed no result line for {size} B x {iters}:\n{}",
+            vm::tail(log, 15)
+        )
+    })
+}
+
 /// ndkperf's client ([`perf::run_perftest`]: perftest's exchange over an
 /// rdma_cm control connection to 18515, the test QP connected to the same
 /// port, the traffic through the NDK dispatch tables) against a Linux perftest server (`tool -R`) in the VM: the
@@ -760,45 +819,17 @@ fn perftest_ndkperf_client(
     size: u32,
     iters: u64,
 ) -> Outcome {
-    c.vm.spawn(
+    let p = perftest_params(mode, size, iters);
+    let (r, log) = perftest_run(
+        c,
+        tool,
+        &format!("ndkperf {} --perftest", mode.name()),
         &format!(
             "{tool} -R -F -d rxe0 -s {size} -n {iters} -p {PERFTEST_PORT}; echo PERFTEST_EXIT=$?"
         ),
         "perftest.log",
+        |adapter, keep| perf::run_perftest(adapter, vm_addr(PERFTEST_PORT), &p, c.path_mtu, keep),
     )?;
-    let adapter = c.adapter()?;
-    let mut keep = Keep::default();
-    let run = perf::run_perftest(
-        &adapter,
-        vm_addr(PERFTEST_PORT),
-        &Params {
-            mode,
-            size: size as usize,
-            iters: Some(iters),
-            duration: T,
-            window: 16,
-            qps: 1,
-            timeout: T,
-        },
-        c.path_mtu,
-        &mut keep,
-    );
-    // SAFETY: the run closed its objects; what a late callback may still
-    // reach is in `keep`, dropped after the adapter.
-    let _ = unsafe { adapter.close() };
-    drop(keep);
-    let log = c.vm.wait_log("perftest.log", "PERFTEST_EXIT=", T);
-    let r = match run {
-        Ok(r) => r,
-        Err(e) => {
-            let tail = log.map(|l| vm::tail(&l, 15)).unwrap_or_else(|e| e);
-            return Err(format!(
-                "ndkperf {} --perftest: {e}\n{tool} -R:\n{tail}",
-                mode.name()
-            ));
-        }
-    };
-    let log = log?;
     let peer = r.perftest.unwrap_or_default();
     ensure(
         r.messages == iters && r.verify_errors == 0 && r.leaked_objects == 0,
@@ -811,15 +842,7 @@ fn perftest_ndkperf_client(
             )
         },
     )?;
-    ensure(log.contains("PERFTEST_EXIT=0"), || {
-        format!("{tool} -R:\n{}", vm::tail(&log, 15))
-    })?;
-    let line = perftest_result_line(&log, size, iters).ok_or_else(|| {
-        format!(
-            "{tool} -R printed no result line for {size} B x {iters}:\n{}",
-            vm::tail(&log, 15)
-        )
-    })?;
+    let line = perftest_verdict(tool, &log, size, iters)?;
     ensure(peer.closed, || {
         format!("{tool} -R: the closing handshake did not go through")
     })?;
@@ -851,45 +874,21 @@ fn perftest_ndkperf_server(
     size: u32,
     iters: u64,
 ) -> Outcome {
-    // The client starts a second later: ndkperf listens by then.
-    c.vm.spawn(
+    let p = perftest_params(mode, size, iters);
+    let (r, log) = perftest_run(
+        c,
+        tool,
+        &format!("ndkperf {} perftest server", mode.name()),
+        // The client starts a second later: ndkperf listens by then.
         &format!(
             "sleep 1; {tool} -R -F -d rxe0 -s {size} -n {iters} -p {PERFTEST_PORT} {HOST_IP}; echo PERFTEST_EXIT=$?"
         ),
         "perftestc.log",
-    )?;
-    let adapter = c.adapter()?;
-    let mut keep = Keep::default();
-    let run = perf::serve_perftest(
-        &adapter,
-        SocketAddr::new(IpAddr::V4(HOST_IP), PERFTEST_PORT),
-        &Params {
-            mode,
-            size: size as usize,
-            iters: Some(iters),
-            duration: T,
-            window: 16,
-            qps: 1,
-            timeout: T,
+        |adapter, keep| {
+            let addr = SocketAddr::new(IpAddr::V4(HOST_IP), PERFTEST_PORT);
+            perf::serve_perftest(adapter, addr, &p, c.path_mtu, keep)
         },
-        c.path_mtu,
-        &mut keep,
-    );
-    // SAFETY: as in the client scenario.
-    let _ = unsafe { adapter.close() };
-    drop(keep);
-    let log = c.vm.wait_log("perftestc.log", "PERFTEST_EXIT=", T);
-    let r = match run {
-        Ok(r) => r,
-        Err(e) => {
-            let tail = log.map(|l| vm::tail(&l, 15)).unwrap_or_else(|e| e);
-            return Err(format!(
-                "ndkperf {} perftest server: {e}\n{tool} -R:\n{tail}",
-                mode.name()
-            ));
-        }
-    };
-    let log = log?;
+    )?;
     let peer = r.perftest.unwrap_or_default();
     ensure(
         r.messages == iters && r.leaked_objects == 0 && peer.closed,
@@ -903,15 +902,7 @@ fn perftest_ndkperf_server(
             )
         },
     )?;
-    ensure(log.contains("PERFTEST_EXIT=0"), || {
-        format!("{tool} -R:\n{}", vm::tail(&log, 15))
-    })?;
-    let line = perftest_result_line(&log, size, iters).ok_or_else(|| {
-        format!(
-            "{tool} -R printed no result line for {size} B x {iters}:\n{}",
-            vm::tail(&log, 15)
-        )
-    })?;
+    let line = perftest_verdict(tool, &log, size, iters)?;
     Ok(format!(
         "ndkperf {} server for {tool} -R {HOST_IP} (version {}): {iters} x {size} B; {tool} exit 0, its result line `{line}`",
         mode.name(),

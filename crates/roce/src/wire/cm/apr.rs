@@ -2,9 +2,9 @@
 //!
 //! rxe does not implement path migration; decoded for completeness.
 
-use super::Opaque;
+use super::{Opaque, check_info_length};
+use crate::wire::Result;
 use crate::wire::bytes::fields;
-use crate::wire::{Error, Result};
 
 /// Size of the additional information field (ib_cm.h).
 pub const INFO_LEN: usize = 72;
@@ -98,13 +98,11 @@ pub struct Repr {
 
 impl Repr {
     /// Decodes a checked APR view; an information length above 72 is
-    /// [`Error::Malformed`].
+    /// [`Error::Malformed`](crate::wire::Error::Malformed).
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self> {
         packet.check_len()?;
         let info_length = packet.info_length();
-        if usize::from(info_length) > INFO_LEN {
-            return Err(Error::Malformed);
-        }
+        check_info_length(info_length, INFO_LEN)?;
         Ok(Repr {
             local_comm_id: packet.local_comm_id(),
             remote_comm_id: packet.remote_comm_id(),
@@ -117,10 +115,7 @@ impl Repr {
 
     /// Refuses values wider than their fields.
     pub fn check(&self) -> Result<()> {
-        if usize::from(self.info_length) > INFO_LEN {
-            return Err(Error::Malformed);
-        }
-        Ok(())
+        check_info_length(self.info_length, INFO_LEN)
     }
 
     /// Writes the whole body, reserved bytes zero.
@@ -141,6 +136,7 @@ impl Repr {
 mod tests {
     use super::super::DATA_LEN;
     use super::*;
+    use crate::wire::Error;
 
     fn sample() -> Repr {
         Repr {

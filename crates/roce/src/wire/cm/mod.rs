@@ -237,6 +237,16 @@ impl<const N: usize> fmt::Debug for Opaque<N> {
     }
 }
 
+/// A length byte saying how much of a fixed `field_len`-byte field is
+/// meaningful (REJ's ARI, SIDR_REP's and APR's additional information)
+/// cannot exceed the field: [`Error::Malformed`].
+fn check_info_length(length: u8, field_len: usize) -> Result<()> {
+    if usize::from(length) > field_len {
+        return Err(Error::Malformed);
+    }
+    Ok(())
+}
+
 /// Which message an MRA or REJ answers (2 bits; cm_msgs.h
 /// `cm_msg_response`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -1,8 +1,8 @@
 //! ConnectReject, REJ (attribute 0x0012; roce.md §5.3, reasons §5.6).
 
-use super::{Opaque, RejectReason, TargetMessage};
+use super::{Opaque, RejectReason, TargetMessage, check_info_length};
+use crate::wire::Result;
 use crate::wire::bytes::{check_width, fields};
-use crate::wire::{Error, Result};
 
 /// Size of the additional rejection information field (ib_cm.h).
 pub const ARI_LEN: usize = 72;
@@ -70,13 +70,11 @@ impl Repr {
     /// Decodes a checked REJ view.
     ///
     /// A reject info length above 72 cannot describe the ARI field:
-    /// [`Error::Malformed`].
+    /// [`Error::Malformed`](crate::wire::Error::Malformed).
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self> {
         packet.check_len()?;
         let reject_info_length = packet.reject_info_length();
-        if usize::from(reject_info_length) > ARI_LEN {
-            return Err(Error::Malformed);
-        }
+        check_info_length(reject_info_length, ARI_LEN)?;
         Ok(Repr {
             local_comm_id: packet.local_comm_id(),
             remote_comm_id: packet.remote_comm_id(),
@@ -99,10 +97,7 @@ impl Repr {
     /// Refuses values wider than their fields.
     pub fn check(&self) -> Result<()> {
         check_width(self.message_rejected.0.into(), 2)?;
-        if usize::from(self.reject_info_length) > ARI_LEN {
-            return Err(Error::Malformed);
-        }
-        Ok(())
+        check_info_length(self.reject_info_length, ARI_LEN)
     }
 
     /// Writes the whole body, reserved bits zero.
@@ -124,6 +119,7 @@ impl Repr {
 mod tests {
     use super::super::DATA_LEN;
     use super::*;
+    use crate::wire::Error;
 
     fn sample() -> Repr {
         Repr {

@@ -1,8 +1,8 @@
 //! ServiceIDResolutionResponse, SIDR_REP (attribute 0x0018; roce.md §5.5).
 
-use super::Opaque;
+use super::{Opaque, check_info_length};
+use crate::wire::Result;
 use crate::wire::bytes::{check_width, fields};
-use crate::wire::{Error, Result};
 
 /// Size of the additional information field (ib_cm.h).
 pub const INFO_LEN: usize = 72;
@@ -90,13 +90,11 @@ pub struct Repr {
 
 impl Repr {
     /// Decodes a checked SIDR_REP view; an information length above 72 is
-    /// [`Error::Malformed`].
+    /// [`Error::Malformed`](crate::wire::Error::Malformed).
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self> {
         packet.check_len()?;
         let info_length = packet.info_length();
-        if usize::from(info_length) > INFO_LEN {
-            return Err(Error::Malformed);
-        }
+        check_info_length(info_length, INFO_LEN)?;
         Ok(Repr {
             request_id: packet.request_id(),
             status: SidrStatus(packet.status()),
@@ -112,10 +110,7 @@ impl Repr {
     /// Refuses values wider than their fields.
     pub fn check(&self) -> Result<()> {
         check_width(self.qpn, 24)?;
-        if usize::from(self.info_length) > INFO_LEN {
-            return Err(Error::Malformed);
-        }
-        Ok(())
+        check_info_length(self.info_length, INFO_LEN)
     }
 
     /// Writes the whole body, reserved bytes zero.
@@ -138,6 +133,7 @@ impl Repr {
 mod tests {
     use super::super::DATA_LEN;
     use super::*;
+    use crate::wire::Error;
 
     fn sample() -> Repr {
         Repr {
