@@ -20,6 +20,9 @@
 //! * [`smb_server`]: an SMB Direct server over another ndkrs adapter, also
 //!   through the NDK dispatch tables only (crates/smbd's server session);
 //!   `tests/smb_loopback.rs` runs the client against it on loopback.
+//! * `ndk_consumer` (crate-private): the NDK consumer plumbing both of them
+//!   use (`disp!`, object creation, registration, posting, CQ polling,
+//!   waiting for pended requests and closes).
 //!
 //! The scenarios are in `tests/rxe.rs`; run them as root with
 //! `tests/interop/run.sh` (or `NDKRS_INTEROP=1 cargo test -p interop --test
@@ -28,6 +31,7 @@
 #![cfg(target_os = "linux")]
 
 pub mod env;
+mod ndk_consumer;
 pub mod node;
 pub mod smb;
 pub mod smb_server;

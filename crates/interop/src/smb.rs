@@ -12,15 +12,14 @@
 //! notification and the disconnect event callback only record and wake.
 
 use std::collections::VecDeque;
-use std::mem::size_of;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::ptr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use host::adapter::{Adapter, AdapterConfig, HostMdl};
+use host::adapter::{Adapter, AdapterConfig};
 use host::io::{ROCE_PORT, RawTransport, Transport, UdpTransport};
 use ndkpi::*;
 use smbd::ntlm::Credentials;
@@ -29,6 +28,12 @@ use smbd::smb2::msg::{FileId, signing_alg};
 use smbd::smbd::conn::{Config, Connection, DisconnectReason, Event, Output, Role};
 use smbd::smbd::wire::BufferDescriptorV1;
 
+use crate::ndk_consumer::{
+    Kicks, Memory, SOCKADDR_IN_LEN, arm_cq, check, close_object, create_cq, create_mr, create_pd,
+    create_qp, disp, failed, local_token, receive, register_mr, remote_token, request, send,
+    sockaddr, take_completions,
+};
+
 /// Receive and send buffers: ksmbd's 1364-byte messages, one receive per
 /// credit this side may grant (255) and as many sends.
 const SLOTS: usize = 256;
@@ -36,14 +41,6 @@ const MSG: usize = 1364;
 const KIND_RECV: usize = 1 << 16;
 const KIND_SEND: usize = 2 << 16;
 const KIND_FR: usize = 3 << 16;
-
-macro_rules! disp {
-    ($obj:expr, $f:ident) => {
-        // SAFETY: `$obj` is a live provider object; its dispatch table is
-        // static.
-        unsafe { (*(*$obj).Dispatch).$f }
-    };
-}
 
 /// The socket under the adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,26 +82,8 @@ pub struct SessionConfig {
 #[derive(Debug, Default)]
 struct Shared {
     disconnect_events: AtomicUsize,
-    kicks: Mutex<u64>,
-    cv: Condvar,
-}
-
-impl Shared {
-    fn kick(&self) {
-        *self.kicks.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        self.cv.notify_all();
-    }
-    fn wait(&self, seen: u64, t: Duration) -> u64 {
-        let g = self.kicks.lock().unwrap_or_else(|p| p.into_inner());
-        let (g, _) = self
-            .cv
-            .wait_timeout_while(g, t, |k| *k == seen)
-            .unwrap_or_else(|p| p.into_inner());
-        *g
-    }
-    fn kicks(&self) -> u64 {
-        *self.kicks.lock().unwrap_or_else(|p| p.into_inner())
-    }
+    /// Kicked by the CQ notification and the disconnect event.
+    kicks: Kicks,
 }
 
 unsafe extern "system" fn on_disconnect(ctx: PVOID) {
@@ -112,113 +91,14 @@ unsafe extern "system" fn on_disconnect(ctx: PVOID) {
     // closed.
     let s = unsafe { &*ctx.cast::<Shared>() };
     s.disconnect_events.fetch_add(1, Ordering::SeqCst);
-    s.kick();
-}
-
-unsafe extern "system" fn on_cq(ctx: PVOID, _status: NTSTATUS) {
-    // SAFETY: as above.
-    unsafe { &*ctx.cast::<Shared>() }.kick();
-}
-
-type Done = Arc<(Mutex<Option<NTSTATUS>>, Condvar)>;
-
-unsafe extern "system" fn on_request(ctx: PVOID, status: NTSTATUS) {
-    // SAFETY: `ctx` came from `Arc::into_raw` in `request` and is
-    // completed once.
-    let d: Done = unsafe { Arc::from_raw(ctx.cast()) };
-    *d.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
-    d.1.notify_all();
-}
-
-/// A pending-able request: its completion, waited for up to `t`.
-fn request(
-    t: Duration,
-    call: impl FnOnce(NDK_FN_REQUEST_COMPLETION, PVOID) -> NTSTATUS,
-) -> NTSTATUS {
-    let d: Done = Arc::default();
-    let ctx = Arc::into_raw(Arc::clone(&d)).cast_mut().cast();
-    let st = call(Some(on_request), ctx);
-    if st != STATUS_PENDING {
-        // SAFETY: not pended, so the provider will not complete it.
-        drop(unsafe { Arc::from_raw(ctx.cast::<(Mutex<Option<NTSTATUS>>, Condvar)>()) });
-        return st;
-    }
-    let g = d.0.lock().unwrap_or_else(|p| p.into_inner());
-    let (g, _) =
-        d.1.wait_timeout_while(g, t, |s| s.is_none())
-            .unwrap_or_else(|p| p.into_inner());
-    g.unwrap_or(STATUS_IO_TIMEOUT)
-}
-
-type Closed = Arc<(Mutex<bool>, Condvar)>;
-
-unsafe extern "system" fn on_close(ctx: PVOID) {
-    // SAFETY: `ctx` came from `Arc::into_raw` in `close_object`; a close
-    // completes once.
-    let d: Closed = unsafe { Arc::from_raw(ctx.cast()) };
-    *d.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
-    d.1.notify_all();
-}
-
-/// NdkCloseObject on `obj`, waiting up to `t` if the close pends (a close
-/// never fails: SUCCESS, or PENDING and CloseCompletion later).
-fn close_object(
-    obj: *mut NDK_OBJECT_HEADER,
-    close: NDK_FN_CLOSE_OBJECT,
-    t: Duration,
-    what: &str,
-) -> Result<(), String> {
-    if obj.is_null() {
-        return Ok(());
-    }
-    let f = close.ok_or_else(|| format!("no close for the {what}"))?;
-    let d: Closed = Arc::default();
-    let ctx = Arc::into_raw(Arc::clone(&d)).cast_mut().cast();
-    // SAFETY: a live object, closed once, with nothing in flight on it.
-    let st = unsafe { f(obj, Some(on_close), ctx) };
-    if st != STATUS_PENDING {
-        // SAFETY: not pended, so CloseCompletion will not run.
-        drop(unsafe { Arc::from_raw(ctx.cast::<(Mutex<bool>, Condvar)>()) });
-        return check(st, &format!("closing the {what}"));
-    }
-    let g = d.0.lock().unwrap_or_else(|p| p.into_inner());
-    let (g, _) =
-        d.1.wait_timeout_while(g, t, |done| !*done)
-            .unwrap_or_else(|p| p.into_inner());
-    if *g {
-        Ok(())
-    } else {
-        Err(format!(
-            "closing the {what}: no CloseCompletion after {t:?}"
-        ))
-    }
-}
-
-fn check(st: NTSTATUS, what: &str) -> Result<(), String> {
-    if st == STATUS_SUCCESS {
-        Ok(())
-    } else {
-        Err(format!("{what} failed: {st:#010x}"))
-    }
-}
-
-fn sockaddr(a: SocketAddrV4) -> SOCKADDR_IN {
-    SOCKADDR_IN {
-        sin_family: AF_INET,
-        sin_port: a.port().to_be(),
-        sin_addr: IN_ADDR {
-            s_addr: a.ip().octets(),
-        },
-        sin_zero: [0; 8],
-    }
+    s.kicks.kick();
 }
 
 /// Process memory registered through NdkCreateMr/NdkRegisterMr. Freed only
 /// after the adapter (and so the MR) is closed.
 #[derive(Debug)]
 pub struct Region {
-    mem: Box<[u8]>,
-    _mdl: Box<HostMdl>,
+    mem: Memory,
     mr: *mut NDK_MR,
     local_token: u32,
     remote_token: u32,
@@ -229,39 +109,19 @@ pub struct Region {
 
 impl Region {
     fn new(pd: *mut NDK_PD, len: usize, remote: bool, t: Duration) -> Result<Region, String> {
-        let mut mem = vec![0u8; len].into_boxed_slice();
-        let mut mdl = Box::new(HostMdl {
-            va: mem.as_mut_ptr(),
-            len,
-        });
-        let mut mr = ptr::null_mut();
-        let st = match disp!(pd, NdkCreateMr) {
-            // SAFETY: live PD, out pointer.
-            Some(f) => unsafe { f(pd, FALSE, None, ptr::null_mut(), &mut mr) },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
-        check(st, "NdkCreateMr")?;
+        let mut mem = Memory::new(len);
         let mut flags = NDK_MR_FLAG_ALLOW_LOCAL_WRITE;
         if remote {
             flags |= NDK_MR_FLAG_ALLOW_REMOTE_READ | NDK_MR_FLAG_ALLOW_REMOTE_WRITE;
         }
-        let mdlp = (&mut *mdl as *mut HostMdl).cast::<MDL>();
-        let st = request(t, |cb, ctx| match disp!(mr, NdkRegisterMr) {
-            // SAFETY: live MR; the HostMdl and its memory outlive the MR.
-            Some(f) => unsafe { f(mr, mdlp, len, flags, cb, ctx) },
-            None => STATUS_NOT_IMPLEMENTED,
-        });
-        check(st, "NdkRegisterMr")?;
-        // SAFETY: live, registered MR.
-        let local_token = disp!(mr, NdkGetLocalTokenFromMr).map_or(0, |f| unsafe { f(mr) });
-        // SAFETY: as above.
-        let remote_token = disp!(mr, NdkGetRemoteTokenFromMr).map_or(0, |f| unsafe { f(mr) });
+        // The memory is the region's, which is freed only after the
+        // adapter (and so the MR) is closed.
+        let mr = register_mr(pd, mem.mdl(), len, flags, |call| request(t, call))?;
         Ok(Region {
             mem,
-            _mdl: mdl,
             mr,
-            local_token,
-            remote_token,
+            local_token: local_token(mr),
+            remote_token: remote_token(mr),
             fr: None,
         })
     }
@@ -276,12 +136,8 @@ impl Region {
         len: usize,
         t: Duration,
     ) -> Result<Region, String> {
-        let mut mem = vec![0u8; len].into_boxed_slice();
-        let mut mdl = Box::new(HostMdl {
-            va: mem.as_mut_ptr(),
-            len,
-        });
-        let mdlp = (&mut *mdl as *mut HostMdl).cast::<MDL>();
+        let mut mem = Memory::new(len);
+        let mdlp = mem.mdl();
         let (mut size, mut fbo) = (0 as ULONG, 0 as ULONG);
         let build = disp!(a, NdkBuildLAM).ok_or("no NdkBuildLAM")?;
         // SAFETY: live adapter; a size query (no LAM).
@@ -306,13 +162,7 @@ impl Region {
         check(st, "NdkBuildLAM")?;
         // SAFETY: filled in by NdkBuildLAM.
         let pages = unsafe { (*lamp).AdapterPageCount };
-        let mut mr = ptr::null_mut();
-        let st = match disp!(pd, NdkCreateMr) {
-            // SAFETY: live PD, out pointer.
-            Some(f) => unsafe { f(pd, TRUE, None, ptr::null_mut(), &mut mr) },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
-        check(st, "NdkCreateMr(FastRegister)")?;
+        let mr = create_mr(pd, true).map_err(|st| failed("NdkCreateMr(FastRegister)", st))?;
         let st = request(t, |cb, ctx| match disp!(mr, NdkInitializeFastRegisterMr) {
             // SAFETY: live MR.
             Some(f) => unsafe { f(mr, pages, TRUE, cb, ctx) },
@@ -321,7 +171,6 @@ impl Region {
         check(st, "NdkInitializeFastRegisterMr")?;
         Ok(Region {
             mem,
-            _mdl: mdl,
             mr,
             local_token: 0,
             remote_token: 0,
@@ -353,20 +202,14 @@ impl Region {
     }
 
     fn sge(&self, off: usize, len: usize) -> NDK_SGE {
-        NDK_SGE {
-            Address: NDK_SGE_ADDRESS {
-                VirtualAddress: self.mem.as_ptr().wrapping_add(off).cast_mut().cast(),
-            },
-            Length: len as ULONG,
-            MemoryRegionToken: self.local_token,
-        }
+        self.mem.sge(off, len, self.local_token)
     }
 
     /// The MS-SMBD buffer descriptor of `off..off+len` (address and token
     /// as the peer uses them).
     pub fn descriptor(&self, off: usize, len: usize) -> BufferDescriptorV1 {
         BufferDescriptorV1 {
-            offset: self.mem.as_ptr() as u64 + off as u64,
+            offset: self.mem.bytes.as_ptr() as u64 + off as u64,
             token: self.remote_token,
             length: len as u32,
         }
@@ -375,11 +218,11 @@ impl Region {
     /// The bytes. Only read or written while no RDMA into them is in
     /// flight (the SMB2 response orders that).
     pub fn bytes(&self) -> &[u8] {
-        &self.mem
+        &self.mem.bytes
     }
 
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.mem
+        &mut self.mem.bytes
     }
 }
 
@@ -470,55 +313,11 @@ impl Session {
         )?;
         let a = adapter.ptr();
         let shared = Arc::new(Shared::default());
-        let sctx = Arc::as_ptr(&shared).cast_mut().cast::<std::ffi::c_void>();
 
-        let mut pd = ptr::null_mut();
-        let st = match disp!(a, NdkCreatePd) {
-            // SAFETY: live adapter, out pointer.
-            Some(f) => unsafe { f(a, None, ptr::null_mut(), &mut pd) },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
-        check(st, "NdkCreatePd")?;
-        let mut cq = ptr::null_mut();
-        let st = match disp!(a, NdkCreateCq) {
-            // SAFETY: as above; `sctx` outlives the adapter.
-            Some(f) => unsafe {
-                f(
-                    a,
-                    (2 * SLOTS) as ULONG,
-                    Some(on_cq),
-                    sctx,
-                    ptr::null_mut(),
-                    None,
-                    ptr::null_mut(),
-                    &mut cq,
-                )
-            },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
-        check(st, "NdkCreateCq")?;
-        let mut qp = ptr::null_mut();
-        let st = match disp!(pd, NdkCreateQp) {
-            // SAFETY: live PD and CQ.
-            Some(f) => unsafe {
-                f(
-                    pd,
-                    cq,
-                    cq,
-                    ptr::null_mut(),
-                    SLOTS as ULONG,
-                    SLOTS as ULONG,
-                    1,
-                    1,
-                    0,
-                    None,
-                    ptr::null_mut(),
-                    &mut qp,
-                )
-            },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
-        check(st, "NdkCreateQp")?;
+        let pd = create_pd(a).map_err(|st| failed("NdkCreatePd", st))?;
+        // The session keeps `shared` until the adapter is closed.
+        let cq = create_cq(a, 2 * SLOTS, &shared.kicks).map_err(|st| failed("NdkCreateCq", st))?;
+        let qp = create_qp(pd, cq, SLOTS, SLOTS).map_err(|st| failed("NdkCreateQp", st))?;
         let recv = Region::new(pd, SLOTS * MSG, false, t)?;
         let send = Region::new(pd, SLOTS * MSG, false, t)?;
 
@@ -605,7 +404,7 @@ impl Session {
         let (conn, qp) = (self.conn, self.qp);
         let src = sockaddr(SocketAddrV4::new(self.cfg.local, 0));
         let dst = sockaddr(self.cfg.server);
-        let len = size_of::<SOCKADDR_IN>() as ULONG;
+        let len = SOCKADDR_IN_LEN;
         // ksmbd RDMA-reads the data of a WRITE: it may have up to 8 reads
         // outstanding (its initiator depth), so allow 16 inbound.
         let st = request(t, |cb, ctx| match disp!(conn, NdkConnect) {
@@ -706,7 +505,7 @@ impl Session {
             ptr::addr_of!((*lam.as_ptr().cast::<NDK_LOGICAL_ADDRESS_MAPPING>()).AdapterPageArray)
         }
         .cast::<NDK_LOGICAL_ADDRESS>();
-        let (mr, len, va) = (reg.mr, reg.mem.len(), reg.mem.as_ptr());
+        let (mr, len, va) = (reg.mr, reg.mem.len(), reg.mem.bytes.as_ptr());
         let st = match disp!(self.qp, NdkFastRegister) {
             // SAFETY: live QP and MR; the page array is read during the call.
             Some(f) => unsafe {
@@ -1018,7 +817,7 @@ impl Session {
     fn pump(&mut self, done: impl Fn(&Session) -> bool, what: &str) -> Result<(), String> {
         let end = Instant::now() + self.cfg.timeout;
         loop {
-            let seen = self.shared.kicks();
+            let seen = self.shared.kicks.seen();
             let mut moved = self.step()?;
             moved |= self.poll_cq();
             if done(self) {
@@ -1050,10 +849,7 @@ impl Session {
                 ));
             }
             if !moved {
-                if let Some(f) = disp!(self.cq, NdkArmCq) {
-                    // SAFETY: live CQ.
-                    unsafe { f(self.cq, NDK_CQ_NOTIFY_ANY) };
-                }
+                arm_cq(self.cq);
                 if self.poll_cq() {
                     continue;
                 }
@@ -1061,7 +857,7 @@ impl Session {
                 if let Some(at) = self.smbd.poll_timeout() {
                     wait = wait.min(at.saturating_duration_since(now));
                 }
-                self.shared.wait(seen, wait);
+                self.shared.kicks.wait(seen, wait);
                 let now = Instant::now();
                 if self.smbd.poll_timeout().is_some_and(|at| at <= now) {
                     self.smbd.handle_timeout(now);
@@ -1113,11 +909,7 @@ impl Session {
             .pop()
             .ok_or("MS-SMBD asked for more receives than there are buffers")?;
         let sge = self.recv.sge(i * MSG, MSG);
-        let st = match disp!(self.qp, NdkReceive) {
-            // SAFETY: live QP; the SGE is read during the call.
-            Some(f) => unsafe { f(self.qp, (KIND_RECV | i) as PVOID, &sge, 1) },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
+        let st = receive(self.qp, KIND_RECV | i, &sge);
         if st != STATUS_SUCCESS {
             self.recv_free.push(i);
             return Err(format!("NdkReceive failed: {st:#010x}"));
@@ -1131,13 +923,9 @@ impl Session {
             return Err(format!("an MS-SMBD message of {} bytes", b.len()));
         }
         let i = self.send_free.pop().ok_or("no free send buffer")?;
-        self.send.mem[i * MSG..i * MSG + b.len()].copy_from_slice(b);
+        self.send.mem.bytes[i * MSG..i * MSG + b.len()].copy_from_slice(b);
         let sge = self.send.sge(i * MSG, b.len());
-        let st = match disp!(self.qp, NdkSend) {
-            // SAFETY: as above.
-            Some(f) => unsafe { f(self.qp, (KIND_SEND | i) as PVOID, &sge, 1, 0) },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
+        let st = send(self.qp, KIND_SEND | i, &sge, None);
         if st != STATUS_SUCCESS {
             self.send_free.push(i);
             return Err(format!("NdkSend failed: {st:#010x}"));
@@ -1148,48 +936,7 @@ impl Session {
 
     /// Takes what the CQ holds; whether there was anything.
     fn poll_cq(&mut self) -> bool {
-        // SAFETY: NDK_RESULT_EX is plain integers and pointers.
-        let mut out: [NDK_RESULT_EX; 32] = unsafe { std::mem::zeroed() };
-        let n = match disp!(self.cq, NdkGetCqResultsEx) {
-            // SAFETY: live CQ, room for 32.
-            Some(f) => unsafe { f(self.cq, out.as_mut_ptr(), 32) as usize },
-            None => 0,
-        };
-        for r in &out[..n.min(32)] {
-            let ctx = r.RequestContext as usize;
-            let i = ctx & 0xFFFF;
-            let kind = ctx & !0xFFFF;
-            if kind == KIND_RECV {
-                self.recv_posted -= 1;
-                self.recv_free.push(i);
-                if r.Status == STATUS_SUCCESS {
-                    if r.Type == NdkOperationTypeReceiveAndInvalidate {
-                        self.invalidated.push(r.TypeSpecificCompletionOutput as u32);
-                    }
-                    self.stats.smbd_received += 1;
-                    let len = (r.BytesTransferred as usize).min(MSG);
-                    let m = self.recv.mem[i * MSG..i * MSG + len].to_vec();
-                    if self
-                        .smbd
-                        .handle(Instant::now(), Event::Received(&m))
-                        .is_err()
-                    {
-                        self.stats.failed.push((STATUS_SUCCESS, "receive refused"));
-                    }
-                } else if r.Status == STATUS_CANCELLED {
-                    self.stats.receives_cancelled += 1;
-                } else {
-                    self.stats.failed.push((r.Status, "receive"));
-                }
-            } else if kind == KIND_FR {
-                self.fr_done = Some(r.Status);
-            } else {
-                self.send_free.push(i);
-                if r.Status != STATUS_SUCCESS {
-                    self.stats.failed.push((r.Status, "send"));
-                }
-            }
-        }
+        let n = take_completions(self.cq, |r| self.completion(r));
         // The disconnect event (or a failed completion) ends MS-SMBD.
         if self.disconnect_events() > 0 && self.ended.is_none() && self.smbd.closed().is_none() {
             let _ = self.smbd.handle(Instant::now(), Event::PeerDisconnected);
@@ -1199,6 +946,42 @@ impl Session {
             self.ended = self.ended.or(self.smbd.closed());
         }
         n > 0
+    }
+
+    fn completion(&mut self, r: &NDK_RESULT_EX) {
+        let ctx = r.RequestContext as usize;
+        let i = ctx & 0xFFFF;
+        let kind = ctx & !0xFFFF;
+        if kind == KIND_RECV {
+            self.recv_posted -= 1;
+            self.recv_free.push(i);
+            if r.Status == STATUS_SUCCESS {
+                if r.Type == NdkOperationTypeReceiveAndInvalidate {
+                    self.invalidated.push(r.TypeSpecificCompletionOutput as u32);
+                }
+                self.stats.smbd_received += 1;
+                let len = (r.BytesTransferred as usize).min(MSG);
+                let m = self.recv.mem.bytes[i * MSG..i * MSG + len].to_vec();
+                if self
+                    .smbd
+                    .handle(Instant::now(), Event::Received(&m))
+                    .is_err()
+                {
+                    self.stats.failed.push((STATUS_SUCCESS, "receive refused"));
+                }
+            } else if r.Status == STATUS_CANCELLED {
+                self.stats.receives_cancelled += 1;
+            } else {
+                self.stats.failed.push((r.Status, "receive"));
+            }
+        } else if kind == KIND_FR {
+            self.fr_done = Some(r.Status);
+        } else {
+            self.send_free.push(i);
+            if r.Status != STATUS_SUCCESS {
+                self.stats.failed.push((r.Status, "send"));
+            }
+        }
     }
 }
 

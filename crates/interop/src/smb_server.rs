@@ -20,7 +20,6 @@
 //! [`ConnReport`] / [`Summary`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::mem::size_of;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::ptr;
@@ -29,7 +28,7 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use host::adapter::{Adapter, AdapterConfig, HostMdl};
+use host::adapter::{Adapter, AdapterConfig};
 use host::io::{ROCE_PORT, UdpTransport};
 use ndkpi::*;
 use smbd::smb2::header::{Header, command};
@@ -37,20 +36,18 @@ use smbd::smb2::server::{Action, Pull, Push, Response, Server, ServerConfig, Ser
 use smbd::smbd::conn::{Config, Connection, DisconnectReason, Event, Output, Role};
 use smbd::smbd::wire::{BufferDescriptorV1, DataTransfer, FLAG_RESPONSE_REQUESTED};
 
+use crate::ndk_consumer::{
+    Completion, Kicks, Memory, SOCKADDR_IN_LEN, arm_cq, check, create_cq, create_pd, create_qp,
+    disp, failed, local_token, on_close_kept, on_request_kept, receive, register_mr, send,
+    sockaddr, status_text, take_completions,
+};
+
 /// Receive and send buffers: one receive per credit the server grants
 /// (255, plus the one for the negotiate request) and as many sends.
 const SLOTS: usize = 256;
 const MSG: usize = 1364;
 /// RDMA Reads or Writes in flight at once for one request.
 const RDMA_DEPTH: usize = 16;
-
-macro_rules! disp {
-    ($obj:expr, $f:ident) => {
-        // SAFETY: `$obj` is a live provider object; its dispatch table is
-        // static.
-        unsafe { (*(*$obj).Dispatch).$f }
-    };
-}
 
 /// How to run the server.
 #[derive(Debug, Clone)]
@@ -171,8 +168,8 @@ pub struct Summary {
 /// Shared between the server thread, its upcalls and the test's handle.
 #[derive(Debug, Default)]
 struct Control {
-    kicks: Mutex<u64>,
-    cv: Condvar,
+    /// Kicked by every upcall and by the handle.
+    kicks: Kicks,
     /// Connectors of connect events, in order.
     inbox: Mutex<VecDeque<usize>>,
     disconnect: AtomicBool,
@@ -188,40 +185,21 @@ struct Published {
 }
 
 impl Control {
-    fn kick(&self) {
-        *self.kicks.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        self.cv.notify_all();
-    }
-    fn kicks(&self) -> u64 {
-        *self.kicks.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    fn wait(&self, seen: u64, t: Duration) {
-        let g = self.kicks.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = self
-            .cv
-            .wait_timeout_while(g, t, |k| *k == seen)
-            .unwrap_or_else(|p| p.into_inner());
-    }
     fn publish(&self, f: impl FnOnce(&mut Published)) {
         f(&mut self.published.lock().unwrap_or_else(|p| p.into_inner()));
         self.published_cv.notify_all();
     }
 }
 
-unsafe extern "system" fn on_cq(ctx: PVOID, _status: NTSTATUS) {
+unsafe extern "system" fn on_connect(ctx: PVOID, conn: *mut NDK_CONNECTOR) {
     // SAFETY: `ctx` is the server's `Control`, alive until the adapter is
     // closed.
-    unsafe { &*ctx.cast::<Control>() }.kick();
-}
-
-unsafe extern "system" fn on_connect(ctx: PVOID, conn: *mut NDK_CONNECTOR) {
-    // SAFETY: as above.
     let c = unsafe { &*ctx.cast::<Control>() };
     c.inbox
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push_back(conn as usize);
-    c.kick();
+    c.kicks.kick();
 }
 
 /// A connection's disconnect events.
@@ -235,44 +213,7 @@ unsafe extern "system" fn on_disconnect(ctx: PVOID) {
     // SAFETY: a `ConnEvents` the server keeps until the adapter is closed.
     let e = unsafe { &*ctx.cast::<ConnEvents>() };
     e.events.fetch_add(1, Ordering::SeqCst);
-    e.control.kick();
-}
-
-/// A pended control request: how often it completed, with what.
-#[derive(Debug, Default)]
-struct Tracked {
-    completions: AtomicUsize,
-    status: Mutex<Option<NTSTATUS>>,
-    cv: Condvar,
-}
-
-unsafe extern "system" fn on_tracked(ctx: PVOID, status: NTSTATUS) {
-    // SAFETY: a `Tracked` the server keeps until the adapter is closed, so
-    // even a second completion finds it alive (and is counted).
-    let t = unsafe { &*ctx.cast::<Tracked>() };
-    t.completions.fetch_add(1, Ordering::SeqCst);
-    *t.status.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
-    t.cv.notify_all();
-}
-
-unsafe extern "system" fn on_tracked_close(ctx: PVOID) {
-    // SAFETY: as for `on_tracked`.
-    unsafe { on_tracked(ctx, STATUS_SUCCESS) };
-}
-
-fn sockaddr(a: SocketAddrV4) -> SOCKADDR_IN {
-    SOCKADDR_IN {
-        sin_family: AF_INET,
-        sin_port: a.port().to_be(),
-        sin_addr: IN_ADDR {
-            s_addr: a.ip().octets(),
-        },
-        sin_zero: [0; 8],
-    }
-}
-
-fn status_text(st: NTSTATUS) -> String {
-    format!("{:#010x}", st as u32)
+    e.control.kicks.kick();
 }
 
 // ---------------------------------------------------------------------
@@ -313,7 +254,7 @@ impl SmbServer {
     /// next one it accepts) now.
     pub fn disconnect(&self) {
         self.control.disconnect.store(true, Ordering::SeqCst);
-        self.control.kick();
+        self.control.kicks.kick();
     }
 
     /// Waits until `n` connections have ended; their reports.
@@ -356,7 +297,7 @@ impl SmbServer {
     fn halt(&mut self) -> Option<Result<Summary, String>> {
         let t = self.thread.take()?;
         self.control.stop.store(true, Ordering::SeqCst);
-        self.control.kick();
+        self.control.kicks.kick();
         Some(
             t.join()
                 .unwrap_or_else(|_| Err("the server thread panicked".into())),
@@ -375,20 +316,13 @@ impl Drop for SmbServer {
 
 /// Process memory registered with the provider (local access only).
 struct Buf {
-    mem: Box<[u8]>,
-    _mdl: Box<HostMdl>,
+    mem: Memory,
     token: u32,
 }
 
 impl Buf {
     fn sge(&self, off: usize, len: usize) -> NDK_SGE {
-        NDK_SGE {
-            Address: NDK_SGE_ADDRESS {
-                VirtualAddress: self.mem.as_ptr().wrapping_add(off).cast_mut().cast(),
-            },
-            Length: len as ULONG,
-            MemoryRegionToken: self.token,
-        }
+        self.mem.sge(off, len, self.token)
     }
 }
 
@@ -452,9 +386,10 @@ struct Srv {
     send_free: Vec<usize>,
     stage: Buf,
     next_ctx: usize,
-    /// Pended control requests with what they were; kept (and so alive
-    /// for a late completion) until the adapter is closed.
-    tracked: Vec<(Arc<Tracked>, &'static str, bool)>,
+    /// Control requests with what they were and whether they pended;
+    /// kept (and so alive for a late completion) until the adapter is
+    /// closed.
+    tracked: Vec<(Arc<Completion>, &'static str, bool)>,
     keep: Vec<Arc<ConnEvents>>,
     conn: Option<Conn>,
     summary: Summary,
@@ -494,37 +429,12 @@ impl Srv {
         )?;
         let a = adapter.ptr();
         let cctx = Arc::as_ptr(&control).cast_mut().cast::<std::ffi::c_void>();
-        let mut pd = ptr::null_mut();
-        let st = match disp!(a, NdkCreatePd) {
-            // SAFETY: live adapter, out pointer.
-            Some(f) => unsafe { f(a, None, ptr::null_mut(), &mut pd) },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
-        check(st, "NdkCreatePd")?;
-        let mut cq = ptr::null_mut();
-        let st = match disp!(a, NdkCreateCq) {
-            // SAFETY: live adapter; `control` outlives the adapter.
-            Some(f) => unsafe {
-                f(
-                    a,
-                    (2 * SLOTS + 2 * RDMA_DEPTH) as ULONG,
-                    Some(on_cq),
-                    cctx,
-                    ptr::null_mut(),
-                    None,
-                    ptr::null_mut(),
-                    &mut cq,
-                )
-            },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
-        check(st, "NdkCreateCq")?;
+        let pd = create_pd(a).map_err(|st| failed("NdkCreatePd", st))?;
+        // `control` outlives the adapter.
+        let cq = create_cq(a, 2 * SLOTS + 2 * RDMA_DEPTH, &control.kicks)
+            .map_err(|st| failed("NdkCreateCq", st))?;
         let empty = || Buf {
-            mem: Box::new([]),
-            _mdl: Box::new(HostMdl {
-                va: ptr::null_mut(),
-                len: 0,
-            }),
+            mem: Memory::new(0),
             token: 0,
         };
         let mut s = Srv {
@@ -567,7 +477,7 @@ impl Srv {
         check(st, "NdkCreateListener")?;
         s.listener = listener;
         let addr = sockaddr(SocketAddrV4::new(s.cfg.local, s.cfg.port));
-        let len = size_of::<SOCKADDR_IN>() as ULONG;
+        let len = SOCKADDR_IN_LEN;
         let st = s.tracked("NdkListen", t, |cb, ctx| match disp!(listener, NdkListen) {
             // SAFETY: live listener; the address is read during the call.
             Some(f) => unsafe { f(listener, (&addr as *const SOCKADDR_IN).cast(), len, cb, ctx) },
@@ -586,83 +496,54 @@ impl Srv {
         t: Duration,
         call: impl FnOnce(NDK_FN_REQUEST_COMPLETION, PVOID) -> NTSTATUS,
     ) -> NTSTATUS {
-        let tr = Arc::new(Tracked::default());
-        let ctx = Arc::as_ptr(&tr).cast_mut().cast();
-        let st = call(Some(on_tracked), ctx);
+        let done = Arc::new(Completion::default());
+        // `self.tracked` keeps it until the adapter is closed.
+        let st = call(Some(on_request_kept), Arc::as_ptr(&done).cast_mut().cast());
         self.tracked
-            .push((Arc::clone(&tr), what, st == STATUS_PENDING));
+            .push((Arc::clone(&done), what, st == STATUS_PENDING));
         if st != STATUS_PENDING {
             return st;
         }
-        let g = tr.status.lock().unwrap_or_else(|p| p.into_inner());
-        let (g, _) = tr
-            .cv
-            .wait_timeout_while(g, t, |s| s.is_none())
-            .unwrap_or_else(|p| p.into_inner());
-        g.unwrap_or(STATUS_IO_TIMEOUT)
+        done.wait(t).unwrap_or(STATUS_IO_TIMEOUT)
     }
 
     fn tracked_close(&mut self, obj: *mut NDK_OBJECT_HEADER, close: NDK_FN_CLOSE_OBJECT) {
         if obj.is_null() {
             return;
         }
-        let tr = Arc::new(Tracked::default());
-        let ctx = Arc::as_ptr(&tr).cast_mut().cast();
+        let done = Arc::new(Completion::default());
+        let ctx = Arc::as_ptr(&done).cast_mut().cast();
         let st = match close {
             // SAFETY: a live object and its own close function; nothing
-            // uses it after this.
-            Some(f) => unsafe { f(obj, Some(on_tracked_close), ctx) },
+            // uses it after this. `self.tracked` keeps `done` until the
+            // adapter is closed.
+            Some(f) => unsafe { f(obj, Some(on_close_kept), ctx) },
             None => STATUS_NOT_IMPLEMENTED,
         };
         self.tracked
-            .push((Arc::clone(&tr), "close", st == STATUS_PENDING));
+            .push((Arc::clone(&done), "close", st == STATUS_PENDING));
         if st == STATUS_PENDING {
-            let g = tr.status.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = tr
-                .cv
-                .wait_timeout_while(g, self.cfg.timeout, |s| s.is_none())
-                .unwrap_or_else(|p| p.into_inner());
+            let _ = done.wait(self.cfg.timeout);
         }
     }
 
     fn register(&mut self, len: usize, t: Duration) -> Result<Buf, String> {
-        let mut mem = vec![0u8; len.max(64)].into_boxed_slice();
-        let len = mem.len();
-        let mut mdl = Box::new(HostMdl {
-            va: mem.as_mut_ptr(),
-            len,
-        });
-        let pd = self.pd;
-        let mut mr = ptr::null_mut();
-        let st = match disp!(pd, NdkCreateMr) {
-            // SAFETY: live PD, out pointer.
-            Some(f) => unsafe { f(pd, FALSE, None, ptr::null_mut(), &mut mr) },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
-        check(st, "NdkCreateMr")?;
-        let mdlp = (&mut *mdl as *mut HostMdl).cast::<MDL>();
-        let st = self.tracked("NdkRegisterMr", t, |cb, ctx| {
-            match disp!(mr, NdkRegisterMr) {
-                // SAFETY: live MR; the HostMdl and its memory live until
-                // the adapter (and so the MR) is closed.
-                Some(f) => unsafe { f(mr, mdlp, len, NDK_MR_FLAG_ALLOW_LOCAL_WRITE, cb, ctx) },
-                None => STATUS_NOT_IMPLEMENTED,
-            }
-        });
-        check(st, "NdkRegisterMr")?;
-        // SAFETY: live, registered MR.
-        let token = disp!(mr, NdkGetLocalTokenFromMr).map_or(0, |f| unsafe { f(mr) });
+        let mut mem = Memory::new(len.max(64));
+        let (pd, mdl, len) = (self.pd, mem.mdl(), mem.len());
+        // The buffer lives until the adapter (and so the MR) is closed.
+        let mr = register_mr(pd, mdl, len, NDK_MR_FLAG_ALLOW_LOCAL_WRITE, |call| {
+            self.tracked("NdkRegisterMr", t, call)
+        })?;
         Ok(Buf {
             mem,
-            _mdl: mdl,
-            token,
+            token: local_token(mr),
         })
     }
 
     /// The loop: accept, serve, tear down, until asked to stop.
     fn serve(&mut self) {
         loop {
-            let seen = self.control.kicks();
+            let seen = self.control.kicks.seen();
             if self.control.stop.load(Ordering::SeqCst) {
                 if self.conn.is_some() {
                     self.end(End::Stop);
@@ -694,10 +575,7 @@ impl Srv {
                 }
             }
             if !moved {
-                if let Some(f) = disp!(self.cq, NdkArmCq) {
-                    // SAFETY: live CQ.
-                    unsafe { f(self.cq, NDK_CQ_NOTIFY_ANY) };
-                }
+                arm_cq(self.cq);
                 if self.poll_cq() {
                     continue;
                 }
@@ -706,7 +584,7 @@ impl Srv {
                 if let Some(at) = self.conn.as_ref().and_then(|c| c.smbd.poll_timeout()) {
                     wait = wait.min(at.saturating_duration_since(now));
                 }
-                self.control.wait(seen, wait);
+                self.control.kicks.wait(seen, wait);
                 let now = Instant::now();
                 if let Some(c) = self.conn.as_mut()
                     && c.smbd.poll_timeout().is_some_and(|at| at <= now)
@@ -740,31 +618,13 @@ impl Srv {
             self.refuse(connector);
             return Err(format!("NdkGetConnectionData: {}", status_text(st)));
         }
-        let mut qp = ptr::null_mut();
-        let st = match disp!(self.pd, NdkCreateQp) {
-            // SAFETY: live PD and CQ.
-            Some(f) => unsafe {
-                f(
-                    self.pd,
-                    self.cq,
-                    self.cq,
-                    ptr::null_mut(),
-                    SLOTS as ULONG,
-                    (SLOTS + RDMA_DEPTH) as ULONG,
-                    1,
-                    1,
-                    0,
-                    None,
-                    ptr::null_mut(),
-                    &mut qp,
-                )
-            },
-            None => STATUS_NOT_IMPLEMENTED,
+        let qp = match create_qp(self.pd, self.cq, SLOTS, SLOTS + RDMA_DEPTH) {
+            Ok(qp) => qp,
+            Err(st) => {
+                self.refuse(connector);
+                return Err(format!("NdkCreateQp: {}", status_text(st)));
+            }
         };
-        if st != STATUS_SUCCESS {
-            self.refuse(connector);
-            return Err(format!("NdkCreateQp: {}", status_text(st)));
-        }
         let events = Arc::new(ConnEvents {
             events: AtomicUsize::new(0),
             control: Arc::clone(&self.control),
@@ -969,7 +829,7 @@ impl Srv {
             }
             Ok(Action::Push(p)) => {
                 let n = p.data.len();
-                match self.stage.mem.get_mut(..n) {
+                match self.stage.mem.bytes.get_mut(..n) {
                     Some(s) => s.copy_from_slice(&p.data),
                     None => {
                         self.end(End::Local(format!(
@@ -1085,7 +945,7 @@ impl Srv {
         let r = match mv.what {
             Transfer::Pull(p) => {
                 let n = p.length as usize;
-                let data = self.stage.mem.get(..n).unwrap_or_default().to_vec();
+                let data = self.stage.mem.bytes.get(..n).unwrap_or_default().to_vec();
                 c.smb2.finish_pull(p, &data)
             }
             Transfer::Push(p) => c.smb2.finish_push(p),
@@ -1105,11 +965,7 @@ impl Srv {
             .ok_or("MS-SMBD asked for more receives than there are buffers")?;
         let sge = self.recv.sge(i * MSG, MSG);
         let ctx = self.next_ctx;
-        let st = match disp!(c.qp, NdkReceive) {
-            // SAFETY: live QP; the SGE is read during the call.
-            Some(f) => unsafe { f(c.qp, ctx as PVOID, &sge, 1) },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
+        let st = receive(c.qp, ctx, &sge);
         if st != STATUS_SUCCESS {
             self.recv_free.push(i);
             return Err(format!("NdkReceive: {}", status_text(st)));
@@ -1126,23 +982,12 @@ impl Srv {
             return Err(format!("an MS-SMBD message of {} bytes", b.len()));
         }
         let i = self.send_free.pop().ok_or("no free send buffer")?;
-        if let Some(d) = self.send.mem.get_mut(i * MSG..i * MSG + b.len()) {
+        if let Some(d) = self.send.mem.bytes.get_mut(i * MSG..i * MSG + b.len()) {
             d.copy_from_slice(b);
         }
         let sge = self.send.sge(i * MSG, b.len());
         let ctx = self.next_ctx;
-        let st = match invalidate {
-            None => match disp!(c.qp, NdkSend) {
-                // SAFETY: live QP; the SGE is read during the call.
-                Some(f) => unsafe { f(c.qp, ctx as PVOID, &sge, 1, 0) },
-                None => STATUS_NOT_IMPLEMENTED,
-            },
-            Some(tok) => match disp!(c.qp, NdkSendAndInvalidate) {
-                // SAFETY: as above.
-                Some(f) => unsafe { f(c.qp, ctx as PVOID, &sge, 1, 0, tok) },
-                None => STATUS_NOT_IMPLEMENTED,
-            },
-        };
+        let st = send(c.qp, ctx, &sge, invalidate);
         if st != STATUS_SUCCESS {
             self.send_free.push(i);
             return Err(format!("NdkSend: {}", status_text(st)));
@@ -1157,17 +1002,7 @@ impl Srv {
 
     /// Takes what the CQ holds; whether there was anything.
     fn poll_cq(&mut self) -> bool {
-        // SAFETY: NDK_RESULT_EX is plain integers and pointers.
-        let mut out: [NDK_RESULT_EX; 32] = unsafe { std::mem::zeroed() };
-        let n = match disp!(self.cq, NdkGetCqResultsEx) {
-            // SAFETY: live CQ, room for 32.
-            Some(f) => unsafe { f(self.cq, out.as_mut_ptr(), 32) as usize },
-            None => 0,
-        };
-        for r in out.iter().take(n) {
-            self.completion(r);
-        }
-        n > 0
+        take_completions(self.cq, |r| self.completion(r)) > 0
     }
 
     fn completion(&mut self, r: &NDK_RESULT_EX) {
@@ -1197,6 +1032,7 @@ impl Srv {
                 let m = self
                     .recv
                     .mem
+                    .bytes
                     .get(i * MSG..i * MSG + len)
                     .unwrap_or_default()
                     .to_vec();
@@ -1324,19 +1160,11 @@ impl Srv {
         }
         self.summary.control_requests = self.tracked.len();
         for (t, what, pended) in &self.tracked {
-            let n = t.completions.load(Ordering::SeqCst);
+            let n = t.completions();
             if n != usize::from(*pended) {
                 self.summary.bad_completions.push((what, n));
             }
         }
         self.summary.clone()
-    }
-}
-
-fn check(st: NTSTATUS, what: &str) -> Result<(), String> {
-    if st == STATUS_SUCCESS {
-        Ok(())
-    } else {
-        Err(format!("{what} failed: {}", status_text(st)))
     }
 }
