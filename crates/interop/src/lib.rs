@@ -20,6 +20,9 @@
 //! * [`smb_server`]: an SMB Direct server over another ndkrs adapter, also
 //!   through the NDK dispatch tables only (crates/smbd's server session);
 //!   `tests/smb_loopback.rs` runs the client against it on loopback.
+//! * [`smb_scenario`]: the client's steps and checks that both SMB tests
+//!   take (inline and RDMA-channel round trips, keepalive, NdkDisconnect
+//!   after the server's disconnect).
 //! * `ndk_consumer` (crate-private): the NDK consumer plumbing both of them
 //!   use (`disp!`, object creation, registration, posting, CQ polling,
 //!   waiting for pended requests and closes).
@@ -34,5 +37,6 @@ pub mod env;
 mod ndk_consumer;
 pub mod node;
 pub mod smb;
+pub mod smb_scenario;
 pub mod smb_server;
 pub mod vm;

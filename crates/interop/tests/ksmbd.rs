@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use interop::env;
 use interop::smb::{Session, SessionConfig, SessionTransport};
+use interop::smb_scenario::{self, ensure};
 use interop::vm::{self, Capture, HOST_IP, Netns, Vm};
 use smbd::smb2::dialect;
 use smbd::smbd::conn::Config;
@@ -111,10 +112,6 @@ fn ksmbd_smb_direct() {
         Ok(report) => println!("ksmbd interop: PASS\n{report}"),
         Err(err) => panic!("ksmbd interop: FAIL: {err}"),
     }
-}
-
-fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if cond { Ok(()) } else { Err(what()) }
 }
 
 fn run(e: &env::Env, user: &str, pass: &str) -> Result<String, String> {
@@ -498,25 +495,7 @@ fn inline_session(
     };
     let mut s = Session::connect(session_config(user, pass, 0x5eed_0011, 4096, smbd))?;
     let data: Vec<u8> = (0..INLINE_LEN).map(|i| pattern(i * 7 + 3)).collect();
-    let fid = s.create(NAME3)?;
-    let t = Instant::now();
-    let sent0 = s.stats.smbd_sent;
-    let got = s.write_inline(fid, 0, &data)?;
-    ensure(got as usize == INLINE_LEN, || {
-        format!("inline WRITE: {got} of {INLINE_LEN} bytes")
-    })?;
-    let write_msgs = s.stats.smbd_sent - sent0;
-    let recv0 = s.stats.smbd_received;
-    let back = s.read_inline(fid, 0, INLINE_LEN as u32)?;
-    let read_msgs = s.stats.smbd_received - recv0;
-    ensure(back == data, || {
-        format!(
-            "inline read-back: {} bytes, differs from what was written",
-            back.len()
-        )
-    })?;
-    let it = t.elapsed();
-    s.close_file(fid)?;
+    let trip = smb_scenario::inline_round_trip(&mut s, NAME3, &data)?;
     let want = sha256_host(&data, &e.work)?;
     let o = vm.run(
         &format!("sha256sum /srv/share/{NAME3}"),
@@ -526,25 +505,18 @@ fn inline_session(
         o.text.split_whitespace().next() == Some(want.as_str()),
         || format!("in the VM: {} want {want}", o.text.trim()),
     )?;
-    // Both directions must really have been fragmented (the WRITE request
-    // and the READ response each take several MS-SMBD messages).
-    ensure(write_msgs > 1 && read_msgs > 1, || {
-        format!("inline transfer took {write_msgs} message(s) out, {read_msgs} in: not fragmented")
-    })?;
+    trip.ensure_fragmented()?;
     *report += &format!(
-        "  inline: {INLINE_LEN} bytes written in one SMB2 WRITE sent as {write_msgs} MS-SMBD \
-         fragments, read back byte-exact from one READ response reassembled from {read_msgs} \
-         fragments, in {:.3} s; /srv/share/{NAME3} sha256 matches\n",
-        it.as_secs_f64()
+        "  inline: {INLINE_LEN} bytes written in one SMB2 WRITE sent as {} MS-SMBD fragments, \
+         read back byte-exact from one READ response reassembled from {} fragments, in {:.3} \
+         s; /srv/share/{NAME3} sha256 matches\n",
+        trip.write_messages,
+        trip.read_messages,
+        trip.took.as_secs_f64()
     );
     // Keepalive: idle past the idle timer; the request must be answered
     // (the connection stays up) and the session must still work after it.
-    let (sent0, recv0) = (s.stats.smbd_sent, s.stats.smbd_received);
-    s.idle(IDLE_WAIT)?;
-    let (ka_sent, ka_recv) = (s.stats.smbd_sent - sent0, s.stats.smbd_received - recv0);
-    ensure(ka_sent >= 1 && ka_recv >= 1, || {
-        format!("idle {IDLE_WAIT:?}: {ka_sent} keepalive(s) sent, {ka_recv} answer(s)")
-    })?;
+    let (ka_sent, ka_recv) = smb_scenario::keepalive(&mut s, IDLE_WAIT)?;
     s.logoff()?;
     let posted = s.receives_posted();
     let cancelled0 = s.stats.receives_cancelled;
@@ -596,48 +568,16 @@ fn session(
     );
     let chunk = (max_read.min(max_write).min(max_rw) as usize).min(LEN);
     ensure(chunk > 0, || "no transfer size negotiated".into())?;
-    let src = s.register(LEN)?;
-    let dst = s.register(LEN)?;
     let data: Vec<u8> = (0..LEN).map(pattern).collect();
-    s.region_mut(src).bytes_mut().copy_from_slice(&data);
-    let fid = s.create(NAME)?;
-
-    let t = Instant::now();
-    let mut ops = 0;
-    let mut off = 0;
-    while off < LEN {
-        let n = chunk.min(LEN - off);
-        let got = s.write_rdma(fid, off as u64, src, off, n)?;
-        ensure(got as usize == n, || {
-            format!("WRITE at {off}: {got} of {n} bytes")
-        })?;
-        off += n;
-        ops += 1;
-    }
-    let wt = t.elapsed();
-    let t = Instant::now();
-    let mut rops = 0;
-    let mut off = 0;
-    while off < LEN {
-        let n = chunk.min(LEN - off);
-        let got = s.read_rdma(fid, off as u64, dst, off, n)?;
-        ensure(got as usize == n, || {
-            format!("READ at {off}: {got} of {n} bytes")
-        })?;
-        off += n;
-        rops += 1;
-    }
-    let rt = t.elapsed();
-    let back = s.region(dst).bytes();
-    if let Some(i) = (0..LEN).find(|&i| back[i] != data[i]) {
-        return Err(format!("read-back differs first at byte {i}"));
-    }
-    s.close_file(fid)?;
+    let trip = smb_scenario::rdma_round_trip(&mut s, NAME, &data, chunk)?;
+    let (wt, rt) = (trip.write_time, trip.read_time);
     *report += &format!(
-        "  {LEN} bytes written in {ops} RDMA-channel WRITE(s) of up to {chunk} bytes in {:.2} s \
-         ({:.2} MB/s), read back byte-exact in {rops} RDMA-channel READ(s) in {:.2} s ({:.2} MB/s)\n",
+        "  {LEN} bytes written in {} RDMA-channel WRITE(s) of up to {chunk} bytes in {:.2} s \
+         ({:.2} MB/s), read back byte-exact in {} RDMA-channel READ(s) in {:.2} s ({:.2} MB/s)\n",
+        trip.writes,
         wt.as_secs_f64(),
         LEN as f64 / wt.as_secs_f64() / 1e6,
+        trip.reads,
         rt.as_secs_f64(),
         LEN as f64 / rt.as_secs_f64() / 1e6,
     );
@@ -662,38 +602,10 @@ fn session(
 
     // The same with fast-register MRs and remote invalidation (RDMA_V1_INVALIDATE),
     // as the Windows SMB client moves data: a new registration per transfer,
-    // which the server's Send with Invalidate ends.
-    let mut wtok = HashSet::from([s.region(src).token()]);
-    let mut rtok = HashSet::from([s.region(dst).token()]);
-    let fsrc = s.register_fast(LEN)?;
-    let fdst = s.register_fast(LEN)?;
+    // which the server's Send with Invalidate ends. Here one transfer each
+    // way, of the whole file.
     let data2: Vec<u8> = data.iter().map(|b| b ^ 0xA5).collect();
-    s.region_mut(fsrc).bytes_mut().copy_from_slice(&data2);
-    let fid = s.create(NAME2)?;
-    let t = Instant::now();
-    let tok = s.fast_register(fsrc)?;
-    let got = s.write_rdma(fid, 0, fsrc, 0, LEN)?;
-    ensure(got as usize == LEN, || {
-        format!("invalidating WRITE: {got} of {LEN} bytes")
-    })?;
-    wtok.insert(tok);
-    let tok2 = s.fast_register(fdst)?;
-    let got = s.read_rdma(fid, 0, fdst, 0, LEN)?;
-    ensure(got as usize == LEN, || {
-        format!("invalidating READ: {got} of {LEN} bytes")
-    })?;
-    rtok.insert(tok2);
-    let ft = t.elapsed();
-    ensure(s.region(fdst).bytes() == &data2[..], || {
-        "fast-register read-back differs".into()
-    })?;
-    ensure(s.invalidated() == [tok, tok2], || {
-        format!(
-            "Receive-and-Invalidate tokens {:x?}, want [{tok:#x}, {tok2:#x}]",
-            s.invalidated()
-        )
-    })?;
-    s.close_file(fid)?;
+    let fast = smb_scenario::fast_register_round_trip(&mut s, NAME2, &data2, LEN)?;
     let want2 = sha256_host(&data2, &e.work)?;
     let o = vm.run(
         &format!("sha256sum /srv/share/{NAME2}"),
@@ -708,10 +620,15 @@ fn session(
          byte-exact (NdkFastRegister + RDMA_V1_INVALIDATE WRITE + NdkFastRegister + \
          RDMA_V1_INVALIDATE READ) in {:.2} s; ksmbd's Send with Invalidate ended tokens \
          {:x?} (Receive-and-Invalidate completions); /srv/share/{NAME2} sha256 matches\n",
-        ft.as_secs_f64(),
+        fast.took.as_secs_f64(),
         s.invalidated()
     );
-    let tokens = (wtok, rtok, HashSet::from([tok, tok2]));
+    let mut wtok = HashSet::from([s.region(trip.src).token()]);
+    let mut rtok = HashSet::from([s.region(trip.dst).token()]);
+    wtok.extend(&fast.write_tokens);
+    rtok.extend(&fast.read_tokens);
+    let invalidated = fast.write_tokens.iter().chain(&fast.read_tokens).copied();
+    let tokens = (wtok, rtok, invalidated.collect());
 
     // Stop the server mid-session (tree still connected).
     let t = Instant::now();
@@ -719,40 +636,18 @@ fn session(
     s.wait_peer_disconnect(Duration::from_secs(60))
         .map_err(|err| format!("after `ksmbd.control -s` ({}): {err}", stop.text.trim()))?;
     let seen = t.elapsed();
-    // Whatever the CQ holds before NdkDisconnect: the receives must still
-    // be pending (the flush is NdkDisconnect's).
-    std::thread::sleep(Duration::from_millis(200));
-    s.drain();
-    let cancelled_before = s.stats.receives_cancelled;
-    let posted = s.receives_posted();
-    let took = s.ndk_disconnect()?;
+    let flush = smb_scenario::ndk_disconnect_after_peer(&mut s)?;
     // Anything late would show now.
     std::thread::sleep(Duration::from_millis(500));
-    let events = s.disconnect_events();
-    ensure(events == 1, || {
-        format!("{events} disconnect events, want 1")
-    })?;
-    let flushed = s.stats.receives_cancelled - cancelled_before;
-    ensure(
-        cancelled_before == 0 && posted > 0 && flushed == posted && s.receives_posted() == 0,
-        || {
-            format!(
-                "{cancelled_before} receives cancelled before NdkDisconnect, {posted} pending at \
-                 it, {flushed} cancelled by it, {} still pending",
-                s.receives_posted()
-            )
-        },
-    )?;
-    ensure(s.stats.failed.is_empty(), || {
-        format!("failed completions: {:?}", s.stats.failed)
-    })?;
+    flush.check(&s)?;
     *report += &format!(
         "  ksmbd stopped: disconnect event after {:.2} s (exactly 1 event), {:?}; NdkDisconnect \
-         completed in {:.1} ms and flushed all {posted} pending receives as STATUS_CANCELLED \
+         completed in {:.1} ms and flushed all {} pending receives as STATUS_CANCELLED \
          (none before it); MS-SMBD messages: {} sent, {} received\n",
         seen.as_secs_f64(),
         s.ended,
-        took.as_secs_f64() * 1e3,
+        flush.took.as_secs_f64() * 1e3,
+        flush.posted,
         s.stats.smbd_sent,
         s.stats.smbd_received,
     );

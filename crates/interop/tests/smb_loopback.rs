@@ -35,6 +35,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use interop::smb::{Session, SessionConfig, SessionTransport};
+use interop::smb_scenario::{self, ensure};
 use interop::smb_server::{ConnReport, End, SmbServer, SmbServerConfig, Summary};
 use ndkpi::{STATUS_CANCELLED, STATUS_REMOTE_RESOURCES, STATUS_SUCCESS};
 use roce::cm::CmConfig;
@@ -106,10 +107,6 @@ fn session_config(
         dialects: vec![dialect::SMB300, dialect::SMB302, dialect::SMB311],
         smbd,
     }
-}
-
-fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if cond { Ok(()) } else { Err(what()) }
 }
 
 /// What every connection's report must show whatever happened on it:
@@ -206,37 +203,18 @@ fn inline_connection(
         s.ready_text()
     );
     let data: Vec<u8> = (0..INLINE_LEN).map(|i| pattern(i * 7 + 3)).collect();
-    let fid = s.create(NAME3)?;
-    let sent0 = s.stats.smbd_sent;
-    let got = s.write_inline(fid, 0, &data)?;
-    ensure(got as usize == INLINE_LEN, || {
-        format!("inline WRITE: {got} of {INLINE_LEN} bytes")
-    })?;
-    let write_msgs = s.stats.smbd_sent - sent0;
-    let recv0 = s.stats.smbd_received;
-    let back = s.read_inline(fid, 0, INLINE_LEN as u32)?;
-    let read_msgs = s.stats.smbd_received - recv0;
-    ensure(back == data, || {
-        format!("inline read-back: {} bytes, differs", back.len())
-    })?;
-    s.close_file(fid)?;
+    let trip = smb_scenario::inline_round_trip(&mut s, NAME3, &data)?;
     ensure(server.files().get(NAME3) == Some(&data), || {
         "the server's copy of the inline file differs".into()
     })?;
-    ensure(write_msgs > 1 && read_msgs > 1, || {
-        format!("inline transfer took {write_msgs} message(s) out, {read_msgs} in: not fragmented")
-    })?;
+    trip.ensure_fragmented()?;
     report += &format!(
-        "  inline: {INLINE_LEN} bytes out in {write_msgs} MS-SMBD messages, back byte-exact in \
-         {read_msgs}; the server's copy matches\n"
+        "  inline: {INLINE_LEN} bytes out in {} MS-SMBD messages, back byte-exact in {}; the \
+         server's copy matches\n",
+        trip.write_messages, trip.read_messages
     );
 
-    let (sent0, recv0) = (s.stats.smbd_sent, s.stats.smbd_received);
-    s.idle(IDLE_WAIT)?;
-    let (ka_sent, ka_recv) = (s.stats.smbd_sent - sent0, s.stats.smbd_received - recv0);
-    ensure(ka_sent >= 1 && ka_recv >= 1, || {
-        format!("idle {IDLE_WAIT:?}: {ka_sent} keepalive(s) sent, {ka_recv} answer(s)")
-    })?;
+    let (ka_sent, ka_recv) = smb_scenario::keepalive(&mut s, IDLE_WAIT)?;
     s.logoff()?;
     let posted = s.receives_posted();
     let cancelled0 = s.stats.receives_cancelled;
@@ -342,37 +320,9 @@ fn rdma_connection(server: &SmbServer, client: Ipv4Addr, srv: Ipv4Addr) -> Resul
     ensure(chunk > 0 && chunk < LEN, || {
         format!("transfer size {chunk}: want more than one transfer")
     })?;
-    let src = s.register(LEN)?;
-    let dst = s.register(LEN)?;
     let data: Vec<u8> = (0..LEN).map(pattern).collect();
-    s.region_mut(src).bytes_mut().copy_from_slice(&data);
-    let fid = s.create(NAME)?;
-    let t = Instant::now();
-    let mut ops = 0;
-    let mut off = 0;
-    while off < LEN {
-        let n = chunk.min(LEN - off);
-        let got = s.write_rdma(fid, off as u64, src, off, n)?;
-        ensure(got as usize == n, || {
-            format!("WRITE at {off}: {got} of {n}")
-        })?;
-        off += n;
-        ops += 1;
-    }
-    let wt = t.elapsed();
-    let t = Instant::now();
-    let mut off = 0;
-    while off < LEN {
-        let n = chunk.min(LEN - off);
-        let got = s.read_rdma(fid, off as u64, dst, off, n)?;
-        ensure(got as usize == n, || format!("READ at {off}: {got} of {n}"))?;
-        off += n;
-    }
-    let rt = t.elapsed();
-    if let Some(i) = (0..LEN).find(|&i| s.region(dst).bytes()[i] != data[i]) {
-        return Err(format!("read-back differs first at byte {i}"));
-    }
-    s.close_file(fid)?;
+    let trip = smb_scenario::rdma_round_trip(&mut s, NAME, &data, chunk)?;
+    let ops = trip.writes;
     let files = server.files();
     let held = files.get(NAME).map_or(&[][..], Vec::as_slice);
     ensure(held == &data[..], || {
@@ -384,51 +334,17 @@ fn rdma_connection(server: &SmbServer, client: Ipv4Addr, srv: Ipv4Addr) -> Resul
     report += &format!(
         "  RDMA_V1: {LEN} bytes written in {ops} WRITEs of up to {chunk} bytes in {:.2} s, read \
          back byte-exact in {:.2} s; the server's copy matches\n",
-        wt.as_secs_f64(),
-        rt.as_secs_f64()
+        trip.write_time.as_secs_f64(),
+        trip.read_time.as_secs_f64()
     );
 
-    let (wtok, rtok) = (s.region(src).token(), s.region(dst).token());
+    let (wtok, rtok) = (s.region(trip.src).token(), s.region(trip.dst).token());
     ensure(ops == 2, || format!("{ops} RDMA_V1 WRITEs, want 2"))?;
-    let fsrc = s.register_fast(LEN)?;
-    let fdst = s.register_fast(LEN)?;
     let data2: Vec<u8> = data.iter().map(|b| b ^ 0xA5).collect();
-    s.region_mut(fsrc).bytes_mut().copy_from_slice(&data2);
-    let fid = s.create(NAME2)?;
-    // As the Windows client moves data: a registration per transfer,
-    // which the server's Send with Invalidate ends.
-    let (mut ftok_w, mut ftok_r) = (Vec::new(), Vec::new());
-    let mut off = 0;
-    while off < LEN {
-        let n = chunk.min(LEN - off);
-        ftok_w.push(s.fast_register(fsrc)?);
-        let got = s.write_rdma(fid, off as u64, fsrc, off, n)?;
-        ensure(got as usize == n, || {
-            format!("invalidating WRITE at {off}: {got} of {n}")
-        })?;
-        off += n;
-    }
-    let mut off = 0;
-    while off < LEN {
-        let n = chunk.min(LEN - off);
-        ftok_r.push(s.fast_register(fdst)?);
-        let got = s.read_rdma(fid, off as u64, fdst, off, n)?;
-        ensure(got as usize == n, || {
-            format!("invalidating READ at {off}: {got} of {n}")
-        })?;
-        off += n;
-    }
-    ensure(s.region(fdst).bytes() == &data2[..], || {
-        "fast-register read-back differs".into()
-    })?;
-    let ftok: Vec<u32> = ftok_w.iter().chain(&ftok_r).copied().collect();
-    ensure(s.invalidated() == ftok, || {
-        format!(
-            "Receive-and-Invalidate tokens {:x?}, want {ftok:x?}",
-            s.invalidated()
-        )
-    })?;
-    s.close_file(fid)?;
+    // A registration per transfer, in pieces as above.
+    let fast = smb_scenario::fast_register_round_trip(&mut s, NAME2, &data2, chunk)?;
+    let (ftok_w, ftok_r) = (&fast.write_tokens, &fast.read_tokens);
+    let ftok: Vec<u32> = ftok_w.iter().chain(ftok_r).copied().collect();
     let files = server.files();
     ensure(files.get(NAME2) == Some(&data2), || {
         "the server's copy of the fast-register file differs".into()
@@ -445,32 +361,12 @@ fn rdma_connection(server: &SmbServer, client: Ipv4Addr, srv: Ipv4Addr) -> Resul
     server.disconnect();
     s.wait_peer_disconnect(T)?;
     let seen = t.elapsed();
-    // The receives must still be pending: the flush is NdkDisconnect's.
-    std::thread::sleep(Duration::from_millis(200));
-    s.drain();
-    let cancelled_before = s.stats.receives_cancelled;
-    let posted = s.receives_posted();
-    let took = s.ndk_disconnect()?;
+    let flush = smb_scenario::ndk_disconnect_after_peer(&mut s)?;
+    // Late completions have their chance, and are taken, before the checks.
     std::thread::sleep(Duration::from_millis(300));
     s.drain();
-    let events = s.disconnect_events();
-    ensure(events == 1, || {
-        format!("{events} disconnect events, want 1")
-    })?;
-    let flushed = s.stats.receives_cancelled - cancelled_before;
-    ensure(
-        cancelled_before == 0 && posted > 0 && flushed == posted && s.receives_posted() == 0,
-        || {
-            format!(
-                "{cancelled_before} receives cancelled before NdkDisconnect, {posted} pending \
-                 at it, {flushed} cancelled by it, {} still pending",
-                s.receives_posted()
-            )
-        },
-    )?;
-    ensure(s.stats.failed.is_empty(), || {
-        format!("client: failed completions {:?}", s.stats.failed)
-    })?;
+    flush.check(&s)?;
+    let (took, posted) = (flush.took, flush.posted);
     let ended = s.ended;
     let (sent, received) = (s.stats.smbd_sent, s.stats.smbd_received);
     s.close()?;
