@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use smbd::smb2::msg::FileId;
+
 use crate::smb::Session;
 
 /// `Ok` if `cond` holds, else the failure `what` describes.
@@ -124,10 +126,7 @@ pub fn rdma_round_trip(
     chunk: usize,
 ) -> Result<RdmaTrip, String> {
     let len = data.len();
-    let src = s.register(len)?;
-    let dst = s.register(len)?;
-    s.region_mut(src).bytes_mut().copy_from_slice(data);
-    let fid = s.create(name)?;
+    let (src, dst, fid) = source_and_sink(s, name, data, Session::register)?;
     let t = Instant::now();
     let writes = in_pieces(len, chunk, "WRITE", |off, n| {
         s.write_rdma(fid, off as u64, src, off, n)
@@ -153,6 +152,21 @@ pub fn rdma_round_trip(
     })
 }
 
+/// A source region holding `data` and a sink of its size, both from
+/// `register`, and the file `name` created.
+fn source_and_sink(
+    s: &mut Session,
+    name: &str,
+    data: &[u8],
+    register: fn(&mut Session, usize) -> Result<usize, String>,
+) -> Result<(usize, usize, FileId), String> {
+    let src = register(s, data.len())?;
+    let dst = register(s, data.len())?;
+    s.region_mut(src).bytes_mut().copy_from_slice(data);
+    let fid = s.create(name)?;
+    Ok((src, dst, fid))
+}
+
 /// A file written and read back over fast-register MRs with remote
 /// invalidation (RDMA_V1_INVALIDATE).
 #[derive(Debug, Clone)]
@@ -176,10 +190,7 @@ pub fn fast_register_round_trip(
     chunk: usize,
 ) -> Result<FastTrip, String> {
     let len = data.len();
-    let src = s.register_fast(len)?;
-    let dst = s.register_fast(len)?;
-    s.region_mut(src).bytes_mut().copy_from_slice(data);
-    let fid = s.create(name)?;
+    let (src, dst, fid) = source_and_sink(s, name, data, Session::register_fast)?;
     let t = Instant::now();
     let mut write_tokens = Vec::new();
     in_pieces(len, chunk, "invalidating WRITE", |off, n| {

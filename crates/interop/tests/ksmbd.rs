@@ -70,6 +70,19 @@ fn sha256_host(data: &[u8], work: &Path) -> Result<String, String> {
     Ok(out.split_whitespace().next().unwrap_or_default().to_owned())
 }
 
+/// The server's copy of `name` (in /srv/share) has the sha256 of `data`.
+fn same_in_vm(e: &env::Env, vm: &Vm, name: &str, data: &[u8]) -> Result<(), String> {
+    let want = sha256_host(data, &e.work)?;
+    let o = vm.run(
+        &format!("sha256sum /srv/share/{name}"),
+        Duration::from_secs(30),
+    )?;
+    ensure(
+        o.text.split_whitespace().next() == Some(want.as_str()),
+        || format!("in the VM: {} want {want}", o.text.trim()),
+    )
+}
+
 #[test]
 fn ksmbd_smb_direct() {
     if !env::requested() {
@@ -340,12 +353,7 @@ fn cli_round(
             got.len()
         )
     })?;
-    let want = sha256_host(&data, &e.work)?;
-    let o = vm.run("sha256sum /srv/share/ndksmb.bin", Duration::from_secs(30))?;
-    ensure(
-        o.text.split_whitespace().next() == Some(want.as_str()),
-        || format!("in the VM: {} want {want}", o.text.trim()),
-    )?;
+    same_in_vm(e, vm, "ndksmb.bin", &data)?;
     let line = |t: &str, w: &str| {
         t.lines()
             .find(|l| l.contains(w))
@@ -496,15 +504,7 @@ fn inline_session(
     let mut s = Session::connect(session_config(user, pass, 0x5eed_0011, 4096, smbd))?;
     let data: Vec<u8> = (0..INLINE_LEN).map(|i| pattern(i * 7 + 3)).collect();
     let trip = smb_scenario::inline_round_trip(&mut s, NAME3, &data)?;
-    let want = sha256_host(&data, &e.work)?;
-    let o = vm.run(
-        &format!("sha256sum /srv/share/{NAME3}"),
-        Duration::from_secs(30),
-    )?;
-    ensure(
-        o.text.split_whitespace().next() == Some(want.as_str()),
-        || format!("in the VM: {} want {want}", o.text.trim()),
-    )?;
+    same_in_vm(e, vm, NAME3, &data)?;
     trip.ensure_fragmented()?;
     *report += &format!(
         "  inline: {INLINE_LEN} bytes written in one SMB2 WRITE sent as {} MS-SMBD fragments, \
@@ -606,15 +606,7 @@ fn session(
     // way, of the whole file.
     let data2: Vec<u8> = data.iter().map(|b| b ^ 0xA5).collect();
     let fast = smb_scenario::fast_register_round_trip(&mut s, NAME2, &data2, LEN)?;
-    let want2 = sha256_host(&data2, &e.work)?;
-    let o = vm.run(
-        &format!("sha256sum /srv/share/{NAME2}"),
-        Duration::from_secs(30),
-    )?;
-    ensure(
-        o.text.split_whitespace().next() == Some(want2.as_str()),
-        || format!("in the VM: {} want {want2}", o.text.trim()),
-    )?;
+    same_in_vm(e, vm, NAME2, &data2)?;
     *report += &format!(
         "  fast-register MRs with remote invalidation: {LEN} bytes written and read back \
          byte-exact (NdkFastRegister + RDMA_V1_INVALIDATE WRITE + NdkFastRegister + \
