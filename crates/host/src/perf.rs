@@ -1978,8 +1978,9 @@ struct PtControl {
     conn: *mut NDK_CONNECTOR,
     buf: Option<Buf>,
     t: Duration,
-    /// The server's side: take the peer's message first, then Send.
-    server: bool,
+    /// Which side of the exchange this is, and a message of the peer's
+    /// that came ahead of its turn.
+    turns: crate::perftest::Turns,
     res: [NDK_RESULT_EX; RESULTS],
 }
 
@@ -2010,7 +2011,7 @@ impl PtControl {
             conn: ptr::null_mut(),
             buf: None,
             t,
-            server: false,
+            turns: crate::perftest::Turns::client(),
             res: empty_results(),
         };
         let r = (|| {
@@ -2105,54 +2106,61 @@ fn poll_next(
 
 impl crate::perftest::Channel for PtControl {
     fn xchg(&mut self, mine: &[u8], what: &str) -> Result<Vec<u8>, PerfError> {
-        let Some(b) = self.buf.as_ref() else {
+        let Some(buf) = self.buf.as_ref() else {
             return err("perftest control connection closed");
         };
-        let len = mine.len().min(PT_SEND);
-        let mut got = None;
-        if self.server {
-            // The client Sends first.
-            let r = poll_next(self.cq, &mut self.res, self.t, what)?;
-            if r.Type != NdkOperationTypeReceive {
-                return err(format!("perftest {what}: a Send completed out of turn"));
-            }
-            // SAFETY: the receive completed; nothing lands in the receive
-            // area until it is posted again.
-            got = Some((
-                unsafe { b.bytes_mut(0, len).to_vec() },
-                r.BytesTransferred as usize,
-            ));
-            let _ = qp_recv(self.qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
-        }
-        // SAFETY: the send area: the previous Send completed.
-        unsafe { b.bytes_mut(PT_SEND, len).copy_from_slice(&mine[..len]) };
-        if let Err(st) = qp_send(self.qp, 1, &b.sge(PT_SEND, len), 0) {
+        let mut q = PtQp {
+            qp: self.qp,
+            cq: self.cq,
+            buf,
+            t: self.t,
+            res: &mut self.res,
+        };
+        self.turns.xchg(&mut q, mine, what)
+    }
+}
+
+/// The control connection's QP, CQ and buffer (the receive area first,
+/// the send area at [`PT_SEND`]) as [`crate::perftest::Turns`] drives
+/// them.
+struct PtQp<'a> {
+    qp: *mut NDK_QP,
+    cq: *mut NDK_CQ,
+    buf: &'a Buf,
+    t: Duration,
+    res: &'a mut [NDK_RESULT_EX; RESULTS],
+}
+
+impl crate::perftest::Control for PtQp<'_> {
+    fn send(&mut self, msg: &[u8], what: &str) -> Result<(), PerfError> {
+        if msg.len() > PT_SEND {
             return err(format!(
+                "perftest {what}: a message of {} bytes (at most {PT_SEND})",
+                msg.len()
+            ));
+        }
+        // SAFETY: the send area: the previous Send completed (an exchange
+        // returns only once its Send completed).
+        unsafe { self.buf.bytes_mut(PT_SEND, msg.len()).copy_from_slice(msg) };
+        qp_send(self.qp, 1, &self.buf.sge(PT_SEND, msg.len()), 0).or_else(|st| {
+            err(format!(
                 "perftest {what}: posting the Send failed: {}",
                 status_name(st)
-            ));
+            ))
+        })
+    }
+
+    fn next(&mut self, what: &str) -> Result<crate::perftest::Completion, PerfError> {
+        let r = poll_next(self.cq, self.res, self.t, what)?;
+        if r.Type != NdkOperationTypeReceive {
+            return Ok(crate::perftest::Completion::Sent);
         }
-        let mut sent = false;
-        while !(sent && got.is_some()) {
-            let r = poll_next(self.cq, &mut self.res, self.t, what)?;
-            if r.Type == NdkOperationTypeReceive {
-                // SAFETY: as above.
-                got = Some((
-                    unsafe { b.bytes_mut(0, len).to_vec() },
-                    r.BytesTransferred as usize,
-                ));
-                let _ = qp_recv(self.qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
-            } else {
-                sent = true;
-            }
-        }
-        let (data, n) = got.unwrap_or_default();
-        if n != len {
-            return err(format!(
-                "perftest {what}: the peer sent {n} bytes, not {len}"
-            ));
-        }
-        Ok(data)
+        let n = (r.BytesTransferred as usize).min(crate::perftest::KEY_LEN);
+        // SAFETY: the receive completed; nothing lands in the receive
+        // area until it is posted again, below.
+        let data = unsafe { self.buf.bytes_mut(0, n).to_vec() };
+        let _ = qp_recv(self.qp, 0, &self.buf.sge(0, crate::perftest::KEY_LEN));
+        Ok(crate::perftest::Completion::Received(data))
     }
 }
 
@@ -2226,7 +2234,7 @@ fn pt_accept(
         conn,
         buf: None,
         t,
-        server: true,
+        turns: crate::perftest::Turns::server(),
         res: empty_results(),
     };
     let r = (|| {
