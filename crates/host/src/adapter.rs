@@ -132,20 +132,24 @@ unsafe impl Sync for AdapterHandle {}
 pub struct AdapterTurn(*mut NDK_ADAPTER);
 
 impl Endpoint for AdapterTurn {
-    fn handle_datagram(&mut self, _now: Instant, datagram: Incoming<'_>) {
+    // The loop reads the clock once per turn and passes that reading to
+    // every call of the turn (the adapter never lets it run backwards).
+    fn handle_datagram(&mut self, now: Instant, datagram: Incoming<'_>) {
         match datagram {
-            Incoming::Udp { src, dst, payload } => abi_io::handle_udp(self.0, src, dst, payload),
+            Incoming::Udp { src, dst, payload } => {
+                abi_io::handle_udp_at(self.0, now, src, dst, payload)
+            }
             Incoming::Ip(d) => abi_io::handle_ip(self.0, d),
         }
     }
-    fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        abi_io::poll_transmit(self.0, buf)
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        abi_io::poll_transmit_at(self.0, now, buf)
     }
     fn poll_timeout(&self) -> Option<Instant> {
         abi_io::poll_timeout(self.0)
     }
-    fn handle_timeout(&mut self, _now: Instant) {
-        abi_io::handle_timeout(self.0)
+    fn handle_timeout(&mut self, now: Instant) {
+        abi_io::handle_timeout_at(self.0, now)
     }
 }
 

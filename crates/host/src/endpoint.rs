@@ -34,6 +34,7 @@ use nix::poll::{PollFd, PollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::time::TimeSpec;
 use roce::device::{Device, MAX_DATAGRAM, Transmit};
+use roce::framing::HEADROOM;
 use roce::rc::Memory;
 use roce::time::Instant;
 
@@ -327,8 +328,11 @@ impl<D: Driven> EventLoop<D> {
             waker: waker.clone(),
             stop: Arc::clone(&stop),
             hook,
-            batch: SendBatch::new(config.max_batch * 2, config.max_batch * 2 * MAX_DATAGRAM),
-            scratch: vec![0; MAX_DATAGRAM],
+            batch: SendBatch::with_headroom(
+                config.max_batch * 2,
+                config.max_batch * 2 * MAX_DATAGRAM,
+                HEADROOM,
+            ),
             stats: LoopStats::default(),
             config,
         };
@@ -426,7 +430,6 @@ struct Runner<D> {
     stop: Arc<AtomicBool>,
     hook: Option<Hook<D>>,
     batch: SendBatch,
-    scratch: Vec<u8>,
     stats: LoopStats,
     config: LoopConfig,
 }
@@ -495,21 +498,28 @@ impl<D: Driven> Runner<D> {
             if ep.poll_timeout().is_some_and(|t| t <= now) {
                 ep.handle_timeout(now);
             }
-            while produced < self.config.max_batch && self.batch.has_room(MAX_DATAGRAM) {
-                let Some(t) = ep.poll_transmit(now, &mut self.scratch) else {
-                    break;
-                };
-                let bytes = match framing {
-                    Framing::Udp => t.udp_payload(&self.scratch),
-                    Framing::Ip => t.ip_datagram(&self.scratch),
-                };
-                if let Some(p) = self.config.pcap.as_mut() {
-                    let _ = match framing {
-                        Framing::Udp => p.write_udp(t.src, t.dst, bytes),
-                        Framing::Ip => p.write_ip(bytes),
+            // Each datagram is built where it is sent from: the endpoint
+            // writes it into the batch, its headroom in front.
+            let pcap = &mut self.config.pcap;
+            while produced < self.config.max_batch && self.batch.has_room_in_place(MAX_DATAGRAM) {
+                let pushed = self.batch.push_in_place(MAX_DATAGRAM, |buf| {
+                    let t = ep.poll_transmit(now, buf)?;
+                    let s = t.sealed;
+                    let range = match framing {
+                        Framing::Udp => s.udp_payload_start..s.end,
+                        Framing::Ip => s.ip_start..s.end,
                     };
+                    if let (Some(p), Some(bytes)) = (pcap.as_mut(), buf.get(range.clone())) {
+                        let _ = match framing {
+                            Framing::Udp => p.write_udp(t.src, t.dst, bytes),
+                            Framing::Ip => p.write_ip(bytes),
+                        };
+                    }
+                    Some((routing.outgoing(t.dst), range))
+                });
+                if pushed.is_none() {
+                    break;
                 }
-                self.batch.push(routing.outgoing(t.dst), bytes);
                 produced += 1;
             }
         }

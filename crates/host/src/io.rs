@@ -184,6 +184,10 @@ struct TxItem {
     len: usize,
 }
 
+/// Most headroom [`SendBatch::with_headroom`] keeps in front of each
+/// datagram built in place.
+pub const MAX_HEADROOM: usize = 64;
+
 /// Datagrams waiting to be sent, back to back in one buffer so that runs
 /// of same-size datagrams to one peer go out as one GSO send. Allocated
 /// once; pushing never allocates.
@@ -192,19 +196,32 @@ pub struct SendBatch {
     buf: Vec<u8>,
     items: Vec<TxItem>,
     head: usize,
+    /// End of the last datagram (the first is at `base`).
     used: usize,
     max_items: usize,
+    /// Bytes kept free in front of the first datagram, so that a datagram
+    /// built in place has its headroom there too.
+    base: usize,
 }
 
 impl SendBatch {
     /// Room for `max_items` datagrams and `max_bytes` bytes.
     pub fn new(max_items: usize, max_bytes: usize) -> Self {
+        Self::with_headroom(max_items, max_bytes, 0)
+    }
+
+    /// Like [`SendBatch::new`], for datagrams built in place
+    /// ([`SendBatch::push_in_place`]) with `headroom` bytes (at most
+    /// [`MAX_HEADROOM`]) in front of each.
+    pub fn with_headroom(max_items: usize, max_bytes: usize, headroom: usize) -> Self {
+        let base = headroom.min(MAX_HEADROOM);
         SendBatch {
-            buf: vec![0; max_bytes],
+            buf: vec![0; base + max_bytes],
             items: Vec::with_capacity(max_items),
             head: 0,
-            used: 0,
+            used: base,
             max_items,
+            base,
         }
     }
 
@@ -222,6 +239,62 @@ impl SendBatch {
     pub fn has_room(&mut self, len: usize) -> bool {
         self.compact();
         self.items.len() < self.max_items && self.used + len <= self.buf.len()
+    }
+
+    /// Whether a datagram can be built in place in a window of `window`
+    /// bytes (the headroom included) now.
+    pub fn has_room_in_place(&mut self, window: usize) -> bool {
+        self.compact();
+        self.items.len() < self.max_items && self.used - self.base + window <= self.buf.len()
+    }
+
+    /// Builds the next datagram in place: `build` gets a window of `window`
+    /// bytes whose first [`SendBatch::with_headroom`] bytes are headroom
+    /// (scratch it may write, e.g. headers it leaves out of the datagram)
+    /// and returns the destination and where in the window the datagram
+    /// is. The datagram joins the batch without being copied when it
+    /// starts right after the headroom (else it is moved there).
+    ///
+    /// `None` if `build` had nothing (nothing queued), `Some(false)` if the
+    /// batch had no room or `build`'s range was not in its window (nothing
+    /// queued), `Some(true)` if the datagram was queued.
+    pub fn push_in_place(
+        &mut self,
+        window: usize,
+        build: impl FnOnce(&mut [u8]) -> Option<(SocketAddr, std::ops::Range<usize>)>,
+    ) -> Option<bool> {
+        if !self.has_room_in_place(window) {
+            return Some(false);
+        }
+        let at = self.used;
+        let start = at - self.base;
+        // The headroom overlaps the tail of the datagram before: keep it.
+        let mut saved = [0u8; MAX_HEADROOM];
+        let kept = saved.get_mut(..self.base)?;
+        kept.copy_from_slice(self.buf.get(start..at)?);
+        let win = self.buf.get_mut(start..start + window)?;
+        let built = build(win);
+        let queued = match built {
+            Some((dst, r)) if r.start <= r.end && r.end <= window => {
+                let len = r.end - r.start;
+                if r.start != self.base {
+                    self.buf.copy_within(start + r.start..start + r.end, at);
+                }
+                self.used += len;
+                self.items.push(TxItem {
+                    dst,
+                    start: at,
+                    len,
+                });
+                Some(true)
+            }
+            Some(_) => Some(false),
+            None => None,
+        };
+        if let (Some(dst), Some(src)) = (self.buf.get_mut(start..at), saved.get(..self.base)) {
+            dst.copy_from_slice(src);
+        }
+        queued
     }
 
     /// Queues a copy of `data` for `dst`; false (and nothing queued) if the
@@ -255,7 +328,7 @@ impl SendBatch {
     pub fn clear(&mut self) {
         self.items.clear();
         self.head = 0;
-        self.used = 0;
+        self.used = self.base;
     }
 
     fn pending(&self) -> &[TxItem] {
@@ -282,12 +355,13 @@ impl SendBatch {
             self.clear();
             return;
         };
-        self.buf.copy_within(first..self.used, 0);
+        let shift = first - self.base;
+        self.buf.copy_within(first..self.used, self.base);
         self.items.drain(..self.head);
         for i in &mut self.items {
-            i.start -= first;
+            i.start -= shift;
         }
-        self.used -= first;
+        self.used -= shift;
         self.head = 0;
     }
 }
@@ -864,6 +938,63 @@ mod tests {
             [vec![7], vec![9, 9, 9, 9]]
         );
         b.consume(5);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn batch_builds_in_place_and_keeps_what_the_headroom_overlaps() {
+        let d: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut b = SendBatch::with_headroom(4, 24, 4);
+        // Built right after the headroom; the builder scribbles on it.
+        let built = |fill: u8, len: usize| {
+            move |w: &mut [u8]| {
+                w[..4].fill(0xEE);
+                w[4..4 + len].fill(fill);
+                Some((d, 4..4 + len))
+            }
+        };
+        assert_eq!(b.push_in_place(10, built(1, 5)), Some(true));
+        assert_eq!(b.push_in_place(10, built(2, 5)), Some(true));
+        // Built inside the headroom: moved to its place.
+        assert_eq!(
+            b.push_in_place(10, |w: &mut [u8]| {
+                w[..10].fill(0xEE);
+                w[1..4].fill(3);
+                Some((d, 1..4))
+            }),
+            Some(true)
+        );
+        // Back to back (one GSO run) and intact.
+        assert_eq!(
+            b.iter().map(|(_, x)| x.to_vec()).collect::<Vec<_>>(),
+            [vec![1; 5], vec![2; 5], vec![3; 3]]
+        );
+        // A window past the bytes left, a builder with nothing, a range
+        // outside the window: nothing queued, nothing disturbed.
+        assert_eq!(b.push_in_place(16, built(4, 5)), Some(false));
+        assert_eq!(
+            b.push_in_place(10, |w: &mut [u8]| {
+                w.fill(0xEE);
+                None
+            }),
+            None
+        );
+        assert_eq!(
+            b.push_in_place(10, |w: &mut [u8]| {
+                w.fill(0xEE);
+                Some((d, 4..11))
+            }),
+            Some(false)
+        );
+        assert_eq!(b.len(), 3);
+        b.consume(2);
+        // Compaction keeps the headroom in front of the first datagram.
+        assert_eq!(b.push_in_place(10, built(5, 6)), Some(true));
+        assert_eq!(
+            b.iter().map(|(_, x)| x.to_vec()).collect::<Vec<_>>(),
+            [vec![3; 3], vec![5; 6]]
+        );
+        b.consume(2);
         assert!(b.is_empty());
     }
 

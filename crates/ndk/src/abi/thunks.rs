@@ -92,6 +92,17 @@ impl Shared {
         self.with_at(self.platform.now(), f)
     }
 
+    /// Runs `f` under the lock without reading the clock (for calls that
+    /// only look, such as the next deadline).
+    fn with_locked<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        self.lock.lock();
+        // SAFETY: the lock is held; nothing else reaches the core.
+        let core = unsafe { &mut *self.core.get() };
+        let r = f(core);
+        self.lock.unlock();
+        r
+    }
+
     /// [`Self::with`] at a clock reading the caller already took.
     fn with_at<R>(&self, now: Instant, f: impl FnOnce(&mut Core) -> R) -> R {
         self.lock.lock();
@@ -531,6 +542,24 @@ pub mod io {
         }
     }
 
+    /// [`handle_udp`] at a clock reading the shell already took (one per
+    /// batch of datagrams, say). A reading older than one the adapter
+    /// already saw counts as that one: time never runs backwards inside.
+    pub fn handle_udp_at(
+        adapter: *mut NDK_ADAPTER,
+        now: Instant,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+    ) {
+        if let Some(s) = shared(adapter) {
+            s.call_at(now, |c| {
+                let now = c.provider.now();
+                c.provider.handle_udp(now, src, dst, payload)
+            });
+        }
+    }
+
     /// An IP datagram arrived (raw mode).
     pub fn handle_ip(adapter: *mut NDK_ADAPTER, datagram: &[u8]) {
         if let Some(s) = shared(adapter) {
@@ -546,9 +575,22 @@ pub mod io {
         s.call_at(now, |c| c.provider.poll_transmit(now, buf))
     }
 
-    /// The next deadline.
+    /// [`poll_transmit`] at a clock reading the shell already took (see
+    /// [`handle_udp_at`]).
+    pub fn poll_transmit_at(
+        adapter: *mut NDK_ADAPTER,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<Transmit> {
+        shared(adapter)?.call_at(now, |c| {
+            let now = c.provider.now();
+            c.provider.poll_transmit(now, buf)
+        })
+    }
+
+    /// The next deadline (reads no clock).
     pub fn poll_timeout(adapter: *mut NDK_ADAPTER) -> Option<Instant> {
-        shared(adapter)?.with(|c| c.provider.poll_timeout())
+        shared(adapter)?.with_locked(|c| c.provider.poll_timeout())
     }
 
     /// Runs due timers.
@@ -556,6 +598,17 @@ pub mod io {
         if let Some(s) = shared(adapter) {
             let now = s.platform.now();
             s.call_at(now, |c| c.provider.handle_timeout(now));
+        }
+    }
+
+    /// [`handle_timeout`] at a clock reading the shell already took (see
+    /// [`handle_udp_at`]).
+    pub fn handle_timeout_at(adapter: *mut NDK_ADAPTER, now: Instant) {
+        if let Some(s) = shared(adapter) {
+            s.call_at(now, |c| {
+                let now = c.provider.now();
+                c.provider.handle_timeout(now)
+            });
         }
     }
 

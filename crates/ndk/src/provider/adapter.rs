@@ -134,6 +134,11 @@ impl<M: Memory> Provider<M> {
         }
     }
 
+    /// The latest time the provider has seen (the one it runs at).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
     /// A whole IP datagram arrived (raw mode).
     pub fn handle_ip(&mut self, now: Instant, datagram: &[u8]) {
         self.now = now;

@@ -72,9 +72,12 @@ pub(crate) fn emit_packet(
     fill: impl FnOnce(&mut [u8]) -> bool,
 ) -> Result<usize, EmitError> {
     // The codec derives pad and length from the payload slice; a zero
-    // slice of the right length stands in until `fill` overwrites it.
+    // slice of the right length stands in (never copied: `fill` writes
+    // the payload's bytes).
     repr.payload = ZEROS.get(..payload_len).ok_or(EmitError::BufferTooSmall)?;
-    let len = repr.emit(buf).map_err(|_| EmitError::BufferTooSmall)?;
+    let len = repr
+        .emit_around_payload(buf)
+        .map_err(|_| EmitError::BufferTooSmall)?;
     let hl = repr.bth.opcode.header_len();
     let dst = buf
         .get_mut(hl..hl + payload_len)

@@ -285,6 +285,18 @@ impl<'a> PacketRepr<'a> {
     /// headers, so fill it with [`icrc::fill`](super::icrc::fill) or emit
     /// through [`frame`](super::frame), which does.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
+        self.emit_parts(buf, true)
+    }
+
+    /// [`Self::emit`] without the payload: the headers, pad and a zero
+    /// ICRC are written and the payload's bytes in `buf` are left as they
+    /// are, for a caller that writes the payload there itself (so that a
+    /// payload read from memory is copied once, not twice).
+    pub fn emit_around_payload(&self, buf: &mut [u8]) -> Result<usize> {
+        self.emit_parts(buf, false)
+    }
+
+    fn emit_parts(&self, buf: &mut [u8], with_payload: bool) -> Result<usize> {
         self.check()?;
         let len = self.buffer_len();
         let out = buf.get_mut(..len).ok_or(Error::BufferTooSmall)?;
@@ -329,7 +341,9 @@ impl<'a> PacketRepr<'a> {
         let (payload, tail) = rest
             .split_at_mut_checked(self.payload.len())
             .ok_or(Error::BufferTooSmall)?;
-        payload.copy_from_slice(self.payload);
+        if with_payload {
+            payload.copy_from_slice(self.payload);
+        }
         // Pad and ICRC start as zero (pad bytes are zero by definition).
         tail.fill(0);
         Ok(len)
