@@ -40,7 +40,6 @@
 
 use std::any::Any;
 use std::cell::UnsafeCell;
-use std::ffi::c_void;
 use std::net::SocketAddr;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -1880,16 +1879,9 @@ fn disconnect(conn: *mut NDK_CONNECTOR, t: Duration) -> Result<Duration, PerfErr
 
 /// The adapter's live objects once every close has settled (a close the
 /// provider completes inline may still have an upcall in flight on the
-/// I/O thread for a moment); polls up to half a second.
+/// I/O thread for a moment); waits up to half a second.
 fn settled_object_count(adapter: &Adapter) -> usize {
-    let end = Instant::now() + Duration::from_millis(500);
-    loop {
-        let n = adapter.object_count();
-        if n == 0 || Instant::now() >= end {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    adapter.object_count_settled(0, Duration::from_millis(500))
 }
 
 /// Runs one mode against the server at `peer` (its address and CM port).
@@ -2786,9 +2778,7 @@ struct DiscRun {
     cq: AtomicPtr<NDK_CQ>,
     drive: Drive,
     hello: [u8; Hello::LEN],
-    window: usize,
     next_connect: AtomicU64,
-    connects_done: AtomicU64,
     traffic_done: AtomicU64,
     next_disc: AtomicU64,
     closed: AtomicU64,
@@ -2937,7 +2927,6 @@ impl DiscRun {
         } else {
             fail(st);
         }
-        self.connects_done.fetch_add(1, Ordering::AcqRel);
         if ok {
             rec.t[T_ESTABLISHED].store(self.now(), Ordering::Release);
             let qp = rec.qp.load(Ordering::Acquire);
@@ -3053,9 +3042,7 @@ fn run_disconnect(
             depth: 1,
         }
         .encode(),
-        window,
         next_connect: AtomicU64::new(0),
-        connects_done: AtomicU64::new(0),
         traffic_done: AtomicU64::new(0),
         next_disc: AtomicU64::new(0),
         closed: AtomicU64::new(0),
@@ -3199,15 +3186,6 @@ fn run_disconnect(
         ..Report::default()
     })
 }
-
-// Silence "never read" for fields kept for debugging and future use.
-#[allow(dead_code)]
-fn _unused(r: &DiscRun) -> (usize, u64) {
-    (r.window, r.connects_done.load(Ordering::Relaxed))
-}
-
-#[allow(dead_code)]
-fn _unused_void(_: *mut c_void) {}
 
 #[cfg(test)]
 mod tests {
