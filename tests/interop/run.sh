@@ -3,36 +3,86 @@
 #   tests/interop/run.sh      set up (idempotent), then run every scenario
 # Skips (exit 0, with the reason) where it cannot run: not root, no qemu or network
 # namespaces, no packages. NDKRS_INTEROP_ONLY=name,name runs only those scenarios.
-#   tests/interop/run.sh --require   CI: a failed setup is a failure, not a skip
-# (CI provides root and the packages, so a setup failure there is a broken harness).
+#   tests/interop/run.sh --require   CI: a failed setup or a skipped test is a failure
+#                                    (CI provides root and the packages, so either means
+#                                    a broken harness)
 #   tests/interop/run.sh --ksmbd     also the SMB Direct scenario against Linux ksmbd
 #                                    (setup-ksmbd.sh, then tests/ksmbd.rs); CI passes it
-set -euo pipefail
+#   tests/interop/run.sh --fresh     build the VM images in a new empty directory (removed
+#                                    afterwards) instead of reusing $NDKRS_INTEROP_DIR, so a
+#                                    package missing from setup.sh cannot hide behind an
+#                                    image built where it happened to be installed; CI passes it
+# Every requested step runs and reports PASS or FAIL, whatever an earlier one did; the
+# script exits non-zero at the end if any failed.
+set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 require=0
 ksmbd=0
+fresh=0
 for a in "$@"; do
   case "$a" in
     --require) require=1 ;;
     --ksmbd) ksmbd=1 ;;
-    *) echo "usage: $0 [--require] [--ksmbd]" >&2; exit 2 ;;
+    --fresh) fresh=1 ;;
+    *) echo "usage: $0 [--require] [--ksmbd] [--fresh]" >&2; exit 2 ;;
   esac
 done
 if [ "$(id -u)" != 0 ]; then
+  if [ "$require" = 1 ]; then
+    echo "interop: FAIL: not root (namespaces, taps and raw sockets need it)" >&2
+    exit 1
+  fi
   echo "interop: SKIP: not root (namespaces, taps and raw sockets need it)"
   exit 0
 fi
-if ! bash tests/interop/setup.sh; then
-  if [ "$require" = 1 ]; then
-    echo "interop: FAIL: tests/interop/setup.sh failed" >&2
-    exit 1
+if [ "$fresh" = 1 ]; then
+  NDKRS_INTEROP_DIR=$(mktemp -d /var/tmp/ndkrs-interop-fresh.XXXXXX)
+  export NDKRS_INTEROP_DIR
+  trap 'rm -rf "$NDKRS_INTEROP_DIR"' EXIT
+  echo "interop: building the images from nothing in $NDKRS_INTEROP_DIR"
+fi
+if [ "$require" = 1 ]; then export NDKRS_INTEROP_REQUIRE=1; fi
+
+results=()
+failed=0
+# step NAME COMMAND...: runs one step, records PASS/FAIL with its time.
+step() {
+  local name=$1 t0 rc
+  shift
+  t0=$(date +%s)
+  echo "interop: step $name: $*"
+  "$@"
+  rc=$?
+  if [ "$rc" = 0 ]; then
+    results+=("PASS $name ($(( $(date +%s) - t0 )) s)")
+  else
+    results+=("FAIL $name (exit $rc after $(( $(date +%s) - t0 )) s)")
+    failed=1
   fi
-  echo "interop: SKIP: tests/interop/setup.sh failed (packages or kernel unavailable)"
-  exit 0
+  return "$rc"
+}
+
+if ! step setup bash tests/interop/setup.sh; then
+  if [ "$require" = 0 ]; then
+    echo "interop: SKIP: tests/interop/setup.sh failed (packages or kernel unavailable)"
+    exit 0
+  fi
+else
+  # The test itself skips with a message if qemu, namespaces or the image are missing
+  # (and fails instead under --require).
+  NDKRS_INTEROP=1 step rxe timeout 720 cargo test --locked -p interop --test rxe -- --nocapture
+  if [ "$ksmbd" = 1 ]; then
+    if step ksmbd-setup bash tests/interop/setup-ksmbd.sh; then
+      NDKRS_INTEROP=1 NDKRS_INTEROP_KSMBD=1 step ksmbd \
+        timeout 900 cargo test --locked -p interop --test ksmbd -- --nocapture
+    fi
+  fi
 fi
-# The test itself skips with a message if qemu, namespaces or the image are missing.
-NDKRS_INTEROP=1 timeout 720 cargo test --locked -p interop --test rxe -- --nocapture
-if [ "$ksmbd" = 1 ]; then
-  bash tests/interop/setup-ksmbd.sh
-  NDKRS_INTEROP=1 NDKRS_INTEROP_KSMBD=1 timeout 900 cargo test --locked -p interop --test ksmbd -- --nocapture
+
+echo "interop: summary"
+for r in "${results[@]}"; do echo "  $r"; done
+if [ "$failed" = 1 ]; then
+  echo "interop: FAIL: a step failed (above)" >&2
+  exit 1
 fi
+echo "interop: all requested steps passed"

@@ -16,8 +16,9 @@ OUT=${NDKRS_INTEROP_DIR:-/var/tmp/ndkrs-interop}
 
 # Every package exists in Debian 12 (bookworm). socat is only for poking a VM's qemu
 # monitor by hand; the harness talks to the monitor itself.
-PKGS="qemu-system-x86 linux-image-amd64 rdma-core ibverbs-providers rdmacm-utils perftest
-      busybox-static cpio tshark tcpdump iproute2 kmod librdmacm-dev libibverbs-dev gcc
+# ibverbs-utils: ibv_devinfo and ibv_devices (the pmtu scenarios read the port's active MTU).
+PKGS="qemu-system-x86 linux-image-amd64 rdma-core ibverbs-providers ibverbs-utils rdmacm-utils
+      perftest busybox-static cpio tshark tcpdump iproute2 kmod librdmacm-dev libibverbs-dev gcc
       libc6-dev socat"
 
 if [ "$(id -u)" != 0 ]; then
@@ -47,7 +48,7 @@ KERNEL=/boot/vmlinuz-$KV
 # Rebuild only when an input changed: this script, the VM's init and control scripts,
 # the peer program, the kernel, the rdma-core tools.
 stamp=$( { cat "$HERE/setup.sh" "$HERE/vm-init" "$HERE/vm-ctl" "$HERE/rxepeer.c"; echo "$KV";
-          dpkg-query -W -f='${Package} ${Version}\n' rdma-core rdmacm-utils perftest ibverbs-providers busybox-static; } \
+          dpkg-query -W -f='${Package} ${Version}\n' rdma-core rdmacm-utils perftest ibverbs-providers ibverbs-utils busybox-static; } \
         | sha256sum | cut -c1-16)
 if [ -r "$OUT/vm.env" ] && [ -r "$OUT/initrd.gz" ] && grep -q "^STAMP=$stamp$" "$OUT/vm.env"; then
   echo "interop setup: up to date ($OUT, kernel $KV)"
@@ -92,8 +93,13 @@ done < "$OUT/modules.txt"
 # rdma-core: the tools, the rxe verbs provider, and their libraries
 TOOLS="rping ucmatose udaddy rdma_server rdma_client ib_send_bw ib_write_bw ib_read_bw ib_send_lat
        ib_write_lat ib_read_lat rdma ibv_devices ibv_devinfo"
+# Every tool must be there: a scenario that finds its tool missing in the VM fails
+# there, far from the package that was not installed here.
 bins=""
-for t in $TOOLS; do p=$(command -v "$t" || true); [ -n "$p" ] && bins="$bins $p"; done
+for t in $TOOLS; do
+  p=$(command -v "$t") || { echo "interop setup: $t not found on the host (a package is missing from PKGS)" >&2; exit 1; }
+  bins="$bins $p"
+done
 cp $bins "$R/bin/"
 provs=$(ls /usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav*.so)
 cp $provs "$R/usr/lib/x86_64-linux-gnu/libibverbs/"

@@ -120,3 +120,17 @@ pub fn detect() -> Result<Env, String> {
 pub fn requested() -> bool {
     std::env::var("NDKRS_INTEROP").is_ok_and(|v| v == "1")
 }
+
+/// Whether a skip is a failure: `tests/interop/run.sh --require` (CI) sets
+/// `NDKRS_INTEROP_REQUIRE=1`, since CI provides everything the VM tests need
+/// and a skip there would hide a broken harness.
+pub fn required() -> bool {
+    std::env::var("NDKRS_INTEROP_REQUIRE").is_ok_and(|v| v == "1")
+}
+
+/// Reports why a requested VM test cannot run: a skip with the reason, or,
+/// where the run is required, a test failure with the same reason.
+pub fn skip(test: &str, why: &str) {
+    assert!(!required(), "{test}: cannot run where it is required: {why}");
+    println!("{test}: SKIP: {why}");
+}

@@ -96,14 +96,14 @@ fn ksmbd_smb_direct() {
     let mut e = match env::detect() {
         Ok(e) => e,
         Err(why) => {
-            println!("ksmbd interop: SKIP: {why}");
+            env::skip("ksmbd interop", &why);
             return;
         }
     };
     let kv = match ksmbd_env() {
         Ok(kv) => kv,
         Err(why) => {
-            println!("ksmbd interop: SKIP: {why}");
+            env::skip("ksmbd interop", &why);
             return;
         }
     };
@@ -115,9 +115,12 @@ fn ksmbd_smb_direct() {
     };
     e.initrd = get("INITRD").into();
     if !e.initrd.exists() {
-        println!(
-            "ksmbd interop: SKIP: {} missing (run tests/interop/setup-ksmbd.sh)",
-            e.initrd.display()
+        env::skip(
+            "ksmbd interop",
+            &format!(
+                "{} missing (run tests/interop/setup-ksmbd.sh)",
+                e.initrd.display()
+            ),
         );
         return;
     }
