@@ -22,7 +22,7 @@ pub(super) unsafe extern "system" fn maintenance(_context: PVOID, _handle: NDIS_
             Header: NDIS_OBJECT_HEADER {
                 Type: NDIS_OBJECT_TYPE_DEFAULT,
                 Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1,
-                Size: core::mem::size_of::<NET_PNP_EVENT_NOTIFICATION>() as u16,
+                Size: NDIS_SIZEOF_NET_PNP_EVENT_NOTIFICATION_REVISION_1,
             },
             PortNumber: NDIS_DEFAULT_PORT_NUMBER,
             NetPnPEvent: NET_PNP_EVENT {
