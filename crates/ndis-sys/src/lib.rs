@@ -823,6 +823,10 @@ pub type FILTER_RECEIVE_NET_BUFFER_LISTS_HANDLER = Option<
     ),
 >;
 
+/// `FILTER_STATUS`: FilterModuleContext, PNDIS_STATUS_INDICATION.
+pub type FILTER_STATUS_HANDLER =
+    Option<unsafe extern "system" fn(FilterModuleContext: NDIS_HANDLE, StatusIndication: PVOID)>;
+
 /// `NDIS_FILTER_DRIVER_CHARACTERISTICS` (ndis.h), declared through the NDIS
 /// 6.1 members. PDB: ntdiff/headers
 /// `Win8/x64/System32/ndis.sys/Standalone/_NDIS_FILTER_DRIVER_BLOCK.h`
@@ -857,7 +861,7 @@ pub struct NDIS_FILTER_DRIVER_CHARACTERISTICS {
     pub CancelOidRequestHandler: PVOID,
     pub DevicePnPEventNotifyHandler: PVOID,
     pub NetPnPEventHandler: PVOID,
-    pub StatusHandler: PVOID,
+    pub StatusHandler: FILTER_STATUS_HANDLER,
     pub DirectOidRequestHandler: PVOID,
     pub DirectOidRequestCompleteHandler: PVOID,
     pub CancelDirectOidRequestHandler: PVOID,
@@ -896,9 +900,10 @@ const _: () = {
 /// `NDIS_FILTER_DRIVER_MANDATORY` (not set: the filter is optional).
 pub const NDIS_FILTER_DRIVER_MANDATORY: ULONG = 0x0000_0001;
 
-/// `NDIS_FILTER_ATTACH_PARAMETERS` prefix through CurrentMacAddress (ndis.h,
-/// DOC member order; computed offsets, UNCONFIRMED against a binary:
-/// MiniportMediaType 0x48, MacAddressLength 0x60, CurrentMacAddress 0x62).
+/// `NDIS_FILTER_ATTACH_PARAMETERS` prefix through BaseMiniportNetLuid
+/// (ndis.h, DOC member order; computed offsets, UNCONFIRMED against a
+/// binary: no PDB dump of it was found: MiniportMediaType 0x48,
+/// MacAddressLength 0x60, CurrentMacAddress 0x62, BaseMiniportNetLuid 0x88).
 #[repr(C)]
 #[derive(Debug)]
 pub struct NDIS_FILTER_ATTACH_PARAMETERS {
@@ -919,9 +924,11 @@ pub struct NDIS_FILTER_ATTACH_PARAMETERS {
     pub DefaultOffloadConfiguration: PVOID,
     pub MacAddressLength: USHORT,
     pub CurrentMacAddress: [UCHAR; NDIS_MAX_PHYS_ADDRESS_LENGTH],
+    pub BaseMiniportNetLuid: NET_LUID,
 }
 const _: () = {
     type A = NDIS_FILTER_ATTACH_PARAMETERS;
+    assert!(offset_of!(A, BaseMiniportNetLuid) == 0x88);
     assert!(offset_of!(A, FilterModuleGuidName) == 0x10);
     assert!(offset_of!(A, BaseMiniportInstanceName) == 0x20);
     assert!(offset_of!(A, MiniportMediaType) == 0x48);
@@ -1019,7 +1026,12 @@ pub const AF_UNSPEC: u16 = 0;
 
 // ------------------------------------------------------------- imports
 
+// Each block names the import library it links against: the WDK's
+// ndis.lib, ntoskrnl.lib and netio.lib in the real build, and in the CI
+// kernel image the import libraries check.sh makes for exactly the libraries
+// rustc reports (`--print native-static-libs`), so both link the same set.
 #[allow(clippy::too_many_arguments)]
+#[cfg_attr(windows, link(name = "ndis"))]
 unsafe extern "system" {
     // ndis.sys: miniport.
     pub fn NdisMRegisterMiniportDriver(
@@ -1087,6 +1099,7 @@ unsafe extern "system" {
         NumberOfNetBufferLists: ULONG,
         ReceiveFlags: ULONG,
     );
+    pub fn NdisFIndicateStatus(NdisFilterHandle: NDIS_HANDLE, StatusIndication: PVOID);
     pub fn NdisFReturnNetBufferLists(
         NdisFilterHandle: NDIS_HANDLE,
         NetBufferLists: *mut NET_BUFFER_LIST,
@@ -1124,7 +1137,10 @@ unsafe extern "system" {
         WorkItemContext: PVOID,
     );
     pub fn NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE);
+}
 
+#[cfg_attr(windows, link(name = "ntoskrnl"))]
+unsafe extern "system" {
     // ntoskrnl.exe
     pub fn KeInitializeDpc(
         Dpc: *mut KDPC,
@@ -1154,7 +1170,10 @@ unsafe extern "system" {
     ) -> PVOID;
     pub fn ExAllocatePool2(Flags: u64, NumberOfBytes: usize, Tag: u32) -> PVOID;
     pub fn ExFreePool(P: PVOID);
+}
 
+#[cfg_attr(windows, link(name = "netio"))]
+unsafe extern "system" {
     // netio.sys (IP Helper in the kernel, netioapi.h; PASSIVE_LEVEL).
     pub fn GetUnicastIpAddressTable(
         Family: u16,

@@ -26,8 +26,7 @@ pub(super) unsafe extern "system" fn initialize(
     let luid = unsafe { (*params).NetLuid };
     // A stable, locally administered MAC for the virtual adapter's own IP
     // stack; the filter translates it to the NIC's on the wire.
-    let l = luid.to_le_bytes();
-    let virt_mac = [0x02, 0x6e, 0x64, l[2] ^ l[5], l[3] ^ l[6], l[4] ^ l[7]];
+    let virt_mac = crate::binding::virtual_mac(luid);
     // SAFETY: a plain allocation, zeroed below.
     let io = unsafe {
         ExAllocatePool2(
@@ -117,12 +116,15 @@ pub(super) unsafe extern "system" fn initialize(
         IfType: IF_TYPE_ETHERNET_CSMACD,
         IfConnectorPresent: 0,
         SupportedStatistics: NDIS_STATISTICS_DIRECTED_FRAMES_RCV_SUPPORTED
-            | NDIS_STATISTICS_DIRECTED_FRAMES_XMIT_SUPPORTED,
+            | NDIS_STATISTICS_DIRECTED_FRAMES_XMIT_SUPPORTED
+            | NDIS_STATISTICS_BYTES_RCV_SUPPORTED
+            | NDIS_STATISTICS_BYTES_XMIT_SUPPORTED
+            | NDIS_STATISTICS_GEN_STATISTICS_SUPPORTED,
         SupportedPauseFunctions: 0,
         DataBackFillSize: 0,
         ContextBackFillSize: 0,
-        SupportedOidList: SUPPORTED_OIDS.as_ptr(),
-        SupportedOidListLength: core::mem::size_of_val(&SUPPORTED_OIDS) as u32,
+        SupportedOidList: crate::binding::SUPPORTED_OIDS.as_ptr(),
+        SupportedOidListLength: core::mem::size_of_val(&crate::binding::SUPPORTED_OIDS) as u32,
         AutoNegotiationFlags: 0,
         PowerManagementCapabilitiesEx: null_mut(),
     };
