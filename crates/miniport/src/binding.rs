@@ -2,6 +2,8 @@
 //! DriverEntry, FilterAttach and the OID list, kept out of the kernel glue so
 //! they are tested here.
 
+#![allow(non_upper_case_globals)]
+
 use ndis_sys::*;
 
 /// The ndkrs adapter's MAC: locally administered (02), "nd", and three
@@ -55,6 +57,15 @@ pub fn driver_entry_status(miniport: NDIS_STATUS, filter: NDIS_STATUS) -> (NDIS_
         return (miniport, false);
     }
     (NDIS_STATUS_SUCCESS, filter == NDIS_STATUS_SUCCESS)
+}
+
+/// `*NetworkDirect` as NdisReadConfiguration returned it (`None`: absent or
+/// unreadable): the standardized keyword's default is enabled; 0 disables.
+pub fn network_direct(read: Option<(u32, ULONG)>) -> bool {
+    match read {
+        Some((NdisParameterInteger | NdisParameterHexInteger, v)) => v != 0,
+        _ => true,
+    }
 }
 
 /// The OIDs the virtual miniport answers (OID_GEN_SUPPORTED_LIST). Includes
@@ -162,6 +173,16 @@ mod tests {
             Attach::AlreadyBound
         );
         assert_eq!(attach(16, 6, nic, 0x99, None, false), Attach::NotEthernet);
+    }
+
+    #[test]
+    fn network_direct_keyword_is_honoured() {
+        assert!(!network_direct(Some((NdisParameterInteger, 0))));
+        assert!(network_direct(Some((NdisParameterInteger, 1))));
+        assert!(network_direct(Some((NdisParameterHexInteger, 1))));
+        assert!(network_direct(None));
+        // A string value is not the keyword's type: default.
+        assert!(network_direct(Some((2, 0))));
     }
 
     #[test]

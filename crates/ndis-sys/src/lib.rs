@@ -531,6 +531,54 @@ pub const NDIS_SIZEOF_INTERRUPT_MODERATION_PARAMETERS_REVISION_1: USHORT = 12;
 /// `NdisInterruptModerationNotSupported` (NDIS_INTERRUPT_MODERATION).
 pub const NdisInterruptModerationNotSupported: u32 = 1;
 
+// ---------------------------------------------------------- configuration
+
+/// `NDIS_CONFIGURATION_OBJECT` (ndis.h, DOC: Header, NdisHandle, Flags),
+/// NdisOpenConfigurationEx's input. Revision 1 size =
+/// RTL_SIZEOF_THROUGH_FIELD(Flags) = 0x14 (computed from the member list).
+#[repr(C)]
+#[derive(Debug)]
+pub struct NDIS_CONFIGURATION_OBJECT {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub NdisHandle: NDIS_HANDLE,
+    pub Flags: ULONG,
+}
+/// ntddndis.h (checked against mingw-w64 by .ci/layouts).
+pub const NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT: UCHAR = 0xA9;
+pub const NDIS_CONFIGURATION_OBJECT_REVISION_1: UCHAR = 1;
+pub const NDIS_SIZEOF_CONFIGURATION_OBJECT_REVISION_1: USHORT = 0x14;
+const _: () = {
+    assert!(offset_of!(NDIS_CONFIGURATION_OBJECT, NdisHandle) == 8);
+    assert!(
+        offset_of!(NDIS_CONFIGURATION_OBJECT, Flags) + 4
+            == NDIS_SIZEOF_CONFIGURATION_OBJECT_REVISION_1 as usize
+    );
+};
+
+/// `NDIS_CONFIGURATION_PARAMETER` (ndis.h) with its integer arm: the
+/// ParameterData union holds a UNICODE_STRING, so it starts at 8. PDB:
+/// ntdiff/headers `Win8/x64/System32/ndis.sys/Standalone/_NDIS_CONFIGURATION_PARAMETER.h`
+/// (IntegerData 0x08, size 0x18; NdisParameterInteger 0).
+#[repr(C)]
+#[derive(Debug)]
+pub struct NDIS_CONFIGURATION_PARAMETER {
+    pub ParameterType: u32,
+    _Align: u32,
+    /// The union's IntegerData arm (its other arms are 16 bytes).
+    pub IntegerData: ULONG,
+    _Rest: u32,
+    _Buffer: usize,
+}
+const _: () = {
+    type P = NDIS_CONFIGURATION_PARAMETER;
+    assert!(offset_of!(P, IntegerData) == 0x08);
+    assert!(size_of::<P>() == 0x18);
+};
+/// `NdisParameterInteger`.
+pub const NdisParameterInteger: u32 = 0;
+/// `NdisParameterHexInteger`.
+pub const NdisParameterHexInteger: u32 = 1;
+
 // ---------------------------------------------------------- net PnP events
 
 /// `NET_PNP_EVENT_CODE` values for NDK. PDB: the `_NET_PNP_EVENT_CODE` enum
@@ -1099,6 +1147,18 @@ unsafe extern "system" {
         NumberOfNetBufferLists: ULONG,
         ReceiveFlags: ULONG,
     );
+    pub fn NdisOpenConfigurationEx(
+        ConfigObject: *mut NDIS_CONFIGURATION_OBJECT,
+        ConfigurationHandle: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS;
+    pub fn NdisReadConfiguration(
+        Status: *mut NDIS_STATUS,
+        ParameterValue: *mut *mut NDIS_CONFIGURATION_PARAMETER,
+        ConfigurationHandle: NDIS_HANDLE,
+        Keyword: *mut NDIS_STRING,
+        ParameterType: u32,
+    );
+    pub fn NdisCloseConfiguration(ConfigurationHandle: NDIS_HANDLE);
     pub fn NdisFIndicateStatus(NdisFilterHandle: NDIS_HANDLE, StatusIndication: PVOID);
     pub fn NdisFReturnNetBufferLists(
         NdisFilterHandle: NDIS_HANDLE,
