@@ -76,6 +76,17 @@ impl Ctx<'_> {
             pcap: None,
         })
     }
+    /// A node asking for path MTU `mtu`, whatever the link carries.
+    fn node_mtu(&self, mtu: u32) -> Result<Node, String> {
+        self.nodes.set(self.nodes.get() + 1);
+        Node::start(&NodeConfig {
+            ip: HOST_IP,
+            path_mtu: mtu,
+            seed: self.seed * 16 + self.nodes.get(),
+            cm: CmConfig::default(),
+            pcap: None,
+        })
+    }
     /// An ndkperf adapter as `ndkperf --raw` opens it (`host::adapter`,
     /// the NDK dispatch tables, on a raw IP socket, ndkperf's CM timing
     /// [`quick_cm`]) with a seed of its own.
@@ -392,6 +403,78 @@ fn check_pmtu(c: &Ctx<'_>, from: Ipv4Addr, code: u32) -> Outcome {
         || format!("REQ PMTU from {from}: {reqs:?}, expected {code}"),
     )?;
     Ok(format!("REQ from {from} has PMTU {code}"))
+}
+
+/// Both links 1500 bytes, ndkrs configured for path MTU 4096: its REQ
+/// offers the 1024 its link carries, and 3000-byte messages go both ways
+/// in 1024-byte segments (none that the link would refuse).
+fn pmtu_link_cap(c: &Ctx<'_>) -> Outcome {
+    let node = c.node_mtu(4096)?;
+    c.vm.spawn("ucmatose -C 2 -S 3000", "ucm.log")?;
+    c.vm.wait_listen(UCMATOSE_PORT, T)?;
+    let qp = node.qp(1, 6, 2, 3000, 0)?;
+    let ev = node.ctx();
+    let (conn, st) = node.connect(qp, vm_addr(UCMATOSE_PORT), ev, T)?;
+    ensure(st == STATUS_SUCCESS, || format!("connect: {}", nt(st)))?;
+    node.wait("ucmatose's 2 messages", T, |s| {
+        s.of(1, NdkOperationTypeReceive).len() >= 2
+    })?;
+    let off = 512 * 1024;
+    node.with(|s| s.write(off, &pattern(3, 3000)));
+    for i in 0..2 {
+        node.send(qp, 2000 + i, off, 3000)?;
+    }
+    node.wait("send completions", T, |s| {
+        s.of(1, NdkOperationTypeSend).len() >= 2
+    })?;
+    let all = node.with(|s| s.completions.clone());
+    ensure(all.iter().all(|r| r.status == STATUS_SUCCESS), || {
+        format!("completions: {all:?}")
+    })?;
+    node.wait("ucmatose's DREQ", T, |s| s.disconnect_events(ev) > 0)?;
+    let (st, _) = node.disconnect(conn, T)?;
+    ensure(st == STATUS_SUCCESS, || {
+        format!("NdkDisconnect: {}", nt(st))
+    })?;
+    let log = c.vm.wait_log("ucm.log", "return status", T)?;
+    ensure(log.contains("return status 0"), || {
+        format!("ucmatose server failed:\n{}", vm::tail(&log, 15))
+    })?;
+    drop(node);
+    let p = check_pmtu(c, HOST_IP, 3)?;
+    let cap = c.cap()?;
+    let a = check_segments(cap, HOST_IP, 1024, 2)?;
+    let b = check_segments(cap, VM_IP, 1024, 2)?;
+    Ok(format!(
+        "ndkrs asked for 4096 on a 1500-byte link: {p}; ucmatose 2 x 3000 B both ways: {a}; {b}"
+    ))
+}
+
+/// The VM's link at 9000 bytes, ndkrs's at 1500: Linux's REQ asks for path
+/// MTU 4096, which ndkrs's link cannot carry, and the REP cannot lower: REJ
+/// reason 26 (Invalid MTU). ndkrs's own REQ offers 1024, which Linux
+/// accepts, and the messages go both ways in 1024-byte segments.
+fn pmtu_link_mismatch(c: &Ctx<'_>) -> Outcome {
+    let node = c.node_mtu(4096)?;
+    node.listen(7510)?;
+    let o =
+        c.vm.run(&format!("rxepeer -c {HOST_IP} -p 7510 -w 20"), T)?;
+    ensure(o.text.contains("REJECTED status 26"), || {
+        format!("Linux client:\n{}", vm::tail(&o.text, 10))
+    })?;
+    let reqs = req_pmtus(c.cap()?)?;
+    ensure(reqs.contains(&(VM_IP.to_string(), 5)), || {
+        format!("Linux's REQ PMTUs: {reqs:?}")
+    })?;
+    let rej = rej_reasons(c.cap()?)?;
+    ensure(rej.contains(&(HOST_IP.to_string(), 26)), || {
+        format!("REJs: {rej:?}")
+    })?;
+    drop(node);
+    let other = pmtu_link_cap(c)?;
+    Ok(format!(
+        "Linux (link 9000) asked for PMTU 5 -> ndkrs (link 1500) REJ reason 26 -> RDMA_CM_EVENT_REJECTED status 26; ndkrs -> Linux: {other}"
+    ))
 }
 
 fn reject_no_listener(c: &Ctx<'_>) -> Outcome {
@@ -1102,6 +1185,7 @@ fn rxe_interop() {
             })
         });
     }
+    h.scenario("pmtu-link-cap", pmtu_link_cap);
     h.scenario("pmtu-1024", |c| {
         ucmatose_ndkrs_client(c, 2, 3000)?;
         ucmatose_ndkrs_server(c, 2, 3000)?;
@@ -1144,6 +1228,19 @@ fn rxe_interop() {
         other => h.results.push((
             "pmtu-4096".into(),
             Err(format!("switching to MTU 9000 failed: {other:?}")),
+            Duration::ZERO,
+            None,
+        )),
+    }
+    // The VM's link stays at 9000; ndkrs's goes back to 1500.
+    match h.ns.set_mtu(1500) {
+        Ok(()) => {
+            h.path_mtu = 1024;
+            h.scenario("pmtu-link-mismatch", pmtu_link_mismatch);
+        }
+        Err(e) => h.results.push((
+            "pmtu-link-mismatch".into(),
+            Err(format!("setting the namespace's links to MTU 1500: {e}")),
             Duration::ZERO,
             None,
         )),
