@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use lock_api::RawMutex as _;
@@ -326,6 +327,14 @@ impl Adapter {
     /// The transport's address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The count of datagrams the adapter has received, as it grows (a
+    /// waiting consumer tells traffic under way from a quiet peer by it).
+    pub fn received_counter(&self) -> Arc<AtomicU64> {
+        self.el
+            .as_ref()
+            .map_or_else(Arc::default, EventLoop::received_counter)
     }
 
     /// The largest path MTU of this adapter's connections: the configured

@@ -86,8 +86,8 @@ pub fn link_of(ip: IpAddr) -> io::Result<Link> {
 fn interface_mtu(name: &str) -> io::Result<u32> {
     use nix::libc;
     use std::os::fd::AsRawFd;
-    let sock = std::net::UdpSocket::bind("0.0.0.0:0")
-        .or_else(|_| std::net::UdpSocket::bind("[::]:0"))?;
+    let sock =
+        std::net::UdpSocket::bind("0.0.0.0:0").or_else(|_| std::net::UdpSocket::bind("[::]:0"))?;
     // SAFETY: ifreq is plain data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     let bytes = name.as_bytes();

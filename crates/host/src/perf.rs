@@ -1974,6 +1974,9 @@ struct PtControl {
     /// that came ahead of its turn.
     turns: crate::perftest::Turns,
     res: [NDK_RESULT_EX; RESULTS],
+    /// While set, waits go on as long as the adapter keeps receiving
+    /// (the passive side waiting out the client's traffic).
+    traffic: Option<Arc<AtomicU64>>,
 }
 
 const PT_SEND: usize = 64;
@@ -2005,6 +2008,7 @@ impl PtControl {
             t,
             turns: crate::perftest::Turns::client(),
             res: empty_results(),
+            traffic: None,
         };
         let r = (|| {
             c.cq = create_cq(a, 16, Some(polled_cq), ptr::null_mut())?;
@@ -2069,7 +2073,22 @@ fn poll_next(
     t: Duration,
     what: &str,
 ) -> Result<NDK_RESULT_EX, PerfError> {
-    let end = Instant::now() + t;
+    poll_next_while(cq, res, t, what, None)
+}
+
+/// [`poll_next`], but while `traffic` (a count of datagrams received)
+/// keeps moving the wait goes on: it fails only after `t` with nothing
+/// received at all. A passive side waiting for a message that follows
+/// the peer's traffic waits as long as the traffic takes.
+fn poll_next_while(
+    cq: *mut NDK_CQ,
+    res: &mut [NDK_RESULT_EX; RESULTS],
+    t: Duration,
+    what: &str,
+    traffic: Option<&AtomicU64>,
+) -> Result<NDK_RESULT_EX, PerfError> {
+    let mut end = Instant::now() + t;
+    let mut seen = traffic.map(|c| c.load(Ordering::Relaxed));
     loop {
         if cq_poll(cq, &mut res[..1]) == 1 {
             let r = res[0];
@@ -2086,10 +2105,23 @@ fn poll_next(
             }
             return Ok(r);
         }
-        if Instant::now() >= end {
+        let now = Instant::now();
+        if let (Some(c), Some(last)) = (traffic, seen.as_mut()) {
+            let n = c.load(Ordering::Relaxed);
+            if n != *last {
+                *last = n;
+                end = now + t;
+            }
+        }
+        if now >= end {
             return err(format!(
-                "perftest {what}: nothing completed within {:.0} s",
-                t.as_secs_f64()
+                "perftest {what}: nothing completed within {:.0} s{}",
+                t.as_secs_f64(),
+                if traffic.is_some() {
+                    " of the last datagram received"
+                } else {
+                    ""
+                }
             ));
         }
         std::thread::sleep(Duration::from_micros(100));
@@ -2107,6 +2139,7 @@ impl crate::perftest::Channel for PtControl {
             buf,
             t: self.t,
             res: &mut self.res,
+            traffic: self.traffic.as_deref(),
         };
         self.turns.xchg(&mut q, mine, what)
     }
@@ -2121,6 +2154,7 @@ struct PtQp<'a> {
     buf: &'a Buf,
     t: Duration,
     res: &'a mut [NDK_RESULT_EX; RESULTS],
+    traffic: Option<&'a AtomicU64>,
 }
 
 impl crate::perftest::Control for PtQp<'_> {
@@ -2143,7 +2177,7 @@ impl crate::perftest::Control for PtQp<'_> {
     }
 
     fn next(&mut self, what: &str) -> Result<crate::perftest::Completion, PerfError> {
-        let r = poll_next(self.cq, self.res, self.t, what)?;
+        let r = poll_next_while(self.cq, self.res, self.t, what, self.traffic)?;
         if r.Type != NdkOperationTypeReceive {
             return Ok(crate::perftest::Completion::Sent);
         }
@@ -2228,6 +2262,7 @@ fn pt_accept(
         t,
         turns: crate::perftest::Turns::server(),
         res: empty_results(),
+        traffic: None,
     };
     let r = (|| {
         c.cq = create_cq(a, depth * 2 + 8, Some(polled_cq), ptr::null_mut())?;
@@ -2432,10 +2467,22 @@ pub fn serve_perftest(
             _ => {}
         }
         report.elapsed = start.elapsed();
-        x.finish(&mut ctl, &mine, &report, size)?;
-        if matches!(p.mode, Mode::WriteBw | Mode::ReadBw) {
-            report.messages = iters;
-            report.bytes = iters * size as u64;
+        // write_bw / read_bw: the client's traffic is one-sided, and its
+        // next message comes when that traffic is done, however long it
+        // takes: wait while datagrams keep arriving.
+        ctl.traffic = Some(adapter.received_counter());
+        let peer = x.finish(&mut ctl, &mine, &report, size)?;
+        ctl.traffic = None;
+        // write_bw / read_bw: the traffic was the client's alone; what it
+        // ran (iterations or -D seconds) is in its report.
+        if let Some(b) = peer {
+            report.messages = b.iters;
+            report.bytes = b.iters * b.size;
+            if b.bw_avg_mbs > 0.0 {
+                report.elapsed = Duration::from_secs_f64(
+                    report.bytes as f64 / (b.bw_avg_mbs * (1 << 20) as f64),
+                );
+            }
         }
         Ok(report)
     })();
@@ -2709,7 +2756,9 @@ fn run_one(
     // perftest: its closing exchange (the report the server prints)
     // before the QP's disconnect, as perftest's client does.
     let closing = match pt.as_mut() {
-        Some(x) if outcome == Some(STATUS_SUCCESS) => x.x.finish(x.ch, &mine, &report, size),
+        Some(x) if outcome == Some(STATUS_SUCCESS) => {
+            x.x.finish(x.ch, &mine, &report, size).map(drop)
+        }
         _ => Ok(()),
     };
     let disc = disconnect(conn, p.timeout);

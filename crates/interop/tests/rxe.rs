@@ -993,6 +993,70 @@ fn perftest_ndkperf_server(
     ))
 }
 
+/// ndkperf's write_bw perftest server with its default 5 s per-step bound
+/// against `ib_write_bw -R` clients whose traffic lasts longer than that
+/// (`-n`) or for a set time (`-D`): the server waits for the client's
+/// post-traffic message as long as the traffic keeps arriving, and reports
+/// what the client ran (its report's iterations, its bandwidth's time).
+fn perftest_server_long(c: &Ctx<'_>) -> Outcome {
+    let mut out = Vec::new();
+    for (args, iters) in [("-s 65536 -n 1500", Some(1500u64)), ("-s 65536 -D 3", None)] {
+        let mut p = perftest_params(PerfMode::WriteBw, 65536, iters.unwrap_or(5000));
+        p.timeout = Duration::from_secs(5);
+        let t0 = Instant::now();
+        let (r, log) = perftest_run(
+            c,
+            "ib_write_bw",
+            &format!("ndkperf write_bw perftest server ({args})"),
+            &format!(
+                "sleep 1; ib_write_bw -R -F -d rxe0 {args} -p {PERFTEST_PORT} {HOST_IP}; echo PERFTEST_EXIT=$?"
+            ),
+            "perftestc.log",
+            |adapter, keep| {
+                let addr = SocketAddr::new(IpAddr::V4(HOST_IP), PERFTEST_PORT);
+                perf::serve_perftest(adapter, addr, &p, c.path_mtu, keep)
+            },
+        )?;
+        let took = t0.elapsed();
+        ensure(log.contains("PERFTEST_EXIT=0"), || {
+            format!("ib_write_bw {args}:\n{}", vm::tail(&log, 15))
+        })?;
+        let peer = r.perftest.unwrap_or_default();
+        ensure(r.leaked_objects == 0 && peer.closed, || {
+            format!(
+                "{} objects left, closing handshake {}",
+                r.leaked_objects, peer.closed
+            )
+        })?;
+        let secs = r.elapsed.as_secs_f64();
+        match iters {
+            Some(n) => {
+                ensure(r.messages == n, || {
+                    format!("{args}: the server reports {} messages", r.messages)
+                })?;
+                perftest_verdict("ib_write_bw", &log, 65536, n)?;
+                ensure(took > Duration::from_secs(6), || {
+                    format!("{args}: the run took {took:?}, not past the 5 s step bound")
+                })?;
+            }
+            None => {
+                ensure(r.messages > 0 && (2.0..4.5).contains(&secs), || {
+                    format!(
+                        "{args}: the server reports {} messages in {secs:.3} s",
+                        r.messages
+                    )
+                })?;
+            }
+        }
+        out.push(format!(
+            "ib_write_bw -R {args}: ndkperf server (step bound 5 s) reports {} x 65536 B in {secs:.2} s; the run took {:.1} s; ib_write_bw exit 0",
+            r.messages,
+            took.as_secs_f64()
+        ));
+    }
+    Ok(out.join("; "))
+}
+
 /// The test QP's traffic of a perftest run in the capture: every one of
 /// `iters` messages from the perftest client `client` (RDMA Writes,
 /// Sends) or its server `server` (Read Responses) segmented at the path
@@ -1185,6 +1249,7 @@ fn rxe_interop() {
             })
         });
     }
+    h.scenario("perftest-ndkrs-server-long", perftest_server_long);
     h.scenario("pmtu-link-cap", pmtu_link_cap);
     h.scenario("pmtu-1024", |c| {
         ucmatose_ndkrs_client(c, 2, 3000)?;
