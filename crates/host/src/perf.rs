@@ -1490,6 +1490,8 @@ struct ClientRun {
     drive: Drive,
     dp: UnsafeCell<CData>,
     finished: Signal,
+    /// The peer disconnected the run's connection.
+    peer_left: AtomicBool,
 }
 
 // SAFETY: `dp` is reached only under `drive` (or before the CQ is armed);
@@ -1505,6 +1507,16 @@ unsafe extern "system" fn client_cq(ctx: PVOID, _status: NTSTATUS) {
 }
 
 unsafe extern "system" fn ignore_disconnect(_ctx: PVOID) {}
+
+/// A client run's connection: the peer disconnected (its DREQ came and was
+/// answered). Nothing outstanding will complete until this side's own
+/// NdkDisconnect flushes it, so the run ends now, with the reason.
+unsafe extern "system" fn client_peer_disconnected(ctx: PVOID) {
+    // SAFETY: the run is kept (in `Keep`) until the adapter closes.
+    let run = unsafe { &*ctx.cast::<ClientRun>() };
+    run.peer_left.store(true, Ordering::SeqCst);
+    run.finished.set(STATUS_CONNECTION_DISCONNECTED);
+}
 
 /// Client buffer layout: `[0, size*window)` local data slots for the
 /// bandwidth modes (or the rping source), then rping's sink, receive
@@ -1753,6 +1765,7 @@ impl ClientRun {
 /// data and `reads` (inbound, outbound) RDMA Read limits; returns it with
 /// the server's buffer info from the reply's private data (`None`: rping,
 /// whose server sends none), or a clear error. Bounded by `t`.
+#[allow(clippy::too_many_arguments)]
 fn connect(
     a: *mut NDK_ADAPTER,
     qp: *mut NDK_QP,
@@ -1761,6 +1774,7 @@ fn connect(
     hello: Option<&[u8]>,
     reads: (u32, u32),
     t: Duration,
+    on_disconnect: Option<(NDK_FN_DISCONNECT_EVENT_CALLBACK, PVOID)>,
 ) -> Result<(*mut NDK_CONNECTOR, RdmaInfo), PerfError> {
     let pdata = hello.unwrap_or(&[]);
     let conn = create_connector(a)?;
@@ -1840,8 +1854,8 @@ fn connect(
         Some(f) => unsafe {
             f(
                 conn,
-                Some(ignore_disconnect),
-                ptr::null_mut(),
+                on_disconnect.map_or(Some(ignore_disconnect as _), |d| d.0),
+                on_disconnect.map_or(ptr::null_mut(), |d| d.1),
                 Some(on_request),
                 ctx,
             )
@@ -2016,7 +2030,7 @@ impl PtControl {
             let b = Buf::new(c.pd, 2 * PT_SEND)?;
             let _ = qp_recv(c.qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
             c.buf = Some(b);
-            let (conn, _) = connect(a, c.qp, adapter.local_addr(), peer, None, (1, 1), t)?;
+            let (conn, _) = connect(a, c.qp, adapter.local_addr(), peer, None, (1, 1), t, None)?;
             c.conn = conn;
             Ok(())
         })();
@@ -2557,6 +2571,7 @@ fn run_one(
             res: empty_results(),
         }),
         finished: Signal::default(),
+        peer_left: AtomicBool::new(false),
     });
     keep.0.push(run.clone());
     let pd = create_pd(a)?;
@@ -2649,7 +2664,20 @@ fn run_one(
     // perftest's client does, 10 times 100 ms apart).
     let mut tries = 0;
     let (conn, mut remote) = loop {
-        match connect(a, qp, adapter.local_addr(), peer, hello, reads, p.timeout) {
+        let on_disc = (
+            Some(client_peer_disconnected as unsafe extern "system" fn(PVOID)),
+            Arc::as_ptr(&run) as PVOID,
+        );
+        match connect(
+            a,
+            qp,
+            adapter.local_addr(),
+            peer,
+            hello,
+            reads,
+            p.timeout,
+            Some(on_disc),
+        ) {
             Ok(x) => break x,
             Err(e) if pt.is_some() && tries < 10 && e.0.contains("REJ") => {
                 tries += 1;
@@ -2774,6 +2802,15 @@ fn run_one(
                 "rping: {peer} sent a {}-byte message; rping's messages are {} bytes",
                 bogus.unwrap_or(0),
                 RdmaInfo::LEN
+            ));
+        }
+        Some(_) if run.peer_left.load(Ordering::SeqCst) => {
+            return err(format!(
+                "{}: {peer} disconnected after {} of {} messages (its DREQ came; \
+                 STATUS_CONNECTION_DISCONNECTED)",
+                p.mode.name(),
+                report.messages,
+                p.iters.map_or("?".into(), |n| n.to_string())
             ));
         }
         Some(st) => {

@@ -757,6 +757,99 @@ fn rping_ndkperf_client(c: &Ctx<'_>, count: u32, size: u32) -> Outcome {
     ))
 }
 
+/// ndkperf's rping client (120 s run bound) against a Linux `rping -s`
+/// that leaves mid-run: one that refuses a 65536-byte buffer with `-S
+/// 65535`, and one killed with SIGKILL (its kernel sends the DREQ). Either
+/// way ndkrs answers the DREQ and the run ends within a second, saying the
+/// peer disconnected, instead of waiting out its bound.
+fn rping_peer_leaves(c: &Ctx<'_>) -> Outcome {
+    let mut out = Vec::new();
+    for (label, server, size, kill_after) in [
+        ("rping -s -S 65535", "rping -s -S 65535", 65536u32, None),
+        (
+            "rping -s killed with SIGKILL",
+            "rping -s -C 1000000 -S 64",
+            64,
+            Some(Duration::from_millis(1500)),
+        ),
+    ] {
+        c.vm.spawn(
+            &format!("{server} -p {RPING_PORT}; echo RPING_EXIT=$?"),
+            "rping.log",
+        )?;
+        c.vm.wait_listen(RPING_PORT, T)?;
+        let adapter = c.adapter()?;
+        let mut keep = Keep::default();
+        let t0 = Instant::now();
+        let vm = c.vm;
+        let (run, ended, killed) = thread::scope(|sc| {
+            let killer = kill_after.map(|d| {
+                sc.spawn(move || {
+                    thread::sleep(d);
+                    vm.run("kill -9 $(pidof rping)", Duration::from_secs(5))
+                        .map(|_| Instant::now())
+                })
+            });
+            let run = perf::run(
+                &adapter,
+                vm_addr(RPING_PORT),
+                &Params {
+                    mode: PerfMode::Rping,
+                    size: size as usize,
+                    iters: Some(1_000_000),
+                    duration: T,
+                    window: 1,
+                    qps: 1,
+                    timeout: T,
+                },
+                &mut keep,
+            );
+            let ended = Instant::now();
+            let killed = killer.map(|k| {
+                k.join()
+                    .map_err(|_| "the killer thread panicked".to_owned())
+                    .and_then(|r| r)
+            });
+            (run, ended, killed)
+        });
+        // SAFETY: the run closed its objects; what a late callback may
+        // still reach is in `keep`, dropped after the adapter.
+        let _ = unsafe { adapter.close() };
+        drop(keep);
+        let since = match killed {
+            Some(k) => ended.saturating_duration_since(k?),
+            None => ended - t0,
+        };
+        let e = match run {
+            Ok(r) => {
+                return Err(format!(
+                    "{label}: the run succeeded ({} iterations)",
+                    r.messages
+                ));
+            }
+            Err(e) => e.to_string(),
+        };
+        ensure(
+            e.contains("disconnected") && e.contains("STATUS_CONNECTION_DISCONNECTED"),
+            || format!("{label}: {e}"),
+        )?;
+        ensure(since < Duration::from_secs(2), || {
+            format!("{label}: the run ended {since:?} after the peer left: {e}")
+        })?;
+        out.push(format!(
+            "{label}: the run ended {:.0} ms after {}: \"{e}\"",
+            since.as_secs_f64() * 1e3,
+            if kill_after.is_some() {
+                "the kill"
+            } else {
+                "it started"
+            }
+        ));
+        c.vm.reset();
+    }
+    Ok(out.join("; "))
+}
+
 /// ndkperf's server ([`perf::Server`], as `ndkperf --server` runs it)
 /// against `rping -c -V` in the VM: the connect carries no ndkperf hello,
 /// so the server plays rping's server (RDMA Read of the client's source,
@@ -1154,6 +1247,7 @@ fn rxe_interop() {
             out.join("; ")
         ))
     });
+    h.scenario("rping-peer-leaves", rping_peer_leaves);
     h.scenario("rping-ndkrs-server", |c| {
         let mut out = Vec::new();
         for (count, size) in [(5, 64), (4, 3000), (3, 20000)] {
