@@ -152,6 +152,9 @@ impl Endpoint for AdapterTurn {
     fn handle_timeout(&mut self, now: Instant) {
         abi_io::handle_timeout_at(self.0, now)
     }
+    fn handle_refused(&mut self, now: Instant, dst: SocketAddr, datagram: &[u8]) {
+        abi_io::handle_refused_at(self.0, now, dst.ip(), datagram)
+    }
 }
 
 impl Driven for AdapterHandle {

@@ -70,6 +70,11 @@ pub trait Endpoint {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Runs what is due at `now`.
     fn handle_timeout(&mut self, now: Instant);
+    /// The link refused a datagram this endpoint sent to `dst` (as its
+    /// transport frames it) for its size; by default nothing happens.
+    fn handle_refused(&mut self, now: Instant, dst: SocketAddr, datagram: &[u8]) {
+        let _ = (now, dst, datagram);
+    }
 }
 
 /// How the loop reaches its endpoint for one turn.
@@ -98,6 +103,9 @@ impl<E: Endpoint + ?Sized> Endpoint for MutexGuard<'_, E> {
     }
     fn poll_timeout(&self) -> Option<Instant> {
         (**self).poll_timeout()
+    }
+    fn handle_refused(&mut self, now: Instant, dst: SocketAddr, datagram: &[u8]) {
+        (**self).handle_refused(now, dst, datagram)
     }
     fn handle_timeout(&mut self, now: Instant) {
         (**self).handle_timeout(now)
@@ -545,6 +553,15 @@ impl<D: Driven> Runner<D> {
             self.stats.send_dropped += r.dropped as u64;
             if let Some(e) = r.error {
                 self.note_error(&e);
+            }
+            if r.refused.iter().next().is_some() {
+                let now = self.clock.now();
+                let mut ep = self.endpoint.turn();
+                for i in r.refused.iter() {
+                    if let Some((dst, bytes)) = self.batch.sent_item(i) {
+                        ep.handle_refused(now, dst, bytes);
+                    }
+                }
             }
         }
         if let Some(h) = self.hook.as_mut() {

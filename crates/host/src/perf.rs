@@ -159,21 +159,9 @@ fn err<T>(s: impl Into<String>) -> Result<T, PerfError> {
 
 /// NTSTATUS names ndkperf reports.
 pub fn status_name(s: NTSTATUS) -> String {
-    let name = match s {
-        STATUS_SUCCESS => "STATUS_SUCCESS",
-        STATUS_PENDING => "STATUS_PENDING",
-        STATUS_IO_TIMEOUT => "STATUS_IO_TIMEOUT",
-        STATUS_CANCELLED => "STATUS_CANCELLED",
-        STATUS_CONNECTION_REFUSED => "STATUS_CONNECTION_REFUSED",
-        STATUS_CONNECTION_RESET => "STATUS_CONNECTION_RESET",
-        STATUS_CONNECTION_ABORTED => "STATUS_CONNECTION_ABORTED",
-        STATUS_CONNECTION_DISCONNECTED => "STATUS_CONNECTION_DISCONNECTED",
-        _ => "",
-    };
-    if name.is_empty() {
-        format!("NTSTATUS {:#010x}", s as u32)
-    } else {
-        name.into()
+    match ndkpi::status_name(s) {
+        Some(name) => name.into(),
+        None => format!("NTSTATUS {:#010x}", s as u32),
     }
 }
 
@@ -2746,9 +2734,14 @@ fn run_one(
         Duration::from_secs(120)
     });
     let outcome = run.finished.wait(bound);
+    // A disconnect event can overtake the completion that explains it (a
+    // request's error status): drain the CQ once, so that a failed
+    // request's status is the reason given.
+    run.drive.run(|| run.service());
     // Snapshot what the data path measured (the drive is idle or stops
     // touching the state once `done`).
     let bogus;
+    let data_error;
     let mut report = {
         let _g = run.drive.lock.lock();
         // SAFETY: the drive is held.
@@ -2763,6 +2756,7 @@ fn run_one(
             _ => None,
         };
         bogus = d.rping_bogus;
+        data_error = d.error.filter(|&e| e != STATUS_CANCELLED);
         Report {
             messages: d.completed,
             bytes: d.bytes,
@@ -2804,10 +2798,18 @@ fn run_one(
                 RdmaInfo::LEN
             ));
         }
+        Some(_) if data_error.is_some() => {
+            return err(format!(
+                "{}: a request completed with {} after {} messages",
+                p.mode.name(),
+                status_name(data_error.unwrap_or_default()),
+                report.messages
+            ));
+        }
         Some(_) if run.peer_left.load(Ordering::SeqCst) => {
             return err(format!(
-                "{}: {peer} disconnected after {} of {} messages (its DREQ came; \
-                 STATUS_CONNECTION_DISCONNECTED)",
+                "{}: the connection to {peer} ended (disconnect event: \
+                 STATUS_CONNECTION_DISCONNECTED) after {} of {} messages",
                 p.mode.name(),
                 report.messages,
                 p.iters.map_or("?".into(), |n| n.to_string())

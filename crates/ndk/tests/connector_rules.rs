@@ -756,3 +756,61 @@ fn a_req_asking_for_more_than_the_passive_link_carries_is_refused() {
     let (a, b) = largest_packets(&mut pair);
     assert!(a <= send_packet(1024) && b <= send_packet(1024), "{a} {b}");
 }
+
+#[test]
+fn a_datagram_the_link_refuses_fails_its_request_not_silently() {
+    // The link under A stops carrying A's packets (its MTU fell below the
+    // connection's path MTU): the shell's send fails with EMSGSIZE and it
+    // hands the datagram back. The Send it belonged to completes with an
+    // error, and A's QP enters Error (its receive flushed), at once: the
+    // consumer is told, nothing waits on retries of a packet that cannot
+    // leave.
+    let mut pair = Pair::new();
+    pair.connect();
+    Pair::post_receives(&mut pair.a, 1);
+    let st = pair.a.p.post_send(
+        pair.a.qp,
+        9,
+        &[NdkSge {
+            address: VA + 0x8000,
+            length: 3000,
+            token: pair.a.token,
+        }],
+        roce::rc::SendOp::Send,
+        0,
+    );
+    assert_eq!(st, STATUS_SUCCESS);
+    let t = pair
+        .a
+        .p
+        .poll_transmit(pair.now, &mut pair.buf)
+        .expect("A's first Send packet");
+    let payload = t.udp_payload(&pair.buf).to_vec();
+    assert!(payload.len() > 1000, "a data packet ({} B)", payload.len());
+    pair.a.p.handle_refused(pair.now, B_IP, &payload);
+    pair.a.drain();
+    let results = pair.a.results();
+    let send: Vec<_> = results.iter().filter(|c| c.request_context == 9).collect();
+    assert_eq!(send.len(), 1, "{results:?}");
+    assert_eq!(send[0].status, STATUS_DATA_OVERRUN, "a local length error");
+    assert!(
+        results
+            .iter()
+            .any(|c| c.request_context == 100 && c.status == STATUS_CANCELLED),
+        "the receive flushed: {results:?}"
+    );
+    // A datagram to a peer no QP of ours is connected to changes nothing.
+    let mut other = Pair::new();
+    other.connect();
+    Pair::post_receives(&mut other.a, 1);
+    other
+        .a
+        .p
+        .handle_refused(other.now, IpAddr::V4(Ipv4Addr::new(10, 1, 0, 9)), &payload);
+    other.a.drain();
+    assert!(other.a.results().is_empty());
+    // The same datagram for the QP it names fails it (the receive flushed).
+    other.a.p.handle_refused(other.now, B_IP, &payload);
+    other.a.drain();
+    assert_eq!(other.a.results().len(), 1);
+}

@@ -161,6 +161,15 @@ impl<M: Memory> Provider<M> {
         self.process_events();
     }
 
+    /// The link refused a datagram this adapter sent (see
+    /// [`Device::handle_refused`]): the QP that sent it fails, and its
+    /// consumer hears of it through its completions.
+    pub fn handle_refused(&mut self, now: Instant, dst: IpAddr, datagram: &[u8]) {
+        self.now = now;
+        self.device.handle_refused(now, dst, datagram);
+        self.process_events();
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.now = now;
