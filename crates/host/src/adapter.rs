@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use lock_api::RawMutex as _;
@@ -151,6 +152,9 @@ impl Endpoint for AdapterTurn {
     fn handle_timeout(&mut self, now: Instant) {
         abi_io::handle_timeout_at(self.0, now)
     }
+    fn handle_refused(&mut self, now: Instant, dst: SocketAddr, datagram: &[u8]) {
+        abi_io::handle_refused_at(self.0, now, dst.ip(), datagram)
+    }
 }
 
 impl Driven for AdapterHandle {
@@ -165,7 +169,9 @@ impl Driven for AdapterHandle {
 pub struct AdapterConfig {
     /// Seeds PSNs, QPNs, comm IDs, keys.
     pub seed: u64,
-    /// Path MTU for connections this side starts.
+    /// The largest path MTU to use; the adapter caps it at what the link
+    /// under its address carries ([`crate::link`]), so 4096 means "the
+    /// link's".
     pub mtu: u32,
     /// CM timing: ndkperf shortens the defaults (made for fabrics with
     /// long packet lifetimes) so an unreachable peer fails in about a
@@ -217,6 +223,7 @@ pub struct Adapter {
     ptr: *mut NDK_ADAPTER,
     el: Option<EventLoop<AdapterHandle>>,
     local: SocketAddr,
+    path_mtu: u32,
 }
 
 // SAFETY: the adapter is internally locked (see `AdapterHandle`).
@@ -243,6 +250,15 @@ impl Adapter {
                 local.ip()
             ));
         }
+        let link = crate::link::link_of(local.ip())
+            .map_err(|e| format!("finding the link under {}: {e}", local.ip()))?;
+        let link_mtu = link.path_mtu(local.ip()).ok_or_else(|| {
+            format!(
+                "{} (MTU {}) is too small for RoCE: not even a 256-byte path MTU fits",
+                link.name, link.mtu
+            )
+        })?;
+        let path_mtu = config.mtu.min(link_mtu);
         let clock = Clock::new();
         let waker = Waker::new().map_err(|e| format!("creating the waker: {e}"))?;
         let platform: Arc<dyn Platform> = Arc::new(HostPlatform::new(clock, waker.clone()));
@@ -259,7 +275,7 @@ impl Adapter {
                 seed: config.seed,
             },
             addresses: vec![local.ip()],
-            path_mtu: config.mtu,
+            path_mtu,
             version: NDK_VERSION_1_2,
             limits: Limits::default(),
         };
@@ -302,6 +318,7 @@ impl Adapter {
             ptr,
             el: Some(el),
             local,
+            path_mtu,
         })
     }
 
@@ -313,6 +330,20 @@ impl Adapter {
     /// The transport's address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The count of datagrams the adapter has received, as it grows (a
+    /// waiting consumer tells traffic under way from a quiet peer by it).
+    pub fn received_counter(&self) -> Arc<AtomicU64> {
+        self.el
+            .as_ref()
+            .map_or_else(Arc::default, EventLoop::received_counter)
+    }
+
+    /// The largest path MTU of this adapter's connections: the configured
+    /// one, capped at what the link under its address carries.
+    pub fn path_mtu(&self) -> u32 {
+        self.path_mtu
     }
 
     /// Live provider objects (leak checks).

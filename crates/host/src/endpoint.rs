@@ -25,7 +25,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -70,6 +70,11 @@ pub trait Endpoint {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Runs what is due at `now`.
     fn handle_timeout(&mut self, now: Instant);
+    /// The link refused a datagram this endpoint sent to `dst` (as its
+    /// transport frames it) for its size; by default nothing happens.
+    fn handle_refused(&mut self, now: Instant, dst: SocketAddr, datagram: &[u8]) {
+        let _ = (now, dst, datagram);
+    }
 }
 
 /// How the loop reaches its endpoint for one turn.
@@ -98,6 +103,9 @@ impl<E: Endpoint + ?Sized> Endpoint for MutexGuard<'_, E> {
     }
     fn poll_timeout(&self) -> Option<Instant> {
         (**self).poll_timeout()
+    }
+    fn handle_refused(&mut self, now: Instant, dst: SocketAddr, datagram: &[u8]) {
+        (**self).handle_refused(now, dst, datagram)
     }
     fn handle_timeout(&mut self, now: Instant) {
         (**self).handle_timeout(now)
@@ -301,6 +309,7 @@ pub struct EventLoop<D> {
     endpoint: Arc<D>,
     waker: Waker,
     stop: Arc<AtomicBool>,
+    received: Arc<AtomicU64>,
     local: SocketAddr,
     clock: Clock,
     thread: Option<JoinHandle<LoopStats>>,
@@ -320,6 +329,7 @@ impl<D: Driven> EventLoop<D> {
             None => Waker::new()?,
         };
         let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(AtomicU64::new(0));
         let local = transport.local_addr();
         let runner = Runner {
             endpoint: Arc::clone(&endpoint),
@@ -327,6 +337,7 @@ impl<D: Driven> EventLoop<D> {
             clock,
             waker: waker.clone(),
             stop: Arc::clone(&stop),
+            received: Arc::clone(&received),
             hook,
             batch: SendBatch::with_headroom(
                 config.max_batch * 2,
@@ -343,6 +354,7 @@ impl<D: Driven> EventLoop<D> {
             endpoint,
             waker,
             stop,
+            received,
             local,
             clock,
             thread: Some(thread),
@@ -372,6 +384,13 @@ impl<D: Driven> EventLoop<D> {
     /// The clock the loop runs on.
     pub fn clock(&self) -> Clock {
         self.clock
+    }
+
+    /// The count of datagrams received so far, shared: a waiting
+    /// consumer tells traffic still under way from a peer gone quiet by
+    /// watching it move.
+    pub fn received_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.received)
     }
 
     /// Stops the I/O thread and waits for it (bounded by one wait).
@@ -428,6 +447,7 @@ struct Runner<D> {
     clock: Clock,
     waker: Waker,
     stop: Arc<AtomicBool>,
+    received: Arc<AtomicU64>,
     hook: Option<Hook<D>>,
     batch: SendBatch,
     stats: LoopStats,
@@ -524,12 +544,24 @@ impl<D: Driven> Runner<D> {
             }
         }
         self.stats.received += n as u64;
+        if n > 0 {
+            self.received.fetch_add(n as u64, Ordering::Relaxed);
+        }
         if !self.batch.is_empty() {
             let r = self.transport.send(&mut self.batch);
             self.stats.sent += r.sent as u64;
             self.stats.send_dropped += r.dropped as u64;
             if let Some(e) = r.error {
                 self.note_error(&e);
+            }
+            if r.refused.iter().next().is_some() {
+                let now = self.clock.now();
+                let mut ep = self.endpoint.turn();
+                for i in r.refused.iter() {
+                    if let Some((dst, bytes)) = self.batch.sent_item(i) {
+                        ep.handle_refused(now, dst, bytes);
+                    }
+                }
             }
         }
         if let Some(h) = self.hook.as_mut() {

@@ -175,6 +175,37 @@ pub struct SendReport {
     pub dropped: usize,
     /// The last error other than "would block", if any.
     pub error: Option<io::Error>,
+    /// Datagrams the link refused for their size (EMSGSIZE), by their
+    /// index in the batch ([`SendBatch::sent_item`]): the engine is told,
+    /// since no retry of theirs can ever leave.
+    pub refused: Refused,
+}
+
+/// Indices of refused datagrams in a [`SendBatch`] (the first few of a
+/// send call: one is enough to fail the QP that sent them).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Refused {
+    idx: [usize; 4],
+    n: usize,
+}
+
+impl Refused {
+    fn push(&mut self, i: usize) {
+        if let Some(slot) = self.idx.get_mut(self.n) {
+            *slot = i;
+            self.n += 1;
+        }
+    }
+
+    /// The refused datagrams' indices.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.idx.iter().take(self.n).copied()
+    }
+}
+
+/// Whether a send error is the link refusing the datagram's size.
+fn too_big(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(nix::libc::EMSGSIZE)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -324,6 +355,18 @@ impl SendBatch {
             .map(|i| (i.dst, &self.buf[i.start..i.start + i.len]))
     }
 
+    /// Datagram `i` of the batch (an index a [`SendReport`] names), sent
+    /// or dropped but still held: valid until the next push.
+    pub fn sent_item(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
+        let it = self.items.get(i)?;
+        Some((it.dst, self.buf.get(it.start..it.start + it.len)?))
+    }
+
+    /// Index of the oldest waiting datagram.
+    fn head_index(&self) -> usize {
+        self.head
+    }
+
     /// Forgets every waiting datagram.
     pub fn clear(&mut self) {
         self.items.clear();
@@ -340,10 +383,9 @@ impl SendBatch {
     }
 
     fn consume(&mut self, n: usize) {
+        // What was sent stays readable ([`SendBatch::sent_item`]) until the
+        // next push compacts it away.
         self.head = (self.head + n).min(self.items.len());
-        if self.head == self.items.len() {
-            self.clear();
-        }
     }
 
     /// Moves the waiting datagrams to the front of the buffer.
@@ -661,7 +703,13 @@ impl Transport for UdpTransport {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // The wire drops it; the transport's retries recover.
+                    // The wire drops it; the transport's retries recover,
+                    // unless the link refused its size.
+                    if too_big(&e) {
+                        for k in 0..run {
+                            report.refused.push(batch.head_index() + k);
+                        }
+                    }
                     report.dropped += run;
                     batch.consume(run);
                     report.error = Some(e);
@@ -902,6 +950,9 @@ impl Transport for RawTransport {
                 Err(nix::errno::Errno::EAGAIN) => break,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
+                    if e == nix::errno::Errno::EMSGSIZE {
+                        report.refused.push(batch.head_index());
+                    }
                     report.dropped += 1;
                     batch.consume(1);
                     report.error = Some(e.into());

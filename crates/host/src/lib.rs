@@ -11,6 +11,8 @@
 //! * [`endpoint`]: an event loop on a dedicated thread that drives any
 //!   sans-IO [`endpoint::Endpoint`]: bounded waits, an eventfd waker, a stop
 //!   handle, and a hook that runs after the endpoint's lock is released.
+//! * [`link`]: the interface under a local address, its MTU, and the
+//!   RoCE path MTU it carries.
 //! * [`pcap`]: captures of RoCEv2 traffic that Wireshark/tshark decode.
 //! * [`baseline`]: the measurements ndkperf reports RDMA results against
 //!   (raw UDP goodput, UDP ping-pong latency, memcpy bandwidth).
@@ -25,6 +27,7 @@ pub mod baseline;
 pub mod clock;
 pub mod endpoint;
 pub mod io;
+pub mod link;
 pub mod pcap;
 pub mod perf;
 pub mod perftest;

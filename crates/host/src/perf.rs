@@ -159,21 +159,9 @@ fn err<T>(s: impl Into<String>) -> Result<T, PerfError> {
 
 /// NTSTATUS names ndkperf reports.
 pub fn status_name(s: NTSTATUS) -> String {
-    let name = match s {
-        STATUS_SUCCESS => "STATUS_SUCCESS",
-        STATUS_PENDING => "STATUS_PENDING",
-        STATUS_IO_TIMEOUT => "STATUS_IO_TIMEOUT",
-        STATUS_CANCELLED => "STATUS_CANCELLED",
-        STATUS_CONNECTION_REFUSED => "STATUS_CONNECTION_REFUSED",
-        STATUS_CONNECTION_RESET => "STATUS_CONNECTION_RESET",
-        STATUS_CONNECTION_ABORTED => "STATUS_CONNECTION_ABORTED",
-        STATUS_CONNECTION_DISCONNECTED => "STATUS_CONNECTION_DISCONNECTED",
-        _ => "",
-    };
-    if name.is_empty() {
-        format!("NTSTATUS {:#010x}", s as u32)
-    } else {
-        name.into()
+    match ndkpi::status_name(s) {
+        Some(name) => name.into(),
+        None => format!("NTSTATUS {:#010x}", s as u32),
     }
 }
 
@@ -1490,6 +1478,8 @@ struct ClientRun {
     drive: Drive,
     dp: UnsafeCell<CData>,
     finished: Signal,
+    /// The peer disconnected the run's connection.
+    peer_left: AtomicBool,
 }
 
 // SAFETY: `dp` is reached only under `drive` (or before the CQ is armed);
@@ -1505,6 +1495,16 @@ unsafe extern "system" fn client_cq(ctx: PVOID, _status: NTSTATUS) {
 }
 
 unsafe extern "system" fn ignore_disconnect(_ctx: PVOID) {}
+
+/// A client run's connection: the peer disconnected (its DREQ came and was
+/// answered). Nothing outstanding will complete until this side's own
+/// NdkDisconnect flushes it, so the run ends now, with the reason.
+unsafe extern "system" fn client_peer_disconnected(ctx: PVOID) {
+    // SAFETY: the run is kept (in `Keep`) until the adapter closes.
+    let run = unsafe { &*ctx.cast::<ClientRun>() };
+    run.peer_left.store(true, Ordering::SeqCst);
+    run.finished.set(STATUS_CONNECTION_DISCONNECTED);
+}
 
 /// Client buffer layout: `[0, size*window)` local data slots for the
 /// bandwidth modes (or the rping source), then rping's sink, receive
@@ -1753,6 +1753,7 @@ impl ClientRun {
 /// data and `reads` (inbound, outbound) RDMA Read limits; returns it with
 /// the server's buffer info from the reply's private data (`None`: rping,
 /// whose server sends none), or a clear error. Bounded by `t`.
+#[allow(clippy::too_many_arguments)]
 fn connect(
     a: *mut NDK_ADAPTER,
     qp: *mut NDK_QP,
@@ -1761,6 +1762,7 @@ fn connect(
     hello: Option<&[u8]>,
     reads: (u32, u32),
     t: Duration,
+    on_disconnect: Option<(NDK_FN_DISCONNECT_EVENT_CALLBACK, PVOID)>,
 ) -> Result<(*mut NDK_CONNECTOR, RdmaInfo), PerfError> {
     let pdata = hello.unwrap_or(&[]);
     let conn = create_connector(a)?;
@@ -1840,8 +1842,8 @@ fn connect(
         Some(f) => unsafe {
             f(
                 conn,
-                Some(ignore_disconnect),
-                ptr::null_mut(),
+                on_disconnect.map_or(Some(ignore_disconnect as _), |d| d.0),
+                on_disconnect.map_or(ptr::null_mut(), |d| d.1),
                 Some(on_request),
                 ctx,
             )
@@ -1974,6 +1976,9 @@ struct PtControl {
     /// that came ahead of its turn.
     turns: crate::perftest::Turns,
     res: [NDK_RESULT_EX; RESULTS],
+    /// While set, waits go on as long as the adapter keeps receiving
+    /// (the passive side waiting out the client's traffic).
+    traffic: Option<Arc<AtomicU64>>,
 }
 
 const PT_SEND: usize = 64;
@@ -2005,6 +2010,7 @@ impl PtControl {
             t,
             turns: crate::perftest::Turns::client(),
             res: empty_results(),
+            traffic: None,
         };
         let r = (|| {
             c.cq = create_cq(a, 16, Some(polled_cq), ptr::null_mut())?;
@@ -2012,7 +2018,7 @@ impl PtControl {
             let b = Buf::new(c.pd, 2 * PT_SEND)?;
             let _ = qp_recv(c.qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
             c.buf = Some(b);
-            let (conn, _) = connect(a, c.qp, adapter.local_addr(), peer, None, (1, 1), t)?;
+            let (conn, _) = connect(a, c.qp, adapter.local_addr(), peer, None, (1, 1), t, None)?;
             c.conn = conn;
             Ok(())
         })();
@@ -2069,7 +2075,22 @@ fn poll_next(
     t: Duration,
     what: &str,
 ) -> Result<NDK_RESULT_EX, PerfError> {
-    let end = Instant::now() + t;
+    poll_next_while(cq, res, t, what, None)
+}
+
+/// [`poll_next`], but while `traffic` (a count of datagrams received)
+/// keeps moving the wait goes on: it fails only after `t` with nothing
+/// received at all. A passive side waiting for a message that follows
+/// the peer's traffic waits as long as the traffic takes.
+fn poll_next_while(
+    cq: *mut NDK_CQ,
+    res: &mut [NDK_RESULT_EX; RESULTS],
+    t: Duration,
+    what: &str,
+    traffic: Option<&AtomicU64>,
+) -> Result<NDK_RESULT_EX, PerfError> {
+    let mut end = Instant::now() + t;
+    let mut seen = traffic.map(|c| c.load(Ordering::Relaxed));
     loop {
         if cq_poll(cq, &mut res[..1]) == 1 {
             let r = res[0];
@@ -2086,10 +2107,23 @@ fn poll_next(
             }
             return Ok(r);
         }
-        if Instant::now() >= end {
+        let now = Instant::now();
+        if let (Some(c), Some(last)) = (traffic, seen.as_mut()) {
+            let n = c.load(Ordering::Relaxed);
+            if n != *last {
+                *last = n;
+                end = now + t;
+            }
+        }
+        if now >= end {
             return err(format!(
-                "perftest {what}: nothing completed within {:.0} s",
-                t.as_secs_f64()
+                "perftest {what}: nothing completed within {:.0} s{}",
+                t.as_secs_f64(),
+                if traffic.is_some() {
+                    " of the last datagram received"
+                } else {
+                    ""
+                }
             ));
         }
         std::thread::sleep(Duration::from_micros(100));
@@ -2107,6 +2141,7 @@ impl crate::perftest::Channel for PtControl {
             buf,
             t: self.t,
             res: &mut self.res,
+            traffic: self.traffic.as_deref(),
         };
         self.turns.xchg(&mut q, mine, what)
     }
@@ -2121,6 +2156,7 @@ struct PtQp<'a> {
     buf: &'a Buf,
     t: Duration,
     res: &'a mut [NDK_RESULT_EX; RESULTS],
+    traffic: Option<&'a AtomicU64>,
 }
 
 impl crate::perftest::Control for PtQp<'_> {
@@ -2143,7 +2179,7 @@ impl crate::perftest::Control for PtQp<'_> {
     }
 
     fn next(&mut self, what: &str) -> Result<crate::perftest::Completion, PerfError> {
-        let r = poll_next(self.cq, self.res, self.t, what)?;
+        let r = poll_next_while(self.cq, self.res, self.t, what, self.traffic)?;
         if r.Type != NdkOperationTypeReceive {
             return Ok(crate::perftest::Completion::Sent);
         }
@@ -2228,6 +2264,7 @@ fn pt_accept(
         t,
         turns: crate::perftest::Turns::server(),
         res: empty_results(),
+        traffic: None,
     };
     let r = (|| {
         c.cq = create_cq(a, depth * 2 + 8, Some(polled_cq), ptr::null_mut())?;
@@ -2432,10 +2469,22 @@ pub fn serve_perftest(
             _ => {}
         }
         report.elapsed = start.elapsed();
-        x.finish(&mut ctl, &mine, &report, size)?;
-        if matches!(p.mode, Mode::WriteBw | Mode::ReadBw) {
-            report.messages = iters;
-            report.bytes = iters * size as u64;
+        // write_bw / read_bw: the client's traffic is one-sided, and its
+        // next message comes when that traffic is done, however long it
+        // takes: wait while datagrams keep arriving.
+        ctl.traffic = Some(adapter.received_counter());
+        let peer = x.finish(&mut ctl, &mine, &report, size)?;
+        ctl.traffic = None;
+        // write_bw / read_bw: the traffic was the client's alone; what it
+        // ran (iterations or -D seconds) is in its report.
+        if let Some(b) = peer {
+            report.messages = b.iters;
+            report.bytes = b.iters * b.size;
+            if b.bw_avg_mbs > 0.0 {
+                report.elapsed = Duration::from_secs_f64(
+                    report.bytes as f64 / (b.bw_avg_mbs * (1 << 20) as f64),
+                );
+            }
         }
         Ok(report)
     })();
@@ -2510,6 +2559,7 @@ fn run_one(
             res: empty_results(),
         }),
         finished: Signal::default(),
+        peer_left: AtomicBool::new(false),
     });
     keep.0.push(run.clone());
     let pd = create_pd(a)?;
@@ -2602,7 +2652,20 @@ fn run_one(
     // perftest's client does, 10 times 100 ms apart).
     let mut tries = 0;
     let (conn, mut remote) = loop {
-        match connect(a, qp, adapter.local_addr(), peer, hello, reads, p.timeout) {
+        let on_disc = (
+            Some(client_peer_disconnected as unsafe extern "system" fn(PVOID)),
+            Arc::as_ptr(&run) as PVOID,
+        );
+        match connect(
+            a,
+            qp,
+            adapter.local_addr(),
+            peer,
+            hello,
+            reads,
+            p.timeout,
+            Some(on_disc),
+        ) {
             Ok(x) => break x,
             Err(e) if pt.is_some() && tries < 10 && e.0.contains("REJ") => {
                 tries += 1;
@@ -2671,9 +2734,14 @@ fn run_one(
         Duration::from_secs(120)
     });
     let outcome = run.finished.wait(bound);
+    // A disconnect event can overtake the completion that explains it (a
+    // request's error status): drain the CQ once, so that a failed
+    // request's status is the reason given.
+    run.drive.run(|| run.service());
     // Snapshot what the data path measured (the drive is idle or stops
     // touching the state once `done`).
     let bogus;
+    let data_error;
     let mut report = {
         let _g = run.drive.lock.lock();
         // SAFETY: the drive is held.
@@ -2688,6 +2756,7 @@ fn run_one(
             _ => None,
         };
         bogus = d.rping_bogus;
+        data_error = d.error.filter(|&e| e != STATUS_CANCELLED);
         Report {
             messages: d.completed,
             bytes: d.bytes,
@@ -2709,7 +2778,9 @@ fn run_one(
     // perftest: its closing exchange (the report the server prints)
     // before the QP's disconnect, as perftest's client does.
     let closing = match pt.as_mut() {
-        Some(x) if outcome == Some(STATUS_SUCCESS) => x.x.finish(x.ch, &mine, &report, size),
+        Some(x) if outcome == Some(STATUS_SUCCESS) => {
+            x.x.finish(x.ch, &mine, &report, size).map(drop)
+        }
         _ => Ok(()),
     };
     let disc = disconnect(conn, p.timeout);
@@ -2725,6 +2796,23 @@ fn run_one(
                 "rping: {peer} sent a {}-byte message; rping's messages are {} bytes",
                 bogus.unwrap_or(0),
                 RdmaInfo::LEN
+            ));
+        }
+        Some(_) if data_error.is_some() => {
+            return err(format!(
+                "{}: a request completed with {} after {} messages",
+                p.mode.name(),
+                status_name(data_error.unwrap_or_default()),
+                report.messages
+            ));
+        }
+        Some(_) if run.peer_left.load(Ordering::SeqCst) => {
+            return err(format!(
+                "{}: the connection to {peer} ended (disconnect event: \
+                 STATUS_CONNECTION_DISCONNECTED) after {} of {} messages",
+                p.mode.name(),
+                report.messages,
+                p.iters.map_or("?".into(), |n| n.to_string())
             ));
         }
         Some(st) => {

@@ -155,6 +155,22 @@ pub fn encode_bw_report(size: u64, iters: u64, bw_peak: f64, bw_avg: f64, mpps: 
     b
 }
 
+/// A bandwidth report as `xchg_bw_reports` carries it (MB/s are
+/// perftest's, 2^20 bytes a second).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BwReport {
+    /// Message size.
+    pub size: u64,
+    /// Iterations the peer ran.
+    pub iters: u64,
+    /// Peak bandwidth, MB/s.
+    pub bw_peak_mbs: f64,
+    /// Average bandwidth, MB/s.
+    pub bw_avg_mbs: f64,
+    /// Message rate, millions a second.
+    pub mpps: f64,
+}
+
 /// The modes perftest has a `-R` server for.
 pub fn supported(mode: Mode) -> bool {
     matches!(
@@ -362,32 +378,50 @@ impl Client {
         Ok(server)
     }
 
-    /// Steps 7 and 8, after the traffic.
+    /// Steps 7 and 8, after the traffic; for write_bw and read_bw, the
+    /// peer's bandwidth report (the server learns from it what the
+    /// client ran: perftest tells a server nothing else).
     pub fn finish(
         &mut self,
         ch: &mut dyn Channel,
         mine: &Dest,
         r: &Report,
         size: usize,
-    ) -> Result<(), PerfError> {
+    ) -> Result<Option<BwReport>, PerfError> {
+        let mut peer = None;
         if matches!(self.mode, Some(Mode::WriteBw | Mode::ReadBw)) {
             self.handshake(ch, mine, "sync after traffic")?;
             let mbs = r.bytes_per_sec() / (1 << 20) as f64;
             let mpps = r.msg_rate() / 1e6;
             let rep = encode_bw_report(size as u64, r.messages, mbs, mbs, mpps);
-            ch.xchg(&rep[..8], "report size")?;
-            if self.remote_version >= 5.33 {
-                ch.xchg(&rep[8..16], "report iterations")?;
+            let be64 = |b: Vec<u8>| -> u64 {
+                b.get(..8)
+                    .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                    .map_or(0, u64::from_be_bytes)
+            };
+            let size = be64(ch.xchg(&rep[..8], "report size")?);
+            let iters = if self.remote_version >= 5.33 {
+                be64(ch.xchg(&rep[8..16], "report iterations")?)
             } else {
-                ch.xchg(&(r.messages as u32).to_be_bytes(), "report iterations")?;
-            }
-            ch.xchg(&rep[16..24], "report peak")?;
-            ch.xchg(&rep[24..32], "report average")?;
-            ch.xchg(&rep[32..40], "report message rate")?;
+                let b = ch.xchg(&(r.messages as u32).to_be_bytes(), "report iterations")?;
+                b.get(..4)
+                    .and_then(|s| <[u8; 4]>::try_from(s).ok())
+                    .map_or(0, |a| u64::from(u32::from_be_bytes(a)))
+            };
+            let peak = f64::from_bits(be64(ch.xchg(&rep[16..24], "report peak")?));
+            let avg = f64::from_bits(be64(ch.xchg(&rep[24..32], "report average")?));
+            let mpps = f64::from_bits(be64(ch.xchg(&rep[32..40], "report message rate")?));
+            peer = Some(BwReport {
+                size,
+                iters,
+                bw_peak_mbs: peak,
+                bw_avg_mbs: avg,
+                mpps,
+            });
         }
         self.handshake(ch, mine, "closing sync")?;
         self.closed = true;
-        Ok(())
+        Ok(peer)
     }
 }
 
@@ -449,6 +483,16 @@ mod tests {
 
     /// A whole exchange on `turns` over `c` (the mode's steps 1-8).
     fn run(mode: Mode, turns: &mut Turns, c: &mut dyn Control, mine: &Dest) -> Client {
+        run_reported(mode, turns, c, mine).0
+    }
+
+    /// [`run`], with the peer's bandwidth report (write_bw, read_bw).
+    fn run_reported(
+        mode: Mode,
+        turns: &mut Turns,
+        c: &mut dyn Control,
+        mine: &Dest,
+    ) -> (Client, Option<BwReport>) {
         let mut x = Client::new(mode).unwrap();
         let mut ch = Ch(turns, c);
         x.start(&mut ch, 1024).unwrap();
@@ -457,8 +501,8 @@ mod tests {
             messages: 50,
             ..Report::default()
         };
-        x.finish(&mut ch, mine, &r, 3000).unwrap();
-        x
+        let peer = x.finish(&mut ch, mine, &r, 3000).unwrap();
+        (x, peer)
     }
 
     /// The client's messages in a whole exchange of `mode` (against a
@@ -519,8 +563,16 @@ mod tests {
                 },
             };
             let mut turns = Turns::server();
-            let x = run(mode, &mut turns, &mut c, &server);
+            let (x, peer) = run_reported(mode, &mut turns, &mut c, &server);
             assert!(x.closed, "{mode:?}");
+            // What the client ran reaches the server only in its report.
+            match mode {
+                Mode::WriteBw | Mode::ReadBw => {
+                    let p = peer.unwrap();
+                    assert_eq!((p.size, p.iters), (3000, 50), "{mode:?}");
+                }
+                _ => assert_eq!(peer, None),
+            }
             assert_eq!(x.server, client, "{mode:?}: the client's keys");
             assert_eq!(c.sent.len(), n, "{mode:?}: one answer per message");
             assert!(c.queue.is_empty(), "{mode:?}: {:?}", c.queue);

@@ -43,7 +43,8 @@ pub const VA: u64 = 0x1000_0000;
 pub struct NodeConfig {
     /// Local address (the bridge's).
     pub ip: Ipv4Addr,
-    /// ProviderConfig.path_mtu: the PMTU of connections this side starts.
+    /// The largest path MTU to use; capped at what the link under `ip`
+    /// carries (`host::link`), as ndkperf's adapter is.
     pub path_mtu: u32,
     /// Seeds PSNs, comm IDs, keys, and the CA GUID: a fresh value per
     /// scenario keeps a Linux peer from taking a new connection for a
@@ -221,6 +222,11 @@ impl Node {
     pub fn start(config: &NodeConfig) -> Result<Node, String> {
         let local = SocketAddr::new(IpAddr::V4(config.ip), ROCE_PORT);
         let transport = RawTransport::bind(local).map_err(|e| e.to_string())?;
+        let link = host::link::link_of(local.ip()).map_err(|e| e.to_string())?;
+        let path_mtu = link
+            .path_mtu(local.ip())
+            .ok_or_else(|| format!("{link:?} carries no RoCE path MTU"))?
+            .min(config.path_mtu);
         let mut p = Provider::new(
             ProviderConfig {
                 device: DeviceConfig {
@@ -236,7 +242,7 @@ impl Node {
                     seed: config.seed,
                 },
                 addresses: vec![IpAddr::V4(config.ip)],
-                path_mtu: config.path_mtu,
+                path_mtu,
                 version: NDK_VERSION_1_2,
                 limits: Limits::default(),
             },

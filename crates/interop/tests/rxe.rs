@@ -76,6 +76,17 @@ impl Ctx<'_> {
             pcap: None,
         })
     }
+    /// A node asking for path MTU `mtu`, whatever the link carries.
+    fn node_mtu(&self, mtu: u32) -> Result<Node, String> {
+        self.nodes.set(self.nodes.get() + 1);
+        Node::start(&NodeConfig {
+            ip: HOST_IP,
+            path_mtu: mtu,
+            seed: self.seed * 16 + self.nodes.get(),
+            cm: CmConfig::default(),
+            pcap: None,
+        })
+    }
     /// An ndkperf adapter as `ndkperf --raw` opens it (`host::adapter`,
     /// the NDK dispatch tables, on a raw IP socket, ndkperf's CM timing
     /// [`quick_cm`]) with a seed of its own.
@@ -394,6 +405,78 @@ fn check_pmtu(c: &Ctx<'_>, from: Ipv4Addr, code: u32) -> Outcome {
     Ok(format!("REQ from {from} has PMTU {code}"))
 }
 
+/// Both links 1500 bytes, ndkrs configured for path MTU 4096: its REQ
+/// offers the 1024 its link carries, and 3000-byte messages go both ways
+/// in 1024-byte segments (none that the link would refuse).
+fn pmtu_link_cap(c: &Ctx<'_>) -> Outcome {
+    let node = c.node_mtu(4096)?;
+    c.vm.spawn("ucmatose -C 2 -S 3000", "ucm.log")?;
+    c.vm.wait_listen(UCMATOSE_PORT, T)?;
+    let qp = node.qp(1, 6, 2, 3000, 0)?;
+    let ev = node.ctx();
+    let (conn, st) = node.connect(qp, vm_addr(UCMATOSE_PORT), ev, T)?;
+    ensure(st == STATUS_SUCCESS, || format!("connect: {}", nt(st)))?;
+    node.wait("ucmatose's 2 messages", T, |s| {
+        s.of(1, NdkOperationTypeReceive).len() >= 2
+    })?;
+    let off = 512 * 1024;
+    node.with(|s| s.write(off, &pattern(3, 3000)));
+    for i in 0..2 {
+        node.send(qp, 2000 + i, off, 3000)?;
+    }
+    node.wait("send completions", T, |s| {
+        s.of(1, NdkOperationTypeSend).len() >= 2
+    })?;
+    let all = node.with(|s| s.completions.clone());
+    ensure(all.iter().all(|r| r.status == STATUS_SUCCESS), || {
+        format!("completions: {all:?}")
+    })?;
+    node.wait("ucmatose's DREQ", T, |s| s.disconnect_events(ev) > 0)?;
+    let (st, _) = node.disconnect(conn, T)?;
+    ensure(st == STATUS_SUCCESS, || {
+        format!("NdkDisconnect: {}", nt(st))
+    })?;
+    let log = c.vm.wait_log("ucm.log", "return status", T)?;
+    ensure(log.contains("return status 0"), || {
+        format!("ucmatose server failed:\n{}", vm::tail(&log, 15))
+    })?;
+    drop(node);
+    let p = check_pmtu(c, HOST_IP, 3)?;
+    let cap = c.cap()?;
+    let a = check_segments(cap, HOST_IP, 1024, 2)?;
+    let b = check_segments(cap, VM_IP, 1024, 2)?;
+    Ok(format!(
+        "ndkrs asked for 4096 on a 1500-byte link: {p}; ucmatose 2 x 3000 B both ways: {a}; {b}"
+    ))
+}
+
+/// The VM's link at 9000 bytes, ndkrs's at 1500: Linux's REQ asks for path
+/// MTU 4096, which ndkrs's link cannot carry, and the REP cannot lower: REJ
+/// reason 26 (Invalid MTU). ndkrs's own REQ offers 1024, which Linux
+/// accepts, and the messages go both ways in 1024-byte segments.
+fn pmtu_link_mismatch(c: &Ctx<'_>) -> Outcome {
+    let node = c.node_mtu(4096)?;
+    node.listen(7510)?;
+    let o =
+        c.vm.run(&format!("rxepeer -c {HOST_IP} -p 7510 -w 20"), T)?;
+    ensure(o.text.contains("REJECTED status 26"), || {
+        format!("Linux client:\n{}", vm::tail(&o.text, 10))
+    })?;
+    let reqs = req_pmtus(c.cap()?)?;
+    ensure(reqs.contains(&(VM_IP.to_string(), 5)), || {
+        format!("Linux's REQ PMTUs: {reqs:?}")
+    })?;
+    let rej = rej_reasons(c.cap()?)?;
+    ensure(rej.contains(&(HOST_IP.to_string(), 26)), || {
+        format!("REJs: {rej:?}")
+    })?;
+    drop(node);
+    let other = pmtu_link_cap(c)?;
+    Ok(format!(
+        "Linux (link 9000) asked for PMTU 5 -> ndkrs (link 1500) REJ reason 26 -> RDMA_CM_EVENT_REJECTED status 26; ndkrs -> Linux: {other}"
+    ))
+}
+
 fn reject_no_listener(c: &Ctx<'_>) -> Outcome {
     let node = c.node()?;
     // ndkrs -> a VM port nobody listens on.
@@ -674,6 +757,99 @@ fn rping_ndkperf_client(c: &Ctx<'_>, count: u32, size: u32) -> Outcome {
     ))
 }
 
+/// ndkperf's rping client (120 s run bound) against a Linux `rping -s`
+/// that leaves mid-run: one that refuses a 65536-byte buffer with `-S
+/// 65535`, and one killed with SIGKILL (its kernel sends the DREQ). Either
+/// way ndkrs answers the DREQ and the run ends within a second, saying the
+/// peer disconnected, instead of waiting out its bound.
+fn rping_peer_leaves(c: &Ctx<'_>) -> Outcome {
+    let mut out = Vec::new();
+    for (label, server, size, kill_after) in [
+        ("rping -s -S 65535", "rping -s -S 65535", 65536u32, None),
+        (
+            "rping -s killed with SIGKILL",
+            "rping -s -C 1000000 -S 64",
+            64,
+            Some(Duration::from_millis(1500)),
+        ),
+    ] {
+        c.vm.spawn(
+            &format!("{server} -p {RPING_PORT}; echo RPING_EXIT=$?"),
+            "rping.log",
+        )?;
+        c.vm.wait_listen(RPING_PORT, T)?;
+        let adapter = c.adapter()?;
+        let mut keep = Keep::default();
+        let t0 = Instant::now();
+        let vm = c.vm;
+        let (run, ended, killed) = thread::scope(|sc| {
+            let killer = kill_after.map(|d| {
+                sc.spawn(move || {
+                    thread::sleep(d);
+                    vm.run("kill -9 $(pidof rping)", Duration::from_secs(5))
+                        .map(|_| Instant::now())
+                })
+            });
+            let run = perf::run(
+                &adapter,
+                vm_addr(RPING_PORT),
+                &Params {
+                    mode: PerfMode::Rping,
+                    size: size as usize,
+                    iters: Some(1_000_000),
+                    duration: T,
+                    window: 1,
+                    qps: 1,
+                    timeout: T,
+                },
+                &mut keep,
+            );
+            let ended = Instant::now();
+            let killed = killer.map(|k| {
+                k.join()
+                    .map_err(|_| "the killer thread panicked".to_owned())
+                    .and_then(|r| r)
+            });
+            (run, ended, killed)
+        });
+        // SAFETY: the run closed its objects; what a late callback may
+        // still reach is in `keep`, dropped after the adapter.
+        let _ = unsafe { adapter.close() };
+        drop(keep);
+        let since = match killed {
+            Some(k) => ended.saturating_duration_since(k?),
+            None => ended - t0,
+        };
+        let e = match run {
+            Ok(r) => {
+                return Err(format!(
+                    "{label}: the run succeeded ({} iterations)",
+                    r.messages
+                ));
+            }
+            Err(e) => e.to_string(),
+        };
+        ensure(
+            e.contains("disconnected") && e.contains("STATUS_CONNECTION_DISCONNECTED"),
+            || format!("{label}: {e}"),
+        )?;
+        ensure(since < Duration::from_secs(2), || {
+            format!("{label}: the run ended {since:?} after the peer left: {e}")
+        })?;
+        out.push(format!(
+            "{label}: the run ended {:.0} ms after {}: \"{e}\"",
+            since.as_secs_f64() * 1e3,
+            if kill_after.is_some() {
+                "the kill"
+            } else {
+                "it started"
+            }
+        ));
+        c.vm.reset();
+    }
+    Ok(out.join("; "))
+}
+
 /// ndkperf's server ([`perf::Server`], as `ndkperf --server` runs it)
 /// against `rping -c -V` in the VM: the connect carries no ndkperf hello,
 /// so the server plays rping's server (RDMA Read of the client's source,
@@ -910,6 +1086,70 @@ fn perftest_ndkperf_server(
     ))
 }
 
+/// ndkperf's write_bw perftest server with its default 5 s per-step bound
+/// against `ib_write_bw -R` clients whose traffic lasts longer than that
+/// (`-n`) or for a set time (`-D`): the server waits for the client's
+/// post-traffic message as long as the traffic keeps arriving, and reports
+/// what the client ran (its report's iterations, its bandwidth's time).
+fn perftest_server_long(c: &Ctx<'_>) -> Outcome {
+    let mut out = Vec::new();
+    for (args, iters) in [("-s 65536 -n 1500", Some(1500u64)), ("-s 65536 -D 3", None)] {
+        let mut p = perftest_params(PerfMode::WriteBw, 65536, iters.unwrap_or(5000));
+        p.timeout = Duration::from_secs(5);
+        let t0 = Instant::now();
+        let (r, log) = perftest_run(
+            c,
+            "ib_write_bw",
+            &format!("ndkperf write_bw perftest server ({args})"),
+            &format!(
+                "sleep 1; ib_write_bw -R -F -d rxe0 {args} -p {PERFTEST_PORT} {HOST_IP}; echo PERFTEST_EXIT=$?"
+            ),
+            "perftestc.log",
+            |adapter, keep| {
+                let addr = SocketAddr::new(IpAddr::V4(HOST_IP), PERFTEST_PORT);
+                perf::serve_perftest(adapter, addr, &p, c.path_mtu, keep)
+            },
+        )?;
+        let took = t0.elapsed();
+        ensure(log.contains("PERFTEST_EXIT=0"), || {
+            format!("ib_write_bw {args}:\n{}", vm::tail(&log, 15))
+        })?;
+        let peer = r.perftest.unwrap_or_default();
+        ensure(r.leaked_objects == 0 && peer.closed, || {
+            format!(
+                "{} objects left, closing handshake {}",
+                r.leaked_objects, peer.closed
+            )
+        })?;
+        let secs = r.elapsed.as_secs_f64();
+        match iters {
+            Some(n) => {
+                ensure(r.messages == n, || {
+                    format!("{args}: the server reports {} messages", r.messages)
+                })?;
+                perftest_verdict("ib_write_bw", &log, 65536, n)?;
+                ensure(took > Duration::from_secs(6), || {
+                    format!("{args}: the run took {took:?}, not past the 5 s step bound")
+                })?;
+            }
+            None => {
+                ensure(r.messages > 0 && (2.0..4.5).contains(&secs), || {
+                    format!(
+                        "{args}: the server reports {} messages in {secs:.3} s",
+                        r.messages
+                    )
+                })?;
+            }
+        }
+        out.push(format!(
+            "ib_write_bw -R {args}: ndkperf server (step bound 5 s) reports {} x 65536 B in {secs:.2} s; the run took {:.1} s; ib_write_bw exit 0",
+            r.messages,
+            took.as_secs_f64()
+        ));
+    }
+    Ok(out.join("; "))
+}
+
 /// The test QP's traffic of a perftest run in the capture: every one of
 /// `iters` messages from the perftest client `client` (RDMA Writes,
 /// Sends) or its server `server` (Read Responses) segmented at the path
@@ -1007,6 +1247,7 @@ fn rxe_interop() {
             out.join("; ")
         ))
     });
+    h.scenario("rping-peer-leaves", rping_peer_leaves);
     h.scenario("rping-ndkrs-server", |c| {
         let mut out = Vec::new();
         for (count, size) in [(5, 64), (4, 3000), (3, 20000)] {
@@ -1102,6 +1343,8 @@ fn rxe_interop() {
             })
         });
     }
+    h.scenario("perftest-ndkrs-server-long", perftest_server_long);
+    h.scenario("pmtu-link-cap", pmtu_link_cap);
     h.scenario("pmtu-1024", |c| {
         ucmatose_ndkrs_client(c, 2, 3000)?;
         ucmatose_ndkrs_server(c, 2, 3000)?;
@@ -1144,6 +1387,19 @@ fn rxe_interop() {
         other => h.results.push((
             "pmtu-4096".into(),
             Err(format!("switching to MTU 9000 failed: {other:?}")),
+            Duration::ZERO,
+            None,
+        )),
+    }
+    // The VM's link stays at 9000; ndkrs's goes back to 1500.
+    match h.ns.set_mtu(1500) {
+        Ok(()) => {
+            h.path_mtu = 1024;
+            h.scenario("pmtu-link-mismatch", pmtu_link_mismatch);
+        }
+        Err(e) => h.results.push((
+            "pmtu-link-mismatch".into(),
+            Err(format!("setting the namespace's links to MTU 1500: {e}")),
             Duration::ZERO,
             None,
         )),

@@ -29,7 +29,8 @@ fn cb(func: usize, context: usize) -> Callback {
     Callback { func, context }
 }
 
-fn provider(ip: IpAddr, seed: u64) -> Provider<ArenaMemory> {
+/// `path_mtu`: the largest RoCE path MTU of the provider's link.
+fn provider_with_mtu(ip: IpAddr, seed: u64, path_mtu: u32) -> Provider<ArenaMemory> {
     Provider::new(
         ProviderConfig {
             device: DeviceConfig {
@@ -47,7 +48,7 @@ fn provider(ip: IpAddr, seed: u64) -> Provider<ArenaMemory> {
                 seed,
             },
             addresses: vec![ip],
-            path_mtu: 4096,
+            path_mtu,
             version: NDK_VERSION_1_2,
             limits: Limits::default(),
         },
@@ -69,8 +70,8 @@ struct Side {
 }
 
 impl Side {
-    fn new(ip: IpAddr, seed: u64) -> Self {
-        let mut p = provider(ip, seed);
+    fn with_mtu(ip: IpAddr, seed: u64, path_mtu: u32) -> Self {
+        let mut p = provider_with_mtu(ip, seed, path_mtu);
         let pd = p.create_pd().unwrap();
         let cq = p.create_cq(64, Callback::NONE).unwrap();
         let qp = p.create_qp(pd, cq, cq, 0x9, 16, 16, 2, 2, 0).unwrap();
@@ -127,9 +128,14 @@ struct Pair {
 
 impl Pair {
     fn new() -> Self {
+        Self::with_mtus(4096, 4096)
+    }
+
+    /// A's and B's link path MTUs.
+    fn with_mtus(a: u32, b: u32) -> Self {
         Pair {
-            a: Side::new(A_IP, 1),
-            b: Side::new(B_IP, 2),
+            a: Side::with_mtu(A_IP, 1, a),
+            b: Side::with_mtu(B_IP, 2, b),
             now: Instant::ZERO,
             buf: vec![0; MAX_DATAGRAM],
             b_dead: false,
@@ -632,4 +638,179 @@ fn shared_endpoint_connects_to_distinct_destinations_and_outlives_its_connectors
     assert_eq!(p.a.count(|u| u.callback == cb(CLOSE, 9)), 1);
     // The address is free again.
     assert!(p.a.p.listen(l, local).is_ok());
+}
+
+/// Sends a 3000-byte message each way and returns the largest RoCE payload
+/// (BTH to ICRC) each side put on the wire.
+fn largest_packets(pair: &mut Pair) -> (usize, usize) {
+    let (_, _) = pair.connect();
+    // One receive of 4 KiB each.
+    for side in [&mut pair.a, &mut pair.b] {
+        let st = side.p.post_receive(
+            side.qp,
+            7,
+            &[NdkSge {
+                address: VA + 0x4000,
+                length: 4096,
+                token: side.token,
+            }],
+        );
+        assert_eq!(st, STATUS_SUCCESS);
+    }
+    let mut largest = (0, 0);
+    for from_a in [true, false] {
+        let side = if from_a { &mut pair.a } else { &mut pair.b };
+        let st = side.p.post_send(
+            side.qp,
+            9,
+            &[NdkSge {
+                address: VA + 0x8000,
+                length: 3000,
+                token: side.token,
+            }],
+            roce::rc::SendOp::Send,
+            0,
+        );
+        assert_eq!(st, STATUS_SUCCESS);
+        // Move datagrams by hand, measuring each side's.
+        for _ in 0..1000 {
+            let mut moved = false;
+            while let Some(t) = pair.a.p.poll_transmit(pair.now, &mut pair.buf) {
+                moved = true;
+                let payload = t.udp_payload(&pair.buf).to_vec();
+                largest.0 = largest.0.max(payload.len());
+                pair.b.p.handle_udp(pair.now, t.src, t.dst, &payload);
+            }
+            while let Some(t) = pair.b.p.poll_transmit(pair.now, &mut pair.buf) {
+                moved = true;
+                let payload = t.udp_payload(&pair.buf).to_vec();
+                largest.1 = largest.1.max(payload.len());
+                pair.a.p.handle_udp(pair.now, t.src, t.dst, &payload);
+            }
+            pair.a.drain();
+            pair.b.drain();
+            if !moved && !pair.step() {
+                break;
+            }
+        }
+    }
+    let ok = |side: &mut Side| {
+        side.results()
+            .iter()
+            .filter(|c| c.status == STATUS_SUCCESS)
+            .count()
+    };
+    // Each side's send and its 3000-byte receive.
+    assert_eq!(ok(&mut pair.a), 2, "A's send and receive completed");
+    assert_eq!(ok(&mut pair.b), 2, "B's send and receive completed");
+    largest
+}
+
+/// RoCE payload of a full SEND Middle/Last at path MTU `mtu`: BTH 12, the
+/// payload, ICRC 4 (a SEND First adds nothing, an Only with immediate 4).
+const fn send_packet(mtu: usize) -> usize {
+    12 + mtu + 4
+}
+
+#[test]
+fn the_active_side_offers_its_links_path_mtu_rounded_down() {
+    // A's link carries 1500-byte RoCE payloads: its REQ offers 1024, and
+    // both sides keep to it although B's link carries 4096.
+    let mut pair = Pair::with_mtus(1500, 4096);
+    let (a, b) = largest_packets(&mut pair);
+    assert!(a <= send_packet(1024), "A sent a {a}-byte packet");
+    assert!(b <= send_packet(1024), "B sent a {b}-byte packet");
+    assert!(a > send_packet(512), "A used 1024-byte segments ({a})");
+}
+
+#[test]
+fn a_req_asking_for_more_than_the_passive_link_carries_is_refused() {
+    // A offers 4096; B's link carries 1024. The REP cannot lower the MTU
+    // and both directions must use one, so B refuses with REJ reason 26
+    // (Invalid MTU) and A's NdkConnect fails with the refusal.
+    let mut pair = Pair::with_mtus(4096, 1024);
+    let l = pair.b.p.create_listener(cb(CONNECT_EVENT, 0));
+    pair.b.p.listen(l, SocketAddr::new(B_IP, 445)).unwrap();
+    let ca = pair.a.p.create_connector();
+    let st = pair.a.p.connect(
+        ca,
+        pair.a.qp,
+        SocketAddr::new(A_IP, 0),
+        SocketAddr::new(B_IP, 445),
+        2,
+        2,
+        b"",
+        cb(DONE, 1),
+    );
+    assert_eq!(st, STATUS_PENDING);
+    pair.pump();
+    assert_eq!(
+        pair.b
+            .count(|u| matches!(u.kind, UpcallKind::ConnectEvent { .. })),
+        0,
+        "B's listener never sees the request"
+    );
+    assert_eq!(request_done(&pair.a, 1), vec![STATUS_CONNECTION_REFUSED]);
+    // A peer asking for what B carries connects (B's link: 1024).
+    let mut pair = Pair::with_mtus(1024, 1024);
+    let (a, b) = largest_packets(&mut pair);
+    assert!(a <= send_packet(1024) && b <= send_packet(1024), "{a} {b}");
+}
+
+#[test]
+fn a_datagram_the_link_refuses_fails_its_request_not_silently() {
+    // The link under A stops carrying A's packets (its MTU fell below the
+    // connection's path MTU): the shell's send fails with EMSGSIZE and it
+    // hands the datagram back. The Send it belonged to completes with an
+    // error, and A's QP enters Error (its receive flushed), at once: the
+    // consumer is told, nothing waits on retries of a packet that cannot
+    // leave.
+    let mut pair = Pair::new();
+    pair.connect();
+    Pair::post_receives(&mut pair.a, 1);
+    let st = pair.a.p.post_send(
+        pair.a.qp,
+        9,
+        &[NdkSge {
+            address: VA + 0x8000,
+            length: 3000,
+            token: pair.a.token,
+        }],
+        roce::rc::SendOp::Send,
+        0,
+    );
+    assert_eq!(st, STATUS_SUCCESS);
+    let t = pair
+        .a
+        .p
+        .poll_transmit(pair.now, &mut pair.buf)
+        .expect("A's first Send packet");
+    let payload = t.udp_payload(&pair.buf).to_vec();
+    assert!(payload.len() > 1000, "a data packet ({} B)", payload.len());
+    pair.a.p.handle_refused(pair.now, B_IP, &payload);
+    pair.a.drain();
+    let results = pair.a.results();
+    let send: Vec<_> = results.iter().filter(|c| c.request_context == 9).collect();
+    assert_eq!(send.len(), 1, "{results:?}");
+    assert_eq!(send[0].status, STATUS_DATA_OVERRUN, "a local length error");
+    assert!(
+        results
+            .iter()
+            .any(|c| c.request_context == 100 && c.status == STATUS_CANCELLED),
+        "the receive flushed: {results:?}"
+    );
+    // A datagram to a peer no QP of ours is connected to changes nothing.
+    let mut other = Pair::new();
+    other.connect();
+    Pair::post_receives(&mut other.a, 1);
+    other
+        .a
+        .p
+        .handle_refused(other.now, IpAddr::V4(Ipv4Addr::new(10, 1, 0, 9)), &payload);
+    other.a.drain();
+    assert!(other.a.results().is_empty());
+    // The same datagram for the QP it names fails it (the receive flushed).
+    other.a.p.handle_refused(other.now, B_IP, &payload);
+    other.a.drain();
+    assert_eq!(other.a.results().len(), 1);
 }

@@ -14,11 +14,12 @@ use crate::cm::{CmConfig, CmEvent, CmManager};
 use crate::framing::{self, HEADROOM, IpMode, Opened};
 use crate::rc::{Engine, EngineConfig, Event as RcEvent, Memory, RxInfo};
 use crate::time::Instant;
-use crate::wire::bth::{BthRepr, GSI_QPN};
+use crate::wire::bth::{self, BthRepr, GSI_QPN};
 use crate::wire::deth::{DethRepr, GSI_QKEY};
+use crate::wire::frame::IpRepr;
 use crate::wire::opcode::Opcode;
 use crate::wire::packet::{self, PacketRepr, qp_default_udp_sport};
-use crate::wire::udp::ROCE_PORT;
+use crate::wire::udp::{self, ROCE_PORT};
 
 /// Configuration of a device.
 #[derive(Debug, Clone)]
@@ -191,6 +192,31 @@ impl<M: Memory> Device<M> {
             self.rc.handle_packet(now, &rx, &pkt);
         }
         self.collect(now);
+    }
+
+    /// The link refused a datagram this device sent to `dst`: the shell's
+    /// send failed for its size (EMSGSIZE: the interface's MTU fell below
+    /// the connection's path MTU, say lowered after connecting).
+    /// `datagram` is as the shell sent it (a whole IP datagram in raw mode,
+    /// the UDP payload in UDP mode); only its headers are read. The QP
+    /// that sent it fails ([`Engine::link_refused`]). CM MADs are not
+    /// reported: they are small, and the CM's retries cover a lost one.
+    pub fn handle_refused(&mut self, now: Instant, dst: IpAddr, datagram: &[u8]) {
+        let packet = match self.config.ip_mode {
+            IpMode::Udp => Some(datagram),
+            IpMode::Raw => IpRepr::parse(datagram)
+                .ok()
+                .and_then(|ip| datagram.get(ip.header_len() + udp::HEADER_LEN..)),
+        };
+        let bth = packet
+            .and_then(|p| bth::Packet::new_checked(p).ok())
+            .and_then(|p| BthRepr::parse(&p).ok());
+        if let Some(bth) = bth
+            && bth.dest_qp != GSI_QPN
+        {
+            self.rc.link_refused(now, dst, bth.dest_qp);
+            self.collect(now);
+        }
     }
 
     /// Moves the engine's and the CM's events into the device's queue; a

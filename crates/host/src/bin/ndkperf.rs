@@ -179,9 +179,11 @@ struct Cli {
     /// 127.0.0.1 with the server on 127.0.0.2).
     #[arg(long, value_name = "ADDR")]
     bind: Option<IpAddr>,
-    /// Path MTU in bytes: 256, 512, 1024, 2048 or 4096.
-    #[arg(long, default_value_t = 4096, value_parser = parse_mtu)]
-    mtu: usize,
+    /// Path MTU in bytes: 256, 512, 1024, 2048 or 4096 [default: the
+    /// largest the local address's link carries: 1024 on a 1500-byte
+    /// Ethernet link, 4096 on loopback or a 9000-byte link].
+    #[arg(long, value_parser = parse_mtu)]
+    mtu: Option<usize>,
     /// Queue pairs (disconnect mode; default 1000, 10000 in the default
     /// run).
     #[arg(short = 'q', long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -238,6 +240,28 @@ fn parse_mtu(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(v @ (256 | 512 | 1024 | 2048 | 4096)) => Ok(v),
         _ => Err(format!("MTU {s} is not one of 256, 512, 1024, 2048, 4096")),
+    }
+}
+
+/// The path MTU of an adapter on local address `ip`: the largest the link
+/// under it carries (as perftest takes the port's active MTU), or `--mtu`
+/// if given and the link carries it.
+fn path_mtu(cli: &Cli, ip: IpAddr) -> Result<usize, String> {
+    let link = host::link::link_of(ip).map_err(|e| format!("finding the link under {ip}: {e}"))?;
+    let carried = link.path_mtu(ip).ok_or_else(|| {
+        format!(
+            "{} (MTU {}) is too small for RoCE: not even a 256-byte path MTU fits",
+            link.name, link.mtu
+        )
+    })? as usize;
+    match cli.mtu {
+        Some(m) if m > carried => Err(format!(
+            "--mtu {m}: {} (MTU {}) carries RoCE path MTUs up to {carried}; \
+             use --mtu {carried} or less, or raise the link's MTU",
+            link.name, link.mtu
+        )),
+        Some(m) => Ok(m),
+        None => Ok(carried),
     }
 }
 
@@ -397,11 +421,12 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
     };
     let client = Client::new(addr, cli.bind).map_err(|e| e.to_string())?;
     client.hello().map_err(|e| e.to_string())?;
+    let mtu = path_mtu(cli, cli.bind.unwrap_or_else(|| local_ip_for(addr.ip())))?;
     let b = measure_baselines(
         &client,
         bw_size,
         lat_size,
-        cli.mtu,
+        mtu,
         duration,
         iters,
         &mut progress,
@@ -425,7 +450,7 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
             "version": env!("CARGO_PKG_VERSION"),
             "server": addr.to_string(),
             "embedded": cli.client.is_none(),
-            "mtu": cli.mtu,
+            "mtu": mtu,
             "baselines": baselines_json(&b, bw_size, lat_size),
             "pcap": cli.pcap.as_ref().map(|p| json!({
                 "file": p.display().to_string(),
@@ -437,7 +462,7 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
         println!(
             "ndkperf {}: baselines, measured in this run (server {addr}, MTU {})",
             env!("CARGO_PKG_VERSION"),
-            cli.mtu
+            mtu
         );
         print_baselines(&b, bw_size, lat_size);
         if let (Some(n), Some(p)) = (pcap_frames, &cli.pcap) {
@@ -559,7 +584,7 @@ fn open_adapter(
     };
     let config = AdapterConfig {
         seed,
-        mtu: cli.mtu as u32,
+        mtu: path_mtu(cli, ip)? as u32,
         cm: quick_cm(),
         ..AdapterConfig::default()
     };
@@ -610,7 +635,7 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
             qps: 1,
             timeout: Duration::from_secs_f64(cli.timeout),
         },
-        cli.mtu as u32,
+        adapter.path_mtu(),
         &mut keep,
     );
     // SAFETY: the run closed its objects; what a late callback may still
@@ -846,7 +871,7 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
             &client,
             bw_size,
             lat_size,
-            cli.mtu,
+            client_adapter.path_mtu() as usize,
             duration,
             cli.iters.unwrap_or(20_000),
             &mut quiet,
@@ -886,7 +911,13 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         };
         ticker.set(format!("{} ({size} B)", mode.name()));
         let r = if cli.perftest {
-            perf::run_perftest(&client_adapter, peer, &p, cli.mtu as u32, &mut keep)
+            perf::run_perftest(
+                &client_adapter,
+                peer,
+                &p,
+                client_adapter.path_mtu(),
+                &mut keep,
+            )
         } else {
             perf::run(&client_adapter, peer, &p, &mut keep)
         };
@@ -900,6 +931,7 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
     }
     let total = t_all.elapsed();
     drop(ticker);
+    let mtu = client_adapter.path_mtu() as usize;
     // Tear down: the client's adapter (flushes the pcap), then the server.
     // SAFETY: every run closed its objects or left its state in `keep`,
     // which outlives the adapters.
@@ -922,6 +954,7 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         pcap_frames: cli.pcap.as_ref().map(|_| client_stats.pcap_frames),
         bw_size,
         lat_size,
+        mtu,
     };
     if cli.json {
         print_json(cli, &ctx, &base, &runs);
@@ -940,6 +973,8 @@ struct Ctx {
     pcap_frames: Option<u64>,
     bw_size: usize,
     lat_size: usize,
+    /// The connections' path MTU.
+    mtu: usize,
 }
 
 /// A ratio against a target, for the summary.
@@ -1065,7 +1100,7 @@ fn print_text(cli: &Cli, c: &Ctx, base: &Baselines, runs: &[ModeRun]) {
         c.peer,
         if cli.raw { "raw IP" } else { "UDP" },
         c.roce_port,
-        cli.mtu,
+        c.mtu,
         c.total.as_secs_f64()
     );
     if base.goodput.is_some() {
@@ -1241,7 +1276,7 @@ fn print_json(cli: &Cli, c: &Ctx, base: &Baselines, runs: &[ModeRun]) {
         "server": c.peer.to_string(),
         "roce_port": c.roce_port,
         "framing": if cli.raw { "raw" } else { "udp" },
-        "mtu": cli.mtu,
+        "mtu": c.mtu,
         "seconds": c.total.as_secs_f64(),
         "baselines": baselines_json(base, c.bw_size, c.lat_size),
         "modes": modes,

@@ -560,6 +560,23 @@ pub mod io {
         }
     }
 
+    /// The link refused a datagram the adapter sent, at a clock reading
+    /// the shell took (see [`handle_udp_at`]; the provider's
+    /// `handle_refused` says what follows).
+    pub fn handle_refused_at(
+        adapter: *mut NDK_ADAPTER,
+        now: Instant,
+        dst: IpAddr,
+        datagram: &[u8],
+    ) {
+        if let Some(s) = shared(adapter) {
+            s.call_at(now, |c| {
+                let now = c.provider.now();
+                c.provider.handle_refused(now, dst, datagram)
+            });
+        }
+    }
+
     /// An IP datagram arrived (raw mode).
     pub fn handle_ip(adapter: *mut NDK_ADAPTER, datagram: &[u8]) {
         if let Some(s) = shared(adapter) {

@@ -72,7 +72,12 @@ pub struct ProviderConfig {
     pub device: DeviceConfig,
     /// The adapter's IP addresses (listeners and connects must use one).
     pub addresses: Vec<IpAddr>,
-    /// Path MTU in bytes (256 ... 4096) for connections this side starts.
+    /// The largest RoCE path MTU, in bytes, the adapter's link carries: the
+    /// shell derives it from the link's Ethernet MTU (as Linux rxe derives
+    /// its port's active MTU from its netdev, drivers/infiniband/sw/rxe/
+    /// rxe.c `rxe_set_mtu`). Every connection's path MTU is at most this:
+    /// the one a REQ of ours offers, and the one a peer's REQ asks for.
+    /// Values between the IB MTUs round down (1500 means 1024).
     pub path_mtu: u32,
     /// The NDKPI version the adapter operates at.
     pub version: NDK_VERSION,
@@ -82,8 +87,11 @@ pub struct ProviderConfig {
 
 impl<M: Memory> Provider<M> {
     /// An adapter over a NIC with memory `mem`.
-    pub fn new(config: ProviderConfig, mem: M) -> Self {
+    pub fn new(mut config: ProviderConfig, mem: M) -> Self {
         let seed = config.device.seed;
+        // The CM refuses a REQ whose path MTU this link cannot carry.
+        let link = super::connector::mtu_code(config.path_mtu);
+        config.device.cm.max_path_mtu = config.device.cm.max_path_mtu.min(link);
         Provider {
             device: Device::new(config.device.clone(), mem),
             config,
@@ -150,6 +158,15 @@ impl<M: Memory> Provider<M> {
     pub fn handle_udp(&mut self, now: Instant, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
         self.now = now;
         self.device.handle_udp(now, src, dst, payload);
+        self.process_events();
+    }
+
+    /// The link refused a datagram this adapter sent (see
+    /// [`Device::handle_refused`]): the QP that sent it fails, and its
+    /// consumer hears of it through its completions.
+    pub fn handle_refused(&mut self, now: Instant, dst: IpAddr, datagram: &[u8]) {
+        self.now = now;
+        self.device.handle_refused(now, dst, datagram);
         self.process_events();
     }
 

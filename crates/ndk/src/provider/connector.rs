@@ -108,13 +108,16 @@ impl Connector {
     }
 }
 
-fn mtu_code(bytes: u32) -> u8 {
+/// The IB MTU code (IBA Vol 1 §9.7.5.1.5 / the CM REQ's Path Packet Payload
+/// MTU, 1 = 256 ... 5 = 4096) of the largest IB MTU not above `bytes`; 256
+/// below that (the smallest a RoCE port offers).
+pub(crate) fn mtu_code(bytes: u32) -> u8 {
     match bytes {
-        256 => 1,
-        512 => 2,
-        1024 => 3,
-        2048 => 4,
-        _ => 5,
+        4096.. => 5,
+        2048.. => 4,
+        1024.. => 3,
+        512.. => 2,
+        _ => 1,
     }
 }
 
@@ -622,6 +625,8 @@ impl<M: Memory> Provider<M> {
         };
         let rtr = QpAttr {
             state: Some(QpState::Rtr),
+            // Both sides use the REQ's MTU; the CM has refused a REQ whose
+            // MTU exceeds this link (`CmConfig::max_path_mtu`).
             path_mtu: Some(mtu_bytes(conn.path_mtu())),
             dest_qpn: Some(peer.qpn),
             // Passive: the QP is readied before the REP that carries the

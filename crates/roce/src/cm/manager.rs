@@ -1218,7 +1218,7 @@ impl CmManager {
             self.reject_req(src, dst, tid, r, RejectReason::INVALID_TRANSPORT_TYPE);
             return;
         }
-        if !(1..=5).contains(&r.path_mtu) {
+        if !(1..=self.config.max_path_mtu.min(5)).contains(&r.path_mtu) {
             self.reject_req(src, dst, tid, r, RejectReason::INVALID_MTU);
             return;
         }

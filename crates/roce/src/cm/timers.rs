@@ -70,6 +70,12 @@ pub struct CmConfig {
     pub retry_count: u8,
     /// RNR retry count put in REQ/REP (3 bits; 7 = infinite).
     pub rnr_retry_count: u8,
+    /// The largest path MTU code (1 = 256 ... 5 = 4096) this side's link
+    /// carries. A REQ asking for more is refused with REJ reason 26,
+    /// Invalid MTU: the REP has no field to lower it (IBA Vol 1 §12.6.8),
+    /// and the MTU must be the same both ways, since a requester counts the
+    /// PSNs of a Read's responses by it (IBA Vol 1 §9.7.5.1.5).
+    pub max_path_mtu: u8,
 }
 
 impl Default for CmConfig {
@@ -83,6 +89,7 @@ impl Default for CmConfig {
             mra_service_timeout: 24,
             retry_count: 7,
             rnr_retry_count: 7,
+            max_path_mtu: 5,
         }
     }
 }

@@ -189,6 +189,23 @@ impl Qp {
         self.comp.timer = None;
     }
 
+    /// The link refused one of this QP's datagrams for its size: the
+    /// oldest request (the one being sent, or whose response could not go
+    /// out) fails with a local length error, as a message the port cannot
+    /// carry does on verbs (IBV_WC_LOC_LEN_ERR), and the QP enters Error.
+    /// With no request outstanding (a refused Read response), the QP
+    /// enters Error with that status as its fatal event.
+    pub(crate) fn fail_on_link<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>) {
+        if self.attrs.state == QpState::Error {
+            return;
+        }
+        if self.sq.head < self.sq.tail {
+            self.fail_head(ctx, WcStatus::LocLenErr);
+        } else {
+            self.enter_error(ctx, Some(WcStatus::LocLenErr));
+        }
+    }
+
     /// The oldest request fails with `status`; the QP enters Error and
     /// flushes the rest.
     fn fail_head<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>, status: WcStatus) {

@@ -39,6 +39,7 @@ mod tx;
 mod wqe;
 
 use core::fmt;
+use core::net::IpAddr;
 
 pub use cq::{Completion, NotifyType, WcOpcode, WcStatus};
 pub use event::Event;
@@ -962,6 +963,30 @@ impl<M: Memory> Engine<M> {
             }
             self.after(Some(slot));
         }
+    }
+
+    /// The link refused a datagram of the QP connected to `remote_qpn` at
+    /// `remote_ip` (the shell's send failed for the datagram's size): that
+    /// QP fails ([`Qp::fail_on_link`]) so the consumer hears of it from a
+    /// completion and the QP's fatal event, never from silence. Returns
+    /// whether such a QP was found. Not the hot path: a scan of the QPs.
+    pub fn link_refused(&mut self, now: Instant, remote_ip: IpAddr, remote_qpn: u32) -> bool {
+        let found = (0..self.qps.capacity() as u32).find(|&s| {
+            self.qps.at(s).is_some_and(|q| {
+                q.attrs.dest_qpn == Some(remote_qpn)
+                    && q.attrs.path.is_some_and(|p| p.remote_ip == remote_ip)
+                    && q.state() != QpState::Error
+            })
+        });
+        let Some(slot) = found else {
+            return false;
+        };
+        let (qps, mut ctx) = self.parts(now);
+        if let Some(qp) = qps.at_mut(slot) {
+            qp.fail_on_link(&mut ctx);
+        }
+        self.after(Some(slot));
+        true
     }
 
     /// The next asynchronous event.
