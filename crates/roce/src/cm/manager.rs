@@ -774,9 +774,12 @@ impl CmManager {
             TimerKind::ReqResponse => c.active_timeout(c.cm_response_timeout),
             TimerKind::RepResponse => c.passive_timeout(conn.response_timeout),
             TimerKind::MraWait => cm_time(conn.mra_service_timeout) + cm_time(c.packet_life_time),
+            // The passive side's DREQ wait is ours, not the requester's
+            // advertised LocalCMResponseTimeout (up to 2^23 ms per try), so
+            // a peer cannot stretch our NdkDisconnect (docs/disconnect.md).
             TimerKind::DreqResponse => match conn.role {
                 Role::Active => c.active_timeout(c.cm_response_timeout),
-                Role::Passive => c.passive_timeout(conn.response_timeout),
+                Role::Passive => c.passive_timeout(c.cm_response_timeout),
             },
             TimerKind::TimeWait => c.timewait(conn.qp_ack_timeout),
         }

@@ -346,6 +346,16 @@ impl State {
                 (S::Closed, Actions::event(Event::Rejected, Timer::Stop))
             }
             (S::RepSent { .. } | S::MraRepRcvd, I::Abort) => closed_rej(RejectWhy::Consumer),
+            // A DREQ in REP-sent: the peer got our REP, became established
+            // and disconnected, and its RTU was lost (a peer sends DREQ only
+            // once established). It stands for the RTU and the disconnect
+            // both, as Linux cm.c cm_dreq_handler accepts a DREQ in REP_SENT
+            // and MRA_REP_RCVD: answer it and report a peer disconnect,
+            // which the NDK layer turns into a successful NdkAccept followed
+            // by the disconnect event (docs/disconnect.md).
+            (S::RepSent { .. } | S::MraRepRcvd, I::Dreq) => {
+                timewait(Some(Send::Drep), Event::PeerDisconnected)
+            }
 
             // Established.
             (S::Established, I::Disconnect) => (
@@ -380,6 +390,12 @@ impl State {
             // Time-wait: keep answering a peer that missed our DREP.
             (S::TimeWait, I::Dreq) => (S::TimeWait, Actions::send(Send::Drep, Timer::Keep)),
             (S::TimeWait, I::Timeout) => (S::Closed, Actions::event(Event::Released, Timer::Stop)),
+            // Every other DREQ for a connection we know or knew is answered
+            // with a DREP and changes nothing: a peer whose DREP was lost
+            // after our time-wait must still finish its disconnect
+            // (docs/disconnect.md; Linux answers in TIMEWAIT and for
+            // unknown ids, and drops it elsewhere; we answer everywhere).
+            (s, I::Dreq) => (s, Actions::send(Send::Drep, Timer::Keep)),
 
             // Local requests anywhere else are refused.
             (_, I::Accept | I::Reject | I::CompleteConnect | I::Disconnect | I::Abort) => {
@@ -485,6 +501,40 @@ mod tests {
             a[1].unwrap().event,
             Some(Event::Disconnected { timed_out: false })
         );
+    }
+
+    #[test]
+    fn dreq_before_rtu_answers_and_reports_the_peer_disconnect() {
+        for s in [State::RepSent { retries: 1 }, State::MraRepRcvd] {
+            let (next, a) = s.on(Input::Dreq, R).unwrap();
+            assert_eq!(next, State::TimeWait);
+            assert_eq!(a.send, Some(Send::Drep));
+            assert_eq!(a.event, Some(Event::PeerDisconnected));
+            assert_eq!(a.timer, Timer::Start(TimerKind::TimeWait));
+        }
+    }
+
+    #[test]
+    fn every_dreq_is_answered() {
+        let states = [
+            State::connecting(1),
+            State::MraReqRcvd,
+            State::RepRcvd { mra_sent: false },
+            State::requested(),
+            State::RepSent { retries: 1 },
+            State::MraRepRcvd,
+            State::Established,
+            State::DreqSent { retries: 1 },
+            State::TimeWait,
+            State::Closed,
+        ];
+        for s in states {
+            let (_, a) = s.on(Input::Dreq, R).unwrap();
+            assert_eq!(a.send, Some(Send::Drep), "{s:?}");
+        }
+        // Closed stays closed, with no event.
+        let (next, a) = State::Closed.on(Input::Dreq, R).unwrap();
+        assert_eq!((next, a.event, a.timer), (State::Closed, None, Timer::Keep));
     }
 
     #[test]
