@@ -43,6 +43,7 @@ fn provider(ip: IpAddr, seed: u64) -> Provider<ArenaMemory> {
                 rc: EngineConfig {
                     first_qpn: 17,
                     key_seed: seed as u32,
+                    qpn_epoch: 0,
                 },
                 seed,
             },

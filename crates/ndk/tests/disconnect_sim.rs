@@ -120,6 +120,7 @@ impl Peer {
                 rc: EngineConfig {
                     first_qpn: 17,
                     key_seed: seed as u32,
+                    qpn_epoch: 0,
                 },
                 seed,
             },

@@ -46,6 +46,7 @@ fn provider(ip: IpAddr, seed: u64, cm: CmConfig) -> Provider<ArenaMemory> {
                 rc: EngineConfig {
                     first_qpn: 17,
                     key_seed: seed as u32,
+                    qpn_epoch: 0,
                 },
                 seed,
             },
