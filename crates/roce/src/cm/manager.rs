@@ -677,9 +677,9 @@ impl CmManager {
             .get(&local_qpn)
             .and_then(|&slot| self.id_of_slot(slot));
         if let Some(id) = found
-            && self
-                .connection(id)
-                .is_some_and(|c| matches!(c.state, State::RepSent { .. } | State::MraRepRcvd))
+            && self.connection(id).is_some_and(|c| {
+                matches!(c.state, State::RepSent { .. } | State::MraRepRcvd { .. })
+            })
         {
             let _ = self.input(now, id, Input::CommEstablished);
         }
@@ -1036,7 +1036,7 @@ impl CmManager {
                 };
                 let packet_life_time = self.config.packet_life_time;
                 if let Some(conn) = self.conn_mut(id) {
-                    if matches!(conn.state, State::ReqSent { .. } | State::MraReqRcvd) {
+                    if matches!(conn.state, State::ReqSent { .. } | State::MraReqRcvd { .. }) {
                         conn.remote_comm_id = r.local_comm_id;
                         conn.peer = PeerParams {
                             qpn: r.local_qpn,
