@@ -9,6 +9,9 @@
 //! addresses, ids, message contents and durations; the exhaustive model
 //! check in the tests drives this same function.
 //!
+//! What each state does with every message, the statuses the NDK layer
+//! makes of it, the bounds and their sources: docs/disconnect.md.
+//!
 //! Differences from Linux ib_cm, each a deliberate choice:
 //! * A DREQ from the peer is answered at once with a DREP (Linux waits for
 //!   its consumer to call rdma_disconnect). NDK has no call that could delay
@@ -18,6 +21,12 @@
 //!   answered and completes the local disconnect too, since both sides have
 //!   now agreed the connection is over; no disconnect event fires for it
 //!   (ndk-semantics.md §0 D11: at most once).
+//! * Every DREQ is answered with a DREP, in every state (Linux drops one
+//!   for a record in IDLE).
+//! * A duplicate REQ in REP-sent is answered with the REP, and a REP in
+//!   DREQ-sent with the DREQ, at once and without spending a retry, so one
+//!   side's retries cannot run out while the other's wait.
+//! * An MRA's wait ending resends the REQ / REP while retries last.
 
 /// Why a local request was refused: it is not valid in the current state
 /// (the NDK layer turns this into STATUS_CONNECTION_INVALID or similar).
