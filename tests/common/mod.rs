@@ -426,6 +426,7 @@ pub fn config(ip: IpAddr, seed: u64, limits: Limits) -> ProviderConfig {
             rc: EngineConfig {
                 first_qpn: 17,
                 key_seed: seed as u32,
+                qpn_epoch: 0,
             },
             seed,
         },

@@ -164,11 +164,38 @@ impl Driven for AdapterHandle {
     }
 }
 
+/// Where an adapter's identity on the wire (CA GUID low bits, comm IDs,
+/// starting PSNs, keys, QPN epochs) comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Seed {
+    /// Fresh entropy from the operating system at adapter creation (the
+    /// default): a restarted process never reuses a dead one's identity, so
+    /// its peers do not take its REQs for stale duplicates.
+    #[default]
+    Entropy,
+    /// A fixed value, for tests and simulations that must replay.
+    Fixed(u64),
+}
+
+impl Seed {
+    /// The 64-bit value the device derives its identity from. Entropy comes
+    /// from the `getrandom` crate: the getrandom(2) system call on Linux
+    /// (BCryptGenRandom on Windows), which never blocks once the kernel's
+    /// pool is initialised and needs no file descriptor, unlike reading
+    /// /dev/urandom.
+    pub fn value(self) -> Result<u64, String> {
+        match self {
+            Seed::Fixed(v) => Ok(v),
+            Seed::Entropy => getrandom::u64().map_err(|e| format!("no OS entropy: {e}")),
+        }
+    }
+}
+
 /// How to open an adapter.
 #[derive(Debug, Clone)]
 pub struct AdapterConfig {
-    /// Seeds PSNs, QPNs, comm IDs, keys.
-    pub seed: u64,
+    /// Decides the adapter's identity on the wire (see [`Seed`]).
+    pub seed: Seed,
     /// The largest path MTU to use; the adapter caps it at what the link
     /// under its address carries ([`crate::link`]), so 4096 means "the
     /// link's".
@@ -186,7 +213,7 @@ pub struct AdapterConfig {
 impl Default for AdapterConfig {
     fn default() -> Self {
         AdapterConfig {
-            seed: 1,
+            seed: Seed::Entropy,
             mtu: 4096,
             cm: CmConfig::default(),
             max_wait: Duration::from_millis(50),
@@ -262,18 +289,19 @@ impl Adapter {
         let clock = Clock::new();
         let waker = Waker::new().map_err(|e| format!("creating the waker: {e}"))?;
         let platform: Arc<dyn Platform> = Arc::new(HostPlatform::new(clock, waker.clone()));
+        let seed = config.seed.value()?;
         let provider = ProviderConfig {
+            // The EUI-64 prefix of a QEMU-style MAC (52:54:00), the low 24
+            // bits from the seed.
             device: DeviceConfig {
                 ip_mode,
                 udp_source_port: local.port(),
-                ca_guid: 0x5054_00FF_FE00_0000 | (config.seed & 0xFFFF),
+                ca_guid: 0x5054_00FF_FE00_0000,
                 cm: config.cm,
-                rc: EngineConfig {
-                    first_qpn: 17,
-                    key_seed: config.seed as u32,
-                },
-                seed: config.seed,
-            },
+                rc: EngineConfig::default(),
+                seed: 0,
+            }
+            .with_identity(seed),
             addresses: vec![local.ip()],
             path_mtu,
             version: NDK_VERSION_1_2,
@@ -391,5 +419,19 @@ impl Adapter {
 impl Drop for Adapter {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seed;
+
+    #[test]
+    fn entropy_differs_between_adapters_and_a_fixed_seed_replays() {
+        let a = Seed::Entropy.value().unwrap();
+        let b = Seed::Entropy.value().unwrap();
+        assert_ne!(a, b, "two adapters drew the same 64 bits");
+        assert_eq!(Seed::Fixed(9).value(), Ok(9));
+        assert_eq!(Seed::default(), Seed::Entropy);
     }
 }

@@ -92,7 +92,7 @@ fn adapter(ip: Ipv4Addr, port: u16, seed: u64) -> Adapter {
     Adapter::open(
         Box::new(t),
         &AdapterConfig {
-            seed,
+            seed: host::adapter::Seed::Fixed(seed),
             cm: quick_cm(),
             ..AdapterConfig::default()
         },

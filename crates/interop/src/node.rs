@@ -238,6 +238,7 @@ impl Node {
                     rc: EngineConfig {
                         first_qpn: 17,
                         key_seed: config.seed as u32,
+                        qpn_epoch: 0,
                     },
                     seed: config.seed,
                 },

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use host::adapter::{Adapter, AdapterConfig};
+use host::adapter::{Adapter, AdapterConfig, Seed};
 use host::io::{ROCE_PORT, RawTransport, Transport, UdpTransport};
 use ndkpi::*;
 use smbd::ntlm::Credentials;
@@ -305,7 +305,7 @@ impl Session {
         let adapter = Adapter::open(
             transport,
             &AdapterConfig {
-                seed: cfg.seed,
+                seed: Seed::Fixed(cfg.seed),
                 mtu: cfg.mtu,
                 ..AdapterConfig::default()
             },

@@ -28,7 +28,7 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use host::adapter::{Adapter, AdapterConfig};
+use host::adapter::{Adapter, AdapterConfig, Seed};
 use host::io::{ROCE_PORT, UdpTransport};
 use ndkpi::*;
 use smbd::smb2::header::{Header, command};
@@ -421,7 +421,7 @@ impl Srv {
         let adapter = Adapter::open(
             Box::new(transport),
             &AdapterConfig {
-                seed: cfg.seed,
+                seed: Seed::Fixed(cfg.seed),
                 mtu: cfg.mtu,
                 ..AdapterConfig::default()
             },

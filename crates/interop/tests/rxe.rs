@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use host::adapter::{Adapter, AdapterConfig, quick_cm};
+use host::adapter::{Adapter, AdapterConfig, Seed, quick_cm};
 use host::io::{ROCE_PORT, RawTransport};
 use host::perf::{self, Keep, Mode as PerfMode, Params};
 use interop::env::{self, Env};
@@ -97,7 +97,7 @@ impl Ctx<'_> {
         Adapter::open(
             Box::new(transport),
             &AdapterConfig {
-                seed: self.seed * 16 + self.nodes.get(),
+                seed: Seed::Fixed(self.seed * 16 + self.nodes.get()),
                 mtu: self.path_mtu,
                 cm: quick_cm(),
                 ..AdapterConfig::default()

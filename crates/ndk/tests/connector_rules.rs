@@ -44,6 +44,7 @@ fn provider_with_mtu(ip: IpAddr, seed: u64, path_mtu: u32) -> Provider<ArenaMemo
                 rc: EngineConfig {
                     first_qpn: 17,
                     key_seed: seed as u32,
+                    qpn_epoch: 0,
                 },
                 seed,
             },

@@ -12,6 +12,13 @@
 //! * the disconnect event fires at most once per connection;
 //! * bytes received equal bytes sent, in order, for every completed send;
 //! * every object closes and nothing leaks.
+//!
+//! The `truth_*` sweeps (docs/disconnect.md) check the statuses themselves:
+//! with both peers alive under fair loss (up to 30%), duplication and
+//! reordering, no request ends in STATUS_IO_TIMEOUT and nothing hangs; with
+//! one peer frozen or crashed at a random moment, the survivor's requests
+//! end within their bounds. CI runs them with
+//! `NETSIM_SEEDS=10000 cargo test --release -p ndk --test disconnect_sim truth_`.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -101,6 +108,8 @@ struct Peer {
     connect_failed: Option<NTSTATUS>,
     accept_status: Option<NTSTATUS>,
     upcall_log: Vec<UpcallKind>,
+    /// The callback and time of each upcall in `upcall_log`.
+    upcall_funcs: Vec<(usize, Instant)>,
     closes_pending: u32,
     /// The simulated time of the call being handled.
     last_now: Instant,
@@ -120,6 +129,7 @@ impl Peer {
                 rc: EngineConfig {
                     first_qpn: 17,
                     key_seed: seed as u32,
+                    qpn_epoch: 0,
                 },
                 seed,
             },
@@ -165,6 +175,7 @@ impl Peer {
             connect_failed: None,
             accept_status: None,
             upcall_log: Vec::new(),
+            upcall_funcs: Vec::new(),
             closes_pending: 0,
             last_now: Instant::ZERO,
             early_disconnect: false,
@@ -270,6 +281,7 @@ impl Peer {
 
     fn react(&mut self, u: &Upcall) {
         self.upcall_log.push(u.kind);
+        self.upcall_funcs.push((u.callback.func, self.last_now));
         match (u.callback.func, u.kind) {
             (CONNECT_DONE, UpcallKind::Request { status }) => {
                 if status == STATUS_SUCCESS {
@@ -852,4 +864,374 @@ fn server_dies_mid_handshake() {
             freeze_server_mid_handshake: true,
         },
     );
+}
+
+// ---------------------------------------------------------------------------
+// The truth sweeps (docs/disconnect.md): with both peers alive, no request
+// ever ends in STATUS_IO_TIMEOUT; with one peer frozen or crashed, the
+// survivor's requests end within their documented bounds. Each prints the
+// status distribution it saw. NETSIM_SEEDS sets the seed count (CI:
+// 10,000, release); the seeds run on two threads.
+
+/// Whether a datagram is a CM MAD (to QP1): the first 3 bytes of the BTH's
+/// destination QP field.
+fn is_cm(payload: &[u8]) -> bool {
+    payload.get(5..8) == Some(&[0, 0, 1][..])
+}
+
+/// Statuses seen, by what they completed.
+#[derive(Default)]
+struct Tally(BTreeMap<String, u64>);
+
+impl Tally {
+    fn add(&mut self, what: &str, status: Option<NTSTATUS>) {
+        let name = match status {
+            None => "none".to_string(),
+            Some(STATUS_SUCCESS) => "SUCCESS".into(),
+            Some(STATUS_IO_TIMEOUT) => "IO_TIMEOUT".into(),
+            Some(STATUS_CANCELLED) => "CANCELLED".into(),
+            Some(STATUS_CONNECTION_ABORTED) => "CONNECTION_ABORTED".into(),
+            Some(STATUS_CONNECTION_REFUSED) => "CONNECTION_REFUSED".into(),
+            Some(s) => format!("{s:#x}"),
+        };
+        *self.0.entry(format!("{what}: {name}")).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Tally) {
+        for (k, v) in other.0 {
+            *self.0.entry(k).or_default() += v;
+        }
+    }
+
+    fn print(&self, title: &str, seeds: u64) {
+        eprintln!("{title}: status distribution over {seeds} seeds");
+        for (k, v) in &self.0 {
+            eprintln!("  {k:<44} {v:>7}");
+        }
+    }
+}
+
+fn request_statuses(p: &Peer, func: usize) -> Vec<NTSTATUS> {
+    request_times(p, func).into_iter().map(|(s, _)| s).collect()
+}
+
+fn request_times(p: &Peer, func: usize) -> Vec<(NTSTATUS, Instant)> {
+    p.upcall_log
+        .iter()
+        .zip(p.upcall_funcs.iter())
+        .filter(|(_, (f, _))| *f == func)
+        .filter_map(|(k, (_, at))| match k {
+            UpcallKind::Request { status } => Some((*status, *at)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every work request posted successfully completed exactly once (at most
+/// once while the QP was never flushed: a QP that never got connected, or
+/// whose establishment failed, holds its receives until it is closed).
+fn exactly_once(p: &Peer) -> Result<(), String> {
+    let flushed = matches!(p.disc, Disc::Completed { .. } | Disc::Inline(_));
+    for ctx in &p.posted {
+        let n = p.completions.get(ctx).map_or(0, Vec::len);
+        if n > 1 || (n == 0 && flushed) {
+            return Err(format!("{:?}: request {ctx} completed {n} times", p.role));
+        }
+    }
+    if let Some(ctx) = p.completions.keys().find(|c| !p.posted.contains(c)) {
+        return Err(format!("{:?}: completion for unposted {ctx}", p.role));
+    }
+    Ok(())
+}
+
+/// One seed's network: delay, jitter, reordering and duplication from the
+/// link, loss from a hook. Loss is fair: each datagram is lost with the
+/// seed's probability (up to 30%), but at most `cm_losses` CM MADs in the
+/// whole run, fewer than any CM retry budget, so every exchange gets
+/// through in the end (IBA RC with retry count 7 retries forever, so RC
+/// packets need no cap).
+fn fair_network(seed: u64, cm_losses: u32) -> (Simulator<NodeState>, f64) {
+    let mut pick = netsim::SimRng::derived(seed, 100);
+    let loss = pick.below(301) as f64 / 1000.0;
+    let link = LinkConfig::default()
+        .delay(Duration::from_micros(50))
+        .jitter(Duration::from_micros(pick.below(40)))
+        .duplicate(pick.below(51) as f64 / 1000.0)
+        .reorder(pick.below(101) as f64 / 1000.0, Duration::from_micros(300));
+    let mut config = Config::new(seed).with_link(link);
+    config.record_trace = false;
+    let mut sim: Simulator<NodeState> = Simulator::with_config(config);
+    let mut rng = sim.derived_rng(101);
+    let mut cm_left = cm_losses;
+    sim.set_hook(move |_, d| {
+        if !rng.chance(loss) {
+            return netsim::Verdict::Pass;
+        }
+        if is_cm(&d.payload) {
+            if cm_left == 0 {
+                return netsim::Verdict::Pass;
+            }
+            cm_left -= 1;
+        }
+        netsim::Verdict::Drop
+    });
+    (sim, loss)
+}
+
+fn sweep_cm() -> CmConfig {
+    // rdma_cm's defaults, retry count 7 included (retry forever: only the
+    // CM decides a peer is gone, within the disconnect bound).
+    CmConfig::default()
+}
+
+fn add_pair(
+    sim: &mut Simulator<NodeState>,
+    seed: u64,
+    cm: CmConfig,
+    setup: impl FnOnce(&mut Peer, &mut Peer),
+) -> (netsim::NodeId, netsim::NodeId) {
+    let (ca, sa) = addrs(seed % 2 == 1);
+    let mut client = Peer::new(Role::Client, ca, sa, sim.derive_seed(1), cm);
+    let mut server = Peer::new(Role::Server, sa, ca, sim.derive_seed(2), cm);
+    setup(&mut client, &mut server);
+    client.start(Instant::ZERO);
+    server.start(Instant::ZERO);
+    let c = sim.add_node(
+        ca,
+        NodeState {
+            peer: client,
+            buf: vec![0; MAX_DATAGRAM],
+        },
+    );
+    let s = sim.add_node(
+        sa,
+        NodeState {
+            peer: server,
+            buf: vec![0; MAX_DATAGRAM],
+        },
+    );
+    (c, s)
+}
+
+/// Both peers alive under fair loss, duplication and reordering.
+fn live_seed(seed: u64, tally: &mut Tally) -> Result<(), String> {
+    let cm = sweep_cm();
+    let (mut sim, loss) = fair_network(seed, u32::from(cm.max_dreq_retries));
+    let mut pick = netsim::SimRng::derived(seed, 102);
+    // Who disconnects: the client, the server, or both (DREQs may cross).
+    let who = pick.below(3);
+    let delays = [pick.below(20_000), pick.below(20_000)];
+    let (c, s) = add_pair(&mut sim, seed, cm, |client, server| {
+        client.disconnects = who != 1;
+        server.disconnects = who != 0;
+        client.disconnect_after = Duration::from_micros(delays[0]);
+        server.disconnect_after = Duration::from_micros(delays[1]);
+    });
+    sim.run_for(Duration::from_secs(200));
+    for id in [c, s] {
+        let p = &sim.node(id).peer;
+        let who_ = format!("{:?} (loss {loss:.3})", p.role);
+        let (func, what) = match p.role {
+            Role::Client => (CONNECT_DONE, "connect"),
+            Role::Server => (ACCEPT_DONE, "accept"),
+        };
+        let done = request_statuses(p, func);
+        tally.add(what, done.first().copied());
+        if done != [STATUS_SUCCESS] {
+            return Err(format!("{who_}: {what} completed {done:?}"));
+        }
+        exactly_once(p).map_err(|e| format!("{e} (loss {loss:.3})"))?;
+        let role = format!("{:?}", p.role).to_lowercase();
+        let (status, took) = match p.disc {
+            Disc::Completed { status, at, start } => (status, Some(at - start)),
+            Disc::Inline(status) => (status, None),
+            d => return Err(format!("{who_}: disconnect {d:?} (a hang)")),
+        };
+        let how = if took.is_some() { "async" } else { "inline" };
+        tally.add(&format!("{role} disconnect ({how})"), Some(status));
+        if status != STATUS_SUCCESS {
+            return Err(format!("{who_}: disconnect ended {status:#x}"));
+        }
+        let async_done = request_statuses(p, DISCONNECT_DONE);
+        if async_done.len() != usize::from(took.is_some()) {
+            return Err(format!("{who_}: disconnect completions {async_done:?}"));
+        }
+        // The side that did not start the disconnect hears of it once; a
+        // side whose DREQ crossed the peer's hears nothing.
+        let expect = if who == 2 {
+            0..=1
+        } else {
+            u32::from(!p.disconnects)..=u32::from(!p.disconnects)
+        };
+        tally.add(
+            &format!("{role} disconnect events = {}", p.disconnect_events),
+            None,
+        );
+        if !expect.contains(&p.disconnect_events) {
+            return Err(format!(
+                "{who_}: {} disconnect events, expected {expect:?}",
+                p.disconnect_events
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One peer frozen or crashed at a random moment; the survivor's requests
+/// end within their bounds, with IO_TIMEOUT where the peer was gone.
+fn dead_seed(seed: u64, tally: &mut Tally) -> Result<(), String> {
+    let cm = sweep_cm();
+    let (mut sim, loss) = fair_network(seed, u32::from(cm.max_dreq_retries));
+    let mut pick = netsim::SimRng::derived(seed, 103);
+    let victim_is_client = pick.below(2) == 0;
+    let crash = pick.below(2) == 0;
+    // Handshake (~0.2 ms), data (a few ms), disconnects (0-30 ms later).
+    let at = netsim::Instant::from_nanos(pick.below(40_000_000));
+    let delays = [pick.below(30_000), pick.below(30_000)];
+    let (c, s) = add_pair(&mut sim, seed, cm, |client, server| {
+        for (p, d) in [(client, delays[0]), (server, delays[1])] {
+            p.disconnects = true;
+            p.early_disconnect = true;
+            p.disconnect_after = Duration::from_micros(d);
+        }
+    });
+    let (victim, survivor) = if victim_is_client { (c, s) } else { (s, c) };
+    sim.schedule(
+        at,
+        if crash {
+            netsim::Fault::Crash(victim)
+        } else {
+            netsim::Fault::Freeze(victim)
+        },
+    );
+    sim.run_for(Duration::from_secs(200));
+    let fault = to_roce(at);
+    let p = &sim.node(survivor).peer;
+    let who = format!(
+        "{:?} survivor ({} at {:?}, loss {loss:.3})",
+        p.role,
+        if crash { "crash" } else { "freeze" },
+        Duration::from_nanos(at.as_nanos())
+    );
+    let role = format!("{:?}", p.role).to_lowercase();
+    let (func, what, bound) = match p.role {
+        Role::Client => (
+            CONNECT_DONE,
+            "connect",
+            cm.active_timeout(cm.cm_response_timeout) * (u32::from(cm.max_cm_retries) + 1),
+        ),
+        Role::Server => (
+            ACCEPT_DONE,
+            "accept",
+            cm.passive_timeout(cm.cm_response_timeout) * (u32::from(cm.max_cm_retries) + 1),
+        ),
+    };
+    let done = request_times(p, func);
+    // A server that never saw the REQ has no connection to report on.
+    let asked = p.role == Role::Client || p.connector.is_some();
+    if asked {
+        tally.add(&format!("{role} {what}"), done.first().map(|d| d.0));
+        match done.as_slice() {
+            [(STATUS_SUCCESS, _)] => {}
+            // Both start within a millisecond of time zero.
+            [(STATUS_IO_TIMEOUT, t)] if *t - Instant::ZERO <= bound + Duration::from_millis(1) => {}
+            other => {
+                return Err(format!(
+                    "{who}: {what} completed {other:?} (bound {bound:?})"
+                ));
+            }
+        }
+    }
+    exactly_once(p)?;
+    if p.disconnect_events > 1 {
+        return Err(format!("{who}: {} disconnect events", p.disconnect_events));
+    }
+    if p.connected {
+        let per_role = match p.role {
+            Role::Client => cm.active_disconnect_bound(),
+            Role::Server => cm.passive_disconnect_bound(),
+        };
+        let (status, start, took) = match p.disc {
+            Disc::Completed { status, at, start } => (status, Some(start), Some(at - start)),
+            Disc::Inline(status) => (status, None, None),
+            d => return Err(format!("{who}: disconnect {d:?} (a hang)")),
+        };
+        let how = if took.is_some() { "async" } else { "inline" };
+        tally.add(&format!("{role} disconnect ({how})"), Some(status));
+        if let Some(t) = took
+            && t > per_role
+        {
+            return Err(format!("{who}: disconnect took {t:?} > {per_role:?}"));
+        }
+        // Started after the peer died, and no word from the peer before:
+        // the handshake cannot succeed.
+        let dead_first = start.is_some_and(|st| st >= fault) && p.disconnect_events == 0;
+        match status {
+            STATUS_IO_TIMEOUT => {}
+            STATUS_SUCCESS if !dead_first => {}
+            other => return Err(format!("{who}: disconnect ended {other:#x}")),
+        }
+        if let Some(t) = took {
+            let ms = t.as_millis() as u64;
+            let bucket = match ms {
+                0..=999 => "< 1 s",
+                1000..=9999 => "1-10 s",
+                _ => ">= 10 s",
+            };
+            tally.add(&format!("{role} disconnect took {bucket}"), None);
+        }
+    }
+    Ok(())
+}
+
+/// Runs `body` over the sweep's seeds on two threads and prints the tally.
+fn truth_sweep(title: &str, default: u64, body: fn(u64, &mut Tally) -> Result<(), String>) {
+    let seeds: Vec<u64> = netsim::Seeds::from_env(default).iter().collect();
+    let start = std::time::Instant::now();
+    let halves: Vec<&[u64]> = seeds.chunks(seeds.len().div_ceil(2).max(1)).collect();
+    let results: Vec<(Tally, Result<(), String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = halves
+            .iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let mut tally = Tally::default();
+                    for &seed in *chunk {
+                        if let Err(e) = body(seed, &mut tally) {
+                            return (
+                                tally,
+                                Err(format!(
+                                    "seed {seed}: {e}\nreplay: NETSIM_SEED={seed} cargo test -p ndk --test disconnect_sim {title}"
+                                )),
+                            );
+                        }
+                    }
+                    (tally, Ok(()))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut tally = Tally::default();
+    let mut failure = None;
+    for (t, r) in results {
+        tally.merge(t);
+        if let Err(e) = r {
+            failure.get_or_insert(e);
+        }
+    }
+    tally.print(title, seeds.len() as u64);
+    eprintln!("{title}: {} seeds in {:?}", seeds.len(), start.elapsed());
+    if let Some(e) = failure {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn truth_live_peers_never_time_out() {
+    truth_sweep("truth_live_peers_never_time_out", 200, live_seed);
+}
+
+#[test]
+fn truth_dead_peer_times_out_within_the_bound() {
+    truth_sweep("truth_dead_peer_times_out_within_the_bound", 200, dead_seed);
 }

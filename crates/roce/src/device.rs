@@ -43,6 +43,25 @@ pub struct DeviceConfig {
     pub seed: u64,
 }
 
+impl DeviceConfig {
+    /// This configuration with the device's identity on the wire drawn from
+    /// `entropy`: the low 24 bits of the CA GUID (the prefix, e.g. an OUI and
+    /// FFFE, is kept), the key seed, the first QPN epoch and the seed of comm
+    /// IDs, transaction IDs and starting PSNs. Shells pass real entropy, so
+    /// a restarted node never looks like its dead predecessor (a REQ from the
+    /// same CA GUID and QPN would be taken for a stale duplicate; IBA Vol 1
+    /// chapter 12 stale-connection handling, Linux cm.c
+    /// cm_insert_remote_qpn); tests and simulations pass a fixed value.
+    pub fn with_identity(mut self, entropy: u64) -> Self {
+        let mut rng = crate::rng::SeededRng::new(entropy);
+        self.ca_guid = (self.ca_guid & !0xFF_FFFF) | u64::from(rng.next_u24());
+        self.rc.key_seed = rng.next_u32();
+        self.rc.qpn_epoch = rng.next_u32();
+        self.seed = rng.next_u64();
+        self
+    }
+}
+
 /// Something the NIC reports to its consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceEvent {
@@ -349,5 +368,62 @@ impl<M: Memory> Device<M> {
     /// path needs one family end to end).
     pub fn same_family(ip: IpAddr, other: IpAddr) -> bool {
         ip.is_ipv4() == other.is_ipv4()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> DeviceConfig {
+        DeviceConfig {
+            ip_mode: IpMode::Udp,
+            udp_source_port: 4791,
+            ca_guid: 0x5054_00FF_FE00_0000,
+            cm: CmConfig::default(),
+            rc: EngineConfig::default(),
+            seed: 0,
+        }
+    }
+
+    #[test]
+    fn identity_is_decided_by_the_entropy_alone() {
+        let a = base().with_identity(1);
+        let b = base().with_identity(1);
+        let c = base().with_identity(2);
+        assert_eq!((a.ca_guid, a.rc, a.seed), (b.ca_guid, b.rc, b.seed));
+        assert_ne!(a.ca_guid, c.ca_guid);
+        assert_ne!(a.rc.key_seed, c.rc.key_seed);
+        assert_ne!(a.rc.qpn_epoch, c.rc.qpn_epoch);
+        assert_ne!(a.seed, c.seed);
+        // The prefix stays; only the low 24 bits are drawn.
+        assert_eq!(a.ca_guid >> 24, 0x0050_5400_FFFE);
+    }
+
+    #[test]
+    fn a_new_qpn_epoch_moves_the_first_qpn() {
+        use crate::rc::{ArenaMemory, QpInit};
+        let first_qpn = |cfg: DeviceConfig| {
+            let mut d = Device::new(cfg, ArenaMemory::new(4096));
+            let rc = d.rc();
+            let pd = rc.alloc_pd().unwrap();
+            let cq = rc.create_cq(4).unwrap();
+            rc.create_qp(&QpInit {
+                pd,
+                send_cq: cq,
+                recv_cq: cq,
+                srq: None,
+                sq_depth: 1,
+                rq_depth: 1,
+                max_send_sge: 1,
+                max_recv_sge: 1,
+                max_inline: 0,
+            })
+            .unwrap()
+        };
+        assert_eq!(first_qpn(base()), 17);
+        let seeded = first_qpn(base().with_identity(7));
+        assert_eq!(seeded & 0xFFFF, 17);
+        assert_ne!(seeded, first_qpn(base().with_identity(8)));
     }
 }

@@ -442,7 +442,10 @@ fn slow_consumer_gets_mra_and_the_peer_waits() {
     // deciding, answers the duplicate REQ with an MRA.
     p.step_timer();
     assert_eq!(p.kinds(), [(true, "REQ"), (true, "REQ"), (false, "MRA")]);
-    assert_eq!(p.a.connection(a).unwrap().state(), State::MraReqRcvd);
+    assert!(matches!(
+        p.a.connection(a).unwrap().state(),
+        State::MraReqRcvd { .. }
+    ));
     // Much later (within the MRA's service timeout), the accept goes through.
     p.now += Duration::from_secs(30);
     p.accept(b, b"");

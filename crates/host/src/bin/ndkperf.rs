@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use host::adapter::{Adapter, AdapterConfig, quick_cm, quick_cm_timewait};
+use host::adapter::{Adapter, AdapterConfig, Seed, quick_cm, quick_cm_timewait};
 use host::baseline::{self, Client, Goodput, Latency, Memcpy, fmt_rate, roce_datagram_len};
 use host::io::{RawTransport, Transport, UdpTransport};
 use host::perf::{self, Keep, Mode as PMode, Params, Report, Samples, Server};
@@ -573,7 +573,7 @@ fn open_adapter(
     cli: &Cli,
     ip: IpAddr,
     port: u16,
-    seed: u64,
+    seed: Seed,
     pcap: Option<&std::path::Path>,
 ) -> Result<Adapter, String> {
     let addr = SocketAddr::new(ip, port);
@@ -613,7 +613,7 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
         cli,
         ip,
         cli.roce_port.unwrap_or(4791),
-        2,
+        Seed::Entropy,
         cli.pcap.as_deref(),
     )?;
     let size = cli.size.unwrap_or(65536);
@@ -661,7 +661,7 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
     let roce_port = cli.roce_port.unwrap_or(4791);
     let base = baseline::spawn_server(SocketAddr::new(ip, port), Duration::from_secs(86_400))
         .map_err(|e| e.to_string())?;
-    let adapter = open_adapter(cli, ip, roce_port, 2, cli.pcap.as_deref())?;
+    let adapter = open_adapter(cli, ip, roce_port, Seed::Entropy, cli.pcap.as_deref())?;
     let server = Server::start(&adapter, SocketAddr::new(ip, port), cli.reject)
         .map_err(|e| e.to_string())?;
     let idle = Duration::from_secs(cli.idle_timeout);
@@ -837,7 +837,7 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 (None, true) => 4791,
                 (None, false) => free_pair_port(c, s)?,
             };
-            let server_adapter = open_adapter(cli, s, port, 2, None)?;
+            let server_adapter = open_adapter(cli, s, port, Seed::Entropy, None)?;
             let server = Server::start(&server_adapter, SocketAddr::new(s, cm_port), cli.reject)
                 .map_err(|e| e.to_string())?;
             (
@@ -849,7 +849,13 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         }
     };
     let peer_ip = peer.ip();
-    let client_adapter = open_adapter(cli, client_ip, roce_port, 1, cli.pcap.as_deref())?;
+    let client_adapter = open_adapter(
+        cli,
+        client_ip,
+        roce_port,
+        Seed::Entropy,
+        cli.pcap.as_deref(),
+    )?;
 
     // Baselines on the same path.
     let mut base = Baselines::default();

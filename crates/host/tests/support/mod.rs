@@ -39,6 +39,7 @@ pub fn device(ip_mode: IpMode, udp_source_port: u16, seed: u64) -> Dev {
             rc: EngineConfig {
                 first_qpn: 17,
                 key_seed: seed as u32,
+                qpn_epoch: 0,
             },
             seed,
         },

@@ -122,8 +122,9 @@ pub(super) fn config(addresses: Vec<IpAddr>, luid: NET_LUID) -> ndk::provider::P
             ca_guid: luid,
             cm: roce::cm::CmConfig::default(),
             rc: roce::rc::EngineConfig::default(),
-            seed: luid ^ now().as_nanos(),
-        },
+            seed: 0,
+        }
+        .with_identity(luid ^ now().as_nanos()),
         addresses,
         path_mtu: ROCE_MTU,
         version: ndkpi::NDK_VERSION_1_2,

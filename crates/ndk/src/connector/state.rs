@@ -25,7 +25,14 @@
 //! * A transport failure of an established connection delivers the
 //!   disconnect event (at most once per connection, like a peer's DREQ):
 //!   the connection is gone and a consumer with nothing posted would
-//!   otherwise not learn it.
+//!   otherwise not learn it. Any other QP error (remote access, local
+//!   protection, ...) proves the peer alive: the connection stays up, no
+//!   event fires, and NdkDisconnect does the handshake.
+//! * A peer disconnect while NdkAccept is pending (the RTU was lost and the
+//!   DREQ came first) completes the accept with STATUS_SUCCESS, then
+//!   delivers the disconnect event.
+//!
+//! Every status and bound, with its sources: docs/disconnect.md.
 //! * The implicit flush always happens before the disconnect's completion,
 //!   also after a timeout (D6), so a consumer draining its CQs when the
 //!   completion arrives sees every cancelled request.
@@ -112,8 +119,11 @@ pub enum Input {
     CmPeerDisconnected,
     /// CM: our disconnect finished; `timed_out` if the peer never answered.
     CmDisconnected { timed_out: bool },
-    /// The QP failed at the transport level (it is in the error state).
-    QpFatal,
+    /// The QP entered the error state on its own; `peer_gone` when its
+    /// transport or RNR retries ran out (the peer is unreachable), not for
+    /// any other error (remote access, local protection, ...), after which
+    /// the CM connection is still up.
+    QpFatal { peer_gone: bool },
 }
 
 /// Which pending consumer request a completion belongs to.
@@ -364,6 +374,18 @@ impl ConnectorState {
             (S::Accepting, I::CmTimedOut) => {
                 fail_pending(Pending::Accept, STATUS_IO_TIMEOUT, Failure::TimedOut)
             }
+            // The peer's DREQ reached us before its RTU (lost): the peer
+            // was established, so the accept succeeded, and the peer has
+            // since disconnected. Complete the accept, then deliver the
+            // disconnect event, as if RTU and DREQ had both arrived.
+            (S::Accepting, I::CmPeerDisconnected) => (
+                S::PeerDisconnected,
+                Actions {
+                    complete: Some((Pending::Accept, STATUS_SUCCESS)),
+                    disconnect_event: true,
+                    ..Actions::NONE
+                },
+            ),
             (S::Accepting, I::Close) => (
                 S::Failed {
                     why: Failure::Aborted,
@@ -394,7 +416,7 @@ impl ConnectorState {
                     ..Actions::NONE
                 },
             ),
-            (S::Connected, I::QpFatal) => (
+            (S::Connected, I::QpFatal { peer_gone: true }) => (
                 S::Failed {
                     why: Failure::Transport,
                     flushed: false,
@@ -548,7 +570,11 @@ mod tests {
     fn transport_failure_then_disconnect_fails_inline_with_io_timeout() {
         let (s, a) = run(
             S::Connected,
-            &[Input::QpFatal, Input::Disconnect, Input::Disconnect],
+            &[
+                Input::QpFatal { peer_gone: true },
+                Input::Disconnect,
+                Input::Disconnect,
+            ],
         );
         assert_eq!(
             s,
@@ -573,7 +599,7 @@ mod tests {
             &[
                 Input::CmPeerDisconnected,
                 Input::CmPeerDisconnected,
-                Input::QpFatal,
+                Input::QpFatal { peer_gone: true },
                 Input::Disconnect,
             ],
         );
@@ -650,6 +676,42 @@ mod tests {
     }
 
     #[test]
+    fn peer_disconnect_while_accepting_completes_the_accept_then_the_event() {
+        let (s, a) = run(
+            S::Incoming,
+            &[
+                Input::Accept,
+                Input::CmPeerDisconnected,
+                Input::CmPeerDisconnected,
+                Input::Disconnect,
+            ],
+        );
+        assert_eq!(s, S::Disconnected);
+        assert_eq!(a[1].complete, Some((Pending::Accept, STATUS_SUCCESS)));
+        assert!(a[1].disconnect_event);
+        assert!(!a[2].disconnect_event);
+        assert_eq!(a[3].returns, Some(STATUS_SUCCESS));
+        assert_eq!(a[3].qp, Some(QpAction::Flush));
+    }
+
+    #[test]
+    fn a_qp_error_with_the_peer_alive_keeps_the_connection() {
+        let (s, a) = run(
+            S::Connected,
+            &[
+                Input::QpFatal { peer_gone: false },
+                Input::Disconnect,
+                Input::CmDisconnected { timed_out: false },
+            ],
+        );
+        assert_eq!(s, S::Disconnected);
+        assert!(!a[0].disconnect_event);
+        assert_eq!(a[1].returns, Some(STATUS_PENDING));
+        assert_eq!(a[1].cm, Some(CmAction::Disconnect));
+        assert_eq!(a[2].complete, Some((Pending::Disconnect, STATUS_SUCCESS)));
+    }
+
+    #[test]
     fn closing_with_a_pending_request_cancels_it_exactly_once() {
         let (s, a) = run(S::Idle, &[Input::Connect, Input::Close, Input::CmRejected]);
         assert!(matches!(s, S::Failed { .. }));
@@ -696,7 +758,8 @@ mod tests {
             Input::CmPeerDisconnected,
             Input::CmDisconnected { timed_out: false },
             Input::CmDisconnected { timed_out: true },
-            Input::QpFatal,
+            Input::QpFatal { peer_gone: true },
+            Input::QpFatal { peer_gone: false },
         ];
         fn walk(s: S, depth: usize, pending: Option<Pending>, events: u8, inputs: &[Input]) {
             assert!(events <= 1, "disconnect event twice");

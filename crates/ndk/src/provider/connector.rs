@@ -246,6 +246,19 @@ impl<M: Memory> Provider<M> {
         r
     }
 
+    /// Whether a QP can be bound to a new connection: only one still in
+    /// Init. A QP that was connected has been flushed (Error) or left in
+    /// RTR/RTS by an aborted connection; IBA Vol 1 10.3.1 lets a QP leave
+    /// Error only through Reset, which NDKPI has no call for, so such a QP
+    /// can never carry another connection and NdkConnect / NdkAccept refuse
+    /// it with STATUS_INVALID_DEVICE_STATE (docs/disconnect.md).
+    fn qp_is_fresh(&self, qpn: u32) -> bool {
+        self.device
+            .rc_ref()
+            .query_qp(qpn)
+            .is_some_and(|a| a.state == QpState::Init)
+    }
+
     fn check_connect(
         &self,
         connector: ObjectId,
@@ -263,7 +276,7 @@ impl<M: Memory> Provider<M> {
             return Err(STATUS_INVALID_PARAMETER);
         }
         match self.objects.get(qp).map(|e| &e.object) {
-            Some(Object::Qp(q)) if q.connector.is_none() => {}
+            Some(Object::Qp(q)) if q.connector.is_none() && self.qp_is_fresh(q.qpn) => {}
             _ => return Err(STATUS_INVALID_DEVICE_STATE),
         }
         if self.connector(connector).map(|c| c.state) != Some(ConnectorState::Idle) {
@@ -376,7 +389,9 @@ impl<M: Memory> Provider<M> {
             return self.drive_call(connector, Input::Accept, done);
         }
         let (qpn, srq) = match self.objects.get(qp).map(|e| &e.object) {
-            Some(Object::Qp(q)) if q.connector.is_none() => (q.qpn, q.srq.is_some()),
+            Some(Object::Qp(q)) if q.connector.is_none() && self.qp_is_fresh(q.qpn) => {
+                (q.qpn, q.srq.is_some())
+            }
             _ => return STATUS_INVALID_DEVICE_STATE,
         };
         let Some(conn) = self.connector(connector).and_then(|c| c.conn) else {
@@ -679,6 +694,7 @@ fn input_note(input: Input) -> &'static str {
         Input::CmPeerDisconnected => "peer disconnected",
         Input::CmDisconnected { timed_out: false } => "disconnect done",
         Input::CmDisconnected { timed_out: true } => "disconnect timed out",
-        Input::QpFatal => "QP transport failure",
+        Input::QpFatal { peer_gone: true } => "QP transport failure",
+        Input::QpFatal { peer_gone: false } => "QP error, connection kept",
     }
 }

@@ -59,7 +59,9 @@ use core::net::{IpAddr, SocketAddr};
 use ndkpi::*;
 use roce::cm::{CmEvent, ConnId, ListenerId};
 use roce::device::{Device, DeviceEvent};
-use roce::rc::{CqHandle, Event as RcEvent, Memory, MrHandle, MwHandle, PdHandle, SrqHandle};
+use roce::rc::{
+    CqHandle, Event as RcEvent, Memory, MrHandle, MwHandle, PdHandle, SrqHandle, WcStatus,
+};
 use roce::rng::SeededRng;
 use roce::time::Instant;
 
@@ -233,9 +235,15 @@ impl<M: Memory> Provider<M> {
             match event {
                 DeviceEvent::Rc(RcEvent::CqNotify(cq)) => self.notify_cq(cq, STATUS_SUCCESS),
                 DeviceEvent::Rc(RcEvent::CqError(cq)) => self.notify_cq(cq, STATUS_BUFFER_OVERFLOW),
-                DeviceEvent::Rc(RcEvent::QpFatal { qpn, .. }) => {
+                DeviceEvent::Rc(RcEvent::QpFatal { qpn, status }) => {
+                    // Only exhausted transport or RNR retries mean the peer
+                    // is unreachable; after any other error the peer
+                    // answered (a NAK), so the CM connection stays up
+                    // (docs/disconnect.md).
+                    let peer_gone =
+                        matches!(status, WcStatus::RetryExcErr | WcStatus::RnrRetryExcErr);
                     if let Some(conn) = self.qp_connector(qpn) {
-                        self.drive(conn, Input::QpFatal);
+                        self.drive(conn, Input::QpFatal { peer_gone });
                     }
                 }
                 DeviceEvent::Rc(RcEvent::SrqLimit(srq)) => self.notify_srq(srq),

@@ -677,9 +677,9 @@ impl CmManager {
             .get(&local_qpn)
             .and_then(|&slot| self.id_of_slot(slot));
         if let Some(id) = found
-            && self
-                .connection(id)
-                .is_some_and(|c| matches!(c.state, State::RepSent { .. } | State::MraRepRcvd))
+            && self.connection(id).is_some_and(|c| {
+                matches!(c.state, State::RepSent { .. } | State::MraRepRcvd { .. })
+            })
         {
             let _ = self.input(now, id, Input::CommEstablished);
         }
@@ -774,9 +774,12 @@ impl CmManager {
             TimerKind::ReqResponse => c.active_timeout(c.cm_response_timeout),
             TimerKind::RepResponse => c.passive_timeout(conn.response_timeout),
             TimerKind::MraWait => cm_time(conn.mra_service_timeout) + cm_time(c.packet_life_time),
+            // The passive side's DREQ wait is ours, not the requester's
+            // advertised LocalCMResponseTimeout (up to 2^23 ms per try), so
+            // a peer cannot stretch our NdkDisconnect (docs/disconnect.md).
             TimerKind::DreqResponse => match conn.role {
                 Role::Active => c.active_timeout(c.cm_response_timeout),
-                Role::Passive => c.passive_timeout(conn.response_timeout),
+                Role::Passive => c.passive_timeout(c.cm_response_timeout),
             },
             TimerKind::TimeWait => c.timewait(conn.qp_ack_timeout),
         }
@@ -1033,7 +1036,7 @@ impl CmManager {
                 };
                 let packet_life_time = self.config.packet_life_time;
                 if let Some(conn) = self.conn_mut(id) {
-                    if matches!(conn.state, State::ReqSent { .. } | State::MraReqRcvd) {
+                    if matches!(conn.state, State::ReqSent { .. } | State::MraReqRcvd { .. }) {
                         conn.remote_comm_id = r.local_comm_id;
                         conn.peer = PeerParams {
                             qpn: r.local_qpn,

@@ -1,7 +1,8 @@
 //! IB connection management over QP1 (roce.md §5, §6): the per-connection
 //! state machine ([`state`]), its timing ([`timers`]), a bounded record of
 //! what happened ([`timeline`]), and the manager that runs every connection
-//! of a device and speaks rdma_cm's dialect of CM MADs ([`manager`]).
+//! of a device and speaks rdma_cm's dialect of CM MADs ([`manager`]). The
+//! disconnect decisions and bounds are in docs/disconnect.md.
 
 pub mod manager;
 pub mod state;

@@ -9,6 +9,9 @@
 //! addresses, ids, message contents and durations; the exhaustive model
 //! check in the tests drives this same function.
 //!
+//! What each state does with every message, the statuses the NDK layer
+//! makes of it, the bounds and their sources: docs/disconnect.md.
+//!
 //! Differences from Linux ib_cm, each a deliberate choice:
 //! * A DREQ from the peer is answered at once with a DREP (Linux waits for
 //!   its consumer to call rdma_disconnect). NDK has no call that could delay
@@ -18,6 +21,12 @@
 //!   answered and completes the local disconnect too, since both sides have
 //!   now agreed the connection is over; no disconnect event fires for it
 //!   (ndk-semantics.md §0 D11: at most once).
+//! * Every DREQ is answered with a DREP, in every state (Linux drops one
+//!   for a record in IDLE).
+//! * A duplicate REQ in REP-sent is answered with the REP, and a REP in
+//!   DREQ-sent with the DREQ, at once and without spending a retry, so one
+//!   side's retries cannot run out while the other's wait.
+//! * An MRA's wait ending resends the REQ / REP while retries last.
 
 /// Why a local request was refused: it is not valid in the current state
 /// (the NDK layer turns this into STATUS_CONNECTION_INVALID or similar).
@@ -188,8 +197,10 @@ pub struct Retries {
 pub enum State {
     /// Active, REQ_SENT: waiting for REP.
     ReqSent { retries: u8 },
-    /// Active, MRA_REQ_RCVD: the peer asked for time; no retransmissions.
-    MraReqRcvd,
+    /// Active, MRA_REQ_RCVD: the peer asked for time; when it runs out the
+    /// REQ is sent again while `retries` last (Linux extends the REQ MAD's
+    /// timeout on an MRA and keeps retrying, cm.c cm_mra_handler).
+    MraReqRcvd { retries: u8 },
     /// Active, REP_RCVD / MRA_REP_SENT: waiting for the local consumer to
     /// complete or reject; `mra_sent` once a duplicate REP was answered
     /// with an MRA.
@@ -199,8 +210,9 @@ pub enum State {
     ReqRcvd { mra_sent: bool },
     /// Passive, REP_SENT: waiting for RTU.
     RepSent { retries: u8 },
-    /// Passive, MRA_REP_RCVD: the peer asked for time before its RTU.
-    MraRepRcvd,
+    /// Passive, MRA_REP_RCVD: the peer asked for time before its RTU; when
+    /// it runs out the REP is sent again while `retries` last.
+    MraRepRcvd { retries: u8 },
     /// ESTABLISHED.
     Established,
     /// DREQ_SENT: waiting for DREP.
@@ -237,11 +249,11 @@ impl State {
         matches!(
             self,
             State::ReqSent { .. }
-                | State::MraReqRcvd
+                | State::MraReqRcvd { .. }
                 | State::RepRcvd { .. }
                 | State::ReqRcvd { .. }
                 | State::RepSent { .. }
-                | State::MraRepRcvd
+                | State::MraRepRcvd { .. }
         )
     }
 
@@ -265,30 +277,32 @@ impl State {
         let ignore = |s| Ok((s, Actions::NONE));
         Ok(match (self, input) {
             // Active side, waiting for the reply.
-            (S::ReqSent { retries: 0 }, I::Timeout) | (S::MraReqRcvd, I::Timeout) => (
+            (S::ReqSent { retries: 0 } | S::MraReqRcvd { retries: 0 }, I::Timeout) => (
                 S::Closed,
                 Actions::event(Event::EstablishTimedOut, Timer::Stop),
             ),
-            (S::ReqSent { retries: r }, I::Timeout) => (
+            (S::ReqSent { retries: r } | S::MraReqRcvd { retries: r }, I::Timeout) => (
                 S::ReqSent { retries: r - 1 },
                 Actions::send(Send::Req, Timer::Start(TimerKind::ReqResponse)),
             ),
-            (S::ReqSent { .. } | S::MraReqRcvd, I::Mra(MraOf::Req)) => (
-                S::MraReqRcvd,
+            (S::ReqSent { retries: r } | S::MraReqRcvd { retries: r }, I::Mra(MraOf::Req)) => (
+                S::MraReqRcvd { retries: r },
                 Actions {
                     send: None,
                     timer: Timer::Start(TimerKind::MraWait),
                     event: None,
                 },
             ),
-            (S::ReqSent { .. } | S::MraReqRcvd, I::Rep) => (
+            (S::ReqSent { .. } | S::MraReqRcvd { .. }, I::Rep) => (
                 S::RepRcvd { mra_sent: false },
                 Actions::event(Event::Replied, Timer::Stop),
             ),
-            (S::ReqSent { .. } | S::MraReqRcvd, I::Rej) => {
+            (S::ReqSent { .. } | S::MraReqRcvd { .. }, I::Rej) => {
                 (S::Closed, Actions::event(Event::Rejected, Timer::Stop))
             }
-            (S::ReqSent { .. } | S::MraReqRcvd, I::Abort) => closed_rej(RejectWhy::Abandoned),
+            (S::ReqSent { .. } | S::MraReqRcvd { .. }, I::Abort) => {
+                closed_rej(RejectWhy::Abandoned)
+            }
 
             // Active side, reply received, consumer deciding.
             (S::RepRcvd { .. }, I::CompleteConnect) => {
@@ -322,30 +336,48 @@ impl State {
             }
 
             // Passive side, REP sent.
-            (S::RepSent { retries: 0 }, I::Timeout) | (S::MraRepRcvd, I::Timeout) => (
+            (S::RepSent { retries: 0 } | S::MraRepRcvd { retries: 0 }, I::Timeout) => (
                 S::Closed,
                 Actions::event(Event::EstablishTimedOut, Timer::Stop),
             ),
-            (S::RepSent { retries: r }, I::Timeout) => (
+            (S::RepSent { retries: r } | S::MraRepRcvd { retries: r }, I::Timeout) => (
                 S::RepSent { retries: r - 1 },
                 Actions::send(Send::Rep, Timer::Start(TimerKind::RepResponse)),
             ),
-            (S::RepSent { .. } | S::MraRepRcvd, I::Rtu | I::CommEstablished) => (
+            (S::RepSent { .. } | S::MraRepRcvd { .. }, I::Rtu | I::CommEstablished) => (
                 S::Established,
                 Actions::event(Event::Established, Timer::Stop),
             ),
-            (S::RepSent { .. } | S::MraRepRcvd, I::Mra(MraOf::Rep)) => (
-                S::MraRepRcvd,
+            (S::RepSent { retries: r } | S::MraRepRcvd { retries: r }, I::Mra(MraOf::Rep)) => (
+                S::MraRepRcvd { retries: r },
                 Actions {
                     send: None,
                     timer: Timer::Start(TimerKind::MraWait),
                     event: None,
                 },
             ),
-            (S::RepSent { .. } | S::MraRepRcvd, I::Rej) => {
+            // A REQ retransmitted by a peer that has not seen our REP: send
+            // the REP again at once (no retry spent), so the peer's REQ
+            // retries cannot run out while ours wait (Linux leaves this to
+            // the REP timer; answering is harmless, a duplicate REP is
+            // ignored or MRAed).
+            (S::RepSent { .. } | S::MraRepRcvd { .. }, I::Req) => {
+                (self, Actions::send(Send::Rep, Timer::Keep))
+            }
+            (S::RepSent { .. } | S::MraRepRcvd { .. }, I::Rej) => {
                 (S::Closed, Actions::event(Event::Rejected, Timer::Stop))
             }
-            (S::RepSent { .. } | S::MraRepRcvd, I::Abort) => closed_rej(RejectWhy::Consumer),
+            (S::RepSent { .. } | S::MraRepRcvd { .. }, I::Abort) => closed_rej(RejectWhy::Consumer),
+            // A DREQ in REP-sent: the peer got our REP, became established
+            // and disconnected, and its RTU was lost (a peer sends DREQ only
+            // once established). It stands for the RTU and the disconnect
+            // both, as Linux cm.c cm_dreq_handler accepts a DREQ in REP_SENT
+            // and MRA_REP_RCVD: answer it and report a peer disconnect,
+            // which the NDK layer turns into a successful NdkAccept followed
+            // by the disconnect event (docs/disconnect.md).
+            (S::RepSent { .. } | S::MraRepRcvd { .. }, I::Dreq) => {
+                timewait(Some(Send::Drep), Event::PeerDisconnected)
+            }
 
             // Established.
             (S::Established, I::Disconnect) => (
@@ -376,10 +408,20 @@ impl State {
             (S::DreqSent { .. }, I::Rej) => {
                 timewait(None, Event::Disconnected { timed_out: false })
             }
+            // The peer still retransmits its REP: it missed our RTU and our
+            // DREQ. Answer with the DREQ at once (no retry spent); a peer in
+            // REP-sent takes it as RTU and disconnect both.
+            (S::DreqSent { .. }, I::Rep) => (self, Actions::send(Send::Dreq, Timer::Keep)),
 
             // Time-wait: keep answering a peer that missed our DREP.
             (S::TimeWait, I::Dreq) => (S::TimeWait, Actions::send(Send::Drep, Timer::Keep)),
             (S::TimeWait, I::Timeout) => (S::Closed, Actions::event(Event::Released, Timer::Stop)),
+            // Every other DREQ for a connection we know or knew is answered
+            // with a DREP and changes nothing: a peer whose DREP was lost
+            // after our time-wait must still finish its disconnect
+            // (docs/disconnect.md; Linux answers in TIMEWAIT and for
+            // unknown ids, and drops it elsewhere; we answer everywhere).
+            (s, I::Dreq) => (s, Actions::send(Send::Drep, Timer::Keep)),
 
             // Local requests anywhere else are refused.
             (_, I::Accept | I::Reject | I::CompleteConnect | I::Disconnect | I::Abort) => {
@@ -488,6 +530,77 @@ mod tests {
     }
 
     #[test]
+    fn dreq_before_rtu_answers_and_reports_the_peer_disconnect() {
+        for s in [
+            State::RepSent { retries: 1 },
+            State::MraRepRcvd { retries: 1 },
+        ] {
+            let (next, a) = s.on(Input::Dreq, R).unwrap();
+            assert_eq!(next, State::TimeWait);
+            assert_eq!(a.send, Some(Send::Drep));
+            assert_eq!(a.event, Some(Event::PeerDisconnected));
+            assert_eq!(a.timer, Timer::Start(TimerKind::TimeWait));
+        }
+    }
+
+    #[test]
+    fn an_mra_wait_that_runs_out_retries_while_retries_last() {
+        let (s, a) = run(
+            State::connecting(1),
+            &[Input::Mra(MraOf::Req), Input::Timeout],
+        );
+        assert_eq!(s, State::ReqSent { retries: 0 });
+        assert_eq!(a[1].unwrap().send, Some(Send::Req));
+        let (s, a) = run(
+            State::RepSent { retries: 0 },
+            &[Input::Mra(MraOf::Rep), Input::Timeout],
+        );
+        assert_eq!(s, State::Closed);
+        assert_eq!(a[1].unwrap().event, Some(Event::EstablishTimedOut));
+        let (s, _) = run(
+            State::RepSent { retries: 2 },
+            &[Input::Mra(MraOf::Rep), Input::Timeout],
+        );
+        assert_eq!(s, State::RepSent { retries: 1 });
+    }
+
+    #[test]
+    fn a_peer_that_missed_our_answer_gets_it_again_at_once() {
+        // A duplicate REQ in REP-sent: the REP again, no retry spent.
+        let (s, a) = run(State::RepSent { retries: 2 }, &[Input::Req]);
+        assert_eq!(s, State::RepSent { retries: 2 });
+        assert_eq!(a[0].unwrap().send, Some(Send::Rep));
+        assert_eq!(a[0].unwrap().timer, Timer::Keep);
+        // A REP while our DREQ is out: the DREQ again, no retry spent.
+        let (s, a) = run(State::DreqSent { retries: 1 }, &[Input::Rep]);
+        assert_eq!(s, State::DreqSent { retries: 1 });
+        assert_eq!(a[0].unwrap().send, Some(Send::Dreq));
+    }
+
+    #[test]
+    fn every_dreq_is_answered() {
+        let states = [
+            State::connecting(1),
+            State::MraReqRcvd { retries: 1 },
+            State::RepRcvd { mra_sent: false },
+            State::requested(),
+            State::RepSent { retries: 1 },
+            State::MraRepRcvd { retries: 1 },
+            State::Established,
+            State::DreqSent { retries: 1 },
+            State::TimeWait,
+            State::Closed,
+        ];
+        for s in states {
+            let (_, a) = s.on(Input::Dreq, R).unwrap();
+            assert_eq!(a.send, Some(Send::Drep), "{s:?}");
+        }
+        // Closed stays closed, with no event.
+        let (next, a) = State::Closed.on(Input::Dreq, R).unwrap();
+        assert_eq!((next, a.event, a.timer), (State::Closed, None, Timer::Keep));
+    }
+
+    #[test]
     fn comm_established_stands_in_for_a_lost_rtu() {
         let (s, a) = run(
             State::requested(),
@@ -544,11 +657,11 @@ mod tests {
     fn strays_are_ignored_everywhere() {
         let states = [
             State::connecting(1),
-            State::MraReqRcvd,
+            State::MraReqRcvd { retries: 1 },
             State::RepRcvd { mra_sent: false },
             State::requested(),
             State::RepSent { retries: 1 },
-            State::MraRepRcvd,
+            State::MraRepRcvd { retries: 1 },
             State::Established,
             State::DreqSent { retries: 1 },
             State::TimeWait,
@@ -561,7 +674,7 @@ mod tests {
                 let (next, _) = s.on(input, R).expect("received messages are never refused");
                 if !matches!(
                     s,
-                    State::DreqSent { .. } | State::RepSent { .. } | State::MraRepRcvd
+                    State::DreqSent { .. } | State::RepSent { .. } | State::MraRepRcvd { .. }
                 ) {
                     assert_eq!(next, s, "{s:?} on {input:?}");
                 }

@@ -129,6 +129,21 @@ impl CmConfig {
     pub fn disconnect_bound(&self, per_try: Duration) -> Duration {
         per_try * (u32::from(self.max_dreq_retries) + 1)
     }
+
+    /// Longest an active side's NdkDisconnect waits for a silent peer
+    /// (24.6 s with the defaults).
+    pub fn active_disconnect_bound(&self) -> Duration {
+        self.disconnect_bound(self.active_timeout(self.cm_response_timeout))
+    }
+
+    /// Longest a passive side's NdkDisconnect waits for a silent peer: from
+    /// this side's own configuration, never from the requester's advertised
+    /// LocalCMResponseTimeout, so a peer cannot stretch it (16.4 s with the
+    /// defaults, never longer than [`Self::active_disconnect_bound`];
+    /// docs/disconnect.md).
+    pub fn passive_disconnect_bound(&self) -> Duration {
+        self.disconnect_bound(self.passive_timeout(self.cm_response_timeout))
+    }
 }
 
 #[cfg(test)]

@@ -141,6 +141,10 @@ pub struct EngineConfig {
     pub first_qpn: u32,
     /// Seed of the first key bytes (DESIGN.md: randomness is passed in).
     pub key_seed: u32,
+    /// Epoch of each slot's first QP: a restarted device seeded afresh
+    /// starts its QPNs elsewhere than the dead one, so a peer's time-wait
+    /// record of an old (CA GUID, QPN) does not match the new QP.
+    pub qpn_epoch: u32,
 }
 
 impl Default for EngineConfig {
@@ -148,6 +152,7 @@ impl Default for EngineConfig {
         EngineConfig {
             first_qpn: 17,
             key_seed: 0,
+            qpn_epoch: 0,
         }
     }
 }
@@ -534,7 +539,10 @@ impl<M: Memory> Engine<M> {
             self.qps.remove(slot, generation);
             return Err(Error::NoResources);
         }
-        let epoch = generation.wrapping_sub(1) % self.qpn_epochs();
+        let epoch = generation
+            .wrapping_sub(1)
+            .wrapping_add(self.config.qpn_epoch)
+            % self.qpn_epochs();
         let qpn = self.config.first_qpn + slot + (epoch << 16);
         if let Some(q) = self.qps.at_mut(slot) {
             q.qpn = qpn;

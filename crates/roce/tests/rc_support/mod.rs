@@ -102,6 +102,7 @@ impl Host {
             EngineConfig {
                 first_qpn: 17,
                 key_seed: u32::from(ip[3]) * 11,
+                qpn_epoch: 0,
             },
         );
         let pd = engine.alloc_pd().unwrap();
