@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use host::adapter::{Adapter, AdapterConfig, quick_cm};
 use host::io::{ROCE_PORT, RawTransport};
 use host::perf::{self, Keep, Mode as PerfMode, Params};
+use host::perftest::Shape;
 use interop::env::{self, Env};
 use interop::node::{Node, NodeConfig, pattern};
 use interop::vm::{self, Capture, HOST_IP, Netns, Vm};
@@ -212,14 +213,17 @@ fn rej_reasons(cap: &Path) -> Result<Vec<(String, u32)>, String> {
     .collect())
 }
 
-/// Packets from `src` with BTH opcode `op`, and their IP lengths.
+/// Packets from `src` with BTH opcode `op`, and their IP lengths; a
+/// retransmission (a PSN already seen on that QP) counts once.
 fn opcode_lens(cap: &Path, src: Ipv4Addr, op: u32) -> Result<Vec<u32>, String> {
+    let mut seen = std::collections::HashSet::new();
     Ok(vm::fields(
         cap,
         &format!("ip.src == {src} && infiniband.bth.opcode == {op}"),
-        &["ip.len"],
+        &["ip.len", "infiniband.bth.destqp", "infiniband.bth.psn"],
     )?
     .into_iter()
+    .filter(|r| seen.insert((r.get(1).cloned(), r.get(2).cloned())))
     .filter_map(|r| r.first().and_then(|v| v.parse().ok()))
     .collect())
 }
@@ -995,18 +999,50 @@ fn perftest_ndkperf_client(
     size: u32,
     iters: u64,
 ) -> Outcome {
+    perftest_client_shaped(c, tool, mode, size, iters, Shape::default())
+}
+
+/// perftest's flags for `shape` (`-q`, `-b`, `-a`).
+fn shape_flags(shape: Shape) -> String {
+    let mut f = String::new();
+    if shape.qps > 1 {
+        f += &format!(" -q {}", shape.qps);
+    }
+    if shape.duplex {
+        f += " -b";
+    }
+    if shape.all {
+        f += " -a";
+    }
+    f
+}
+
+/// [`perftest_ndkperf_client`] in `shape`: perftest's result line and
+/// ndkperf's count are `iters` per test QP (perftest reports the sum).
+fn perftest_client_shaped(
+    c: &Ctx<'_>,
+    tool: &str,
+    mode: PerfMode,
+    size: u32,
+    iters: u64,
+    shape: Shape,
+) -> Outcome {
     let p = perftest_params(mode, size, iters);
+    let flags = shape_flags(shape);
     let (r, log) = perftest_run(
         c,
         tool,
-        &format!("ndkperf {} --perftest", mode.name()),
+        &format!("ndkperf {} --perftest{flags}", mode.name()),
         &format!(
-            "{tool} -R -F -d rxe0 -s {size} -n {iters} -p {PERFTEST_PORT}; echo PERFTEST_EXIT=$?"
+            "{tool} -R -F -d rxe0 -s {size} -n {iters}{flags} -p {PERFTEST_PORT}; echo PERFTEST_EXIT=$?"
         ),
         "perftest.log",
-        |adapter, keep| perf::run_perftest(adapter, vm_addr(PERFTEST_PORT), &p, c.path_mtu, keep),
+        |adapter, keep| {
+            perf::run_perftest(adapter, vm_addr(PERFTEST_PORT), &p, shape, c.path_mtu, keep)
+        },
     )?;
     let peer = r.perftest.unwrap_or_default();
+    let iters = iters * u64::from(shape.qps);
     ensure(
         r.messages == iters && r.verify_errors == 0 && r.leaked_objects == 0,
         || {
@@ -1018,7 +1054,16 @@ fn perftest_ndkperf_client(
             )
         },
     )?;
-    let line = perftest_verdict(tool, &log, size, iters)?;
+    // ib_read_lat's server prints nothing of the client's reads
+    // (read_lat.c: it closes once the keys are exchanged).
+    let line = if mode == PerfMode::ReadLat {
+        ensure(log.contains("PERFTEST_EXIT=0"), || {
+            format!("{tool} -R:\n{}", vm::tail(&log, 15))
+        })?;
+        "none (its server reports nothing)".to_owned()
+    } else {
+        perftest_verdict(tool, &log, size, iters)?
+    };
     ensure(peer.closed, || {
         format!("{tool} -R: the closing handshake did not go through")
     })?;
@@ -1031,7 +1076,7 @@ fn perftest_ndkperf_client(
         format!("{:.1} MB/s", r.bytes_per_sec() / 1e6)
     };
     Ok(format!(
-        "ndkperf {} --perftest: {iters} x {size} B ({measured}) against {tool} -R (version {}, server buffer rkey {:#x}); {tool} exit 0, its result line `{line}`",
+        "ndkperf {} --perftest{flags}: {iters} x {size} B ({measured}) against {tool} -R{flags} (version {}, server buffer rkey {:#x}); {tool} exit 0, its result line `{line}`",
         mode.name(),
         peer.version,
         peer.server.rkey
@@ -1050,24 +1095,41 @@ fn perftest_ndkperf_server(
     size: u32,
     iters: u64,
 ) -> Outcome {
+    perftest_server_shaped(c, tool, mode, size, iters, Shape::default())
+}
+
+/// [`perftest_ndkperf_server`] in `shape`. A read_lat server only
+/// exposes its buffer (perftest's tells the server nothing of the
+/// client's reads): its count is checked on the wire instead.
+fn perftest_server_shaped(
+    c: &Ctx<'_>,
+    tool: &str,
+    mode: PerfMode,
+    size: u32,
+    iters: u64,
+    shape: Shape,
+) -> Outcome {
     let p = perftest_params(mode, size, iters);
+    let flags = shape_flags(shape);
     let (r, log) = perftest_run(
         c,
         tool,
-        &format!("ndkperf {} perftest server", mode.name()),
+        &format!("ndkperf {} perftest server{flags}", mode.name()),
         // The client starts a second later: ndkperf listens by then.
         &format!(
-            "sleep 1; {tool} -R -F -d rxe0 -s {size} -n {iters} -p {PERFTEST_PORT} {HOST_IP}; echo PERFTEST_EXIT=$?"
+            "sleep 1; {tool} -R -F -d rxe0 -s {size} -n {iters}{flags} -p {PERFTEST_PORT} {HOST_IP}; echo PERFTEST_EXIT=$?"
         ),
         "perftestc.log",
         |adapter, keep| {
             let addr = SocketAddr::new(IpAddr::V4(HOST_IP), PERFTEST_PORT);
-            perf::serve_perftest(adapter, addr, &p, c.path_mtu, keep)
+            perf::serve_perftest(adapter, addr, &p, shape, c.path_mtu, keep)
         },
     )?;
     let peer = r.perftest.unwrap_or_default();
+    let iters = iters * u64::from(shape.qps);
+    let counted = if mode == PerfMode::ReadLat { 0 } else { iters };
     ensure(
-        r.messages == iters && r.leaked_objects == 0 && peer.closed,
+        r.messages == counted && r.leaked_objects == 0 && peer.closed,
         || {
             format!(
                 "ndkperf {} server: {} of {iters} messages, {} objects left, closing handshake {}",
@@ -1080,7 +1142,7 @@ fn perftest_ndkperf_server(
     )?;
     let line = perftest_verdict(tool, &log, size, iters)?;
     Ok(format!(
-        "ndkperf {} server for {tool} -R {HOST_IP} (version {}): {iters} x {size} B; {tool} exit 0, its result line `{line}`",
+        "ndkperf {} server for {tool} -R{flags} {HOST_IP} (version {}): {iters} x {size} B; {tool} exit 0, its result line `{line}`",
         mode.name(),
         peer.version,
     ))
@@ -1107,7 +1169,7 @@ fn perftest_server_long(c: &Ctx<'_>) -> Outcome {
             "perftestc.log",
             |adapter, keep| {
                 let addr = SocketAddr::new(IpAddr::V4(HOST_IP), PERFTEST_PORT);
-                perf::serve_perftest(adapter, addr, &p, c.path_mtu, keep)
+                perf::serve_perftest(adapter, addr, &p, Shape::default(), c.path_mtu, keep)
             },
         )?;
         let took = t0.elapsed();
@@ -1152,9 +1214,9 @@ fn perftest_server_long(c: &Ctx<'_>) -> Outcome {
 
 /// The test QP's traffic of a perftest run in the capture: every one of
 /// `iters` messages from the perftest client `client` (RDMA Writes,
-/// Sends) or its server `server` (Read Responses) segmented at the path
-/// MTU (the exchange's Sends are single-packet); `None` for send_lat's
-/// single-packet messages.
+/// Sends; write_lat's from both sides) or its server `server` (Read
+/// Responses) segmented at the path MTU (the exchange's Sends are
+/// single-packet); `None` for send_lat's single-packet messages.
 fn perftest_wire(
     c: &Ctx<'_>,
     mode: PerfMode,
@@ -1164,7 +1226,20 @@ fn perftest_wire(
 ) -> Result<Option<String>, String> {
     let wire = match mode {
         PerfMode::WriteBw => check_segments_op(c.cap()?, client, 6, c.path_mtu)?,
-        PerfMode::ReadBw => check_segments_op(c.cap()?, server, 13, c.path_mtu)?,
+        PerfMode::ReadBw | PerfMode::ReadLat => {
+            check_segments_op(c.cap()?, server, 13, c.path_mtu)?
+        }
+        // write_lat: each side writes every round.
+        PerfMode::WriteLat => {
+            let back = check_segments_op(c.cap()?, server, 6, c.path_mtu)?;
+            ensure(back.contains(&format!(" {iters} First")), || {
+                format!("expected {iters} RDMA Writes back on the wire: {back}")
+            })?;
+            format!(
+                "{}; {back}",
+                check_segments_op(c.cap()?, client, 6, c.path_mtu)?
+            )
+        }
         PerfMode::SendBw => check_segments(c.cap()?, client, c.path_mtu, iters as usize)?,
         _ => return Ok(None),
     };
@@ -1292,6 +1367,20 @@ fn rxe_interop() {
             64,
             100,
         ),
+        (
+            "perftest-ndkrs-client-write-lat",
+            "ib_write_lat",
+            PerfMode::WriteLat,
+            3000,
+            100,
+        ),
+        (
+            "perftest-ndkrs-client-read-lat",
+            "ib_read_lat",
+            PerfMode::ReadLat,
+            3000,
+            100,
+        ),
     ] {
         h.scenario(name, |c| {
             let s = perftest_ndkperf_client(c, tool, mode, size, iters)?;
@@ -1331,6 +1420,20 @@ fn rxe_interop() {
             "ib_send_lat",
             PerfMode::SendLat,
             64,
+            100,
+        ),
+        (
+            "perftest-ndkrs-server-write-lat",
+            "ib_write_lat",
+            PerfMode::WriteLat,
+            3000,
+            100,
+        ),
+        (
+            "perftest-ndkrs-server-read-lat",
+            "ib_read_lat",
+            PerfMode::ReadLat,
+            3000,
             100,
         ),
     ] {
