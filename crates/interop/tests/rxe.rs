@@ -228,6 +228,20 @@ fn opcode_lens(cap: &Path, src: Ipv4Addr, op: u32) -> Result<Vec<u32>, String> {
     .collect())
 }
 
+/// The distinct destination QPs of packets from `src` with BTH opcode `op`.
+fn opcode_qps(cap: &Path, src: Ipv4Addr, op: u32) -> Result<usize, String> {
+    let rows = vm::fields(
+        cap,
+        &format!("ip.src == {src} && infiniband.bth.opcode == {op}"),
+        &["infiniband.bth.destqp"],
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.first().cloned())
+        .collect::<std::collections::HashSet<_>>()
+        .len())
+}
+
 /// Multi-packet RDMA from `src` whose First opcode is `first` (Write 6,
 /// Read Response 13): First and Middle packets carry `mtu` bytes.
 fn check_segments_op(cap: &Path, src: Ipv4Addr, first: u32, mtu: u32) -> Outcome {
@@ -1444,6 +1458,62 @@ fn rxe_interop() {
                 Some(w) => format!("{s}; on the wire {w}"),
                 None => s,
             })
+        });
+    }
+    // perftest's -q: several test QPs, each with its traffic (both ways).
+    for (name, tool, mode, qps, client) in [
+        (
+            "perftest-ndkrs-client-write-bw-q3",
+            "ib_write_bw",
+            PerfMode::WriteBw,
+            3,
+            true,
+        ),
+        (
+            "perftest-ndkrs-client-send-bw-q2",
+            "ib_send_bw",
+            PerfMode::SendBw,
+            2,
+            true,
+        ),
+        (
+            "perftest-ndkrs-server-write-bw-q3",
+            "ib_write_bw",
+            PerfMode::WriteBw,
+            3,
+            false,
+        ),
+        (
+            "perftest-ndkrs-server-send-bw-q2",
+            "ib_send_bw",
+            PerfMode::SendBw,
+            2,
+            false,
+        ),
+    ] {
+        h.scenario(name, |c| {
+            let shape = Shape {
+                qps,
+                ..Shape::default()
+            };
+            let iters = 100;
+            let (s, from, to) = if client {
+                let s = perftest_client_shaped(c, tool, mode, 4096, iters, shape)?;
+                (s, HOST_IP, VM_IP)
+            } else {
+                let s = perftest_server_shaped(c, tool, mode, 4096, iters, shape)?;
+                (s, VM_IP, HOST_IP)
+            };
+            let total = iters * u64::from(qps);
+            let wire = perftest_wire(c, mode, from, to, total)?.unwrap_or_default();
+            // Every test QP carried its share: First packets to `qps`
+            // distinct QPs.
+            let op = if mode == PerfMode::WriteBw { 6 } else { 0 };
+            let n = opcode_qps(c.cap()?, from, op)?;
+            ensure(n == qps as usize, || {
+                format!("the traffic from {from} went to {n} QPs, not {qps}")
+            })?;
+            Ok(format!("{s}; on the wire {wire}, to {n} QPs"))
         });
     }
     h.scenario("perftest-ndkrs-server-long", perftest_server_long);
