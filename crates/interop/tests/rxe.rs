@@ -1081,6 +1081,13 @@ fn perftest_client_shaped(
     ensure(peer.closed, || {
         format!("{tool} -R: the closing handshake did not go through")
     })?;
+    if shape.duplex {
+        // Both sides' reports went across (`xchg_bw_reports`).
+        let b = peer.report.unwrap_or_default();
+        ensure(b.iters == iters && b.size == u64::from(size), || {
+            format!("{tool} -R{flags} reported {b:?}")
+        })?;
+    }
     let measured = if mode.is_latency() {
         format!(
             "round trip p50 {:.0} us",
@@ -1155,6 +1162,13 @@ fn perftest_server_shaped(
         },
     )?;
     let line = perftest_verdict(tool, &log, size, iters)?;
+    if shape.duplex {
+        // Both sides' reports went across (`xchg_bw_reports`).
+        let b = peer.report.unwrap_or_default();
+        ensure(b.iters == iters && b.size == u64::from(size), || {
+            format!("{tool} -R{flags} reported {b:?}")
+        })?;
+    }
     Ok(format!(
         "ndkperf {} server for {tool} -R{flags} {HOST_IP} (version {}): {iters} x {size} B; {tool} exit 0, its result line `{line}`",
         mode.name(),
@@ -1514,6 +1528,50 @@ fn rxe_interop() {
                 format!("the traffic from {from} went to {n} QPs, not {qps}")
             })?;
             Ok(format!("{s}; on the wire {wire}, to {n} QPs"))
+        });
+    }
+    // perftest's -b: both sides write; ndkperf writes back (both ways).
+    for (name, client) in [
+        ("perftest-ndkrs-server-write-bw-bidir", false),
+        ("perftest-ndkrs-client-write-bw-bidir", true),
+    ] {
+        h.scenario(name, |c| {
+            let shape = Shape {
+                duplex: true,
+                ..Shape::default()
+            };
+            let iters = 100;
+            let (s, linux) = if client {
+                let s = perftest_client_shaped(
+                    c,
+                    "ib_write_bw",
+                    PerfMode::WriteBw,
+                    4096,
+                    iters,
+                    shape,
+                )?;
+                (s, VM_IP)
+            } else {
+                let s = perftest_server_shaped(
+                    c,
+                    "ib_write_bw",
+                    PerfMode::WriteBw,
+                    4096,
+                    iters,
+                    shape,
+                )?;
+                (s, VM_IP)
+            };
+            let cap = c.cap()?;
+            let mut wire = Vec::new();
+            for from in [HOST_IP, linux] {
+                let w = check_segments_op(cap, from, 6, c.path_mtu)?;
+                ensure(w.contains(&format!(" {iters} First")), || {
+                    format!("expected {iters} RDMA Writes from {from}: {w}")
+                })?;
+                wire.push(w);
+            }
+            Ok(format!("{s}; on the wire {}", wire.join("; ")))
         });
     }
     h.scenario("perftest-ndkrs-server-long", perftest_server_long);
