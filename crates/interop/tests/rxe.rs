@@ -1240,6 +1240,75 @@ fn perftest_server_long(c: &Ctx<'_>) -> Outcome {
     Ok(out.join("; "))
 }
 
+/// `tool -R -a -n 5` (perftest's every size, 2 B to 8 MiB; perftest
+/// v4.5-0.17 has no option capping -a's sizes, so -n is its minimum, 5)
+/// against ndkperf's server: started plainly (`-s 4096`) for write_bw,
+/// whose server only exposes its buffer (sized for any perftest message:
+/// the exchange announces no size), and with `-a` for send_bw, whose
+/// server posts each size's receives between the per-size syncs. The
+/// client exits 0 with a result line for each of the 23 sizes; ndkperf
+/// counts its 5 of each (send_bw) or takes the client's last report
+/// (write_bw: 5 x 8 MiB).
+fn perftest_server_all(c: &Ctx<'_>, tool: &str, mode: PerfMode) -> Outcome {
+    let iters = 5u64;
+    let p = perftest_params(mode, 4096, iters);
+    let shape = Shape {
+        all: mode == PerfMode::SendBw,
+        ..Shape::default()
+    };
+    let (r, log) = perftest_run(
+        c,
+        tool,
+        &format!("ndkperf {} perftest server (client -a)", mode.name()),
+        &format!(
+            "sleep 1; {tool} -R -F -d rxe0 -a -n {iters} -p {PERFTEST_PORT} {HOST_IP}; echo PERFTEST_EXIT=$?"
+        ),
+        "perftestc.log",
+        |adapter, keep| {
+            let addr = SocketAddr::new(IpAddr::V4(HOST_IP), PERFTEST_PORT);
+            perf::serve_perftest(adapter, addr, &p, shape, c.path_mtu, keep)
+        },
+    )?;
+    ensure(log.contains("PERFTEST_EXIT=0"), || {
+        format!("{tool} -R -a:\n{}", vm::tail(&log, 15))
+    })?;
+    let missing: Vec<u32> = (1..24)
+        .map(|i| 1u32 << i)
+        .filter(|&size| perftest_result_line(&log, size, iters).is_none())
+        .collect();
+    ensure(missing.is_empty(), || {
+        format!(
+            "{tool} -R -a printed no result line for sizes {missing:?}:\n{}",
+            vm::tail(&log, 30)
+        )
+    })?;
+    let peer = r.perftest.unwrap_or_default();
+    let want = if mode == PerfMode::SendBw {
+        23 * iters
+    } else {
+        iters
+    };
+    ensure(
+        r.messages == want && r.leaked_objects == 0 && peer.closed,
+        || {
+            format!(
+                "ndkperf {} server: {} messages (expected {want}), {} objects left, closing handshake {}",
+                mode.name(),
+                r.messages,
+                r.leaked_objects,
+                peer.closed
+            )
+        },
+    )?;
+    let last = perftest_result_line(&log, 1 << 23, iters).unwrap_or_default();
+    Ok(format!(
+        "{tool} -R -a -n {iters} against ndkperf {} server{}: exit 0, result lines for all 23 sizes (the last `{last}`); ndkperf counted {} messages",
+        mode.name(),
+        if shape.all { " -a" } else { " -s 4096" },
+        r.messages
+    ))
+}
+
 /// The test QP's traffic of a perftest run in the capture: every one of
 /// `iters` messages from the perftest client `client` (RDMA Writes,
 /// Sends; write_lat's from both sides) or its server `server` (Read
@@ -1574,6 +1643,13 @@ fn rxe_interop() {
             Ok(format!("{s}; on the wire {}", wire.join("; ")))
         });
     }
+    // perftest's -a against ndkperf's server.
+    h.scenario("perftest-ndkrs-server-write-bw-all", |c| {
+        perftest_server_all(c, "ib_write_bw", PerfMode::WriteBw)
+    });
+    h.scenario("perftest-ndkrs-server-send-bw-all", |c| {
+        perftest_server_all(c, "ib_send_bw", PerfMode::SendBw)
+    });
     h.scenario("perftest-ndkrs-server-long", perftest_server_long);
     h.scenario("pmtu-link-cap", pmtu_link_cap);
     h.scenario("pmtu-1024", |c| {
