@@ -30,11 +30,11 @@
 //!   the client disconnects.
 //! * [`rping_pattern`] and [`RdmaInfo`] are the facts the interop harness
 //!   (crates/interop) relies on; it runs these modes against Linux rping.
-//! * [`run_perftest`] and [`serve_perftest`] run write_bw, read_bw, send_bw
-//!   and send_lat against Linux perftest's `-R` mode, as its client and as
-//!   its server: perftest's exchange ([`crate::perftest`]) over a control
-//!   connection polled from the caller's thread, then the test QP (the
-//!   client's data path is the one above; the server's is polled too).
+//! * [`run_perftest`] and [`serve_perftest`] run write_bw, read_bw, send_bw,
+//!   send_lat, write_lat and read_lat against Linux perftest's `-R` mode,
+//!   as its client and as its server, with perftest's `-q`, `-b` and `-a`:
+//!   perftest's exchange ([`crate::perftest`]) over a control connection,
+//!   then the test QPs' traffic, all polled from the caller's thread.
 
 #![allow(non_upper_case_globals)] // ndkpi.h names (NdkOperationType*) in patterns
 
@@ -1897,48 +1897,85 @@ pub fn run(
     if p.mode == Mode::Disconnect {
         return run_disconnect(adapter, peer, p, keep);
     }
-    run_one(adapter, peer, p, keep, None)
+    run_one(adapter, peer, p, keep)
 }
 
-/// Runs write_bw, read_bw, send_bw or send_lat as the client of a Linux
-/// perftest server started with `-R` (`ib_write_bw -R` …) at `peer` (its
-/// address and port, 18515 by default): perftest's exchange over a control
-/// connection of its own ([`crate::perftest`]), the test QP connected to
-/// the same port. `path_mtu` is announced in the exchange. The report
-/// carries what the exchange learned.
+/// Runs a perftest mode (write_bw, read_bw, send_bw, send_lat, write_lat,
+/// read_lat) in `shape` (`-q`, `-b`, `-a`) as the client of a Linux perftest
+/// server started with `-R` (`ib_write_bw -R` …) at `peer` (its address and
+/// port, 18515 by default): perftest's exchange over a control connection
+/// of its own ([`crate::perftest`]), the test QPs connected to the same
+/// port, the traffic polled ([`pt_traffic`]). `path_mtu` is announced in
+/// the exchange. The report counts this side's messages over every size
+/// and carries what the exchange learned.
 pub fn run_perftest(
     adapter: &Adapter,
     peer: SocketAddr,
     p: &Params,
+    shape: crate::perftest::Shape,
     path_mtu: u32,
     keep: &mut Keep,
 ) -> Result<Report, PerfError> {
-    let mut x = crate::perftest::Client::new(p.mode)?;
+    let _ = keep;
+    let mut x = crate::perftest::Client::with_shape(p.mode, shape)?;
     let mut ctl = PtControl::open(adapter, peer, p.timeout)?;
-    let res = x.start(&mut ctl, path_mtu).and_then(|()| {
-        // The server listens for the test QP once it answered the
-        // handshake above.
-        std::thread::sleep(Duration::from_millis(200));
-        run_one(
-            adapter,
-            peer,
+    let mut tests: Vec<PtControl> = Vec::new();
+    let mut peer_report = None;
+    let res = (|| {
+        x.start(&mut ctl, path_mtu)?;
+        let cycle = x.remote_sys.map_or(4096, |(c, _)| c as usize).max(4096);
+        let lay = PtLayout::new(shape.max_size(p.size.max(1)), cycle);
+        let depth = pt_depth(p);
+        let t0 = Instant::now();
+        for _ in 0..shape.qps {
+            // The server listens on rdma_cm once it answered the handshake
+            // before the connect: a refused connect is tried again.
+            tests.push(PtControl::dial(
+                adapter,
+                peer,
+                p.timeout,
+                lay.total,
+                depth,
+                (crate::perftest::OUT_READS, crate::perftest::OUT_READS),
+                &|_, _| {},
+            )?);
+        }
+        let connect = t0.elapsed();
+        let mine: Vec<crate::perftest::Dest> = tests.iter().map(|c| pt_dest(adapter, c)).collect();
+        let remote = x.after_connect(&mut ctl, &mine)?;
+        let (report, peer) = pt_sizes(
+            &mut x,
+            &mut ctl,
+            &mut tests,
+            &remote,
+            &mine,
             p,
-            keep,
-            Some(Pt {
-                x: &mut x,
-                ch: &mut ctl,
-            }),
-        )
-    });
+            shape,
+            true,
+            &lay,
+            adapter.received_counter(),
+        )?;
+        peer_report = peer;
+        Ok(Report { connect, ..report })
+    })();
+    let mut disc = Ok(Duration::ZERO);
+    for mut tc in tests {
+        let t0 = Instant::now();
+        let r = tc.close();
+        if disc.is_ok() {
+            disc = r.map(|()| t0.elapsed());
+        }
+    }
     let closed = ctl.close();
     let mut r = res?;
+    r.disconnect = disc?;
     closed?;
-    // The run counted the control connection's objects, still open then.
     r.leaked_objects = settled_object_count(adapter);
     r.perftest = Some(PerftestPeer {
         version: x.remote_version,
         server: x.server,
         closed: x.closed,
+        report: peer_report,
     });
     Ok(r)
 }
@@ -1950,14 +1987,11 @@ pub struct PerftestPeer {
     pub version: f64,
     /// The server's keys (its buffer's rkey and address).
     pub server: crate::perftest::Dest,
-    /// The closing handshake went through.
+    /// The exchange went through to its end.
     pub closed: bool,
-}
-
-/// A perftest run's exchange: the protocol and its control connection.
-struct Pt<'a> {
-    x: &'a mut crate::perftest::Client,
-    ch: &'a mut PtControl,
+    /// The peer's bandwidth report (write_bw and read_bw; bidirectional
+    /// send_bw), the last size's.
+    pub report: Option<crate::perftest::BwReport>,
 }
 
 unsafe extern "system" fn polled_cq(_ctx: PVOID, _status: NTSTATUS) {}
@@ -1987,19 +2021,50 @@ impl PtControl {
     /// Connects to the server's control listener, trying again while it
     /// refuses (perftest may not be listening yet), up to `t`.
     fn open(adapter: &Adapter, peer: SocketAddr, t: Duration) -> Result<PtControl, PerfError> {
+        let recv = |qp: *mut NDK_QP, b: &Buf| {
+            let _ = qp_recv(qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
+        };
+        Self::dial(adapter, peer, t, 2 * PT_SEND, 2, (1, 1), &recv)
+            .map_err(|e| PerfError(format!("perftest control connection: {e}")))
+    }
+
+    /// Connects a QP of `depth` requests each way with a buffer of `len`
+    /// bytes (`recvs` posts its receives first) to `peer`, asking for
+    /// `reads` RDMA Reads (inbound, outbound); a refused connect is tried
+    /// again, 100 ms apart, up to `t` (a perftest server listens on rdma_cm
+    /// only once its side of the handshake before the connect is through;
+    /// perftest's own client, `rdma_cm_client_connection`, tries 10 times
+    /// 100 ms apart).
+    fn dial(
+        adapter: &Adapter,
+        peer: SocketAddr,
+        t: Duration,
+        len: usize,
+        depth: u32,
+        reads: (u32, u32),
+        recvs: &dyn Fn(*mut NDK_QP, &Buf),
+    ) -> Result<PtControl, PerfError> {
         let start = Instant::now();
         loop {
-            match Self::try_open(adapter, peer, t) {
+            match Self::try_dial(adapter, peer, t, len, depth, reads, recvs) {
                 Ok(c) => return Ok(c),
                 Err(e) if e.0.contains("REJ") && start.elapsed() < t => {
-                    std::thread::sleep(Duration::from_millis(200));
+                    std::thread::sleep(Duration::from_millis(100));
                 }
-                Err(e) => return Err(PerfError(format!("perftest control connection: {e}"))),
+                Err(e) => return Err(e),
             }
         }
     }
 
-    fn try_open(adapter: &Adapter, peer: SocketAddr, t: Duration) -> Result<PtControl, PerfError> {
+    fn try_dial(
+        adapter: &Adapter,
+        peer: SocketAddr,
+        t: Duration,
+        len: usize,
+        depth: u32,
+        reads: (u32, u32),
+        recvs: &dyn Fn(*mut NDK_QP, &Buf),
+    ) -> Result<PtControl, PerfError> {
         let a = adapter.ptr();
         let mut c = PtControl {
             pd: create_pd(a)?,
@@ -2013,12 +2078,12 @@ impl PtControl {
             traffic: None,
         };
         let r = (|| {
-            c.cq = create_cq(a, 16, Some(polled_cq), ptr::null_mut())?;
-            c.qp = create_qp(c.pd, c.cq, ptr::null_mut(), 2, 2)?;
-            let b = Buf::new(c.pd, 2 * PT_SEND)?;
-            let _ = qp_recv(c.qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
+            c.cq = create_cq(a, depth * 2 + 8, Some(polled_cq), ptr::null_mut())?;
+            c.qp = create_qp(c.pd, c.cq, ptr::null_mut(), depth + 2, depth + 2)?;
+            let b = Buf::new(c.pd, len)?;
+            recvs(c.qp, &b);
             c.buf = Some(b);
-            let (conn, _) = connect(a, c.qp, adapter.local_addr(), peer, None, (1, 1), t, None)?;
+            let (conn, _) = connect(a, c.qp, adapter.local_addr(), peer, None, reads, t, None)?;
             c.conn = conn;
             Ok(())
         })();
@@ -2067,18 +2132,8 @@ impl PtControl {
     }
 }
 
-/// Polls `cq` for its next completion, up to `t`; a failed completion is
-/// an error.
-fn poll_next(
-    cq: *mut NDK_CQ,
-    res: &mut [NDK_RESULT_EX; RESULTS],
-    t: Duration,
-    what: &str,
-) -> Result<NDK_RESULT_EX, PerfError> {
-    poll_next_while(cq, res, t, what, None)
-}
-
-/// [`poll_next`], but while `traffic` (a count of datagrams received)
+/// Polls `cq` for its next completion, up to `t` (a failed completion is
+/// an error); while `traffic` (a count of datagrams received)
 /// keeps moving the wait goes on: it fails only after `t` with nothing
 /// received at all. A passive side waiting for a message that follows
 /// the peer's traffic waits as long as the traffic takes.
@@ -2320,10 +2375,11 @@ pub fn serve_perftest(
     adapter: &Adapter,
     addr: SocketAddr,
     p: &Params,
+    shape: crate::perftest::Shape,
     path_mtu: u32,
     keep: &mut Keep,
 ) -> Result<Report, PerfError> {
-    let mut x = crate::perftest::Client::new(p.mode)?;
+    let mut x = crate::perftest::Client::with_shape(p.mode, shape)?;
     let t = p.timeout;
     let a = adapter.ptr();
     let inbox = Arc::new(PtInbox::default());
@@ -2373,126 +2429,63 @@ pub fn serve_perftest(
             return Err(e);
         }
     };
-    let size = p.size.max(1);
-    let iters = p.iters.unwrap_or(1000);
-    let mut test: Option<PtControl> = None;
+    let mut tests: Vec<PtControl> = Vec::new();
+    let mut peer_report = None;
     let res = (|| {
         x.start(&mut ctl, path_mtu)?;
         let cycle = x.remote_sys.map_or(4096, |(c, _)| c as usize).max(4096);
-        let Some(tconn) = inbox.next(t) else {
-            return err("the perftest client did not connect its test QP");
+        // perftest's exchange announces no message size before the
+        // traffic (`struct pingpong_dest` has none), so a passive side
+        // (write_bw, read_bw one way, read_lat) exposes room for the
+        // largest any perftest client sends, its `-a` maximum: the
+        // memory is zeroed pages, taken from the system as they are
+        // touched.
+        let passive =
+            !shape.duplex && matches!(p.mode, Mode::WriteBw | Mode::ReadBw | Mode::ReadLat);
+        let max = if passive {
+            p.size.max(crate::perftest::ALL_MAX)
+        } else {
+            shape.max_size(p.size.max(1))
         };
-        let recvs = match p.mode {
-            Mode::SendBw => iters.min(512) as usize,
-            Mode::SendLat => 2,
-            _ => 0,
-        };
-        let region = size.max(cycle) * 2;
-        let len = region + recvs.max(1) * size + size + 64;
-        let send_off = region + recvs.max(1) * size;
-        let tc = pt_accept(adapter, tconn, len, (recvs as u32).max(16), t, &|qp, b| {
-            for i in 0..recvs {
-                let _ = qp_recv(qp, i, &b.sge(region + i * size, size));
-            }
-        })?;
-        let (tqp, tcq) = (tc.qp, tc.cq);
-        let Some((base, token)) = tc.buf.as_ref().map(|b| (b.addr(0), b.token)) else {
-            return err("no buffer");
-        };
-        let sge = |off: usize| NDK_SGE {
-            Address: NDK_SGE_ADDRESS {
-                VirtualAddress: (base + off as u64) as PVOID,
-            },
-            Length: size as ULONG,
-            MemoryRegionToken: token,
-        };
-        let mine = crate::perftest::Dest {
-            out_reads: crate::perftest::OUT_READS,
-            rkey: token,
-            vaddr: base,
-            gid: match adapter.local_addr().ip() {
-                std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-                std::net::IpAddr::V6(v6) => v6.octets(),
-            },
-            ..Default::default()
-        };
-        let recv_sge = |i: usize| sge(region + i * size);
-        let send_sge = sge(send_off);
-        test = Some(tc);
-        x.after_connect(&mut ctl, &mine)?;
-        let start = Instant::now();
-        let mut report = Report::default();
-        let mut res = empty_results();
-        match p.mode {
-            Mode::SendBw => {
-                let mut posted = recvs as u64;
-                while report.messages < iters {
-                    let r = poll_next(tcq, &mut res, t, "send_bw receive")?;
-                    if r.Type == NdkOperationTypeReceive {
-                        report.messages += 1;
-                        report.bytes += u64::from(r.BytesTransferred);
-                        if posted < iters {
-                            let i = r.RequestContext as usize;
-                            let _ = qp_recv(tqp, i, &recv_sge(i));
-                            posted += 1;
-                        }
-                    }
-                }
-            }
-            Mode::SendLat => {
-                let mut lat = Vec::with_capacity(iters as usize);
-                let mut t_send = start;
-                while report.messages < iters {
-                    let r = poll_next(tcq, &mut res, t, "send_lat ping")?;
-                    if r.Type != NdkOperationTypeReceive {
-                        continue;
-                    }
-                    let now = Instant::now();
-                    if report.messages > 0 {
-                        lat.push((now - t_send).as_nanos() as u64);
-                    }
-                    report.messages += 1;
-                    report.bytes += u64::from(r.BytesTransferred);
-                    let i = r.RequestContext as usize;
-                    let _ = qp_recv(tqp, i, &recv_sge(i));
-                    t_send = Instant::now();
-                    if let Err(st) = qp_send(tqp, usize::MAX, &send_sge, 0) {
-                        return err(format!(
-                            "send_lat: posting the pong failed: {}",
-                            status_name(st)
-                        ));
-                    }
-                }
-                lat.sort_unstable();
-                report.lat = Samples(lat);
-            }
-            _ => {}
+        let lay = PtLayout::new(max, cycle);
+        let depth = pt_depth(p);
+        // perftest's client connects its -q test QPs at once
+        // (`_rdma_cm_client_connection`); each is accepted in turn.
+        for i in 0..shape.qps {
+            let Some(tconn) = inbox.next(t) else {
+                return err(format!(
+                    "the perftest client connected {i} of {} test QPs within {:.0} s",
+                    shape.qps,
+                    t.as_secs_f64()
+                ));
+            };
+            tests.push(pt_accept(adapter, tconn, lay.total, depth, t, &|_, _| {})?);
         }
-        report.elapsed = start.elapsed();
-        // write_bw / read_bw: the client's traffic is one-sided, and its
-        // next message comes when that traffic is done, however long it
-        // takes: wait while datagrams keep arriving.
-        ctl.traffic = Some(adapter.received_counter());
-        let peer = x.finish(&mut ctl, &mine, &report, size)?;
-        ctl.traffic = None;
-        // write_bw / read_bw: the traffic was the client's alone; what it
-        // ran (iterations or -D seconds) is in its report.
-        if let Some(b) = peer {
-            report.messages = b.iters;
-            report.bytes = b.iters * b.size;
-            if b.bw_avg_mbs > 0.0 {
-                report.elapsed = Duration::from_secs_f64(
-                    report.bytes as f64 / (b.bw_avg_mbs * (1 << 20) as f64),
-                );
-            }
-        }
+        let mine: Vec<crate::perftest::Dest> = tests.iter().map(|c| pt_dest(adapter, c)).collect();
+        let remote = x.after_connect(&mut ctl, &mine)?;
+        let (report, peer) = pt_sizes(
+            &mut x,
+            &mut ctl,
+            &mut tests,
+            &remote,
+            &mine,
+            p,
+            shape,
+            false,
+            &lay,
+            adapter.received_counter(),
+        )?;
+        peer_report = peer;
         Ok(report)
     })();
     // The client tears its connections down; this side's disconnects
     // complete either way.
     let mut closed = Ok(());
-    if let Some(mut tc) = test {
-        closed = tc.close();
+    for mut tc in tests {
+        let r = tc.close();
+        if closed.is_ok() {
+            closed = r;
+        }
     }
     let c2 = ctl.close();
     close_listener(listener);
@@ -2504,8 +2497,471 @@ pub fn serve_perftest(
         version: x.remote_version,
         server: x.server,
         closed: x.closed,
+        report: peer_report,
     });
     Ok(report)
+}
+
+/// A perftest test connection's buffer: the region the peer writes into
+/// and reads from first (its keys' address), then this side's source
+/// and sink. The peer moves its remote address within its cycle buffer
+/// for messages of up to half of it (perftest_resources.c,
+/// `run_iter_bw`), so the exposed region is twice the larger of the two.
+#[derive(Debug, Clone, Copy)]
+struct PtLayout {
+    /// Offset of this side's source (RDMA Write, Send) and sink (RDMA
+    /// Read) area.
+    local: usize,
+    /// Whole buffer.
+    total: usize,
+}
+
+impl PtLayout {
+    fn new(max_size: usize, cycle: usize) -> PtLayout {
+        let local = max_size.max(cycle) * 2;
+        PtLayout {
+            local,
+            total: local + max_size.max(64),
+        }
+    }
+}
+
+/// Requests each way on a test QP: the window, and for the Send modes
+/// room for perftest's receive ring (`DEF_RX_SEND`, 512).
+fn pt_depth(p: &Params) -> u32 {
+    match p.mode {
+        Mode::SendBw | Mode::SendLat => 512,
+        _ => p.window.clamp(1, 1024) + 2,
+    }
+}
+
+/// A test connection's keys as perftest's `set_up_connection` fills them
+/// (the exposed region's address and the buffer's token).
+fn pt_dest(adapter: &Adapter, c: &PtControl) -> crate::perftest::Dest {
+    let (vaddr, rkey) = c.buf.as_ref().map_or((0, 0), |b| (b.addr(0), b.token));
+    crate::perftest::Dest {
+        out_reads: crate::perftest::OUT_READS,
+        psn: (vaddr as u32 ^ 0x5a5a5a) & 0xff_ffff,
+        rkey,
+        vaddr,
+        gid: match adapter.local_addr().ip() {
+            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            std::net::IpAddr::V6(v6) => v6.octets(),
+        },
+        ..Default::default()
+    }
+}
+
+/// Every size of a run after the keys: per size the receives, the sync
+/// before it, the traffic and what follows it; then the end of the
+/// exchange. `client` is this side's role. Returns this side's report
+/// (its messages and bytes summed over the sizes, the last size's
+/// latencies) and the peer's last bandwidth report.
+#[allow(clippy::too_many_arguments)]
+fn pt_sizes(
+    x: &mut crate::perftest::Client,
+    ctl: &mut PtControl,
+    tests: &mut [PtControl],
+    remote: &[crate::perftest::Dest],
+    mine: &[crate::perftest::Dest],
+    p: &Params,
+    shape: crate::perftest::Shape,
+    client: bool,
+    lay: &PtLayout,
+    traffic: Arc<AtomicU64>,
+) -> Result<(Report, Option<crate::perftest::BwReport>), PerfError> {
+    // Every wait of the exchange from here on may span the peer's
+    // traffic: it goes on as long as datagrams keep arriving.
+    ctl.traffic = Some(traffic);
+    let r = pt_sizes_inner(x, ctl, tests, remote, mine, p, shape, client, lay);
+    ctl.traffic = None;
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pt_sizes_inner(
+    x: &mut crate::perftest::Client,
+    ctl: &mut PtControl,
+    tests: &mut [PtControl],
+    remote: &[crate::perftest::Dest],
+    mine: &[crate::perftest::Dest],
+    p: &Params,
+    shape: crate::perftest::Shape,
+    client: bool,
+    lay: &PtLayout,
+) -> Result<(Report, Option<crate::perftest::BwReport>), PerfError> {
+    let first = mine[0];
+    // A one-directional write_bw or read_bw server and a read_lat server
+    // only wait: the client's traffic is one-sided, and its next message
+    // comes when that traffic is done.
+    let idle =
+        !client && !shape.duplex && matches!(p.mode, Mode::WriteBw | Mode::ReadBw | Mode::ReadLat);
+    let mut total = Report::default();
+    let mut last = (Report::default(), p.size);
+    let mut peer = None;
+    if !idle {
+        for size in shape.sizes(p.size.max(1)) {
+            let pre = pt_post_receives(tests, p, shape, client, size)?;
+            x.before_size(ctl, &first)?;
+            let r = pt_traffic(tests, remote, p, shape, client, size, lay, &pre)?;
+            if let Some(b) = x.after_size(ctl, &first, &r, size)? {
+                peer = Some(b);
+            }
+            total.messages += r.messages;
+            total.bytes += r.bytes;
+            total.elapsed += r.elapsed;
+            total.lat = r.lat.clone();
+            last = (r, size);
+        }
+    }
+    if let Some(b) = x.finish(ctl, &first, &last.0, last.1)? {
+        peer = Some(b);
+    }
+    // A waiting server's traffic was the client's alone: what it ran
+    // (iterations or -D seconds) is in its report.
+    if let (true, Some(b)) = (idle, peer) {
+        total.messages = b.iters;
+        total.bytes = b.iters * b.size;
+        if b.bw_avg_mbs > 0.0 {
+            total.elapsed =
+                Duration::from_secs_f64(total.bytes as f64 / (b.bw_avg_mbs * (1 << 20) as f64));
+        }
+    }
+    Ok((total, peer))
+}
+
+/// Posts one size's receives on each test connection before the sync
+/// that lets the peer send (send_bw.c and send_lat.c post theirs with
+/// `ctx_set_recv_wqes` ahead of that handshake): the receiving side of
+/// send_bw as many as the window of the QP allows, up to the size's
+/// messages; send_lat two. Returns how many each connection got.
+fn pt_post_receives(
+    tests: &[PtControl],
+    p: &Params,
+    shape: crate::perftest::Shape,
+    client: bool,
+    size: usize,
+) -> Result<Vec<u64>, PerfError> {
+    let per = match p.mode {
+        Mode::SendBw if !client || shape.duplex => pt_depth(p) as u64,
+        Mode::SendLat => 2,
+        _ => 0,
+    };
+    let per = p.iters.map_or(per, |n| per.min(n));
+    let mut out = Vec::with_capacity(tests.len());
+    for tc in tests {
+        let Some(b) = tc.buf.as_ref() else {
+            return err("perftest: a test connection without its buffer");
+        };
+        for _ in 0..per {
+            qp_recv(tc.qp, 0, &b.sge(0, size)).or_else(|st| {
+                err(format!(
+                    "perftest {}: posting a receive failed: {}",
+                    p.mode.name(),
+                    status_name(st)
+                ))
+            })?;
+        }
+        out.push(per);
+    }
+    Ok(out)
+}
+
+/// One test connection's counts in [`pt_traffic`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Lane {
+    posted: u64,
+    done: u64,
+    recv_posted: u64,
+    received: u64,
+    t_post: Option<Instant>,
+}
+
+/// One size's traffic on every test connection, polled: this side's part
+/// of perftest's `run_iter_bw` (RDMA Writes or Reads to the peer's keys,
+/// or Sends, `p.window` outstanding per QP), `run_iter_bw_server` (the
+/// receives), `run_iter_bi` (both, `-b`), `run_iter_lat` (read_lat: one
+/// Read at a time), `run_iter_lat_send` (send_lat: the client Sends
+/// first, each side Sends when it received) and `run_iter_lat_write`
+/// ([`pt_write_lat`]); all in perftest_resources.c. `pre` is what
+/// [`pt_post_receives`] posted. Fails when nothing completes for the
+/// step bound.
+#[allow(clippy::too_many_arguments)]
+fn pt_traffic(
+    tests: &[PtControl],
+    remote: &[crate::perftest::Dest],
+    p: &Params,
+    shape: crate::perftest::Shape,
+    client: bool,
+    size: usize,
+    lay: &PtLayout,
+    pre: &[u64],
+) -> Result<Report, PerfError> {
+    let mode = p.mode;
+    if mode == Mode::WriteLat {
+        return pt_write_lat(tests, remote, p, client, size, lay);
+    }
+    let sends = match mode {
+        Mode::WriteBw | Mode::ReadBw | Mode::SendBw => client || shape.duplex,
+        Mode::ReadLat => client,
+        _ => true,
+    };
+    let recvs = match mode {
+        Mode::SendBw => !client || shape.duplex,
+        Mode::SendLat => true,
+        _ => false,
+    };
+    let pingpong = mode == Mode::SendLat;
+    let window = if mode.is_latency() {
+        1
+    } else {
+        u64::from(p.window.max(1))
+    };
+    let target = p.iters;
+    let start = Instant::now();
+    let deadline = start + p.duration;
+    let mut lanes: Vec<Lane> = pre
+        .iter()
+        .map(|&n| Lane {
+            recv_posted: n,
+            ..Lane::default()
+        })
+        .collect();
+    let mut res = empty_results();
+    let mut report = Report::default();
+    let mut lat = Vec::with_capacity(target.map_or(1 << 16, |n| n.min(1 << 22)) as usize);
+    let mut first_post = None;
+    let mut last_done = start;
+    let mut last_progress = start;
+    let fail = |what: String| -> Result<Report, PerfError> {
+        err(format!("perftest {} ({size} B): {what}", mode.name()))
+    };
+    loop {
+        let now = Instant::now();
+        let more = |l: &Lane| target.map_or(now < deadline, |n| l.posted < n);
+        for (i, tc) in tests.iter().enumerate() {
+            let l = &mut lanes[i];
+            let Some(b) = tc.buf.as_ref() else {
+                return fail("a test connection without its buffer".into());
+            };
+            if !sends {
+                continue;
+            }
+            loop {
+                let may = if pingpong {
+                    l.posted < l.received + u64::from(client)
+                } else {
+                    l.posted - l.done < window
+                };
+                if !(may && more(l)) {
+                    break;
+                }
+                let sge = b.sge(lay.local, size);
+                let r = &remote[i];
+                let st = match mode {
+                    Mode::WriteBw => qp_write(tc.qp, 0, &sge, r.vaddr, r.rkey),
+                    Mode::ReadBw | Mode::ReadLat => qp_read(tc.qp, 0, &sge, r.vaddr, r.rkey),
+                    _ => qp_send(tc.qp, 0, &sge, 0),
+                };
+                if let Err(st) = st {
+                    return fail(format!("posting failed: {}", status_name(st)));
+                }
+                first_post.get_or_insert(now);
+                l.t_post = Some(now);
+                l.posted += 1;
+            }
+        }
+        let mut progressed = false;
+        for (i, tc) in tests.iter().enumerate() {
+            let l = &mut lanes[i];
+            loop {
+                let n = cq_poll(tc.cq, &mut res);
+                for r in &res[..n] {
+                    progressed = true;
+                    let now = Instant::now();
+                    if r.Status != STATUS_SUCCESS {
+                        let op = if r.Type == NdkOperationTypeReceive {
+                            "receive"
+                        } else {
+                            "request"
+                        };
+                        return fail(format!(
+                            "a {op} on test QP {i} completed with {} after {} of {} messages",
+                            status_name(r.Status),
+                            l.done.max(l.received),
+                            target.map_or("?".into(), |n| n.to_string())
+                        ));
+                    }
+                    if r.Type == NdkOperationTypeReceive {
+                        l.received += 1;
+                        if !sends {
+                            report.bytes += u64::from(r.BytesTransferred);
+                            last_done = now;
+                        }
+                        if pingpong && let Some(t) = l.t_post {
+                            lat.push((now - t).as_nanos() as u64);
+                        }
+                        if target.is_none_or(|n| l.recv_posted < n) {
+                            let Some(b) = tc.buf.as_ref() else { continue };
+                            let _ = qp_recv(tc.qp, 0, &b.sge(0, size));
+                            l.recv_posted += 1;
+                        }
+                    } else {
+                        l.done += 1;
+                        report.bytes += u64::from(r.BytesTransferred);
+                        last_done = now;
+                        if mode == Mode::ReadLat
+                            && let Some(t) = l.t_post
+                        {
+                            lat.push((now - t).as_nanos() as u64);
+                        }
+                    }
+                }
+                if n < RESULTS {
+                    break;
+                }
+            }
+        }
+        let now = Instant::now();
+        let more = |l: &Lane| target.map_or(now < deadline, |n| l.posted < n);
+        let sent = !sends || lanes.iter().all(|l| !more(l) && l.done == l.posted);
+        let got = !recvs
+            || lanes.iter().all(|l| match target {
+                Some(n) => l.received >= n,
+                None => !sends || l.received >= l.posted,
+            });
+        if sent && got {
+            break;
+        }
+        if progressed {
+            last_progress = now;
+        } else if now - last_progress > p.timeout {
+            let done: u64 = lanes.iter().map(|l| l.done).sum();
+            let got: u64 = lanes.iter().map(|l| l.received).sum();
+            return fail(format!(
+                "nothing completed within {:.0} s ({done} requests and {got} receives \
+                 completed on {} test QPs)",
+                p.timeout.as_secs_f64(),
+                tests.len()
+            ));
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    report.messages = if sends {
+        lanes.iter().map(|l| l.done).sum()
+    } else {
+        lanes.iter().map(|l| l.received).sum()
+    };
+    report.elapsed = last_done.saturating_duration_since(first_post.unwrap_or(start));
+    lat.sort_unstable();
+    report.lat = Samples(lat);
+    Ok(report)
+}
+
+/// write_lat's ping-pong (perftest_resources.c, `run_iter_lat_write`): each
+/// side RDMA-Writes `size` bytes to the other's keys, the last byte its
+/// count of writes so far, and writes its next once the peer's write of
+/// the same count has landed in the last byte of its own exposed region;
+/// the server writes first (its `machine == SERVER` skips the first
+/// wait). The first test QP only, as perftest.
+fn pt_write_lat(
+    tests: &[PtControl],
+    remote: &[crate::perftest::Dest],
+    p: &Params,
+    client: bool,
+    size: usize,
+    lay: &PtLayout,
+) -> Result<Report, PerfError> {
+    let fail = |what: String| -> Result<Report, PerfError> {
+        err(format!("perftest write_lat ({size} B): {what}"))
+    };
+    let (Some(tc), Some(r)) = (tests.first(), remote.first()) else {
+        return fail("no test QP".into());
+    };
+    let Some(b) = tc.buf.as_ref() else {
+        return fail("no buffer".into());
+    };
+    let Some(target) = p.iters else {
+        return fail("perftest's write_lat against ndkperf needs -n".into());
+    };
+    let size = size.max(1);
+    let poll_at = b.ptr.wrapping_add(size - 1);
+    let post_at = lay.local + size - 1;
+    let (mut scnt, mut rcnt, mut ccnt) = (0u64, 0u64, 0u64);
+    let mut res = empty_results();
+    let mut lat = Vec::with_capacity(target.min(1 << 22) as usize);
+    let start = Instant::now();
+    let mut t_post = start;
+    let mut last_progress = start;
+    let send = |k: u64| {
+        // SAFETY: the source byte: the write that last carried it was
+        // answered by the peer's, so it left.
+        unsafe { b.bytes_mut(post_at, 1)[0] = k as u8 };
+        qp_write(tc.qp, 0, &b.sge(lay.local, size), r.vaddr, r.rkey)
+    };
+    if !client {
+        scnt = 1;
+        if let Err(st) = send(1) {
+            return fail(format!("posting failed: {}", status_name(st)));
+        }
+    }
+    loop {
+        let now = Instant::now();
+        let mut progressed = false;
+        if rcnt < target {
+            // SAFETY: inside the buffer; the peer's RDMA Write lands
+            // there, so the byte is read volatile.
+            let v = unsafe { ptr::read_volatile(poll_at) };
+            if v == (rcnt + 1) as u8 {
+                rcnt += 1;
+                progressed = true;
+                if scnt > 0 {
+                    lat.push((now - t_post).as_nanos() as u64);
+                }
+                if scnt < target {
+                    scnt += 1;
+                    t_post = Instant::now();
+                    if let Err(st) = send(scnt) {
+                        return fail(format!("posting failed: {}", status_name(st)));
+                    }
+                }
+            }
+        }
+        let n = cq_poll(tc.cq, &mut res);
+        for c in &res[..n] {
+            progressed = true;
+            if c.Status != STATUS_SUCCESS {
+                return fail(format!(
+                    "an RDMA Write completed with {} after {ccnt} of {target}",
+                    status_name(c.Status)
+                ));
+            }
+            ccnt += 1;
+        }
+        if rcnt == target && scnt == target && ccnt == scnt {
+            break;
+        }
+        if progressed {
+            last_progress = now;
+        } else if now - last_progress > p.timeout {
+            return fail(format!(
+                "nothing happened within {:.0} s ({scnt} written, {rcnt} received, {ccnt} completed)",
+                p.timeout.as_secs_f64()
+            ));
+        } else {
+            // The adapter's I/O thread may share this core.
+            std::thread::yield_now();
+        }
+    }
+    lat.sort_unstable();
+    Ok(Report {
+        messages: scnt,
+        bytes: scnt * size as u64,
+        elapsed: start.elapsed(),
+        lat: Samples(lat),
+        ..Report::default()
+    })
 }
 
 fn run_one(
@@ -2513,7 +2969,6 @@ fn run_one(
     peer: SocketAddr,
     p: &Params,
     keep: &mut Keep,
-    mut pt: Option<Pt<'_>>,
 ) -> Result<Report, PerfError> {
     let a = adapter.ptr();
     let size = p.size.max(1);
@@ -2614,28 +3069,11 @@ fn run_one(
     }
     .encode();
     // rping connects as rping does: no private data, one RDMA Read each
-    // way; perftest with no private data either, out_reads each way.
+    // way.
     let (hello, reads) = if p.mode == Mode::Rping {
         (None, (1, 1))
-    } else if pt.is_some() {
-        (
-            None,
-            (crate::perftest::OUT_READS, crate::perftest::OUT_READS),
-        )
     } else {
         (Some(&hello[..]), (16, 16))
-    };
-    // perftest: my keys (this buffer), sent in its key handshakes.
-    let mine = crate::perftest::Dest {
-        out_reads: crate::perftest::OUT_READS,
-        psn: (b.addr(0) as u32 ^ 0x5a5a5a) & 0xff_ffff,
-        rkey: b.token,
-        vaddr: b.addr(0),
-        gid: match adapter.local_addr().ip() {
-            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-            std::net::IpAddr::V6(v6) => v6.octets(),
-        },
-        ..Default::default()
     };
     let teardown = |conn: Option<*mut NDK_CONNECTOR>| {
         if let Some(c) = conn {
@@ -2647,53 +3085,27 @@ fn run_one(
         close_pd(p.timeout);
     };
     let t0 = Instant::now();
-    // A perftest server listens on rdma_cm only once the handshake before
-    // the connect is through: a refused connect is tried again (as
-    // perftest's client does, 10 times 100 ms apart).
-    let mut tries = 0;
-    let (conn, mut remote) = loop {
-        let on_disc = (
-            Some(client_peer_disconnected as unsafe extern "system" fn(PVOID)),
-            Arc::as_ptr(&run) as PVOID,
-        );
-        match connect(
-            a,
-            qp,
-            adapter.local_addr(),
-            peer,
-            hello,
-            reads,
-            p.timeout,
-            Some(on_disc),
-        ) {
-            Ok(x) => break x,
-            Err(e) if pt.is_some() && tries < 10 && e.0.contains("REJ") => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => {
-                teardown(None);
-                return Err(e);
-            }
+    let on_disc = (
+        Some(client_peer_disconnected as unsafe extern "system" fn(PVOID)),
+        Arc::as_ptr(&run) as PVOID,
+    );
+    let (conn, remote) = match connect(
+        a,
+        qp,
+        adapter.local_addr(),
+        peer,
+        hello,
+        reads,
+        p.timeout,
+        Some(on_disc),
+    ) {
+        Ok(x) => x,
+        Err(e) => {
+            teardown(None);
+            return Err(e);
         }
     };
     let connect_time = t0.elapsed();
-    if let Some(x) = pt.as_mut() {
-        match x.x.after_connect(x.ch, &mine) {
-            Ok(server) => {
-                remote = RdmaInfo {
-                    buf: server.vaddr,
-                    rkey: server.rkey,
-                    size: size as u32,
-                };
-            }
-            Err(e) => {
-                let _ = disconnect(conn, p.timeout);
-                teardown(Some(conn));
-                return Err(e);
-            }
-        }
-    }
     // Start: the first window, posted under the drive.
     let start = Instant::now();
     let mut started = Ok(());
@@ -2775,14 +3187,6 @@ fn run_one(
             ..Report::default()
         }
     };
-    // perftest: its closing exchange (the report the server prints)
-    // before the QP's disconnect, as perftest's client does.
-    let closing = match pt.as_mut() {
-        Some(x) if outcome == Some(STATUS_SUCCESS) => {
-            x.x.finish(x.ch, &mine, &report, size).map(drop)
-        }
-        _ => Ok(()),
-    };
     let disc = disconnect(conn, p.timeout);
     teardown(Some(conn));
     report.leaked_objects = settled_object_count(adapter);
@@ -2832,7 +3236,6 @@ fn run_one(
             ));
         }
     }
-    closing?;
     report.disconnect = disc?;
     Ok(report)
 }

@@ -175,8 +175,79 @@ pub struct BwReport {
 pub fn supported(mode: Mode) -> bool {
     matches!(
         mode,
-        Mode::WriteBw | Mode::ReadBw | Mode::SendBw | Mode::SendLat
+        Mode::WriteBw
+            | Mode::ReadBw
+            | Mode::SendBw
+            | Mode::SendLat
+            | Mode::WriteLat
+            | Mode::ReadLat
     )
+}
+
+/// perftest's `-a` sizes: 2^1 to 2^23 bytes (`MAX_SIZE`, perftest_parameters.h;
+/// the `for (i = 1; i < 24; ++i)` loops of write_bw.c and its siblings; for
+/// RC, send_bw.c's `size_max_pow` is 24 too).
+pub const ALL_MAX: usize = 1 << 23;
+
+/// A run's shape beyond its mode: perftest's `-q` (test QPs), `-b`
+/// (bidirectional) and `-a` (every size from 2 B to [`ALL_MAX`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Test QPs (`-q`).
+    pub qps: u32,
+    /// Both sides run traffic (`-b`).
+    pub duplex: bool,
+    /// Every size (`-a`).
+    pub all: bool,
+}
+
+impl Default for Shape {
+    fn default() -> Shape {
+        Shape {
+            qps: 1,
+            duplex: false,
+            all: false,
+        }
+    }
+}
+
+impl Shape {
+    /// The message sizes a run of `size` goes through.
+    pub fn sizes(&self, size: usize) -> Vec<usize> {
+        if self.all {
+            (1..24).map(|i| 1usize << i).collect()
+        } else {
+            vec![size]
+        }
+    }
+
+    /// The largest message of a run of `size`.
+    pub fn max_size(&self, size: usize) -> usize {
+        if self.all { ALL_MAX } else { size }
+    }
+
+    /// Whether perftest runs `mode` in this shape: its parser allows `-q`
+    /// and `-b` on the bandwidth tests only (perftest_parameters.c,
+    /// `parser`, cases 'q' and 'b').
+    pub fn check(&self, mode: Mode) -> Result<(), PerfError> {
+        if !supported(mode) {
+            return Err(PerfError(format!(
+                "perftest has no -R server for {}; use write_bw, read_bw, send_bw, send_lat, \
+                 write_lat or read_lat",
+                mode.name()
+            )));
+        }
+        if mode.is_latency() && (self.qps > 1 || self.duplex) {
+            return Err(PerfError(format!(
+                "perftest runs -q and -b in its bandwidth tests only, not {}",
+                mode.name()
+            )));
+        }
+        if self.qps == 0 {
+            return Err(PerfError("-q 0: at least one test QP".into()));
+        }
+        Ok(())
+    }
 }
 
 /// The control connection's message exchange: Send `mine`, then take
@@ -293,31 +364,38 @@ impl Turns {
 #[derive(Debug, Clone, Default)]
 pub struct Client {
     mode: Option<Mode>,
+    shape: Shape,
     /// The server's version string's number.
     pub remote_version: f64,
     /// The server's cycle buffer and cache line (if exchanged).
     pub remote_sys: Option<(u32, u32)>,
     /// The server's MTU enum (if exchanged).
     pub remote_mtu: Option<u32>,
-    /// The server's keys.
+    /// The server's keys (its first test QP's).
     pub server: Dest,
-    /// The closing handshake went through.
+    /// The exchange went through to its end (the closing handshake;
+    /// write_lat has none).
     pub closed: bool,
 }
 
 impl Client {
-    /// A client for `mode`.
+    /// A client for `mode` with one test QP, one direction, one size.
     pub fn new(mode: Mode) -> Result<Client, PerfError> {
-        if !supported(mode) {
-            return Err(PerfError(format!(
-                "perftest has no -R server for {}; use write_bw, read_bw, send_bw or send_lat",
-                mode.name()
-            )));
-        }
+        Client::with_shape(mode, Shape::default())
+    }
+
+    /// A client for `mode` in `shape`.
+    pub fn with_shape(mode: Mode, shape: Shape) -> Result<Client, PerfError> {
+        shape.check(mode)?;
         Ok(Client {
             mode: Some(mode),
+            shape,
             ..Client::default()
         })
+    }
+
+    fn is(&self, modes: &[Mode]) -> bool {
+        self.mode.is_some_and(|m| modes.contains(&m))
     }
 
     /// Steps 1-4 up to the handshake before the test QP's connect.
@@ -363,65 +441,152 @@ impl Client {
             .ok_or_else(|| PerfError(format!("perftest {what}: {} bytes of keys", r.len())))
     }
 
-    /// Step 5, after the test QP's connection: returns the server's keys.
-    pub fn after_connect(&mut self, ch: &mut dyn Channel, mine: &Dest) -> Result<Dest, PerfError> {
-        self.handshake(ch, &Dest::default(), "sync after the test QP's connect")?;
-        let server = self.handshake(ch, mine, "keys")?;
-        self.server = server;
-        let more = match self.mode {
-            Some(Mode::SendBw | Mode::SendLat) => 3,
-            _ => 2,
+    /// Step 5, once every test QP is connected: `mine` holds each test
+    /// QP's keys (as many as the shape's QPs); returns the server's, in
+    /// the same order. The handshakes of `create_rdma_cm_connection`
+    /// (perftest_communication.c, the one after the connects) and of each
+    /// test's `main`: write_lat.c and read_lat.c one more with the first
+    /// QP's keys ahead of the per-QP ones; send_bw.c and send_lat.c one
+    /// between the per-QP rounds; the others one after them ("after
+    /// moving qp to RTR").
+    pub fn after_connect(
+        &mut self,
+        ch: &mut dyn Channel,
+        mine: &[Dest],
+    ) -> Result<Vec<Dest>, PerfError> {
+        let Some(first) = mine.first().copied() else {
+            return Err(PerfError("perftest: no test QP".into()));
         };
-        for _ in 0..more {
-            self.handshake(ch, mine, "sync before traffic")?;
+        if mine.len() != self.shape.qps as usize {
+            return Err(PerfError(format!(
+                "perftest: keys of {} test QPs for a run of {}",
+                mine.len(),
+                self.shape.qps
+            )));
         }
+        let send = self.is(&[Mode::SendBw, Mode::SendLat]);
+        self.handshake(ch, &Dest::default(), "sync after the test QP's connect")?;
+        if self.is(&[Mode::WriteLat, Mode::ReadLat]) {
+            self.handshake(ch, &first, "keys of the first test QP")?;
+        }
+        let mut server = Vec::with_capacity(mine.len());
+        for m in mine {
+            server.push(self.handshake(ch, m, "keys")?);
+        }
+        if send {
+            self.handshake(ch, &first, "sync after the keys")?;
+        }
+        for m in mine {
+            self.handshake(ch, m, "keys, second round")?;
+        }
+        if !send {
+            self.handshake(ch, &first, "sync before traffic")?;
+        }
+        self.server = server[0];
         Ok(server)
     }
 
-    /// Steps 7 and 8, after the traffic; for write_bw and read_bw, the
-    /// peer's bandwidth report (the server learns from it what the
-    /// client ran: perftest tells a server nothing else).
-    pub fn finish(
+    /// Before each size's traffic: send_bw and send_lat sync once the
+    /// receives are posted, and a bidirectional write_bw or read_bw syncs
+    /// both sides' start (write_bw.c, read_bw.c, send_bw.c, send_lat.c:
+    /// the handshake ahead of `run_iter_*`).
+    pub fn before_size(&mut self, ch: &mut dyn Channel, first: &Dest) -> Result<(), PerfError> {
+        let duplex_rdma = self.shape.duplex && self.is(&[Mode::WriteBw, Mode::ReadBw]);
+        if self.is(&[Mode::SendBw, Mode::SendLat]) || duplex_rdma {
+            self.handshake(ch, first, "sync before traffic")?;
+        }
+        Ok(())
+    }
+
+    /// After each size's traffic: a bidirectional run exchanges both
+    /// sides' reports (`xchg_bw_reports`), and with `-a` syncs once more
+    /// (write_bw.c and read_bw.c before the reports, for a peer of version
+    /// 4.6 or later, as every peer `start` accepts is; send_bw.c after
+    /// them). Returns the peer's report when one was exchanged.
+    pub fn after_size(
         &mut self,
         ch: &mut dyn Channel,
-        mine: &Dest,
+        first: &Dest,
         r: &Report,
         size: usize,
     ) -> Result<Option<BwReport>, PerfError> {
         let mut peer = None;
-        if matches!(self.mode, Some(Mode::WriteBw | Mode::ReadBw)) {
-            self.handshake(ch, mine, "sync after traffic")?;
-            let mbs = r.bytes_per_sec() / (1 << 20) as f64;
-            let mpps = r.msg_rate() / 1e6;
-            let rep = encode_bw_report(size as u64, r.messages, mbs, mbs, mpps);
-            let be64 = |b: Vec<u8>| -> u64 {
-                b.get(..8)
-                    .and_then(|s| <[u8; 8]>::try_from(s).ok())
-                    .map_or(0, u64::from_be_bytes)
-            };
-            let size = be64(ch.xchg(&rep[..8], "report size")?);
-            let iters = if self.remote_version >= 5.33 {
-                be64(ch.xchg(&rep[8..16], "report iterations")?)
-            } else {
-                let b = ch.xchg(&(r.messages as u32).to_be_bytes(), "report iterations")?;
-                b.get(..4)
-                    .and_then(|s| <[u8; 4]>::try_from(s).ok())
-                    .map_or(0, |a| u64::from(u32::from_be_bytes(a)))
-            };
-            let peak = f64::from_bits(be64(ch.xchg(&rep[16..24], "report peak")?));
-            let avg = f64::from_bits(be64(ch.xchg(&rep[24..32], "report average")?));
-            let mpps = f64::from_bits(be64(ch.xchg(&rep[32..40], "report message rate")?));
-            peer = Some(BwReport {
-                size,
-                iters,
-                bw_peak_mbs: peak,
-                bw_avg_mbs: avg,
-                mpps,
-            });
+        if self.shape.duplex && self.is(&[Mode::WriteBw, Mode::ReadBw]) {
+            if self.shape.all {
+                self.handshake(ch, first, "sync after a size")?;
+            }
+            peer = Some(self.reports(ch, r, size)?);
         }
-        self.handshake(ch, mine, "closing sync")?;
+        if self.is(&[Mode::SendBw]) {
+            if self.shape.duplex {
+                peer = Some(self.reports(ch, r, size)?);
+            }
+            if self.shape.all {
+                self.handshake(ch, first, "sync after a size")?;
+            }
+        }
+        Ok(peer)
+    }
+
+    /// Steps 7 and 8, after the traffic: a one-directional write_bw or
+    /// read_bw syncs and sends the client's report (the server learns from
+    /// it what the client ran: perftest tells a server nothing else), then
+    /// the closing handshake (`ctx_close_connection`); write_lat.c has
+    /// neither.
+    pub fn finish(
+        &mut self,
+        ch: &mut dyn Channel,
+        first: &Dest,
+        r: &Report,
+        size: usize,
+    ) -> Result<Option<BwReport>, PerfError> {
+        let mut peer = None;
+        if !self.shape.duplex && self.is(&[Mode::WriteBw, Mode::ReadBw]) {
+            self.handshake(ch, first, "sync after traffic")?;
+            peer = Some(self.reports(ch, r, size)?);
+        }
+        if !self.is(&[Mode::WriteLat]) {
+            self.handshake(ch, first, "closing sync")?;
+        }
         self.closed = true;
         Ok(peer)
+    }
+
+    /// `xchg_bw_reports` (report per port off): this side's report `r` of
+    /// `size`-byte messages for the peer's.
+    fn reports(
+        &mut self,
+        ch: &mut dyn Channel,
+        r: &Report,
+        size: usize,
+    ) -> Result<BwReport, PerfError> {
+        let mbs = r.bytes_per_sec() / (1 << 20) as f64;
+        let mpps = r.msg_rate() / 1e6;
+        let rep = encode_bw_report(size as u64, r.messages, mbs, mbs, mpps);
+        let be64 = |b: Vec<u8>| -> u64 {
+            b.get(..8)
+                .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                .map_or(0, u64::from_be_bytes)
+        };
+        let size = be64(ch.xchg(&rep[..8], "report size")?);
+        let iters = if self.remote_version >= 5.33 {
+            be64(ch.xchg(&rep[8..16], "report iterations")?)
+        } else {
+            let b = ch.xchg(&(r.messages as u32).to_be_bytes(), "report iterations")?;
+            b.get(..4)
+                .and_then(|s| <[u8; 4]>::try_from(s).ok())
+                .map_or(0, |a| u64::from(u32::from_be_bytes(a)))
+        };
+        let peak = f64::from_bits(be64(ch.xchg(&rep[16..24], "report peak")?));
+        let avg = f64::from_bits(be64(ch.xchg(&rep[24..32], "report average")?));
+        let mpps = f64::from_bits(be64(ch.xchg(&rep[32..40], "report message rate")?));
+        Ok(BwReport {
+            size,
+            iters,
+            bw_peak_mbs: peak,
+            bw_avg_mbs: avg,
+            mpps,
+        })
     }
 }
 
@@ -483,31 +648,43 @@ mod tests {
 
     /// A whole exchange on `turns` over `c` (the mode's steps 1-8).
     fn run(mode: Mode, turns: &mut Turns, c: &mut dyn Control, mine: &Dest) -> Client {
-        run_reported(mode, turns, c, mine).0
+        run_reported(mode, Shape::default(), turns, c, mine).0
     }
 
-    /// [`run`], with the peer's bandwidth report (write_bw, read_bw).
+    /// [`run`] in `shape`, with the peer's last bandwidth report.
     fn run_reported(
         mode: Mode,
+        shape: Shape,
         turns: &mut Turns,
         c: &mut dyn Control,
         mine: &Dest,
     ) -> (Client, Option<BwReport>) {
-        let mut x = Client::new(mode).unwrap();
+        let mut x = Client::with_shape(mode, shape).unwrap();
         let mut ch = Ch(turns, c);
         x.start(&mut ch, 1024).unwrap();
-        x.after_connect(&mut ch, mine).unwrap();
+        let keys = vec![*mine; shape.qps as usize];
+        let server = x.after_connect(&mut ch, &keys).unwrap();
+        assert_eq!(server.len(), keys.len());
         let r = Report {
             messages: 50,
             ..Report::default()
         };
-        let peer = x.finish(&mut ch, mine, &r, 3000).unwrap();
+        let mut peer = None;
+        for size in shape.sizes(3000) {
+            x.before_size(&mut ch, mine).unwrap();
+            if let Some(p) = x.after_size(&mut ch, mine, &r, size).unwrap() {
+                peer = Some(p);
+            }
+        }
+        if let Some(p) = x.finish(&mut ch, mine, &r, 3000).unwrap() {
+            peer = Some(p);
+        }
         (x, peer)
     }
 
-    /// The client's messages in a whole exchange of `mode` (against a
-    /// peer that answers each at once, before acknowledging it).
-    fn client_messages(mode: Mode, mine: &Dest) -> Vec<Vec<u8>> {
+    /// The client's messages in a whole exchange of `mode` in `shape`
+    /// (against a peer that answers each at once, before acknowledging it).
+    fn shaped_messages(mode: Mode, shape: Shape, mine: &Dest) -> Vec<Vec<u8>> {
         let mut c = Script {
             queue: Default::default(),
             sent: Vec::new(),
@@ -520,10 +697,61 @@ mod tests {
                 vec![Completion::Received(answer), Completion::Sent]
             },
         };
-        let x = run(mode, &mut Turns::client(), &mut c, mine);
+        let (x, _) = run_reported(mode, shape, &mut Turns::client(), &mut c, mine);
         assert!(x.closed);
         assert_eq!(x.server, *mine, "the echoed keys");
         c.sent
+    }
+
+    fn client_messages(mode: Mode, mine: &Dest) -> Vec<Vec<u8>> {
+        shaped_messages(mode, Shape::default(), mine)
+    }
+
+    #[test]
+    fn message_counts_follow_each_tests_main() {
+        // Counted from v4.5-0.17's write_bw.c, read_bw.c, send_bw.c,
+        // send_lat.c, write_lat.c and read_lat.c: 4 messages of versions,
+        // system data and MTU, then the handshakes around the connect (2),
+        // the tests' own (per QP and the extra ones), per-size syncs and
+        // reports (5 messages each), and the closing handshake.
+        let d = Dest::default();
+        let one = Shape::default();
+        let q3 = Shape { qps: 3, ..one };
+        let b = Shape {
+            duplex: true,
+            ..one
+        };
+        let a = Shape { all: true, ..one };
+        let ab = Shape { all: true, ..b };
+        for (mode, shape, n) in [
+            (Mode::WriteBw, one, 16),
+            (Mode::ReadBw, one, 16),
+            (Mode::WriteBw, q3, 20),
+            (Mode::WriteBw, b, 16),
+            (Mode::WriteBw, ab, 9 + 23 * 7 + 1),
+            (Mode::WriteBw, a, 16),
+            (Mode::SendBw, one, 11),
+            (Mode::SendBw, q3, 15),
+            (Mode::SendBw, a, 9 + 23 * 2 + 1),
+            (Mode::SendBw, b, 16),
+            (Mode::SendLat, one, 11),
+            (Mode::SendLat, a, 9 + 23 + 1),
+            (Mode::WriteLat, one, 10),
+            (Mode::WriteLat, a, 10),
+            (Mode::ReadLat, one, 11),
+        ] {
+            assert_eq!(
+                shaped_messages(mode, shape, &d).len(),
+                n,
+                "{mode:?} {shape:?}"
+            );
+        }
+        // perftest's parser refuses -q and -b on the latency tests.
+        for m in [Mode::SendLat, Mode::WriteLat, Mode::ReadLat] {
+            assert!(Client::with_shape(m, q3).is_err());
+            assert!(Client::with_shape(m, b).is_err());
+        }
+        assert!(Client::new(Mode::Rping).is_err());
     }
 
     #[test]
@@ -545,7 +773,14 @@ mod tests {
             vaddr: 0x7f00_0000_2000,
             ..client
         };
-        for mode in [Mode::WriteBw, Mode::ReadBw, Mode::SendBw, Mode::SendLat] {
+        for mode in [
+            Mode::WriteBw,
+            Mode::ReadBw,
+            Mode::SendBw,
+            Mode::SendLat,
+            Mode::WriteLat,
+            Mode::ReadLat,
+        ] {
             let from_client = client_messages(mode, &client);
             let n = from_client.len();
             let mut next = from_client.clone().into_iter();
@@ -563,7 +798,7 @@ mod tests {
                 },
             };
             let mut turns = Turns::server();
-            let (x, peer) = run_reported(mode, &mut turns, &mut c, &server);
+            let (x, peer) = run_reported(mode, Shape::default(), &mut turns, &mut c, &server);
             assert!(x.closed, "{mode:?}");
             // What the client ran reaches the server only in its report.
             match mode {

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use host::adapter::{Adapter, AdapterConfig, Seed, quick_cm};
 use host::io::{ROCE_PORT, RawTransport};
 use host::perf::{self, Keep, Mode as PerfMode, Params};
+use host::perftest::Shape;
 use interop::env::{self, Env};
 use interop::node::{Node, NodeConfig, pattern};
 use interop::vm::{self, Capture, HOST_IP, Netns, Vm};
@@ -212,16 +213,33 @@ fn rej_reasons(cap: &Path) -> Result<Vec<(String, u32)>, String> {
     .collect())
 }
 
-/// Packets from `src` with BTH opcode `op`, and their IP lengths.
+/// Packets from `src` with BTH opcode `op`, and their IP lengths; a
+/// retransmission (a PSN already seen on that QP) counts once.
 fn opcode_lens(cap: &Path, src: Ipv4Addr, op: u32) -> Result<Vec<u32>, String> {
+    let mut seen = std::collections::HashSet::new();
     Ok(vm::fields(
         cap,
         &format!("ip.src == {src} && infiniband.bth.opcode == {op}"),
-        &["ip.len"],
+        &["ip.len", "infiniband.bth.destqp", "infiniband.bth.psn"],
     )?
     .into_iter()
+    .filter(|r| seen.insert((r.get(1).cloned(), r.get(2).cloned())))
     .filter_map(|r| r.first().and_then(|v| v.parse().ok()))
     .collect())
+}
+
+/// The distinct destination QPs of packets from `src` with BTH opcode `op`.
+fn opcode_qps(cap: &Path, src: Ipv4Addr, op: u32) -> Result<usize, String> {
+    let rows = vm::fields(
+        cap,
+        &format!("ip.src == {src} && infiniband.bth.opcode == {op}"),
+        &["infiniband.bth.destqp"],
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.first().cloned())
+        .collect::<std::collections::HashSet<_>>()
+        .len())
 }
 
 /// Multi-packet RDMA from `src` whose First opcode is `first` (Write 6,
@@ -995,18 +1013,50 @@ fn perftest_ndkperf_client(
     size: u32,
     iters: u64,
 ) -> Outcome {
+    perftest_client_shaped(c, tool, mode, size, iters, Shape::default())
+}
+
+/// perftest's flags for `shape` (`-q`, `-b`, `-a`).
+fn shape_flags(shape: Shape) -> String {
+    let mut f = String::new();
+    if shape.qps > 1 {
+        f += &format!(" -q {}", shape.qps);
+    }
+    if shape.duplex {
+        f += " -b";
+    }
+    if shape.all {
+        f += " -a";
+    }
+    f
+}
+
+/// [`perftest_ndkperf_client`] in `shape`: perftest's result line and
+/// ndkperf's count are `iters` per test QP (perftest reports the sum).
+fn perftest_client_shaped(
+    c: &Ctx<'_>,
+    tool: &str,
+    mode: PerfMode,
+    size: u32,
+    iters: u64,
+    shape: Shape,
+) -> Outcome {
     let p = perftest_params(mode, size, iters);
+    let flags = shape_flags(shape);
     let (r, log) = perftest_run(
         c,
         tool,
-        &format!("ndkperf {} --perftest", mode.name()),
+        &format!("ndkperf {} --perftest{flags}", mode.name()),
         &format!(
-            "{tool} -R -F -d rxe0 -s {size} -n {iters} -p {PERFTEST_PORT}; echo PERFTEST_EXIT=$?"
+            "{tool} -R -F -d rxe0 -s {size} -n {iters}{flags} -p {PERFTEST_PORT}; echo PERFTEST_EXIT=$?"
         ),
         "perftest.log",
-        |adapter, keep| perf::run_perftest(adapter, vm_addr(PERFTEST_PORT), &p, c.path_mtu, keep),
+        |adapter, keep| {
+            perf::run_perftest(adapter, vm_addr(PERFTEST_PORT), &p, shape, c.path_mtu, keep)
+        },
     )?;
     let peer = r.perftest.unwrap_or_default();
+    let iters = iters * u64::from(shape.qps);
     ensure(
         r.messages == iters && r.verify_errors == 0 && r.leaked_objects == 0,
         || {
@@ -1018,10 +1068,26 @@ fn perftest_ndkperf_client(
             )
         },
     )?;
-    let line = perftest_verdict(tool, &log, size, iters)?;
+    // ib_read_lat's server prints nothing of the client's reads
+    // (read_lat.c: it closes once the keys are exchanged).
+    let line = if mode == PerfMode::ReadLat {
+        ensure(log.contains("PERFTEST_EXIT=0"), || {
+            format!("{tool} -R:\n{}", vm::tail(&log, 15))
+        })?;
+        "none (its server reports nothing)".to_owned()
+    } else {
+        perftest_verdict(tool, &log, size, iters)?
+    };
     ensure(peer.closed, || {
         format!("{tool} -R: the closing handshake did not go through")
     })?;
+    if shape.duplex {
+        // Both sides' reports went across (`xchg_bw_reports`).
+        let b = peer.report.unwrap_or_default();
+        ensure(b.iters == iters && b.size == u64::from(size), || {
+            format!("{tool} -R{flags} reported {b:?}")
+        })?;
+    }
     let measured = if mode.is_latency() {
         format!(
             "round trip p50 {:.0} us",
@@ -1031,7 +1097,7 @@ fn perftest_ndkperf_client(
         format!("{:.1} MB/s", r.bytes_per_sec() / 1e6)
     };
     Ok(format!(
-        "ndkperf {} --perftest: {iters} x {size} B ({measured}) against {tool} -R (version {}, server buffer rkey {:#x}); {tool} exit 0, its result line `{line}`",
+        "ndkperf {} --perftest{flags}: {iters} x {size} B ({measured}) against {tool} -R{flags} (version {}, server buffer rkey {:#x}); {tool} exit 0, its result line `{line}`",
         mode.name(),
         peer.version,
         peer.server.rkey
@@ -1050,24 +1116,41 @@ fn perftest_ndkperf_server(
     size: u32,
     iters: u64,
 ) -> Outcome {
+    perftest_server_shaped(c, tool, mode, size, iters, Shape::default())
+}
+
+/// [`perftest_ndkperf_server`] in `shape`. A read_lat server only
+/// exposes its buffer (perftest's tells the server nothing of the
+/// client's reads): its count is checked on the wire instead.
+fn perftest_server_shaped(
+    c: &Ctx<'_>,
+    tool: &str,
+    mode: PerfMode,
+    size: u32,
+    iters: u64,
+    shape: Shape,
+) -> Outcome {
     let p = perftest_params(mode, size, iters);
+    let flags = shape_flags(shape);
     let (r, log) = perftest_run(
         c,
         tool,
-        &format!("ndkperf {} perftest server", mode.name()),
+        &format!("ndkperf {} perftest server{flags}", mode.name()),
         // The client starts a second later: ndkperf listens by then.
         &format!(
-            "sleep 1; {tool} -R -F -d rxe0 -s {size} -n {iters} -p {PERFTEST_PORT} {HOST_IP}; echo PERFTEST_EXIT=$?"
+            "sleep 1; {tool} -R -F -d rxe0 -s {size} -n {iters}{flags} -p {PERFTEST_PORT} {HOST_IP}; echo PERFTEST_EXIT=$?"
         ),
         "perftestc.log",
         |adapter, keep| {
             let addr = SocketAddr::new(IpAddr::V4(HOST_IP), PERFTEST_PORT);
-            perf::serve_perftest(adapter, addr, &p, c.path_mtu, keep)
+            perf::serve_perftest(adapter, addr, &p, shape, c.path_mtu, keep)
         },
     )?;
     let peer = r.perftest.unwrap_or_default();
+    let iters = iters * u64::from(shape.qps);
+    let counted = if mode == PerfMode::ReadLat { 0 } else { iters };
     ensure(
-        r.messages == iters && r.leaked_objects == 0 && peer.closed,
+        r.messages == counted && r.leaked_objects == 0 && peer.closed,
         || {
             format!(
                 "ndkperf {} server: {} of {iters} messages, {} objects left, closing handshake {}",
@@ -1079,8 +1162,15 @@ fn perftest_ndkperf_server(
         },
     )?;
     let line = perftest_verdict(tool, &log, size, iters)?;
+    if shape.duplex {
+        // Both sides' reports went across (`xchg_bw_reports`).
+        let b = peer.report.unwrap_or_default();
+        ensure(b.iters == iters && b.size == u64::from(size), || {
+            format!("{tool} -R{flags} reported {b:?}")
+        })?;
+    }
     Ok(format!(
-        "ndkperf {} server for {tool} -R {HOST_IP} (version {}): {iters} x {size} B; {tool} exit 0, its result line `{line}`",
+        "ndkperf {} server for {tool} -R{flags} {HOST_IP} (version {}): {iters} x {size} B; {tool} exit 0, its result line `{line}`",
         mode.name(),
         peer.version,
     ))
@@ -1107,7 +1197,7 @@ fn perftest_server_long(c: &Ctx<'_>) -> Outcome {
             "perftestc.log",
             |adapter, keep| {
                 let addr = SocketAddr::new(IpAddr::V4(HOST_IP), PERFTEST_PORT);
-                perf::serve_perftest(adapter, addr, &p, c.path_mtu, keep)
+                perf::serve_perftest(adapter, addr, &p, Shape::default(), c.path_mtu, keep)
             },
         )?;
         let took = t0.elapsed();
@@ -1150,11 +1240,80 @@ fn perftest_server_long(c: &Ctx<'_>) -> Outcome {
     Ok(out.join("; "))
 }
 
+/// `tool -R -a -n 5` (perftest's every size, 2 B to 8 MiB; perftest
+/// v4.5-0.17 has no option capping -a's sizes, so -n is its minimum, 5)
+/// against ndkperf's server: started plainly (`-s 4096`) for write_bw,
+/// whose server only exposes its buffer (sized for any perftest message:
+/// the exchange announces no size), and with `-a` for send_bw, whose
+/// server posts each size's receives between the per-size syncs. The
+/// client exits 0 with a result line for each of the 23 sizes; ndkperf
+/// counts its 5 of each (send_bw) or takes the client's last report
+/// (write_bw: 5 x 8 MiB).
+fn perftest_server_all(c: &Ctx<'_>, tool: &str, mode: PerfMode) -> Outcome {
+    let iters = 5u64;
+    let p = perftest_params(mode, 4096, iters);
+    let shape = Shape {
+        all: mode == PerfMode::SendBw,
+        ..Shape::default()
+    };
+    let (r, log) = perftest_run(
+        c,
+        tool,
+        &format!("ndkperf {} perftest server (client -a)", mode.name()),
+        &format!(
+            "sleep 1; {tool} -R -F -d rxe0 -a -n {iters} -p {PERFTEST_PORT} {HOST_IP}; echo PERFTEST_EXIT=$?"
+        ),
+        "perftestc.log",
+        |adapter, keep| {
+            let addr = SocketAddr::new(IpAddr::V4(HOST_IP), PERFTEST_PORT);
+            perf::serve_perftest(adapter, addr, &p, shape, c.path_mtu, keep)
+        },
+    )?;
+    ensure(log.contains("PERFTEST_EXIT=0"), || {
+        format!("{tool} -R -a:\n{}", vm::tail(&log, 15))
+    })?;
+    let missing: Vec<u32> = (1..24)
+        .map(|i| 1u32 << i)
+        .filter(|&size| perftest_result_line(&log, size, iters).is_none())
+        .collect();
+    ensure(missing.is_empty(), || {
+        format!(
+            "{tool} -R -a printed no result line for sizes {missing:?}:\n{}",
+            vm::tail(&log, 30)
+        )
+    })?;
+    let peer = r.perftest.unwrap_or_default();
+    let want = if mode == PerfMode::SendBw {
+        23 * iters
+    } else {
+        iters
+    };
+    ensure(
+        r.messages == want && r.leaked_objects == 0 && peer.closed,
+        || {
+            format!(
+                "ndkperf {} server: {} messages (expected {want}), {} objects left, closing handshake {}",
+                mode.name(),
+                r.messages,
+                r.leaked_objects,
+                peer.closed
+            )
+        },
+    )?;
+    let last = perftest_result_line(&log, 1 << 23, iters).unwrap_or_default();
+    Ok(format!(
+        "{tool} -R -a -n {iters} against ndkperf {} server{}: exit 0, result lines for all 23 sizes (the last `{last}`); ndkperf counted {} messages",
+        mode.name(),
+        if shape.all { " -a" } else { " -s 4096" },
+        r.messages
+    ))
+}
+
 /// The test QP's traffic of a perftest run in the capture: every one of
 /// `iters` messages from the perftest client `client` (RDMA Writes,
-/// Sends) or its server `server` (Read Responses) segmented at the path
-/// MTU (the exchange's Sends are single-packet); `None` for send_lat's
-/// single-packet messages.
+/// Sends; write_lat's from both sides) or its server `server` (Read
+/// Responses) segmented at the path MTU (the exchange's Sends are
+/// single-packet); `None` for send_lat's single-packet messages.
 fn perftest_wire(
     c: &Ctx<'_>,
     mode: PerfMode,
@@ -1164,7 +1323,20 @@ fn perftest_wire(
 ) -> Result<Option<String>, String> {
     let wire = match mode {
         PerfMode::WriteBw => check_segments_op(c.cap()?, client, 6, c.path_mtu)?,
-        PerfMode::ReadBw => check_segments_op(c.cap()?, server, 13, c.path_mtu)?,
+        PerfMode::ReadBw | PerfMode::ReadLat => {
+            check_segments_op(c.cap()?, server, 13, c.path_mtu)?
+        }
+        // write_lat: each side writes every round.
+        PerfMode::WriteLat => {
+            let back = check_segments_op(c.cap()?, server, 6, c.path_mtu)?;
+            ensure(back.contains(&format!(" {iters} First")), || {
+                format!("expected {iters} RDMA Writes back on the wire: {back}")
+            })?;
+            format!(
+                "{}; {back}",
+                check_segments_op(c.cap()?, client, 6, c.path_mtu)?
+            )
+        }
         PerfMode::SendBw => check_segments(c.cap()?, client, c.path_mtu, iters as usize)?,
         _ => return Ok(None),
     };
@@ -1292,6 +1464,20 @@ fn rxe_interop() {
             64,
             100,
         ),
+        (
+            "perftest-ndkrs-client-write-lat",
+            "ib_write_lat",
+            PerfMode::WriteLat,
+            3000,
+            100,
+        ),
+        (
+            "perftest-ndkrs-client-read-lat",
+            "ib_read_lat",
+            PerfMode::ReadLat,
+            3000,
+            100,
+        ),
     ] {
         h.scenario(name, |c| {
             let s = perftest_ndkperf_client(c, tool, mode, size, iters)?;
@@ -1333,6 +1519,20 @@ fn rxe_interop() {
             64,
             100,
         ),
+        (
+            "perftest-ndkrs-server-write-lat",
+            "ib_write_lat",
+            PerfMode::WriteLat,
+            3000,
+            100,
+        ),
+        (
+            "perftest-ndkrs-server-read-lat",
+            "ib_read_lat",
+            PerfMode::ReadLat,
+            3000,
+            100,
+        ),
     ] {
         h.scenario(name, |c| {
             let s = perftest_ndkperf_server(c, tool, mode, size, iters)?;
@@ -1343,6 +1543,113 @@ fn rxe_interop() {
             })
         });
     }
+    // perftest's -q: several test QPs, each with its traffic (both ways).
+    for (name, tool, mode, qps, client) in [
+        (
+            "perftest-ndkrs-client-write-bw-q3",
+            "ib_write_bw",
+            PerfMode::WriteBw,
+            3,
+            true,
+        ),
+        (
+            "perftest-ndkrs-client-send-bw-q2",
+            "ib_send_bw",
+            PerfMode::SendBw,
+            2,
+            true,
+        ),
+        (
+            "perftest-ndkrs-server-write-bw-q3",
+            "ib_write_bw",
+            PerfMode::WriteBw,
+            3,
+            false,
+        ),
+        (
+            "perftest-ndkrs-server-send-bw-q2",
+            "ib_send_bw",
+            PerfMode::SendBw,
+            2,
+            false,
+        ),
+    ] {
+        h.scenario(name, |c| {
+            let shape = Shape {
+                qps,
+                ..Shape::default()
+            };
+            let iters = 100;
+            let (s, from, to) = if client {
+                let s = perftest_client_shaped(c, tool, mode, 4096, iters, shape)?;
+                (s, HOST_IP, VM_IP)
+            } else {
+                let s = perftest_server_shaped(c, tool, mode, 4096, iters, shape)?;
+                (s, VM_IP, HOST_IP)
+            };
+            let total = iters * u64::from(qps);
+            let wire = perftest_wire(c, mode, from, to, total)?.unwrap_or_default();
+            // Every test QP carried its share: First packets to `qps`
+            // distinct QPs.
+            let op = if mode == PerfMode::WriteBw { 6 } else { 0 };
+            let n = opcode_qps(c.cap()?, from, op)?;
+            ensure(n == qps as usize, || {
+                format!("the traffic from {from} went to {n} QPs, not {qps}")
+            })?;
+            Ok(format!("{s}; on the wire {wire}, to {n} QPs"))
+        });
+    }
+    // perftest's -b: both sides write; ndkperf writes back (both ways).
+    for (name, client) in [
+        ("perftest-ndkrs-server-write-bw-bidir", false),
+        ("perftest-ndkrs-client-write-bw-bidir", true),
+    ] {
+        h.scenario(name, |c| {
+            let shape = Shape {
+                duplex: true,
+                ..Shape::default()
+            };
+            let iters = 100;
+            let (s, linux) = if client {
+                let s = perftest_client_shaped(
+                    c,
+                    "ib_write_bw",
+                    PerfMode::WriteBw,
+                    4096,
+                    iters,
+                    shape,
+                )?;
+                (s, VM_IP)
+            } else {
+                let s = perftest_server_shaped(
+                    c,
+                    "ib_write_bw",
+                    PerfMode::WriteBw,
+                    4096,
+                    iters,
+                    shape,
+                )?;
+                (s, VM_IP)
+            };
+            let cap = c.cap()?;
+            let mut wire = Vec::new();
+            for from in [HOST_IP, linux] {
+                let w = check_segments_op(cap, from, 6, c.path_mtu)?;
+                ensure(w.contains(&format!(" {iters} First")), || {
+                    format!("expected {iters} RDMA Writes from {from}: {w}")
+                })?;
+                wire.push(w);
+            }
+            Ok(format!("{s}; on the wire {}", wire.join("; ")))
+        });
+    }
+    // perftest's -a against ndkperf's server.
+    h.scenario("perftest-ndkrs-server-write-bw-all", |c| {
+        perftest_server_all(c, "ib_write_bw", PerfMode::WriteBw)
+    });
+    h.scenario("perftest-ndkrs-server-send-bw-all", |c| {
+        perftest_server_all(c, "ib_send_bw", PerfMode::SendBw)
+    });
     h.scenario("perftest-ndkrs-server-long", perftest_server_long);
     h.scenario("pmtu-link-cap", pmtu_link_cap);
     h.scenario("pmtu-1024", |c| {

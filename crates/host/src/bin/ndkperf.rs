@@ -122,7 +122,7 @@ impl Mode {
                   -p 7174` here and `rping -c -V -a A -p 7174` there.\nLinux perftest as the server: \
                   `ib_write_bw -R -s 4096 -n 1000` there and `ndkperf write_bw --perftest --client \
                   HOST --raw --no-baseline -s 4096 -n 1000 --mtu 1024` here (likewise read_bw, \
-                  send_bw, send_lat); or `ndkperf write_bw --server --perftest --raw --bind A -s 4096 -n \
+                  send_bw, send_lat, write_lat, read_lat; perftest's -q, -b, -a as -q, -b, -a); or `ndkperf write_bw --server --perftest --raw --bind A -s 4096 -n \
                   1000` here and `ib_write_bw -R -s 4096 -n 1000 A` there.\nExit status: 0 success, 1 run-time error (port in use, \
                   unreachable or rejecting peer), 2 bad usage."
 )]
@@ -171,8 +171,9 @@ struct Cli {
     /// `ib_send_lat -R`; with --server, serve one `ib_*_bw -R HOST` /
     /// `ib_send_lat -R HOST` client in MODE (with its -s and -n) and exit.
     /// perftest's exchange runs over an rdma_cm control connection to the
-    /// server's port (-p, 18515), the test QP connects to the same port.
-    /// Modes write_bw, read_bw, send_bw, send_lat.
+    /// server's port (-p, 18515), the test QPs connect to the same port.
+    /// Modes write_bw, read_bw, send_bw, send_lat, write_lat, read_lat;
+    /// perftest's -q, -b and -a as -q, -b and -a here.
     #[arg(long)]
     perftest: bool,
     /// Local address to bind (in-process: the client's; default
@@ -185,9 +186,18 @@ struct Cli {
     #[arg(long, value_parser = parse_mtu)]
     mtu: Option<usize>,
     /// Queue pairs (disconnect mode; default 1000, 10000 in the default
-    /// run).
+    /// run); with --perftest, test QPs (perftest's -q, bandwidth modes;
+    /// default 1).
     #[arg(short = 'q', long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     qps: Option<u32>,
+    /// --perftest: every message size from 2 B to 8 MiB, as perftest's -a
+    /// (the peer runs -a too).
+    #[arg(short = 'a', long, requires = "perftest", conflicts_with = "size")]
+    all: bool,
+    /// --perftest: bidirectional, as perftest's -b (bandwidth modes; the
+    /// peer runs -b too).
+    #[arg(short = 'b', long, requires = "perftest")]
+    bidirectional: bool,
     /// Bound on each connect, disconnect and close, in seconds.
     #[arg(long, default_value_t = 5.0, value_parser = parse_secs)]
     timeout: f64,
@@ -591,6 +601,15 @@ fn open_adapter(
     Adapter::open(transport, &config, pcap)
 }
 
+/// perftest's -q, -b and -a as given.
+fn shape(cli: &Cli) -> host::perftest::Shape {
+    host::perftest::Shape {
+        qps: cli.qps.unwrap_or(1),
+        duplex: cli.bidirectional,
+        all: cli.all,
+    }
+}
+
 /// `--server --perftest MODE`: one Linux perftest client, then exit.
 fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
     let Some(mode) = cli
@@ -600,7 +619,7 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
     else {
         return Err(
             "--server --perftest needs the mode the perftest client runs: write_bw, read_bw, \
-             send_bw or send_lat"
+             send_bw, send_lat, write_lat or read_lat"
                 .into(),
         );
     };
@@ -616,8 +635,14 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
         Seed::Entropy,
         cli.pcap.as_deref(),
     )?;
-    let size = cli.size.unwrap_or(65536);
-    let iters = cli.iters.unwrap_or(5000);
+    let shape = shape(cli);
+    shape.check(mode).map_err(|e| e.to_string())?;
+    let size = cli
+        .size
+        .unwrap_or(if mode.is_latency() { 2 } else { 65536 });
+    let iters = cli
+        .iters
+        .unwrap_or(if mode.is_latency() { 1000 } else { 5000 });
     eprintln!(
         "ndkperf: serving one perftest -R client ({} {size} B x {iters}) on {ip}:{port}",
         mode.name()
@@ -635,6 +660,7 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
             qps: 1,
             timeout: Duration::from_secs_f64(cli.timeout),
         },
+        shape,
         adapter.path_mtu(),
         &mut keep,
     );
@@ -643,12 +669,26 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
     let _ = unsafe { adapter.close() };
     drop(keep);
     let r = r.map_err(|e| e.to_string())?;
+    let sizes = if shape.all {
+        format!("2 to {} B", host::perftest::ALL_MAX)
+    } else {
+        format!("{size} B")
+    };
     println!(
-        "{}: {} messages of {size} B served in {:.3} s",
+        "{}: {} messages of {sizes} served in {:.3} s",
         mode.name(),
         r.messages,
         r.elapsed.as_secs_f64()
     );
+    if let Some(b) = r.perftest.and_then(|p| p.report) {
+        println!(
+            "{}: the client reported {} x {} B at {:.2} MB/s",
+            mode.name(),
+            b.iters,
+            b.size,
+            b.bw_avg_mbs * (1 << 20) as f64 / 1e6
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -803,10 +843,16 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
     };
     if cli.perftest && !modes.iter().all(|m| host::perftest::supported(*m)) {
         return Err(
-            "--perftest: perftest's -R servers are ib_write_bw, ib_read_bw, ib_send_bw and \
-             ib_send_lat: modes write_bw, read_bw, send_bw, send_lat"
+            "--perftest: perftest's -R servers are ib_write_bw, ib_read_bw, ib_send_bw, \
+             ib_send_lat, ib_write_lat and ib_read_lat: modes write_bw, read_bw, send_bw, \
+             send_lat, write_lat, read_lat"
                 .into(),
         );
+    }
+    if cli.perftest {
+        for m in &modes {
+            shape(cli).check(*m).map_err(|e| e.to_string())?;
+        }
     }
     let duration = Duration::from_secs_f64(cli.duration.unwrap_or(if all { 1.0 } else { 2.0 }));
     let timeout = Duration::from_secs_f64(cli.timeout);
@@ -921,6 +967,7 @@ fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 &client_adapter,
                 peer,
                 &p,
+                shape(cli),
                 client_adapter.path_mtu(),
                 &mut keep,
             )
