@@ -131,6 +131,9 @@ pub fn required() -> bool {
 /// Reports why a requested VM test cannot run: a skip with the reason, or,
 /// where the run is required, a test failure with the same reason.
 pub fn skip(test: &str, why: &str) {
-    assert!(!required(), "{test}: cannot run where it is required: {why}");
+    assert!(
+        !required(),
+        "{test}: cannot run where it is required: {why}"
+    );
     println!("{test}: SKIP: {why}");
 }

@@ -19,6 +19,12 @@
 //!   laid out with the x64 rules (pointer 8, ULONG 4, enum 4, natural
 //!   alignment). Object-type numbers are from public ntddndis.h copies
 //!   (ndkpi-abi.md S4) and the win32metadata bindings; they agree.
+//! * **PDB**: x64 ndis.sys type dumps in ntdiff/headers (path named on
+//!   each item).
+//! * **mingw**: everything mingw-w64's headers also define (ntddndis.h,
+//!   netioapi.h, ntddk.h, …) is compared with them by `.ci/layouts/check.sh`
+//!   (printed by `examples/layouts.rs`, compiled as C static assertions for
+//!   x86_64-w64-mingw32).
 //! * **UNCONFIRMED**: said so on the item, with the reason.
 //!
 //! Structures the shell only receives from NDIS (OID requests, filter attach
@@ -204,9 +210,29 @@ pub const NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2: UCHAR = 2;
 /// Size through CancelDirectOidRequestHandler (BIN: 152).
 pub const NDIS_SIZEOF_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2: USHORT = 152;
 const _: () = {
+    // PDB: ntdiff/headers Win8/x64/System32/ndis.sys/Standalone/_NDIS_M_DRIVER_BLOCK.h
+    // (_NDIS_MINIPORT_DRIVER_CHARACTERISTICS of NDIS 6.30, size 0x98).
     type C = NDIS_MINIPORT_DRIVER_CHARACTERISTICS;
+    assert!(offset_of!(C, MajorNdisVersion) == 4);
+    assert!(offset_of!(C, MinorDriverVersion) == 7);
     assert!(offset_of!(C, Flags) == 8);
     assert!(offset_of!(C, SetOptionsHandler) == 0x10);
+    assert!(offset_of!(C, InitializeHandlerEx) == 0x18);
+    assert!(offset_of!(C, HaltHandlerEx) == 0x20);
+    assert!(offset_of!(C, UnloadHandler) == 0x28);
+    assert!(offset_of!(C, PauseHandler) == 0x30);
+    assert!(offset_of!(C, RestartHandler) == 0x38);
+    assert!(offset_of!(C, OidRequestHandler) == 0x40);
+    assert!(offset_of!(C, SendNetBufferListsHandler) == 0x48);
+    assert!(offset_of!(C, ReturnNetBufferListsHandler) == 0x50);
+    assert!(offset_of!(C, CancelSendHandler) == 0x58);
+    assert!(offset_of!(C, CheckForHangHandlerEx) == 0x60);
+    assert!(offset_of!(C, ResetHandlerEx) == 0x68);
+    assert!(offset_of!(C, DevicePnPEventNotifyHandler) == 0x70);
+    assert!(offset_of!(C, ShutdownHandlerEx) == 0x78);
+    assert!(offset_of!(C, CancelOidRequestHandler) == 0x80);
+    assert!(offset_of!(C, DirectOidRequestHandler) == 0x88);
+    assert!(offset_of!(C, CancelDirectOidRequestHandler) == 0x90);
     assert!(offset_of!(C, CancelOidRequestHandler) + 8 == 136);
     assert!(offset_of!(C, CancelDirectOidRequestHandler) + 8 == 152);
     assert!(size_of::<C>() == 160);
@@ -260,11 +286,11 @@ const _: () = {
     assert!(offset_of!(R, InterfaceType) + 4 == 0x1C);
 };
 
-/// `NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES` (ndis.h, DOC member order,
-/// NDIS 6.20 revision 2 through PowerManagementCapabilitiesEx).
-/// UNCONFIRMED against a binary: computed offsets are asserted below
-/// (MacAddressLength 0x5C, CurrentMacAddress 0x7E, IfType 0xB4,
-/// SupportedOidList 0xC8, size 0xE0).
+/// `NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES` (ndis.h, NDIS 6.20 revision 2
+/// through PowerManagementCapabilitiesEx). PDB: ntdiff/headers
+/// `Win8/x64/System32/ndis.sys/Standalone/_NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES.h`
+/// (every offset asserted below, size 0xE0; the same file gives the
+/// NDIS_MEDIUM, NDIS_PHYSICAL_MEDIUM and NET_IF_* enum values used here).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
@@ -307,7 +333,22 @@ pub const NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2: UCHAR = 2;
 pub const NDIS_SIZEOF_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2: USHORT = 0xE0;
 const _: () = {
     type G = NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES;
+    assert!(offset_of!(G, MediaType) == 0x08);
+    assert!(offset_of!(G, MtuSize) == 0x10);
     assert!(offset_of!(G, MaxXmitLinkSpeed) == 0x18);
+    assert!(offset_of!(G, MediaConnectState) == 0x38);
+    assert!(offset_of!(G, LookaheadSize) == 0x40);
+    assert!(offset_of!(G, MacOptions) == 0x50);
+    assert!(offset_of!(G, MaxMulticastListSize) == 0x58);
+    assert!(offset_of!(G, PermanentMacAddress) == 0x5E);
+    assert!(offset_of!(G, AccessType) == 0xA8);
+    assert!(offset_of!(G, ConnectionType) == 0xB0);
+    assert!(offset_of!(G, IfConnectorPresent) == 0xB6);
+    assert!(offset_of!(G, SupportedStatistics) == 0xB8);
+    assert!(offset_of!(G, ContextBackFillSize) == 0xC4);
+    assert!(offset_of!(G, SupportedOidListLength) == 0xD0);
+    assert!(offset_of!(G, AutoNegotiationFlags) == 0xD4);
+    assert!(offset_of!(G, PowerManagementCapabilitiesEx) == 0xD8);
     assert!(offset_of!(G, PowerManagementCapabilities) == 0x48);
     assert!(offset_of!(G, MacAddressLength) == 0x5C);
     assert!(offset_of!(G, CurrentMacAddress) == 0x7E);
@@ -332,10 +373,15 @@ pub const NET_IF_DIRECTION_SENDRECEIVE: u32 = 0;
 pub const NET_IF_CONNECTION_DEDICATED: u32 = 1;
 /// `IF_TYPE_ETHERNET_CSMACD` (ipifcons.h).
 pub const IF_TYPE_ETHERNET_CSMACD: u16 = 6;
-/// `NDIS_STATISTICS_FLAGS_TYPE_*` subset ndkrs reports: none beyond
-/// directed frames (virtual adapter).
-pub const NDIS_STATISTICS_DIRECTED_FRAMES_RCV_SUPPORTED: ULONG = 0x0000_0001;
-pub const NDIS_STATISTICS_DIRECTED_FRAMES_XMIT_SUPPORTED: ULONG = 0x0000_0100;
+/// `NDIS_STATISTICS_*_SUPPORTED` bits of SupportedStatistics (ndis.h; not
+/// the NDIS_STATISTICS_FLAGS_VALID_* bits of NDIS_STATISTICS_INFO).
+pub const NDIS_STATISTICS_XMIT_OK_SUPPORTED: ULONG = 0x0000_0001;
+pub const NDIS_STATISTICS_RCV_OK_SUPPORTED: ULONG = 0x0000_0002;
+pub const NDIS_STATISTICS_DIRECTED_FRAMES_XMIT_SUPPORTED: ULONG = 0x0000_0040;
+pub const NDIS_STATISTICS_DIRECTED_FRAMES_RCV_SUPPORTED: ULONG = 0x0000_1000;
+pub const NDIS_STATISTICS_BYTES_RCV_SUPPORTED: ULONG = 0x0008_0000;
+pub const NDIS_STATISTICS_BYTES_XMIT_SUPPORTED: ULONG = 0x0010_0000;
+pub const NDIS_STATISTICS_GEN_STATISTICS_SUPPORTED: ULONG = 0x0040_0000;
 /// Packet filter bits (ntddndis.h).
 pub const NDIS_PACKET_TYPE_DIRECTED: ULONG = 0x0000_0001;
 pub const NDIS_PACKET_TYPE_MULTICAST: ULONG = 0x0000_0002;
@@ -343,7 +389,7 @@ pub const NDIS_PACKET_TYPE_ALL_MULTICAST: ULONG = 0x0000_0004;
 pub const NDIS_PACKET_TYPE_BROADCAST: ULONG = 0x0000_0008;
 /// MAC options (ntddndis.h).
 pub const NDIS_MAC_OPTION_COPY_LOOKAHEAD_DATA: ULONG = 0x0000_0001;
-pub const NDIS_MAC_OPTION_TRANSFERS_NOT_PEND: ULONG = 0x0000_0002;
+pub const NDIS_MAC_OPTION_TRANSFERS_NOT_PEND: ULONG = 0x0000_0004;
 pub const NDIS_MAC_OPTION_NO_LOOPBACK: ULONG = 0x0000_0008;
 
 /// The union NdisMSetMiniportAttributes takes: each variant starts with an
@@ -374,8 +420,9 @@ pub struct NDIS_OID_REQUEST_INFORMATION {
 /// `NDIS_OID_REQUEST` prefix (ndis.h, DOC order: Header, RequestType,
 /// PortNumber, Timeout, RequestId, RequestHandle, DATA union, NdisReserved…).
 /// NDIS owns the structure; the shell reads the type and the query/set arm
-/// and writes the byte counts. Computed offsets (DATA at 0x20, buffer at
-/// 0x28) UNCONFIRMED against a binary.
+/// and writes the byte counts. PDB: an x64 ndis.sys `_NDIS_OID_REQUEST` dump
+/// in ntdiff/headers (RequestId 0x10, RequestHandle 0x18, DATA 0x20, size
+/// 0xF0; found by content search, the file path was not shown).
 #[repr(C)]
 #[derive(Debug)]
 pub struct NDIS_OID_REQUEST {
@@ -422,7 +469,7 @@ pub const OID_GEN_NETWORK_LAYER_ADDRESSES: NDIS_OID = 0x0001_0118;
 pub const OID_GEN_XMIT_OK: NDIS_OID = 0x0002_0101;
 pub const OID_GEN_RCV_OK: NDIS_OID = 0x0002_0102;
 pub const OID_GEN_STATISTICS: NDIS_OID = 0x0002_0106;
-pub const OID_GEN_INTERRUPT_MODERATION: NDIS_OID = 0x0002_0209;
+pub const OID_GEN_INTERRUPT_MODERATION: NDIS_OID = 0x0001_0209;
 pub const OID_802_3_PERMANENT_ADDRESS: NDIS_OID = 0x0101_0101;
 pub const OID_802_3_CURRENT_ADDRESS: NDIS_OID = 0x0101_0102;
 pub const OID_802_3_MULTICAST_LIST: NDIS_OID = 0x0101_0103;
@@ -431,13 +478,66 @@ pub use ndkpi::{
     OID_NDK_CONNECTIONS, OID_NDK_LOCAL_ENDPOINTS, OID_NDK_SET_STATE, OID_NDK_STATISTICS,
 };
 
+// ------------------------------------------------- mandatory OID payloads
+
+/// `NDIS_STATISTICS_INFO` (ntddndis.h), the OID_GEN_STATISTICS answer:
+/// Header, SupportedStatistics, then eighteen ULONG64 counters. Checked
+/// against mingw-w64's ntddndis.h by `.ci/layouts/check.sh`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NDIS_STATISTICS_INFO {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub SupportedStatistics: ULONG,
+    pub ifInDiscards: ULONG64,
+    pub ifInErrors: ULONG64,
+    pub ifHCInOctets: ULONG64,
+    pub ifHCInUcastPkts: ULONG64,
+    pub ifHCInMulticastPkts: ULONG64,
+    pub ifHCInBroadcastPkts: ULONG64,
+    pub ifHCOutOctets: ULONG64,
+    pub ifHCOutUcastPkts: ULONG64,
+    pub ifHCOutMulticastPkts: ULONG64,
+    pub ifHCOutBroadcastPkts: ULONG64,
+    pub ifOutErrors: ULONG64,
+    pub ifOutDiscards: ULONG64,
+    pub ifHCInUcastOctets: ULONG64,
+    pub ifHCInMulticastOctets: ULONG64,
+    pub ifHCInBroadcastOctets: ULONG64,
+    pub ifHCOutUcastOctets: ULONG64,
+    pub ifHCOutMulticastOctets: ULONG64,
+    pub ifHCOutBroadcastOctets: ULONG64,
+}
+pub const NDIS_STATISTICS_INFO_REVISION_1: UCHAR = 1;
+/// RTL_SIZEOF_THROUGH_FIELD(NDIS_STATISTICS_INFO, ifHCOutBroadcastOctets).
+pub const NDIS_SIZEOF_STATISTICS_INFO_REVISION_1: USHORT = 0x98;
+const _: () = assert!(size_of::<NDIS_STATISTICS_INFO>() == 0x98);
+/// `NDIS_STATISTICS_FLAGS_VALID_*` bits of NDIS_STATISTICS_INFO (ntddndis.h).
+pub const NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_RCV: ULONG = 0x0000_0001;
+pub const NDIS_STATISTICS_FLAGS_VALID_BYTES_RCV: ULONG = 0x0000_0008;
+pub const NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_XMIT: ULONG = 0x0000_0040;
+pub const NDIS_STATISTICS_FLAGS_VALID_BYTES_XMIT: ULONG = 0x0000_0200;
+
+/// `NDIS_INTERRUPT_MODERATION_PARAMETERS` (ntddndis.h), the
+/// OID_GEN_INTERRUPT_MODERATION answer.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NDIS_INTERRUPT_MODERATION_PARAMETERS {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub Flags: ULONG,
+    pub InterruptModeration: u32,
+}
+pub const NDIS_INTERRUPT_MODERATION_PARAMETERS_REVISION_1: UCHAR = 1;
+pub const NDIS_SIZEOF_INTERRUPT_MODERATION_PARAMETERS_REVISION_1: USHORT = 12;
+/// `NdisInterruptModerationNotSupported` (NDIS_INTERRUPT_MODERATION).
+pub const NdisInterruptModerationNotSupported: u32 = 1;
+
 // ---------------------------------------------------------- net PnP events
 
-/// `NET_PNP_EVENT_CODE` values for NDK (ndis.h `NetEventNDKEnable` = 0x1A,
-/// `NetEventNDKDisable` = 0x1B). UNCONFIRMED: counted from the enum order in
-/// public ndis.h copies, not read from a binary.
-pub const NetEventNDKEnable: u32 = 0x1A;
-pub const NetEventNDKDisable: u32 = 0x1B;
+/// `NET_PNP_EVENT_CODE` values for NDK. PDB: the `_NET_PNP_EVENT_CODE` enum
+/// of ndis.sys (ntdiff/headers `Win8/x64/System32/ndis.sys/Standalone/_NET_PNP_EVENT.h`:
+/// NetEventIMReEnableDevice 12, NetEventNDKEnable 13, NetEventNDKDisable 14).
+pub const NetEventNDKEnable: u32 = 13;
+pub const NetEventNDKDisable: u32 = 14;
 
 /// `NET_PNP_EVENT` (ndis.h): NetEvent, Buffer, BufferLength, NdisReserved[4],
 /// TransportReserved[4], TdiReserved[4], TdiClientReserved[4]. x64 size 0x98.
@@ -453,7 +553,10 @@ pub struct NET_PNP_EVENT {
     pub TdiClientReserved: [usize; 4],
 }
 /// `NET_PNP_EVENT_NOTIFICATION` (ndis.h, DOC): Header, PortNumber,
-/// NetPnPEvent, Flags. Revision 1 size = sizeof = 0xA8 (computed).
+/// NetPnPEvent, Flags (NDIS 6.50 adds SwitchId, VPortId). Revision 1 size is
+/// RTL_SIZEOF_THROUGH_FIELD(Flags) = 0xA4, not the padded sizeof (0xA8).
+/// PDB: the x64 ndis.sys `_NET_PNP_EVENT_NOTIFICATION` (NetPnPEvent 0x08,
+/// Flags 0xA0) in ntdiff/headers (Win10 x64 ndis.sys dumps).
 #[repr(C)]
 #[derive(Debug)]
 pub struct NET_PNP_EVENT_NOTIFICATION {
@@ -463,20 +566,35 @@ pub struct NET_PNP_EVENT_NOTIFICATION {
     pub Flags: ULONG,
 }
 pub const NET_PNP_EVENT_NOTIFICATION_REVISION_1: UCHAR = 1;
+/// `NDIS_SIZEOF_NET_PNP_EVENT_NOTIFICATION_REVISION_1`.
+pub const NDIS_SIZEOF_NET_PNP_EVENT_NOTIFICATION_REVISION_1: USHORT = 0xA4;
 const _: () = {
+    // PDB: ntdiff/headers Win8/x64/System32/ndis.sys/Standalone/_NET_PNP_EVENT.h
     assert!(size_of::<NET_PNP_EVENT>() == 0x98);
+    assert!(offset_of!(NET_PNP_EVENT, Buffer) == 0x08);
+    assert!(offset_of!(NET_PNP_EVENT, BufferLength) == 0x10);
+    assert!(offset_of!(NET_PNP_EVENT, NdisReserved) == 0x18);
+    assert!(offset_of!(NET_PNP_EVENT, TdiClientReserved) == 0x78);
+    assert!(offset_of!(NET_PNP_EVENT_NOTIFICATION, PortNumber) == 4);
     assert!(offset_of!(NET_PNP_EVENT_NOTIFICATION, NetPnPEvent) == 8);
-    assert!(size_of::<NET_PNP_EVENT_NOTIFICATION>() == 0xA8);
+    assert!(offset_of!(NET_PNP_EVENT_NOTIFICATION, Flags) == 0xA0);
+    assert!(
+        offset_of!(NET_PNP_EVENT_NOTIFICATION, Flags) + 4
+            == NDIS_SIZEOF_NET_PNP_EVENT_NOTIFICATION_REVISION_1 as usize
+    );
 };
 
 // ----------------------------------------------- NET_BUFFER_LIST / NET_BUFFER
 
-/// `NET_BUFFER_LIST` prefix (ndis.h; DOC member order, confirmed by the
-/// public ndis.h copies: Next, FirstNetBuffer | SLIST_HEADER (16), Context,
-/// ParentNetBufferList, NdisPoolHandle, NdisReserved[2], ProtocolReserved[4],
-/// MiniportReserved[2], Scratch, SourceHandle, NblFlags, ChildRefCount,
-/// Flags, Status, NetBufferListInfo[]). Declared through `Status`.
-#[repr(C)]
+/// `NET_BUFFER_LIST` prefix (ndis.h), declared through `Status`. The
+/// header is a union with an SLIST_HEADER (16 bytes, 16-aligned on x64) and
+/// the three reserved arrays are DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT)
+/// (16), so NdisReserved starts at 0x30, not right after NdisPoolHandle.
+/// PDB: ntdiff/headers `Win8/x64/System32/ndis.sys/Standalone/_NET_BUFFER_LIST.h`
+/// (NdisReserved 0x30, ProtocolReserved 0x40, MiniportReserved 0x60,
+/// Scratch 0x70, SourceHandle 0x78, NblFlags 0x80, ChildRefCount 0x84,
+/// Flags 0x88, Status 0x8C).
+#[repr(C, align(16))]
 #[derive(Debug)]
 pub struct NET_BUFFER_LIST {
     pub Next: *mut NET_BUFFER_LIST,
@@ -484,6 +602,8 @@ pub struct NET_BUFFER_LIST {
     pub Context: PVOID,
     pub ParentNetBufferList: *mut NET_BUFFER_LIST,
     pub NdisPoolHandle: NDIS_HANDLE,
+    /// Padding before the 16-aligned NdisReserved.
+    pub _Align: usize,
     pub NdisReserved: [PVOID; 2],
     pub ProtocolReserved: [PVOID; 4],
     pub MiniportReserved: [PVOID; 2],
@@ -495,17 +615,27 @@ pub struct NET_BUFFER_LIST {
     pub Status: NDIS_STATUS,
 }
 const _: () = {
+    // PDB: ntdiff/headers Win8/x64/System32/ndis.sys/Standalone/_NET_BUFFER_LIST.h
     type N = NET_BUFFER_LIST;
+    assert!(core::mem::align_of::<N>() == 16);
     assert!(offset_of!(N, Context) == 0x10);
-    assert!(offset_of!(N, ProtocolReserved) == 0x38);
-    assert!(offset_of!(N, MiniportReserved) == 0x58);
-    assert!(offset_of!(N, SourceHandle) == 0x70);
-    assert!(offset_of!(N, Status) == 0x84);
+    assert!(offset_of!(N, ParentNetBufferList) == 0x18);
+    assert!(offset_of!(N, NdisPoolHandle) == 0x20);
+    assert!(offset_of!(N, NdisReserved) == 0x30);
+    assert!(offset_of!(N, ProtocolReserved) == 0x40);
+    assert!(offset_of!(N, MiniportReserved) == 0x60);
+    assert!(offset_of!(N, Scratch) == 0x70);
+    assert!(offset_of!(N, SourceHandle) == 0x78);
+    assert!(offset_of!(N, NblFlags) == 0x80);
+    assert!(offset_of!(N, ChildRefCount) == 0x84);
+    assert!(offset_of!(N, Flags) == 0x88);
+    assert!(offset_of!(N, Status) == 0x8C);
 };
 
-/// `NET_BUFFER` prefix: its NET_BUFFER_DATA (ndis.h, DOC: Next, CurrentMdl,
+/// `NET_BUFFER` prefix: its NET_BUFFER_DATA (Next, CurrentMdl,
 /// CurrentMdlOffset, DataLength | stDataLength (SIZE_T union, so 8-aligned),
-/// MdlChain, DataOffset).
+/// MdlChain, DataOffset). PDB: ntdiff/headers
+/// `Win8/x64/System32/ndis.sys/Standalone/_NET_BUFFER.h`.
 #[repr(C)]
 #[derive(Debug)]
 pub struct NET_BUFFER {
@@ -517,6 +647,8 @@ pub struct NET_BUFFER {
     pub DataOffset: ULONG,
 }
 const _: () = {
+    assert!(offset_of!(NET_BUFFER, CurrentMdl) == 0x08);
+    assert!(offset_of!(NET_BUFFER, CurrentMdlOffset) == 0x10);
     assert!(offset_of!(NET_BUFFER, DataLength) == 0x18);
     assert!(offset_of!(NET_BUFFER, MdlChain) == 0x20);
     assert!(offset_of!(NET_BUFFER, DataOffset) == 0x28);
@@ -692,10 +824,11 @@ pub type FILTER_RECEIVE_NET_BUFFER_LISTS_HANDLER = Option<
 >;
 
 /// `NDIS_FILTER_DRIVER_CHARACTERISTICS` (ndis.h), declared through the NDIS
-/// 6.1 members. DOC member order; sizes BIN-confirmed (NDIS 6.0: 0xC8 =
-/// through StatusHandler; NDIS 6.1–6.70: revision 2, 0xE0 = through
-/// CancelDirectOidRequestHandler). Null optional handlers make NDIS bypass
-/// the filter for that path.
+/// 6.1 members. PDB: ntdiff/headers
+/// `Win8/x64/System32/ndis.sys/Standalone/_NDIS_FILTER_DRIVER_BLOCK.h`
+/// (every offset asserted below, size 0xE0); sizes BIN-confirmed too (NDIS
+/// 6.0: 0xC8 = through StatusHandler; 6.1–6.70: revision 2, 0xE0). Null
+/// optional handlers make NDIS bypass the filter for that path.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct NDIS_FILTER_DRIVER_CHARACTERISTICS {
@@ -733,8 +866,29 @@ pub const NDIS_FILTER_CHARACTERISTICS_REVISION_2: UCHAR = 2;
 pub const NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_2: USHORT = 0xE0;
 const _: () = {
     type F = NDIS_FILTER_DRIVER_CHARACTERISTICS;
+    assert!(offset_of!(F, Flags) == 0x08);
     assert!(offset_of!(F, FriendlyName) == 0x10);
+    assert!(offset_of!(F, UniqueName) == 0x20);
+    assert!(offset_of!(F, ServiceName) == 0x30);
     assert!(offset_of!(F, SetOptionsHandler) == 0x40);
+    assert!(offset_of!(F, SetFilterModuleOptionsHandler) == 0x48);
+    assert!(offset_of!(F, AttachHandler) == 0x50);
+    assert!(offset_of!(F, DetachHandler) == 0x58);
+    assert!(offset_of!(F, RestartHandler) == 0x60);
+    assert!(offset_of!(F, PauseHandler) == 0x68);
+    assert!(offset_of!(F, SendNetBufferListsHandler) == 0x70);
+    assert!(offset_of!(F, SendNetBufferListsCompleteHandler) == 0x78);
+    assert!(offset_of!(F, CancelSendNetBufferListsHandler) == 0x80);
+    assert!(offset_of!(F, ReceiveNetBufferListsHandler) == 0x88);
+    assert!(offset_of!(F, ReturnNetBufferListsHandler) == 0x90);
+    assert!(offset_of!(F, OidRequestHandler) == 0x98);
+    assert!(offset_of!(F, OidRequestCompleteHandler) == 0xA0);
+    assert!(offset_of!(F, CancelOidRequestHandler) == 0xA8);
+    assert!(offset_of!(F, DevicePnPEventNotifyHandler) == 0xB0);
+    assert!(offset_of!(F, NetPnPEventHandler) == 0xB8);
+    assert!(offset_of!(F, StatusHandler) == 0xC0);
+    assert!(offset_of!(F, DirectOidRequestHandler) == 0xC8);
+    assert!(offset_of!(F, CancelDirectOidRequestHandler) == 0xD8);
     assert!(offset_of!(F, StatusHandler) + 8 == 0xC8);
     assert!(size_of::<F>() == 0xE0);
 };
@@ -857,8 +1011,9 @@ const _: () = {
     assert!(offset_of!(R, State) == 0x4C);
     assert!(size_of::<R>() == 0x58);
 };
-/// `NlnsReachable` and later states carry a usable address.
-pub const NlnsReachable: u32 = 4;
+/// `NL_NEIGHBOR_STATE` (nldef.h): Unreachable 0, Incomplete 1, Probe 2,
+/// Delay 3, Stale 4, Reachable 5, Permanent 6.
+pub const NlnsReachable: u32 = 5;
 /// `AF_UNSPEC`.
 pub const AF_UNSPEC: u16 = 0;
 

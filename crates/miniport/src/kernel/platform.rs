@@ -1,0 +1,190 @@
+//! The kernel platform of the core: KSPIN_LOCK cells and the core's
+//! lock (KeAcquireSpinLockRaiseToDpc), the DPCs and KTIMER that run the
+//! engine (KeInitializeDpc, KeSetTimer), the clock
+//! (KeQueryUnbiasedInterruptTime) and MDL-backed memory
+//! (MmGetSystemAddressForMdlSafe).
+
+use super::*;
+
+// ------------------------------------------------------------ spin lock
+
+/// A KSPIN_LOCK-guarded cell.
+pub(super) struct SpinCell<T> {
+    pub(super) lock: UnsafeCell<KSPIN_LOCK>,
+    pub(super) value: UnsafeCell<T>,
+}
+
+// SAFETY: the spin lock serializes every access to `value`.
+unsafe impl<T> Sync for SpinCell<T> {}
+
+impl<T> SpinCell<T> {
+    pub(super) const fn new(value: T) -> Self {
+        SpinCell {
+            lock: UnsafeCell::new(0),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: a valid, initialised KSPIN_LOCK (zero is the initial
+        // state KeInitializeSpinLock writes); released with the IRQL it
+        // returned.
+        unsafe {
+            let irql = KeAcquireSpinLockRaiseToDpc(self.lock.get());
+            let r = f(&mut *self.value.get());
+            KeReleaseSpinLock(self.lock.get(), irql);
+            r
+        }
+    }
+}
+
+/// The core's lock: a KSPIN_LOCK raised to DISPATCH_LEVEL; the holder's
+/// IRQL is kept in the lock (one holder at a time).
+pub(super) struct KernelLock {
+    pub(super) lock: UnsafeCell<KSPIN_LOCK>,
+    pub(super) irql: UnsafeCell<KIRQL>,
+}
+// SAFETY: the spin lock serializes the cells.
+unsafe impl Sync for KernelLock {}
+// SAFETY: as above.
+unsafe impl Send for KernelLock {}
+
+impl RawLock for KernelLock {
+    fn lock(&self) {
+        // SAFETY: a valid KSPIN_LOCK; the IRQL is written while held.
+        unsafe { *self.irql.get() = KeAcquireSpinLockRaiseToDpc(self.lock.get()) };
+    }
+    fn unlock(&self) {
+        // SAFETY: released by the holder with the IRQL it saved.
+        unsafe { KeReleaseSpinLock(self.lock.get(), *self.irql.get()) };
+    }
+}
+
+// ------------------------------------------------------------- platform
+
+/// The DPCs and the timer that run the engine.
+#[repr(C)]
+pub(super) struct IoBlock {
+    pub(super) kick: KDPC,
+    pub(super) timer: KTIMER,
+    pub(super) timer_dpc: KDPC,
+}
+
+pub(super) struct KernelPlatform {
+    pub(super) io: *mut IoBlock,
+}
+// SAFETY: the IoBlock lives until the miniport halts, after every adapter
+// closed; KeInsertQueueDpc is callable at any IRQL.
+unsafe impl Send for KernelPlatform {}
+// SAFETY: as above.
+unsafe impl Sync for KernelPlatform {}
+
+impl Platform for KernelPlatform {
+    fn new_lock(&self) -> Box<dyn RawLock> {
+        Box::new(KernelLock {
+            lock: UnsafeCell::new(0),
+            irql: UnsafeCell::new(0),
+        })
+    }
+
+    fn now(&self) -> Instant {
+        now()
+    }
+
+    fn wake(&self) {
+        // SAFETY: an initialised DPC; queuing an already queued DPC is a
+        // no-op.
+        unsafe { KeInsertQueueDpc(ptr::addr_of_mut!((*self.io).kick), null_mut(), null_mut()) };
+    }
+
+    unsafe fn mdl_range(&self, mdl: *mut ndkpi::MDL) -> Option<MdlRange> {
+        let mdl = mdl.cast::<MDL>();
+        if mdl.is_null() {
+            return None;
+        }
+        // SAFETY: the consumer's MDL, valid for the call. A chain maps
+        // each MDL separately, so only a single MDL is one contiguous
+        // system range.
+        unsafe {
+            if !(*mdl).Next.is_null() {
+                return None;
+            }
+            let system =
+                MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority | MdlMappingNoExecute);
+            if system.is_null() {
+                return None;
+            }
+            Some(MdlRange {
+                virtual_address: MmGetMdlVirtualAddress(mdl) as u64,
+                logical_address: system as u64,
+                length: u64::from(MmGetMdlByteCount(mdl)),
+            })
+        }
+    }
+
+    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
+        if addr == 0 {
+            return false;
+        }
+        // SAFETY: logical addresses are system mappings of MDLs the
+        // consumer registered and keeps locked while registered.
+        unsafe { ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
+        true
+    }
+
+    fn write(&self, addr: u64, src: &[u8]) -> bool {
+        if addr == 0 {
+            return false;
+        }
+        // SAFETY: as in `read`.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
+        true
+    }
+}
+
+pub(super) fn now() -> Instant {
+    // SAFETY: callable at any IRQL; 100 ns units.
+    Instant::from_nanos(unsafe { KeQueryUnbiasedInterruptTime() }.saturating_mul(100))
+}
+
+/// Both DPCs: run due timers, move the engine's datagrams to the wire,
+/// arm the timer for the next deadline.
+pub(super) unsafe extern "system" fn engine_dpc(
+    _dpc: *mut KDPC,
+    context: PVOID,
+    timer: PVOID,
+    _: PVOID,
+) {
+    let Some(adapter) = SHELL.with(|s| s.enter()) else {
+        return;
+    };
+    // Both DPCs run the due timers: a kick may find them due too.
+    let _ = (context, timer);
+    io::handle_timeout(adapter);
+    pump(adapter);
+    if let Some(deadline) = io::poll_timeout(adapter) {
+        let io = SHELL.with(|s| s.io);
+        let wait = deadline.as_nanos().saturating_sub(now().as_nanos()) / 100;
+        // Relative due time: negative, in 100 ns units, at least one tick.
+        let due = -(wait.clamp(1, i64::MAX as u64) as i64);
+        if !io.is_null() {
+            // SAFETY: initialised timer and DPC in the live IoBlock.
+            unsafe {
+                KeSetTimer(
+                    ptr::addr_of_mut!((*io).timer),
+                    due,
+                    ptr::addr_of_mut!((*io).timer_dpc),
+                )
+            };
+        }
+    }
+    leave();
+}
+
+pub(super) fn wake_engine() {
+    let io = SHELL.with(|s| s.io);
+    if !io.is_null() {
+        // SAFETY: the live IoBlock's DPC.
+        unsafe { KeInsertQueueDpc(ptr::addr_of_mut!((*io).kick), null_mut(), null_mut()) };
+    }
+}
