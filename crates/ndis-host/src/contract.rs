@@ -11,7 +11,10 @@ static BREACHES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Records one breach.
 pub fn breach(what: String) {
     eprintln!("ndis-host: CONTRACT BREACH: {what}");
-    BREACHES.lock().unwrap_or_else(|p| p.into_inner()).push(what);
+    BREACHES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(what);
 }
 
 /// Records a breach after which the emulation cannot go on (a deadlock, a

@@ -67,12 +67,24 @@ pub unsafe extern "system" fn NdisMRegisterMiniportDriver(
         ("PauseHandler", c.PauseHandler.is_some()),
         ("RestartHandler", c.RestartHandler.is_some()),
         ("OidRequestHandler", c.OidRequestHandler.is_some()),
-        ("SendNetBufferListsHandler", c.SendNetBufferListsHandler.is_some()),
-        ("ReturnNetBufferListsHandler", c.ReturnNetBufferListsHandler.is_some()),
+        (
+            "SendNetBufferListsHandler",
+            c.SendNetBufferListsHandler.is_some(),
+        ),
+        (
+            "ReturnNetBufferListsHandler",
+            c.ReturnNetBufferListsHandler.is_some(),
+        ),
         ("CancelSendHandler", c.CancelSendHandler.is_some()),
-        ("DevicePnPEventNotifyHandler", c.DevicePnPEventNotifyHandler.is_some()),
+        (
+            "DevicePnPEventNotifyHandler",
+            c.DevicePnPEventNotifyHandler.is_some(),
+        ),
         ("ShutdownHandlerEx", c.ShutdownHandlerEx.is_some()),
-        ("CancelOidRequestHandler", c.CancelOidRequestHandler.is_some()),
+        (
+            "CancelOidRequestHandler",
+            c.CancelOidRequestHandler.is_some(),
+        ),
     ];
     for (name, present) in required {
         if !present {
@@ -465,7 +477,13 @@ pub unsafe extern "system" fn NdisAllocateNetBufferAndNetBufferList(
     if context_size != 0 {
         crate::breach!("{what}: context areas are not emulated");
     }
-    mem::nbl_new(mem::Origin::Pool(pool as usize), mdl.cast::<Mdl>(), offset, len).cast()
+    mem::nbl_new(
+        mem::Origin::Pool(pool as usize),
+        mdl.cast::<Mdl>(),
+        offset,
+        len,
+    )
+    .cast()
 }
 
 #[unsafe(no_mangle)]
@@ -576,7 +594,11 @@ pub unsafe extern "system" fn KeInitializeTimer(t: *mut KTIMER) {
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "system" fn KeSetTimer(t: *mut KTIMER, due: LARGE_INTEGER, dpc: *mut KDPC) -> BOOLEAN {
+pub unsafe extern "system" fn KeSetTimer(
+    t: *mut KTIMER,
+    due: LARGE_INTEGER,
+    dpc: *mut KDPC,
+) -> BOOLEAN {
     irql::require(DISPATCH_LEVEL, "KeSetTimer");
     u8::from(crate::ke::set_timer(t, due, dpc))
 }
@@ -724,7 +746,10 @@ pub unsafe extern "system" fn ResolveIpNetEntry2(
         )
     };
     if r.InterfaceLuid != luid {
-        crate::breach!("ResolveIpNetEntry2 on interface {:#x}, not the adapter's", r.InterfaceLuid);
+        crate::breach!(
+            "ResolveIpNetEntry2 on interface {:#x}, not the adapter's",
+            r.InterfaceLuid
+        );
     }
     match mac {
         Some(m) => {

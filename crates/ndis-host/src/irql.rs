@@ -86,7 +86,9 @@ pub fn call_at<R>(level: u8, what: &str, f: impl FnOnce() -> R) -> R {
 pub fn acquire(lock: *mut usize) -> u8 {
     require(DISPATCH_LEVEL, "KeAcquireSpinLockRaiseToDpc");
     if lock.is_null() || !(lock as usize).is_multiple_of(8) {
-        fatal(format!("KeAcquireSpinLockRaiseToDpc on a bad lock {lock:p}"));
+        fatal(format!(
+            "KeAcquireSpinLockRaiseToDpc on a bad lock {lock:p}"
+        ));
     }
     let me = TOKEN.with(|t| *t);
     // SAFETY: the driver's KSPIN_LOCK, pointer-sized and aligned (checked).

@@ -162,7 +162,9 @@ fn drain_dpcs() {
     let t0 = Instant::now();
     let mut k = ke();
     let target = k.dpc_seq;
-    while k.dpc_queue.iter().any(|&(_, s)| s <= target) || k.dpc_running.is_some_and(|s| s <= target) {
+    while k.dpc_queue.iter().any(|&(_, s)| s <= target)
+        || k.dpc_running.is_some_and(|s| s <= target)
+    {
         if t0.elapsed() > DRAIN_BOUND {
             crate::breach!("KeFlushQueuedDpcs: the DPC queue did not drain within {DRAIN_BOUND:?}");
             return;
@@ -291,7 +293,8 @@ pub fn queue_work_item(item: NDIS_HANDLE, routine: NDIS_IO_WORKITEM_ROUTINE, ctx
         }
         Some(w) => {
             w.queued = true;
-            k.work_queue.push_back((item as usize, routine, ctx as usize));
+            k.work_queue
+                .push_back((item as usize, routine, ctx as usize));
             shared().cv.notify_all();
         }
     }
@@ -368,8 +371,7 @@ pub fn settle(t: Duration) -> bool {
     let t0 = Instant::now();
     let mut k = ke();
     loop {
-        let busy = !k.work_queue.is_empty()
-            || k.works.values().any(|w| w.running);
+        let busy = !k.work_queue.is_empty() || k.works.values().any(|w| w.running);
         if !busy {
             return true;
         }

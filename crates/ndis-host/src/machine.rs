@@ -142,10 +142,16 @@ fn restart(filter: bool) -> NDIS_STATUS {
     });
     if st == NDIS_STATUS_SUCCESS {
         let mut s = stack();
-        let m = if filter { &mut s.filter } else { &mut s.miniport };
+        let m = if filter {
+            &mut s.filter
+        } else {
+            &mut s.miniport
+        };
         m.state = ModState::Running;
     } else if st == NDIS_STATUS_PENDING {
-        crate::breach!("{name} pended, but the shell imports no NdisMRestartComplete/NdisFRestartComplete");
+        crate::breach!(
+            "{name} pended, but the shell imports no NdisMRestartComplete/NdisFRestartComplete"
+        );
     }
     st
 }
@@ -160,7 +166,11 @@ pub fn pause(filter: bool) -> NDIS_STATUS {
         } else {
             s.miniport_chars.and_then(|c| c.PauseHandler)
         };
-        let m = if filter { &mut s.filter } else { &mut s.miniport };
+        let m = if filter {
+            &mut s.filter
+        } else {
+            &mut s.miniport
+        };
         if m.state != ModState::Running {
             crate::breach!("host: pause of a module in state {:?}", m.state);
         }
@@ -269,7 +279,9 @@ pub fn halt() {
         )
     };
     if state != ModState::Paused || open != 0 {
-        crate::breach!("host: halt of an adapter in state {state:?} with {open} NDK adapter(s) open");
+        crate::breach!(
+            "host: halt of an adapter in state {state:?} with {open} NDK adapter(s) open"
+        );
     }
     if let Some(f) = f {
         call("MiniportHaltEx", PASSIVE_LEVEL, || {
@@ -364,7 +376,10 @@ pub fn oid(direct: bool, kind: u32, oid: NDIS_OID, buf: &mut [u8]) -> (NDIS_STAT
         );
     }
     if written as usize > buf.len() {
-        crate::breach!("{name}({oid:#x}): BytesWritten {written} > buffer {}", buf.len());
+        crate::breach!(
+            "{name}({oid:#x}): BytesWritten {written} > buffer {}",
+            buf.len()
+        );
     }
     if (st == NDIS_STATUS_BUFFER_TOO_SHORT || st == NDIS_STATUS_INVALID_LENGTH)
         && needed as usize <= buf.len()
@@ -431,7 +446,11 @@ static RELEASE: Mutex<Vec<(usize, Release)>> = Mutex::new(Vec::new());
 pub fn open_ndk() -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
     let (open, ctx, enabled) = {
         let s = stack();
-        (s.ndk.and_then(|(o, _)| o), s.miniport.context, s.ndk_enabled)
+        (
+            s.ndk.and_then(|(o, _)| o),
+            s.miniport.context,
+            s.ndk_enabled,
+        )
     };
     let Some(open) = open else {
         crate::breach!("host: no OpenNDKAdapterHandler registered");
@@ -478,7 +497,11 @@ pub fn close_ndk(a: *mut NDK_ADAPTER) {
         if let Some(i) = known {
             s.open_ndk.remove(i);
         }
-        (s.ndk.and_then(|(_, c)| c), s.miniport.context, known.is_some())
+        (
+            s.ndk.and_then(|(_, c)| c),
+            s.miniport.context,
+            known.is_some(),
+        )
     };
     if !known {
         crate::breach!("host: closing NDK adapter {a:p}, which is not open (test bug)");

@@ -116,7 +116,10 @@ enum Job {
     /// The NIC completes these sends (addresses of NBLs).
     CompleteSends(Vec<usize>),
     /// Frames arrive from the wire.
-    Receive { frames: Vec<Vec<u8>>, resources: bool },
+    Receive {
+        frames: Vec<Vec<u8>>,
+        resources: bool,
+    },
     /// The protocol on the NIC returns NBLs indicated to it.
     ReturnPhys(Vec<usize>),
     /// The protocol on the shell's adapter returns NBLs indicated to it.
@@ -332,7 +335,9 @@ fn nic_transmit(nbls: &[*mut Nbl]) {
         }
     }
     stack().seen.wire_tx.extend(frames);
-    push(Job::CompleteSends(nbls.iter().map(|&n| n as usize).collect()));
+    push(Job::CompleteSends(
+        nbls.iter().map(|&n| n as usize).collect(),
+    ));
 }
 
 /// Frames arrive at the NIC from the wire.
@@ -493,7 +498,13 @@ fn receive(frames: Vec<Vec<u8>>, resources: bool) {
         }
         return;
     };
-    mem::move_chain(head, "host", &[At::Owner], At::WithFilterRx { resources }, |_| true);
+    mem::move_chain(
+        head,
+        "host",
+        &[At::Owner],
+        At::WithFilterRx { resources },
+        |_| true,
+    );
     let flags = NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL
         | if resources {
             NDIS_RECEIVE_FLAGS_RESOURCES
@@ -722,7 +733,9 @@ pub fn f_indicate(handle: usize, head: *mut Nbl, count: u32, flags: u32) {
                     let f = frame_of(n);
                     stack().seen.phys_rx.push(f);
                 }
-                other => crate::breach!("{what}: NBL {n:p} is not the filter's to indicate ({other:?})"),
+                other => {
+                    crate::breach!("{what}: NBL {n:p} is not the filter's to indicate ({other:?})")
+                }
             }
             // SAFETY: a live NBL of the chain.
             n = unsafe { (*n).next };
@@ -850,7 +863,11 @@ pub fn pause_done(filter: bool, how: &str) {
         );
     }
     let mut s = stack();
-    let m = if filter { &mut s.filter } else { &mut s.miniport };
+    let m = if filter {
+        &mut s.filter
+    } else {
+        &mut s.miniport
+    };
     m.state = ModState::Paused;
     m.pause_pending = false;
     drop(s);

@@ -54,7 +54,11 @@ fn bring_up_traffic_and_teardown_keep_the_ndis_contract() {
 
     // The adapter, then the filter on the NIC.
     assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(stack::stack().ndk_attrs, Some(true), "NDK attributes: enabled");
+    assert_eq!(
+        stack::stack().ndk_attrs,
+        Some(true),
+        "NDK attributes: enabled"
+    );
     assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
     assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
     assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
@@ -69,17 +73,23 @@ fn bring_up_traffic_and_teardown_keep_the_ndis_contract() {
         ndkpi::OID_NDK_CONNECTIONS,
         ndkpi::OID_NDK_LOCAL_ENDPOINTS,
     ] {
-        check(supported.contains(&oid), || format!("{oid:#x} not in the supported OID list"));
+        check(supported.contains(&oid), || {
+            format!("{oid:#x} not in the supported OID list")
+        });
     }
     let (st, list) = machine::query(OID_GEN_SUPPORTED_LIST);
     assert_eq!(st, NDIS_STATUS_SUCCESS);
-    check(list.len() == supported.len() * 4, || "OID_GEN_SUPPORTED_LIST differs from the attributes' list".into());
+    check(list.len() == supported.len() * 4, || {
+        "OID_GEN_SUPPORTED_LIST differs from the attributes' list".into()
+    });
     for &oid in &supported {
         if oid == ndkpi::OID_NDK_SET_STATE || oid == OID_802_3_MULTICAST_LIST {
             continue; // set-only
         }
         let (st, _) = machine::query(oid);
-        check(st == NDIS_STATUS_SUCCESS, || format!("query of supported OID {oid:#x}: {st:#x}"));
+        check(st == NDIS_STATUS_SUCCESS, || {
+            format!("query of supported OID {oid:#x}: {st:#x}")
+        });
     }
     // Mandatory for every NDIS 6 miniport (OID_GEN_STATISTICS reference
     // page), and NDK statistics come through the direct path.
@@ -88,7 +98,9 @@ fn bring_up_traffic_and_teardown_keep_the_ndis_contract() {
         format!("mandatory OID_GEN_STATISTICS: {st:#x}")
     });
     let (st, _) = machine::query_with(true, ndkpi::OID_NDK_STATISTICS);
-    check(st == NDIS_STATUS_SUCCESS, || format!("OID_NDK_STATISTICS (direct): {st:#x}"));
+    check(st == NDIS_STATUS_SUCCESS, || {
+        format!("OID_NDK_STATISTICS (direct): {st:#x}")
+    });
     let mut filter = NDIS_PACKET_TYPE_DIRECTED.to_le_bytes();
     let (st, _, _) = machine::oid(
         false,
@@ -105,23 +117,46 @@ fn bring_up_traffic_and_teardown_keep_the_ndis_contract() {
     machine::on_disable(a, || {});
     let (st, ev) = machine::set_ndk_state(false);
     assert_eq!(st, NDIS_STATUS_SUCCESS);
-    check(ev == [ndis_host::NET_EVENT_NDK_DISABLE], || format!("disable events {ev:?}"));
-    check(machine::open_ndk().is_err(), || "NDK open succeeded while disabled".into());
+    check(ev == [ndis_host::NET_EVENT_NDK_DISABLE], || {
+        format!("disable events {ev:?}")
+    });
+    check(machine::open_ndk().is_err(), || {
+        "NDK open succeeded while disabled".into()
+    });
     let (st, ev) = machine::set_ndk_state(true);
     assert_eq!(st, NDIS_STATUS_SUCCESS);
-    check(ev == [ndis_host::NET_EVENT_NDK_ENABLE], || format!("enable events {ev:?}"));
+    check(ev == [ndis_host::NET_EVENT_NDK_ENABLE], || {
+        format!("enable events {ev:?}")
+    });
     let a = machine::open_ndk().expect("OpenNDKAdapter after enable");
 
     // Traffic. TCP/IP on the NIC sends through the filter.
     let tcp_out: Vec<Vec<u8>> = (0..40)
-        .map(|i| eth(PEER_MAC, NIC_MAC, 0x0800, &ipv4(NIC_IP, PEER, 6, &tcp(50_000, 445, i))))
+        .map(|i| {
+            eth(
+                PEER_MAC,
+                NIC_MAC,
+                0x0800,
+                &ipv4(NIC_IP, PEER, 6, &tcp(50_000, 445, i)),
+            )
+        })
         .collect();
     stack::phys_send(&tcp_out);
     // Frames from the wire: for the NIC's own stack, for the shell's
     // adapter (its IP), RoCEv2 for the engine, a broadcast ARP for the
     // adapter; with and without NDIS_RECEIVE_FLAGS_RESOURCES.
-    let for_nic = eth(NIC_MAC, PEER_MAC, 0x0800, &ipv4(PEER, NIC_IP, 6, &tcp(445, 50_000, 1)));
-    let for_virt = eth(NIC_MAC, PEER_MAC, 0x0800, &ipv4(PEER, IP, 6, &tcp(445, 50_001, 2)));
+    let for_nic = eth(
+        NIC_MAC,
+        PEER_MAC,
+        0x0800,
+        &ipv4(PEER, NIC_IP, 6, &tcp(445, 50_000, 1)),
+    );
+    let for_virt = eth(
+        NIC_MAC,
+        PEER_MAC,
+        0x0800,
+        &ipv4(PEER, IP, 6, &tcp(445, 50_001, 2)),
+    );
     let roce = eth(
         NIC_MAC,
         PEER_MAC,
@@ -148,7 +183,12 @@ fn bring_up_traffic_and_teardown_keep_the_ndis_contract() {
         assert_eq!(st, NDIS_STATUS_SUCCESS);
         <[u8; 6]>::try_from(&mac[..]).expect("6-byte MAC")
     };
-    let virt_out = eth(PEER_MAC, virt_mac, 0x0800, &ipv4(IP, PEER, 6, &tcp(50_002, 445, 3)));
+    let virt_out = eth(
+        PEER_MAC,
+        virt_mac,
+        0x0800,
+        &ipv4(IP, PEER, 6, &tcp(50_002, 445, 3)),
+    );
     stack::virt_send(&vec![virt_out.clone(); 5], 0);
     stack::virt_send(&vec![virt_out.clone(); 5], 2);
 
@@ -167,13 +207,17 @@ fn bring_up_traffic_and_teardown_keep_the_ndis_contract() {
     // reached the adapter's stack (addressed to its own MAC), the
     // adapter's sends left with the NIC's MAC.
     let n = seen.phys_rx.iter().filter(|f| **f == for_nic).count();
-    check(n == 4, || format!("TCP/IP on the NIC received {n} of its 4 frames"));
+    check(n == 4, || {
+        format!("TCP/IP on the NIC received {n} of its 4 frames")
+    });
     let to_virt = seen
         .virt_rx
         .iter()
         .filter(|f| f[..6] == virt_mac && f[12..] == for_virt[12..])
         .count();
-    check(to_virt == 2, || format!("the adapter received {to_virt} of its 2 unicast frames"));
+    check(to_virt == 2, || {
+        format!("the adapter received {to_virt} of its 2 unicast frames")
+    });
     let wire_virt = seen
         .wire_tx
         .iter()
@@ -192,9 +236,11 @@ fn bring_up_traffic_and_teardown_keep_the_ndis_contract() {
     let leaks = machine::unload();
     assert!(leaks.is_empty(), "left at unload: {leaks:?}");
     let outstanding = machine::outstanding();
-    assert!(outstanding.is_empty(), "NBLs not back with their owner: {outstanding:?}");
+    assert!(
+        outstanding.is_empty(),
+        "NBLs not back with their owner: {outstanding:?}"
+    );
     let breaches = contract::breaches();
     assert!(breaches.is_empty(), "NDIS contract breaches: {breaches:#?}");
     eprintln!("bring-up to unload in {:?}", t0.elapsed());
 }
-
