@@ -50,17 +50,34 @@ for c in "${crates[@]}"; do pkg_args+=(-p "$c"); done
 (cd "$root" && dcargo build "${pkg_args[@]}" --target-dir "$out/crates")
 say "built for $target (no_std, build-std core+alloc): ${crates[*]}"
 
-# 2. The CI entry point, as a static library, then the link.
-(cd "$here" && dcargo build --target-dir "$out/image")
+# 2. The CI entry point, as a static library, then the link. The import
+# libraries are the ones rustc says the crates link against (ndis-sys's
+# #[link] attributes, the same the WDK build links: ndis.lib, netio.lib,
+# ntoskrnl.lib), each made from def/<name>.def; nothing else is passed.
+# rustc prints the list only when it links the crate: force that one step.
+touch "$here/src/lib.rs"
+(cd "$here" && env -u RUSTFLAGS RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo rustc \
+  --release --target "$target" -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem \
+  --target-dir "$out/image" -- --print native-static-libs) \
+  2>"$out/image.log" || { cat "$out/image.log" >&2; die "image crate build failed"; }
 lib="$out/image/$target/release/ndkrs_kernel_image.lib"
 [ -f "$lib" ] || die "static library $lib not produced"
+native=$(sed -n 's/.*native-static-libs: //p' "$out/image.log" | tail -n1)
+[ -n "$native" ] || die "rustc printed no native-static-libs"
+printf '%s\n' "$native" >"$out/native-static-libs.txt"
 
 implibs=()
-for def in "$here"/def/*.def; do
-  name=$(basename "$def" .def)
+for name in $native; do
+  # /defaultlib:libcmt is the msvc target's CRT default; the kernel image
+  # links no CRT (/NODEFAULTLIB below).
+  case "$name" in /defaultlib:*) continue ;; esac
+  name=${name%.lib}
+  def="$here/def/$name.def"
+  [ -f "$def" ] || die "the crates link $name.lib but def/$name.def does not exist"
   llvm-dlltool-19 -m i386:x86-64 -d "$def" -l "$out/$name.lib"
   implibs+=("$out/$name.lib")
 done
+say "import libraries from rustc's native-static-libs: $native"
 
 sys="$out/ndkrs-ci.sys"
 lld-link-19 /nologo /DRIVER /SUBSYSTEM:NATIVE /KERNEL /ENTRY:DriverEntry \

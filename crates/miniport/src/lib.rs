@@ -73,6 +73,8 @@
 
 extern crate alloc;
 
+pub mod binding;
+pub mod chain;
 pub mod frame;
 #[cfg(not(test))]
 pub mod kernel;

@@ -531,6 +531,54 @@ pub const NDIS_SIZEOF_INTERRUPT_MODERATION_PARAMETERS_REVISION_1: USHORT = 12;
 /// `NdisInterruptModerationNotSupported` (NDIS_INTERRUPT_MODERATION).
 pub const NdisInterruptModerationNotSupported: u32 = 1;
 
+// ---------------------------------------------------------- configuration
+
+/// `NDIS_CONFIGURATION_OBJECT` (ndis.h, DOC: Header, NdisHandle, Flags),
+/// NdisOpenConfigurationEx's input. Revision 1 size =
+/// RTL_SIZEOF_THROUGH_FIELD(Flags) = 0x14 (computed from the member list).
+#[repr(C)]
+#[derive(Debug)]
+pub struct NDIS_CONFIGURATION_OBJECT {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub NdisHandle: NDIS_HANDLE,
+    pub Flags: ULONG,
+}
+/// ntddndis.h (checked against mingw-w64 by .ci/layouts).
+pub const NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT: UCHAR = 0xA9;
+pub const NDIS_CONFIGURATION_OBJECT_REVISION_1: UCHAR = 1;
+pub const NDIS_SIZEOF_CONFIGURATION_OBJECT_REVISION_1: USHORT = 0x14;
+const _: () = {
+    assert!(offset_of!(NDIS_CONFIGURATION_OBJECT, NdisHandle) == 8);
+    assert!(
+        offset_of!(NDIS_CONFIGURATION_OBJECT, Flags) + 4
+            == NDIS_SIZEOF_CONFIGURATION_OBJECT_REVISION_1 as usize
+    );
+};
+
+/// `NDIS_CONFIGURATION_PARAMETER` (ndis.h) with its integer arm: the
+/// ParameterData union holds a UNICODE_STRING, so it starts at 8. PDB:
+/// ntdiff/headers `Win8/x64/System32/ndis.sys/Standalone/_NDIS_CONFIGURATION_PARAMETER.h`
+/// (IntegerData 0x08, size 0x18; NdisParameterInteger 0).
+#[repr(C)]
+#[derive(Debug)]
+pub struct NDIS_CONFIGURATION_PARAMETER {
+    pub ParameterType: u32,
+    _Align: u32,
+    /// The union's IntegerData arm (its other arms are 16 bytes).
+    pub IntegerData: ULONG,
+    _Rest: u32,
+    _Buffer: usize,
+}
+const _: () = {
+    type P = NDIS_CONFIGURATION_PARAMETER;
+    assert!(offset_of!(P, IntegerData) == 0x08);
+    assert!(size_of::<P>() == 0x18);
+};
+/// `NdisParameterInteger`.
+pub const NdisParameterInteger: u32 = 0;
+/// `NdisParameterHexInteger`.
+pub const NdisParameterHexInteger: u32 = 1;
+
 // ---------------------------------------------------------- net PnP events
 
 /// `NET_PNP_EVENT_CODE` values for NDK. PDB: the `_NET_PNP_EVENT_CODE` enum
@@ -823,6 +871,10 @@ pub type FILTER_RECEIVE_NET_BUFFER_LISTS_HANDLER = Option<
     ),
 >;
 
+/// `FILTER_STATUS`: FilterModuleContext, PNDIS_STATUS_INDICATION.
+pub type FILTER_STATUS_HANDLER =
+    Option<unsafe extern "system" fn(FilterModuleContext: NDIS_HANDLE, StatusIndication: PVOID)>;
+
 /// `NDIS_FILTER_DRIVER_CHARACTERISTICS` (ndis.h), declared through the NDIS
 /// 6.1 members. PDB: ntdiff/headers
 /// `Win8/x64/System32/ndis.sys/Standalone/_NDIS_FILTER_DRIVER_BLOCK.h`
@@ -857,7 +909,7 @@ pub struct NDIS_FILTER_DRIVER_CHARACTERISTICS {
     pub CancelOidRequestHandler: PVOID,
     pub DevicePnPEventNotifyHandler: PVOID,
     pub NetPnPEventHandler: PVOID,
-    pub StatusHandler: PVOID,
+    pub StatusHandler: FILTER_STATUS_HANDLER,
     pub DirectOidRequestHandler: PVOID,
     pub DirectOidRequestCompleteHandler: PVOID,
     pub CancelDirectOidRequestHandler: PVOID,
@@ -896,9 +948,10 @@ const _: () = {
 /// `NDIS_FILTER_DRIVER_MANDATORY` (not set: the filter is optional).
 pub const NDIS_FILTER_DRIVER_MANDATORY: ULONG = 0x0000_0001;
 
-/// `NDIS_FILTER_ATTACH_PARAMETERS` prefix through CurrentMacAddress (ndis.h,
-/// DOC member order; computed offsets, UNCONFIRMED against a binary:
-/// MiniportMediaType 0x48, MacAddressLength 0x60, CurrentMacAddress 0x62).
+/// `NDIS_FILTER_ATTACH_PARAMETERS` prefix through BaseMiniportNetLuid
+/// (ndis.h, DOC member order; computed offsets, UNCONFIRMED against a
+/// binary: no PDB dump of it was found: MiniportMediaType 0x48,
+/// MacAddressLength 0x60, CurrentMacAddress 0x62, BaseMiniportNetLuid 0x88).
 #[repr(C)]
 #[derive(Debug)]
 pub struct NDIS_FILTER_ATTACH_PARAMETERS {
@@ -919,9 +972,11 @@ pub struct NDIS_FILTER_ATTACH_PARAMETERS {
     pub DefaultOffloadConfiguration: PVOID,
     pub MacAddressLength: USHORT,
     pub CurrentMacAddress: [UCHAR; NDIS_MAX_PHYS_ADDRESS_LENGTH],
+    pub BaseMiniportNetLuid: NET_LUID,
 }
 const _: () = {
     type A = NDIS_FILTER_ATTACH_PARAMETERS;
+    assert!(offset_of!(A, BaseMiniportNetLuid) == 0x88);
     assert!(offset_of!(A, FilterModuleGuidName) == 0x10);
     assert!(offset_of!(A, BaseMiniportInstanceName) == 0x20);
     assert!(offset_of!(A, MiniportMediaType) == 0x48);
@@ -1019,7 +1074,12 @@ pub const AF_UNSPEC: u16 = 0;
 
 // ------------------------------------------------------------- imports
 
+// Each block names the import library it links against: the WDK's
+// ndis.lib, ntoskrnl.lib and netio.lib in the real build, and in the CI
+// kernel image the import libraries check.sh makes for exactly the libraries
+// rustc reports (`--print native-static-libs`), so both link the same set.
 #[allow(clippy::too_many_arguments)]
+#[cfg_attr(windows, link(name = "ndis"))]
 unsafe extern "system" {
     // ndis.sys: miniport.
     pub fn NdisMRegisterMiniportDriver(
@@ -1087,6 +1147,19 @@ unsafe extern "system" {
         NumberOfNetBufferLists: ULONG,
         ReceiveFlags: ULONG,
     );
+    pub fn NdisOpenConfigurationEx(
+        ConfigObject: *mut NDIS_CONFIGURATION_OBJECT,
+        ConfigurationHandle: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS;
+    pub fn NdisReadConfiguration(
+        Status: *mut NDIS_STATUS,
+        ParameterValue: *mut *mut NDIS_CONFIGURATION_PARAMETER,
+        ConfigurationHandle: NDIS_HANDLE,
+        Keyword: *mut NDIS_STRING,
+        ParameterType: u32,
+    );
+    pub fn NdisCloseConfiguration(ConfigurationHandle: NDIS_HANDLE);
+    pub fn NdisFIndicateStatus(NdisFilterHandle: NDIS_HANDLE, StatusIndication: PVOID);
     pub fn NdisFReturnNetBufferLists(
         NdisFilterHandle: NDIS_HANDLE,
         NetBufferLists: *mut NET_BUFFER_LIST,
@@ -1124,7 +1197,10 @@ unsafe extern "system" {
         WorkItemContext: PVOID,
     );
     pub fn NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE);
+}
 
+#[cfg_attr(windows, link(name = "ntoskrnl"))]
+unsafe extern "system" {
     // ntoskrnl.exe
     pub fn KeInitializeDpc(
         Dpc: *mut KDPC,
@@ -1154,7 +1230,10 @@ unsafe extern "system" {
     ) -> PVOID;
     pub fn ExAllocatePool2(Flags: u64, NumberOfBytes: usize, Tag: u32) -> PVOID;
     pub fn ExFreePool(P: PVOID);
+}
 
+#[cfg_attr(windows, link(name = "netio"))]
+unsafe extern "system" {
     // netio.sys (IP Helper in the kernel, netioapi.h; PASSIVE_LEVEL).
     pub fn GetUnicastIpAddressTable(
         Family: u16,

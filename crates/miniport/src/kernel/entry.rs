@@ -47,6 +47,17 @@ macro_rules! wide {
     }};
 }
 
+/// FilterStatus: status indications of the NIC below (link state, offload
+/// changes) pass up unchanged; the filter reads none of them.
+unsafe extern "system" fn filter_status(ctx: NDIS_HANDLE, indication: PVOID) {
+    let _ = ctx;
+    let filter = SHELL.with(|s| s.filter);
+    if !filter.is_null() {
+        // SAFETY: NDIS's indication, forwarded during the call.
+        unsafe { NdisFIndicateStatus(filter, indication) };
+    }
+}
+
 /// Filter identity: must match inf/ndkrsflt.inx (`FilterName` =
 /// FriendlyName, NetCfgInstanceId = UniqueName, service = ServiceName).
 pub(super) static FILTER_FRIENDLY: &[u16] = wide!("ndkrs RoCEv2 datagram filter");
@@ -127,22 +138,26 @@ pub unsafe fn driver_entry(driver: PVOID, registry: PVOID) -> NTSTATUS {
         CancelOidRequestHandler: null_mut(),
         DevicePnPEventNotifyHandler: null_mut(),
         NetPnPEventHandler: null_mut(),
-        StatusHandler: null_mut(),
+        StatusHandler: Some(filter_status),
         DirectOidRequestHandler: null_mut(),
         DirectOidRequestCompleteHandler: null_mut(),
         CancelDirectOidRequestHandler: null_mut(),
     };
     let mut filter_driver = null_mut();
     // SAFETY: valid characteristics.
-    let status = unsafe { NdisFRegisterFilterDriver(driver, null_mut(), &fc, &mut filter_driver) };
-    if status != NDIS_STATUS_SUCCESS {
-        // SAFETY: registered above.
-        unsafe { NdisMDeregisterMiniportDriver(miniport_driver) };
-        return status;
-    }
+    let filter_reg =
+        unsafe { NdisFRegisterFilterDriver(driver, null_mut(), &fc, &mut filter_driver) };
+    // Without the filter (its INF not installed) the adapter still loads; it
+    // has no datagram path until the driver reloads with the filter known.
+    let (status, with_filter) =
+        crate::binding::driver_entry_status(NDIS_STATUS_SUCCESS, filter_reg);
     SHELL.with(|s| {
         s.driver = miniport_driver;
-        s.filter_driver = filter_driver;
+        s.filter_driver = if with_filter {
+            filter_driver
+        } else {
+            null_mut()
+        };
     });
-    NDIS_STATUS_SUCCESS
+    status
 }

@@ -90,15 +90,23 @@ pub(super) unsafe extern "system" fn filter_attach(
         return NDIS_STATUS_FAILURE;
     }
     // SAFETY: NDIS's attach parameters.
-    let (medium, mac_len, mac) = unsafe {
+    let (medium, mac_len, mac, base_luid) = unsafe {
         (
             (*params).MiniportMediaType,
             (*params).MacAddressLength,
             (*params).CurrentMacAddress,
+            (*params).BaseMiniportNetLuid,
         )
     };
-    // Ethernet only, and one physical NIC: the first binding wins.
-    if medium != NdisMedium802_3 || mac_len != 6 || SHELL.with(|s| !s.filter.is_null()) {
+    let mac6 = [mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]];
+    let (our_luid, bound) = SHELL.with(|s| {
+        let luid = (!s.miniport.is_null()).then_some(s.luid);
+        (luid, !s.filter.is_null())
+    });
+    // Ethernet only, never the ndkrs adapter itself, one physical NIC.
+    if crate::binding::attach(medium, mac_len, mac6, base_luid, our_luid, bound)
+        != crate::binding::Attach::Accept
+    {
         return NDIS_STATUS_NOT_SUPPORTED;
     }
     // SAFETY: PASSIVE, the filter module's handle.
@@ -174,11 +182,21 @@ pub(super) unsafe extern "system" fn filter_pause(
 pub(super) unsafe extern "system" fn filter_send_complete(
     _ctx: NDIS_HANDLE,
     nbls: *mut NET_BUFFER_LIST,
-    _flags: ULONG,
+    flags: ULONG,
 ) {
-    // Only the filter's own NBLs: no send handler is registered, so the
-    // physical stack's sends bypass this filter.
-    let mut nbl = nbls;
+    // Overlying drivers' sends complete through this filter too: every NBL
+    // the filter originates carries its module handle in SourceHandle
+    // (pump, to_wire), the rest go back up.
+    let filter = SHELL.with(|s| s.filter);
+    // SAFETY: NDIS's completed chain, ours to relink until handed on.
+    let (own, others) =
+        unsafe { crate::chain::partition(nbls, |n| !filter.is_null() && n.SourceHandle == filter) };
+    if !others.is_empty() {
+        // SAFETY: NBLs this filter did not originate, completed to their
+        // senders with the flags NDIS gave.
+        unsafe { NdisFSendNetBufferListsComplete(filter, others.head, flags) };
+    }
+    let mut nbl = own.head;
     while !nbl.is_null() {
         // SAFETY: our slot NBLs.
         let (next, slot) = unsafe { ((*nbl).Next, slot_of(nbl, true)) };
@@ -203,50 +221,38 @@ pub(super) unsafe extern "system" fn filter_receive(
         (s.filter, ips, n)
     });
     let ours = ips.get(..n_ips).unwrap_or(&[]);
-    let (mut pass_head, mut pass_tail, mut passed) = (
-        null_mut::<NET_BUFFER_LIST>(),
-        null_mut::<NET_BUFFER_LIST>(),
-        0u32,
-    );
-    let (mut done_head, mut done_tail) =
-        (null_mut::<NET_BUFFER_LIST>(), null_mut::<NET_BUFFER_LIST>());
-    let mut nbl = nbls;
-    while !nbl.is_null() {
-        // SAFETY: NDIS's chain; each receive NBL has one NET_BUFFER.
-        let (next, consumed) = unsafe {
-            let next = (*nbl).Next;
-            (*nbl).Next = null_mut();
-            (next, receive_one((*nbl).FirstNetBuffer, ours, flags))
+    let dispatch = flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL != 0;
+    if flags & NDIS_RECEIVE_FLAGS_RESOURCES != 0 {
+        // The miniport takes its NBLs back when this returns: the chain is
+        // left as it came; passed frames go up in runs, each cut and
+        // restored around its indication; consumed ones were copied.
+        // SAFETY: NDIS's chain, one NET_BUFFER per receive NBL.
+        unsafe {
+            crate::chain::for_each_run(
+                nbls,
+                |n| receive_one(n.FirstNetBuffer, ours, flags),
+                |first, count| {
+                    NdisFIndicateReceiveNetBufferLists(filter, first, port, count, flags)
+                },
+            )
         };
-        let (head, tail) = if consumed {
-            (&mut done_head, &mut done_tail)
-        } else {
-            (&mut pass_head, &mut pass_tail)
-        };
-        if tail.is_null() {
-            *head = nbl;
-        } else {
-            // SAFETY: the previous NBL of this list.
-            unsafe { (**tail).Next = nbl };
-        }
-        *tail = nbl;
-        if !consumed {
-            passed += 1;
-        }
-        nbl = next;
+        return;
     }
+    // SAFETY: NDIS's chain, ours until indicated or returned.
+    let (done, pass) =
+        unsafe { crate::chain::partition(nbls, |n| receive_one(n.FirstNetBuffer, ours, flags)) };
     // SAFETY: hands the two lists on as NDIS requires.
     unsafe {
-        if !pass_head.is_null() {
-            NdisFIndicateReceiveNetBufferLists(filter, pass_head, port, passed, flags);
+        if !pass.is_empty() {
+            NdisFIndicateReceiveNetBufferLists(filter, pass.head, port, pass.count, flags);
         }
-        if !done_head.is_null() && flags & NDIS_RECEIVE_FLAGS_RESOURCES == 0 {
-            let ret = if flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL != 0 {
+        if !done.is_empty() {
+            let ret = if dispatch {
                 NDIS_RETURN_FLAGS_DISPATCH_LEVEL
             } else {
                 0
             };
-            NdisFReturnNetBufferLists(filter, done_head, ret);
+            NdisFReturnNetBufferLists(filter, done.head, ret);
         }
     }
 }

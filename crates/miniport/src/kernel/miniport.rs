@@ -26,8 +26,7 @@ pub(super) unsafe extern "system" fn initialize(
     let luid = unsafe { (*params).NetLuid };
     // A stable, locally administered MAC for the virtual adapter's own IP
     // stack; the filter translates it to the NIC's on the wire.
-    let l = luid.to_le_bytes();
-    let virt_mac = [0x02, 0x6e, 0x64, l[2] ^ l[5], l[3] ^ l[6], l[4] ^ l[7]];
+    let virt_mac = crate::binding::virtual_mac(luid);
     // SAFETY: a plain allocation, zeroed below.
     let io = unsafe {
         ExAllocatePool2(
@@ -53,10 +52,8 @@ pub(super) unsafe extern "system" fn initialize(
         unsafe { ExFreePool(io.cast()) };
         return NDIS_STATUS_RESOURCES;
     };
-    // The `*NetworkDirect` keyword: the INF's default (1). Reading it
-    // needs NdisOpenConfigurationEx, left out of the bindings: NDIS also
-    // gates NDK by the keyword itself and sends OID_NDK_SET_STATE.
-    let keyword = true;
+    // SAFETY: PASSIVE, the miniport's own handle.
+    let keyword = crate::binding::network_direct(unsafe { read_integer(miniport, NETWORK_DIRECT) });
     SHELL.with(|s| {
         s.miniport = miniport;
         s.luid = luid;
@@ -117,12 +114,15 @@ pub(super) unsafe extern "system" fn initialize(
         IfType: IF_TYPE_ETHERNET_CSMACD,
         IfConnectorPresent: 0,
         SupportedStatistics: NDIS_STATISTICS_DIRECTED_FRAMES_RCV_SUPPORTED
-            | NDIS_STATISTICS_DIRECTED_FRAMES_XMIT_SUPPORTED,
+            | NDIS_STATISTICS_DIRECTED_FRAMES_XMIT_SUPPORTED
+            | NDIS_STATISTICS_BYTES_RCV_SUPPORTED
+            | NDIS_STATISTICS_BYTES_XMIT_SUPPORTED
+            | NDIS_STATISTICS_GEN_STATISTICS_SUPPORTED,
         SupportedPauseFunctions: 0,
         DataBackFillSize: 0,
         ContextBackFillSize: 0,
-        SupportedOidList: SUPPORTED_OIDS.as_ptr(),
-        SupportedOidListLength: core::mem::size_of_val(&SUPPORTED_OIDS) as u32,
+        SupportedOidList: crate::binding::SUPPORTED_OIDS.as_ptr(),
+        SupportedOidListLength: core::mem::size_of_val(&crate::binding::SUPPORTED_OIDS) as u32,
         AutoNegotiationFlags: 0,
         PowerManagementCapabilitiesEx: null_mut(),
     };
@@ -332,3 +332,65 @@ pub(super) unsafe extern "system" fn return_nbls(
 pub(super) unsafe extern "system" fn cancel_send(_ctx: NDIS_HANDLE, _id: PVOID) {}
 pub(super) unsafe extern "system" fn pnp_notify(_ctx: NDIS_HANDLE, _event: *mut c_void) {}
 pub(super) unsafe extern "system" fn shutdown(_ctx: NDIS_HANDLE, _action: u32) {}
+
+/// `*NetworkDirect`, UTF-16.
+static NETWORK_DIRECT: &[u16] = &[
+    b'*' as u16,
+    b'N' as u16,
+    b'e' as u16,
+    b't' as u16,
+    b'w' as u16,
+    b'o' as u16,
+    b'r' as u16,
+    b'k' as u16,
+    b'D' as u16,
+    b'i' as u16,
+    b'r' as u16,
+    b'e' as u16,
+    b'c' as u16,
+    b't' as u16,
+];
+
+/// Reads an integer keyword of the adapter's registry key: (type, value).
+///
+/// # Safety
+/// PASSIVE; `miniport` is the adapter handle of MiniportInitializeEx.
+unsafe fn read_integer(miniport: NDIS_HANDLE, keyword: &'static [u16]) -> Option<(u32, ULONG)> {
+    let mut object = NDIS_CONFIGURATION_OBJECT {
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+            Revision: NDIS_CONFIGURATION_OBJECT_REVISION_1,
+            Size: NDIS_SIZEOF_CONFIGURATION_OBJECT_REVISION_1,
+        },
+        NdisHandle: miniport,
+        Flags: 0,
+    };
+    let mut handle: NDIS_HANDLE = null_mut();
+    // SAFETY: a valid configuration object; closed below.
+    if unsafe { NdisOpenConfigurationEx(&mut object, &mut handle) } != NDIS_STATUS_SUCCESS
+        || handle.is_null()
+    {
+        return None;
+    }
+    let bytes = (keyword.len() * 2) as u16;
+    let mut name = UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: bytes,
+        Buffer: keyword.as_ptr(),
+    };
+    let (mut status, mut value) = (NDIS_STATUS_FAILURE, null_mut());
+    // SAFETY: the open handle; NDIS owns the returned parameter until close.
+    unsafe {
+        NdisReadConfiguration(
+            &mut status,
+            &mut value,
+            handle,
+            &mut name,
+            NdisParameterInteger,
+        );
+        let r = (status == NDIS_STATUS_SUCCESS && !value.is_null())
+            .then(|| ((*value).ParameterType, (*value).IntegerData));
+        NdisCloseConfiguration(handle);
+        r
+    }
+}

@@ -3,32 +3,7 @@
 
 use super::*;
 
-pub(super) static SUPPORTED_OIDS: [NDIS_OID; 24] = [
-    OID_GEN_SUPPORTED_LIST,
-    OID_GEN_HARDWARE_STATUS,
-    OID_GEN_MEDIA_SUPPORTED,
-    OID_GEN_MEDIA_IN_USE,
-    OID_GEN_MAXIMUM_LOOKAHEAD,
-    OID_GEN_MAXIMUM_FRAME_SIZE,
-    OID_GEN_MAXIMUM_TOTAL_SIZE,
-    OID_GEN_TRANSMIT_BUFFER_SPACE,
-    OID_GEN_RECEIVE_BUFFER_SPACE,
-    OID_GEN_VENDOR_ID,
-    OID_GEN_VENDOR_DESCRIPTION,
-    OID_GEN_VENDOR_DRIVER_VERSION,
-    OID_GEN_CURRENT_PACKET_FILTER,
-    OID_GEN_CURRENT_LOOKAHEAD,
-    OID_GEN_MAC_OPTIONS,
-    OID_GEN_XMIT_OK,
-    OID_GEN_RCV_OK,
-    OID_802_3_PERMANENT_ADDRESS,
-    OID_802_3_CURRENT_ADDRESS,
-    OID_802_3_MULTICAST_LIST,
-    OID_802_3_MAXIMUM_LIST_SIZE,
-    OID_NDK_SET_STATE,
-    OID_NDK_STATISTICS,
-    OID_NDK_CONNECTIONS,
-];
+use crate::binding::{self, SUPPORTED_OIDS};
 
 pub(super) unsafe extern "system" fn cancel_oid(_ctx: NDIS_HANDLE, _id: PVOID) {}
 
@@ -95,7 +70,7 @@ pub(super) fn query(oid: NDIS_OID, buf: &mut [u8]) -> (NDIS_STATUS, usize, usize
     let (mac, counters) = SHELL.with(|s| (s.virt_mac, s.counters));
     match oid {
         OID_GEN_SUPPORTED_LIST => {
-            let mut bytes = [0u8; 4 * 24];
+            let mut bytes = [0u8; 4 * SUPPORTED_OIDS.len()];
             for (c, o) in bytes.chunks_exact_mut(4).zip(SUPPORTED_OIDS.iter()) {
                 c.copy_from_slice(&o.to_le_bytes());
             }
@@ -125,6 +100,10 @@ pub(super) fn query(oid: NDIS_OID, buf: &mut [u8]) -> (NDIS_STATUS, usize, usize
             buf,
             &u32v(NDIS_PACKET_TYPE_DIRECTED | NDIS_PACKET_TYPE_BROADCAST),
         ),
+        OID_GEN_STATISTICS => answer(buf, binding::bytes_of(&binding::statistics(&counters))),
+        OID_GEN_INTERRUPT_MODERATION => {
+            answer(buf, binding::bytes_of(&binding::interrupt_moderation()))
+        }
         OID_GEN_XMIT_OK => answer(buf, &counters.out_frames.to_le_bytes()),
         OID_GEN_RCV_OK => answer(buf, &counters.in_frames.to_le_bytes()),
         OID_802_3_PERMANENT_ADDRESS | OID_802_3_CURRENT_ADDRESS => answer(buf, &mac),

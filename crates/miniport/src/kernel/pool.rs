@@ -209,3 +209,12 @@ pub(super) unsafe fn copy_out(nb: *mut NET_BUFFER, dst: &mut [u8]) -> bool {
     }
     true
 }
+
+impl crate::chain::Linked for NET_BUFFER_LIST {
+    fn next(&self) -> *mut Self {
+        self.Next
+    }
+    fn set_next(&mut self, next: *mut Self) {
+        self.Next = next;
+    }
+}
