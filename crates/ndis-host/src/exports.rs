@@ -256,8 +256,6 @@ pub unsafe extern "system" fn NdisMNetPnPEvent(
     // NDIS_SIZEOF_NET_PNP_EVENT_NOTIFICATION_REVISION_1: through Flags.
     header_ok(&n.Header, NDIS_OBJECT_TYPE_DEFAULT, 1, 0xA4, what);
     let code = n.NetPnPEvent.NetEvent;
-    stack::stack().seen.pnp.push(code);
-    stack::notify();
     match code {
         crate::NET_EVENT_NDK_ENABLE => {
             stack::stack().ndk_enabled = true;
@@ -275,6 +273,9 @@ pub unsafe extern "system" fn NdisMNetPnPEvent(
             crate::NET_EVENT_NDK_DISABLE
         ),
     }
+    // Seen once NDIS has processed it.
+    stack::stack().seen.pnp.push(code);
+    stack::notify();
     NDIS_STATUS_SUCCESS
 }
 
@@ -421,6 +422,115 @@ pub unsafe extern "system" fn NdisFReturnNetBufferLists(
     flags: ULONG,
 ) {
     stack::f_return(h as usize, nbls.cast::<Nbl>(), flags);
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisFIndicateStatus(h: NDIS_HANDLE, _status: PVOID) {
+    irql::require(DISPATCH_LEVEL, "NdisFIndicateStatus");
+    if h as usize != FILTER_MODULE {
+        crate::breach!("NdisFIndicateStatus: {h:p} is not the filter module's handle");
+    }
+    stack::stack().filter_status += 1;
+}
+
+// ------------------------------------------- ndis.sys: configuration
+
+/// Handles of open configurations.
+const CONFIG_HANDLE: usize = 0xC0F1_0000;
+
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisOpenConfigurationEx(
+    object: *mut NDIS_CONFIGURATION_OBJECT,
+    out: *mut NDIS_HANDLE,
+) -> NDIS_STATUS {
+    let what = "NdisOpenConfigurationEx";
+    irql::require_eq(PASSIVE_LEVEL, what);
+    // SAFETY: the caller's object.
+    let o = unsafe { &*object };
+    header_ok(
+        &o.Header,
+        NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT,
+        1,
+        0x14,
+        what,
+    );
+    if !matches!(o.NdisHandle as usize, ADAPTER | FILTER_MODULE) {
+        crate::breach!(
+            "{what}: {:p} is not an adapter or filter module handle",
+            o.NdisHandle
+        );
+        return NDIS_STATUS_FAILURE;
+    }
+    let mut s = stack::stack();
+    let h = CONFIG_HANDLE + 0x10 * (s.config_open.len() + 1);
+    s.config_open.push((h, Vec::new()));
+    // SAFETY: the out pointer.
+    unsafe { *out = h as NDIS_HANDLE };
+    NDIS_STATUS_SUCCESS
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisReadConfiguration(
+    status: *mut NDIS_STATUS,
+    value: *mut *mut NDIS_CONFIGURATION_PARAMETER,
+    h: NDIS_HANDLE,
+    keyword: *mut NDIS_STRING,
+    _ty: u32,
+) {
+    let what = "NdisReadConfiguration";
+    irql::require_eq(PASSIVE_LEVEL, what);
+    // SAFETY: the caller's counted UTF-16 string.
+    let name = unsafe {
+        let k = &*keyword;
+        String::from_utf16_lossy(std::slice::from_raw_parts(k.Buffer, k.Length as usize / 2))
+    };
+    let mut s = stack::stack();
+    let found = s
+        .keywords
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(&name))
+        .map(|(_, v)| *v);
+    let Some(open) = s.config_open.iter_mut().find(|(x, _)| *x == h as usize) else {
+        drop(s);
+        crate::breach!("{what}: {h:p} is not an open configuration handle");
+        // SAFETY: the out pointers.
+        unsafe { *status = NDIS_STATUS_FAILURE };
+        return;
+    };
+    match found {
+        Some(v) => {
+            let p = Box::into_raw(Box::new([0u64; 3])).cast::<NDIS_CONFIGURATION_PARAMETER>();
+            // SAFETY: a fresh, zeroed, large enough block; NDIS owns it
+            // until the configuration handle closes.
+            unsafe {
+                (*p).ParameterType = NdisParameterInteger;
+                (*p).IntegerData = v;
+                *value = p;
+                *status = NDIS_STATUS_SUCCESS;
+            }
+            open.1.push(p as usize);
+        }
+        // SAFETY: the out pointer.
+        None => unsafe { *status = NDIS_STATUS_FAILURE },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisCloseConfiguration(h: NDIS_HANDLE) {
+    irql::require_eq(PASSIVE_LEVEL, "NdisCloseConfiguration");
+    let mut s = stack::stack();
+    match s.config_open.iter().position(|(x, _)| *x == h as usize) {
+        Some(i) => {
+            for p in s.config_open.remove(i).1 {
+                // SAFETY: allocated above as [u64; 3].
+                drop(unsafe { Box::from_raw(p as *mut [u64; 3]) });
+            }
+        }
+        None => {
+            drop(s);
+            crate::breach!("NdisCloseConfiguration({h:p}): not open (closed twice?)");
+        }
+    }
 }
 
 // ------------------------------------------------- ndis.sys: buffers

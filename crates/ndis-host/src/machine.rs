@@ -53,6 +53,8 @@ pub fn boot(cfg: &Config) -> NTSTATUS {
         s.luid = cfg.luid;
         s.addresses = vec![(cfg.luid, cfg.ip), (cfg.nic_luid, cfg.nic_ip)];
         s.neighbors = cfg.neighbors.clone();
+        // The INF's defaults (inf/ndkrs.inx).
+        s.keywords = vec![("*NetworkDirect".into(), 1)];
     }
     let driver = DRIVER_OBJECT.lock().map_or(std::ptr::null_mut(), |mut d| {
         d.as_mut_ptr().cast::<std::ffi::c_void>()
@@ -314,6 +316,10 @@ pub fn unload() -> Vec<String> {
         leaks.push("the filter driver is still registered".into());
     }
     drop(s);
+    let configs = stack().config_open.len();
+    if configs != 0 {
+        leaks.push(format!("{configs} configuration handle(s) not closed"));
+    }
     let works = crate::ke::work_items();
     if works != 0 {
         leaks.push(format!("{works} NDIS work item(s) not freed"));

@@ -94,6 +94,12 @@ pub struct Stack {
     pub luid: u64,
     pub addresses: Vec<(u64, std::net::IpAddr)>,
     pub neighbors: Vec<(std::net::IpAddr, [u8; 6])>,
+    /// The adapter's registry keywords (integers) NdisReadConfiguration
+    /// answers; configuration handles open, with the parameters handed out.
+    pub keywords: Vec<(String, u32)>,
+    pub config_open: Vec<(usize, Vec<usize>)>,
+    /// Status indications the filter passed up (NdisFIndicateStatus).
+    pub filter_status: usize,
     jobs: VecDeque<Job>,
     job_running: bool,
 }

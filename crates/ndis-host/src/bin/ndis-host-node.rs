@@ -138,7 +138,7 @@ fn run(role: &str, me: usize, peer: usize, port: u16, peer_port: u16) -> Result<
         while let Ok(len) = sock.recv(&mut buf) {
             n += 1;
             // Every 8th frame comes with NDIS_RECEIVE_FLAGS_RESOURCES.
-            stack::wire_receive(vec![buf[..len].to_vec()], n % 8 == 0);
+            stack::wire_receive(vec![buf[..len].to_vec()], n.is_multiple_of(8));
         }
     });
 
