@@ -33,8 +33,10 @@
 
 #![cfg(target_os = "linux")]
 
+pub mod consumer_adapter;
 pub mod env;
 mod ndk_consumer;
+pub use ndk_consumer::use_kernel_mdls;
 pub mod node;
 pub mod smb;
 pub mod smb_scenario;

@@ -19,7 +19,7 @@
 use std::mem::size_of;
 use std::net::SocketAddrV4;
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -204,27 +204,76 @@ fn made<T>(st: NTSTATUS, obj: T) -> Result<T, NTSTATUS> {
 // ---------------------------------------------------------------------
 // Memory
 
-/// Zeroed process memory and the HostMdl that describes it, both boxed so
+/// Whether memory is described with kernel MDLs (the provider is a Windows
+/// shell, whose platform reads wdm.h MDLs) instead of [`HostMdl`]s.
+static KERNEL_MDLS: AtomicBool = AtomicBool::new(false);
+
+/// From now on this process describes memory with kernel MDLs: for a
+/// process whose provider is the Windows shell (crates/ndis-host).
+pub fn use_kernel_mdls() {
+    KERNEL_MDLS.store(true, Ordering::SeqCst);
+}
+
+/// A single, mapped MDL as wdm.h lays it out on x64 (Next, Size, MdlFlags,
+/// Process, MappedSystemVa, StartVa, ByteCount, ByteOffset).
+#[repr(C)]
+#[derive(Debug)]
+struct KernelMdl {
+    next: *mut KernelMdl,
+    size: i16,
+    flags: i16,
+    process: usize,
+    mapped_system_va: *mut u8,
+    start_va: *mut u8,
+    byte_count: u32,
+    byte_offset: u32,
+}
+
+/// MDL_MAPPED_TO_SYSTEM_VA.
+const MDL_MAPPED_TO_SYSTEM_VA: i16 = 0x0001;
+
+#[derive(Debug)]
+enum MdlBox {
+    Host(Box<HostMdl>),
+    Kernel(Box<KernelMdl>),
+}
+
+/// Zeroed process memory and the MDL that describes it, both boxed so
 /// that they stay put while an MR maps them.
 #[derive(Debug)]
 pub(crate) struct Memory {
     pub(crate) bytes: Box<[u8]>,
-    mdl: Box<HostMdl>,
+    mdl: MdlBox,
 }
 
 impl Memory {
     pub(crate) fn new(len: usize) -> Memory {
         let mut bytes = vec![0u8; len].into_boxed_slice();
-        let mdl = Box::new(HostMdl {
-            va: bytes.as_mut_ptr(),
-            len,
-        });
+        let va = bytes.as_mut_ptr();
+        let mdl = if KERNEL_MDLS.load(Ordering::SeqCst) {
+            let page = (va as usize) & !0xFFF;
+            MdlBox::Kernel(Box::new(KernelMdl {
+                next: ptr::null_mut(),
+                size: 0x30,
+                flags: MDL_MAPPED_TO_SYSTEM_VA,
+                process: 0,
+                mapped_system_va: va,
+                start_va: page as *mut u8,
+                byte_count: len as u32,
+                byte_offset: (va as usize - page) as u32,
+            }))
+        } else {
+            MdlBox::Host(Box::new(HostMdl { va, len }))
+        };
         Memory { bytes, mdl }
     }
 
     /// The MDL to hand to the provider (NdkRegisterMr, NdkBuildLAM).
     pub(crate) fn mdl(&mut self) -> *mut MDL {
-        (&mut *self.mdl as *mut HostMdl).cast::<MDL>()
+        match &mut self.mdl {
+            MdlBox::Host(m) => (&mut **m as *mut HostMdl).cast::<MDL>(),
+            MdlBox::Kernel(m) => (&mut **m as *mut KernelMdl).cast::<MDL>(),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

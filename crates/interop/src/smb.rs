@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use host::adapter::{Adapter, AdapterConfig, Seed};
+
+use crate::consumer_adapter::ConsumerAdapter;
 use host::io::{ROCE_PORT, RawTransport, Transport, UdpTransport};
 use ndkpi::*;
 use smbd::ntlm::Credentials;
@@ -51,6 +53,9 @@ pub enum SessionTransport {
     /// A UDP socket on port 4791: for another ndkrs adapter (no privilege
     /// needed on loopback).
     Udp,
+    /// An NDK adapter a Windows shell opened (crates/ndis-host), closed
+    /// through its opener; memory is described with kernel MDLs.
+    External(crate::consumer_adapter::ExternalAdapter),
 }
 
 /// How to reach the server.
@@ -240,7 +245,7 @@ pub struct Stats {
 /// One SMB Direct session over ndkrs.
 pub struct Session {
     cfg: SessionConfig,
-    adapter: Option<Adapter>,
+    adapter: Option<ConsumerAdapter>,
     pd: *mut NDK_PD,
     cq: *mut NDK_CQ,
     qp: *mut NDK_QP,
@@ -294,23 +299,31 @@ impl Session {
     pub fn connect(cfg: SessionConfig) -> Result<Session, String> {
         let t = cfg.timeout;
         let local = SocketAddr::from((cfg.local, ROCE_PORT));
-        let transport: Box<dyn Transport> = match cfg.transport {
-            SessionTransport::Raw => {
-                Box::new(RawTransport::bind(local).map_err(|e| format!("raw socket: {e}"))?)
+        let adapter = match cfg.transport {
+            SessionTransport::External(e) => {
+                crate::ndk_consumer::use_kernel_mdls();
+                ConsumerAdapter::External(e)
             }
-            SessionTransport::Udp => {
-                Box::new(UdpTransport::bind(local).map_err(|e| format!("UDP socket: {e}"))?)
+            own => {
+                let transport: Box<dyn Transport> = match own {
+                    SessionTransport::Raw => {
+                        Box::new(RawTransport::bind(local).map_err(|e| format!("raw socket: {e}"))?)
+                    }
+                    _ => {
+                        Box::new(UdpTransport::bind(local).map_err(|e| format!("UDP socket: {e}"))?)
+                    }
+                };
+                ConsumerAdapter::Own(Adapter::open(
+                    transport,
+                    &AdapterConfig {
+                        seed: Seed::Fixed(cfg.seed),
+                        mtu: cfg.mtu,
+                        ..AdapterConfig::default()
+                    },
+                    cfg.pcap.as_deref(),
+                )?)
             }
         };
-        let adapter = Adapter::open(
-            transport,
-            &AdapterConfig {
-                seed: Seed::Fixed(cfg.seed),
-                mtu: cfg.mtu,
-                ..AdapterConfig::default()
-            },
-            cfg.pcap.as_deref(),
-        )?;
         let a = adapter.ptr();
         let shared = Arc::new(Shared::default());
 
@@ -489,7 +502,11 @@ impl Session {
 
     /// Like [`Session::register`], with a fast-register MR.
     pub fn register_fast(&mut self, len: usize) -> Result<usize, String> {
-        let a = self.adapter.as_ref().map(Adapter::ptr).ok_or("closed")?;
+        let a = self
+            .adapter
+            .as_ref()
+            .map(ConsumerAdapter::ptr)
+            .ok_or("closed")?;
         let r = Region::new_fast(a, self.pd, len, self.cfg.timeout)?;
         self.data.push(r);
         Ok(self.data.len() - 1)
@@ -765,7 +782,9 @@ impl Session {
 
     /// Live provider objects (what closing the adapter will free).
     pub fn object_count(&self) -> usize {
-        self.adapter.as_ref().map_or(0, Adapter::object_count)
+        self.adapter
+            .as_ref()
+            .map_or(0, ConsumerAdapter::object_count)
     }
 
     /// Closes every object as a consumer does before it lets go of an

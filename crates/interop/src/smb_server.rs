@@ -29,6 +29,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use host::adapter::{Adapter, AdapterConfig, Seed};
+
+use crate::consumer_adapter::{ConsumerAdapter, ExternalAdapter};
 use host::io::{ROCE_PORT, UdpTransport};
 use ndkpi::*;
 use smbd::smb2::header::{Header, command};
@@ -68,6 +70,9 @@ pub struct SmbServerConfig {
     pub smbd: Config,
     /// Where the adapter records every datagram, if anywhere.
     pub pcap: Option<PathBuf>,
+    /// Serve on this adapter (a Windows shell's, crates/ndis-host) instead
+    /// of opening one on a UDP socket.
+    pub adapter: Option<ExternalAdapter>,
     /// XORed into the token of every NdkRead and NdkWrite the server
     /// posts: 0 for a correct server, anything else for a wrong R_Key.
     pub token_xor: u32,
@@ -374,7 +379,7 @@ struct Conn {
 /// The server thread's state. The adapter comes first so that it closes
 /// before anything an upcall could still touch is dropped.
 struct Srv {
-    adapter: Option<Adapter>,
+    adapter: Option<ConsumerAdapter>,
     cfg: SmbServerConfig,
     control: Arc<Control>,
     pd: *mut NDK_PD,
@@ -415,18 +420,26 @@ fn run(
 impl Srv {
     fn open(cfg: SmbServerConfig, control: Arc<Control>) -> Result<Srv, String> {
         let t = cfg.timeout;
-        let local = SocketAddr::from((cfg.local, ROCE_PORT));
-        let transport =
-            UdpTransport::bind(local).map_err(|e| format!("UDP socket at {local}: {e}"))?;
-        let adapter = Adapter::open(
-            Box::new(transport),
-            &AdapterConfig {
-                seed: Seed::Fixed(cfg.seed),
-                mtu: cfg.mtu,
-                ..AdapterConfig::default()
-            },
-            cfg.pcap.as_deref(),
-        )?;
+        let adapter = match cfg.adapter {
+            Some(e) => {
+                crate::ndk_consumer::use_kernel_mdls();
+                ConsumerAdapter::External(e)
+            }
+            None => {
+                let local = SocketAddr::from((cfg.local, ROCE_PORT));
+                let transport =
+                    UdpTransport::bind(local).map_err(|e| format!("UDP socket at {local}: {e}"))?;
+                ConsumerAdapter::Own(Adapter::open(
+                    Box::new(transport),
+                    &AdapterConfig {
+                        seed: Seed::Fixed(cfg.seed),
+                        mtu: cfg.mtu,
+                        ..AdapterConfig::default()
+                    },
+                    cfg.pcap.as_deref(),
+                )?)
+            }
+        };
         let a = adapter.ptr();
         let cctx = Arc::as_ptr(&control).cast_mut().cast::<std::ffi::c_void>();
         let pd = create_pd(a).map_err(|st| failed("NdkCreatePd", st))?;
@@ -484,7 +497,7 @@ impl Srv {
             None => STATUS_NOT_IMPLEMENTED,
         });
         check(st, &format!("NdkListen on {}:{}", s.cfg.local, s.cfg.port))?;
-        s.summary.objects_listening = s.adapter.as_ref().map_or(0, Adapter::object_count);
+        s.summary.objects_listening = s.adapter.as_ref().map_or(0, ConsumerAdapter::object_count);
         Ok(s)
     }
 
@@ -1152,7 +1165,10 @@ impl Srv {
     fn close(mut self) -> Summary {
         let l = self.listener;
         self.tracked_close(l.cast(), disp!(l, NdkCloseListener));
-        self.summary.objects_at_stop = self.adapter.as_ref().map_or(0, Adapter::object_count);
+        self.summary.objects_at_stop = self
+            .adapter
+            .as_ref()
+            .map_or(0, ConsumerAdapter::object_count);
         if let Some(a) = self.adapter.take() {
             // SAFETY: no call on the adapter runs from here on; the
             // server's pointers are not used again.

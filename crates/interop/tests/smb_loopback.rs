@@ -83,6 +83,7 @@ fn server_config(local: Ipv4Addr, seed: u64) -> SmbServerConfig {
         },
         smbd: Config::default(),
         pcap: None,
+        adapter: None,
         token_xor: 0,
     }
 }

@@ -1,0 +1,94 @@
+//! Frames and the machine configuration the NDIS host tests share.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ndis_host::machine::Config;
+
+pub const NIC_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
+pub const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
+pub const BROADCAST: [u8; 6] = [0xff; 6];
+
+pub fn config(ip: Ipv4Addr, nic_ip: Ipv4Addr, peer: Ipv4Addr) -> Config {
+    Config {
+        luid: 0x0006_0000_0100_0007,
+        ip: IpAddr::V4(ip),
+        nic_luid: 0x0006_0000_0200_0003,
+        nic_mac: NIC_MAC,
+        nic_ip: IpAddr::V4(nic_ip),
+        neighbors: vec![(IpAddr::V4(peer), PEER_MAC)],
+    }
+}
+
+pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An IPv4 datagram (header checksum filled in).
+pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> {
+    let len = 20 + payload.len();
+    let mut h = vec![
+        0x45,
+        0,
+        (len >> 8) as u8,
+        len as u8,
+        0,
+        1,
+        0x40,
+        0,
+        64,
+        proto,
+        0,
+        0,
+    ];
+    h.extend_from_slice(&src.octets());
+    h.extend_from_slice(&dst.octets());
+    let mut sum = 0u32;
+    for c in h.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let c = !(sum as u16);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    h.extend_from_slice(payload);
+    h
+}
+
+/// A UDP datagram's bytes (checksum 0: optional in IPv4).
+pub fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = Vec::new();
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
+}
+
+/// A TCP-ish segment (the shell only steers on addresses and ports).
+pub fn tcp(sport: u16, dport: u16, seq: u32) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(&[0xab; 32]);
+    t
+}
+
+/// An ARP request (Ethernet/IPv4) from `sha`/`spa` for `tpa`.
+pub fn arp_request(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+    let mut a = vec![0, 1, 8, 0, 6, 4, 0, 1];
+    a.extend_from_slice(&sha);
+    a.extend_from_slice(&spa.octets());
+    a.extend_from_slice(&[0; 6]);
+    a.extend_from_slice(&tpa.octets());
+    eth(BROADCAST, sha, 0x0806, &a)
+}
