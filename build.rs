@@ -10,10 +10,10 @@
 fn main() -> Result<(), wdk_build::ConfigError> {
     wdk_build::configure_wdk_binary_build()?;
     // wdk-build links ntoskrnl, hal, wmilib and BufferOverflowFastFailK for
-    // a WDM driver, not NDIS or NETIO: without these every Ndis* and
-    // netioapi import is LNK2019. ndis-sys's #[link] attributes name the
-    // same two (the CI kernel image links what they name).
-    for lib in ["ndis", "netio"] {
+    // a WDM driver, not NDIS, NETIO or CNG: without these every Ndis*,
+    // netioapi and BCrypt import is LNK2019. ndis-sys's #[link] attributes
+    // name the same three (the CI kernel image links what they name).
+    for lib in ["ndis", "netio", "cng"] {
         println!("cargo::rustc-link-lib={lib}");
     }
     Ok(())

@@ -23,7 +23,7 @@ target=x86_64-pc-windows-msvc
 out="$root/target/kernel-image"
 # The crates linked into the kernel driver.
 crates=(ndkpi roce ndk ndis-sys miniport)
-allowed_modules="ntoskrnl.exe ndis.sys netio.sys hal.dll"
+allowed_modules="ntoskrnl.exe ndis.sys netio.sys hal.dll cng.sys"
 
 say() { printf 'kernel-image: %s\n' "$*"; }
 die() { printf 'kernel-image: FAIL: %s\n' "$*" >&2; exit 1; }

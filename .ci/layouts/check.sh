@@ -41,6 +41,7 @@ prelude_user='#define UM_NDIS630 1
 #include <netioapi.h>
 #include <ntddndis.h>
 #include <ndkinfo.h>
+#include <bcrypt.h>
 #include <stddef.h>'
 prelude_kernel='#include <ntddk.h>
 #include <stddef.h>'

@@ -435,6 +435,35 @@ pub unsafe extern "system" fn NdisFIndicateStatus(h: NDIS_HANDLE, _status: PVOID
 
 // ------------------------------------------- ndis.sys: configuration
 
+// ---- cng.sys ----
+
+/// Calls the shell made of BCryptGenRandom (how its identity was seeded).
+pub static RNG_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn BCryptGenRandom(
+    algorithm: PVOID,
+    buffer: *mut u8,
+    len: u32,
+    flags: u32,
+) -> NTSTATUS {
+    let what = "BCryptGenRandom";
+    // The reference page: the system-preferred RNG takes no handle and is
+    // supported at PASSIVE_LEVEL only.
+    irql::require_eq(PASSIVE_LEVEL, what);
+    if flags != BCRYPT_USE_SYSTEM_PREFERRED_RNG || !algorithm.is_null() {
+        crate::breach!("{what}: flags {flags:#x} with handle {algorithm:p}");
+        return ndkpi::STATUS_INVALID_PARAMETER;
+    }
+    RNG_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: the caller's buffer of `len` bytes.
+    let out = unsafe { std::slice::from_raw_parts_mut(buffer, len as usize) };
+    match getrandom::fill(out) {
+        Ok(()) => ndkpi::STATUS_SUCCESS,
+        Err(_) => ndkpi::STATUS_UNSUCCESSFUL,
+    }
+}
+
 /// Handles of open configurations.
 const CONFIG_HANDLE: usize = 0xC0F1_0000;
 

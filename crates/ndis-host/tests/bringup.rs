@@ -51,6 +51,12 @@ fn bring_up_traffic_and_teardown_keep_the_ndis_contract() {
     // DriverEntry: both registrations, the NDK provider handlers.
     assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
     assert!(stack::stack().ndk.is_some(), "NDK provider characteristics");
+    // The identity is seeded from the system RNG, at PASSIVE_LEVEL.
+    assert_eq!(
+        ndis_host::exports::RNG_CALLS.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "DriverEntry draws the identity seed from BCryptGenRandom once"
+    );
 
     // The adapter, then the filter on the NIC.
     assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);

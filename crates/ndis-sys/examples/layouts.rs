@@ -130,6 +130,8 @@ fn user() {
         NET_IF_CONNECTION_DEDICATED,
         IF_TYPE_ETHERNET_CSMACD,
         NlnsReachable,
+        // bcrypt.h
+        BCRYPT_USE_SYSTEM_PREFERRED_RNG,
         IpDadStatePreferred,
         AF_UNSPEC,
         ndkpi::AF_INET,

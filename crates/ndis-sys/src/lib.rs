@@ -1232,6 +1232,22 @@ unsafe extern "system" {
     pub fn ExFreePool(P: PVOID);
 }
 
+/// BCryptGenRandom's flag: the system-preferred random number generator,
+/// with no algorithm handle (bcrypt.h; supported at PASSIVE_LEVEL only).
+pub const BCRYPT_USE_SYSTEM_PREFERRED_RNG: u32 = 0x0000_0002;
+
+#[cfg_attr(windows, link(name = "cng"))]
+unsafe extern "system" {
+    // cng.sys (kernel-mode CNG, bcrypt.h: "use Cng.lib" in kernel mode, the
+    // BCryptGenRandom reference page). The shell's identity seed.
+    pub fn BCryptGenRandom(
+        hAlgorithm: PVOID,
+        pbBuffer: *mut u8,
+        cbBuffer: u32,
+        dwFlags: u32,
+    ) -> NTSTATUS;
+}
+
 #[cfg_attr(windows, link(name = "netio"))]
 unsafe extern "system" {
     // netio.sys (IP Helper in the kernel, netioapi.h; PASSIVE_LEVEL).

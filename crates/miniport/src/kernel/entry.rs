@@ -70,6 +70,8 @@ pub(super) static FILTER_SERVICE: &[u16] = wide!("ndkrs");
 /// # Safety
 /// Called once from DriverEntry with the I/O manager's arguments.
 pub unsafe fn driver_entry(driver: PVOID, registry: PVOID) -> NTSTATUS {
+    // PASSIVE_LEVEL here: the one place the system RNG may be asked.
+    draw_entropy();
     let mc = NDIS_MINIPORT_DRIVER_CHARACTERISTICS {
         Header: NDIS_OBJECT_HEADER {
             Type: NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,

@@ -124,7 +124,9 @@ pub(super) fn config(addresses: Vec<IpAddr>, luid: NET_LUID) -> ndk::provider::P
             rc: roce::rc::EngineConfig::default(),
             seed: 0,
         }
-        .with_identity(luid ^ now().as_nanos()),
+        .with_identity(
+            luid ^ now().as_nanos() ^ ENTROPY.load(core::sync::atomic::Ordering::Relaxed),
+        ),
         addresses,
         path_mtu: ROCE_MTU,
         version: ndkpi::NDK_VERSION_1_2,

@@ -142,6 +142,33 @@ impl Platform for KernelPlatform {
     }
 }
 
+/// 64 bits from the system's random number generator, drawn at PASSIVE_LEVEL
+/// (DriverEntry) for the adapter's identity on the wire: a reloaded driver
+/// never reuses the CA GUID, QPNs, PSNs, comm IDs or keys of the one before
+/// it (peers would take its new connections for stale ones). 0 if the RNG
+/// failed; the identity then still mixes in the LUID and the time.
+pub(super) static ENTROPY: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Draws [`ENTROPY`]. PASSIVE_LEVEL only (BCRYPT_USE_SYSTEM_PREFERRED_RNG's
+/// rule on the BCryptGenRandom reference page).
+pub(super) fn draw_entropy() {
+    let mut b = [0u8; 8];
+    // SAFETY: no algorithm handle with BCRYPT_USE_SYSTEM_PREFERRED_RNG, as
+    // the page requires; `b` is 8 writable bytes for the call; PASSIVE_LEVEL
+    // (the caller's contract).
+    let st = unsafe {
+        BCryptGenRandom(
+            null_mut(),
+            b.as_mut_ptr(),
+            b.len() as u32,
+            BCRYPT_USE_SYSTEM_PREFERRED_RNG,
+        )
+    };
+    if st == ndkpi::STATUS_SUCCESS {
+        ENTROPY.store(u64::from_le_bytes(b), core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub(super) fn now() -> Instant {
     // SAFETY: callable at any IRQL; 100 ns units.
     Instant::from_nanos(unsafe { KeQueryUnbiasedInterruptTime() }.saturating_mul(100))
