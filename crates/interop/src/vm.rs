@@ -346,7 +346,8 @@ impl Vm {
     /// Ends what a scenario left running in the VM (its rdma-core tools).
     pub fn reset(&self) {
         let _ = self.run(
-            "for p in $(pidof ucmatose rxepeer rping ib_send_bw ib_write_bw ib_read_bw ib_send_lat); do kill -9 $p; done; true",
+            "for p in $(pidof ucmatose rxepeer rping ib_send_bw ib_write_bw ib_read_bw ib_send_lat \
+             ib_write_lat ib_read_lat); do kill -9 $p; done; true",
             Duration::from_secs(10),
         );
     }

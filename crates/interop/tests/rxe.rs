@@ -967,6 +967,11 @@ fn perftest_run(
     ndkperf: impl FnOnce(&Adapter, &mut Keep) -> Result<perf::Report, perf::PerfError>,
 ) -> Result<(perf::Report, String), String> {
     c.vm.spawn(command, log_name)?;
+    // Linux the server (its command names no host): ndkperf connects once
+    // it listens, however slowly the emulated VM starts it.
+    if !command.contains(&HOST_IP.to_string()) {
+        c.vm.wait_listen(PERFTEST_PORT, T)?;
+    }
     let adapter = c.adapter()?;
     let mut keep = Keep::default();
     let run = ndkperf(&adapter, &mut keep);
