@@ -108,6 +108,10 @@ impl Platform for HostPlatform {
             length: m.len as u64,
         })
     }
+    unsafe fn mdl_next(&self, _mdl: *mut MDL) -> *mut MDL {
+        // These MDLs are single (crates/ndk/tests/mdl_chain.rs chains them).
+        ptr::null_mut()
+    }
     fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
         if !self.mapped(addr, dst.len()) {
             return false;

@@ -46,7 +46,8 @@ impl RawLock for HostLock {
 }
 
 /// What the host passes as an MDL: a virtually contiguous buffer of the
-/// process (its address is also the engine's logical address).
+/// process (its address is also the engine's logical address), and the
+/// next buffer of a chain (null for none), as MDL->Next links MDLs.
 #[repr(C)]
 #[derive(Debug)]
 pub struct HostMdl {
@@ -54,6 +55,19 @@ pub struct HostMdl {
     pub va: *mut u8,
     /// Bytes.
     pub len: usize,
+    /// The next MDL of the chain, or null.
+    pub next: *mut HostMdl,
+}
+
+impl HostMdl {
+    /// A single MDL over `len` bytes at `va`.
+    pub fn new(va: *mut u8, len: usize) -> Self {
+        HostMdl {
+            va,
+            len,
+            next: std::ptr::null_mut(),
+        }
+    }
 }
 
 // SAFETY: a description of memory, shared with the provider by design.
@@ -97,6 +111,13 @@ impl Platform for HostPlatform {
             logical_address: m.va as u64,
             length: m.len as u64,
         })
+    }
+    unsafe fn mdl_next(&self, mdl: *mut MDL) -> *mut MDL {
+        // SAFETY: as for `mdl_range`.
+        match unsafe { mdl.cast::<HostMdl>().as_ref() } {
+            Some(m) => m.next.cast(),
+            None => std::ptr::null_mut(),
+        }
     }
     fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
         if addr == 0 {

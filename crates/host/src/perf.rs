@@ -603,7 +603,7 @@ impl Buf {
         let len = len.max(64);
         let mem: Box<[u8]> = vec![0u8; len].into_boxed_slice();
         let p = Box::into_raw(mem).cast::<u8>();
-        let mut mdl = Box::new(HostMdl { va: p, len });
+        let mut mdl = Box::new(HostMdl::new(p, len));
         let free = |p: *mut u8| {
             // SAFETY: `p` is the slice allocated above, unregistered.
             drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, len)) });

@@ -263,7 +263,7 @@ impl Memory {
                 byte_offset: (va as usize - page) as u32,
             }))
         } else {
-            MdlBox::Host(Box::new(HostMdl { va, len }))
+            MdlBox::Host(Box::new(HostMdl::new(va, len)))
         };
         Memory { bytes, mdl }
     }

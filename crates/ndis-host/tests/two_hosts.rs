@@ -9,7 +9,8 @@
 //! teardown, and reports `RESULT ok`.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 const NODE: &str = env!("CARGO_BIN_EXE_ndis-host-node");
@@ -29,25 +30,78 @@ fn spawn(role: &str, index: u8, port: u16, peer: u16) -> Child {
         .expect("spawning ndis-host-node")
 }
 
-/// Reads the child's output until it exits (bounded); its lines and
-/// whether it said `RESULT ok` and exited 0.
-fn finish(mut c: Child, name: &str) -> (bool, Vec<String>) {
+/// The child's output lines, read on a thread of their own so that a hung
+/// child never blocks the test: it waits on the channel with a deadline.
+fn lines_of(c: &mut Child) -> Receiver<String> {
     let out = c.stdout.take().expect("stdout");
-    let lines: Vec<String> = BufReader::new(out).lines().map_while(Result::ok).collect();
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = c.try_wait().expect("wait") {
-            break Some(s);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
         }
-        if t0.elapsed() > BOUND {
+    });
+    rx
+}
+
+/// Lines from `rx` until `stop` says so, the output ends, or `deadline`
+/// passes; the lines and whether `stop` or the end came in time.
+fn read_until(
+    rx: &Receiver<String>,
+    deadline: Instant,
+    mut stop: impl FnMut(&str) -> bool,
+) -> (Vec<String>, bool) {
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let done = stop(&l);
+                lines.push(l);
+                if done {
+                    return (lines, true);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return (lines, true),
+            Err(RecvTimeoutError::Timeout) => return (lines, false),
+        }
+    }
+}
+
+/// The child's exit by `deadline`, killing it if it is late (`None`).
+fn exit_by(c: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        if let Some(s) = c.try_wait().expect("wait") {
+            return Some(s);
+        }
+        if Instant::now() >= deadline {
             let _ = c.kill();
-            break None;
+            let _ = c.wait();
+            return None;
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
-    let ok = status.is_some_and(|s| s.success()) && lines.iter().any(|l| l == "RESULT ok");
-    eprintln!("{name}: {status:?}\n  {}", lines.join("\n  "));
-    (ok, lines)
+    }
+}
+
+/// Reads the rest of the child's output and waits for its exit, both
+/// within `BOUND`; whether it said `RESULT ok` and exited 0.
+fn finish(c: &mut Child, rx: &Receiver<String>, name: &str) -> bool {
+    let deadline = Instant::now() + BOUND;
+    let (lines, in_time) = read_until(rx, deadline, |_| false);
+    let status = exit_by(c, deadline);
+    let ok =
+        in_time && status.is_some_and(|s| s.success()) && lines.iter().any(|l| l == "RESULT ok");
+    eprintln!(
+        "{name}: {status:?}{}\n  {}",
+        if in_time {
+            ""
+        } else {
+            " (killed: no end of output within the bound)"
+        },
+        lines.join("\n  ")
+    );
+    ok
 }
 
 #[test]
@@ -55,33 +109,42 @@ fn smb_direct_between_two_emulated_windows_hosts_with_tcpip_alongside() {
     let t0 = Instant::now();
     let (p0, p1) = (47_910, 47_911);
     let mut server = spawn("server", 0, p0, p1);
+    let server_out = lines_of(&mut server);
     // The client starts once the server listens.
-    let out = server.stdout.take().expect("stdout");
-    let mut reader = BufReader::new(out);
-    let mut line = String::new();
-    let mut ready = false;
-    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-        eprintln!("server: {}", line.trim_end());
-        if line.trim_end() == "READY" {
-            ready = true;
-            break;
-        }
-        if line.starts_with("RESULT") {
-            break;
-        }
-        line.clear();
+    let (head, _) = read_until(&server_out, Instant::now() + BOUND, |l| {
+        l == "READY" || l.starts_with("RESULT")
+    });
+    for l in &head {
+        eprintln!("server: {l}");
     }
-    server.stdout = None;
-    let client = spawn("client", 1, p1, p0);
-    let (client_ok, _) = finish(client, "client");
-    let rest: Vec<String> = reader.lines().map_while(Result::ok).collect();
-    let status = server.wait().expect("server exit");
-    eprintln!("server: {status:?}\n  {}", rest.join("\n  "));
-    assert!(ready, "the server host never listened");
+    let ready = head.iter().any(|l| l == "READY");
+    if !ready {
+        let _ = exit_by(&mut server, Instant::now());
+        panic!("the server host never listened within {BOUND:?}");
+    }
+    let mut client = spawn("client", 1, p1, p0);
+    let client_out = lines_of(&mut client);
+    let client_ok = finish(&mut client, &client_out, "client");
+    let server_ok = finish(&mut server, &server_out, "server");
     assert!(client_ok, "the client host failed");
-    assert!(
-        status.success() && rest.iter().any(|l| l == "RESULT ok"),
-        "the server host failed"
-    );
+    assert!(server_ok, "the server host failed");
     eprintln!("two hosts in {:?}", t0.elapsed());
+}
+
+#[test]
+fn a_hung_child_is_killed_at_the_bound_not_waited_for() {
+    // A child that speaks, then hangs with its stdout open.
+    let mut c = Command::new("sh")
+        .args(["-c", "echo hi; exec sleep 600"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawning sh");
+    let rx = lines_of(&mut c);
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_millis(500);
+    let (lines, in_time) = read_until(&rx, deadline, |_| false);
+    assert_eq!(lines, ["hi"]);
+    assert!(!in_time, "the output of a hung child cannot have ended");
+    assert_eq!(exit_by(&mut c, deadline), None, "killed, not exited");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
 }

@@ -68,6 +68,9 @@ impl Platform for TestPlatform {
             length: m.len as u64,
         })
     }
+    unsafe fn mdl_next(&self, _mdl: *mut MDL) -> *mut MDL {
+        ptr::null_mut()
+    }
     fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
         unsafe { ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
         true

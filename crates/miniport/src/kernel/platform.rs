@@ -102,13 +102,10 @@ impl Platform for KernelPlatform {
         if mdl.is_null() {
             return None;
         }
-        // SAFETY: the consumer's MDL, valid for the call. A chain maps
-        // each MDL separately, so only a single MDL is one contiguous
-        // system range.
+        // SAFETY: the consumer's MDL (or one linked from it), valid for
+        // the call. Each MDL of a chain is mapped on its own; the NDK layer
+        // walks the chain (ndk::abi::chain).
         unsafe {
-            if !(*mdl).Next.is_null() {
-                return None;
-            }
             let system =
                 MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority | MdlMappingNoExecute);
             if system.is_null() {
@@ -120,6 +117,15 @@ impl Platform for KernelPlatform {
                 length: u64::from(MmGetMdlByteCount(mdl)),
             })
         }
+    }
+
+    unsafe fn mdl_next(&self, mdl: *mut ndkpi::MDL) -> *mut ndkpi::MDL {
+        let mdl = mdl.cast::<MDL>();
+        if mdl.is_null() {
+            return null_mut();
+        }
+        // SAFETY: as in `mdl_range`; MDL->Next links the chain (wdm.h).
+        unsafe { (*mdl).Next.cast() }
     }
 
     fn read(&self, addr: u64, dst: &mut [u8]) -> bool {

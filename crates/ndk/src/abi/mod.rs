@@ -25,6 +25,7 @@
 //! [`crate::provider::MAX_INLINE_DATA`] bytes; the core checks it against
 //! the QP's InlineDataSize.
 
+pub mod chain;
 mod platform;
 mod thunks;
 

@@ -16,7 +16,7 @@ pub trait RawLock: Send + Sync {
     fn unlock(&self);
 }
 
-/// A virtually contiguous, locked memory range an MDL describes.
+/// The virtually contiguous, locked memory range one MDL describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MdlRange {
     /// The consumer's virtual address of the first byte: only a tag for the
@@ -25,7 +25,7 @@ pub struct MdlRange {
     /// Where the engine reads and writes the first byte (a system address
     /// of the mapped pages in the kernel, the process address on the host).
     pub logical_address: u64,
-    /// Bytes the MDL chain describes from there.
+    /// Bytes this MDL describes from there.
     pub length: u64,
 }
 
@@ -38,12 +38,18 @@ pub trait Platform: Send + Sync {
     /// The engine has something to send or a new deadline: the I/O side
     /// should call `poll_transmit` / `poll_timeout` soon.
     fn wake(&self);
-    /// The range an MDL (chain) describes, if virtually contiguous.
+    /// The range one MDL describes (its own bytes only: a chain is walked
+    /// with [`Platform::mdl_next`]); `None` if it cannot be mapped.
     ///
     /// # Safety
-    /// `mdl` is what the consumer passed to an NDK call; it is valid for the
-    /// call's duration.
+    /// `mdl` is what the consumer passed to an NDK call, or linked from it;
+    /// it is valid for the call's duration.
     unsafe fn mdl_range(&self, mdl: *mut MDL) -> Option<MdlRange>;
+    /// The MDL after `mdl` in its chain (MDL->Next), null at the end.
+    ///
+    /// # Safety
+    /// As for [`Platform::mdl_range`].
+    unsafe fn mdl_next(&self, mdl: *mut MDL) -> *mut MDL;
     /// Moves bytes from a logical address (see [`MdlRange`]); `false` if
     /// the address is not mapped.
     fn read(&self, addr: u64, dst: &mut [u8]) -> bool;

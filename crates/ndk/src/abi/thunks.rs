@@ -10,9 +10,10 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use core::ptr;
 
 use ndkpi::*;
-use roce::rc::SendOp;
+use roce::rc::{SendOp, Translation};
 use roce::time::Instant;
 
+use super::chain::{Pieces, Walk, lam_pages, registration};
 use super::platform::{Platform, RawLock};
 use crate::object::ObjectId;
 use crate::provider::{
@@ -887,20 +888,33 @@ unsafe extern "system" fn build_lam(
     else {
         return STATUS_INVALID_PARAMETER;
     };
-    // SAFETY: the consumer's MDL, valid for this call.
-    let Some(range) = (unsafe { s.platform.mdl_range(mdl) }) else {
-        return STATUS_INVALID_PARAMETER;
+    // The logical pages of each MDL of the chain, in order: the engine
+    // reaches them through the privileged token (ndk-semantics.md §6).
+    let room = if lam.is_null() {
+        0
+    } else {
+        (*lam_size as usize).saturating_sub(NDK_LOGICAL_ADDRESS_MAPPING::size_for(0).unwrap_or(0))
+            / size_of::<NDK_LOGICAL_ADDRESS>()
     };
-    let length = length as u64;
-    if length == 0 || length > range.length {
-        return STATUS_INVALID_PARAMETER;
-    }
-    // The logical pages of a virtually contiguous range: the engine reaches
-    // them through the privileged token (ndk-semantics.md §6).
-    let first = range.logical_address & !(PAGE - 1);
-    let offset = range.logical_address - first;
-    let pages = (offset + length).div_ceil(PAGE);
-    let Some(need) = NDK_LOGICAL_ADDRESS_MAPPING::size_for(pages as ULONG) else {
+    let array = if lam.is_null() {
+        ptr::null_mut()
+    } else {
+        unsafe { ptr::addr_of_mut!((*lam).AdapterPageArray).cast::<NDK_LOGICAL_ADDRESS>() }
+    };
+    // SAFETY: the consumer's MDL chain, valid for this call; `put` writes
+    // only below `room`, which the consumer's `lam_size` covers.
+    let walk = unsafe { Walk::new(&*s.platform, mdl) };
+    let got = lam_pages(walk, length as u64, PAGE, room as u64, |i, page| unsafe {
+        array.add(i as usize).write(page as NDK_LOGICAL_ADDRESS)
+    });
+    let (pages, offset) = match got {
+        Ok(x) => x,
+        Err(st) => return st,
+    };
+    let Some(need) = ULONG::try_from(pages)
+        .ok()
+        .and_then(NDK_LOGICAL_ADDRESS_MAPPING::size_for)
+    else {
         return STATUS_INVALID_PARAMETER;
     };
     if lam.is_null() || (*lam_size as usize) < need {
@@ -910,12 +924,6 @@ unsafe extern "system" fn build_lam(
     unsafe {
         (*lam).AdapterContext = ptr::null_mut();
         (*lam).AdapterPageCount = pages as ULONG;
-        let array = ptr::addr_of_mut!((*lam).AdapterPageArray).cast::<NDK_LOGICAL_ADDRESS>();
-        for i in 0..pages {
-            array
-                .add(i as usize)
-                .write((first + i * PAGE) as NDK_LOGICAL_ADDRESS);
-        }
     }
     *lam_size = need as ULONG;
     *fbo = offset as ULONG;
@@ -1245,22 +1253,21 @@ unsafe extern "system" fn register_mr(
     _ctx: PVOID,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(mr, STATUS_INVALID_HANDLE);
-    // SAFETY: the consumer's MDL, valid for this call.
-    let Some(range) = (unsafe { s.platform.mdl_range(mdl) }) else {
-        return STATUS_INVALID_PARAMETER;
-    };
+    // Walked (and each MDL mapped) before the adapter lock is taken.
+    // SAFETY: the consumer's MDL chain, valid for this call.
+    let walk = unsafe { Walk::new(&*s.platform, mdl) };
     let length = length as u64;
-    if length > range.length {
-        return STATUS_INVALID_PARAMETER;
-    }
+    let (va, pieces) = match registration(walk, length) {
+        Ok(x) => x,
+        Err(st) => return st,
+    };
+    let translation = match &pieces {
+        Pieces::One(base) => Translation::Contiguous { base: *base },
+        Pieces::Many(ranges) => Translation::Ranges { ranges },
+    };
     s.call(|c| {
-        c.provider.register(
-            id,
-            range.virtual_address,
-            length,
-            range.logical_address,
-            flags,
-        )
+        c.provider
+            .register_translated(id, va, length, translation, flags)
     })
 }
 

@@ -75,6 +75,26 @@ impl<M: Memory> Provider<M> {
         logical: u64,
         flags: ULONG,
     ) -> NTSTATUS {
+        self.register_translated(
+            mr,
+            va,
+            length,
+            Translation::Contiguous { base: logical },
+            flags,
+        )
+    }
+
+    /// NdkRegisterMr over any translation: an MDL chain's pieces
+    /// ([`Translation::Ranges`]) or one contiguous range. As
+    /// [`Provider::register`] otherwise.
+    pub fn register_translated(
+        &mut self,
+        mr: ObjectId,
+        va: u64,
+        length: u64,
+        translation: Translation<'_>,
+        flags: ULONG,
+    ) -> NTSTATUS {
         let known = NDK_MR_FLAG_ALLOW_LOCAL_WRITE
             | NDK_MR_FLAG_ALLOW_REMOTE_READ
             | NDK_MR_FLAG_ALLOW_REMOTE_WRITE
@@ -109,13 +129,11 @@ impl<M: Memory> Provider<M> {
         if flags & NDK_MR_FLAG_ALLOW_REMOTE_WRITE == NDK_MR_FLAG_ALLOW_REMOTE_WRITE {
             access = access.union(Access::REMOTE_WRITE);
         }
-        let handle = match self.device.rc().register_mr(
-            pdh,
-            va,
-            length,
-            access,
-            Translation::Contiguous { base: logical },
-        ) {
+        let handle = match self
+            .device
+            .rc()
+            .register_mr(pdh, va, length, access, translation)
+        {
             Ok(h) => h,
             Err(roce::rc::Error::InvalidArgument) => return STATUS_INVALID_PARAMETER,
             Err(_) => return STATUS_INSUFFICIENT_RESOURCES,

@@ -82,6 +82,13 @@ pub enum Translation<'a> {
         /// Logical address of each page.
         pages: &'a [u64],
     },
+    /// Logically contiguous pieces `(logical address, bytes)` laid end to
+    /// end (an NDK MDL chain: each MDL is mapped on its own, so the MR is
+    /// contiguous only piece by piece).
+    Ranges {
+        /// The pieces in MR order; their lengths add up to the MR's length.
+        ranges: &'a [(u64, u64)],
+    },
 }
 
 /// A handle to an MR: table index plus a generation, so a stale handle
@@ -156,6 +163,9 @@ enum Map {
         pages: Vec<u64>,
         count: usize,
     },
+    Ranges {
+        ranges: Vec<(u64, u64)>,
+    },
 }
 
 impl Map {
@@ -211,6 +221,32 @@ impl Map {
                     pos += n as u64;
                 }
                 true
+            }
+            Map::Ranges { ranges } => {
+                // Skip to the piece holding `offset` (chains are short:
+                // the ABI layer bounds them).
+                let mut skip = offset;
+                let mut done = 0usize;
+                for &(base, n) in ranges {
+                    if done == len {
+                        break;
+                    }
+                    if skip >= n {
+                        skip -= n;
+                        continue;
+                    }
+                    let room = usize::try_from(n - skip).unwrap_or(usize::MAX);
+                    let take = room.min(len - done);
+                    let Some(addr) = base.checked_add(skip) else {
+                        return false;
+                    };
+                    if !f(addr, done, take) {
+                        return false;
+                    }
+                    done += take;
+                    skip = 0;
+                }
+                done == len
             }
         }
     }
@@ -386,6 +422,12 @@ impl KeyTable {
                     fbo: first_byte_offset,
                     pages: pages.to_vec(),
                     count: pages.len(),
+                }
+            }
+            Translation::Ranges { ranges } => {
+                check_ranges(ranges, length)?;
+                Map::Ranges {
+                    ranges: ranges.to_vec(),
                 }
             }
         };
@@ -1045,6 +1087,21 @@ fn check_pages(page_size: u64, fbo: u64, npages: usize, length: u64) -> Result<(
     Ok(())
 }
 
+/// Pieces must cover exactly `length` bytes, none empty, none wrapping.
+fn check_ranges(ranges: &[(u64, u64)], length: u64) -> Result<(), Error> {
+    let mut total = 0u64;
+    for &(base, n) in ranges {
+        if n == 0 || base.checked_add(n).is_none() {
+            return Err(Error::InvalidArgument);
+        }
+        total = total.checked_add(n).ok_or(Error::InvalidArgument)?;
+    }
+    if total != length {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1253,6 +1310,65 @@ mod tests {
             offset: 0x2004 + 0x1000,
         };
         assert!(!t.read(&mem, end, &mut back));
+    }
+
+    #[test]
+    fn ranges_split_at_piece_boundaries() {
+        let mem = ArenaMemory::new(0x4000);
+        let mut t = KeyTable::new(0);
+        // Three pieces of odd sizes, out of order in memory.
+        let ranges = [(0x3000u64, 3), (0x0100, 5), (0x2000, 0x10)];
+        assert_eq!(
+            t.register_mr(
+                PD,
+                0x1000,
+                0x17,
+                Access::NONE,
+                Translation::Ranges { ranges: &ranges }
+            ),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            t.register_mr(
+                PD,
+                0x1000,
+                0x18,
+                Access::NONE,
+                Translation::Ranges {
+                    ranges: &[(0, 0x18), (9, 0)]
+                }
+            ),
+            Err(Error::InvalidArgument)
+        );
+        let h = t
+            .register_mr(
+                PD,
+                0x1000,
+                0x18,
+                Access::LOCAL_WRITE,
+                Translation::Ranges { ranges: &ranges },
+            )
+            .unwrap();
+        let k = t.mr_key(h).unwrap();
+        let sge = Sge {
+            addr: 0x1001,
+            length: 8,
+            lkey: k,
+        };
+        let place = t.resolve_local(&sge, PD, true).unwrap();
+        assert!(t.write(&mem, place, &[1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(mem.snapshot(0x3001, 2), [1, 2]);
+        assert_eq!(mem.snapshot(0x0100, 5), [3, 4, 5, 6, 7]);
+        assert_eq!(mem.snapshot(0x2000, 1), [8]);
+        let mut back = [0u8; 8];
+        assert!(t.read(&mem, place, &mut back));
+        assert_eq!(back, [1, 2, 3, 4, 5, 6, 7, 8]);
+        // Past the last piece is unmapped.
+        let end = Place::Mr {
+            index: k >> 8,
+            offset: 0x17,
+        };
+        assert!(!t.read(&mem, end, &mut [0u8; 2]));
     }
 
     #[test]

@@ -1,0 +1,554 @@
+//! MDL chains through the dispatch tables (NDK_FN_REGISTER_MR and
+//! NDK_FN_BUILD_LAM take "an MDL or a chain of MDLs"): a memory region
+//! registered over a chain of three separately allocated buffers of odd
+//! sizes is sent from and received into across two adapters, and the bytes
+//! land buffer by buffer in order; NdkBuildLAM over a chain lists each
+//! MDL's pages. The platform maps only the test's buffers, so a byte the
+//! engine places outside them is a failed access, not a wild write.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ndk::abi::{MdlRange, Platform, RawLock, close_adapter, io, open_adapter};
+use ndk::provider::{Limits, ProviderConfig};
+use ndkpi::*;
+use roce::cm::CmConfig;
+use roce::device::{DeviceConfig, MAX_DATAGRAM};
+use roce::framing::IpMode;
+use roce::rc::EngineConfig;
+use roce::time::Instant;
+
+struct SpinLock(AtomicBool);
+
+impl RawLock for SpinLock {
+    fn lock(&self) {
+        while self
+            .0
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::hint::spin_loop();
+        }
+    }
+    fn unlock(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// A test MDL: one buffer and the next MDL of the chain (MDL->Next).
+#[repr(C)]
+struct ChainMdl {
+    va: *mut u8,
+    len: usize,
+    next: *mut ChainMdl,
+}
+
+/// Maps only the buffers the test allowed.
+#[derive(Default)]
+struct TestPlatform {
+    mapped: Mutex<Vec<(u64, u64)>>,
+}
+
+impl TestPlatform {
+    fn allow(&self, b: &[u8]) {
+        self.mapped
+            .lock()
+            .unwrap()
+            .push((b.as_ptr() as u64, b.len() as u64));
+    }
+    fn inside(&self, addr: u64, len: usize) -> bool {
+        let Some(end) = addr.checked_add(len as u64) else {
+            return false;
+        };
+        self.mapped
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|&(s, l)| addr >= s && end <= s + l)
+    }
+}
+
+impl Platform for TestPlatform {
+    fn new_lock(&self) -> Box<dyn RawLock> {
+        Box::new(SpinLock(AtomicBool::new(false)))
+    }
+    fn now(&self) -> Instant {
+        Instant::from_nanos(1)
+    }
+    fn wake(&self) {}
+    unsafe fn mdl_range(&self, mdl: *mut MDL) -> Option<MdlRange> {
+        let m = unsafe { mdl.cast::<ChainMdl>().as_ref() }?;
+        Some(MdlRange {
+            virtual_address: m.va as u64,
+            logical_address: m.va as u64,
+            length: m.len as u64,
+        })
+    }
+    unsafe fn mdl_next(&self, mdl: *mut MDL) -> *mut MDL {
+        match unsafe { mdl.cast::<ChainMdl>().as_ref() } {
+            Some(m) => m.next.cast(),
+            None => ptr::null_mut(),
+        }
+    }
+    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
+        if !self.inside(addr, dst.len()) {
+            return false;
+        }
+        unsafe { ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
+        true
+    }
+    fn write(&self, addr: u64, src: &[u8]) -> bool {
+        if !self.inside(addr, src.len()) {
+            return false;
+        }
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
+        true
+    }
+}
+
+/// Three buffers chained by their MDLs, with a guard byte after each that
+/// the platform does not map.
+struct Chain {
+    bufs: Vec<Box<[u8]>>,
+    mdls: Vec<ChainMdl>,
+}
+
+impl Chain {
+    fn new(platform: &TestPlatform, sizes: &[usize]) -> Chain {
+        let mut bufs: Vec<Box<[u8]>> = sizes
+            .iter()
+            .map(|&n| vec![0u8; n + 1].into_boxed_slice())
+            .collect();
+        let mut mdls: Vec<ChainMdl> = Vec::new();
+        for (b, &n) in bufs.iter_mut().zip(sizes) {
+            platform.allow(&b[..n]);
+            mdls.push(ChainMdl {
+                va: b.as_mut_ptr(),
+                len: n,
+                next: ptr::null_mut(),
+            });
+        }
+        // The vector is not resized after this, so the links stay valid.
+        let p = mdls.as_mut_ptr();
+        for i in 1..mdls.len() {
+            unsafe { (*p.add(i - 1)).next = p.add(i) };
+        }
+        Chain { bufs, mdls }
+    }
+    fn head(&mut self) -> *mut MDL {
+        self.mdls.as_mut_ptr().cast()
+    }
+    fn len(&self) -> usize {
+        self.mdls.iter().map(|m| m.len).sum()
+    }
+    /// The bytes the chain describes, in chain order.
+    fn bytes(&self) -> Vec<u8> {
+        self.bufs
+            .iter()
+            .zip(&self.mdls)
+            .flat_map(|(b, m)| unsafe { std::slice::from_raw_parts(b.as_ptr(), m.len) }.to_vec())
+            .collect()
+    }
+    fn fill(&mut self, seed: u8) {
+        let mut k = 0u32;
+        for (b, m) in self.bufs.iter_mut().zip(&self.mdls) {
+            for x in &mut b[..m.len] {
+                *x = (k.wrapping_mul(31) as u8) ^ seed;
+                k += 1;
+            }
+        }
+    }
+    fn guards(&self) -> Vec<u8> {
+        self.bufs.iter().map(|b| b[b.len() - 1]).collect()
+    }
+}
+
+unsafe extern "system" fn on_cq(_ctx: PVOID, _st: NTSTATUS) {}
+unsafe extern "system" fn on_request(_ctx: PVOID, _st: NTSTATUS) {}
+unsafe extern "system" fn on_disconnect(_ctx: PVOID) {}
+
+static PASSIVE_QP: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "system" fn on_connect(_ctx: PVOID, conn: *mut NDK_CONNECTOR) {
+    unsafe {
+        let d = &*(*conn).Dispatch;
+        let qp = PASSIVE_QP.load(Ordering::SeqCst) as *mut NDK_QP;
+        let st = d.NdkAccept.unwrap()(
+            conn,
+            qp,
+            1,
+            1,
+            ptr::null(),
+            0,
+            Some(on_disconnect),
+            ptr::null_mut(),
+            Some(on_request),
+            ptr::null_mut(),
+        );
+        assert_eq!(st, STATUS_PENDING);
+    }
+}
+
+struct Side {
+    adapter: *mut NDK_ADAPTER,
+    pd: *mut NDK_PD,
+    cq: *mut NDK_CQ,
+    qp: *mut NDK_QP,
+}
+
+unsafe fn open(platform: Arc<TestPlatform>, ip: Ipv4Addr, seed: u64) -> Side {
+    let config = ProviderConfig {
+        device: DeviceConfig {
+            ip_mode: IpMode::Udp,
+            udp_source_port: 4791,
+            ca_guid: seed,
+            cm: CmConfig::default(),
+            rc: EngineConfig::default(),
+            seed,
+        },
+        addresses: vec![IpAddr::V4(ip)],
+        path_mtu: 1024,
+        version: NDK_VERSION_1_2,
+        limits: Limits::default(),
+    };
+    let adapter = open_adapter(platform, config, NDK_VERSION_1_2).unwrap();
+    unsafe {
+        let d = &*(*adapter).Dispatch;
+        let mut pd = ptr::null_mut();
+        assert_eq!(
+            d.NdkCreatePd.unwrap()(adapter, None, ptr::null_mut(), &mut pd),
+            STATUS_SUCCESS
+        );
+        let mut cq = ptr::null_mut();
+        assert_eq!(
+            d.NdkCreateCq.unwrap()(
+                adapter,
+                64,
+                Some(on_cq),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                None,
+                ptr::null_mut(),
+                &mut cq,
+            ),
+            STATUS_SUCCESS
+        );
+        let mut qp = ptr::null_mut();
+        assert_eq!(
+            (*(*pd).Dispatch).NdkCreateQp.unwrap()(
+                pd,
+                cq,
+                cq,
+                ptr::null_mut(),
+                16,
+                16,
+                4,
+                4,
+                0,
+                None,
+                ptr::null_mut(),
+                &mut qp,
+            ),
+            STATUS_SUCCESS
+        );
+        Side {
+            adapter,
+            pd,
+            cq,
+            qp,
+        }
+    }
+}
+
+/// Registers `mdl` (a chain) for `len` bytes; the MR's token.
+unsafe fn register(side: &Side, mdl: *mut MDL, len: usize) -> Result<u32, NTSTATUS> {
+    unsafe {
+        let mut mr = ptr::null_mut();
+        assert_eq!(
+            (*(*side.pd).Dispatch).NdkCreateMr.unwrap()(
+                side.pd,
+                FALSE,
+                None,
+                ptr::null_mut(),
+                &mut mr
+            ),
+            STATUS_SUCCESS
+        );
+        let d = &*(*mr).Dispatch;
+        let st = d.NdkRegisterMr.unwrap()(
+            mr,
+            mdl,
+            len,
+            NDK_MR_FLAG_ALLOW_LOCAL_WRITE,
+            None,
+            ptr::null_mut(),
+        );
+        if st != STATUS_SUCCESS {
+            return Err(st);
+        }
+        Ok(d.NdkGetLocalTokenFromMr.unwrap()(mr))
+    }
+}
+
+fn pump(a: &Side, b: &Side) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    for _ in 0..10_000 {
+        let mut moved = false;
+        for (from, to) in [(a.adapter, b.adapter), (b.adapter, a.adapter)] {
+            while let Some(t) = io::poll_transmit(from, &mut buf) {
+                moved = true;
+                let payload = t.udp_payload(&buf).to_vec();
+                io::handle_udp(to, t.src, t.dst, &payload);
+            }
+        }
+        if !moved {
+            return;
+        }
+    }
+    panic!("the adapters never went quiet");
+}
+
+fn results(side: &Side) -> Vec<NDK_RESULT> {
+    let mut out: Vec<NDK_RESULT> = Vec::with_capacity(16);
+    unsafe {
+        let n = (*(*side.cq).Dispatch).NdkGetCqResults.unwrap()(side.cq, out.as_mut_ptr(), 16);
+        out.set_len(n as usize);
+    }
+    out
+}
+
+unsafe fn connect(a: &Side, b: &Side) {
+    let sin = |ip: [u8; 4], port: u16| SOCKADDR_IN {
+        sin_family: AF_INET,
+        sin_port: port.to_be(),
+        sin_addr: IN_ADDR { s_addr: ip },
+        sin_zero: [0; 8],
+    };
+    PASSIVE_QP.store(b.qp as usize, Ordering::SeqCst);
+    unsafe {
+        let mut l = ptr::null_mut();
+        (*(*b.adapter).Dispatch).NdkCreateListener.unwrap()(
+            b.adapter,
+            Some(on_connect),
+            ptr::null_mut(),
+            None,
+            ptr::null_mut(),
+            &mut l,
+        );
+        let la = sin([10, 5, 0, 2], 445);
+        assert_eq!(
+            (*(*l).Dispatch).NdkListen.unwrap()(
+                l,
+                (&la as *const SOCKADDR_IN).cast(),
+                16,
+                None,
+                ptr::null_mut(),
+            ),
+            STATUS_SUCCESS
+        );
+        let mut c = ptr::null_mut();
+        (*(*a.adapter).Dispatch).NdkCreateConnector.unwrap()(
+            a.adapter,
+            None,
+            ptr::null_mut(),
+            &mut c,
+        );
+        let src = sin([10, 5, 0, 1], 0);
+        let cd = &*(*c).Dispatch;
+        assert_eq!(
+            cd.NdkConnect.unwrap()(
+                c,
+                a.qp,
+                (&src as *const SOCKADDR_IN).cast(),
+                16,
+                (&la as *const SOCKADDR_IN).cast(),
+                16,
+                1,
+                1,
+                ptr::null(),
+                0,
+                Some(on_request),
+                ptr::null_mut(),
+            ),
+            STATUS_PENDING
+        );
+        pump(a, b);
+        assert_eq!(
+            cd.NdkCompleteConnect.unwrap()(c, None, ptr::null_mut(), None, ptr::null_mut()),
+            STATUS_SUCCESS
+        );
+        pump(a, b);
+    }
+}
+
+#[test]
+fn a_three_mdl_chain_registers_and_moves_data_in_order() {
+    let platform = Arc::new(TestPlatform::default());
+    // Odd sizes so pieces end mid-page and mid-packet (path MTU 1024).
+    let mut src = Chain::new(&platform, &[1000, 3001, 2500]);
+    let mut dst = Chain::new(&platform, &[4097, 7, 2397]);
+    assert_eq!(src.len(), dst.len());
+    src.fill(0x5A);
+    let want = src.bytes();
+    let a = unsafe { open(platform.clone(), Ipv4Addr::new(10, 5, 0, 1), 1) };
+    let b = unsafe { open(platform.clone(), Ipv4Addr::new(10, 5, 0, 2), 2) };
+    unsafe {
+        connect(&a, &b);
+        let ta = register(&a, src.head(), src.len()).expect("register the source chain");
+        let tb = register(&b, dst.head(), dst.len()).expect("register the sink chain");
+        // One SGE per side spanning the whole chain, starting at the first
+        // MDL's virtual address (the region's tag).
+        let rsge = NDK_SGE {
+            Address: NDK_SGE_ADDRESS {
+                VirtualAddress: dst.mdls[0].va.cast(),
+            },
+            Length: dst.len() as ULONG,
+            MemoryRegionToken: tb,
+        };
+        assert_eq!(
+            (*(*b.qp).Dispatch).NdkReceive.unwrap()(b.qp, 7 as PVOID, &rsge, 1),
+            STATUS_SUCCESS
+        );
+        let ssge = NDK_SGE {
+            Address: NDK_SGE_ADDRESS {
+                VirtualAddress: src.mdls[0].va.cast(),
+            },
+            Length: src.len() as ULONG,
+            MemoryRegionToken: ta,
+        };
+        assert_eq!(
+            (*(*a.qp).Dispatch).NdkSend.unwrap()(a.qp, 9 as PVOID, &ssge, 1, 0),
+            STATUS_SUCCESS
+        );
+        pump(&a, &b);
+        let ra = results(&a);
+        let rb = results(&b);
+        assert_eq!(ra.len(), 1, "one send completion");
+        assert_eq!(ra[0].Status, STATUS_SUCCESS);
+        assert_eq!(ra[0].RequestContext as usize, 9);
+        assert_eq!(rb.len(), 1, "one receive completion");
+        assert_eq!(rb[0].Status, STATUS_SUCCESS);
+        assert_eq!(rb[0].BytesTransferred as usize, want.len());
+        assert_eq!(dst.bytes(), want, "bytes land MDL by MDL in chain order");
+        assert_eq!(dst.guards(), [0, 0, 0], "nothing past any MDL");
+        close_adapter(a.adapter);
+        close_adapter(b.adapter);
+    }
+}
+
+#[test]
+fn registration_refuses_a_chain_shorter_than_the_length() {
+    let platform = Arc::new(TestPlatform::default());
+    let mut c = Chain::new(&platform, &[100, 200, 300]);
+    let a = unsafe { open(platform.clone(), Ipv4Addr::new(10, 5, 0, 1), 1) };
+    unsafe {
+        assert_eq!(register(&a, c.head(), 601), Err(STATUS_INVALID_PARAMETER));
+        assert!(register(&a, c.head(), 600).is_ok());
+        close_adapter(a.adapter);
+    }
+}
+
+#[test]
+fn build_lam_lists_every_mdls_pages() {
+    // Page-aligned 3-page buffers, each MDL a page-aligned piece of one
+    // (the LAM has one first byte offset, so inner MDLs must meet on page
+    // boundaries).
+    const P: usize = 4096;
+    let platform = Arc::new(TestPlatform::default());
+    let mut store: Vec<Vec<u8>> = (0..3).map(|_| vec![0u8; 4 * P]).collect();
+    let base: Vec<*mut u8> = store
+        .iter_mut()
+        .map(|v| {
+            let p = v.as_mut_ptr();
+            unsafe { p.add(p.align_offset(P)) }
+        })
+        .collect();
+    let mut mdls = [
+        ChainMdl {
+            va: unsafe { base[0].add(P - 0x100) },
+            len: 0x100,
+            next: ptr::null_mut(),
+        },
+        ChainMdl {
+            va: base[1],
+            len: 2 * P,
+            next: ptr::null_mut(),
+        },
+        ChainMdl {
+            va: base[2],
+            len: 0x80,
+            next: ptr::null_mut(),
+        },
+    ];
+    let [m0, m1, m2] = &mut mdls;
+    m1.next = &mut *m2;
+    m0.next = &mut *m1;
+    let last: *mut ChainMdl = m0.next;
+    let last: *mut ChainMdl = unsafe { (*last).next };
+    let a = unsafe { open(platform.clone(), Ipv4Addr::new(10, 5, 0, 1), 1) };
+    unsafe {
+        let build = (*(*a.adapter).Dispatch).NdkBuildLAM.unwrap();
+        let total = 0x100 + 2 * P + 0x80;
+        let mut size: ULONG = 0;
+        let mut fbo: ULONG = 0;
+        let head: *mut MDL = (&mut mdls[0] as *mut ChainMdl).cast();
+        let st = build(
+            a.adapter,
+            head,
+            total,
+            None,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut size,
+            &mut fbo,
+        );
+        assert_eq!(st, STATUS_BUFFER_TOO_SMALL);
+        assert_eq!(
+            size as usize,
+            NDK_LOGICAL_ADDRESS_MAPPING::size_for(4).unwrap()
+        );
+        let mut mem = vec![0u64; size as usize / 8 + 1];
+        let lam = mem.as_mut_ptr().cast::<NDK_LOGICAL_ADDRESS_MAPPING>();
+        let st = build(
+            a.adapter,
+            head,
+            total,
+            None,
+            ptr::null_mut(),
+            lam,
+            &mut size,
+            &mut fbo,
+        );
+        assert_eq!(st, STATUS_SUCCESS);
+        assert_eq!(fbo, 0xF00);
+        assert_eq!((*lam).AdapterPageCount, 4);
+        let pages = std::slice::from_raw_parts(
+            ptr::addr_of!((*lam).AdapterPageArray).cast::<NDK_LOGICAL_ADDRESS>(),
+            4,
+        );
+        let want = [
+            base[0] as u64,
+            base[1] as u64,
+            base[1] as u64 + P as u64,
+            base[2] as u64,
+        ];
+        let got: Vec<u64> = pages.iter().map(|&p| p as u64).collect();
+        assert_eq!(got, want);
+        // An inner MDL that starts mid-page cannot be one LAM.
+        (*last).va = base[2].add(8);
+        let st = build(
+            a.adapter,
+            head,
+            total,
+            None,
+            ptr::null_mut(),
+            lam,
+            &mut size,
+            &mut fbo,
+        );
+        assert_eq!(st, STATUS_INVALID_PARAMETER);
+        close_adapter(a.adapter);
+    }
+}
