@@ -971,3 +971,43 @@ fn ephemeral_ports_run_out() {
     }
     assert_eq!(a.objects(), 0);
 }
+
+/// An address shorter than its family field is refused without being read:
+/// NdkListen and NdkConnect take the consumer's length as the buffer's size
+/// (NDKPI), so reading the 2-byte family of a 1-byte address would read
+/// past the buffer. The read itself is seen by the UB checks (.ci/ub.sh:
+/// Miri, valgrind, AddressSanitizer); here the status.
+#[test]
+fn a_one_byte_address_is_refused_not_read_past() {
+    let _g = serial();
+    let platform = HostPlatform::new();
+    let a = Adapter::open(ip(21, 1), 1, &platform);
+    let l = a.listener(5);
+    // AF_INET's low byte alone, in an allocation of exactly one byte.
+    let short = Box::new([AF_INET as u8]);
+    assert_eq!(
+        ndk!(
+            l,
+            NdkListen,
+            short.as_ptr().cast(),
+            1,
+            None,
+            ptr::null_mut()
+        ),
+        STATUS_INVALID_ADDRESS
+    );
+    assert_eq!(
+        ndk!(
+            l,
+            NdkListen,
+            short.as_ptr().cast(),
+            0,
+            None,
+            ptr::null_mut()
+        ),
+        STATUS_INVALID_ADDRESS
+    );
+    close_now(l);
+    assert_eq!(a.objects(), 0);
+    assert!(take_log().is_empty(), "a refused call makes no callback");
+}

@@ -11,6 +11,9 @@
 //! is one NIC, and its real engine is what every test of this crate runs
 //! against.
 #![no_std]
+// Every unsafe block names the invariant it relies on (DESIGN.md: a
+// kernel-safe core; the C ABI is where the consumer's pointers come in).
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(
     not(test),
     deny(

@@ -258,7 +258,9 @@ unsafe fn resolve<'a, T>(p: *mut T) -> Option<(&'a Shared, ObjectId)> {
     // Every wrapper has the layout of `Obj<NDK_QP>` (header, dispatch,
     // shared, id), whatever pointer type the consumer passed it as (an
     // object or its header).
+    // SAFETY: NDKPI: the consumer passes an object this adapter created and has not closed (ndk-semantics.md §3); every wrapper starts with this layout.
     let o = unsafe { p.cast::<Obj<NDK_QP>>().as_ref() }?;
+    // SAFETY: a live wrapper's `shared` points to its adapter's state, which stays until the adapter closes, after all its objects.
     let shared = unsafe { o.shared.as_ref() }?;
     Some((shared, o.id))
 }
@@ -283,9 +285,13 @@ macro_rules! obj_or {
 fn callback<F: Copy>(f: Option<F>, context: PVOID) -> Callback {
     Callback {
         func: f.map_or(0, |f| {
-            // SAFETY: function pointers are pointer-sized; the value is
-            // turned back into the same type in `invoke`.
-            unsafe { core::mem::transmute_copy::<F, usize>(&f) }
+            // SAFETY: `F` is one of the NDK_FN_* function pointer types,
+            // pointer-sized; `invoke` turns the value back into that type.
+            let p = unsafe { core::mem::transmute_copy::<F, *const ()>(&f) };
+            // Exposed, so that `invoke` rebuilds a pointer that may be called
+            // (a transmuted integer carries no provenance: calling it is UB,
+            // as Miri reports).
+            p.expose_provenance()
         }),
         context: context as usize,
     }
@@ -295,11 +301,12 @@ fn callback<F: Copy>(f: Option<F>, context: PVOID) -> Callback {
 /// `u.callback.func` holds a function pointer of the type `u.kind` calls.
 unsafe fn invoke(u: &Upcall, target: *mut c_void) {
     let ctx = u.callback.context as PVOID;
-    let f = u.callback.func;
-    if f == 0 {
+    if u.callback.func == 0 {
         return;
     }
-    // SAFETY (every arm): `f` was stored by `callback` from a function
+    // The pointer `callback` exposed, with its provenance.
+    let f = core::ptr::with_exposed_provenance::<()>(u.callback.func);
+    // SAFETY: (every arm) `f` was stored by `callback` from a function
     // pointer of exactly this type.
     unsafe {
         match u.kind {
@@ -340,12 +347,16 @@ unsafe fn invoke(u: &Upcall, target: *mut c_void) {
 /// # Safety
 /// `p` is null or points to `len` readable bytes.
 unsafe fn read_sockaddr(p: *const SOCKADDR, len: ULONG) -> Option<SocketAddr> {
-    if p.is_null() {
+    // The family is read only when the length covers it: a shorter
+    // buffer is refused, not read past.
+    if p.is_null() || (len as usize) < core::mem::size_of::<ADDRESS_FAMILY>() {
         return None;
     }
+    // SAFETY: `len` covers the family (checked above) and `p` points to `len` readable bytes (this function's contract).
     let family = unsafe { p.cast::<ADDRESS_FAMILY>().read_unaligned() };
     match family {
         AF_INET if len as usize >= core::mem::size_of::<SOCKADDR_IN>() => {
+            // SAFETY: `len` covers a SOCKADDR_IN; unaligned, as the consumer's buffer may be.
             let a = unsafe { p.cast::<SOCKADDR_IN>().read_unaligned() };
             Some(SocketAddr::new(
                 IpAddr::V4(Ipv4Addr::from(a.sin_addr.s_addr)),
@@ -353,6 +364,7 @@ unsafe fn read_sockaddr(p: *const SOCKADDR, len: ULONG) -> Option<SocketAddr> {
             ))
         }
         AF_INET6 if len as usize >= core::mem::size_of::<SOCKADDR_IN6>() => {
+            // SAFETY: `len` covers a SOCKADDR_IN6; unaligned, as the consumer's buffer may be.
             let a = unsafe { p.cast::<SOCKADDR_IN6>().read_unaligned() };
             Some(SocketAddr::V6(SocketAddrV6::new(
                 Ipv6Addr::from(a.sin6_addr.s6_addr),
@@ -371,6 +383,7 @@ unsafe fn read_sockaddr(p: *const SOCKADDR, len: ULONG) -> Option<SocketAddr> {
 /// # Safety
 /// `len` is valid; `p` is null or points to `*len` writable bytes.
 unsafe fn write_sockaddr(addr: SocketAddr, p: *mut SOCKADDR, len: *mut ULONG) -> NTSTATUS {
+    // SAFETY: `len` is null or valid (this function's contract).
     let Some(len) = (unsafe { len.as_mut() }) else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -383,6 +396,7 @@ unsafe fn write_sockaddr(addr: SocketAddr, p: *mut SOCKADDR, len: *mut ULONG) ->
         return STATUS_BUFFER_TOO_SMALL;
     }
     *len = need;
+    // SAFETY: `p` points to `*len` writable bytes (the contract), and `*len` was at least `need` (checked above).
     unsafe {
         match addr {
             SocketAddr::V4(a) => p.cast::<SOCKADDR_IN>().write_unaligned(SOCKADDR_IN {
@@ -424,6 +438,7 @@ unsafe fn sges(
     if n > buf.len() {
         return Err(STATUS_DATA_OVERRUN);
     }
+    // SAFETY: `sgl` is non-null and points to `n` readable NDK_SGEs (this function's contract).
     let src = unsafe { core::slice::from_raw_parts(sgl, n) };
     for (o, s) in buf.iter_mut().zip(src) {
         // SAFETY: both union members are 8 plain bytes.
@@ -446,6 +461,7 @@ unsafe fn bytes<'a>(p: *const c_void, len: ULONG) -> Option<&'a [u8]> {
     if p.is_null() {
         return None;
     }
+    // SAFETY: `p` is non-null and points to `len` readable bytes (this function's contract).
     Some(unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) })
 }
 
@@ -653,6 +669,7 @@ unsafe extern "system" fn query_extension(
 }
 
 unsafe fn adapter_shared<'a>(a: *mut NDK_ADAPTER) -> Option<&'a Shared> {
+    // SAFETY: NDKPI: the consumer passes the NDK_ADAPTER this provider returned from open and has not closed; it is an `AdapterObj`.
     let a = unsafe { a.cast::<AdapterObj>().as_ref() }?;
     Some(&a.shared)
 }
@@ -662,9 +679,11 @@ unsafe extern "system" fn query_adapter_info(
     info: *mut NDK_ADAPTER_INFO,
     size: *mut ULONG,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI: `a` is an adapter this provider opened.
     let Some(s) = (unsafe { adapter_shared(a) }) else {
         return STATUS_INVALID_HANDLE;
     };
+    // SAFETY: NDKPI: `size` is null or points to a ULONG (NdkQueryAdapterInfo).
     let Some(size) = (unsafe { size.as_mut() }) else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -738,6 +757,7 @@ unsafe fn created<T>(
     out: *mut *mut T,
     make: impl FnOnce(&mut Core) -> Result<ObjectId, NTSTATUS>,
 ) -> NTSTATUS {
+    // SAFETY: `out` is null or points to the consumer's out-pointer (this function's contract).
     let Some(o) = (unsafe { out.as_mut() }) else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -772,9 +792,11 @@ unsafe extern "system" fn create_cq(
     _ctx: PVOID,
     out: *mut *mut NDK_CQ,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI: `a` is an adapter this provider opened.
     let Some(s) = (unsafe { adapter_shared(a) }) else {
         return STATUS_INVALID_HANDLE;
     };
+    // SAFETY: `out` is the consumer's out-pointer, null or writable (NdkCreateCq).
     unsafe {
         created(s, Kind::Cq, NdkObjectTypeCq, &CQ, out, |c| {
             c.provider.create_cq(depth, callback(notify, notify_ctx))
@@ -788,9 +810,11 @@ unsafe extern "system" fn create_pd(
     _ctx: PVOID,
     out: *mut *mut NDK_PD,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI: `a` is an adapter this provider opened.
     let Some(s) = (unsafe { adapter_shared(a) }) else {
         return STATUS_INVALID_HANDLE;
     };
+    // SAFETY: `out` is the consumer's out-pointer, null or writable (NdkCreatePd).
     unsafe {
         created(s, Kind::Pd, NdkObjectTypePd, &PD, out, |c| {
             c.provider.create_pd()
@@ -806,12 +830,15 @@ unsafe extern "system" fn create_shared_endpoint(
     _ctx: PVOID,
     out: *mut *mut NDK_SHARED_ENDPOINT,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI: `a` is an adapter this provider opened.
     let Some(s) = (unsafe { adapter_shared(a) }) else {
         return STATUS_INVALID_HANDLE;
     };
+    // SAFETY: NDKPI: `addr` is null or points to `len` readable bytes.
     let Some(addr) = (unsafe { read_sockaddr(addr, len) }) else {
         return STATUS_INVALID_ADDRESS;
     };
+    // SAFETY: `out` is the consumer's out-pointer, null or writable.
     unsafe {
         created(
             s,
@@ -830,9 +857,11 @@ unsafe extern "system" fn create_connector(
     _ctx: PVOID,
     out: *mut *mut NDK_CONNECTOR,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI: `a` is an adapter this provider opened.
     let Some(s) = (unsafe { adapter_shared(a) }) else {
         return STATUS_INVALID_HANDLE;
     };
+    // SAFETY: `out` is the consumer's out-pointer, null or writable (NdkCreateConnector).
     unsafe {
         created(
             s,
@@ -853,9 +882,11 @@ unsafe extern "system" fn create_listener(
     _ctx: PVOID,
     out: *mut *mut NDK_LISTENER,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI: `a` is an adapter this provider opened.
     let Some(s) = (unsafe { adapter_shared(a) }) else {
         return STATUS_INVALID_HANDLE;
     };
+    // SAFETY: `out` is the consumer's out-pointer, null or writable (NdkCreateListener).
     unsafe {
         created(
             s,
@@ -881,9 +912,11 @@ unsafe extern "system" fn build_lam(
     lam_size: *mut ULONG,
     fbo: *mut ULONG,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI: `a` is an adapter this provider opened.
     let Some(s) = (unsafe { adapter_shared(a) }) else {
         return STATUS_INVALID_HANDLE;
     };
+    // SAFETY: NDKPI NdkBuildLAM: each out-parameter is null or points to a ULONG.
     let (Some(lam_size), Some(fbo)) = (unsafe { lam_size.as_mut() }, unsafe { fbo.as_mut() })
     else {
         return STATUS_INVALID_PARAMETER;
@@ -921,6 +954,7 @@ unsafe extern "system" fn build_lam(
         *lam_size = need as ULONG;
         return STATUS_BUFFER_TOO_SMALL;
     }
+    // SAFETY: NDKPI NdkBuildLAM: `lam` points to `*lam_size` writable bytes, checked above to hold the header and `pages` entries.
     unsafe {
         (*lam).AdapterContext = ptr::null_mut();
         (*lam).AdapterPageCount = pages as ULONG;
@@ -979,6 +1013,7 @@ unsafe extern "system" fn create_mr(
     out: *mut *mut NDK_MR,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(pd, STATUS_INVALID_HANDLE);
+    // SAFETY: `out` is the consumer's out-pointer, null or writable (NdkCreateMr).
     unsafe {
         created(s, Kind::Mr, NdkObjectTypeMr, &MR, out, |c| {
             c.provider.create_mr_for(id, fast_register != FALSE)
@@ -993,6 +1028,7 @@ unsafe extern "system" fn create_mw(
     out: *mut *mut NDK_MW,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(pd, STATUS_INVALID_HANDLE);
+    // SAFETY: `out` is the consumer's out-pointer, null or writable (NdkCreateMw).
     unsafe {
         created(s, Kind::Mw, NdkObjectTypeMw, &MW, out, |c| {
             c.provider.create_mw(id)
@@ -1014,6 +1050,7 @@ unsafe extern "system" fn create_srq(
     out: *mut *mut NDK_SRQ,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(pd, STATUS_INVALID_HANDLE);
+    // SAFETY: `out` is the consumer's out-pointer, null or writable (NdkCreateSrq).
     unsafe {
         created(s, Kind::Srq, NdkObjectTypeSrq, &SRQ, out, |c| {
             c.provider
@@ -1043,6 +1080,7 @@ unsafe extern "system" fn create_qp(
     if !same(s, s1) || !same(s, s2) {
         return STATUS_INVALID_PARAMETER;
     }
+    // SAFETY: `out` is the consumer's out-pointer, null or writable (NdkCreateQp).
     unsafe {
         created(s, Kind::Qp, NdkObjectTypeQp, &QP, out, |c| {
             c.provider.create_qp(
@@ -1081,6 +1119,7 @@ unsafe extern "system" fn create_qp_with_srq(
     if !same(s, s1) || !same(s, s2) || !same(s, s3) {
         return STATUS_INVALID_PARAMETER;
     }
+    // SAFETY: `out` is the consumer's out-pointer, null or writable (NdkCreateQpWithSrq).
     unsafe {
         created(s, Kind::Qp, NdkObjectTypeQp, &QP, out, |c| {
             c.provider.create_qp_with_srq(
@@ -1098,6 +1137,7 @@ unsafe extern "system" fn create_qp_with_srq(
 }
 
 unsafe extern "system" fn privileged_token(_pd: *mut NDK_PD, token: *mut UINT32) {
+    // SAFETY: NDKPI: `token` is null or points to a UINT32.
     if let Some(t) = unsafe { token.as_mut() } {
         // SGEs with this token carry logical addresses (local access only).
         *t = roce::rc::PRIVILEGED_LKEY;
@@ -1328,6 +1368,7 @@ unsafe extern "system" fn srq_receive(
 ) -> NTSTATUS {
     let (s, id) = obj_or!(srq, STATUS_INVALID_HANDLE);
     let mut buf = [NdkSge::default(); 32];
+    // SAFETY: NDKPI: `sgl` points to `n` NDK_SGEs (or is null with 0).
     let sgl = match unsafe { sges(sgl, n, &mut buf) } {
         Ok(x) => x,
         Err(st) => return st,
@@ -1412,6 +1453,7 @@ unsafe fn post(
         };
     }
     let mut buf = [NdkSge::default(); 32];
+    // SAFETY: NDKPI: `sgl` points to `n` NDK_SGEs (or is null with 0).
     match unsafe { sges(sgl, n, &mut buf) } {
         Ok(sgl) => s.call(|c| {
             c.provider
@@ -1428,6 +1470,7 @@ unsafe extern "system" fn send(
     n: ULONG,
     flags: ULONG,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI NdkSend: `qp` is a live QP, `sgl` points to `n` NDK_SGEs.
     unsafe { post(qp, ctx, sgl, n, SendOp::Send, flags) }
 }
 
@@ -1439,6 +1482,7 @@ unsafe extern "system" fn send_and_invalidate(
     flags: ULONG,
     token: UINT32,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI NdkSendAndInvalidate: `qp` is a live QP, `sgl` points to `n` NDK_SGEs.
     unsafe { post(qp, ctx, sgl, n, SendOp::SendWithInv(token), flags) }
 }
 
@@ -1451,6 +1495,7 @@ unsafe extern "system" fn read(
     token: UINT32,
     flags: ULONG,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI: `qp` is a live QP, `sgl` points to `n` NDK_SGEs.
     unsafe {
         post(
             qp,
@@ -1475,6 +1520,7 @@ unsafe extern "system" fn write(
     token: UINT32,
     flags: ULONG,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI: `qp` is a live QP, `sgl` points to `n` NDK_SGEs.
     unsafe {
         post(
             qp,
@@ -1498,6 +1544,7 @@ unsafe extern "system" fn receive(
 ) -> NTSTATUS {
     let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
     let mut buf = [NdkSge::default(); 32];
+    // SAFETY: NDKPI: `sgl` points to `n` NDK_SGEs (or is null with 0).
     let sgl = match unsafe { sges(sgl, n, &mut buf) } {
         Ok(x) => x,
         Err(st) => return st,
@@ -1515,6 +1562,7 @@ unsafe extern "system" fn bind(
     flags: ULONG,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
+    // SAFETY: NDKPI NdkBind: `mr` and `mw` are objects of this adapter, not closed.
     let objects = (unsafe { resolve(mr) }, unsafe { resolve(mw) });
     let (Some((s1, mr)), Some((s2, mw))) = objects else {
         return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
@@ -1541,6 +1589,7 @@ unsafe extern "system" fn fast_register(
     flags: ULONG,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
+    // SAFETY: NDKPI NdkFastRegister: `mr` is an object of this adapter, not closed.
     let Some((s1, mr)) = (unsafe { resolve(mr) }) else {
         return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
     };
@@ -1576,6 +1625,7 @@ unsafe extern "system" fn invalidate(
     flags: ULONG,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
+    // SAFETY: NDKPI NdkInvalidate: `obj` is an MR or MW of this adapter, not closed.
     let Some((s1, target)) = (unsafe { resolve(obj) }) else {
         return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
     };
@@ -1618,11 +1668,13 @@ unsafe extern "system" fn connect(
 ) -> NTSTATUS {
     let (s, cid) = obj_or!(conn, STATUS_INVALID_HANDLE);
     let (_, qid) = obj_or!(qp, STATUS_INVALID_PARAMETER);
+    // SAFETY: NDKPI NdkConnect: each address is null or points to its length in readable bytes.
     let (Some(src), Some(dst)) = (unsafe { read_sockaddr(src, src_len) }, unsafe {
         read_sockaddr(dst, dst_len)
     }) else {
         return STATUS_INVALID_ADDRESS;
     };
+    // SAFETY: NDKPI: `private` points to `private_len` readable bytes (or is null with 0).
     let Some(data) = (unsafe { bytes(private, private_len) }) else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -1649,9 +1701,11 @@ unsafe extern "system" fn connect_with_shared_endpoint(
     let (s, cid) = obj_or!(conn, STATUS_INVALID_HANDLE);
     let (_, qid) = obj_or!(qp, STATUS_INVALID_PARAMETER);
     let (_, sid) = obj_or!(sep, STATUS_INVALID_PARAMETER);
+    // SAFETY: NDKPI: `dst` is null or points to `dst_len` readable bytes.
     let Some(dst) = (unsafe { read_sockaddr(dst, dst_len) }) else {
         return STATUS_INVALID_ADDRESS;
     };
+    // SAFETY: NDKPI: `private` points to `private_len` readable bytes (or is null with 0).
     let Some(data) = (unsafe { bytes(private, private_len) }) else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -1711,6 +1765,7 @@ unsafe fn accept_common(
 ) -> NTSTATUS {
     let (s, cid) = obj_or!(conn, STATUS_INVALID_HANDLE);
     let (_, qid) = obj_or!(qp, STATUS_INVALID_PARAMETER);
+    // SAFETY: NDKPI: `private` points to `private_len` readable bytes (or is null with 0).
     let Some(data) = (unsafe { bytes(private, private_len) }) else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -1730,6 +1785,7 @@ unsafe extern "system" fn accept(
     done: NDK_FN_REQUEST_COMPLETION,
     ctx: PVOID,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI NdkAccept: the same contract as `accept_common`'s.
     unsafe {
         accept_common(
             conn,
@@ -1758,6 +1814,7 @@ unsafe extern "system" fn accept_ex(
     done: NDK_FN_REQUEST_COMPLETION,
     ctx: PVOID,
 ) -> NTSTATUS {
+    // SAFETY: NDKPI NdkAcceptEx: the same contract as `accept_common`'s.
     unsafe {
         accept_common(
             conn,
@@ -1779,6 +1836,7 @@ unsafe extern "system" fn reject(
     private_len: ULONG,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    // SAFETY: NDKPI NdkReject: `private` points to `private_len` readable bytes (or is null with 0).
     let Some(data) = (unsafe { bytes(private, private_len) }) else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -1793,6 +1851,7 @@ unsafe extern "system" fn get_connection_data(
     private_len: *mut ULONG,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(conn, STATUS_INVALID_HANDLE);
+    // SAFETY: NDKPI NdkGetConnectionData: `private_len` is null or points to a ULONG.
     let Some(len) = (unsafe { private_len.as_mut() }) else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -1800,9 +1859,11 @@ unsafe extern "system" fn get_connection_data(
         let Some((i, o, data)) = c.provider.connection_data(id) else {
             return STATUS_CONNECTION_INVALID;
         };
+        // SAFETY: NDKPI NdkGetConnectionData: `irl` is null or points to a ULONG.
         if let Some(p) = unsafe { irl.as_mut() } {
             *p = i;
         }
+        // SAFETY: NDKPI NdkGetConnectionData: `orl` is null or points to a ULONG.
         if let Some(p) = unsafe { orl.as_mut() } {
             *p = o;
         }
@@ -1906,6 +1967,7 @@ unsafe extern "system" fn listen(
     _ctx: PVOID,
 ) -> NTSTATUS {
     let (s, id) = obj_or!(l, STATUS_INVALID_HANDLE);
+    // SAFETY: NDKPI NdkListen: `addr` is null or points to `len` readable bytes.
     let Some(addr) = (unsafe { read_sockaddr(addr, len) }) else {
         return STATUS_INVALID_ADDRESS;
     };
@@ -1922,6 +1984,7 @@ unsafe extern "system" fn listener_local_address(
 ) -> NTSTATUS {
     let (s, id) = obj_or!(l, STATUS_INVALID_HANDLE);
     match s.with(|c| c.provider.local_address(id)) {
+        // SAFETY: NDKPI: `len` is null or valid and `addr` points to `*len` writable bytes.
         Some(a) => unsafe { write_sockaddr(a, addr, len) },
         None => STATUS_INVALID_DEVICE_STATE,
     }
@@ -1947,6 +2010,7 @@ unsafe extern "system" fn sep_local_address(
 ) -> NTSTATUS {
     let (s, id) = obj_or!(sep, STATUS_INVALID_HANDLE);
     match s.with(|c| c.provider.local_address(id)) {
+        // SAFETY: NDKPI: `len` is null or valid and `addr` points to `*len` writable bytes.
         Some(a) => unsafe { write_sockaddr(a, addr, len) },
         None => STATUS_INVALID_DEVICE_STATE,
     }

@@ -50,20 +50,20 @@ fn only_clears_bits(input: &[u8], out: &[u8]) {
 /// a REQ: whatever parses re-emits to 256 bytes that re-parse to the same
 /// value and differ from the input only by cleared reserved bits.
 fn decode_mad(bytes: &[u8]) {
-    if let Ok(packet) = mad::Packet::new_checked(bytes) {
-        if let Ok(header) = mad::Repr::parse(&packet) {
-            let mut out = bytes.to_vec();
-            header
-                .emit(&mut mad::Packet::new_unchecked(&mut out[..]))
-                .unwrap();
-            // Only the reserved bytes 18-19 may change.
-            assert_eq!(out[..18], bytes[..18]);
-            assert_eq!(out[20..], bytes[20..]);
-            assert_eq!(
-                mad::Repr::parse(&mad::Packet::new_unchecked(&out[..])),
-                Ok(header)
-            );
-        }
+    if let Ok(packet) = mad::Packet::new_checked(bytes)
+        && let Ok(header) = mad::Repr::parse(&packet)
+    {
+        let mut out = bytes.to_vec();
+        header
+            .emit(&mut mad::Packet::new_unchecked(&mut out[..]))
+            .unwrap();
+        // Only the reserved bytes 18-19 may change.
+        assert_eq!(out[..18], bytes[..18]);
+        assert_eq!(out[20..], bytes[20..]);
+        assert_eq!(
+            mad::Repr::parse(&mad::Packet::new_unchecked(&out[..])),
+            Ok(header)
+        );
     }
     let Ok(parsed) = CmMad::parse(bytes) else {
         return;
