@@ -51,6 +51,7 @@ impl Iterator for Walk<'_> {
         self.seen += 1;
         // SAFETY: `Walk::new`'s contract covers every linked MDL.
         let range = unsafe { self.platform.mdl_range(self.mdl) };
+        // SAFETY: as above: the MDL is one of the chain the contract covers.
         self.mdl = unsafe { self.platform.mdl_next(self.mdl) };
         Some(range)
     }

@@ -932,13 +932,17 @@ unsafe extern "system" fn build_lam(
     let array = if lam.is_null() {
         ptr::null_mut()
     } else {
+        // SAFETY: `lam` is the consumer's non-null mapping buffer; only the
+        // address of its page array is taken, nothing is read.
         unsafe { ptr::addr_of_mut!((*lam).AdapterPageArray).cast::<NDK_LOGICAL_ADDRESS>() }
     };
     // SAFETY: the consumer's MDL chain, valid for this call; `put` writes
     // only below `room`, which the consumer's `lam_size` covers.
     let walk = unsafe { Walk::new(&*s.platform, mdl) };
-    let got = lam_pages(walk, length as u64, PAGE, room as u64, |i, page| unsafe {
-        array.add(i as usize).write(page as NDK_LOGICAL_ADDRESS)
+    let got = lam_pages(walk, length as u64, PAGE, room as u64, |i, page| {
+        // SAFETY: `lam_pages` calls with `i < room`, inside the consumer's
+        // buffer of `lam_size` bytes.
+        unsafe { array.add(i as usize).write(page as NDK_LOGICAL_ADDRESS) }
     });
     let (pages, offset) = match got {
         Ok(x) => x,
