@@ -121,6 +121,9 @@ impl ndk::abi::Platform for KernelPlatform {
     unsafe fn mdl_range(&self, _mdl: *mut ndkpi::MDL) -> Option<ndk::abi::MdlRange> {
         None
     }
+    unsafe fn mdl_next(&self, _mdl: *mut ndkpi::MDL) -> *mut ndkpi::MDL {
+        core::ptr::null_mut()
+    }
     fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
         roce::rc::Memory::read(&SystemMemory, addr, dst)
     }
