@@ -1181,13 +1181,16 @@ fn perftest_server_shaped(
 }
 
 /// ndkperf's write_bw perftest server with its default 5 s per-step bound
-/// against `ib_write_bw -R` clients whose traffic lasts longer than that
-/// (`-n`) or for a set time (`-D`): the server waits for the client's
+/// against `ib_write_bw -R` clients running a count (`-n`) or for a set
+/// time longer than the bound (`-D 7`): the server waits for the client's
 /// post-traffic message as long as the traffic keeps arriving, and reports
 /// what the client ran (its report's iterations, its bandwidth's time).
 fn perftest_server_long(c: &Ctx<'_>) -> Outcome {
     let mut out = Vec::new();
-    for (args, iters) in [("-s 65536 -n 1500", Some(1500u64)), ("-s 65536 -D 3", None)] {
+    // `-D 7` outlasts the 5 s step bound whatever the speed (perftest
+    // reports only the middle of it, past its warm-up margin); `-n 1500` is
+    // checked for its count.
+    for (args, iters) in [("-s 65536 -n 1500", Some(1500u64)), ("-s 65536 -D 7", None)] {
         let mut p = perftest_params(PerfMode::WriteBw, 65536, iters.unwrap_or(5000));
         p.timeout = Duration::from_secs(5);
         let t0 = Instant::now();
@@ -1222,16 +1225,16 @@ fn perftest_server_long(c: &Ctx<'_>) -> Outcome {
                     format!("{args}: the server reports {} messages", r.messages)
                 })?;
                 perftest_verdict("ib_write_bw", &log, 65536, n)?;
-                ensure(took > Duration::from_secs(6), || {
-                    format!("{args}: the run took {took:?}, not past the 5 s step bound")
-                })?;
             }
             None => {
-                ensure(r.messages > 0 && (2.0..4.5).contains(&secs), || {
+                ensure(r.messages > 0 && (2.0..8.5).contains(&secs), || {
                     format!(
                         "{args}: the server reports {} messages in {secs:.3} s",
                         r.messages
                     )
+                })?;
+                ensure(took > Duration::from_secs(7), || {
+                    format!("{args}: the run took {took:?}, not past the 5 s step bound")
                 })?;
             }
         }
