@@ -2614,18 +2614,23 @@ fn pt_sizes_inner(
             last = (r, size);
         }
     }
+    let waited = Instant::now();
     if let Some(b) = x.finish(ctl, &first, &last.0, last.1)? {
         peer = Some(b);
     }
     // A waiting server's traffic was the client's alone: what it ran
-    // (iterations or -D seconds) is in its report.
+    // (iterations or -D seconds) is in its report. Its time is the one the
+    // client measured; where the report gives no bandwidth (perftest's -D
+    // runs sometimes report 0), the time this side waited for the traffic
+    // to end.
     if let (true, Some(b)) = (idle, peer) {
         total.messages = b.iters;
         total.bytes = b.iters * b.size;
-        if b.bw_avg_mbs > 0.0 {
-            total.elapsed =
-                Duration::from_secs_f64(total.bytes as f64 / (b.bw_avg_mbs * (1 << 20) as f64));
-        }
+        total.elapsed = if b.bw_avg_mbs.is_finite() && b.bw_avg_mbs > 0.0 {
+            Duration::from_secs_f64(total.bytes as f64 / (b.bw_avg_mbs * (1 << 20) as f64))
+        } else {
+            waited.elapsed()
+        };
     }
     Ok((total, peer))
 }
