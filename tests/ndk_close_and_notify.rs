@@ -1,5 +1,5 @@
-//! The close rules (ndk-semantics.md §3) and the CQ notification rules
-//! (§4), through the dispatch tables.
+//! The close rules (the NDKPI object lifetime requirements page) and the CQ notification rules
+//! (the NDKPI completion handling requirements page), through the dispatch tables.
 
 #[macro_use]
 mod common;
@@ -28,7 +28,7 @@ fn receives(q: *mut NDK_QP, buf: &Buffer, token: u32, n: usize, base: usize) {
 }
 
 /// A QP closed with work outstanding: each request completes exactly once,
-/// cancelled, with the QP's context, even though the QP is gone (§3 rule
+/// cancelled, with the QP's context, even though the QP is gone (the NDKPI object lifetime requirements page rule
 /// 7, project choice); the close completes at once.
 #[test]
 fn qp_close_cancels_outstanding_work_once() {
@@ -69,7 +69,7 @@ fn qp_close_cancels_outstanding_work_once() {
             None,
         );
     }
-    // Posts after a flush complete at once, cancelled (§3 rule 7).
+    // Posts after a flush complete at once, cancelled (the NDKPI object lifetime requirements page).
     receives(q2, &buf, t, 1, 40);
     let r = results(cq);
     check(
@@ -93,7 +93,7 @@ fn qp_close_cancels_outstanding_work_once() {
 }
 
 /// Closing antecedents first is accepted: each such close pends until its
-/// successors are closed, and its completion is its last callback (§3
+/// successors are closed, and its completion is its last callback (the NDKPI object lifetime requirements page
 /// rules 3-5).
 #[test]
 fn out_of_order_closes_pend_until_successors_are_gone() {
@@ -175,7 +175,7 @@ fn out_of_order_closes_pend_until_successors_are_gone() {
     let mut log = take_log();
     log.sort_by_key(|e| format!("{e:?}"));
     assert_eq!(log, [Ev::Close(61), Ev::Close(62)]);
-    // The listener refuses new connections at once (§2.5) and completes
+    // The listener refuses new connections at once (the NDKPI listeners, connectors and endpoints page) and completes
     // its close when the connector it delivered is closed.
     let passive = p.conn.passive;
     let _ = ndk!(p.conn.active, NdkDisconnect, None, ptr::null_mut());
@@ -203,7 +203,7 @@ static IN_CALLBACK: AtomicBool = AtomicBool::new(false);
 static OVERLAP: AtomicBool = AtomicBool::new(false);
 static QP2: AtomicUsize = AtomicUsize::new(0);
 
-/// Closes its CQ from inside the notification (§3 rule 2 allows it).
+/// Closes its CQ from inside the notification (the NDKPI object lifetime requirements page allows it).
 unsafe extern "system" fn close_from_callback(ctx: PVOID, st: NTSTATUS) {
     log(Ev::Cq(ctx as usize, st));
     let cq = CQ_PTR.load(Ordering::SeqCst) as *mut NDK_CQ;
@@ -213,7 +213,7 @@ unsafe extern "system" fn close_from_callback(ctx: PVOID, st: NTSTATUS) {
 }
 
 /// Re-arms and makes new completions from inside the notification; checks
-/// that notifications never overlap (§4: serialized per CQ).
+/// that notifications never overlap (the NDKPI completion handling requirements page: serialized per CQ).
 unsafe extern "system" fn rearm_from_callback(ctx: PVOID, st: NTSTATUS) {
     if IN_CALLBACK.swap(true, Ordering::SeqCst) {
         OVERLAP.store(true, Ordering::SeqCst);
@@ -273,7 +273,7 @@ fn arm_rules_one_notification_per_arm() {
     assert!(take_log().is_empty());
     assert_eq!(results(cq).len(), 4);
     // Drained: an arm waits; an error completion satisfies an ERRORS arm
-    // (project choice, §4 / §10.8) and a SOLICITED arm (documented).
+    // (project choice, the NDKPI completion handling requirements page / project decisions where the NDKPI pages are silent) and a SOLICITED arm (documented).
     for (kind, q) in [(NDK_CQ_NOTIFY_ERRORS, 2), (NDK_CQ_NOTIFY_SOLICITED, 3)] {
         ndk!(cq, NdkArmCq, kind);
         assert!(take_log().is_empty());
@@ -355,7 +355,7 @@ fn notifications_are_serialized_and_a_cq_closes_from_its_callback() {
 }
 
 /// A CQ overrun: STATUS_BUFFER_OVERFLOW through the notification, at once
-/// when armed, else on the next arm (§10.13, project choice); the CQ then
+/// when armed, else on the next arm (the NDKPI pages leave an unarmed CQ's overrun unspecified, project choice); the CQ then
 /// reports no completions.
 #[test]
 fn cq_overflow_is_reported_through_the_notification() {

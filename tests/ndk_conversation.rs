@@ -28,7 +28,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     let a = Adapter::open(a_ip, 1, &platform);
     let b = Adapter::open(b_ip, 2, &platform);
     for ad in [&a, &b] {
-        // Size first, then the struct (ndk-semantics.md §8).
+        // Size first, then the struct (ndkinfo.h NDK_ADAPTER_INFO).
         let mut size = 0;
         assert_eq!(
             ndk!(ad.ptr, NdkQueryAdapterInfo, ptr::null_mut(), &mut size),
@@ -59,7 +59,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     let (amr, at) = register(apd, &mut abuf, RW);
     let (bmr, bt) = register(bpd, &mut bbuf, RW);
 
-    // Receives before the connection exists (§5.2): 16 of 1 KiB.
+    // Receives before the connection exists (the NDKPI work request posting requirements and deferred processing scheme pages): 16 of 1 KiB.
     for i in 0..16 {
         let s = sge(bbuf.va(i * K), K, bt);
         assert_eq!(
@@ -114,7 +114,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     assert_eq!(st, STATUS_SUCCESS);
     // 2. Inline send: five SGEs (more than the QP's four) with garbage
     // tokens; the bytes are copied during the call, so overwriting the
-    // source right after changes nothing (§5.4).
+    // source right after changes nothing (the NDKPI work request posting requirements page).
     abuf.fill(2000, 100, 2);
     let inline_send = abuf.read(2000, 100);
     let sges: Vec<NDK_SGE> = (0..5)
@@ -130,7 +130,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     );
     assert_eq!(st, STATUS_SUCCESS);
     abuf.write(2000, &[0u8; 100]);
-    // 3. Inline write (project decision on §10.12) of two SGEs.
+    // 3. Inline write (project decision on project decisions where the NDKPI pages are silent) of two SGEs.
     abuf.fill(3000, 64, 3);
     let inline_write = abuf.read(3000, 64);
     let sges = [sge(abuf.va(3000), 32, 0), sge(abuf.va(3032), 32, 0)];
@@ -249,7 +249,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     );
     assert!(bbuf.read(21000, 16) == abuf.read(4096, 16), "bytes differ");
 
-    // 5. DEFER holds requests back until a post without it (§5.4).
+    // 5. DEFER holds requests back until a post without it (the NDKPI work request posting requirements page).
     let s = sge(abuf.va(0), 16, at);
     assert_eq!(
         ndk!(aqp, NdkSend, 41 as PVOID, &s, 1, NDK_OP_FLAG_DEFER),
@@ -304,7 +304,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
         Some(16),
     );
     // 6. A post that fails inline first hands the deferred requests on
-    // (§5.4 rule 2); it makes no CQ entry itself.
+    // (the NDKPI work request posting requirements page); it makes no CQ entry itself.
     assert_eq!(
         ndk!(aqp, NdkSend, 44 as PVOID, &s, 1, NDK_OP_FLAG_DEFER),
         STATUS_SUCCESS
@@ -330,7 +330,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
 
     // 7. B fast-registers part of its buffer from NdkBuildLAM pages for A
     // to write, as SMB Direct does for an RDMA transfer; A's
-    // send-and-invalidate then invalidates that token (§5.4, §6).
+    // send-and-invalidate then invalidates that token (the NDKPI work request posting requirements page, the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages).
     let frmr = mr(bpd, true);
     assert_eq!(
         ndk!(
@@ -384,7 +384,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
         )
     };
     assert_eq!(npages, 2);
-    // The VA is only a tag (§6): any non-zero one FBO into a page.
+    // The VA is only a tag (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages): any non-zero one FBO into a page.
     let base_va = 0x10_0000_0000u64 + u64::from(fbo);
     let st = ndk!(
         bqp,
@@ -565,7 +565,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
         STATUS_SUCCESS
     );
 
-    // 9. A SOLICITED arm fires for the solicited receive only (§4).
+    // 9. A SOLICITED arm fires for the solicited receive only (the NDKPI completion handling requirements page).
     ndk!(bcq, NdkArmCq, NDK_CQ_NOTIFY_SOLICITED);
     let s = sge(abuf.va(0), 8, at);
     assert_eq!(ndk!(aqp, NdkSend, 71 as PVOID, &s, 1, 0), STATUS_SUCCESS);
@@ -604,7 +604,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     assert_eq!(results(acq).len(), 2);
 
     // 10. Disconnect from A: pending, one completion; B's event once, and
-    // its receives stay posted until it disconnects too (§0 D7).
+    // its receives stay posted until it disconnects too (docs/disconnect.md).
     assert_eq!(
         ndk!(c.active, NdkDisconnect, Some(on_request), 81 as PVOID),
         STATUS_PENDING
@@ -638,7 +638,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     );
 
     // 11. Close everything, parents first where the rules allow: those
-    // closes pend until their successors are gone (§3).
+    // closes pend until their successors are gone (the NDKPI object lifetime requirements page).
     let mut pending = Vec::new();
     assert_eq!(close_rec(apd, 900, &mut pending), STATUS_PENDING);
     assert_eq!(close_rec(bpd, 901, &mut pending), STATUS_PENDING);
@@ -684,7 +684,7 @@ fn a_whole_conversation_through_the_dispatch_tables_ipv6() {
 }
 
 /// A QP drawing receives from an SRQ, and the SRQ's one-shot limit
-/// notification (ndk-semantics.md §5.1).
+/// notification (the NDK_FN_CREATE_QP page).
 #[test]
 fn shared_receive_queue_and_its_limit_notification() {
     let _g = serial();
@@ -774,7 +774,7 @@ fn shared_receive_queue_and_its_limit_notification() {
             Some(64),
         );
     }
-    // Arming while already below fires at once; depth rules (§5.1 and
+    // Arming while already below fires at once; depth rules (the NDK_FN_CREATE_QP page and
     // the documented decisions of Provider::modify_srq).
     assert_eq!(
         ndk!(srq, NdkModifySrq, 0, 5, None, ptr::null_mut()),
@@ -854,7 +854,7 @@ mod provider {
     pub use ndk::provider::STATUS_NO_MORE_ENTRIES;
 }
 
-/// Version negotiation at open (ndk-semantics.md §9): another major or a
+/// Version negotiation at open (the NDKPI enabling and disabling NDK functionality page): another major or a
 /// higher minor is refused; a lower minor gets our highest.
 #[test]
 fn version_negotiation_at_open() {

@@ -1,5 +1,5 @@
 //! Every documented error status of every call, and the project's
-//! decisions for the undocumented ones (ndk-semantics.md §5.2, §10), each
+//! decisions for the undocumented ones (the NDKPI work request posting requirements and deferred processing scheme pages, project decisions where the NDKPI pages are silent), each
 //! reached through the dispatch tables: the call returns that status, makes
 //! no completion or callback, and leaks nothing (object counts return to
 //! zero).
@@ -57,7 +57,7 @@ fn creation_errors_and_a_closed_parent() {
     assert_eq!(a.objects(), 0, "a failed create leaves nothing");
     let pd = a.pd();
     let cq = a.cq(16, 7);
-    // NdkCreateQp: each limit above its NDK_ADAPTER_INFO maximum (§5.1).
+    // NdkCreateQp: each limit above its NDK_ADAPTER_INFO maximum (the NDK_FN_CREATE_QP page).
     let bad = [
         ((0, 4), (1, 1), 0),
         ((info.MaxReceiveQueueDepth + 1, 4), (1, 1), 0),
@@ -340,7 +340,7 @@ fn posting_errors_fail_inline_and_make_no_completion() {
     let s = |off: usize, len: usize| sge(p.abuf.va(off), len, at);
     let rva = p.bbuf.va(0);
     let one = s(0, 8);
-    // Flags a request does not take (§5.3) or that do not exist.
+    // Flags a request does not take (ndkpi.h NDK_OP_FLAG_*) or that do not exist.
     assert_eq!(
         ndk!(
             aqp,
@@ -383,7 +383,7 @@ fn posting_errors_fail_inline_and_make_no_completion() {
         STATUS_INVALID_PARAMETER
     );
     // RDMA_READ_LOCAL_INVALIDATE is accepted on a read and ignored
-    // (adapter flag clear, §5.3).
+    // (adapter flag clear, ndkpi.h NDK_OP_FLAG_*).
     assert_eq!(
         ndk!(
             aqp,
@@ -426,7 +426,7 @@ fn posting_errors_fail_inline_and_make_no_completion() {
         STATUS_BUFFER_OVERFLOW
     );
     // A full initiator queue: 32 deferred writes fill it; the 33rd fails
-    // inline and hands the 32 on (§5.4 rule 2).
+    // inline and hands the 32 on (the NDKPI work request posting requirements page).
     for i in 0..32 {
         let st = ndk!(
             aqp,
@@ -519,7 +519,7 @@ fn memory_work_request_errors() {
         bind(aqp, p.amr, va + 65536 - 32, 64, all),
         STATUS_INVALID_PARAMETER
     );
-    // Remote write through a window needs an MR with local write (§6).
+    // Remote write through a window needs an MR with local write (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages).
     let (ro, _) = register(apd, &mut p.abuf, NDK_MR_FLAG_ALLOW_REMOTE_READ);
     assert_eq!(bind(aqp, ro, va, 64, all), STATUS_ACCESS_VIOLATION);
     let unreg = mr(apd, false);
@@ -606,7 +606,7 @@ fn memory_work_request_errors() {
         STATUS_INVALID_PARAMETER
     );
     // A second fast-register of the same MR while the first is deferred:
-    // refused, and the refusal hands the first on (§5.4 rule 2).
+    // refused, and the refusal hands the first on (the NDKPI work request posting requirements page).
     assert_eq!(
         fr(aqp, fr_noremote, 2, 0, 100, base, lw | NDK_OP_FLAG_DEFER),
         STATUS_SUCCESS
@@ -639,7 +639,7 @@ fn memory_work_request_errors() {
     );
     assert!(results(p.acq).is_empty());
     // Invalidating a window that is not bound is an error completion
-    // (§5.5 ND2 analog: STATUS_INVALID_DEVICE_REQUEST); even a silent one
+    // (the NDK_RESULT page, ND2 ndstatus.mc as the analog ND2 analog: STATUS_INVALID_DEVICE_REQUEST); even a silent one
     // completes, since it failed. The QP is in error after it.
     assert_eq!(
         inv(aqp, mw.cast(), NDK_OP_FLAG_SILENT_SUCCESS),
@@ -669,7 +669,7 @@ fn memory_work_request_errors() {
     p.teardown();
 }
 
-/// Transport errors become error completions (§5.5), and after one every
+/// Transport errors become error completions (the NDK_RESULT page, ND2 ndstatus.mc as the analog), and after one every
 /// other outstanding request completes cancelled.
 #[test]
 fn error_completions() {
@@ -755,7 +755,7 @@ fn error_completions() {
         60,
         None,
     );
-    // Cancelled, so reported although SILENT_SUCCESS was set (§0 D6).
+    // Cancelled, so reported although SILENT_SUCCESS was set (docs/disconnect.md).
     check(
         &ra[1],
         STATUS_CANCELLED,
@@ -939,7 +939,7 @@ fn connection_call_errors() {
 }
 
 /// Port 0 picks an ephemeral port; when all 16384 are taken:
-/// STATUS_TOO_MANY_ADDRESSES (§2.1).
+/// STATUS_TOO_MANY_ADDRESSES (the NDKPI listeners, connectors and endpoints page).
 #[test]
 fn ephemeral_ports_run_out() {
     let _g = serial();

@@ -2,7 +2,7 @@
 //! real locks (the host platform's spin lock): posters (one per initiator
 //! queue, as the consumer serializes posts per queue), pollers that also
 //! arm (one per CQ, as get-results and arm are serialized per CQ), an
-//! NdkFlush racing the posts of one QP (ndk-semantics.md §5.2 D10),
+//! NdkFlush racing the posts of one QP (the NDKPI work request posting requirements and deferred processing scheme pages),
 //! disconnects and closes while the pollers run, and an I/O thread
 //! pumping datagrams between the two adapters. At the end every posted
 //! request has completed exactly once, no completion is unknown, every
@@ -34,7 +34,7 @@ struct P<T>(*mut T);
 unsafe impl<T> Send for P<T> {}
 unsafe impl<T> Sync for P<T> {}
 
-/// Notifications per CQ context, and a check that none overlap (§4).
+/// Notifications per CQ context, and a check that none overlap (the NDKPI completion handling requirements page).
 static NOTIFIED: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
 static IN_NOTIFY: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
 static OVERLAP: AtomicBool = AtomicBool::new(false);
@@ -185,7 +185,7 @@ fn posting_polling_arming_flushing_and_closing_from_many_threads() {
                 let off = ((i * OPS + op) % 128) as u64 * 1024;
                 let s = sge(abase + off, 512, at);
                 let silent = op % 7 == 0;
-                // End every DEFER chain with a post without it (§5.4).
+                // End every DEFER chain with a post without it (the NDKPI work request posting requirements page).
                 let defer = !deferred && op % 5 == 1 && op + 1 < OPS;
                 let inline = op % 11 == 3;
                 let mut flags = 0;

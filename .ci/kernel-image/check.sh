@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Windows kernel-image check (recipe: shared spec windows-driver.md §1).
+# Windows kernel-image check (recipe: .ci/kernel-image/check.sh).
 #
 # 1. Builds every portable kernel-bound crate for x86_64-pc-windows-msvc with
 #    Debian's rustc-web/cargo-web/rust-web-src and -Zbuild-std=core,alloc:

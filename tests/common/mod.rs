@@ -270,7 +270,7 @@ pub unsafe extern "system" fn on_disconnect(ctx: PVOID) {
 }
 
 /// QPs waiting to be accepted, per listener context: the connect event
-/// accepts from inside the callback (a re-entrant call, §7), with private
+/// accepts from inside the callback (a re-entrant call, the IRQL rules of the NDKPI pages), with private
 /// data "ndk!" and read limits 4/4.
 type AcceptPlans = HashMap<usize, VecDeque<(usize, usize)>>;
 static ACCEPT: Mutex<Option<AcceptPlans>> = Mutex::new(None);
@@ -302,7 +302,7 @@ pub unsafe extern "system" fn on_connect(ctx: PVOID, conn: *mut NDK_CONNECTOR) {
     let mut irl = 0;
     let mut orl = 0;
     let mut len = 0;
-    // Size query, then the data (ndk-semantics.md §2.4).
+    // Size query, then the data (the NDK_FN_GET_CONNECTION_DATA page).
     let st = ndk!(
         conn,
         NdkGetConnectionData,
@@ -344,7 +344,7 @@ pub unsafe extern "system" fn on_connect(ctx: PVOID, conn: *mut NDK_CONNECTOR) {
 /// NdkCloseXxx (the first slot of every dispatch table) with `on_close`.
 pub fn close<T>(obj: *mut T, ctx: usize) -> NTSTATUS {
     // Every NDK object is {header, dispatch}; every dispatch table starts
-    // with its close function (ndk-semantics.md §3).
+    // with its close function (the NDKPI object lifetime requirements page).
     unsafe {
         let o = obj.cast::<NDK_QP>();
         let close = *(*o).Dispatch.cast::<NDK_FN_CLOSE_OBJECT>();
@@ -353,7 +353,7 @@ pub fn close<T>(obj: *mut T, ctx: usize) -> NTSTATUS {
 }
 
 /// Closes `obj`: STATUS_SUCCESS, or STATUS_PENDING recorded in `pending`
-/// (a close never fails, ndk-semantics.md §10.2).
+/// (a close never fails, the NDK_FN_CLOSE_COMPLETION page: a close never fails).
 pub fn close_rec<T>(obj: *mut T, ctx: usize, pending: &mut Vec<usize>) -> NTSTATUS {
     let st = close(obj, ctx);
     match st {
@@ -666,7 +666,7 @@ pub fn results(cq: *mut NDK_CQ) -> Vec<NDK_RESULT_EX> {
     out
 }
 
-/// Checks one completion against the NDK rules (ndk-semantics.md §4):
+/// Checks one completion against the NDK rules (the NDKPI completion handling requirements page):
 /// status, type, QP and request context, and for receives the bytes.
 pub fn check(
     r: &NDK_RESULT_EX,

@@ -1,7 +1,7 @@
 //! The std shell of ndkrs on Linux.
 //!
 //! The sans-IO NIC ([`roce::device::Device`]) and the NDK provider above it
-//! never touch a socket, a clock or a thread (shared DESIGN.md, "Rules of
+//! never touch a socket, a clock or a thread (docs/design.md, "Rules of
 //! the house"). This crate does:
 //!
 //! * [`clock`]: a monotonic clock mapped to [`roce::time::Instant`].

@@ -1,4 +1,4 @@
-//! ndkrs against Linux rdma_rxe: the interop harness (shared DESIGN.md,
+//! ndkrs against Linux rdma_rxe: the interop harness (docs/design.md,
 //! "Proof", step 7).
 //!
 //! A small Linux VM (Debian kernel, rdma_rxe, busybox, rdma-core tools and

@@ -95,7 +95,7 @@ pub fn steer(frame: &[u8], ours: &[IpAddr]) -> Steer {
             if !mine(dst) {
                 return Steer::Pass;
             }
-            // No extension headers on RoCEv2 packets (roce.md §1.1).
+            // No extension headers on RoCEv2 packets (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c).
             if frame.get(ip + 6) == Some(&17) && be16(frame, ip + 40 + 2) == Some(ROCE_PORT) {
                 Steer::Roce { ip_start: ip }
             } else {

@@ -14,7 +14,7 @@ use ndis_sys::{
 };
 
 /// A NetPnP event the shell must signal (from a work item, never from
-/// inside MiniportOidRequest: ndk-semantics.md §9).
+/// inside MiniportOidRequest: the NDKPI enabling and disabling NDK functionality page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PnpEvent {
     Enable,

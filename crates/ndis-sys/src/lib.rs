@@ -2,7 +2,7 @@
 //! nothing else.
 //!
 //! windows-drivers-rs (wdk-sys) binds no NDIS, NDK or WSK header (shared spec
-//! windows-driver.md §2.6), so these are written by hand. Hand-written NDIS
+//! windows-drivers-rs: wdk-sys has no NDIS bindings), so these are written by hand. Hand-written NDIS
 //! structures are the riskiest part of the driver, so the set is kept to what
 //! the shell touches, and every layout carries its source and an x86_64
 //! size/offset assertion evaluated at compile time (for the host in
@@ -13,12 +13,12 @@
 //!   needs Size >= 136, revision 2 >= 152, revision 3 >= 160) and of
 //!   `NdisFRegisterFilterDriver` (Type 0x8B; NDIS 6.0 Size 0xC8, 6.1..6.70
 //!   revision >= 2 and Size >= 0xE0), found through the code index; or a
-//!   PDB-derived dump (ntdiff/headers, as in ndkpi-abi.md S5).
+//!   PDB-derived dump (ntdiff/headers, as in public PDB type dumps (ntdiff/headers)).
 //! * **DOC**: the member list of the DDI reference page
 //!   (MicrosoftDocs/windows-driver-docs-ddi, `wdk-ddi-src/content/ndis/…`),
 //!   laid out with the x64 rules (pointer 8, ULONG 4, enum 4, natural
 //!   alignment). Object-type numbers are from public ntddndis.h copies
-//!   (ndkpi-abi.md S4) and the win32metadata bindings; they agree.
+//!   (ntddndis.h) and the win32metadata bindings; they agree.
 //! * **PDB**: x64 ndis.sys type dumps in ntdiff/headers (path named on
 //!   each item).
 //! * **mingw**: everything mingw-w64's headers also define (ntddndis.h,

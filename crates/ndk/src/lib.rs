@@ -11,7 +11,7 @@
 //! is one NIC, and its real engine is what every test of this crate runs
 //! against.
 #![no_std]
-// Every unsafe block names the invariant it relies on (DESIGN.md: a
+// Every unsafe block names the invariant it relies on (docs/design.md: a
 // kernel-safe core; the C ABI is where the consumer's pointers come in).
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(

@@ -1,5 +1,5 @@
 //! The provider's object table and the lifetime rules every NDK object
-//! follows (ndk-semantics.md §3).
+//! follows (the NDKPI object lifetime requirements page).
 //!
 //! Each entry counts what its close must wait for: live successors (a QP
 //! for its PD and CQs, a connector for its QP and listener), upcalls queued
@@ -7,7 +7,7 @@
 //! complete at once is recorded and completes (with its CloseCompletion as
 //! the object's last upcall) when the counts reach zero; the entry is then
 //! kept until that last upcall has returned, so the antecedents' own closes
-//! wait for it too (§3 rule 5).
+//! wait for it too (the NDKPI object lifetime requirements page).
 
 use alloc::vec::Vec;
 

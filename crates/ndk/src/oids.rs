@@ -1,5 +1,5 @@
 //! What the NDIS miniport shell needs from the core to answer the NDK OIDs
-//! (ndkpi-abi.md §8.5–8.6, ndk-semantics.md §9): a snapshot of one
+//! (ntddndis.h NDK OIDs–8.6, the NDKPI enabling and disabling NDK functionality page): a snapshot of one
 //! adapter's connections and local endpoints, the counters behind Windows'
 //! "RDMA Activity" performance counters, and the byte-exact encoding of
 //! OID_NDK_STATISTICS, OID_NDK_CONNECTIONS and OID_NDK_LOCAL_ENDPOINTS

@@ -1,5 +1,5 @@
 //! Calls the provider makes into the consumer, queued by the core and made
-//! by the shell after it has released its lock (ndk-semantics.md §7: no
+//! by the shell after it has released its lock (the IRQL rules of the NDKPI pages: no
 //! upcall while a lock is held; a callback may re-enter the provider).
 
 use ndkpi::NTSTATUS;

@@ -1,5 +1,4 @@
-//! NdkConnect, NdkAccept and NdkDisconnect rule by rule (ndk-semantics.md
-//! §0 D1-D12, §2, §3), two providers joined by a lossless in-process wire.
+//! NdkConnect, NdkAccept and NdkDisconnect rule by rule (docs/disconnect.md, the NDKPI listeners, connectors and endpoints page, the NDKPI object lifetime requirements page), two providers joined by a lossless in-process wire.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

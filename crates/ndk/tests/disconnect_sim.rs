@@ -3,7 +3,7 @@
 //! reordering and a frozen peer, over many seeds (NETSIM_SEEDS; a failing
 //! seed prints and replays with NETSIM_SEED).
 //!
-//! Invariants checked on every seed (ndk-semantics.md §0):
+//! Invariants checked on every seed (docs/disconnect.md):
 //! * each NdkDisconnect that returned STATUS_PENDING completes exactly once,
 //!   with STATUS_SUCCESS or STATUS_IO_TIMEOUT, within the configured bound
 //!   of simulated time; an inline return is never followed by a completion;
@@ -192,7 +192,7 @@ impl Peer {
                     .listen(l, SocketAddr::new(self.addr.ip(), PORT))
                     .unwrap();
                 self.listener = Some(l);
-                // Receives before the connection exists (§5.2), four more
+                // Receives before the connection exists (the NDKPI work request posting requirements and deferred processing scheme pages), four more
                 // than the client sends: those only a flush completes.
                 for i in 0..N_MSGS + 4 {
                     self.post_receive(1000 + i);
@@ -323,7 +323,7 @@ impl Peer {
             (DISCONNECT_EVENT, UpcallKind::DisconnectEvent { .. }) => {
                 self.disconnect_events += 1;
                 // As a storage consumer does: the peer is gone, so
-                // disconnect too, which flushes (ndk-semantics.md §0 D7).
+                // disconnect too, which flushes (docs/disconnect.md).
                 if self.disc == Disc::NotYet {
                     self.start_disconnect(self.last_now);
                 }

@@ -360,7 +360,7 @@ fn scenario() {
         {
             let a = a.clone();
             threads.push(shuttle::thread::spawn(move || {
-                // NdkFlush races the posts (ndk-semantics.md §5.2 D10).
+                // NdkFlush races the posts (the NDKPI work request posting requirements and deferred processing scheme pages).
                 (*(*a.qp).Dispatch).NdkFlush.unwrap()(a.qp);
             }));
         }

@@ -1,5 +1,5 @@
 //! The ten NDK dispatch tables, members in header order (ndkpi.h; shared spec
-//! ndkpi-abi.md §3).
+//! ndkpi.h dispatch tables).
 //!
 //! Consumers index the tables by position, so the member order is the ABI.
 //! Every table also carries its member names and offsets as constants
@@ -130,8 +130,7 @@ dispatch_table! {
     /// table ([`NDK_CONNECTOR_DISPATCH_V1`]) followed by NdkCompleteConnectEx
     /// and NdkAcceptEx.
     ///
-    /// The digest marks the two appended members UNCONFIRMED (ndkpi-abi.md
-    /// §3.8, §9 item 2: its ndkpi.h copy and its PDB layouts have 11
+    /// The digest marks the two appended members UNCONFIRMED (ndkpi.h dispatch tables, no public header confirms it: a project decision: its ndkpi.h copy and its PDB layouts have 11
     /// members). A PDB-derived layout of a later Windows build, found in
     /// public code, confirms this form: size 0x68, NdkCompleteConnectEx at
     /// 0x58 and NdkAcceptEx at 0x60, with the signatures used here. A 1.x
@@ -156,7 +155,7 @@ dispatch_table! {
     }
 
     /// `NDK_CONNECTOR_DISPATCH` as NDKPI 1.1 and 1.2 define it: 11 members
-    /// (the form confirmed by the ndis.sys PDB layouts, ndkpi-abi.md §3.8).
+    /// (the form confirmed by the ndis.sys PDB layouts, ndkpi.h dispatch tables).
     NDK_CONNECTOR_DISPATCH_V1 {
         NdkCloseConnector: NDK_FN_CLOSE_OBJECT,
         NdkQueryExtension: NDK_FN_QUERY_EXTENSION_INTERFACE,

@@ -1,8 +1,8 @@
-//! Flag values (ndkpi.h, ndkinfo.h; shared spec ndkpi-abi.md §6.1-§6.4).
+//! Flag values (ndkpi.h, ndkinfo.h; ndkpi.h NDK_OP_FLAG_*-ndkpi.h).
 
 use crate::base::ULONG;
 
-// NDK_OP_FLAG_*: the `Flags` of QP work requests (§6.1).
+// NDK_OP_FLAG_*: the `Flags` of QP work requests (ndkpi.h NDK_OP_FLAG_*).
 
 pub const NDK_OP_FLAG_SILENT_SUCCESS: ULONG = 0x0000_0001;
 pub const NDK_OP_FLAG_READ_FENCE: ULONG = 0x0000_0002;
@@ -16,13 +16,13 @@ pub const NDK_OP_FLAG_INLINE: ULONG = 0x0000_0040;
 pub const NDK_OP_FLAG_RDMA_READ_SINK: ULONG = 0x0000_0080;
 /// NDKPI 1.2. The NdkRead documentation page gives 0x200 (the value of
 /// DEFER); the header gives 0x100, which is what consumers compile against
-/// (ndkpi-abi.md §6.1).
+/// (ndkpi.h NDK_OP_FLAG_*).
 pub const NDK_OP_FLAG_RDMA_READ_LOCAL_INVALIDATE: ULONG = 0x0000_0100;
 /// NDKPI 1.2: the provider may hold the request until a later request without
 /// this flag (or a flush) rings the doorbell.
 pub const NDK_OP_FLAG_DEFER: ULONG = 0x0000_0200;
 
-// NDK_MR_FLAG_*: the `Flags` of NdkRegisterMr (§6.2).
+// NDK_MR_FLAG_*: the `Flags` of NdkRegisterMr (ndkpi.h).
 
 pub const NDK_MR_FLAG_ALLOW_LOCAL_READ: ULONG = 0x0000_0000;
 pub const NDK_MR_FLAG_ALLOW_LOCAL_WRITE: ULONG = 0x0000_0001;
@@ -31,13 +31,13 @@ pub const NDK_MR_FLAG_ALLOW_REMOTE_READ: ULONG = 0x0000_0002;
 pub const NDK_MR_FLAG_ALLOW_REMOTE_WRITE: ULONG = 0x0000_0005;
 pub const NDK_MR_FLAG_RDMA_READ_SINK: ULONG = 0x0000_0008;
 
-// NDK_CQ_NOTIFY_*: the `Type` of NdkArmCq (§6.3).
+// NDK_CQ_NOTIFY_*: the `Type` of NdkArmCq (ndkpi.h).
 
 pub const NDK_CQ_NOTIFY_ERRORS: ULONG = 0;
 pub const NDK_CQ_NOTIFY_ANY: ULONG = 1;
 pub const NDK_CQ_NOTIFY_SOLICITED: ULONG = 2;
 
-// NDK_ADAPTER_FLAG_*: NDK_ADAPTER_INFO.AdapterFlags (§6.4).
+// NDK_ADAPTER_FLAG_*: NDK_ADAPTER_INFO.AdapterFlags (ndkpi.h).
 
 pub const NDK_ADAPTER_FLAG_IN_ORDER_DMA_SUPPORTED: ULONG = 0x0000_0001;
 pub const NDK_ADAPTER_FLAG_RDMA_READ_SINK_NOT_REQUIRED: ULONG = 0x0000_0002;

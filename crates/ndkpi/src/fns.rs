@@ -1,9 +1,9 @@
 //! Every `NDK_FN_*` function type of ndkpi.h, in the order of shared spec
-//! ndkpi-abi.md §4.
+//! ndkpi.h NDK_FN_* types
 //!
 //! The header's typedefs carry no calling-convention keyword; on x86_64
 //! Windows there is one C convention, which `extern "system"` names
-//! (ndkpi-abi.md §4.0). Each type is an `Option` of a function pointer: C
+//! (ndkpi.h NDK_FN_* types). Each type is an `Option` of a function pointer: C
 //! function pointers are nullable, and `Option<fn>` has the same layout.
 //!
 //! IRQL: every function may be called at IRQL <= DISPATCH_LEVEL, except
@@ -19,7 +19,7 @@ use crate::types::{
 };
 use crate::version::NDK_VERSION;
 
-// §4.1 Callbacks implemented by the consumer and called by the provider.
+// ndkpi.h NDK_FN_* types Callbacks implemented by the consumer and called by the provider.
 
 /// Completes an asynchronous close.
 pub type NDK_FN_CLOSE_COMPLETION = Option<unsafe extern "system" fn(Context: PVOID)>;
@@ -50,7 +50,7 @@ pub type NDK_FN_DISCONNECT_EVENT_CALLBACK_EX = Option<
     unsafe extern "system" fn(DisconnectEventContext: PVOID, ProviderDisconnectReason: ULONG),
 >;
 
-// §4.2 Generic object functions.
+// ndkpi.h NDK_FN_* types Generic object functions.
 
 /// Closes any object but the adapter. STATUS_SUCCESS (done, completion not
 /// called) or STATUS_PENDING (CloseCompletion will be called).
@@ -71,7 +71,7 @@ pub type NDK_FN_QUERY_EXTENSION_INTERFACE = Option<
     ) -> NTSTATUS,
 >;
 
-// §4.3 Adapter functions.
+// ndkpi.h NDK_FN_* types Adapter functions.
 
 /// PASSIVE_LEVEL. Writes up to `*pBufferSize` bytes; STATUS_BUFFER_TOO_SMALL
 /// with the needed size in `*pBufferSize`.
@@ -83,7 +83,7 @@ pub type NDK_FN_QUERY_ADAPTER_INFO = Option<
     ) -> NTSTATUS,
 >;
 /// PASSIVE_LEVEL. Typedef present in ndkpi.h but referenced by no dispatch
-/// table and no documentation page (ndkpi-abi.md §9 item 3).
+/// table and no documentation page (no public header confirms it: a project decision).
 pub type NDK_FN_QUERY_ADAPTER_INFO_EX = Option<
     unsafe extern "system" fn(
         pNdkAdapter: *mut NDK_ADAPTER,
@@ -161,7 +161,7 @@ pub type NDK_FN_RELEASE_LAM = Option<
     ),
 >;
 
-// §4.4 CQ functions.
+// ndkpi.h NDK_FN_* types CQ functions.
 
 pub type NDK_FN_RESIZE_CQ = Option<
     unsafe extern "system" fn(
@@ -197,7 +197,7 @@ pub type NDK_FN_GET_CQ_RESULTS_EX = Option<
     ) -> ULONG,
 >;
 
-// §4.5 MR functions.
+// ndkpi.h NDK_FN_* types MR functions.
 
 pub type NDK_FN_REGISTER_MR = Option<
     unsafe extern "system" fn(
@@ -230,12 +230,12 @@ pub type NDK_FN_GET_REMOTE_TOKEN_FROM_MR =
 pub type NDK_FN_GET_LOCAL_TOKEN_FROM_MR =
     Option<unsafe extern "system" fn(pNdkMr: *mut NDK_MR) -> UINT32>;
 
-// §4.6 MW functions.
+// ndkpi.h NDK_FN_* types MW functions.
 
 pub type NDK_FN_GET_REMOTE_TOKEN_FROM_MW =
     Option<unsafe extern "system" fn(pNdkMw: *mut NDK_MW) -> UINT32>;
 
-// §4.7 SRQ functions.
+// ndkpi.h NDK_FN_* types SRQ functions.
 
 pub type NDK_FN_MODIFY_SRQ = Option<
     unsafe extern "system" fn(
@@ -255,7 +255,7 @@ pub type NDK_FN_SRQ_RECEIVE = Option<
     ) -> NTSTATUS,
 >;
 
-// §4.8 QP functions: results go to the CQs, never through a callback.
+// ndkpi.h NDK_FN_* types QP functions: results go to the CQs, never through a callback.
 
 /// Every pending request completes with STATUS_CANCELLED.
 pub type NDK_FN_FLUSH = Option<unsafe extern "system" fn(pNdkQp: *mut NDK_QP)>;
@@ -343,7 +343,7 @@ pub type NDK_FN_SEND_AND_INVALIDATE = Option<
     ) -> NTSTATUS,
 >;
 
-// §4.9 PD functions.
+// ndkpi.h NDK_FN_* types PD functions.
 
 pub type NDK_FN_CREATE_MR = Option<
     unsafe extern "system" fn(
@@ -411,7 +411,7 @@ pub type NDK_FN_CREATE_QP_WITH_SRQ = Option<
 pub type NDK_FN_GET_PRIVILEGED_MEMORY_REGION_TOKEN =
     Option<unsafe extern "system" fn(pNdkPd: *mut NDK_PD, pToken: *mut UINT32)>;
 
-// §4.10 Connector functions.
+// ndkpi.h NDK_FN_* types Connector functions.
 
 pub type NDK_FN_CONNECT = Option<
     unsafe extern "system" fn(
@@ -497,7 +497,7 @@ pub type NDK_FN_GET_PEER_ADDRESS = Option<
         pAddressLength: *mut ULONG,
     ) -> NTSTATUS,
 >;
-/// Graceful disconnect, then the implicit flush (ndk-semantics.md §0).
+/// Graceful disconnect, then the implicit flush (docs/disconnect.md).
 pub type NDK_FN_DISCONNECT = Option<
     unsafe extern "system" fn(
         pNdkConnector: *mut NDK_CONNECTOR,
@@ -506,7 +506,7 @@ pub type NDK_FN_DISCONNECT = Option<
     ) -> NTSTATUS,
 >;
 /// Typedef present in ndkpi.h but referenced by no dispatch table and no
-/// documentation page (ndkpi-abi.md §4.10, §9 item 3).
+/// documentation page (ndkpi.h NDK_FN_* types, no public header confirms it: a project decision).
 pub type NDK_FN_DISCONNECT_EX = Option<
     unsafe extern "system" fn(
         pNdkConnector: *mut NDK_CONNECTOR,
@@ -541,7 +541,7 @@ pub type NDK_FN_ACCEPT_EX = Option<
     ) -> NTSTATUS,
 >;
 
-// §4.11 Listener functions.
+// ndkpi.h NDK_FN_* types Listener functions.
 
 pub type NDK_FN_LISTEN = Option<
     unsafe extern "system" fn(
@@ -562,7 +562,7 @@ pub type NDK_FN_GET_LISTENER_LOCAL_ADDRESS = Option<
 pub type NDK_FN_CONTROL_CONNECT_EVENTS =
     Option<unsafe extern "system" fn(pNdkListener: *mut NDK_LISTENER, Pause: BOOLEAN)>;
 
-// §4.12 Shared-endpoint functions.
+// ndkpi.h NDK_FN_* types Shared-endpoint functions.
 
 pub type NDK_FN_GET_SHARED_ENDPOINT_LOCAL_ADDRESS = Option<
     unsafe extern "system" fn(

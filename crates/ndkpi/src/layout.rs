@@ -1,5 +1,5 @@
 //! Compile-time layout checks for x86_64: the size, alignment and every field
-//! offset of every struct, against shared spec ndkpi-abi.md §7 (sizes
+//! offset of every struct, against ndkpi.h x64 layouts (sizes
 //! confirmed by ndis.sys PDB layouts where the digest says "PDB").
 //!
 //! They are `const` items, so they are evaluated by every build for an x86_64
@@ -24,7 +24,7 @@ macro_rules! layout {
     };
 }
 
-// §1, §2: version, header, objects.
+// ndkpi.h, ndkpi.h: version, header, objects.
 layout!(NDK_VERSION, size 4, align 2; Major @ 0, Minor @ 2);
 layout!(NDK_OBJECT_HEADER_RESERVED_BLOCK, size 0x20, align 8; rf @ 0);
 layout!(NDK_OBJECT_HEADER, size 0x28, align 8; Version @ 0, ObjectType @ 4, NdkReserved @ 8);
@@ -39,7 +39,7 @@ layout!(NDK_CONNECTOR, size 0x30, align 8; Header @ 0, Dispatch @ 0x28);
 layout!(NDK_LISTENER, size 0x30, align 8; Header @ 0, Dispatch @ 0x28);
 layout!(NDK_SRQ, size 0x30, align 8; Header @ 0, Dispatch @ 0x28);
 
-// §5: data structures.
+// ndkpi.h: data structures.
 layout!(NDK_SGE_ADDRESS, size 8, align 8; VirtualAddress @ 0, LogicalAddress @ 0);
 layout!(NDK_SGE, size 0x10, align 8; Address @ 0, Length @ 8, MemoryRegionToken @ 0xC);
 layout!(NDK_LOGICAL_ADDRESS_MAPPING, size 0x18, align 8;
@@ -60,7 +60,7 @@ layout!(NDK_ADAPTER_INFO, size 0x68, align 8;
     AdapterFlags @ 0x5C, RdmaTechnology @ 0x60);
 const _: () = assert!(NDK_ADAPTER_INFO::SIZE_THROUGH_ADAPTER_FLAGS == 0x60);
 
-// §5.8: base types referenced by the signatures.
+// ndkpi.h: base types referenced by the signatures.
 layout!(GUID, size 16, align 4; Data1 @ 0, Data2 @ 4, Data3 @ 6, Data4 @ 8);
 layout!(GROUP_AFFINITY, size 16, align 8; Mask @ 0, Group @ 8, Reserved @ 0xA);
 layout!(SOCKADDR, size 16, align 2; sa_family @ 0, sa_data @ 2);
@@ -71,7 +71,7 @@ layout!(SOCKADDR_IN6, size 28, align 4;
     sin6_family @ 0, sin6_port @ 2, sin6_flowinfo @ 4, sin6_addr @ 8, sin6_scope_id @ 24);
 layout!(SOCKADDR_INET, size 28, align 4; Ipv4 @ 0, Ipv6 @ 0, si_family @ 0);
 
-// §8: NDIS side.
+// ndisndk.h: NDIS side.
 layout!(NDIS_OBJECT_HEADER, size 4, align 2; Type @ 0, Revision @ 1, Size @ 2);
 layout!(NDIS_OPEN_NDK_ADAPTER_PARAMETERS, size 12, align 4; Version @ 0, SwitchId @ 4, VPortId @ 8);
 const _: () = assert!(NDIS_OPEN_NDK_ADAPTER_PARAMETERS_NDIS630_SIZE == 4);

@@ -6,7 +6,7 @@
 //! Names are exactly the headers' so that the header and this crate can be
 //! read side by side; everything above this crate uses idiomatic Rust names.
 //! Facts and their sources: the project's ABI digest (shared spec
-//! ndkpi-abi.md). Layouts are checked at compile time for x86_64
+//! ndkpi.h). Layouts are checked at compile time for x86_64
 //! ([`layout`](self::layout) module and the dispatch-table declarations).
 //!
 //! `no_std`, no dependencies, no code that can panic: the crate is linked into

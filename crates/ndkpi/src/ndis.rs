@@ -1,6 +1,6 @@
 //! The NDIS side of an NDK provider: registration types of ndisndk.h and
 //! ndis.h, and the NDK OIDs and capability structs of ntddndis.h (shared spec
-//! ndkpi-abi.md §8).
+//! ndisndk.h).
 
 use crate::base::{
     BOOLEAN, GUID, NDIS_HANDLE, NDIS_NIC_SWITCH_ID, NDIS_NIC_SWITCH_VPORT_ID, NDIS_OID,
@@ -156,7 +156,7 @@ pub struct NDIS_MINIPORT_ADAPTER_NDK_ATTRIBUTES {
 pub const NDIS_MINIPORT_ADAPTER_NDK_ATTRIBUTES_REVISION_1: UCHAR = 1;
 /// UNCONFIRMED: no header copy seen defines the number; the NDIS convention
 /// (`RTL_SIZEOF_THROUGH_FIELD(..., NdkCapabilities)`) gives 16 on x64
-/// (ndkpi-abi.md §8.3, §9 item 4). The revision value 1 comes from the
+/// (ndis.h NDIS_MINIPORT_ADAPTER_NDK_ATTRIBUTES, no public header confirms it: a project decision). The revision value 1 comes from the
 /// win32metadata bindings (a secondary source).
 pub const NDIS_SIZEOF_MINIPORT_ADAPTER_NDK_ATTRIBUTES_REVISION_1: USHORT = sizeof_through!(
     NDIS_MINIPORT_ADAPTER_NDK_ATTRIBUTES,

@@ -1,5 +1,5 @@
 //! The object header and the ten NDK object structs (ndkpi.h; shared spec
-//! ndkpi-abi.md §1.3, §1.4, §2).
+//! ndkpi.h, ndkpi.h, ndkpi.h).
 
 use core::ffi::c_void;
 
@@ -26,7 +26,7 @@ pub const NdkObjectTypeMax: NDK_OBJECT_TYPE = 11;
 
 /// `NDK_OBJECT_HEADER_RESERVED_BLOCK`: four pointers that belong to the NDK
 /// consumer side. The provider zeroes them at creation and never touches them
-/// again before the close completes (ndkpi-abi.md §1.4).
+/// again before the close completes (ndkpi.h).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct NDK_OBJECT_HEADER_RESERVED_BLOCK {

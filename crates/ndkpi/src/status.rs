@@ -1,5 +1,5 @@
 //! NTSTATUS and NDIS_STATUS values that NDK providers return or complete with
-//! (ntstatus.h values; shared spec ndkpi-abi.md §6.5, §6.6).
+//! (ntstatus.h values; ntstatus.h, ndkpi.h).
 //!
 //! Each constant's doc says which NDKPI calls document it. Values outside the
 //! documented lists are marked as such; their use is a provider decision.
@@ -47,7 +47,7 @@ pub const STATUS_SHARING_VIOLATION: NTSTATUS = st(0xC000_0043);
 pub const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = st(0xC000_009A);
 /// `STATUS_NO_MORE_ENTRIES` (ntstatus.h, a warning-severity status). Not in
 /// ndk-semantics' status list: ndkrs returns it for a post to a full queue
-/// (ndk-semantics.md §5.2, the ND2 analog ND_NO_MORE_ENTRIES; §10.10).
+/// (the NDKPI work request posting requirements and deferred processing scheme pages, the ND2 analog ND_NO_MORE_ENTRIES; ndkpi.h).
 pub const STATUS_NO_MORE_ENTRIES: NTSTATUS = st(0x8000_001A);
 /// Device not ready. Not named by the NDKPI pages.
 pub const STATUS_DEVICE_NOT_READY: NTSTATUS = st(0xC000_00A3);

@@ -1,5 +1,5 @@
 //! Data structures exchanged through the NDK tables (ndkpi.h, ndkinfo.h;
-//! shared spec ndkpi-abi.md §5).
+//! ndkpi.h).
 
 use core::ffi::c_void;
 
@@ -161,7 +161,7 @@ pub struct NDK_ADAPTER_INFO {
     /// `NDK_ADAPTER_FLAG_*`.
     pub AdapterFlags: ULONG,
     /// Added with NDIS 6.50 (Windows Server 2016); older consumers pass a
-    /// buffer that ends at `AdapterFlags` (ndkpi-abi.md §5.7).
+    /// buffer that ends at `AdapterFlags` (ndkinfo.h).
     pub RdmaTechnology: NDK_RDMA_TECHNOLOGY,
 }
 

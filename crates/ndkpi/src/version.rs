@@ -1,5 +1,5 @@
 //! NDKPI versions and the negotiation rule at adapter open
-//! (ndkinfo.h `NDK_VERSION`; shared spec ndkpi-abi.md §1.1, §1.2, §8.1).
+//! (ndkinfo.h `NDK_VERSION`; ndkpi.h, ndkpi.h, ndisndk.h).
 
 use crate::base::{NDIS_STATUS, USHORT};
 use crate::status::NDIS_STATUS_BAD_VERSION;
@@ -24,7 +24,7 @@ impl NDK_VERSION {
     }
 }
 
-// ndkinfo.h, ndkpi.h and ndisndk.h define no version macros (ndkpi-abi.md §9
+// ndkinfo.h, ndkpi.h and ndisndk.h define no version macros (no public header confirms it: a project decision
 // item 1): the documentation speaks of literal {Major, Minor} pairs, so these
 // names are ndkrs's own.
 
@@ -38,7 +38,7 @@ pub const NDK_VERSION_1_2: NDK_VERSION = NDK_VERSION::new(1, 2);
 ///
 /// UNCONFIRMED: the documentation says "NDKPI 2.1" but no page or header seen
 /// gives its `NDK_VERSION` encoding; `{2, 1}` is the natural reading
-/// (ndkpi-abi.md §1.2, §9 item 2).
+/// (ndkpi.h, no public header confirms it: a project decision).
 pub const NDK_VERSION_2_1: NDK_VERSION = NDK_VERSION::new(2, 1);
 
 /// Negotiates the version at `OpenNDKAdapterHandler` time.
@@ -47,7 +47,7 @@ pub const NDK_VERSION_2_1: NDK_VERSION = NDK_VERSION::new(2, 1);
 /// the lowest minor it accepts. `supported` lists, per major version the
 /// provider implements, the highest minor it implements (minor versions are
 /// strict supersets of their predecessors). The rule (documentation of
-/// OPEN_NDK_ADAPTER_HANDLER, ndkpi-abi.md §8.1):
+/// OPEN_NDK_ADAPTER_HANDLER, ndisndk.h):
 ///
 /// * a major the provider does not implement: `NDIS_STATUS_BAD_VERSION`;
 /// * a requested minor above the provider's highest for that major:

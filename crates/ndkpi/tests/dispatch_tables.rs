@@ -1,5 +1,5 @@
 //! Each dispatch table's member count and order against the lists of shared
-//! spec ndkpi-abi.md §3 (transcribed here from the digest, which took them
+//! spec ndkpi.h dispatch tables (transcribed here from the digest, which took them
 //! from ndkpi.h and the ndis.sys PDB layouts). Consumers index the tables by
 //! position, so a reordered or missing member is an ABI break.
 

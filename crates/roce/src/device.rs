@@ -195,7 +195,7 @@ impl<M: Memory> Device<M> {
             return;
         };
         if pkt.bth.dest_qp == GSI_QPN {
-            // QP1 takes only GSI MADs with the well-known Q_Key (roce.md §4).
+            // QP1 takes only GSI MADs with the well-known Q_Key (IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h).
             match (pkt.qp1_mad(), pkt.deth) {
                 (Some(mad), Some(deth)) if deth.qkey == GSI_QKEY => {
                     self.cm.handle_mad(now, o.src.ip(), o.dst.ip(), mad);
@@ -240,7 +240,7 @@ impl<M: Memory> Device<M> {
 
     /// Moves the engine's and the CM's events into the device's queue; a
     /// QP's first packet completes a passive connection still waiting for
-    /// its RTU (roce.md §5.7).
+    /// its RTU (IBA Vol 1 ch. 12 (CM states); Linux drivers/infiniband/core/cm.c).
     fn collect(&mut self, now: Instant) {
         while let Some(e) = self.rc.poll_event() {
             if let RcEvent::CommEstablished { qpn } = e {
@@ -335,7 +335,7 @@ impl<M: Memory> Device<M> {
         }
     }
 
-    /// Wraps the CM's next MAD in a UD SEND Only to QP1 (roce.md §4): P_Key
+    /// Wraps the CM's next MAD in a UD SEND Only to QP1 (IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h): P_Key
     /// 0xFFFF, AckReq set as rxe sets it, DETH with the GSI Q_Key and source
     /// QP 1, UDP source port 55410 (rxe's QP1 port).
     fn transmit_mad(&mut self, buf: &mut [u8]) -> Option<Transmit> {

@@ -1,5 +1,5 @@
 //! Putting RoCE packets into IP/UDP datagrams and taking them out, in the
-//! two ways a shell can move them (roce.md §1.1, §2).
+//! two ways a shell can move them (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c, IBA Annex A17 (ICRC); Linux rxe_icrc.c).
 //!
 //! The ICRC covers the IP header's addresses, lengths, identification and
 //! flags and the UDP ports and length, so it can only be computed by whoever
@@ -35,7 +35,7 @@ pub enum IpMode {
 /// + UDP 8).
 pub const HEADROOM: usize = 48;
 
-/// The IP header ndkrs sends: as rxe builds it (roce.md §1.1), DF set, the
+/// The IP header ndkrs sends: as rxe builds it (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c), DF set, the
 /// given hop limit and traffic class; in UDP mode identification 0.
 fn ip_header(
     src: IpAddr,
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn raw_mode_reproduces_the_worked_example_of_roce_md() {
-        // roce.md §2: rping-small frame 5, 10.9.0.2 -> 10.9.0.3, IP ID
+        // IBA Annex A17 (ICRC); Linux rxe_icrc.c: rping-small frame 5, 10.9.0.2 -> 10.9.0.3, IP ID
         // 0x9079, UDP 55896 -> 4791, ICRC bytes eb 3f 6d 3b.
         let mut buf = [0u8; 128];
         let len = sample(&mut buf);

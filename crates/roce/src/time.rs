@@ -1,6 +1,6 @@
 //! Time as the sans-IO core sees it: instants the caller passes in.
 //!
-//! The core never reads a clock (DESIGN.md, "Rules of the house"); the
+//! The core never reads a clock (docs/design.md, "Rules of the house"); the
 //! shells convert their clock (a monotonic counter, `KeQueryInterruptTime`,
 //! a simulator's virtual clock) to an [`Instant`] and pass it with every
 //! input. Deadlines come back as [`Instant`]s.

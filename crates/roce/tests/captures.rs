@@ -4,7 +4,7 @@ mod common;
 
 #[test]
 fn every_capture_has_the_documented_frame_count() {
-    // Counts from tests/data/README.md and shared spec roce.md §0.
+    // Counts from tests/data/README.md and the Linux rxe captures in crates/roce/tests/data
     let expected = [
         ("dreq-frozen-peer", 19),
         ("reject", 2),

@@ -1,4 +1,4 @@
-//! Golden captures (DESIGN.md "Proof" 2): every frame of every reference
+//! Golden captures (docs/design.md "Proof" 2): every frame of every reference
 //! capture (real Linux rxe traffic, 248 frames) parses from Ethernet down
 //! to the payload with IP checksum and ICRC verified, and re-emitting its
 //! Repr reproduces the captured bytes exactly.
@@ -33,7 +33,7 @@ fn every_captured_frame_parses_and_re_emits_byte_for_byte() {
             .entry(repr.datagram.packet.bth.opcode.to_u8())
             .or_default() += 1;
     }
-    // The opcode mix the captures are known to hold (roce.md §0 and the
+    // The opcode mix the captures are known to hold (the Linux rxe captures in crates/roce/tests/data and the
     // capture README): CM MADs, Send Only, ACK/NAK, RDMA Write F/M/L,
     // RDMA Write Only, RDMA Read request and response F/M/L/Only.
     for op in [
@@ -54,7 +54,7 @@ fn captured_fields_match_the_capture_facts() {
         let IpRepr::Ipv4(ip) = d.ip else {
             panic!("{stem}#{i}: captures are IPv4 only")
         };
-        // roce.md §0: TOS 0, TTL 64, DF, UDP checksum 0, dst port 4791.
+        // the Linux rxe captures in crates/roce/tests/data: TOS 0, TTL 64, DF, UDP checksum 0, dst port 4791.
         assert_eq!((ip.tos, ip.ttl, ip.dont_frag), (0, 64, true), "{stem}#{i}");
         assert!(!d.udp.checksum, "{stem}#{i}");
         assert_eq!(d.udp.dst_port, ROCE_PORT);
@@ -74,7 +74,7 @@ fn captured_fields_match_the_capture_facts() {
         } else {
             assert!(d.udp.src_port >= 0xC000, "{stem}#{i}");
             if bth.opcode.is_end() {
-                // rxe asks for an ACK on every message end (roce.md §3.3).
+                // rxe asks for an ACK on every message end (Linux rxe_req.c (AckReq)).
                 assert!(bth.ack_req || !bth.opcode.is_request(), "{stem}#{i}");
             }
         }
@@ -95,7 +95,7 @@ fn captured_fields_match_the_capture_facts() {
 
 #[test]
 fn rc_source_ports_follow_the_req_flow_label() {
-    // roce.md §0: one sport per connection, same both ways, = f(REQ flow label).
+    // the Linux rxe captures in crates/roce/tests/data: one sport per connection, same both ways, = f(REQ flow label).
     let expect = [
         ("rping-small", udp_sport_from_flow_label(0xC5A69), 55896),
         ("rping-multi", udp_sport_from_flow_label(0x3E123), 57644),
@@ -137,7 +137,7 @@ fn rnr_capture_holds_the_documented_naks() {
 
 #[test]
 fn rping_multi_read_and_write_segmentation() {
-    // roce.md §0: READ 5000 B at MTU 1024 -> response F, M x3, L with
+    // the Linux rxe captures in crates/roce/tests/data: READ 5000 B at MTU 1024 -> response F, M x3, L with
     // 1024 x4 + 904; WRITE 5000 B -> F (RETH len 5000), M x3, L.
     let mut read_resp = Vec::new();
     let mut write = Vec::new();

@@ -1,5 +1,5 @@
 //! The ICRC rejects every corrupted byte of captured packets except the
-//! bytes it masks by definition (roce.md §2), and those are exactly the
+//! bytes it masks by definition (IBA Annex A17 (ICRC); Linux rxe_icrc.c), and those are exactly the
 //! masked fields.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The hot path allocates nothing (DESIGN.md): after setup, a counting
+//! The hot path allocates nothing (docs/design.md): after setup, a counting
 //! global allocator sees zero allocations on the engines' thread across posts, packet handling,
 //! transmission, timeouts with retransmission (every 5th packet lost),
 //! CQ polling and events.

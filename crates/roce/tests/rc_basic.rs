@@ -1,5 +1,5 @@
 //! Single operations between two engines over a perfect simulated link:
-//! segmentation at every MTU and the edge lengths (roce.md §3.2), the
+//! segmentation at every MTU and the edge lengths (IBA Vol 1 ch. 9 (segmentation at the path MTU); Linux rxe_req.c), the
 //! packets on the wire (opcodes, AckReq, PSNs), and the completions.
 
 mod rc_support;

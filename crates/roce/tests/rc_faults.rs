@@ -1,4 +1,4 @@
-//! Transport failures (roce.md §3.6): retries exhausted against a
+//! Transport failures (IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c): retries exhausted against a
 //! partitioned or frozen peer, RNR retries exhausted, RNR retry 7 waiting
 //! until a receive is posted, and the flush rules: the failing request
 //! gets its real status, everything else on the QP exactly one
@@ -164,7 +164,7 @@ fn rnr_retries_exhausted() {
     post_sends(sim.node_mut(a), 3);
     sim.run_until_idle();
     assert_failed_with(sim.node(a), 3, WcStatus::RnrRetryExcErr);
-    // The responder stays up (roce.md §3.5) and sent 3 RNR NAKs (first
+    // The responder stays up (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c) and sent 3 RNR NAKs (first
     // try + 2 retries), all with our timer code and the first PSN.
     assert_eq!(sim.node(b).state(), QpState::Rts);
     let rnrs: Vec<_> = l
@@ -182,7 +182,7 @@ fn rnr_retries_exhausted() {
 
 #[test]
 fn rnr_retry_seven_waits_for_a_receive() {
-    // Timer code 14 = 1.28 ms (roce.md §3.6 table).
+    // Timer code 14 = 1.28 ms (IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c table).
     let conn = Conn {
         rnr_retry: 7,
         min_rnr_timer: 14,
@@ -366,7 +366,7 @@ fn cq_overflow_is_a_cq_error_and_kills_its_qps() {
     assert!(h.send_done.is_empty(), "an overflowed CQ returns nothing");
     // The first error completion satisfied the ERRORS arm (one
     // notification); the overflow came unarmed, so it is reported at the
-    // next arm (ndk-semantics.md §10.13 project choice), once.
+    // next arm (the NDKPI pages leave an unarmed CQ's overrun unspecified project choice), once.
     assert_eq!(h.events, [Event::CqNotify(h.scq)]);
     h.engine.arm_cq(h.scq, NotifyType::Any).unwrap();
     h.engine.arm_cq(h.scq, NotifyType::Any).unwrap();

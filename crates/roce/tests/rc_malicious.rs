@@ -1,4 +1,4 @@
-//! A malicious or broken peer (roce.md §3.5): crafted requests with bad
+//! A malicious or broken peer (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c): crafted requests with bad
 //! keys, wrong PDs, out-of-bounds and overflowing ranges, missing rights,
 //! invalidated keys, opcode sequence errors, bad lengths and atomics each
 //! get the right NAK, and no byte of memory changes: not outside the

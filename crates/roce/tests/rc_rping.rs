@@ -3,7 +3,7 @@
 //! operations (SEND, RDMA READ, RDMA WRITE with the captured lengths, in
 //! the captured order, each waited for as rping does) must put the same
 //! packets on the wire: opcodes, payload lengths, AckReq bits, PSNs, DMA
-//! lengths, AETH syndromes and MSNs, in the same order (roce.md §0, §3).
+//! lengths, AETH syndromes and MSNs, in the same order (the Linux rxe captures in crates/roce/tests/data, IBA Vol 1 ch. 9 (RC transport); Linux rxe_req.c, rxe_resp.c, rxe_comp.c).
 
 mod common;
 mod rc_support;
@@ -62,7 +62,7 @@ fn captured(stem: &str) -> Vec<Pkt> {
 fn replay(stem: &str) {
     let want = captured(stem);
     assert!(want.len() > 20, "{stem}: {} RC packets", want.len());
-    // Each side's first request PSN is its send PSN (roce.md §0).
+    // Each side's first request PSN is its send PSN (the Linux rxe captures in crates/roce/tests/data).
     let first = |client: bool| {
         want.iter()
             .find(|p| p.from_client == client && p.opcode.is_request())
@@ -77,7 +77,7 @@ fn replay(stem: &str) {
         ..Conn::default()
     };
     let (mut sim, client, server) = sim_pair(Config::new(0), Shape::default(), &conn);
-    // rxe numbers the first RC QP 17 on both sides (roce.md §0).
+    // rxe numbers the first RC QP 17 on both sides (the Linux rxe captures in crates/roce/tests/data).
     assert_eq!((sim.node(client).qpn, sim.node(server).qpn), (0x11, 0x11));
     let got: Rc<RefCell<Vec<Pkt>>> = Rc::default();
     let g = got.clone();

@@ -1,7 +1,7 @@
 //! The verbs around the data path, end to end between two engines:
 //! fast register over a page list, remote and local invalidate, memory
 //! windows, SRQ with its limit event, CQ arming, SQD, DEFER, READ fence,
-//! read credits and the every-64-packets AckReq (roce.md §3, ndk-semantics.md §4-§6).
+//! read credits and the every-64-packets AckReq (IBA Vol 1 ch. 9 (RC transport); Linux rxe_req.c, rxe_resp.c, rxe_comp.c, the NDKPI completion handling requirements page-Linux drivers/infiniband/core/cma.c).
 
 mod rc_support;
 
@@ -418,7 +418,7 @@ fn defer_waits_for_a_doorbell_or_a_later_post() {
     sim.node_mut(a).engine.doorbell(qpn).unwrap();
     sim.run_until_idle();
     assert_eq!(wire.borrow().iter().filter(|p| p.0).count(), 1);
-    // A failed post hands deferred requests on (ndk-semantics.md §5.4).
+    // A failed post hands deferred requests on (the NDKPI work request posting requirements page).
     sim.node_mut(a).post(
         SendWr::new(2, SendOp::Send)
             .payload(Payload::Sges(&s))
@@ -518,13 +518,13 @@ fn ack_request_every_64_packets_and_coalesced_acks() {
     assert_eq!(
         acked,
         [63, 99],
-        "AckReq on the 64th and the last packet (roce.md §3.3)"
+        "AckReq on the 64th and the last packet (Linux rxe_req.c (AckReq))"
     );
     let acks: Vec<u32> = w.iter().filter(|p| !p.0).map(|p| p.3).collect();
     assert_eq!(
         acks,
         [reqs[63].3, reqs[99].3],
-        "one ACK per AckReq (roce.md §3.4)"
+        "one ACK per AckReq (IBA Vol 1 ch. 9 (ACKs); Linux rxe_resp.c)"
     );
 }
 

@@ -1,6 +1,6 @@
 //! The NDKPI dispatch tables: `extern "system"` thunks over the provider
 //! core, the consumer-visible objects, and the upcalls made after the
-//! adapter's lock is released (ndk-semantics.md §7).
+//! adapter's lock is released (the IRQL rules of the NDKPI pages).
 //!
 //! Every consumer-visible object is a heap allocation whose first member is
 //! the NDK object struct (header + dispatch pointer), followed by a pointer
@@ -15,13 +15,13 @@
 //! adapter flag clear, as the documentation asks). NDK_OP_FLAG_RDMA_READ_
 //! LOCAL_INVALIDATE is accepted on NdkRead and ignored, since
 //! NDK_ADAPTER_FLAG_RDMA_READ_LOCAL_INVALIDATE_SUPPORTED is clear
-//! (ndk-semantics.md §5.3). Every create, register, resize, modify and
+//! (ndkpi.h NDK_OP_FLAG_*). Every create, register, resize, modify and
 //! close that can finish at once does so and returns its status inline
-//! (no completion callback, §1); only connector requests and closes that
+//! (no completion callback, the NDK_FN_REQUEST_COMPLETION page); only connector requests and closes that
 //! must wait return STATUS_PENDING.
 //!
 //! Inline data (NDK_OP_FLAG_INLINE) is copied from the consumer's virtual
-//! addresses here, during the call (§5.4), into a stack buffer of
+//! addresses here, during the call (the NDKPI work request posting requirements page), into a stack buffer of
 //! [`crate::provider::MAX_INLINE_DATA`] bytes; the core checks it against
 //! the QP's InlineDataSize.
 

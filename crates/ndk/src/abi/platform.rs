@@ -20,7 +20,7 @@ pub trait RawLock: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MdlRange {
     /// The consumer's virtual address of the first byte: only a tag for the
-    /// region (ndk-semantics.md §6), never dereferenced by the provider.
+    /// region (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages), never dereferenced by the provider.
     pub virtual_address: u64,
     /// Where the engine reads and writes the first byte (a system address
     /// of the mapped pages in the kernel, the process address on the host).

@@ -170,7 +170,7 @@ impl Shared {
 
 impl Drop for Core {
     /// The engine's last open adapter closed: free the wrappers of objects
-    /// a consumer left open (a consumer bug, ndk-semantics.md §3, that must
+    /// a consumer left open (a consumer bug, the NDKPI object lifetime requirements page, that must
     /// not leak the shell's memory).
     fn drop(&mut self) {
         for (p, kind) in core::mem::take(&mut self.wrappers).into_values() {
@@ -258,7 +258,7 @@ unsafe fn resolve<'a, T>(p: *mut T) -> Option<(&'a Shared, ObjectId)> {
     // Every wrapper has the layout of `Obj<NDK_QP>` (header, dispatch,
     // shared, id), whatever pointer type the consumer passed it as (an
     // object or its header).
-    // SAFETY: NDKPI: the consumer passes an object this adapter created and has not closed (ndk-semantics.md §3); every wrapper starts with this layout.
+    // SAFETY: NDKPI: the consumer passes an object this adapter created and has not closed (the NDKPI object lifetime requirements page); every wrapper starts with this layout.
     let o = unsafe { p.cast::<Obj<NDK_QP>>().as_ref() }?;
     // SAFETY: a live wrapper's `shared` points to its adapter's state, which stays until the adapter closes, after all its objects.
     let shared = unsafe { o.shared.as_ref() }?;
@@ -267,14 +267,14 @@ unsafe fn resolve<'a, T>(p: *mut T) -> Option<(&'a Shared, ObjectId)> {
 
 macro_rules! obj_or {
     ($p:expr) => {
-        // SAFETY: the consumer passes objects of this adapter (ndk-semantics.md §3).
+        // SAFETY: the consumer passes objects of this adapter (the NDKPI object lifetime requirements page).
         match unsafe { resolve($p) } {
             Some(x) => x,
             None => return,
         }
     };
     ($p:expr, $ret:expr) => {
-        // SAFETY: the consumer passes objects of this adapter (ndk-semantics.md §3).
+        // SAFETY: the consumer passes objects of this adapter (the NDKPI object lifetime requirements page).
         match unsafe { resolve($p) } {
             Some(x) => x,
             None => return $ret,
@@ -708,7 +708,7 @@ unsafe extern "system" fn query_adapter_info(
     STATUS_SUCCESS
 }
 
-/// NDK_ADAPTER_INFO of an adapter (ndk-semantics.md §8).
+/// NDK_ADAPTER_INFO of an adapter (ndkinfo.h NDK_ADAPTER_INFO).
 pub fn adapter_info(config: &ProviderConfig) -> NDK_ADAPTER_INFO {
     let l = config.limits;
     NDK_ADAPTER_INFO {
@@ -734,7 +734,7 @@ pub fn adapter_info(config: &ProviderConfig) -> NDK_ADAPTER_INFO {
         // Accept carries 196 bytes, reject 148: advertise what both hold.
         MaxCalleeData: roce::cm::manager::MAX_REJ_PRIVATE_DATA as ULONG,
         // Not RDMA_READ_LOCAL_INVALIDATE_SUPPORTED: NdkRead ignores that
-        // flag (§5.3); not CQ_INTERRUPT_MODERATION_SUPPORTED (§4).
+        // flag (ndkpi.h NDK_OP_FLAG_*); not CQ_INTERRUPT_MODERATION_SUPPORTED (the NDKPI completion handling requirements page).
         AdapterFlags: NDK_ADAPTER_FLAG_RDMA_READ_SINK_NOT_REQUIRED
             | NDK_ADAPTER_FLAG_CQ_RESIZE_SUPPORTED
             | NDK_ADAPTER_FLAG_LOOPBACK_CONNECTIONS_SUPPORTED,
@@ -744,7 +744,7 @@ pub fn adapter_info(config: &ProviderConfig) -> NDK_ADAPTER_INFO {
 
 /// Runs a create: `make` under the lock, then the object pointer goes
 /// out (an inline completion: the create callback is not called,
-/// ndk-semantics.md §1). A null out-pointer is STATUS_INVALID_PARAMETER
+/// the NDK_FN_REQUEST_COMPLETION page). A null out-pointer is STATUS_INVALID_PARAMETER
 /// before anything is created, so nothing leaks.
 ///
 /// # Safety
@@ -922,7 +922,7 @@ unsafe extern "system" fn build_lam(
         return STATUS_INVALID_PARAMETER;
     };
     // The logical pages of each MDL of the chain, in order: the engine
-    // reaches them through the privileged token (ndk-semantics.md §6).
+    // reaches them through the privileged token (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages).
     let room = if lam.is_null() {
         0
     } else {
@@ -1272,7 +1272,7 @@ unsafe extern "system" fn moderation(
     _count: ULONG,
 ) -> NTSTATUS {
     // NDK_ADAPTER_FLAG_CQ_INTERRUPT_MODERATION_SUPPORTED is clear: the
-    // documented answer (ndk-semantics.md §4).
+    // documented answer (the NDKPI completion handling requirements page).
     STATUS_NOT_SUPPORTED
 }
 
@@ -1405,7 +1405,7 @@ unsafe extern "system" fn flush(qp: *mut NDK_QP) {
 }
 
 /// An initiator data request. Failures found here still hand the QP's
-/// deferred requests to the engine first (ndk-semantics.md §5.4 rule 2).
+/// deferred requests to the engine first (the NDKPI work request posting requirements page rule 2).
 ///
 /// # Safety
 /// `sgl` points to `n` NDK_SGEs (or is null with `n` 0); with
@@ -1420,7 +1420,7 @@ unsafe fn post(
 ) -> NTSTATUS {
     let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
     if flags & NDK_OP_FLAG_INLINE != 0 {
-        // Copy now (§5.4): the buffers are only valid during the call, the
+        // Copy now (the NDKPI work request posting requirements page): the buffers are only valid during the call, the
         // tokens are to be ignored, and the SGE count is not limited.
         if n > 0 && sgl.is_null() {
             return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
@@ -1872,7 +1872,7 @@ unsafe extern "system" fn get_connection_data(
             *p = o;
         }
         // The required data size is the whole private-data field
-        // (ndk-semantics.md §2.4).
+        // (the NDK_FN_GET_CONNECTION_DATA page).
         let rds = data.len() as ULONG;
         if private.is_null() {
             let st = if *len == 0 {

@@ -1,6 +1,6 @@
 //! The NDK connector state machine: NdkConnect, NdkCompleteConnect,
 //! NdkAccept, NdkReject and NdkDisconnect over the CM's events
-//! (ndk-semantics.md §0 and §2.2; the CM's own machine is `roce::cm`).
+//! (docs/disconnect.md and the NDKPI listeners, connectors and endpoints page; the CM's own machine is `roce::cm`).
 //!
 //! Pure, like the CM machine below it: [`ConnectorState::on`] takes an
 //! [`Input`] (a consumer call, a CM event, a transport failure of the QP)
@@ -10,8 +10,8 @@
 //! the CM. The provider runs the actions in that order, under its lock, and
 //! makes the upcalls after releasing it.
 //!
-//! Decisions on what the documentation leaves open (ndk-semantics.md §0
-//! D11, §10), each tested below:
+//! Decisions on what the documentation leaves open (docs/disconnect.md
+//! D11, project decisions where the NDKPI pages are silent), each tested below:
 //! * NdkDisconnect before the connection is established (never connected,
 //!   still connecting, or refused) fails inline with
 //!   STATUS_CONNECTION_INVALID; so does a second NdkDisconnect.

@@ -17,7 +17,7 @@ use super::Provider;
 use crate::object::{ObjectId, Table};
 
 /// The most inline bytes a post can carry: the ABI layer gathers them into a
-/// stack buffer of this size (ndk-semantics.md §5.4: copied during the
+/// stack buffer of this size (the NDKPI work request posting requirements page: copied during the
 /// call), so NDK_ADAPTER_INFO.MaxInlineDataSize never exceeds it.
 pub const MAX_INLINE_DATA: u32 = 512;
 
@@ -35,7 +35,7 @@ pub struct Limits {
     /// MaxSrqDepth (0 would mean no SRQs).
     pub max_srq_depth: u32,
     /// Largest NdkInitializeFastRegisterMr page count (FRMRPageCount; at
-    /// least 16, ndk-semantics.md §8); more is STATUS_IMPLEMENTATION_LIMIT.
+    /// least 16, ndkinfo.h NDK_ADAPTER_INFO); more is STATUS_IMPLEMENTATION_LIMIT.
     pub max_fr_pages: u32,
 }
 

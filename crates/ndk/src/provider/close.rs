@@ -1,6 +1,6 @@
 //! NdkCloseObject for every object: a close completes once the object has
 //! no live successor, no queued or running upcall and no pending request
-//! (ndk-semantics.md §3 rules 4 and 5), then releases the object's NIC
+//! (the NDKPI object lifetime requirements page rules 4 and 5), then releases the object's NIC
 //! resources and lets its antecedents' closes proceed.
 
 use ndkpi::*;
@@ -22,7 +22,7 @@ impl<M: Memory> Provider<M> {
             return STATUS_INVALID_DEVICE_STATE;
         }
         e.close = CloseState::Pending(done);
-        // Start what the close needs (§3 rule 4): a listener refuses new
+        // Start what the close needs (the NDKPI object lifetime requirements page): a listener refuses new
         // requests at once; a connector cancels or tears down.
         match &e.object {
             Object::Listener { cm: Some(cm), .. } => {
@@ -107,7 +107,7 @@ impl<M: Memory> Provider<M> {
                 // Receives still queued have no CQ to complete on: every QP
                 // that drew from the SRQ (its successors) is closed, so they
                 // are released without a completion (project decision; NDK
-                // has no SRQ flush, ndk-semantics.md §3 rule 7).
+                // has no SRQ flush, the NDKPI object lifetime requirements page rule 7).
                 let srq = *srq;
                 self.reap_zombies(Some(Gone::Srq(srq)));
                 let _ = self.device.rc().destroy_srq(srq);

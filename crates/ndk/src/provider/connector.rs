@@ -17,7 +17,7 @@ use crate::connector::{Actions, CmAction, ConnectorState, Input, QpAction};
 use crate::object::{CloseState, ObjectId};
 use crate::upcall::{Callback, UpcallKind};
 
-/// RNR timer code this responder sends (roce.md §3.6 table: 0.64 ms): short
+/// RNR timer code this responder sends (IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c table: 0.64 ms): short
 /// enough that a sender waiting for a receive buffer resumes quickly.
 const MIN_RNR_TIMER: u8 = 12;
 
@@ -228,7 +228,7 @@ impl<M: Memory> Provider<M> {
         }
         let key = (local.ip(), local.port());
         // The endpoint's reservation gains a reference per connector
-        // (ndk-semantics.md §2.5).
+        // (the NDKPI listeners, connectors and endpoints page).
         self.hold_port(key);
         let r = self.start_connect(
             connector,
@@ -328,7 +328,7 @@ impl<M: Memory> Provider<M> {
             q.connector = Some(connector);
         }
         // The QP (and the shared endpoint) are now the connector's
-        // antecedents (ndk-semantics.md §3).
+        // antecedents (the NDKPI object lifetime requirements page).
         for a in core::iter::once(qp).chain(endpoint) {
             if let Some(e) = self.objects.get_mut(a) {
                 e.successors += 1;
@@ -402,7 +402,7 @@ impl<M: Memory> Provider<M> {
         };
         let max = self.config.limits.max_read_limit;
         // Effective limits: ours, capped by the adapter and by the peer's
-        // opposite limit (ndk-semantics.md §2.4).
+        // opposite limit (the NDK_FN_GET_CONNECTION_DATA page).
         let irl = inbound_read_limit
             .min(max)
             .min(u32::from(peer.initiator_depth));
@@ -458,8 +458,7 @@ impl<M: Memory> Provider<M> {
     }
 
     /// NdkDisconnect: STATUS_SUCCESS or a failure inline, or
-    /// STATUS_PENDING and one completion through `done` (ndk-semantics.md
-    /// §0).
+    /// STATUS_PENDING and one completion through `done` (docs/disconnect.md).
     pub fn disconnect(&mut self, connector: ObjectId, done: Callback) -> NTSTATUS {
         if !self.is_open(connector) {
             return STATUS_INVALID_HANDLE;
@@ -600,7 +599,7 @@ impl<M: Memory> Provider<M> {
         a.returns
     }
 
-    /// RTR and/or RTS with the attributes the CM negotiated (roce.md §6).
+    /// RTR and/or RTS with the attributes the CM negotiated (Linux drivers/infiniband/core/cma.c).
     fn ready_qp(&mut self, connector: ObjectId, qp: ObjectId, to_rtr: bool, to_rts: bool) {
         let Some(qpn) = (match self.objects.get(qp).map(|e| &e.object) {
             Some(Object::Qp(q)) => Some(q.qpn),

@@ -23,7 +23,7 @@ pub struct NdkCompletion {
     pub type_specific: usize,
 }
 
-/// NDK_RESULT.Status of a work completion (ndk-semantics.md §5.5).
+/// NDK_RESULT.Status of a work completion (the NDK_RESULT page, ND2 ndstatus.mc as the analog).
 pub fn wc_status(status: WcStatus, opcode: WcOpcode) -> NTSTATUS {
     match status {
         WcStatus::Success => STATUS_SUCCESS,
@@ -39,7 +39,7 @@ pub fn wc_status(status: WcStatus, opcode: WcOpcode) -> NTSTATUS {
         WcStatus::RemAccessErr | WcStatus::RemOpErr | WcStatus::RemInvReqErr => {
             STATUS_REMOTE_RESOURCES
         }
-        // RNR exhaustion has no NDK status of its own (§5.5): like a dead
+        // RNR exhaustion has no NDK status of its own (the NDK_RESULT page, ND2 ndstatus.mc as the analog): like a dead
         // peer, it is a timeout.
         WcStatus::RetryExcErr | WcStatus::RnrRetryExcErr => STATUS_IO_TIMEOUT,
         WcStatus::LocQpOpErr | WcStatus::BadRespErr => STATUS_INVALID_DEVICE_REQUEST,
@@ -188,9 +188,9 @@ impl<M: Memory> Provider<M> {
     }
 
     /// NdkGetCqResults(Ex): up to `out.len()` completions. An overflowed CQ
-    /// returns none (ndk-semantics.md §4, §10.13). The completions of one
+    /// returns none (the NDKPI completion handling requirements page, the NDKPI pages leave an unarmed CQ's overrun unspecified). The completions of one
     /// queue come in the order its requests were posted (project decision
-    /// on §10.11, as ND2 requires; the engine completes in order).
+    /// on project decisions where the NDKPI pages are silent, as ND2 requires; the engine completes in order).
     /// BytesTransferred is set for every completion the engine sized
     /// (NDK defines it for receives only).
     pub fn get_cq_results(&mut self, cq: ObjectId, out: &mut [NdkCompletion]) -> usize {

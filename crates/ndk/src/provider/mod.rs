@@ -6,33 +6,33 @@
 //! releasing the lock makes the queued upcalls ([`Provider::poll_upcall`]),
 //! reporting each one's return ([`Provider::upcall_done`]) so that closes
 //! complete only when no callback of the object is queued or running
-//! (ndk-semantics.md §3 rule 4). Every consumer call returns its NTSTATUS;
+//! (the NDKPI object lifetime requirements page rule 4). Every consumer call returns its NTSTATUS;
 //! an asynchronous one returns STATUS_PENDING and completes through exactly
 //! one queued upcall.
 //!
-//! # Decisions where the documentation is silent (ndk-semantics.md §10)
+//! # Decisions where the documentation is silent (project decisions where the NDKPI pages are silent)
 //! Each is tested by the consumer harness in the root package's tests/.
-//! - §10.1 disconnect details: see [`crate::connector`].
-//! - §10.2 a close never fails: STATUS_SUCCESS (closed, no callback) or
+//! - disconnect details: see [`crate::connector`].
+//! - a close never fails: STATUS_SUCCESS (closed, no callback) or
 //!   STATUS_PENDING (CloseCompletion last).
-//! - §10.8 a failed work completion satisfies every arm type, ERRORS and
+//! - a failed work completion satisfies every arm type, ERRORS and
 //!   SOLICITED included (the engine's CQ; tests `arm_rules_*`).
-//! - §10.9 a QP closed with requests outstanding completes each of them on
+//! - a QP closed with requests outstanding completes each of them on
 //!   its CQ with STATUS_CANCELLED, carrying the QP's QPContext although the
 //!   QP is gone (see `Zombie`; test `qp_close_cancels_outstanding_work_once`).
-//! - §10.10 completion statuses: [`wc_status`]; statuses of inline post
+//! - completion statuses: [`wc_status`]; statuses of inline post
 //!   failures: see the `post` module (tests `posting_errors_*`,
 //!   `memory_work_request_errors`, `error_completions`).
-//! - §10.11 completions of one queue come in posting order.
-//! - §10.12 NDK_OP_FLAG_INLINE is accepted on NdkWrite.
-//! - §10.13 a CQ that overflows while unarmed reports
+//! - completions of one queue come in posting order.
+//! - NDK_OP_FLAG_INLINE is accepted on NdkWrite.
+//! - a CQ that overflows while unarmed reports
 //!   STATUS_BUFFER_OVERFLOW on its next arm; NdkGetCqResults returns
 //!   nothing once it overflowed (test `cq_overflow_*`).
-//! - §10.15 private data: MaxCallerData 56 bytes (IB CM REQ less the IP
+//! - private data: MaxCallerData 56 bytes (IB CM REQ less the IP
 //!   header), MaxCalleeData 148 (what both REP and REJ hold).
-//! - §10.16 interrupt moderation is not supported: STATUS_NOT_SUPPORTED.
+//! - interrupt moderation is not supported: STATUS_NOT_SUPPORTED.
 //!
-//! Decisions of this provider beyond §10: a create naming a parent whose
+//! Decisions of this provider beyond project decisions where the NDKPI pages are silent: a create naming a parent whose
 //! close was requested is STATUS_INVALID_DEVICE_STATE; an object of another
 //! adapter is STATUS_INVALID_PARAMETER; receives still queued in an SRQ
 //! when it closes are released without a completion (its QPs, and so
@@ -93,7 +93,7 @@ pub use mr::{MrKind, PAGE_SIZE};
 pub use post::{NdkSge, SendData, gather_inline};
 pub use qp::QpObject;
 
-/// A post to a full queue (ndk-semantics.md §5.2, §10.10).
+/// A post to a full queue (the NDKPI work request posting requirements and deferred processing scheme pages, project decisions where the NDKPI pages are silent).
 pub use ndkpi::STATUS_NO_MORE_ENTRIES;
 
 /// Every kind of NDK object.
@@ -106,7 +106,7 @@ pub enum Object {
         cq: CqHandle,
         notify: Callback,
         /// A notification upcall is queued or running: the next one waits
-        /// (ndk-semantics.md §4: serialized per CQ).
+        /// (the NDKPI completion handling requirements page: serialized per CQ).
         notifying: bool,
         /// A notification that became due meanwhile.
         deferred: Option<NTSTATUS>,
@@ -179,7 +179,7 @@ impl<M: Memory> Provider<M> {
 
     /// An open parent (or argument) object: a missing one is
     /// STATUS_INVALID_HANDLE, one whose close was requested
-    /// STATUS_INVALID_DEVICE_STATE (ndk-semantics.md §3 rule 3 lets the
+    /// STATUS_INVALID_DEVICE_STATE (the NDKPI object lifetime requirements page rule 3 lets the
     /// provider police use after close; project decision for a create or
     /// post naming a closing object).
     fn open_object(&self, id: ObjectId) -> Result<&Object, NTSTATUS> {

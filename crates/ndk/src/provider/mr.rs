@@ -1,6 +1,6 @@
 //! Memory regions: NdkCreateMr, NdkRegisterMr / NdkDeregisterMr for
 //! regular MRs, NdkInitializeFastRegisterMr and the NdkFastRegister work
-//! request for fast-register MRs, and their tokens (ndk-semantics.md §6).
+//! request for fast-register MRs, and their tokens (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages).
 
 use alloc::vec;
 
@@ -20,7 +20,7 @@ pub const PAGE_SIZE: u64 = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MrKind {
     /// FastRegister=FALSE: NdkRegisterMr only. The span and rights of the
-    /// current registration, kept for NdkBind's inline checks (§6).
+    /// current registration, kept for NdkBind's inline checks (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages).
     Regular {
         registered: Option<(u64, u64, Access)>,
     },
@@ -31,7 +31,7 @@ pub enum MrKind {
 
 impl<M: Memory> Provider<M> {
     /// NdkCreateMr: `fast_register` chooses what the MR is for
-    /// (ndk-semantics.md §6).
+    /// (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages).
     pub fn create_mr_for(
         &mut self,
         pd: ObjectId,
@@ -174,7 +174,7 @@ impl<M: Memory> Provider<M> {
     /// NdkInitializeFastRegisterMr: completes inline. Only on an MR created
     /// with FastRegister=TRUE (STATUS_INVALID_DEVICE_REQUEST otherwise,
     /// project decision); a page count of 0 is STATUS_INVALID_PARAMETER,
-    /// above FRMRPageCount's limit STATUS_IMPLEMENTATION_LIMIT (§6). May be
+    /// above FRMRPageCount's limit STATUS_IMPLEMENTATION_LIMIT (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages). May be
     /// called again: the MR is then set up anew (its current registration
     /// is gone; STATUS_INVALID_DEVICE_STATE while a window is bound to it).
     pub fn init_fast_register(&mut self, mr: ObjectId, pages: u32, remote: bool) -> NTSTATUS {
@@ -244,7 +244,7 @@ impl<M: Memory> Provider<M> {
 
     /// NdkFastRegister: registers `length` bytes of the `pages`
     /// (PAGE_SIZE each, from NdkBuildLAM), starting `fbo` bytes into the
-    /// first, at `va` (ndk-semantics.md §6). Inline failures:
+    /// first, at `va` (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages). Inline failures:
     /// STATUS_CONNECTION_INVALID, STATUS_ACCESS_VIOLATION (remote rights on
     /// an MR initialized without RemoteAccess), and by project decision
     /// STATUS_INVALID_PARAMETER for an empty page list, more pages than

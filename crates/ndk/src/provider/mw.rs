@@ -31,14 +31,13 @@ impl<M: Memory> Provider<M> {
         }
     }
 
-    /// NdkBind: binds `mw` to `length` bytes at `va` of `mr` (ndk-semantics.md
-    /// §6). Inline failures: STATUS_CONNECTION_INVALID (not connected),
+    /// NdkBind: binds `mw` to `length` bytes at `va` of `mr` (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages). Inline failures: STATUS_CONNECTION_INVALID (not connected),
     /// STATUS_ACCESS_VIOLATION (remote write asked of an MR registered
     /// without local write), and by project decision STATUS_INVALID_PARAMETER
     /// for VA 0, length 0, or a range outside the MR's registration,
     /// STATUS_INVALID_DEVICE_STATE for an MR with no registration. Once the
     /// bind is posted the window's token is its new one and the MR is an
-    /// antecedent of the MW (§3): the MR's close waits for the MW's.
+    /// antecedent of the MW (the NDKPI object lifetime requirements page): the MR's close waits for the MW's.
     #[allow(clippy::too_many_arguments)]
     pub fn bind(
         &mut self,
@@ -137,10 +136,10 @@ impl<M: Memory> Provider<M> {
     /// NdkInvalidate of a fast-registered MR or a bound MW. Inline
     /// failures: STATUS_CONNECTION_INVALID, and by project decision
     /// STATUS_INVALID_DEVICE_REQUEST for a regular MR (the consumer
-    /// deregisters those, §6) and STATUS_INVALID_DEVICE_STATE for an MR
+    /// deregisters those, the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages) and STATUS_INVALID_DEVICE_STATE for an MR
     /// never initialized. Invalidating what is not valid (an unbound MW, an
     /// MR not fast-registered) is an error completion,
-    /// STATUS_INVALID_DEVICE_REQUEST (§5.5, ND2 analog).
+    /// STATUS_INVALID_DEVICE_REQUEST (the NDK_RESULT page, ND2 ndstatus.mc as the analog, ND2 analog).
     pub fn invalidate(
         &mut self,
         qp: ObjectId,

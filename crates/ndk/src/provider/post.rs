@@ -2,9 +2,8 @@
 //! the flags each request takes, and the checks every initiator post makes
 //! (the memory requests are with their objects, in `mr` and `mw`).
 //!
-//! Status decisions for what NDK leaves undocumented (ndk-semantics.md
-//! §5.2, §10.10), all inline failures with no CQ entry:
-//! - a flag the request does not take (§5.3 table) or an unknown flag:
+//! Status decisions for what NDK leaves undocumented (the NDKPI work request posting requirements and deferred processing scheme pages, project decisions where the NDKPI pages are silent), all inline failures with no CQ entry:
+//! - a flag the request does not take (ndkpi.h NDK_OP_FLAG_*) or an unknown flag:
 //!   STATUS_INVALID_PARAMETER;
 //! - more SGEs than the QP (or SRQ) was created with, or for NdkRead
 //!   than MaxReadRequestSge: STATUS_DATA_OVERRUN;
@@ -21,7 +20,7 @@
 //!   not executed): STATUS_INVALID_DEVICE_STATE.
 //!
 //! Every initiator post that fails inline first hands the deferred
-//! requests to the engine (§5.4 rule 2, [`Provider::reject_post`]).
+//! requests to the engine (the NDKPI work request posting requirements page, [`Provider::reject_post`]).
 
 use ndkpi::*;
 use roce::rc::{Memory, Payload, PdHandle, SendFlags, SendOp, SendWr, Sge};
@@ -74,7 +73,7 @@ pub fn gather_inline(
 }
 
 /// Which initiator work request a post is (the flags each allows,
-/// ndk-semantics.md §5.3).
+/// ndkpi.h NDK_OP_FLAG_*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PostKind {
     Send,
@@ -97,9 +96,9 @@ impl PostKind {
         }
     }
 
-    /// Flags valid on this request (ndk-semantics.md §5.3). INLINE on
+    /// Flags valid on this request (ndkpi.h NDK_OP_FLAG_*). INLINE on
     /// NdkWrite is accepted: QP InlineDataSize covers "send or write"
-    /// (project decision on §10.12). RDMA_READ_LOCAL_INVALIDATE is accepted
+    /// (project decision on project decisions where the NDKPI pages are silent). RDMA_READ_LOCAL_INVALIDATE is accepted
     /// on NdkRead and ignored, as the documentation asks of an adapter that
     /// does not set NDK_ADAPTER_FLAG_RDMA_READ_LOCAL_INVALIDATE_SUPPORTED.
     const fn allowed(self) -> ULONG {
@@ -162,7 +161,7 @@ impl<M: Memory> Provider<M> {
     }
 
     /// An initiator post failed inline with `status`: hand every deferred
-    /// request of the QP to the engine first (ndk-semantics.md §5.4 rule 2:
+    /// request of the QP to the engine first (the NDKPI work request posting requirements page rule 2:
     /// the consumer's chain ends with the failed post), then return
     /// `status`. No CQ entry is made for the failed post.
     pub fn reject_post(&mut self, qp: ObjectId, status: NTSTATUS) -> NTSTATUS {
@@ -174,7 +173,7 @@ impl<M: Memory> Provider<M> {
     }
 
     /// NdkReceive. Receives may be posted before the QP is connected
-    /// (ndk-semantics.md §5.2); after a flush they complete at once with
+    /// (the NDKPI work request posting requirements and deferred processing scheme pages); after a flush they complete at once with
     /// STATUS_CANCELLED.
     pub fn post_receive(&mut self, qp: ObjectId, context: usize, sgl: &[NdkSge]) -> NTSTATUS {
         let (qpn, max_sge) = match self.open_object(qp) {
@@ -296,7 +295,7 @@ impl<M: Memory> Provider<M> {
                 }
             }
             SendData::Inline(bytes) => {
-                // §5.4: inline total <= the QP's InlineDataSize; the SGE
+                // the NDKPI work request posting requirements page: inline total <= the QP's InlineDataSize; the SGE
                 // count does not matter.
                 if flags & NDK_OP_FLAG_INLINE == 0 || kind == PostKind::Read {
                     return Err(STATUS_INVALID_PARAMETER);
@@ -376,7 +375,7 @@ mod tests {
             }
         };
         let mut buf = [0u8; 16];
-        // Three pieces, one empty: any count of SGEs (§5.4).
+        // Three pieces, one empty: any count of SGEs (the NDKPI work request posting requirements page).
         let n = gather_inline([(4, 3), (10, 0), (20, 5)].into_iter(), &mut buf, read).unwrap();
         assert_eq!(&buf[..n], &[4, 5, 6, 20, 21, 22, 23, 24]);
         assert_eq!(

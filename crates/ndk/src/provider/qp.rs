@@ -58,7 +58,7 @@ impl<M: Memory> Provider<M> {
     }
 
     /// NdkCreateQpWithSrq: receives come from `srq` (which becomes the QP's
-    /// antecedent, ndk-semantics.md §3).
+    /// antecedent, the NDKPI object lifetime requirements page).
     #[allow(clippy::too_many_arguments)]
     pub fn create_qp_with_srq(
         &mut self,
@@ -98,7 +98,7 @@ impl<M: Memory> Provider<M> {
         inline_size: u32,
     ) -> Result<ObjectId, NTSTATUS> {
         let l = self.config.limits;
-        // Each limit must be within NDK_ADAPTER_INFO's (ndk-semantics.md §5.1).
+        // Each limit must be within NDK_ADAPTER_INFO's (the NDK_FN_CREATE_QP page).
         if initiator_depth == 0
             || initiator_depth > l.max_qp_depth
             || max_initiator_sge > l.max_sge
@@ -130,13 +130,13 @@ impl<M: Memory> Provider<M> {
                 max_inline: inline_size,
             })
             .map_err(|e| match e {
-                // An SRQ of another PD (ndk-semantics.md §3: the SRQ is the
+                // An SRQ of another PD (the NDKPI object lifetime requirements page: the SRQ is the
                 // PD's child; the QP must share it).
                 roce::rc::Error::InvalidArgument => STATUS_INVALID_PARAMETER,
                 _ => STATUS_INSUFFICIENT_RESOURCES,
             })?;
         // Init at once, so receives can be posted before the connection
-        // exists (ndk-semantics.md §5.2).
+        // exists (the NDKPI work request posting requirements and deferred processing scheme pages).
         let init = QpAttr {
             state: Some(QpState::Init),
             access: Some(Access::REMOTE_READ.union(Access::REMOTE_WRITE)),
@@ -194,7 +194,7 @@ impl<M: Memory> Provider<M> {
 
     /// NdkFlush: every outstanding request of the QP completes with
     /// STATUS_CANCELLED; later posts complete the same way at once (the QP
-    /// stays in Error). Safe against a concurrent post (§5.2 D10): the
+    /// stays in Error). Safe against a concurrent post (the NDKPI work request posting requirements and deferred processing scheme pages): the
     /// shell serializes both on its lock, and each request is either
     /// flushed or was never posted.
     pub fn flush(&mut self, qp: ObjectId) {

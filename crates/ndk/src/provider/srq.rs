@@ -13,7 +13,7 @@ use crate::upcall::{Callback, UpcallKind};
 
 impl<M: Memory> Provider<M> {
     /// NdkCreateSrq. `threshold` > 0 arms the one-shot limit notification
-    /// (ndk-semantics.md §5.1).
+    /// (the NDK_FN_CREATE_QP page).
     pub fn create_srq(
         &mut self,
         pd: ObjectId,
@@ -49,7 +49,7 @@ impl<M: Memory> Provider<M> {
     /// NdkModifySrq: completes inline. `depth` 0 keeps the depth;
     /// `threshold` 0 keeps the threshold and its arm state, > 0 arms the
     /// one-shot notification, which fires at once if fewer receives are
-    /// queued already (ndk-semantics.md §5.1).
+    /// queued already (the NDK_FN_CREATE_QP page).
     ///
     /// Project decisions where the documentation gives only
     /// STATUS_INVALID_PARAMETER: a depth above MaxSrqDepth or below the
@@ -117,7 +117,7 @@ impl<M: Memory> Provider<M> {
 
     /// The SRQ's receive count fell below its armed threshold: one
     /// notification per arm (the engine disarms), none once its close was
-    /// requested (ndk-semantics.md §3 rule 4, §5.1).
+    /// requested (the NDKPI object lifetime requirements page rule 4, the NDK_FN_CREATE_QP page).
     pub(super) fn notify_srq(&mut self, srq: SrqHandle) {
         let Some(&(_, id)) = self.srqs.iter().find(|(h, _)| *h == srq) else {
             return;

@@ -30,7 +30,7 @@ pub(super) enum Gone {
 impl<M: Memory> Provider<M> {
     /// Takes a closing QP out of service: its outstanding requests complete
     /// as cancelled on its CQs, which are still open (the QP is their
-    /// successor): ndk-semantics.md §3 rule 7, project choice. The engine QP
+    /// successor): the NDKPI object lifetime requirements page rule 7, project choice. The engine QP
     /// stays until those completions are polled, so they still carry the
     /// QPContext.
     pub(super) fn retire_qp(&mut self, qp: ObjectId) {

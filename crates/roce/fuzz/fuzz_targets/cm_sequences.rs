@@ -6,7 +6,7 @@
 // attribute IDs turned into LAP/APR/SIDR or unknown ones, flipped bytes,
 // spoofed source addresses), fires timers and makes consumer calls
 // (connect, accept, reject, complete, disconnect, abort, release) in any
-// order (IBA Vol 1 ch. 12; DESIGN.md "Proof" 5).
+// order (IBA Vol 1 ch. 12; docs/design.md "Proof" 5).
 //
 // Invariants, checked on every input:
 // * no panic;

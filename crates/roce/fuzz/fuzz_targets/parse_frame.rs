@@ -7,7 +7,7 @@
 // Feeds arbitrary bytes to the full receive path a remote peer can reach:
 // Ethernet -> IPv4/IPv6 -> UDP -> ICRC -> BTH -> extension headers -> payload,
 // and for a UD SEND to QP1 on to the MAD header, the CM message and the
-// rdma_cm `cma_hdr` of a REQ (DESIGN.md "Proof" 5). It must never panic, and
+// rdma_cm `cma_hdr` of a REQ (docs/design.md "Proof" 5). It must never panic, and
 // whatever parses must re-emit to exactly the bytes it came from (up to link
 // padding). A MAD re-emits to 256 bytes that re-parse to the same value and
 // differ from the input only in reserved bits, which the CM codec clears.

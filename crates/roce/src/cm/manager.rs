@@ -1,5 +1,5 @@
 //! The connection manager of one device: every connection's state machine,
-//! the listeners, the CM MADs in and out, and the timers (roce.md §5, §6).
+//! the listeners, the CM MADs in and out, and the timers (IBA Vol 1 ch. 12; Linux drivers/infiniband/core/cm.c, Linux drivers/infiniband/core/cma.c).
 //!
 //! Sans-IO in the quinn-proto manner: the caller feeds received MADs
 //! ([`CmManager::handle_mad`]), consumer requests (connect, accept, ...) and
@@ -154,7 +154,7 @@ pub struct PeerParams {
 }
 
 /// An outgoing CM MAD and where it goes. The device wraps it in a UD
-/// packet to QP1 (roce.md §4).
+/// packet to QP1 (IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutMad {
     /// Local IP to send from.
@@ -250,7 +250,7 @@ impl Connection {
         self.path_mtu
     }
     /// The RoCE flow label of the connection; both sides derive their UDP
-    /// source port from it (roce.md §1.1).
+    /// source port from it (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c).
     pub const fn flow_label(&self) -> u32 {
         self.flow_label
     }
@@ -258,7 +258,7 @@ impl Connection {
     pub const fn hop_limit_and_class(&self) -> (u8, u8) {
         (self.hop_limit, self.traffic_class)
     }
-    /// Local ACK timeout code for the QP (roce.md §5.8).
+    /// Local ACK timeout code for the QP (IBA Vol 1 ch. 12 (CM timeouts); Linux cm.c).
     pub const fn qp_ack_timeout(&self) -> u8 {
         self.qp_ack_timeout
     }
@@ -317,7 +317,7 @@ pub struct CmManager {
     /// Connections by (peer CA GUID, peer QPN), for the stale-connection
     /// check: a QP is named by its CA and number, as ib_cm keys it, so a
     /// new instance of a peer (a new CA GUID) starting again at the same
-    /// QPN is not taken for the old one (roce.md §5).
+    /// QPN is not taken for the old one (IBA Vol 1 ch. 12; Linux drivers/infiniband/core/cm.c).
     by_remote_qpn: BTreeMap<(u64, u32), u32>,
     timers: BTreeSet<(Instant, u32)>,
     listeners: BTreeMap<u32, Listener>,
@@ -328,13 +328,13 @@ pub struct CmManager {
 
 /// ib_mad puts the agent's id in the high half of a transaction ID and
 /// ib_cm ORs the big-endian comm ID into the low half of a host-order
-/// value, which on little-endian hosts byte-swaps it (roce.md §0). Doing
+/// value, which on little-endian hosts byte-swaps it (the Linux rxe captures in crates/roce/tests/data). Doing
 /// the same keeps our messages indistinguishable from Linux's.
 fn tid_for(tid_high: u32, comm_id: u32) -> u64 {
     (u64::from(tid_high) << 32) | u64::from(comm_id.swap_bytes())
 }
 
-/// The GID of an IP address: IPv6 as is, IPv4 mapped (roce.md §1.1).
+/// The GID of an IP address: IPv6 as is, IPv4 mapped (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c).
 pub fn gid_of(ip: IpAddr) -> Ipv6Addr {
     match ip {
         IpAddr::V4(v4) => v4.to_ipv6_mapped(),
@@ -409,7 +409,7 @@ impl CmManager {
 
     /// Listens for REQs addressed to `addr` (an unspecified IP listens on
     /// every local address). rdma_cm's TCP port space carries the port
-    /// (roce.md §6).
+    /// (Linux drivers/infiniband/core/cma.c).
     pub fn listen(&mut self, addr: SocketAddr) -> Result<ListenerId, CmError> {
         let clash = self.listeners.values().any(|l| {
             l.addr.port() == addr.port()
@@ -965,7 +965,7 @@ impl CmManager {
                 let (reason, ari_len, ari) = match why {
                     RejectWhy::Consumer => (RejectReason::CONSUMER_DEFINED, 0, Opaque::zeroed()),
                     // Linux puts its CA GUID in the ARI of a timeout REJ
-                    // (roce.md §5.6).
+                    // (IBA Vol 1 ch. 12 (REJ reasons); Linux include/rdma/ib_cm.h).
                     RejectWhy::Abandoned => {
                         let mut ari = [0u8; rej::ARI_LEN];
                         if let Some(dst) = ari.get_mut(..8) {
@@ -1051,7 +1051,7 @@ impl CmManager {
                         conn.peer_private.copy_from_slice(r.private_data.as_slice());
                         conn.peer_private_len = MAX_REP_PRIVATE_DATA;
                         // The QP's ACK timeout from the responder's ACK delay
-                        // and our packet lifetime (roce.md §5.8).
+                        // and our packet lifetime (IBA Vol 1 ch. 12 (CM timeouts); Linux cm.c).
                         conn.qp_ack_timeout = ack_timeout(r.target_ack_delay, packet_life_time);
                     } else if conn.remote_comm_id != r.local_comm_id {
                         return;
@@ -1124,7 +1124,7 @@ impl CmManager {
                     }
                     // ib_cm answers a DREQ it cannot match with a DREP, so a
                     // peer whose DREP was lost after our time-wait still
-                    // finishes (roce.md §5.7).
+                    // finishes (IBA Vol 1 ch. 12 (CM states); Linux drivers/infiniband/core/cm.c).
                     None => {
                         let drep = CmMad::send(
                             tid,
@@ -1141,7 +1141,7 @@ impl CmManager {
             CmMessage::Drep(r) => {
                 self.matched(now, r.remote_comm_id, r.local_comm_id, src, Input::Drep)
             }
-            // SIDR, LAP and APR are not used by RC over RoCE (roce.md §5.5).
+            // SIDR, LAP and APR are not used by RC over RoCE (IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h).
             _ => {}
         }
     }
@@ -1225,7 +1225,7 @@ impl CmManager {
             self.reject_req(src, dst, tid, r, RejectReason::INVALID_MTU);
             return;
         }
-        // The rdma_cm header must name this address pair (roce.md §6);
+        // The rdma_cm header must name this address pair (Linux drivers/infiniband/core/cma.c);
         // Linux's rdma_cm refuses the request otherwise (reason 28).
         let header =
             cma::Packet::new_checked(r.private_data.as_slice()).and_then(|p| cma::Repr::parse(&p));
@@ -1267,7 +1267,7 @@ impl CmManager {
             hop_limit: r.primary_path.hop_limit,
             traffic_class: r.primary_path.traffic_class,
             // The passive side takes the requester's ACK timeout for its
-            // QP and time-wait (roce.md §5.8).
+            // QP and time-wait (IBA Vol 1 ch. 12 (CM timeouts); Linux cm.c).
             qp_ack_timeout: r.primary_path.local_ack_timeout,
             response_timeout: r.local_cm_response_timeout,
             mra_service_timeout: 0,

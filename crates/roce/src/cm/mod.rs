@@ -1,4 +1,4 @@
-//! IB connection management over QP1 (roce.md §5, §6): the per-connection
+//! IB connection management over QP1 (IBA Vol 1 ch. 12; Linux drivers/infiniband/core/cm.c, Linux drivers/infiniband/core/cma.c): the per-connection
 //! state machine ([`state`]), its timing ([`timers`]), a bounded record of
 //! what happened ([`timeline`]), and the manager that runs every connection
 //! of a device and speaks rdma_cm's dialect of CM MADs ([`manager`]). The

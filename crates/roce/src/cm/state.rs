@@ -1,5 +1,5 @@
 //! The IB CM state machine of one connection: an enum of states and one
-//! transition function (roce.md §5.7; Linux cm.c is the interop reference).
+//! transition function (IBA Vol 1 ch. 12 (CM states); Linux drivers/infiniband/core/cm.c; Linux cm.c is the interop reference).
 //!
 //! Pure: no I/O, no clock, no ids. [`State::on`] takes an [`Input`] (a
 //! consumer request, a received message that matched this connection, a
@@ -16,11 +16,11 @@
 //! * A DREQ from the peer is answered at once with a DREP (Linux waits for
 //!   its consumer to call rdma_disconnect). NDK has no call that could delay
 //!   it: the consumer learns of the disconnect through its disconnect event,
-//!   and its later NdkDisconnect only flushes (ndk-semantics.md §0 D7).
+//!   and its later NdkDisconnect only flushes (docs/disconnect.md).
 //! * DREQs crossing (both sides disconnect at once): the peer's DREQ is
 //!   answered and completes the local disconnect too, since both sides have
 //!   now agreed the connection is over; no disconnect event fires for it
-//!   (ndk-semantics.md §0 D11: at most once).
+//!   (docs/disconnect.md: at most once).
 //! * Every DREQ is answered with a DREP, in every state (Linux drops one
 //!   for a record in IDLE).
 //! * A duplicate REQ in REP-sent is answered with the REP, and a REP in
@@ -33,7 +33,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidState;
 
-/// Which message an MRA acknowledges (roce.md §5.2).
+/// Which message an MRA acknowledges (IBA Vol 1 ch. 12 (MRA); Linux include/rdma/ibta_vol1_c12.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MraOf {
     Req,
@@ -182,7 +182,7 @@ impl Actions {
     }
 }
 
-/// Retry budgets, taken from the configuration and the REQ (roce.md §5.8).
+/// Retry budgets, taken from the configuration and the REQ (IBA Vol 1 ch. 12 (CM timeouts); Linux cm.c).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Retries {
     /// REP retransmissions after the first (passive; REQ's Max CM Retries).
@@ -191,7 +191,7 @@ pub struct Retries {
     pub dreq: u8,
 }
 
-/// The states of one connection (roce.md §5.7, with ib_cm's names in the
+/// The states of one connection (IBA Vol 1 ch. 12 (CM states); Linux drivers/infiniband/core/cm.c, with ib_cm's names in the
 /// docs). `retries` counts the retransmissions still allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {

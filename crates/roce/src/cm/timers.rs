@@ -1,6 +1,6 @@
 //! CM timing: the IBA 5-bit time codes, Linux ib_cm's conversions, and the
 //! configuration that decides every CM timeout and retry count
-//! (roce.md §5.8, §6).
+//! (IBA Vol 1 ch. 12 (CM timeouts); Linux cm.c, Linux drivers/infiniband/core/cma.c).
 
 use core::time::Duration;
 
@@ -13,7 +13,7 @@ pub fn iba_time(code: u8) -> Duration {
 }
 
 /// ib_cm's approximation of [`iba_time`] that Linux uses for every CM timer:
-/// `2^max(code - 8, 0)` milliseconds (cm.c `cm_convert_to_ms`; roce.md §5.8).
+/// `2^max(code - 8, 0)` milliseconds (cm.c `cm_convert_to_ms`; IBA Vol 1 ch. 12 (CM timeouts); Linux cm.c).
 /// Using the same rounding keeps retransmission schedules comparable with a
 /// Linux peer (20 -> 4096 ms, 18 -> 1024 ms).
 pub fn cm_time(code: u8) -> Duration {
@@ -22,8 +22,7 @@ pub fn cm_time(code: u8) -> Duration {
 }
 
 /// The local ACK timeout a requester should use, from the responder's ACK
-/// delay and the path's packet lifetime (cm.c `cm_ack_timeout`; roce.md
-/// §5.8): roughly twice the packet lifetime plus the ACK delay, in 5-bit
+/// delay and the path's packet lifetime (cm.c `cm_ack_timeout`; IBA Vol 1 ch. 12 (CM timeouts); Linux cm.c): roughly twice the packet lifetime plus the ACK delay, in 5-bit
 /// code space, capped at 31. rxe's ACK delay 15 with packet lifetime 18 gives
 /// 19, the value in the captured REQs.
 pub fn ack_timeout(ca_ack_delay: u8, packet_life_time: u8) -> u8 {
@@ -39,7 +38,7 @@ pub fn ack_timeout(ca_ack_delay: u8, packet_life_time: u8) -> u8 {
 
 /// CM timing and retry configuration of one endpoint.
 ///
-/// The defaults are Linux rdma_cm's on RoCE (roce.md §5.8, §6), so a Linux
+/// The defaults are Linux rdma_cm's on RoCE (IBA Vol 1 ch. 12 (CM timeouts); Linux cm.c, Linux drivers/infiniband/core/cma.c), so a Linux
 /// peer and ndkrs retransmit on the same schedule, except for the number of
 /// DREQ retries: Linux sends 16 DREQs to a silent peer (about 98 s, the
 /// fixtures' dreq-frozen-peer capture); a storage stack tearing down a
@@ -172,7 +171,7 @@ mod tests {
     fn ack_timeout_matches_the_captures_and_linux() {
         // rxe: ACK delay 15, packet lifetime 18 -> 19 (captured REQ).
         assert_eq!(ack_timeout(15, 18), 19);
-        // Packet lifetime 16 (newer rdma_cm) -> 17 (roce.md §6).
+        // Packet lifetime 16 (newer rdma_cm) -> 17 (Linux drivers/infiniband/core/cma.c).
         assert_eq!(ack_timeout(15, 16), 17);
         // ACK delay dominating.
         assert_eq!(ack_timeout(20, 3), 20);

@@ -1,5 +1,5 @@
 //! The completer: acknowledgements, NAKs and read responses coming back to
-//! the requester (roce.md §3.4, §3.6; rxe_comp.c for shape). Implicit
+//! the requester (IBA Vol 1 ch. 9 (ACKs); Linux rxe_resp.c, IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c; rxe_comp.c for shape). Implicit
 //! acknowledgement of earlier PSNs, go-back-N on timeout, PSN sequence NAK
 //! or missing read responses, retry and RNR retry budgets (7 = infinite),
 //! RNR waits from the IBA timer table, and remote NAKs failing the request.
@@ -79,7 +79,7 @@ impl Qp {
                     Syndrome::Nak(NakCode::RemoteAccessError) => {
                         self.on_fatal_nak(ctx, psn, WcStatus::RemAccessErr)
                     }
-                    // roce.md §1.3: unknown NAK codes are remote operational errors.
+                    // IBA Vol 1 ch. 9 (extended transport headers); Linux rxe_hdr.h: unknown NAK codes are remote operational errors.
                     Syndrome::Nak(_) | Syndrome::Reserved(_) => {
                         self.on_fatal_nak(ctx, psn, WcStatus::RemOpErr)
                     }
@@ -91,7 +91,7 @@ impl Qp {
         }
     }
 
-    /// Everything up to and including `a` is acknowledged (roce.md §3.4):
+    /// Everything up to and including `a` is acknowledged (IBA Vol 1 ch. 9 (ACKs); Linux rxe_resp.c):
     /// complete SEND/WRITE WQEs that end at or before it; a READ that
     /// ends before it without all its data means responses were lost.
     pub(crate) fn ack_through<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>, a: Psn) {
@@ -124,7 +124,7 @@ impl Qp {
                 progress = true;
             } else {
                 // A coalesced ACK inside a multi-packet SEND/WRITE (AckReq
-                // every 64 packets, roce.md §3.3).
+                // every 64 packets, Linux rxe_req.c (AckReq)).
                 if !w.op.is_read() && w.first_psn.before_eq(a) && self.comp.psn.before_eq(a) {
                     self.comp.psn = a.add(1);
                     progress = true;
@@ -169,7 +169,7 @@ impl Qp {
         self.complete_local_at_head(ctx);
     }
 
-    /// Start a go-back-N retry, spending one retry (roce.md §3.6).
+    /// Start a go-back-N retry, spending one retry (IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c).
     pub(crate) fn retry<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>, from_timer: bool) {
         if !self.comp.outstanding() {
             return;
@@ -274,7 +274,7 @@ impl Qp {
         if p.before(self.comp.psn) {
             return;
         }
-        // roce.md §3.6: the NAK first acknowledges everything before p.
+        // IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c: the NAK first acknowledges everything before p.
         self.ack_through(ctx, p.sub(1));
         if self.attrs.state == QpState::Error || self.comp.rnr_until.is_some() || self.comp.psn != p
         {
@@ -315,7 +315,7 @@ impl Qp {
             return;
         }
         if p != self.comp.psn {
-            // Responses missing before this one: go back (roce.md §3.6).
+            // Responses missing before this one: go back (IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c).
             self.retry(ctx, false);
             return;
         }

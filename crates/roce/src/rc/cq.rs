@@ -1,4 +1,4 @@
-//! Completion queues (ndk-semantics.md §4): a preallocated ring, arming
+//! Completion queues (the NDKPI completion handling requirements page): a preallocated ring, arming
 //! with the NDK merge rule, one notification per arm, overflow as a CQ
 //! error.
 
@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 
 use super::Error;
 
-/// Work completion status (IB `ib_wc_status`, roce.md §3.6). The NDK layer
-/// maps these to NTSTATUS (ndk-semantics.md §5.5).
+/// Work completion status (IB `ib_wc_status`, IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c). The NDK layer
+/// maps these to NTSTATUS (the NDK_RESULT page, ND2 ndstatus.mc as the analog).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum WcStatus {
     /// Done.
@@ -102,7 +102,7 @@ pub enum NotifyType {
 }
 
 impl NotifyType {
-    /// Merge of an arm with the one still pending (ndk-semantics.md §4:
+    /// Merge of an arm with the one still pending (the NDKPI completion handling requirements page:
     /// ANY wins, then SOLICITED, then ERRORS).
     pub const fn merge(self, other: NotifyType) -> NotifyType {
         use NotifyType::*;
@@ -139,7 +139,7 @@ pub(crate) struct Cq {
     new_error: bool,
     overflowed: bool,
     /// The overflow happened while unarmed: report it on the next arm
-    /// (ndk-semantics.md §10.13, project choice).
+    /// (the NDKPI pages leave an unarmed CQ's overrun unspecified, project choice).
     error_unreported: bool,
     /// QPs that use this CQ.
     pub(crate) refs: u32,
@@ -199,7 +199,7 @@ impl Cq {
         let fire = match self.arm {
             Some(NotifyType::Any) => true,
             Some(NotifyType::Solicited) => solicited,
-            // Project choice (ndk-semantics.md §4): an error completion
+            // Project choice (the NDKPI completion handling requirements page): an error completion
             // satisfies every arm type.
             Some(NotifyType::Errors) => error,
             None => false,
@@ -245,7 +245,7 @@ impl Cq {
     }
 
     /// Arm; returns what fires at once: `Some(false)` a notification,
-    /// `Some(true)` the CQ error, `None` nothing (ndk-semantics.md §4:
+    /// `Some(true)` the CQ error, `None` nothing (the NDKPI completion handling requirements page:
     /// completions newer than the last notification satisfy the arm now).
     pub(crate) fn arm(&mut self, t: NotifyType) -> Option<bool> {
         if self.overflowed {
@@ -273,7 +273,7 @@ impl Cq {
     }
 
     /// Resize (control path). Shrinking below the held count fails and
-    /// leaves the CQ as it was (ndk-semantics.md §4, ND2 analog).
+    /// leaves the CQ as it was (the NDKPI completion handling requirements page, ND2 analog).
     pub(crate) fn resize(&mut self, depth: usize) -> Result<(), Error> {
         if depth < self.len {
             return Err(Error::InvalidArgument);

@@ -1,6 +1,6 @@
 //! The memory the engine moves bytes to and from.
 //!
-//! The engine never holds a pointer (DESIGN.md: a kernel-safe core). Every
+//! The engine never holds a pointer (docs/design.md: a kernel-safe core). Every
 //! byte it moves goes through [`Memory`], addressed by *logical address*: the
 //! kernel shell maps logical addresses to MDL-backed system addresses, the
 //! host shell uses process addresses, and tests use offsets into an arena

@@ -1,6 +1,6 @@
 //! The RC transport engine: the queue pairs of the software NIC.
 //!
-//! Sans-IO in the manner of quinn-proto's `Connection` (DESIGN.md): the
+//! Sans-IO in the manner of quinn-proto's `Connection` (docs/design.md): the
 //! caller owns sockets and clocks. It feeds received RoCE packets to
 //! [`Engine::handle_packet`], drains [`Engine::poll_transmit`] into
 //! datagrams, runs [`Engine::handle_timeout`] at [`Engine::poll_timeout`],
@@ -11,7 +11,7 @@
 //! Layout: [`psn`] (24-bit PSN arithmetic), [`qp_state`] (the IBA state
 //! machine), `qp` (attributes and the QP), `wqe` (work requests and
 //! queues), `requester`, `responder`, `completer` (the three transport
-//! roles, roce.md §3), `cq`, `srq`, [`mr`] (keys and access checks),
+//! roles, IBA Vol 1 ch. 9 (RC transport); Linux rxe_req.c, rxe_resp.c, rxe_comp.c), `cq`, `srq`, [`mr`] (keys and access checks),
 //! [`memory`] (the memory trait), `event`, `tx` (transmit scheduling),
 //! `slab` (object tables).
 //!
@@ -133,13 +133,13 @@ const QPN_SLOT_MASK: u32 = 0xFFFF;
 /// Engine-wide settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EngineConfig {
-    /// QPN of the first QP slot (rxe: 17, roce.md §0). A QP's number is
+    /// QPN of the first QP slot (rxe: 17, the Linux rxe captures in crates/roce/tests/data). A QP's number is
     /// `first_qpn + slot + (epoch << 16)`, the epoch advancing each time the
     /// slot is reused, so a peer's stale packets or CM retries for a
     /// destroyed QP do not land on its successor (IBA 12.9.8.3 asks that
     /// QPNs are not reused while old traffic may still be in flight).
     pub first_qpn: u32,
-    /// Seed of the first key bytes (DESIGN.md: randomness is passed in).
+    /// Seed of the first key bytes (docs/design.md: randomness is passed in).
     pub key_seed: u32,
     /// Epoch of each slot's first QP: a restarted device seeded afresh
     /// starts its QPNs elsewhere than the dead one, so a peer's time-wait
@@ -687,7 +687,7 @@ impl<M: Memory> Engine<M> {
     /// Post a send-queue work request (SEND, WRITE, READ, local invalidate,
     /// fast register, bind). An error means nothing was queued and no
     /// completion will come; on error deferred requests are handed on
-    /// anyway (ndk-semantics.md §5.4 rule 2).
+    /// anyway (the NDKPI work request posting requirements page rule 2).
     pub fn post_send(&mut self, qpn: u32, wr: &SendWr<'_>) -> Result<(), Error> {
         let slot = self.slot_of(qpn).ok_or(Error::InvalidHandle)?;
         let r = self.post_send_inner(slot, wr);
@@ -750,7 +750,7 @@ impl<M: Memory> Engine<M> {
             },
             SendOp::Read { remote_addr, rkey } => {
                 if qp.attrs.max_rd_atomic == 0 && !flush {
-                    // No READ could ever start (roce.md §3.7).
+                    // No READ could ever start (IBA Vol 1 ch. 9 (RDMA Read credits); Linux rxe_req.c).
                     return Err(Error::InvalidState);
                 }
                 WqeOp::Read {
@@ -872,7 +872,7 @@ impl<M: Memory> Engine<M> {
     /// state that takes it, or from the wrong addresses, is dropped.
     pub fn handle_packet(&mut self, now: Instant, rx: &RxInfo, pkt: &PacketRepr<'_>) {
         let op = pkt.bth.opcode;
-        // roce.md §1.2, §7.2: RC only, default partition (low 15 bits).
+        // IBA Vol 1 ch. 9 (BTH); Linux rxe_hdr.h, Linux rxe_recv.c (P_Key check): RC only, default partition (low 15 bits).
         if op.transport() != Transport::Rc
             || pkt.bth.pkey & 0x7FFF != 0x7FFF
             || pkt.check().is_err()
@@ -886,7 +886,7 @@ impl<M: Memory> Engine<M> {
         let Some(qp) = qps.at_mut(slot) else {
             return;
         };
-        // roce.md §7.4: the source must be the peer, the destination us.
+        // Linux rxe_recv.c check_addr: the source must be the peer, the destination us.
         let from_peer = qp.attrs.path.is_some_and(|p| {
             p.remote_ip.to_canonical() == rx.src_ip.to_canonical()
                 && p.local_ip.to_canonical() == rx.dst_ip.to_canonical()
@@ -1003,7 +1003,7 @@ impl<M: Memory> Engine<M> {
     }
 
     /// Bookkeeping after every call: QPs on an overflowed CQ enter Error
-    /// (roce.md §3.5), and the QP that was worked on is scheduled.
+    /// (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c), and the QP that was worked on is scheduled.
     fn after(&mut self, slot: Option<u32>) {
         while core::mem::take(&mut self.events.cq_overflow) {
             for s in 0..self.qps.capacity() as u32 {

@@ -1,5 +1,5 @@
 //! Memory regions, memory windows, their keys and every access check
-//! (ndk-semantics.md §6; IBA vol 1 §10.6; rxe_mr.c / rxe_mw.c for shape).
+//! (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages; IBA Vol 1 ch. 10 (memory regions and windows); rxe_mr.c / rxe_mw.c for shape).
 //!
 //! One key table holds every MR and MW. A key is `index << 8 | key byte`:
 //! the index finds the table slot, the key byte must match the object's
@@ -7,7 +7,7 @@
 //! slot's byte moves on when it is reused, so stale keys fail. Index 0 is
 //! the privileged local key ([`PRIVILEGED_LKEY`]): its SGE addresses are
 //! logical addresses, it grants local read and write and never remote
-//! access (ndk-semantics.md §6, NdkGetPrivilegedMemoryRegionToken).
+//! access (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages, NdkGetPrivilegedMemoryRegionToken).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -345,7 +345,7 @@ fn key_of(index: u32, byte: u8) -> u32 {
 
 impl KeyTable {
     /// A table with only the privileged key; `seed` picks the first key
-    /// bytes (DESIGN.md: determinism, randomness passed in).
+    /// bytes (docs/design.md: determinism, randomness passed in).
     pub(crate) fn new(seed: u32) -> Self {
         KeyTable {
             seed,
@@ -649,7 +649,7 @@ impl KeyTable {
         p.iova.checked_add(p.length).ok_or(Error::InvalidArgument)?;
         if mr.staged_pending {
             // One fast-register in flight per MR: the staging buffer is
-            // single (ndk-semantics.md §6 has no case that needs two).
+            // single (the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages has no case that needs two).
             return Err(Error::Busy);
         }
         let dst = mr
@@ -726,7 +726,7 @@ impl KeyTable {
         }
     }
 
-    /// Execution of a bind (IBA §10.6.7; ndk-semantics.md §6 NdkBind).
+    /// Execution of a bind (IBA §10.6.7; the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages NdkBind).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn exec_bind(
         &mut self,
@@ -808,7 +808,7 @@ impl KeyTable {
         self.invalidate_key(key, qp_pd)
     }
 
-    /// Invalidate by key (send with invalidate, roce.md §1.5 IETH): only a
+    /// Invalidate by key (send with invalidate, IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c IETH): only a
     /// valid fast-register MR or a bound MW of the same PD.
     pub(crate) fn invalidate_key(&mut self, key: u32, qp_pd: u32) -> Result<(), AccessError> {
         let index = key >> 8;
@@ -880,7 +880,7 @@ impl KeyTable {
     }
 
     /// Check a remote access of `len` bytes at `va` through `rkey` for a QP
-    /// in `pd` (roce.md §3.5: key, PD, state, bounds, rights).
+    /// in `pd` (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c: key, PD, state, bounds, rights).
     pub(crate) fn resolve_remote(
         &self,
         rkey: u32,
@@ -1065,8 +1065,7 @@ impl KeyTable {
 }
 
 fn check_access(access: Access) -> Result<(), Error> {
-    // IBA §10.6.3.1 (and NDK's ALLOW_REMOTE_WRITE = 0x5, ndk-semantics.md
-    // §6): remote write needs local write.
+    // IBA §10.6.3.1 (and NDK's ALLOW_REMOTE_WRITE = 0x5, the NDK_FN_REGISTER_MR, NDK_FN_FAST_REGISTER and NDK_FN_BUILD_LAM pages): remote write needs local write.
     if access.contains(Access::REMOTE_WRITE) && !access.contains(Access::LOCAL_WRITE) {
         return Err(Error::InvalidArgument);
     }

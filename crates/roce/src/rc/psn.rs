@@ -1,4 +1,4 @@
-//! 24-bit packet sequence numbers (roce.md §3.1).
+//! 24-bit packet sequence numbers (IBA Vol 1 ch. 9 (PSN arithmetic); Linux rxe_hdr.h psn_compare).
 //!
 //! PSNs wrap modulo 2^24, so they have no total order: `a` is before `b`
 //! when the 24-bit difference `b - a`, read as a signed number in
@@ -39,7 +39,7 @@ impl Psn {
         Psn(self.0.wrapping_sub(n) & PSN_MASK)
     }
 
-    /// Signed distance `self - other` in [-2^23, 2^23) (roce.md §3.1).
+    /// Signed distance `self - other` in [-2^23, 2^23) (IBA Vol 1 ch. 9 (PSN arithmetic); Linux rxe_hdr.h psn_compare).
     pub const fn diff(self, other: Psn) -> i32 {
         // Shift the 24-bit difference into the top of an i32 and back, so
         // its bit 23 becomes the sign.

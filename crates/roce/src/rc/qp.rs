@@ -20,13 +20,13 @@ use super::{CqHandle, Error, PdHandle, SrqHandle};
 use crate::time::Instant;
 
 /// rxe's cap on PSNs in flight beyond the oldest unacknowledged one
-/// (RXE_MAX_UNACKED_PSNS, roce.md §3.1).
+/// (RXE_MAX_UNACKED_PSNS, IBA Vol 1 ch. 9 (PSN arithmetic); Linux rxe_hdr.h psn_compare).
 pub const MAX_UNACKED_PSNS: i32 = 128;
 
-/// An AckReq at least every this many packets (RXE_MAX_PKT_PER_ACK, roce.md §3.3).
+/// An AckReq at least every this many packets (RXE_MAX_PKT_PER_ACK, Linux rxe_req.c (AckReq)).
 pub const MAX_PKTS_PER_ACK: u32 = 64;
 
-/// Device limits (rxe_param.h, roce.md §3.8).
+/// Device limits (rxe_param.h, Linux rxe_param.h).
 pub const MAX_WR: u32 = 0x4000;
 /// Most SGEs per work request.
 pub const MAX_SGE: u32 = 32;
@@ -59,14 +59,14 @@ pub struct QpInit {
 }
 
 /// The network path of a connected QP (what CM and rdma_cm decide,
-/// roce.md §6).
+/// Linux drivers/infiniband/core/cma.c).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Path {
     /// Our IP.
     pub local_ip: IpAddr,
     /// The peer's IP.
     pub remote_ip: IpAddr,
-    /// UDP source port of every packet of this QP (roce.md §1.1).
+    /// UDP source port of every packet of this QP (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c).
     pub udp_src_port: u16,
     /// IP TTL / hop limit (64 in the captures).
     pub hop_limit: u8,
@@ -89,7 +89,7 @@ pub struct QpAttr {
     pub sq_psn: Option<u32>,
     /// Local ACK timeout: 4.096 us * 2^timeout, 0 = infinite (5 bits).
     pub timeout: Option<u8>,
-    /// Transport retries (3 bits; 7 = infinite as in rxe, roce.md §3.6).
+    /// Transport retries (3 bits; 7 = infinite as in rxe, IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c).
     pub retry_cnt: Option<u8>,
     /// RNR retries (3 bits; 7 = infinite).
     pub rnr_retry: Option<u8>,
@@ -135,7 +135,7 @@ pub struct Attrs {
 impl Default for Attrs {
     fn default() -> Self {
         // IBA defaults after create; rxe's default path MTU is 256
-        // (roce.md §3.2).
+        // (IBA Vol 1 ch. 9 (segmentation at the path MTU); Linux rxe_req.c).
         Attrs {
             state: QpState::Reset,
             mtu: 256,
@@ -153,7 +153,7 @@ impl Default for Attrs {
 }
 
 impl Attrs {
-    /// The retransmit timeout, `None` for infinite (roce.md §3.6).
+    /// The retransmit timeout, `None` for infinite (IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c).
     pub fn ack_timeout(&self) -> Option<Duration> {
         if self.timeout == 0 {
             return None;
@@ -216,7 +216,7 @@ impl<M: Memory + ?Sized> Ctx<'_, M> {
                     self.events.push(Event::CqError(h));
                 }
                 if first {
-                    // roce.md §3.5: CQ overflow -> QP error; the engine
+                    // IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c: CQ overflow -> QP error; the engine
                     // moves every QP on this CQ to Error after this call.
                     self.events.cq_overflow = true;
                 }
@@ -307,7 +307,7 @@ impl Qp {
             ctx.keys.cancel_fast_reg(mr);
         }
         // NDK SILENT_SUCCESS: an unsignaled success makes no entry; an
-        // error always does (ndk-semantics.md §5.3, roce.md §3.6).
+        // error always does (ndkpi.h NDK_OP_FLAG_*, IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c).
         if w.signaled || status.is_error() {
             ctx.complete(
                 self.send_cq,
@@ -344,7 +344,7 @@ impl Qp {
     }
 
     /// Enter Error: flush every send WQE and every receive WQE of this QP
-    /// exactly once with WrFlushErr (roce.md §3.6). `fatal` is the status
+    /// exactly once with WrFlushErr (IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c). `fatal` is the status
     /// of a transport failure, reported as [`Event::QpFatal`]. SRQ WQEs
     /// not yet taken belong to the SRQ and stay.
     pub(crate) fn enter_error<M: Memory + ?Sized>(
@@ -476,7 +476,7 @@ mod tests {
         a.timeout = 1;
         assert_eq!(a.ack_timeout(), Some(Duration::from_nanos(8192)));
         a.timeout = 19;
-        // roce.md §3.6: 19 -> about 2.15 s.
+        // IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c: 19 -> about 2.15 s.
         assert_eq!(a.ack_timeout(), Some(Duration::from_nanos(4096 << 19)));
         a.timeout = 31;
         assert_eq!(a.ack_timeout(), Some(Duration::from_nanos(4096 << 31)));

@@ -1,4 +1,4 @@
-//! The IBA queue pair state machine (IBA vol 1 §10.3.1, as rxe_qp.c
+//! The IBA queue pair state machine (IBA Vol 1 ch. 10, QP states; as rxe_qp.c
 //! enforces it): which `modify` transitions are legal.
 
 use core::fmt;

@@ -1,5 +1,5 @@
 //! The requester: turns send work requests into request packets
-//! (roce.md §3.1-§3.3, §3.7; rxe_req.c for shape). Segmentation to the
+//! (IBA Vol 1 ch. 9 (PSN arithmetic); Linux rxe_hdr.h psn_compare-Linux rxe_req.c (AckReq), IBA Vol 1 ch. 9 (RDMA Read credits); Linux rxe_req.c; rxe_req.c for shape). Segmentation to the
 //! path MTU with First/Middle/Last/Only, AckReq on message ends and every
 //! 64 packets, READs reserving one PSN per response packet, the window of
 //! 128 unacknowledged PSNs, read credits, read fences, and local memory
@@ -25,11 +25,11 @@ pub(crate) struct ReqState {
     /// PSN of the next request packet.
     pub(crate) psn: Psn,
     /// Bytes of WQE `sq.cur` already sent (for a READ: already received,
-    /// so a retry asks only for the rest, roce.md §3.6).
+    /// so a retry asks only for the rest, IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c).
     pub(crate) offset: u32,
     /// Packets sent since the last one with AckReq.
     pub(crate) noack: u32,
-    /// READs in flight (bounded by max_rd_atomic, roce.md §3.7).
+    /// READs in flight (bounded by max_rd_atomic, IBA Vol 1 ch. 9 (RDMA Read credits); Linux rxe_req.c).
     pub(crate) reads: u32,
 }
 
@@ -52,7 +52,7 @@ pub(crate) enum Produced {
     NoRoom,
 }
 
-/// The opcode of a SEND/WRITE packet at this position (roce.md §1.5, §3.2).
+/// The opcode of a SEND/WRITE packet at this position (IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c, IBA Vol 1 ch. 9 (segmentation at the path MTU); Linux rxe_req.c).
 pub(crate) fn request_opcode(op: &WqeOp, first: bool, last: bool) -> Opcode {
     use Opcode::*;
     match (op, first, last) {
@@ -97,7 +97,7 @@ impl Qp {
             if fresh && state == QpState::Sqd {
                 return Produced::Nothing;
             }
-            // NDK READ_FENCE (ndk-semantics.md §5.3): earlier READs first.
+            // NDK READ_FENCE (ndkpi.h NDK_OP_FLAG_*): earlier READs first.
             if fresh && wqe.fence && self.req.reads > 0 {
                 return Produced::Nothing;
             }
@@ -109,7 +109,7 @@ impl Qp {
                     continue;
                 }
                 // A failed WQE waits at its place for earlier ones to
-                // complete, then completes with its error (roce.md §3.6).
+                // complete, then completes with its error (IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c).
                 self.complete_local_at_head(ctx);
                 return Produced::Nothing;
             }
@@ -181,7 +181,7 @@ impl Qp {
         let (first_psn, last_psn) = if wqe.started {
             (wqe.first_psn, wqe.last_psn)
         } else {
-            // roce.md §3.1: a READ reserves one PSN per response packet.
+            // IBA Vol 1 ch. 9 (PSN arithmetic); Linux rxe_hdr.h psn_compare: a READ reserves one PSN per response packet.
             (psn, psn.add(packets(wqe.length, mtu) - 1))
         };
         let offset = self.req.offset.min(wqe.length);
@@ -202,7 +202,7 @@ impl Qp {
             let last = rem <= mtu;
             let mut bth = BthRepr::new(request_opcode(&wqe.op, first, last), dest, psn.value());
             bth.ack_req = last || self.req.noack + 1 >= MAX_PKTS_PER_ACK;
-            // roce.md §1.2: SE only on the last packet of a SEND or WRITE
+            // IBA Vol 1 ch. 9 (BTH); Linux rxe_hdr.h: SE only on the last packet of a SEND or WRITE
             // with immediate that asked for it.
             bth.solicited = last
                 && wqe.solicited
@@ -299,7 +299,7 @@ impl Qp {
             self.sq.cur += 1;
             self.req.offset = 0;
         }
-        // roce.md §3.6: the retransmit timer runs while PSNs are unacked.
+        // IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c: the retransmit timer runs while PSNs are unacked.
         if self.comp.timer.is_none() {
             self.comp.timer = self.attrs.ack_timeout().map(|d| ctx.now + d);
         }

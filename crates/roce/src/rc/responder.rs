@@ -1,4 +1,4 @@
-//! The responder: executes the peer's requests (roce.md §3.4, §3.5;
+//! The responder: executes the peer's requests (IBA Vol 1 ch. 9 (ACKs); Linux rxe_resp.c, IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c;
 //! rxe_resp.c for shape). PSN check (sequence NAK once per gap,
 //! duplicates re-ACKed without re-execution, duplicate READs replayed from
 //! saved resources), opcode sequence, operation and length checks,
@@ -35,7 +35,7 @@ enum InMsg {
 }
 
 /// A saved RDMA READ (a responder resource): enough to replay its
-/// responses when the READ comes again as a duplicate (roce.md §3.5).
+/// responses when the READ comes again as a duplicate (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c).
 #[derive(Debug, Clone, Copy, Default)]
 struct ReadRes {
     valid: bool,
@@ -119,7 +119,7 @@ impl RespState {
     }
 
     /// Size the READ resources (control path): max_dest_rd_atomic rounded
-    /// up to a power of two, as rxe does (roce.md §3.5, §3.7).
+    /// up to a power of two, as rxe does (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c, IBA Vol 1 ch. 9 (RDMA Read credits); Linux rxe_req.c).
     pub(crate) fn set_resources(&mut self, n: u32) {
         let n = if n == 0 {
             0
@@ -206,7 +206,7 @@ impl Qp {
         let psn = Psn::new(pkt.bth.psn);
         let d = psn.diff(self.resp.epsn);
         if d > 0 {
-            // roce.md §3.5: one sequence NAK per gap, carrying the
+            // IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c: one sequence NAK per gap, carrying the
             // expected PSN; later packets of the gap are dropped.
             if !self.resp.nak_sent {
                 self.resp.nak_sent = true;
@@ -225,7 +225,7 @@ impl Qp {
         let op = pkt.bth.opcode;
         let class = op.class();
         let pos = op.position();
-        // Opcode sequence (roce.md §3.5): inside a message only its Middle
+        // Opcode sequence (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c): inside a message only its Middle
         // and Last may come; outside it only First or Only.
         let seq_ok = match self.resp.in_msg {
             InMsg::Send => {
@@ -252,7 +252,7 @@ impl Qp {
         if !op_ok {
             return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, None);
         }
-        // Lengths (roce.md §1.4): First/Middle exactly one MTU, Last 1..MTU,
+        // Lengths (IBA Vol 1 ch. 9 (PadCnt); Linux rxe_hdr.h): First/Middle exactly one MTU, Last 1..MTU,
         // Only up to MTU.
         let mtu = self.mtu() as usize;
         let plen = pkt.payload.len();
@@ -297,7 +297,7 @@ impl Qp {
     }
 
     fn rnr_nak(&mut self, psn: Psn) {
-        // roce.md §3.5: RNR NAK with our min_rnr_timer for the request's
+        // IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c: RNR NAK with our min_rnr_timer for the request's
         // PSN; the packet is dropped and the QP stays up.
         let (t, m) = (self.attrs.min_rnr_timer, self.resp.msn);
         self.resp.queue_ack(psn, Syndrome::RnrNak { timer: t }, m);
@@ -316,12 +316,12 @@ impl Qp {
         let off = self.resp.cur.offset;
         let plen = pkt.payload.len() as u64;
         if u64::from(off) + plen > u64::from(self.resp.cur.length) {
-            // The SEND does not fit the receive buffers (roce.md §3.5).
+            // The SEND does not fit the receive buffers (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c).
             return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, Some(WcStatus::LocLenErr));
         }
         let mut invalidated = None;
         if let Some(ieth) = pkt.ieth {
-            // ndk-semantics.md §5.4: an invalid token aborts the connection.
+            // the NDKPI work request posting requirements page: an invalid token aborts the connection.
             if ctx.keys.invalidate_key(ieth.rkey, self.pd).is_err() {
                 return self.resp_fatal(
                     ctx,
@@ -336,7 +336,7 @@ impl Qp {
             ctx.keys
                 .scatter(ctx.mem, self.pd, self.resp.cur.sges(), off, pkt.payload)
         {
-            // A malformed receive WQE (roce.md §3.5): remote operational error.
+            // A malformed receive WQE (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c): remote operational error.
             return self.resp_fatal(ctx, psn, NakCode::RemoteOperationalError, Some(status));
         }
         self.resp.cur.offset = off + pkt.payload.len() as u32;
@@ -370,7 +370,7 @@ impl Qp {
     ) {
         let op = pkt.bth.opcode;
         let end = op.is_end();
-        // WRITE with immediate consumes a receive at its end (roce.md §1.5);
+        // WRITE with immediate consumes a receive at its end (IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c);
         // check it before anything is written so an RNR changes nothing.
         if op.has_immediate() && !self.take_recv(ctx) {
             return self.rnr_nak(psn);
@@ -403,7 +403,7 @@ impl Qp {
             self.resp.write_len = reth.dma_len;
         }
         let plen = pkt.payload.len() as u32;
-        // roce.md §1.4: never more than what is left; Last/Only exactly that.
+        // IBA Vol 1 ch. 9 (PadCnt); Linux rxe_hdr.h: never more than what is left; Last/Only exactly that.
         if plen > self.resp.write_resid || (end && plen != self.resp.write_resid) {
             return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, None);
         }
@@ -485,7 +485,7 @@ impl Qp {
             return;
         }
         let npkts = packets(reth.dma_len, self.mtu());
-        // roce.md §0: the MSN counts a READ when it arrives.
+        // the Linux rxe captures in crates/roce/tests/data: the MSN counts a READ when it arrives.
         self.resp.msn = next_msn(self.resp.msn);
         if let Some(r) = self.resp.res.get_mut(slot) {
             *r = ReadRes {
@@ -508,7 +508,7 @@ impl Qp {
         self.resp.epsn = psn.add(npkts);
     }
 
-    /// A request PSN before the expected one (roce.md §3.5).
+    /// A request PSN before the expected one (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c).
     fn duplicate(&mut self, pkt: &PacketRepr<'_>, psn: Psn) {
         match pkt.bth.opcode.class() {
             OpClass::Send | OpClass::RdmaWrite => {
@@ -552,7 +552,7 @@ impl Qp {
 
     /// A request the responder cannot execute: the current receive (if
     /// any) completes with `recv_status`, the QP enters Error, and the NAK
-    /// is the last thing it sends (roce.md §3.5).
+    /// is the last thing it sends (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c).
     fn resp_fatal<M: Memory + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, M>,

@@ -1,4 +1,4 @@
-//! Shared receive queues (ndk-semantics.md §5.1): a receive queue several
+//! Shared receive queues (the NDK_FN_CREATE_QP page): a receive queue several
 //! QPs draw from, with a one-shot limit event armed by setting the limit.
 
 use super::Error;

@@ -6,7 +6,7 @@ use core::net::IpAddr;
 
 use crate::wire::packet::PacketRepr;
 
-/// The largest payload: path MTU 4096 (roce.md §3.2).
+/// The largest payload: path MTU 4096 (IBA Vol 1 ch. 9 (segmentation at the path MTU); Linux rxe_req.c).
 pub const MAX_PAYLOAD: usize = 4096;
 
 /// A buffer of this many bytes holds any packet the engine emits: the
@@ -31,7 +31,7 @@ pub struct TxInfo {
     pub local_ip: IpAddr,
     /// IP destination.
     pub remote_ip: IpAddr,
-    /// UDP source port (one per QP, roce.md §1.1).
+    /// UDP source port (one per QP, IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c).
     pub udp_src_port: u16,
     /// UDP destination port (4791).
     pub udp_dst_port: u16,
@@ -48,7 +48,7 @@ pub struct RxInfo {
     pub src_ip: IpAddr,
     /// IP destination.
     pub dst_ip: IpAddr,
-    /// UDP source port (not checked, as rxe does not: roce.md §1.1).
+    /// UDP source port (not checked, as rxe does not: IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c).
     pub udp_src_port: u16,
 }
 

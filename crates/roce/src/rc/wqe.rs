@@ -3,7 +3,7 @@
 //! Queues are fixed-capacity rings built at QP/SRQ creation: a slot per
 //! work request, each with room for the queue's max SGEs and (send queues)
 //! its max inline bytes, so posting copies into preallocated memory and
-//! never allocates (DESIGN.md: the hot path allocates nothing).
+//! never allocates (docs/design.md: the hot path allocates nothing).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -13,7 +13,7 @@ use super::cq::WcStatus;
 use super::mr::{Access, FastRegParams, InvalidateTarget, MrHandle, MwHandle};
 use super::psn::Psn;
 
-/// Largest message: 2^31 bytes (IBA; rxe allows 8 MiB, roce.md §3.8, but
+/// Largest message: 2^31 bytes (IBA; rxe allows 8 MiB, Linux rxe_param.h, but
 /// nothing here depends on the smaller bound).
 pub const MAX_MESSAGE_LEN: u32 = 1 << 31;
 
@@ -30,7 +30,7 @@ pub struct Sge {
     pub lkey: u32,
 }
 
-/// Send work request flags (ndk-semantics.md §5.3).
+/// Send work request flags (ndkpi.h NDK_OP_FLAG_*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SendFlags(u8);
 
@@ -241,7 +241,7 @@ pub(crate) struct SendWqe {
     pub(crate) read_counted: bool,
 }
 
-/// Packets a message of `len` bytes takes at `mtu` (roce.md §3.2: an empty
+/// Packets a message of `len` bytes takes at `mtu` (IBA Vol 1 ch. 9 (segmentation at the path MTU); Linux rxe_req.c: an empty
 /// message is one packet).
 pub(crate) const fn packets(len: u32, mtu: u32) -> u32 {
     if len == 0 || mtu == 0 {

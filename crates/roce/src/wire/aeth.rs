@@ -1,10 +1,10 @@
-//! ACK Extended Transport Header, 4 bytes (roce.md §1.3): syndrome + MSN,
+//! ACK Extended Transport Header, 4 bytes (IBA Vol 1 ch. 9 (extended transport headers); Linux rxe_hdr.h): syndrome + MSN,
 //! in Acknowledge, ATOMIC Acknowledge and READ Response First/Last/Only.
 //!
 //! Every syndrome byte decodes (reserved ones to [`Syndrome::Reserved`] and
 //! unknown NAK codes to [`NakCode::Reserved`]) because what to do with them
 //! is the completer's decision (rxe treats an unknown NAK as a remote
-//! operational error, roce.md §1.3), not the codec's.
+//! operational error, IBA Vol 1 ch. 9 (extended transport headers); Linux rxe_hdr.h), not the codec's.
 
 use super::bytes::{fields, fixed_view};
 use super::{Error, Result};
@@ -18,10 +18,10 @@ mod field {
 pub const HEADER_LEN: usize = 4;
 
 /// The credit code meaning "no credit information": what rxe always sends
-/// (roce.md §0, syndrome 0x1F).
+/// (the Linux rxe captures in crates/roce/tests/data, syndrome 0x1F).
 pub const CREDITS_UNLIMITED: u8 = 0x1F;
 
-/// NAK codes (syndrome 0b011xxxxx), roce.md §1.3.
+/// NAK codes (syndrome 0b011xxxxx), IBA Vol 1 ch. 9 (extended transport headers); Linux rxe_hdr.h
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NakCode {
     /// 0: PSN sequence error; the AETH's packet carries the expected PSN.
@@ -130,7 +130,7 @@ pub const fn credits(code: u8) -> Option<u32> {
 }
 
 /// Microseconds a 5-bit RNR NAK timer code asks the requester to wait
-/// (IBA RNR timer table, roce.md §3.6); `None` above 31. rxe's own table
+/// (IBA RNR timer table, IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c); `None` above 31. rxe's own table
 /// has a typo for code 25 (61410); the IBA value 61440 is used here.
 pub fn rnr_timer_usecs(code: u8) -> Option<u32> {
     const TABLE: [u32; 32] = [
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn rnr_timer_table_matches_roce_md_3_6() {
-        // (code, milliseconds x 100) straight from the roce.md table.
+        // (code, milliseconds x 100) straight from the IBA Vol 1 and Linux rxe table.
         let ms100: [(u8, u32); 32] = [
             (0, 65536),
             (1, 1),

@@ -1,4 +1,4 @@
-//! Atomic Acknowledge Extended Transport Header, 8 bytes (roce.md §1.3):
+//! Atomic Acknowledge Extended Transport Header, 8 bytes (IBA Vol 1 ch. 9 (extended transport headers); Linux rxe_hdr.h):
 //! the value the target held before the atomic, after the AETH of an
 //! ATOMIC Acknowledge.
 

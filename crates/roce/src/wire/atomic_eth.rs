@@ -1,4 +1,4 @@
-//! Atomic Extended Transport Header, 28 bytes (roce.md §1.3): in Compare &
+//! Atomic Extended Transport Header, 28 bytes (IBA Vol 1 ch. 9 (extended transport headers); Linux rxe_hdr.h): in Compare &
 //! Swap and Fetch & Add requests.
 
 use super::bytes::{fields, fixed_view};

@@ -1,4 +1,4 @@
-//! Base Transport Header, 12 bytes (roce.md §1.2).
+//! Base Transport Header, 12 bytes (IBA Vol 1 ch. 9 (BTH); Linux rxe_hdr.h).
 
 use super::bytes::{fields, fixed_view, set_u8};
 use super::opcode::Opcode;
@@ -30,18 +30,18 @@ mod field {
 /// Length of the BTH.
 pub const HEADER_LEN: usize = 12;
 
-/// Offset of the BTH byte the ICRC replaces with 0xFF (roce.md §2: FECN,
+/// Offset of the BTH byte the ICRC replaces with 0xFF (IBA Annex A17 (ICRC); Linux rxe_icrc.c: FECN,
 /// BECN and the 6 reserved bits, "resv8a").
 pub const ICRC_MASKED: usize = field::FECN_BECN;
 
-/// The one transport header version (rxe drops anything else, roce.md §1.2).
+/// The one transport header version (rxe drops anything else, IBA Vol 1 ch. 9 (BTH); Linux rxe_hdr.h).
 pub const TRANSPORT_VERSION: u8 = 0;
 
 /// Largest 24-bit value (QPNs, PSNs).
 pub const MAX_24: u32 = 0x00FF_FFFF;
 
 /// The QP number of the GSI, where every MAD (and so every CM message)
-/// is sent (roce.md §0).
+/// is sent (the Linux rxe captures in crates/roce/tests/data).
 pub const GSI_QPN: u32 = 1;
 
 fixed_view!(Packet, HEADER_LEN, "A read/write view of a BTH.");
@@ -51,7 +51,7 @@ fields! { Packet;
     opcode, set_opcode: u8(field::OPCODE);
     /// Solicited event.
     solicited, set_solicited: flag(field::SOLICITED);
-    /// MigReq (rxe sends 0, ConnectX 1; receivers ignore it, roce.md §7.13).
+    /// MigReq (rxe sends 0, ConnectX 1; receivers ignore it, IBA Vol 1 ch. 9: receivers ignore MigReq).
     mig_req, set_mig_req: flag(field::MIG_REQ);
     /// Pad count (0-3).
     pad_count, set_pad_count: bits(field::PAD_COUNT);
@@ -107,7 +107,7 @@ pub struct BthRepr {
 
 impl BthRepr {
     /// A BTH with the given opcode, destination QP and PSN, P_Key 0xFFFF
-    /// (the default partition rxe insists on, roce.md §7.2) and all flags 0.
+    /// (the default partition rxe insists on, Linux rxe_recv.c (P_Key check)) and all flags 0.
     pub const fn new(opcode: Opcode, dest_qp: u32, psn: u32) -> Self {
         BthRepr {
             opcode,
@@ -192,7 +192,7 @@ impl BthRepr {
 mod tests {
     use super::*;
 
-    // BTH of the roce.md §2 worked example: ACK to QP 0x11, PSN 0xb55b8d.
+    // BTH of the IBA Annex A17 (ICRC); Linux rxe_icrc.c worked example: ACK to QP 0x11, PSN 0xb55b8d.
     const ACK_BTH: [u8; 12] = [
         0x11, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x11, 0x00, 0xb5, 0x5b, 0x8d,
     ];

@@ -3,7 +3,7 @@
 //! macros that declare those views.
 //!
 //! The crate may not index or panic (lib.rs; a panic in a driver is a blue
-//! screen: DESIGN.md, rules of the house), so every access goes through
+//! screen: docs/design.md, rules of the house), so every access goes through
 //! `get` and `first_chunk`. A view built with `new_checked` never takes the
 //! fallback branch; one built with `new_unchecked` over a short buffer reads
 //! zeros and drops writes instead of panicking.
@@ -116,7 +116,7 @@ pub(crate) fn set_flag(buf: &mut [u8], at: usize, mask: u8, v: bool) {
 }
 
 /// A 20-bit flow label in the top bits of the 32-bit word at `at`
-/// (roce.md §5.1: MSB-aligned, bytes at..at+2 and the high nibble of at+2).
+/// (IBA Vol 1 ch. 12 (REQ); Linux include/rdma/ibta_vol1_c12.h: MSB-aligned, bytes at..at+2 and the high nibble of at+2).
 #[inline]
 pub(crate) fn flow_label(buf: &[u8], at: usize) -> u32 {
     u32_at(buf, at) >> 12

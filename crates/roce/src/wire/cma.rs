@@ -1,4 +1,4 @@
-//! The rdma_cm layer on top of IB CM (shared spec roce.md §6): the service-ID
+//! The rdma_cm layer on top of IB CM (Linux drivers/infiniband/core/cma.c): the service-ID
 //! mapping of port spaces and ports, the `cma_hdr` that opens the REQ private
 //! data, and the RoCE flow label rdma_cm derives from the ports.
 
@@ -29,7 +29,7 @@ pub const SERVICE_ID_PREFIX: u64 = 0x0000_0000_0100_0000;
 pub const SERVICE_ID_PREFIX_MASK: u64 = 0xFFFF_FFFF_FF00_0000;
 
 /// The service ID rdma_cm listens on and connects to for `port` in `space`:
-/// `space << 16 | port` (roce.md §6; e.g. TCP port 7174 ->
+/// `space << 16 | port` (Linux drivers/infiniband/core/cma.c; e.g. TCP port 7174 ->
 /// 0x0000000001061C06).
 pub const fn service_id(space: PortSpace, port: u16) -> u64 {
     ((space.0 as u64) << 16) | port as u64
@@ -46,8 +46,8 @@ pub const fn port_of_service_id(service_id: u64) -> Option<(PortSpace, u16)> {
 
 /// The RoCE flow label rdma_cm puts in the REQ primary path when the
 /// address gives none (IPv4 always): `(src_port * 31 + dst_port) & 0xFFFFF`
-/// (roce.md §0 and §6; cma.c `cma_get_roce_udp_flow_label`). Both peers then
-/// derive their UDP source port from it (roce.md §1.1).
+/// (the Linux rxe captures in crates/roce/tests/data and Linux drivers/infiniband/core/cma.c; cma.c `cma_get_roce_udp_flow_label`). Both peers then
+/// derive their UDP source port from it (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c).
 pub const fn roce_flow_label(src_port: u16, dst_port: u16) -> u32 {
     (src_port as u32)
         .wrapping_mul(31)
@@ -60,7 +60,7 @@ pub const HEADER_LEN: usize = 36;
 /// The only `cma_version` defined.
 pub const CMA_VERSION: u8 = 0x00;
 
-/// Byte offsets in `cma_hdr` (roce.md §6).
+/// Byte offsets in `cma_hdr` (Linux drivers/infiniband/core/cma.c).
 mod field {
     pub const CMA_VERSION: usize = 0;
     /// IP version in the high nibble; the low nibble is reserved.
@@ -119,7 +119,7 @@ pub struct Repr {
     /// The active side's address.
     pub src_addr: IpAddr,
     /// The address the active side connects to; the passive side checks it
-    /// against its listener (roce.md §6).
+    /// against its listener (Linux drivers/infiniband/core/cma.c).
     pub dst_addr: IpAddr,
 }
 
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn service_id_both_ways() {
-        // roce.md §0: rping on TCP port 7174, reject on port 9999.
+        // the Linux rxe captures in crates/roce/tests/data: rping on TCP port 7174, reject on port 9999.
         assert_eq!(service_id(PortSpace::TCP, 7174), 0x0000_0000_0106_1C06);
         assert_eq!(service_id(PortSpace::TCP, 9999), 0x0000_0000_0106_270F);
         assert_eq!(
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn flow_label_from_ports() {
-        // roce.md §0, both rping captures.
+        // the Linux rxe captures in crates/roce/tests/data, both rping captures.
         assert_eq!(roce_flow_label(0xE93D, 7174), 0xC5A69);
         assert_eq!(roce_flow_label(0xA343, 7174), 0x3E123);
         assert_eq!(roce_flow_label(0xFFFF, 0xFFFF), (0xFFFF * 32) & 0xF_FFFF);

@@ -1,5 +1,5 @@
-//! Datagram Extended Transport Header, 8 bytes (roce.md §1.3): Q_Key and
-//! source QP of a UD packet (every QP1 MAD carries one, roce.md §0).
+//! Datagram Extended Transport Header, 8 bytes (IBA Vol 1 ch. 9 (extended transport headers); Linux rxe_hdr.h): Q_Key and
+//! source QP of a UD packet (every QP1 MAD carries one, the Linux rxe captures in crates/roce/tests/data).
 
 use super::bytes::{fields, fixed_view};
 use super::{Error, Result};
@@ -13,7 +13,7 @@ mod field {
 /// Length of the DETH.
 pub const HEADER_LEN: usize = 8;
 
-/// The well-known Q_Key of the GSI (QP1), roce.md §0 / §7.2.
+/// The well-known Q_Key of the GSI (QP1), the Linux rxe captures in crates/roce/tests/data / Linux rxe_recv.c (P_Key check).
 pub const GSI_QKEY: u32 = 0x8001_0000;
 
 fixed_view!(Packet, HEADER_LEN, "A read/write view of a DETH.");
@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn gsi_deth_layout_and_round_trip() {
-        // DETH of every captured CM MAD: Q_Key 0x80010000, SrcQP 1 (roce.md §0).
+        // DETH of every captured CM MAD: Q_Key 0x80010000, SrcQP 1 (the Linux rxe captures in crates/roce/tests/data).
         let wire = [0x80, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01];
         let r = DethRepr::parse(&Packet::new_checked(&wire[..]).unwrap()).unwrap();
         assert_eq!(

@@ -1,5 +1,5 @@
 //! Ethernet II header (14 bytes, no VLAN tag): the outer layer of a RoCEv2
-//! frame (roce.md §1.1).
+//! frame (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c).
 //!
 //! The four outer layers (Ethernet, IPv4, IPv6, UDP) are small hand-written
 //! views rather than a dependency. Evaluated (both would build `no_std`):

@@ -1,10 +1,10 @@
 //! Whole RoCEv2 datagrams (IP + UDP + transport packet) and Ethernet
-//! frames around them (roce.md §1.1), parsed with every check a receiver
+//! frames around them (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c), parsed with every check a receiver
 //! makes (IP checksum, lengths, UDP port, UDP checksum when present, ICRC)
 //! and emitted with the lengths, IPv4 checksum and ICRC filled in.
 //!
 //! The ICRC covers the IP header's Identification, flags, total length and
-//! addresses (only TOS, TTL and checksum are masked, roce.md §2), so
+//! addresses (only TOS, TTL and checksum are masked, IBA Annex A17 (ICRC); Linux rxe_icrc.c), so
 //! whoever builds the IP header must build the ICRC with it: a shell that
 //! hands the transport packet to an OS UDP socket cannot produce a valid
 //! ICRC unless it controls those fields.
@@ -27,7 +27,7 @@ pub enum IpRepr {
 }
 
 impl IpRepr {
-    /// An IPv4 header as rxe builds it (roce.md §0/§1.1): TOS 0, DF set,
+    /// An IPv4 header as rxe builds it (the Linux rxe captures in crates/roce/tests/data/IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c): TOS 0, DF set,
     /// TTL 64, protocol UDP, Identification 0 (the caller sets a running
     /// value). The payload length is filled in by `emit`.
     pub const fn ipv4(src_addr: [u8; 4], dst_addr: [u8; 4]) -> Self {
@@ -195,7 +195,7 @@ impl<'a> DatagramRepr<'a> {
             .ok_or(Error::Truncated)?;
 
         // rxe drops a packet with a bad ICRC before looking further
-        // (roce.md §2), so a corrupted packet reports BadIcrc, not whatever
+        // (IBA Annex A17 (ICRC); Linux rxe_icrc.c), so a corrupted packet reports BadIcrc, not whatever
         // its corrupted opcode would make of it.
         icrc::verify(ip_header, udp_header, roce)?;
         let packet = PacketRepr::parse(&packet::Packet::new_unchecked(roce))?;
@@ -309,7 +309,7 @@ mod tests {
     use crate::wire::bth::BthRepr;
     use crate::wire::opcode::Opcode;
 
-    // rping-small frame 5 from the IP header on (roce.md §2 worked example).
+    // rping-small frame 5 from the IP header on (IBA Annex A17 (ICRC); Linux rxe_icrc.c worked example).
     const ACK_IP: [u8; 48] = [
         0x45, 0x00, 0x00, 0x30, 0x90, 0x79, 0x40, 0x00, 0x40, 0x11, 0x96, 0x2d, 0x0a, 0x09, 0x00,
         0x02, 0x0a, 0x09, 0x00, 0x03, 0xda, 0x58, 0x12, 0xb7, 0x00, 0x1c, 0x00, 0x00, 0x11, 0x00,

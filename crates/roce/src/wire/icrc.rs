@@ -1,4 +1,4 @@
-//! The RoCEv2 invariant CRC (roce.md §2), computed and checked exactly as
+//! The RoCEv2 invariant CRC (IBA Annex A17 (ICRC); Linux rxe_icrc.c), computed and checked exactly as
 //! Linux rxe does (rxe_icrc.c).
 //!
 //! Input: 8 bytes of 0xFF (the masked LRH RoCEv2 does not carry), then the
@@ -84,7 +84,7 @@ pub fn compute(ip_header: &[u8], udp_header: &[u8], transport: &[u8]) -> Result<
 
     let used = ip_len + udp::HEADER_LEN + bth::HEADER_LEN;
     let mut h = crc32fast::Hasher::new();
-    // Stand-in for the LRH, which RoCEv2 does not carry (roce.md §2 step 1).
+    // Stand-in for the LRH, which RoCEv2 does not carry (IBA Annex A17 (ICRC); Linux rxe_icrc.c step 1).
     h.update(&[0xFF; 8]);
     h.update(prefix.get(..used).ok_or(Error::Truncated)?);
     h.update(tail);
@@ -132,7 +132,7 @@ pub fn split_icrc(transport_with_icrc: &[u8]) -> Result<(&[u8], [u8; ICRC_LEN])>
 mod tests {
     use super::*;
 
-    // roce.md §2 worked example: rping-small frame 5, RC ACK 10.9.0.2 -> 10.9.0.3.
+    // IBA Annex A17 (ICRC); Linux rxe_icrc.c worked example: rping-small frame 5, RC ACK 10.9.0.2 -> 10.9.0.3.
     const IP: [u8; 20] = [
         0x45, 0x00, 0x00, 0x30, 0x90, 0x79, 0x40, 0x00, 0x40, 0x11, 0x96, 0x2d, 0x0a, 0x09, 0x00,
         0x02, 0x0a, 0x09, 0x00, 0x03,
@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn worked_example_masked_input_by_hand() {
-        // The masked byte string roce.md §2 lists, hashed directly.
+        // The masked byte string IBA Annex A17 (ICRC); Linux rxe_icrc.c lists, hashed directly.
         let masked: [u8; 44] = [
             0x45, 0xff, 0x00, 0x30, 0x90, 0x79, 0x40, 0x00, 0xff, 0x11, 0xff, 0xff, 0x0a, 0x09,
             0x00, 0x02, 0x0a, 0x09, 0x00, 0x03, 0xda, 0x58, 0x12, 0xb7, 0x00, 0x1c, 0xff, 0xff,

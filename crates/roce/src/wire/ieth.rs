@@ -1,4 +1,4 @@
-//! Invalidate Extended Transport Header, 4 bytes (roce.md §1.3): the R_Key
+//! Invalidate Extended Transport Header, 4 bytes (IBA Vol 1 ch. 9 (extended transport headers); Linux rxe_hdr.h): the R_Key
 //! a SEND with Invalidate asks the responder to invalidate.
 
 use super::bytes::{fields, fixed_view};

@@ -1,4 +1,4 @@
-//! Immediate Data header, 4 bytes (roce.md §1.3): opaque 32 bits carried to
+//! Immediate Data header, 4 bytes (IBA Vol 1 ch. 9 (extended transport headers); Linux rxe_hdr.h): opaque 32 bits carried to
 //! the receiver's completion by SEND/WRITE ... with Immediate.
 
 use super::bytes::{fields, fixed_view};

@@ -1,4 +1,4 @@
-//! IPv4 header as RoCEv2 uses it (roce.md §1.1): IHL 5, no options, never
+//! IPv4 header as RoCEv2 uses it (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c): IHL 5, no options, never
 //! fragmented. The header checksum is checked on parse and written on emit.
 //! Hand-written rather than a dependency: see the note in `ethernet.rs`.
 
@@ -22,7 +22,7 @@ mod field {
 }
 
 /// Length of an option-less IPv4 header, the only kind RoCEv2 senders build
-/// (rxe writes IHL 5; roce.md §0) and the only kind rxe's ICRC handles: it
+/// (rxe writes IHL 5; the Linux rxe captures in crates/roce/tests/data) and the only kind rxe's ICRC handles: it
 /// copies exactly 20 bytes of IP header into the ICRC input.
 pub const HEADER_LEN: usize = 20;
 
@@ -31,7 +31,7 @@ const FLAG_DONT_FRAG: u16 = 0x4000;
 const FLAG_MORE_FRAGS: u16 = 0x2000;
 const FRAG_OFFSET_MASK: u16 = 0x1FFF;
 
-/// Byte offsets of the fields the ICRC masks to all-ones (roce.md §2):
+/// Byte offsets of the fields the ICRC masks to all-ones (IBA Annex A17 (ICRC); Linux rxe_icrc.c):
 /// TOS, TTL, and the two checksum bytes.
 pub const ICRC_MASKED: [usize; 4] = [field::TOS, field::TTL, field::CHECKSUM, field::CHECKSUM + 1];
 
@@ -154,7 +154,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ipv4Repr {
     /// TOS byte: DSCP (6 bits) and ECN (2 bits); rxe sends the AV traffic
-    /// class, 0 by default (roce.md §7.7).
+    /// class, 0 by default (Linux rxe_net.c (ToS 0)).
     pub tos: u8,
     /// Identification.
     pub ident: u16,
@@ -242,7 +242,7 @@ impl Ipv4Repr {
 mod tests {
     use super::*;
 
-    // IP header of rping-small frame 5 (roce.md §2 worked example).
+    // IP header of rping-small frame 5 (IBA Annex A17 (ICRC); Linux rxe_icrc.c worked example).
     const HDR: [u8; 20] = [
         0x45, 0x00, 0x00, 0x30, 0x90, 0x79, 0x40, 0x00, 0x40, 0x11, 0x96, 0x2d, 0x0a, 0x09, 0x00,
         0x02, 0x0a, 0x09, 0x00, 0x03,

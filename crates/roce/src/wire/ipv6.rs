@@ -1,4 +1,4 @@
-//! IPv6 header as RoCEv2 uses it (roce.md §1.1): 40 bytes, UDP directly as
+//! IPv6 header as RoCEv2 uses it (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c): 40 bytes, UDP directly as
 //! the next header (no extension headers). Hand-written rather than a
 //! dependency: see the note in `ethernet.rs`.
 
@@ -17,7 +17,7 @@ mod field {
 /// Length of the fixed IPv6 header.
 pub const HEADER_LEN: usize = 40;
 
-/// Byte offsets of the fields the ICRC masks (roce.md §2): traffic class
+/// Byte offsets of the fields the ICRC masks (IBA Annex A17 (ICRC); Linux rxe_icrc.c): traffic class
 /// and flow label (bytes 1-3 whole; byte 0 only its low nibble, see
 /// [`ICRC_BYTE0_MASK`]) and the hop limit.
 pub const ICRC_MASKED: [usize; 4] = [1, 2, 3, field::HOP_LIMIT];
@@ -107,7 +107,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 pub struct Ipv6Repr {
     /// Traffic class (DSCP + ECN).
     pub traffic_class: u8,
-    /// Flow label (20 bits; roce.md §1.1 leaves open whether rxe fills it).
+    /// Flow label (20 bits; IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c leaves open whether rxe fills it).
     pub flow_label: u32,
     /// Next header (17 for RoCEv2).
     pub next_header: u8,

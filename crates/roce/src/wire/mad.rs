@@ -1,4 +1,4 @@
-//! Management datagrams (MADs) carried over QP1 (shared spec roce.md §4).
+//! Management datagrams (MADs) carried over QP1 (IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h).
 //!
 //! A MAD is always exactly 256 bytes: a 24-byte common header followed by
 //! 232 bytes of class data. Only the common header is decoded here; the CM
@@ -9,7 +9,7 @@ use core::fmt;
 use super::bytes::{check_exact, fields, set_flag, set_u8, set_u16, u8_at, u16_at, view};
 use super::{Error, Result};
 
-/// Size of every MAD on the wire (roce.md §4, §7 item 2).
+/// Size of every MAD on the wire (IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h, IBA Vol 1 and Linux rxe).
 pub const MAD_LEN: usize = 256;
 /// Size of the common MAD header.
 pub const HEADER_LEN: usize = 24;
@@ -55,7 +55,7 @@ impl Method {
     pub const GET: Self = Self(0x01);
     /// Set.
     pub const SET: Self = Self(0x02);
-    /// Send: every CM message uses it (roce.md §0).
+    /// Send: every CM message uses it (the Linux rxe captures in crates/roce/tests/data).
     pub const SEND: Self = Self(0x03);
     /// Trap.
     pub const TRAP: Self = Self(0x05);
@@ -80,7 +80,7 @@ impl Method {
 }
 
 /// Attribute ID (bytes 16-17). The constants are those of the CM class
-/// (roce.md §5, ib_cm.h).
+/// (IBA Vol 1 ch. 12; Linux drivers/infiniband/core/cm.c, ib_cm.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AttributeId(pub u16);
 
@@ -117,7 +117,7 @@ impl fmt::Display for AttributeId {
     }
 }
 
-/// Byte positions of the common header (roce.md §4).
+/// Byte positions of the common header (IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h).
 mod field {
     pub const BASE_VERSION: usize = 0;
     pub const MGMT_CLASS: usize = 1;
@@ -151,7 +151,7 @@ fields! { Packet;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// A MAD is exactly 256 bytes (roce.md §4): shorter is
+    /// A MAD is exactly 256 bytes (IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h): shorter is
     /// [`Error::Truncated`], longer is [`Error::BadLength`].
     pub fn check_len(&self) -> Result<()> {
         check_exact(self.buffer.as_ref().len(), MAD_LEN)
@@ -229,11 +229,11 @@ pub struct Repr {
     pub status: u16,
     /// Class-specific word.
     pub class_specific: u16,
-    /// Transaction ID (roce.md §0 for how Linux builds it for CM).
+    /// Transaction ID (the Linux rxe captures in crates/roce/tests/data for how Linux builds it for CM).
     pub transaction_id: u64,
     /// Attribute ID.
     pub attribute_id: AttributeId,
-    /// Attribute modifier (ECE may use it on newer kernels: roce.md §4).
+    /// Attribute modifier (ECE may use it on newer kernels: IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h).
     pub attribute_modifier: u32,
 }
 
@@ -313,7 +313,7 @@ mod tests {
         let mut packet = Packet::new_checked(&mut buf[..]).unwrap();
         sample().emit(&mut packet).unwrap();
         assert_eq!(Repr::parse(&packet).unwrap(), sample());
-        // roce.md §4 byte positions.
+        // IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h byte positions.
         assert_eq!(
             buf[..HEADER_LEN],
             [

@@ -1,4 +1,4 @@
-//! RoCEv2 wire formats (shared spec roce.md §1, §2, §4, §5, §6).
+//! RoCEv2 wire formats (IBA Vol 1 ch. 9 and Annex A17; Linux rxe_hdr.h, IBA Annex A17 (ICRC); Linux rxe_icrc.c, IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h, IBA Vol 1 ch. 12; Linux drivers/infiniband/core/cm.c, Linux drivers/infiniband/core/cma.c).
 //!
 //! One file per header, in the smoltcp manner: a `Packet<T: AsRef<[u8]>>` view
 //! whose `new_checked` validates the length once, accessors by named offsets,
@@ -9,7 +9,7 @@ pub mod cma;
 mod error;
 pub mod mad;
 
-// Transport-level codecs (roce.md §1, §2).
+// Transport-level codecs (IBA Vol 1 ch. 9 and Annex A17; Linux rxe_hdr.h, IBA Annex A17 (ICRC); Linux rxe_icrc.c).
 pub mod aeth;
 pub mod atomic_ack_eth;
 pub mod atomic_eth;

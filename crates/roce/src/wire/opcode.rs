@@ -1,10 +1,10 @@
-//! The BTH opcode table (roce.md §1.5): for every opcode, its transport,
+//! The BTH opcode table (IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c): for every opcode, its transport,
 //! position in a message, operation class, the extension headers that follow
 //! the BTH (in wire order) and whether a payload follows them.
 
 use super::{Error, Result};
 
-/// An extension header that can follow the BTH (roce.md §1.3).
+/// An extension header that can follow the BTH (IBA Vol 1 ch. 9 (extended transport headers); Linux rxe_hdr.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExtHeader {
     /// Datagram ETH (UD), 8 bytes.
@@ -218,7 +218,7 @@ impl Opcode {
         self as u8
     }
 
-    /// BTH plus extension headers, in bytes (roce.md §1.5 "Header lengths").
+    /// BTH plus extension headers, in bytes (IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c "Header lengths").
     pub const fn header_len(self) -> usize {
         let mut hs = self.ext_headers();
         let mut n = super::bth::HEADER_LEN;

@@ -1,6 +1,6 @@
-//! A whole RoCEv2 transport packet, i.e. the UDP payload (roce.md §1.1):
-//! BTH, the extension headers its opcode dictates (§1.5), payload, pad
-//! (§1.4) and ICRC (§2). Plus the UDP source-port rules of §1.1.
+//! A whole RoCEv2 transport packet, i.e. the UDP payload (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c):
+//! BTH, the extension headers its opcode dictates (IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c), payload, pad
+//! (IBA Vol 1 ch. 9 (PadCnt); Linux rxe_hdr.h) and ICRC (IBA Annex A17 (ICRC); Linux rxe_icrc.c). Plus the UDP source-port rules of IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c.
 //!
 //! [`PacketRepr::parse`] checks structure but not the ICRC, which covers
 //! the IP and UDP headers too; [`frame`](super::frame) parses and emits
@@ -20,7 +20,7 @@ use super::reth::{self, RethRepr};
 use super::{Error, Result};
 
 /// Pad count for a payload of `len` bytes: enough zero bytes to reach a
-/// multiple of 4 (roce.md §1.4).
+/// multiple of 4 (IBA Vol 1 ch. 9 (PadCnt); Linux rxe_hdr.h).
 pub const fn pad_count(len: usize) -> u8 {
     // `len.wrapping_neg() & 3` is at most 3, so the cast is lossless.
     (len.wrapping_neg() & 3) as u8
@@ -86,7 +86,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             .unwrap_or_default()
     }
 
-    /// The ICRC as stored (little-endian on the wire, roce.md §2).
+    /// The ICRC as stored (little-endian on the wire, IBA Annex A17 (ICRC); Linux rxe_icrc.c).
     pub fn icrc(&self) -> u32 {
         super::icrc::split_icrc(self.buffer.as_ref()).map_or(0, |(_, b)| u32::from_le_bytes(b))
     }
@@ -112,7 +112,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 /// A RoCEv2 packet, owned headers and borrowed payload. Exactly the
-/// extension headers the opcode dictates must be `Some` (roce.md §1.5).
+/// extension headers the opcode dictates must be `Some` (IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PacketRepr<'a> {
     /// Base transport header.
@@ -178,7 +178,7 @@ impl<'a> PacketRepr<'a> {
             return Err(Error::BadLength);
         }
         // IBA: the transport packet is a whole number of 4-byte words, so
-        // the pad is exactly what the payload needs (roce.md §1.4).
+        // the pad is exactly what the payload needs (IBA Vol 1 ch. 9 (PadCnt); Linux rxe_hdr.h).
         if usize::from(pad_count(payload_len)) != pad {
             return Err(Error::BadLength);
         }
@@ -224,7 +224,7 @@ impl<'a> PacketRepr<'a> {
 
     /// The MAD this packet carries if it is a QP1 datagram: a UD SEND Only
     /// to the GSI ([`bth::GSI_QPN`]), whose whole payload is one MAD
-    /// (roce.md §0, §4); `None` for any other packet. The MAD is not
+    /// (the Linux rxe captures in crates/roce/tests/data, IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h); `None` for any other packet. The MAD is not
     /// checked here: [`CmMad::parse`](super::cm::CmMad::parse) decodes a CM
     /// MAD, [`mad::Packet`](super::mad::Packet) any other.
     pub const fn qp1_mad(&self) -> Option<&'a [u8]> {
@@ -357,7 +357,7 @@ fn emit_opt<R>(r: &Option<R>, f: impl FnOnce(&R) -> Result<()>) -> Result<()> {
 }
 
 /// UDP source port derived from a flow label the way Linux does it
-/// (rdma_flow_label_to_udp_sport, roce.md §1.1): the low 14 bits XOR the
+/// (rdma_flow_label_to_udp_sport, IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c): the low 14 bits XOR the
 /// top 6 bits of the 20-bit label, in the 0xC000-0xFFFF range.
 pub const fn udp_sport_from_flow_label(flow_label: u32) -> u16 {
     let fl = flow_label & 0x000F_FFFF;
@@ -387,7 +387,7 @@ pub const fn udp_sport(flow_label: u32, local_qpn: u32, remote_qpn: u32) -> u16 
 }
 
 /// rxe's UDP source port for a QP before any path is set:
-/// 0xC000 + hash_32(qpn, 14), the golden-ratio hash (roce.md §1.1). QP1
+/// 0xC000 + hash_32(qpn, 14), the golden-ratio hash (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c). QP1
 /// keeps it for good: 55410 (0xD872) in every captured CM MAD.
 pub const fn qp_default_udp_sport(qpn: u32) -> u16 {
     let hash = qpn.wrapping_mul(0x61C8_8647) >> (32 - 14);
@@ -403,7 +403,7 @@ mod tests {
 
     #[test]
     fn sport_from_flow_label_matches_captures() {
-        // roce.md §0: 0xC5A69 -> 55896 (rping-small), 0x3E123 -> 57644 (rping-multi).
+        // the Linux rxe captures in crates/roce/tests/data: 0xC5A69 -> 55896 (rping-small), 0x3E123 -> 57644 (rping-multi).
         assert_eq!(udp_sport_from_flow_label(0xC5A69), 55896);
         assert_eq!(udp_sport_from_flow_label(0x3E123), 57644);
         assert_eq!(udp_sport(0xC5A69, 0x11, 0x11), 55896);

@@ -1,4 +1,4 @@
-//! RDMA Extended Transport Header, 16 bytes (roce.md §1.3): in RDMA WRITE
+//! RDMA Extended Transport Header, 16 bytes (IBA Vol 1 ch. 9 (extended transport headers); Linux rxe_hdr.h): in RDMA WRITE
 //! First/Only and RDMA READ Request.
 
 use super::bytes::{fields, fixed_view};

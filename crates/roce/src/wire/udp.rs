@@ -1,6 +1,6 @@
-//! UDP header (8 bytes) carrying RoCEv2 to port 4791 (roce.md §1.1).
+//! UDP header (8 bytes) carrying RoCEv2 to port 4791 (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c).
 //!
-//! rxe sends UDP checksum 0 (roce.md §0). A non-zero checksum from another
+//! rxe sends UDP checksum 0 (the Linux rxe captures in crates/roce/tests/data). A non-zero checksum from another
 //! sender is verified when the IP addresses are supplied, and `emit` can
 //! compute one. Hand-written rather than a dependency: see `ethernet.rs`.
 
@@ -20,7 +20,7 @@ mod field {
 /// Length of the UDP header.
 pub const HEADER_LEN: usize = 8;
 
-/// Byte offsets inside the UDP header that the ICRC masks (roce.md §2).
+/// Byte offsets inside the UDP header that the ICRC masks (IBA Annex A17 (ICRC); Linux rxe_icrc.c).
 pub const ICRC_MASKED: [usize; 2] = [field::CHECKSUM, field::CHECKSUM + 1];
 
 /// The addresses the UDP checksum pseudo-header covers.
@@ -137,7 +137,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 /// The UDP header of a RoCEv2 packet, owned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UdpRepr {
-    /// Source port (roce.md §1.1: flow-label derived, or 55410 on QP1).
+    /// Source port (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c: flow-label derived, or 55410 on QP1).
     pub src_port: u16,
     /// Destination port (4791).
     pub dst_port: u16,

@@ -266,7 +266,7 @@ impl Host {
 }
 
 /// An IPv4 header and a UDP header around `len` bytes of RoCE packet,
-/// as rxe builds them (roce.md §0): TTL 64, DF, UDP checksum 0.
+/// as rxe builds them (the Linux rxe captures in crates/roce/tests/data): TTL 64, DF, UDP checksum 0.
 pub fn headers(src: SocketAddr, dst: SocketAddr, len: usize) -> ([u8; 20], [u8; 8]) {
     let (IpAddr::V4(s), IpAddr::V4(d)) = (src.ip(), dst.ip()) else {
         panic!("IPv4 only")
@@ -287,7 +287,7 @@ pub fn headers(src: SocketAddr, dst: SocketAddr, len: usize) -> ([u8; 20], [u8; 
     (ip, udp)
 }
 
-/// Connection parameters (what CM hands each side, roce.md §6).
+/// Connection parameters (what CM hands each side, Linux drivers/infiniband/core/cma.c).
 #[derive(Clone, Copy, Debug)]
 pub struct Conn {
     pub mtu: u32,

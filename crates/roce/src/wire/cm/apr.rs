@@ -1,4 +1,4 @@
-//! AlternatePathResponse, APR (attribute 0x001A; roce.md §5.5).
+//! AlternatePathResponse, APR (attribute 0x001A; IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h).
 //!
 //! rxe does not implement path migration; decoded for completeness.
 

@@ -1,4 +1,4 @@
-//! DisconnectReply, DREP (attribute 0x0016; roce.md §5.5).
+//! DisconnectReply, DREP (attribute 0x0016; IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h).
 
 cm_comm_ids_message!("DREP");
 

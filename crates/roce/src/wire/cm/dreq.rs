@@ -1,4 +1,4 @@
-//! DisconnectRequest, DREQ (attribute 0x0015; roce.md §5.5).
+//! DisconnectRequest, DREQ (attribute 0x0015; IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h).
 
 use super::Opaque;
 use crate::wire::Result;
@@ -7,7 +7,7 @@ use crate::wire::bytes::{check_width, fields};
 /// Size of the DREQ private data (ib_cm.h).
 pub const PRIVATE_DATA_LEN: usize = 220;
 
-/// Byte offsets in the DREQ body (roce.md §5.5; ibta_vol1_c12.h table 112).
+/// Byte offsets in the DREQ body (IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h; ibta_vol1_c12.h table 112).
 mod field {
     pub const LOCAL_COMM_ID: usize = 0;
     pub const REMOTE_COMM_ID: usize = 4;
@@ -23,7 +23,7 @@ fields! { Packet;
     /// Remote Communication ID.
     remote_comm_id, set_remote_comm_id: u32(field::REMOTE_COMM_ID);
     /// Remote QPN/EECN (24 bits): the receiver's QPN; Linux ignores a DREQ
-    /// that names another QP (roce.md §5.5, §7 item 11).
+    /// that names another QP (IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h, IBA Vol 1 and Linux rxe).
     remote_qpn, set_remote_qpn: u24(field::REMOTE_QPN);
 }
 

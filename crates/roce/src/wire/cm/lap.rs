@@ -1,4 +1,4 @@
-//! LoadAlternatePath, LAP (attribute 0x0019; roce.md §5.5).
+//! LoadAlternatePath, LAP (attribute 0x0019; IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h).
 //!
 //! rxe does not implement path migration; decoded for completeness. The
 //! alternate path here is laid out differently from a REQ path block

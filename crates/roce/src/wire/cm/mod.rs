@@ -1,8 +1,8 @@
-//! IB communication management (CM) messages (shared spec roce.md §5).
+//! IB communication management (CM) messages (IBA Vol 1 ch. 12; Linux drivers/infiniband/core/cm.c).
 //!
 //! Each CM message is the 232-byte class data of a MAD of class 0x07
 //! (version 2). One file per message, each with a `Packet` view over those
-//! 232 bytes (offsets as in roce.md §5, i.e. MAD offset − 24) and a `Repr`.
+//! 232 bytes (offsets as in IBA Vol 1 ch. 12; Linux drivers/infiniband/core/cm.c, i.e. MAD offset − 24) and a `Repr`.
 //! [`CmMessage`] dispatches on the attribute ID; [`CmMad`] is a whole
 //! 256-byte CM MAD, header included.
 //!
@@ -85,7 +85,7 @@ macro_rules! cm_bytes {
 
 /// The whole of a CM message that carries only the two communication IDs
 /// and 224 bytes of private data: RTU and DREP share this layout
-/// (roce.md §5.5): view, fields and `Repr`.
+/// (IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h): view, fields and `Repr`.
 macro_rules! cm_comm_ids_message {
     ($what:literal) => {
         use super::Opaque;
@@ -95,7 +95,7 @@ macro_rules! cm_comm_ids_message {
         #[doc = concat!("Size of the ", $what, " private data (ib_cm.h).")]
         pub const PRIVATE_DATA_LEN: usize = 224;
 
-        #[doc = concat!("Byte offsets in the ", $what, " body (roce.md §5.5).")]
+        #[doc = concat!("Byte offsets in the ", $what, " body (IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h).")]
         mod field {
             pub const LOCAL_COMM_ID: usize = 0;
             pub const REMOTE_COMM_ID: usize = 4;
@@ -167,7 +167,7 @@ pub const DATA_LEN: usize = mad::DATA_LEN;
 
 /// A fixed-size opaque byte field: private data, ARI, additional info.
 ///
-/// The wire always carries the full field, zero-padded (roce.md §6), so the
+/// The wire always carries the full field, zero-padded (Linux drivers/infiniband/core/cma.c), so the
 /// representation is the whole array.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Opaque<const N: usize>(pub [u8; N]);
@@ -261,7 +261,7 @@ impl TargetMessage {
     pub const OTHER: Self = Self(2);
 }
 
-/// REQ transport service type (2 bits, roce.md §5.1).
+/// REQ transport service type (2 bits, IBA Vol 1 ch. 12 (REQ); Linux include/rdma/ibta_vol1_c12.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TransportType(pub u8);
 
@@ -276,7 +276,7 @@ impl TransportType {
     pub const EXTENDED: Self = Self(3);
 }
 
-/// REJ reason (ib_cm.h `ib_cm_rej_reason`, roce.md §5.6).
+/// REJ reason (ib_cm.h `ib_cm_rej_reason`, IBA Vol 1 ch. 12 (REJ reasons); Linux include/rdma/ib_cm.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct RejectReason(pub u16);
 
@@ -377,7 +377,7 @@ fixed_view!(
     Path,
     PATH_LEN,
     "View of one path description inside a REQ (44 bytes: the primary path at \
-     REQ offset 52, the alternate at 96; roce.md §5.1). Offsets are relative \
+     REQ offset 52, the alternate at 96; IBA Vol 1 ch. 12 (REQ); Linux include/rdma/ibta_vol1_c12.h). Offsets are relative \
      to the start of the path block."
 );
 
@@ -418,7 +418,7 @@ pub struct PathRepr {
     /// Remote port GID.
     pub remote_gid: Ipv6Addr,
     /// Flow label (20 bits); on RoCEv2 it drives the UDP source port
-    /// (roce.md §1.1).
+    /// (IBA Annex A17 (RoCEv2 encapsulation); Linux rxe_net.c).
     pub flow_label: u32,
     /// Packet rate (6 bits).
     pub packet_rate: u8,
@@ -616,13 +616,13 @@ impl CmMessage {
 /// (from the message) are implied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CmMad {
-    /// Method: Send for every CM message (roce.md §0).
+    /// Method: Send for every CM message (the Linux rxe captures in crates/roce/tests/data).
     pub method: Method,
     /// MAD status (0 in practice).
     pub status: u16,
     /// Class-specific word (0 in practice).
     pub class_specific: u16,
-    /// Transaction ID: a retransmission and its answer reuse it (roce.md §0).
+    /// Transaction ID: a retransmission and its answer reuse it (the Linux rxe captures in crates/roce/tests/data).
     pub transaction_id: u64,
     /// Attribute modifier (ECE on newer kernels; 0 in the captures).
     pub attribute_modifier: u32,
@@ -711,7 +711,7 @@ mod tests {
 
     #[test]
     fn path_layout() {
-        // roce.md §5.1, REQ offsets 52..95 made relative to the path block.
+        // IBA Vol 1 ch. 12 (REQ); Linux include/rdma/ibta_vol1_c12.h, REQ offsets 52..95 made relative to the path block.
         let mut buf = [0u8; PATH_LEN];
         let repr = PathRepr {
             local_lid: 0x0102,

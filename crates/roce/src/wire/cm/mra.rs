@@ -1,4 +1,4 @@
-//! MessageReceiptAcknowledgement, MRA (attribute 0x0011; roce.md §5.2).
+//! MessageReceiptAcknowledgement, MRA (attribute 0x0011; IBA Vol 1 ch. 12 (MRA); Linux include/rdma/ibta_vol1_c12.h).
 
 use super::{Opaque, TargetMessage};
 use crate::wire::Result;
@@ -7,7 +7,7 @@ use crate::wire::bytes::{check_width, fields};
 /// Size of the MRA private data (ib_cm.h).
 pub const PRIVATE_DATA_LEN: usize = 222;
 
-/// Byte offsets in the MRA body (roce.md §5.2; ibta_vol1_c12.h table 107).
+/// Byte offsets in the MRA body (IBA Vol 1 ch. 12 (MRA); Linux include/rdma/ibta_vol1_c12.h; ibta_vol1_c12.h table 107).
 mod field {
     pub const LOCAL_COMM_ID: usize = 0;
     pub const REMOTE_COMM_ID: usize = 4;
@@ -108,7 +108,7 @@ mod tests {
             Repr::parse(&Packet::new_checked(&buf[..]).unwrap()),
             Ok(sample())
         );
-        // 1 << 6; 24 << 3 (roce.md §5.2).
+        // 1 << 6; 24 << 3 (IBA Vol 1 ch. 12 (MRA); Linux include/rdma/ibta_vol1_c12.h).
         assert_eq!(buf[0..10], [1, 2, 3, 4, 5, 6, 7, 8, 0x40, 0xC0]);
         assert_eq!(&buf[10..21], b"mra private");
         assert!(buf[21..].iter().all(|&b| b == 0));

@@ -1,4 +1,4 @@
-//! ConnectReject, REJ (attribute 0x0012; roce.md §5.3, reasons §5.6).
+//! ConnectReject, REJ (attribute 0x0012; IBA Vol 1 ch. 12 (REJ); Linux include/rdma/ibta_vol1_c12.h, reasons IBA Vol 1 ch. 12 (REJ reasons); Linux include/rdma/ib_cm.h).
 
 use super::{Opaque, RejectReason, TargetMessage, check_info_length};
 use crate::wire::Result;
@@ -9,7 +9,7 @@ pub const ARI_LEN: usize = 72;
 /// Size of the REJ private data (ib_cm.h).
 pub const PRIVATE_DATA_LEN: usize = 148;
 
-/// Byte offsets in the REJ body (roce.md §5.3; ibta_vol1_c12.h table 108).
+/// Byte offsets in the REJ body (IBA Vol 1 ch. 12 (REJ); Linux include/rdma/ibta_vol1_c12.h; ibta_vol1_c12.h table 108).
 mod field {
     pub const LOCAL_COMM_ID: usize = 0;
     pub const REMOTE_COMM_ID: usize = 4;
@@ -145,7 +145,7 @@ mod tests {
             parsed.ari_info(),
             &[0x50, 0x54, 0x00, 0xFF, 0xFE, 0x00, 0x00, 0x03]
         );
-        // 2 << 6; 8 << 1; reason 4 (roce.md §5.3).
+        // 2 << 6; 8 << 1; reason 4 (IBA Vol 1 ch. 12 (REJ); Linux include/rdma/ibta_vol1_c12.h).
         assert_eq!(
             buf[0..14],
             [
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn reason_constants_match_ib_cm_h() {
-        // A few anchors of roce.md §5.6 (the whole list is transcribed in mod.rs).
+        // A few anchors of IBA Vol 1 ch. 12 (REJ reasons); Linux include/rdma/ib_cm.h (the whole list is transcribed in mod.rs).
         assert_eq!(RejectReason::NO_QP.0, 1);
         assert_eq!(RejectReason::INVALID_SERVICE_ID.0, 8);
         assert_eq!(RejectReason::STALE_CONN.0, 10);

@@ -1,4 +1,4 @@
-//! ConnectReply, REP (attribute 0x0013; roce.md §5.4).
+//! ConnectReply, REP (attribute 0x0013; IBA Vol 1 ch. 12 (REP); Linux include/rdma/ibta_vol1_c12.h).
 
 use super::Opaque;
 use crate::wire::Result;
@@ -7,7 +7,7 @@ use crate::wire::bytes::{check_width, fields};
 /// Size of the REP private data (ib_cm.h).
 pub const PRIVATE_DATA_LEN: usize = 196;
 
-/// Byte offsets in the REP body (roce.md §5.4; ibta_vol1_c12.h table 110).
+/// Byte offsets in the REP body (IBA Vol 1 ch. 12 (REP); Linux include/rdma/ibta_vol1_c12.h; ibta_vol1_c12.h table 110).
 mod field {
     pub const LOCAL_COMM_ID: usize = 0;
     pub const REMOTE_COMM_ID: usize = 4;
@@ -48,7 +48,7 @@ fields! { Packet;
     local_eecn, set_local_eecn: u24(field::LOCAL_EECN);
     /// Middle byte of the ECE vendor ID.
     vendor_id_m, set_vendor_id_m: u8(field::VENDOR_ID_M);
-    /// Starting PSN (24 bits): the PSN the active side sends with (roce.md §0).
+    /// Starting PSN (24 bits): the PSN the active side sends with (the Linux rxe captures in crates/roce/tests/data).
     starting_psn, set_starting_psn: u24(field::STARTING_PSN);
     /// Low byte of the ECE vendor ID.
     vendor_id_l, set_vendor_id_l: u8(field::VENDOR_ID_L);
@@ -75,7 +75,7 @@ fields! { Packet;
 }
 
 cm_bytes! {
-    /// Private data (196 bytes; rdma_cm puts no header here: roce.md §6).
+    /// Private data (196 bytes; rdma_cm puts no header here: Linux drivers/infiniband/core/cma.c).
     private_data, private_data_mut: field::PRIVATE_DATA, PRIVATE_DATA_LEN
 }
 
@@ -237,7 +237,7 @@ mod tests {
             Repr::parse(&Packet::new_checked(&buf[..]).unwrap()),
             Ok(sample())
         );
-        // roce.md §5.4 and the ECE bytes 15/19/23.
+        // IBA Vol 1 ch. 12 (REP); Linux include/rdma/ibta_vol1_c12.h and the ECE bytes 15/19/23.
         assert_eq!(
             buf[0..12],
             [

@@ -1,4 +1,4 @@
-//! ConnectRequest, REQ (attribute 0x0010; roce.md §5.1).
+//! ConnectRequest, REQ (attribute 0x0010; IBA Vol 1 ch. 12 (REQ); Linux include/rdma/ibta_vol1_c12.h).
 
 use super::{Opaque, PATH_LEN, Path, PathRepr, TransportType};
 use crate::wire::Result;
@@ -7,7 +7,7 @@ use crate::wire::bytes::{check_width, fields};
 /// Size of the REQ private data (ib_cm.h).
 pub const PRIVATE_DATA_LEN: usize = 92;
 
-/// Byte offsets in the REQ body (roce.md §5.1; ibta_vol1_c12.h table 106).
+/// Byte offsets in the REQ body (IBA Vol 1 ch. 12 (REQ); Linux include/rdma/ibta_vol1_c12.h; ibta_vol1_c12.h table 106).
 /// Bit fields are `(byte, mask)`.
 mod field {
     pub const LOCAL_COMM_ID: usize = 0;
@@ -49,7 +49,7 @@ fields! { Packet;
     local_comm_id, set_local_comm_id: u32(field::LOCAL_COMM_ID);
     /// ECE vendor ID (24 bits; 0 when ECE is unused).
     vendor_id, set_vendor_id: u24(field::VENDOR_ID);
-    /// Service ID (rdma_cm: roce.md §6).
+    /// Service ID (rdma_cm: Linux drivers/infiniband/core/cma.c).
     service_id, set_service_id: u64(field::SERVICE_ID);
     /// Local CA GUID.
     local_ca_guid, set_local_ca_guid: u64(field::LOCAL_CA_GUID);
@@ -74,7 +74,7 @@ fields! { Packet;
     /// End-to-end flow control.
     end_to_end_flow_control, set_end_to_end_flow_control:
         flag(field::END_TO_END_FLOW_CONTROL);
-    /// Starting PSN (24 bits): the PSN the passive side sends with (roce.md §0).
+    /// Starting PSN (24 bits): the PSN the passive side sends with (the Linux rxe captures in crates/roce/tests/data).
     starting_psn, set_starting_psn: u24(field::STARTING_PSN);
     /// Local CM response timeout (5 bits).
     local_cm_response_timeout, set_local_cm_response_timeout:
@@ -102,7 +102,7 @@ fields! { Packet;
 }
 
 cm_bytes! {
-    /// Private data (92 bytes; rdma_cm puts its `cma_hdr` first: roce.md §6).
+    /// Private data (92 bytes; rdma_cm puts its `cma_hdr` first: Linux drivers/infiniband/core/cma.c).
     private_data, private_data_mut: field::PRIVATE_DATA, PRIVATE_DATA_LEN
 }
 
@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn layout() {
-        // Expected bytes from the roce.md §5.1 table.
+        // Expected bytes from the IBA Vol 1 ch. 12 (REQ); Linux include/rdma/ibta_vol1_c12.h table.
         let mut buf = [0xFFu8; DATA_LEN];
         sample()
             .emit(&mut Packet::new_checked(&mut buf[..]).unwrap())
@@ -433,7 +433,7 @@ mod tests {
             .unwrap();
         let clean = buf;
         // Reserved: byte 4, bytes 24..28, byte 90 low nibble + 91 b7..6,
-        // byte 94 b2..0, byte 95 b2..0 (roce.md §5.1).
+        // byte 94 b2..0, byte 95 b2..0 (IBA Vol 1 ch. 12 (REQ); Linux include/rdma/ibta_vol1_c12.h).
         buf[4] = 0xFF;
         buf[24..28].fill(0xFF);
         buf[90] |= 0x0F;

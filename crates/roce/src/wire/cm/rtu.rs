@@ -1,4 +1,4 @@
-//! ReadyToUse, RTU (attribute 0x0014; roce.md §5.5).
+//! ReadyToUse, RTU (attribute 0x0014; IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h).
 
 cm_comm_ids_message!("RTU");
 

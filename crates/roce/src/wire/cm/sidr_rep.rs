@@ -1,4 +1,4 @@
-//! ServiceIDResolutionResponse, SIDR_REP (attribute 0x0018; roce.md §5.5).
+//! ServiceIDResolutionResponse, SIDR_REP (attribute 0x0018; IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h).
 
 use super::{Opaque, check_info_length};
 use crate::wire::Result;

@@ -1,4 +1,4 @@
-//! ServiceIDResolutionRequest, SIDR_REQ (attribute 0x0017; roce.md §5.5).
+//! ServiceIDResolutionRequest, SIDR_REQ (attribute 0x0017; IBA Vol 1 ch. 12 (RTU, DREQ, DREP); Linux include/rdma/ibta_vol1_c12.h).
 //!
 //! rdma_cm uses SIDR only for the UDP port space; decoded for completeness.
 
