@@ -238,6 +238,9 @@ pub struct Stats {
     pub smbd_received: usize,
     /// Receives that completed with STATUS_CANCELLED (the flush).
     pub receives_cancelled: usize,
+    /// Sends that completed with STATUS_CANCELLED (the flush of a Send the
+    /// peer never acknowledged, its side gone).
+    pub sends_cancelled: usize,
     /// Other failed completions (status, kind).
     pub failed: Vec<(NTSTATUS, &'static str)>,
 }
@@ -997,7 +1000,9 @@ impl Session {
             self.fr_done = Some(r.Status);
         } else {
             self.send_free.push(i);
-            if r.Status != STATUS_SUCCESS {
+            if r.Status == STATUS_CANCELLED {
+                self.stats.sends_cancelled += 1;
+            } else if r.Status != STATUS_SUCCESS {
                 self.stats.failed.push((r.Status, "send"));
             }
         }

@@ -228,6 +228,8 @@ pub struct PeerFlush {
     /// and pending at it.
     pub cancelled_before: usize,
     pub posted: usize,
+    /// Sends cancelled before the NdkDisconnect (there must be none).
+    pub sends_cancelled_before: usize,
     /// How long the NdkDisconnect took.
     pub took: Duration,
 }
@@ -241,11 +243,13 @@ pub fn ndk_disconnect_after_peer(s: &mut Session) -> Result<PeerFlush, String> {
     std::thread::sleep(Duration::from_millis(200));
     s.drain();
     let cancelled_before = s.stats.receives_cancelled;
+    let sends_cancelled_before = s.stats.sends_cancelled;
     let posted = s.receives_posted();
     let took = s.ndk_disconnect()?;
     Ok(PeerFlush {
         cancelled_before,
         posted,
+        sends_cancelled_before,
         took,
     })
 }
@@ -254,7 +258,9 @@ impl PeerFlush {
     /// The provider delivered the disconnect event exactly once; the
     /// receives were still pending at the NdkDisconnect (the flush is its),
     /// and it completed every one as STATUS_CANCELLED; no completion
-    /// failed.
+    /// failed. A Send still outstanding at the NdkDisconnect (posted as the
+    /// peer left, never acknowledged by its gone QP) is flushed by it, as
+    /// NDK_FN_DISCONNECT requires: STATUS_CANCELLED then, and only then.
     pub fn check(&self, s: &Session) -> Result<(), String> {
         let events = s.disconnect_events();
         ensure(events == 1, || {
@@ -263,8 +269,12 @@ impl PeerFlush {
         let PeerFlush {
             cancelled_before,
             posted,
+            sends_cancelled_before,
             ..
         } = *self;
+        ensure(sends_cancelled_before == 0, || {
+            format!("{sends_cancelled_before} sends cancelled before the NdkDisconnect")
+        })?;
         let flushed = s.stats.receives_cancelled - cancelled_before;
         ensure(
             cancelled_before == 0 && posted > 0 && flushed == posted && s.receives_posted() == 0,
