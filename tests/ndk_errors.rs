@@ -369,6 +369,24 @@ fn posting_errors_fail_inline_and_make_no_completion() {
         ),
         STATUS_INVALID_PARAMETER
     );
+    // NdkRead's SGEs say where data lands: with INLINE (which it does not
+    // take) they are refused before anything reads them as inline data
+    // (the ndk_api fuzz target found them read: here an address no
+    // mapping backs would fault).
+    let nowhere = sge(0x10, 8, at);
+    assert_eq!(
+        ndk!(
+            aqp,
+            NdkRead,
+            1 as PVOID,
+            &nowhere,
+            1,
+            rva,
+            bt,
+            NDK_OP_FLAG_INLINE
+        ),
+        STATUS_INVALID_PARAMETER
+    );
     assert_eq!(
         ndk!(
             aqp,

@@ -17,7 +17,8 @@ use super::chain::{Pieces, Walk, lam_pages, registration};
 use super::platform::{Platform, RawLock};
 use crate::object::ObjectId;
 use crate::provider::{
-    MAX_INLINE_DATA, NdkCompletion, NdkSge, Provider, ProviderConfig, SendData, gather_inline,
+    MAX_INLINE_DATA, NdkCompletion, NdkSge, Provider, ProviderConfig, SendData, flags_valid,
+    gather_inline,
 };
 use crate::upcall::{Callback, Upcall, UpcallKind};
 
@@ -1420,6 +1421,11 @@ unsafe fn post(
 ) -> NTSTATUS {
     let (s, id) = obj_or!(qp, STATUS_INVALID_HANDLE);
     if flags & NDK_OP_FLAG_INLINE != 0 {
+        // A request that takes no INLINE (NdkRead) is refused before its
+        // buffers are read as inline data.
+        if !flags_valid(&op, flags) {
+            return s.call(|c| c.provider.reject_post(id, STATUS_INVALID_PARAMETER));
+        }
         // Copy now (the NDKPI work request posting requirements page): the buffers are only valid during the call, the
         // tokens are to be ignored, and the SGE count is not limited.
         if n > 0 && sgl.is_null() {

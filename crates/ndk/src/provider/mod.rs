@@ -90,7 +90,7 @@ pub use adapter::{Limits, MAX_INLINE_DATA, ProviderConfig};
 pub use connector::Connector;
 pub use cq::{NdkCompletion, op_type, wc_status};
 pub use mr::{MrKind, PAGE_SIZE};
-pub use post::{NdkSge, SendData, gather_inline};
+pub use post::{NdkSge, SendData, flags_valid, gather_inline};
 pub use qp::QpObject;
 
 /// A post to a full queue (the NDKPI work request posting requirements and deferred processing scheme pages, project decisions where the NDKPI pages are silent).

@@ -72,6 +72,14 @@ pub fn gather_inline(
     Ok(n)
 }
 
+/// Whether `flags` are ones request `op` takes (see [`PostKind::allowed`]):
+/// checked before an inline post's buffers are read, so that a request
+/// that takes no INLINE (NdkRead's SGEs describe where data lands) never
+/// has its buffers read as inline data.
+pub fn flags_valid(op: &SendOp<'_>, flags: ULONG) -> bool {
+    flags & !PostKind::of(op).allowed() == 0
+}
+
 /// Which initiator work request a post is (the flags each allows,
 /// ndkpi.h NDK_OP_FLAG_*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
