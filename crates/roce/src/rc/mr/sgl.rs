@@ -1,0 +1,222 @@
+//! Resolving keys: SGEs and remote (key, address, length) triples checked
+//! against the table (IBA Vol 1 §10.6.3), then bytes moved through the
+//! resolved places, and the requester's gather and responder's scatter.
+
+use super::*;
+
+impl KeyTable {
+    /// Check a local SGE for a QP in `pd` (IBA §10.6.3.1: key, PD, state,
+    /// bounds, local write for sinks).
+    pub(crate) fn resolve_local(
+        &self,
+        sge: &Sge,
+        pd: u32,
+        write: bool,
+    ) -> Result<Place, AccessError> {
+        let len = u64::from(sge.length);
+        if sge.lkey == PRIVILEGED_LKEY {
+            sge.addr.checked_add(len).ok_or(AccessError::OutOfBounds)?;
+            return Ok(Place::Logical(sge.addr));
+        }
+        let index = sge.lkey >> 8;
+        let mr = self.mr_at(index).ok_or(AccessError::BadKey)?;
+        if mr.key != sge.lkey as u8 {
+            return Err(AccessError::BadKey);
+        }
+        if mr.pd != pd {
+            return Err(AccessError::WrongPd);
+        }
+        if !mr.valid {
+            return Err(AccessError::NotValid);
+        }
+        let offset = mr.contains(sge.addr, len).ok_or(AccessError::OutOfBounds)?;
+        if write && !mr.access.contains(Access::LOCAL_WRITE) {
+            return Err(AccessError::NoPermission);
+        }
+        Ok(Place::Mr { index, offset })
+    }
+
+    /// Check a remote access of `len` bytes at `va` through `rkey` for a QP
+    /// in `pd` (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c: key, PD, state, bounds, rights).
+    pub(crate) fn resolve_remote(
+        &self,
+        rkey: u32,
+        pd: u32,
+        va: u64,
+        len: u64,
+        need: Access,
+    ) -> Result<Place, AccessError> {
+        let index = rkey >> 8;
+        let byte = rkey as u8;
+        let slot = self.slots.get(index as usize).ok_or(AccessError::BadKey)?;
+        match &slot.obj {
+            Obj::Mr(mr) => {
+                if mr.key != byte {
+                    return Err(AccessError::BadKey);
+                }
+                if mr.pd != pd {
+                    return Err(AccessError::WrongPd);
+                }
+                if !mr.valid {
+                    return Err(AccessError::NotValid);
+                }
+                let offset = mr.contains(va, len).ok_or(AccessError::OutOfBounds)?;
+                if !mr.access.contains(need) {
+                    return Err(AccessError::NoPermission);
+                }
+                Ok(Place::Mr { index, offset })
+            }
+            Obj::Mw(mw) => {
+                if mw.key != byte {
+                    return Err(AccessError::BadKey);
+                }
+                if mw.pd != pd {
+                    return Err(AccessError::WrongPd);
+                }
+                let b = mw.binding.ok_or(AccessError::NotValid)?;
+                let woff = va.checked_sub(b.iova).ok_or(AccessError::OutOfBounds)?;
+                if woff.checked_add(len).ok_or(AccessError::OutOfBounds)? > b.length {
+                    return Err(AccessError::OutOfBounds);
+                }
+                if !b.access.contains(need) {
+                    return Err(AccessError::NoPermission);
+                }
+                let mr = self.mr_at(b.mr).ok_or(AccessError::NotValid)?;
+                if !mr.valid {
+                    return Err(AccessError::NotValid);
+                }
+                let offset = mr.contains(va, len).ok_or(AccessError::OutOfBounds)?;
+                Ok(Place::Mr {
+                    index: b.mr,
+                    offset,
+                })
+            }
+            _ => Err(AccessError::BadKey),
+        }
+    }
+
+    /// Read `dst.len()` bytes at a resolved place.
+    pub(crate) fn read<M: Memory + ?Sized>(&self, mem: &M, place: Place, dst: &mut [u8]) -> bool {
+        match place {
+            Place::Logical(a) => mem.read(a, dst),
+            Place::Mr { index, offset } => {
+                let Some(mr) = self.mr_at(index) else {
+                    return false;
+                };
+                let len = dst.len();
+                mr.map.for_each_piece(offset, len, |addr, pos, n| {
+                    dst.get_mut(pos..pos + n).is_some_and(|d| mem.read(addr, d))
+                })
+            }
+        }
+    }
+
+    /// Write `src` at a resolved place.
+    pub(crate) fn write<M: Memory + ?Sized>(&self, mem: &M, place: Place, src: &[u8]) -> bool {
+        match place {
+            Place::Logical(a) => mem.write(a, src),
+            Place::Mr { index, offset } => {
+                let Some(mr) = self.mr_at(index) else {
+                    return false;
+                };
+                mr.map.for_each_piece(offset, src.len(), |addr, pos, n| {
+                    src.get(pos..pos + n).is_some_and(|s| mem.write(addr, s))
+                })
+            }
+        }
+    }
+}
+
+impl KeyTable {
+    /// Copy message bytes `offset..offset + dst.len()` out of an SGE list
+    /// into `dst` (requester gather). Errors are the completion status of
+    /// the work request: a failed check is a local protection error, a
+    /// failed memory read a local access error, a short list a length error.
+    pub(crate) fn gather<M: Memory + ?Sized>(
+        &self,
+        mem: &M,
+        pd: u32,
+        sges: &[Sge],
+        offset: u32,
+        dst: &mut [u8],
+    ) -> Result<(), WcStatus> {
+        let mut done = 0usize;
+        self.walk(sges, offset, dst.len(), |sge, within, pos, n| {
+            let place = self
+                .resolve_local(sge, pd, false)
+                .map_err(|_| WcStatus::LocProtErr)?;
+            let d = dst.get_mut(pos..pos + n).ok_or(WcStatus::LocLenErr)?;
+            if !self.read(mem, place.advance(within), d) {
+                return Err(WcStatus::LocAccessErr);
+            }
+            done += n;
+            Ok(())
+        })?;
+        if done == dst.len() {
+            Ok(())
+        } else {
+            Err(WcStatus::LocLenErr)
+        }
+    }
+
+    /// Copy `src` into an SGE list at message offset `offset` (responder
+    /// receive placement, requester read-response placement). The SGEs
+    /// need local write.
+    pub(crate) fn scatter<M: Memory + ?Sized>(
+        &self,
+        mem: &M,
+        pd: u32,
+        sges: &[Sge],
+        offset: u32,
+        src: &[u8],
+    ) -> Result<(), WcStatus> {
+        let mut done = 0usize;
+        self.walk(sges, offset, src.len(), |sge, within, pos, n| {
+            let place = self
+                .resolve_local(sge, pd, true)
+                .map_err(|_| WcStatus::LocProtErr)?;
+            let s = src.get(pos..pos + n).ok_or(WcStatus::LocLenErr)?;
+            if !self.write(mem, place.advance(within), s) {
+                return Err(WcStatus::LocAccessErr);
+            }
+            done += n;
+            Ok(())
+        })?;
+        if done == src.len() {
+            Ok(())
+        } else {
+            Err(WcStatus::LocLenErr)
+        }
+    }
+
+    /// Visit the SGE pieces covering message bytes `offset..offset+len`:
+    /// `f(sge, offset within the SGE, position in the buffer, bytes)`.
+    fn walk(
+        &self,
+        sges: &[Sge],
+        offset: u32,
+        len: usize,
+        mut f: impl FnMut(&Sge, u64, usize, usize) -> Result<(), WcStatus>,
+    ) -> Result<(), WcStatus> {
+        let offset = u64::from(offset);
+        let mut start = 0u64;
+        let mut pos = 0usize;
+        for sge in sges {
+            if pos >= len {
+                break;
+            }
+            let end = start + u64::from(sge.length);
+            if end > offset {
+                let within = offset.saturating_sub(start);
+                let avail = usize::try_from(end - start - within).unwrap_or(usize::MAX);
+                let n = avail.min(len - pos);
+                if n > 0 {
+                    f(sge, within, pos, n)?;
+                    pos += n;
+                }
+            }
+            start = end;
+        }
+        Ok(())
+    }
+}
