@@ -91,14 +91,7 @@ impl State {
 
     /// Collects the CQs' results into `completions`.
     pub fn reap(&mut self) {
-        let mut out = [NdkCompletion {
-            status: 0,
-            bytes_transferred: 0,
-            qp_context: 0,
-            request_context: 0,
-            op_type: 0,
-            type_specific: 0,
-        }; 32];
+        let mut out = [NdkCompletion::EMPTY; 32];
         for i in 0..self.cqs.len() {
             loop {
                 let n = self.p.get_cq_results(self.cqs[i], &mut out);

@@ -100,14 +100,7 @@ impl Side {
     }
 
     fn results(&mut self) -> Vec<NdkCompletion> {
-        let mut out = [NdkCompletion {
-            status: 0,
-            bytes_transferred: 0,
-            qp_context: 0,
-            request_context: 0,
-            op_type: 0,
-            type_specific: 0,
-        }; 64];
+        let mut out = [NdkCompletion::EMPTY; 64];
         let n = self.p.get_cq_results(self.cq, &mut out);
         out[..n].to_vec()
     }
@@ -309,14 +302,7 @@ fn d3_d6_pending_disconnect_completes_once_after_the_flush() {
         let cq = p.a.cq;
         p.a.on_upcall = Some(Box::new(move |prov, u| {
             if u.callback == cb(DONE, 7) {
-                let mut out = [NdkCompletion {
-                    status: 0,
-                    bytes_transferred: 0,
-                    qp_context: 0,
-                    request_context: 0,
-                    op_type: 0,
-                    type_specific: 0,
-                }; 8];
+                let mut out = [NdkCompletion::EMPTY; 8];
                 let n = prov.get_cq_results(cq, &mut out);
                 assert!(out[..n].iter().all(|c| c.status == STATUS_CANCELLED));
                 r.set(n);
@@ -400,7 +386,7 @@ fn d4_timeout_is_async_within_the_bound_and_flushes() {
             .timeline();
     let dreqs = timeline
         .iter()
-        .filter(|(_, e)| *e == Entry::Sent(roce::cm::state::Send::Dreq))
+        .filter(|(_, e)| *e == Entry::Sent(roce::cm::state::Outgoing::Dreq))
         .count();
     assert_eq!(dreqs, usize::from(cm.max_dreq_retries) + 1);
     assert!(

@@ -355,14 +355,7 @@ impl Peer {
     }
 
     fn poll_cq(&mut self) {
-        let mut out = [NdkCompletion {
-            status: 0,
-            bytes_transferred: 0,
-            qp_context: 0,
-            request_context: 0,
-            op_type: 0,
-            type_specific: 0,
-        }; 16];
+        let mut out = [NdkCompletion::EMPTY; 16];
         loop {
             let n = self.p.get_cq_results(self.cq, &mut out);
             for c in &out[..n] {
@@ -531,7 +524,11 @@ fn run(seed: u64, s: &Scenario) -> Result<(), String> {
         retry_count: 6,
         ..CmConfig::default()
     };
-    let mut sim: Simulator<NodeState> = Simulator::with_config(Config::new(seed).with_link(s.link));
+    let mut sim: Simulator<NodeState> = Simulator::with_config(
+        Config::new(seed)
+            .with_link(s.link)
+            .with_describer(roce::wire::pretty::packet_summary),
+    );
     let mut client = Peer::new(Role::Client, ca, sa, sim.derive_seed(1), cm);
     let mut server = Peer::new(Role::Server, sa, ca, sim.derive_seed(2), cm);
     let mut rng = sim.derive_seed(3);
@@ -958,8 +955,11 @@ fn fair_network(seed: u64, cm_losses: u32) -> (Simulator<NodeState>, f64) {
         .jitter(Duration::from_micros(pick.below(40)))
         .duplicate(pick.below(51) as f64 / 1000.0)
         .reorder(pick.below(101) as f64 / 1000.0, Duration::from_micros(300));
-    let mut config = Config::new(seed).with_link(link);
-    config.record_trace = false;
+    let mut config = Config::new(seed)
+        .with_link(link)
+        .with_describer(roce::wire::pretty::packet_summary);
+    // Without a trace in the sweep; with one in a replay (NETSIM_SEED).
+    config.record_trace = std::env::var_os(netsim::SEED_VAR).is_some();
     let mut sim: Simulator<NodeState> = Simulator::with_config(config);
     let mut rng = sim.derived_rng(101);
     let mut cm_left = cm_losses;

@@ -141,14 +141,7 @@ impl Side {
     }
 
     fn results(&mut self) -> Vec<NdkCompletion> {
-        let mut out = [NdkCompletion {
-            status: 0,
-            bytes_transferred: 0,
-            qp_context: 0,
-            request_context: 0,
-            op_type: 0,
-            type_specific: 0,
-        }; 64];
+        let mut out = [NdkCompletion::EMPTY; 64];
         let n = self.p.get_cq_results(self.cq, &mut out);
         out[..n].to_vec()
     }

@@ -73,6 +73,8 @@
 //!
 //! [`trace`]: Simulator::trace
 
+#![warn(missing_docs)]
+
 mod link;
 mod node;
 mod rng;

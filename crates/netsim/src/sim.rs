@@ -27,6 +27,10 @@ pub struct Config {
     /// Most events at one simulated instant before the run is declared a
     /// livelock (a node whose deadline never moves past `now`).
     pub max_events_per_instant: u64,
+    /// Turns a payload into a one-line summary for the trace (for RoCE,
+    /// `roce::wire::pretty::Pretty::packet`), so a failing seed's trace
+    /// reads like a capture. `None`: lengths and hashes only.
+    pub describe: Option<fn(&[u8]) -> String>,
 }
 
 impl Config {
@@ -38,7 +42,15 @@ impl Config {
             record_trace: true,
             max_steps_per_run: 2_000_000,
             max_events_per_instant: 100_000,
+            describe: None,
         }
+    }
+
+    /// The same settings with `describe` summarising every payload in the
+    /// trace.
+    pub fn with_describer(mut self, describe: fn(&[u8]) -> String) -> Self {
+        self.describe = Some(describe);
+        self
     }
 
     /// The same settings with `link` as the default link.
@@ -387,6 +399,7 @@ impl<N: Node> Simulator<N> {
             dst: datagram.dst,
             len: datagram.payload.len(),
             digest: fnv1a(&[&datagram.payload]),
+            summary: self.describe(&datagram.payload),
         });
         match self.node_at(datagram.dst) {
             Some(to) => self.schedule_delivery(at.max(self.now), id, None, to, datagram),
@@ -731,6 +744,7 @@ impl<N: Node> Simulator<N> {
             dst: datagram.dst,
             len: datagram.payload.len(),
             digest: fnv1a(&[&datagram.payload]),
+            summary: self.describe(&datagram.payload),
         });
 
         let mut extra = Duration::ZERO;
@@ -757,6 +771,7 @@ impl<N: Node> Simulator<N> {
                     dst: datagram.dst,
                     len: datagram.payload.len(),
                     digest: fnv1a(&[&datagram.payload]),
+                    summary: self.describe(&datagram.payload),
                 });
             }
         }
@@ -836,6 +851,14 @@ impl<N> Simulator<N> {
         let id = DatagramId(self.next_datagram);
         self.next_datagram += 1;
         id
+    }
+
+    /// The configured summary of a payload, when the trace is kept.
+    fn describe(&self, payload: &[u8]) -> Option<String> {
+        match self.config.describe {
+            Some(f) if self.config.record_trace => Some(f(payload)),
+            _ => None,
+        }
     }
 
     fn record(&mut self, kind: TraceKind) {

@@ -121,6 +121,8 @@ pub enum TraceKind {
         len: usize,
         /// FNV-1a hash of the payload, so traces compare contents.
         digest: u64,
+        /// The payload in one line ([`Config::describe`](crate::Config::describe)).
+        summary: Option<String>,
     },
     /// The in-flight hook changed a datagram's payload or addresses.
     Modify {
@@ -134,6 +136,8 @@ pub enum TraceKind {
         len: usize,
         /// Hash of the new payload.
         digest: u64,
+        /// The new payload in one line, as for `Send`.
+        summary: Option<String>,
     },
     /// The network duplicated a datagram.
     Duplicate {
@@ -193,12 +197,17 @@ impl fmt::Display for TraceEvent {
                 dst,
                 len,
                 digest,
+                summary,
             } => {
                 match from {
                     Some(n) => write!(f, "send    {id} {n} ")?,
                     None => write!(f, "inject  {id} -- ")?,
                 }
-                write!(f, "{src} -> {dst} len={len} h={digest:016x}")
+                write!(f, "{src} -> {dst} len={len} h={digest:016x}")?;
+                match summary {
+                    Some(s) => write!(f, " {s}"),
+                    None => Ok(()),
+                }
             }
             TraceKind::Modify {
                 id,
@@ -206,7 +215,14 @@ impl fmt::Display for TraceEvent {
                 dst,
                 len,
                 digest,
-            } => write!(f, "modify  {id} {src} -> {dst} len={len} h={digest:016x}"),
+                summary,
+            } => {
+                write!(f, "modify  {id} {src} -> {dst} len={len} h={digest:016x}")?;
+                match summary {
+                    Some(s) => write!(f, " {s}"),
+                    None => Ok(()),
+                }
+            }
             TraceKind::Duplicate { id, original } => write!(f, "dup     {id} of {original}"),
             TraceKind::Deliver { id, to } => write!(f, "deliver {id} -> {to}"),
             TraceKind::Drop { id, reason } => write!(f, "drop    {id} ({reason})"),

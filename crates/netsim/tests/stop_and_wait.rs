@@ -12,7 +12,13 @@ const MESSAGES: usize = 10;
 
 /// One lossy exchange; returns the finished simulator.
 fn exchange(seed: u64) -> netsim::Simulator<Peer> {
-    let (mut sim, a, b) = pair(Config::new(seed).with_link(faulty_link()), MESSAGES);
+    exchange_with(Config::new(seed))
+}
+
+/// [`exchange`] with `config`'s settings (its link replaced by the faulty
+/// one).
+fn exchange_with(config: Config) -> netsim::Simulator<Peer> {
+    let (mut sim, a, b) = pair(config.with_link(faulty_link()), MESSAGES);
     let done = sim.run_until_condition(|s| exchange_complete(s, a, b, MESSAGES));
     assert!(done, "exchange stalled");
     // Let late duplicates and retransmissions land: nothing may change.
@@ -78,4 +84,20 @@ fn trace_prints_every_event_kind() {
         assert!(text.contains(word), "no {word} in\n{text}");
     }
     assert_eq!(text.lines().count(), sim.trace().len());
+}
+
+/// A describer's summary of each payload appears on its send line, and
+/// only when the trace is kept.
+#[test]
+fn a_describer_summarises_every_payload_in_the_trace() {
+    fn first_byte(p: &[u8]) -> String {
+        format!("first={:?}", p.first())
+    }
+    let text = exchange_with(Config::new(3).with_describer(first_byte)).trace_text();
+    let sends: Vec<&str> = text.lines().filter(|l| l.contains(" send ")).collect();
+    assert!(!sends.is_empty(), "{text}");
+    assert!(sends.iter().all(|l| l.contains(" first=Some(")), "{text}");
+    let mut quiet = Config::new(3).with_describer(first_byte);
+    quiet.record_trace = false;
+    assert!(exchange_with(quiet).trace().is_empty());
 }

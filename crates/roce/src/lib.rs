@@ -15,6 +15,7 @@
 //! * [`cm`]: IB connection management (REQ/REP/RTU, REJ, DREQ/DREP, MRA,
 //!   time-wait) as Linux rdma_cm speaks it.
 #![no_std]
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(

@@ -18,3 +18,31 @@ fn every_capture_has_the_documented_frame_count() {
         assert_eq!(common::frames(stem).len(), n, "{stem}");
     }
 }
+
+/// Every captured rxe frame prints as one line, none as malformed, and the
+/// connection's CM exchange reads in order (what a failing seed's trace
+/// relies on).
+#[test]
+fn every_captured_frame_prints_as_one_summary_line() {
+    use roce::wire::pretty::Pretty;
+    for (stem, i, frame) in common::all_frames() {
+        let line = Pretty::frame(&frame).to_string();
+        assert!(!line.contains("malformed"), "{stem} #{i}: {line}");
+        assert!(!line.contains('\n'), "{stem} #{i}: {line}");
+        assert!(line.contains(".4791: "), "{stem} #{i}: {line}");
+    }
+    let lines: Vec<String> = common::frames("ucmatose")
+        .iter()
+        .map(|f| Pretty::frame(f).to_string())
+        .collect();
+    let cm: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split(" CM ").nth(1))
+        .map(|m| m.split(' ').next().unwrap_or(""))
+        .collect();
+    let req = cm.iter().position(|m| *m == "REQ").expect("a REQ");
+    let rep = cm.iter().position(|m| *m == "REP").expect("a REP");
+    let rtu = cm.iter().position(|m| *m == "RTU").expect("an RTU");
+    assert!(req < rep && rep < rtu, "{cm:?}");
+    assert!(cm.contains(&"DREQ") && cm.contains(&"DREP"), "{cm:?}");
+}

@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use stateright::{Checker, Model, Property};
 
-use roce::cm::state::{Event, Input, MraOf, Retries, Send, State, Timer, TimerKind};
+use roce::cm::state::{Event, Input, MraOf, Outgoing, Retries, State, Timer, TimerKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Side {
@@ -69,16 +69,16 @@ enum Msg {
 }
 
 impl Msg {
-    fn of(send: Send) -> Msg {
+    fn of(send: Outgoing) -> Msg {
         match send {
-            Send::Req => Msg::Req,
-            Send::Rep => Msg::Rep,
-            Send::Rtu => Msg::Rtu,
-            Send::Mra(MraOf::Req) => Msg::MraReq,
-            Send::Mra(MraOf::Rep) => Msg::MraRep,
-            Send::Rej(_) => Msg::Rej,
-            Send::Dreq => Msg::Dreq,
-            Send::Drep => Msg::Drep,
+            Outgoing::Req => Msg::Req,
+            Outgoing::Rep => Msg::Rep,
+            Outgoing::Rtu => Msg::Rtu,
+            Outgoing::Mra(MraOf::Req) => Msg::MraReq,
+            Outgoing::Mra(MraOf::Rep) => Msg::MraRep,
+            Outgoing::Rej(_) => Msg::Rej,
+            Outgoing::Dreq => Msg::Dreq,
+            Outgoing::Drep => Msg::Drep,
         }
     }
 

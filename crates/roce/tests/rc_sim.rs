@@ -272,8 +272,12 @@ fn exchange(seed: u64, link: LinkConfig, nops: usize) -> (u64, u64) {
         rd_atomic: 1 + rng.below(4) as u32,
         ..Conn::default()
     };
-    let mut cfg = Config::new(seed).with_link(link);
-    cfg.record_trace = false;
+    let mut cfg = Config::new(seed)
+        .with_link(link)
+        .with_describer(roce::wire::pretty::packet_summary);
+    // The sweep runs without a trace; a replay (NETSIM_SEED) keeps one, so
+    // a failing seed prints its packets.
+    cfg.record_trace = std::env::var_os(netsim::SEED_VAR).is_some();
     let (mut sim, a, b) = sim_pair(cfg, Shape::default(), &conn);
     let ab = plan(&mut rng, mtu, nops, 256);
     let ba = plan(&mut rng, mtu, nops, 256);

@@ -23,6 +23,18 @@ pub struct NdkCompletion {
     pub type_specific: usize,
 }
 
+impl NdkCompletion {
+    /// An all-zero completion, to fill result arrays before a poll.
+    pub const EMPTY: NdkCompletion = NdkCompletion {
+        status: 0,
+        bytes_transferred: 0,
+        qp_context: 0,
+        request_context: 0,
+        op_type: 0,
+        type_specific: 0,
+    };
+}
+
 /// NDK_RESULT.Status of a work completion (the NDK_RESULT page, ND2 ndstatus.mc as the analog).
 pub fn wc_status(status: WcStatus, opcode: WcOpcode) -> NTSTATUS {
     match status {

@@ -26,7 +26,8 @@ use crate::wire::cm::{
 use crate::wire::{Error as WireError, cma};
 
 use super::state::{
-    Actions, Event, Input, InvalidState, MraOf, RejectWhy, Retries, Send, State, Timer, TimerKind,
+    Actions, Event, Input, InvalidState, MraOf, Outgoing, RejectWhy, Retries, State, Timer,
+    TimerKind,
 };
 use super::timeline::{Entry, Timeline};
 use super::timers::{CmConfig, ack_timeout, cm_time};
@@ -77,9 +78,19 @@ impl From<InvalidState> for CmError {
 pub enum CmEvent {
     /// A REQ matched a listener: a new passive connection waits for accept
     /// or reject.
-    Request { conn: ConnId, listener: ListenerId },
+    Request {
+        /// The new connection.
+        conn: ConnId,
+        /// The listener whose service ID the REQ named.
+        listener: ListenerId,
+    },
     /// A state-machine event of a connection.
-    Conn { conn: ConnId, event: Event },
+    Conn {
+        /// The connection.
+        conn: ConnId,
+        /// What happened to it.
+        event: Event,
+    },
 }
 
 /// Which end of the connection this side is.
@@ -591,7 +602,7 @@ impl CmManager {
             now,
             id,
             Actions {
-                send: Some(Send::Req),
+                send: Some(Outgoing::Req),
                 timer: Timer::Start(TimerKind::ReqResponse),
                 event: None,
             },
@@ -834,7 +845,7 @@ impl CmManager {
         }
     }
 
-    fn send(&mut self, now: Instant, id: ConnId, what: Send) {
+    fn send(&mut self, now: Instant, id: ConnId, what: Outgoing) {
         let Some(conn) = self.connection(id) else {
             return;
         };
@@ -854,10 +865,10 @@ impl CmManager {
     }
 
     /// Builds the message `what` of connection `conn`, as rdma_cm would.
-    fn build(&self, conn: &Connection, what: Send) -> Result<CmMad, WireError> {
+    fn build(&self, conn: &Connection, what: Outgoing) -> Result<CmMad, WireError> {
         let c = &self.config;
         Ok(match what {
-            Send::Req => {
+            Outgoing::Req => {
                 let mut private = [0u8; req::PRIVATE_DATA_LEN];
                 let header = cma::Repr {
                     src_port: conn.local.port(),
@@ -916,7 +927,7 @@ impl CmManager {
                     }),
                 )
             }
-            Send::Rep => CmMad::send(
+            Outgoing::Rep => CmMad::send(
                 conn.req_tid,
                 CmMessage::Rep(rep::Repr {
                     local_comm_id: conn.local_comm_id,
@@ -937,7 +948,7 @@ impl CmManager {
                     private_data: Self::own_private(conn)?,
                 }),
             ),
-            Send::Rtu => CmMad::send(
+            Outgoing::Rtu => CmMad::send(
                 conn.own_tid,
                 CmMessage::Rtu(rtu::Repr {
                     local_comm_id: conn.local_comm_id,
@@ -945,7 +956,7 @@ impl CmManager {
                     private_data: Opaque::zeroed(),
                 }),
             ),
-            Send::Mra(of) => CmMad::send(
+            Outgoing::Mra(of) => CmMad::send(
                 match of {
                     MraOf::Req => conn.req_tid,
                     MraOf::Rep => conn.own_tid,
@@ -961,7 +972,7 @@ impl CmManager {
                     private_data: Opaque::zeroed(),
                 }),
             ),
-            Send::Rej(why) => {
+            Outgoing::Rej(why) => {
                 let (reason, ari_len, ari) = match why {
                     RejectWhy::Consumer => (RejectReason::CONSUMER_DEFINED, 0, Opaque::zeroed()),
                     // Linux puts its CA GUID in the ARI of a timeout REJ
@@ -998,7 +1009,7 @@ impl CmManager {
                     }),
                 )
             }
-            Send::Dreq => CmMad::send(
+            Outgoing::Dreq => CmMad::send(
                 conn.own_tid,
                 CmMessage::Dreq(dreq::Repr {
                     local_comm_id: conn.local_comm_id,
@@ -1007,7 +1018,7 @@ impl CmManager {
                     private_data: Opaque::zeroed(),
                 }),
             ),
-            Send::Drep => CmMad::send(
+            Outgoing::Drep => CmMad::send(
                 conn.dreq_tid,
                 CmMessage::Drep(drep::Repr {
                     local_comm_id: conn.local_comm_id,

@@ -36,7 +36,9 @@ pub struct InvalidState;
 /// Which message an MRA acknowledges (IBA Vol 1 ch. 12 (MRA); Linux include/rdma/ibta_vol1_c12.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MraOf {
+    /// The REQ (the passive side needs time to accept).
     Req,
+    /// The REP (the active side needs time to send its RTU).
     Rep,
 }
 
@@ -113,15 +115,23 @@ pub enum Timer {
     Start(TimerKind),
 }
 
-/// A message the manager must send for this connection.
+/// A message the manager must send for this connection (named so, not
+/// `Send`, to leave the marker trait its name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Send {
+pub enum Outgoing {
+    /// ConnectRequest.
     Req,
+    /// ConnectReply.
     Rep,
+    /// ReadyToUse.
     Rtu,
+    /// MessageReceiptAcknowledgement of the given message.
     Mra(MraOf),
+    /// ConnectReject, for the given reason.
     Rej(RejectWhy),
+    /// DisconnectRequest.
     Dreq,
+    /// DisconnectReply.
     Drep,
 }
 
@@ -144,7 +154,11 @@ pub enum Event {
     PeerDisconnected,
     /// A local disconnect finished: the peer answered, or (`timed_out`) it
     /// never did.
-    Disconnected { timed_out: bool },
+    Disconnected {
+        /// The DREQ's retries ran out with no DREP (IBA Vol 1 ch. 12: the
+        /// side moves to time-wait all the same).
+        timed_out: bool,
+    },
     /// Time-wait is over; the connection's ids can be reused.
     Released,
 }
@@ -152,8 +166,11 @@ pub enum Event {
 /// Everything one transition asks of the manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Actions {
-    pub send: Option<Send>,
+    /// The message to send, if any.
+    pub send: Option<Outgoing>,
+    /// What to do with the connection's one timer.
     pub timer: Timer,
+    /// What to tell the consumer, if anything.
     pub event: Option<Event>,
 }
 
@@ -165,7 +182,7 @@ impl Actions {
         event: None,
     };
 
-    const fn send(send: Send, timer: Timer) -> Actions {
+    const fn send(send: Outgoing, timer: Timer) -> Actions {
         Actions {
             send: Some(send),
             timer,
@@ -196,27 +213,48 @@ pub struct Retries {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     /// Active, REQ_SENT: waiting for REP.
-    ReqSent { retries: u8 },
+    ReqSent {
+        /// REQ retransmissions still allowed.
+        retries: u8,
+    },
     /// Active, MRA_REQ_RCVD: the peer asked for time; when it runs out the
     /// REQ is sent again while `retries` last (Linux extends the REQ MAD's
     /// timeout on an MRA and keeps retrying, cm.c cm_mra_handler).
-    MraReqRcvd { retries: u8 },
+    MraReqRcvd {
+        /// REQ retransmissions still allowed.
+        retries: u8,
+    },
     /// Active, REP_RCVD / MRA_REP_SENT: waiting for the local consumer to
     /// complete or reject; `mra_sent` once a duplicate REP was answered
     /// with an MRA.
-    RepRcvd { mra_sent: bool },
+    RepRcvd {
+        /// A duplicate REP was answered with an MRA.
+        mra_sent: bool,
+    },
     /// Passive, REQ_RCVD / MRA_REQ_SENT: waiting for the local consumer to
     /// accept or reject.
-    ReqRcvd { mra_sent: bool },
+    ReqRcvd {
+        /// A duplicate REQ was answered with an MRA.
+        mra_sent: bool,
+    },
     /// Passive, REP_SENT: waiting for RTU.
-    RepSent { retries: u8 },
+    RepSent {
+        /// REP retransmissions still allowed.
+        retries: u8,
+    },
     /// Passive, MRA_REP_RCVD: the peer asked for time before its RTU; when
     /// it runs out the REP is sent again while `retries` last.
-    MraRepRcvd { retries: u8 },
+    MraRepRcvd {
+        /// REP retransmissions still allowed.
+        retries: u8,
+    },
     /// ESTABLISHED.
     Established,
     /// DREQ_SENT: waiting for DREP.
-    DreqSent { retries: u8 },
+    DreqSent {
+        /// DREQ retransmissions still allowed.
+        retries: u8,
+    },
     /// TIMEWAIT: disconnected; late DREQs are answered until the ids are
     /// released.
     TimeWait,
@@ -263,7 +301,7 @@ impl State {
     pub fn on(self, input: Input, retries: Retries) -> Result<(State, Actions), InvalidState> {
         use Input as I;
         use State as S;
-        let closed_rej = |why| (S::Closed, Actions::send(Send::Rej(why), Timer::Stop));
+        let closed_rej = |why| (S::Closed, Actions::send(Outgoing::Rej(why), Timer::Stop));
         let timewait = |send, event| {
             (
                 S::TimeWait,
@@ -283,7 +321,7 @@ impl State {
             ),
             (S::ReqSent { retries: r } | S::MraReqRcvd { retries: r }, I::Timeout) => (
                 S::ReqSent { retries: r - 1 },
-                Actions::send(Send::Req, Timer::Start(TimerKind::ReqResponse)),
+                Actions::send(Outgoing::Req, Timer::Start(TimerKind::ReqResponse)),
             ),
             (S::ReqSent { retries: r } | S::MraReqRcvd { retries: r }, I::Mra(MraOf::Req)) => (
                 S::MraReqRcvd { retries: r },
@@ -306,14 +344,14 @@ impl State {
 
             // Active side, reply received, consumer deciding.
             (S::RepRcvd { .. }, I::CompleteConnect) => {
-                (S::Established, Actions::send(Send::Rtu, Timer::Stop))
+                (S::Established, Actions::send(Outgoing::Rtu, Timer::Stop))
             }
             (S::RepRcvd { .. }, I::Reject | I::Abort) => closed_rej(RejectWhy::Consumer),
             // The peer retransmits its REP while the consumer decides: ask it
             // to wait (ib_cm sends an MRA on a duplicate REP).
             (S::RepRcvd { .. }, I::Rep) => (
                 S::RepRcvd { mra_sent: true },
-                Actions::send(Send::Mra(MraOf::Rep), Timer::Keep),
+                Actions::send(Outgoing::Mra(MraOf::Rep), Timer::Keep),
             ),
             (S::RepRcvd { .. }, I::Rej) => {
                 (S::Closed, Actions::event(Event::Rejected, Timer::Stop))
@@ -324,12 +362,12 @@ impl State {
                 S::RepSent {
                     retries: retries.rep,
                 },
-                Actions::send(Send::Rep, Timer::Start(TimerKind::RepResponse)),
+                Actions::send(Outgoing::Rep, Timer::Start(TimerKind::RepResponse)),
             ),
             (S::ReqRcvd { .. }, I::Reject | I::Abort) => closed_rej(RejectWhy::Consumer),
             (S::ReqRcvd { .. }, I::Req) => (
                 S::ReqRcvd { mra_sent: true },
-                Actions::send(Send::Mra(MraOf::Req), Timer::Keep),
+                Actions::send(Outgoing::Mra(MraOf::Req), Timer::Keep),
             ),
             (S::ReqRcvd { .. }, I::Rej) => {
                 (S::Closed, Actions::event(Event::Rejected, Timer::Stop))
@@ -342,7 +380,7 @@ impl State {
             ),
             (S::RepSent { retries: r } | S::MraRepRcvd { retries: r }, I::Timeout) => (
                 S::RepSent { retries: r - 1 },
-                Actions::send(Send::Rep, Timer::Start(TimerKind::RepResponse)),
+                Actions::send(Outgoing::Rep, Timer::Start(TimerKind::RepResponse)),
             ),
             (S::RepSent { .. } | S::MraRepRcvd { .. }, I::Rtu | I::CommEstablished) => (
                 S::Established,
@@ -362,7 +400,7 @@ impl State {
             // the REP timer; answering is harmless, a duplicate REP is
             // ignored or MRAed).
             (S::RepSent { .. } | S::MraRepRcvd { .. }, I::Req) => {
-                (self, Actions::send(Send::Rep, Timer::Keep))
+                (self, Actions::send(Outgoing::Rep, Timer::Keep))
             }
             (S::RepSent { .. } | S::MraRepRcvd { .. }, I::Rej) => {
                 (S::Closed, Actions::event(Event::Rejected, Timer::Stop))
@@ -376,7 +414,7 @@ impl State {
             // which the NDK layer turns into a successful NdkAccept followed
             // by the disconnect event (docs/disconnect.md).
             (S::RepSent { .. } | S::MraRepRcvd { .. }, I::Dreq) => {
-                timewait(Some(Send::Drep), Event::PeerDisconnected)
+                timewait(Some(Outgoing::Drep), Event::PeerDisconnected)
             }
 
             // Established.
@@ -384,12 +422,12 @@ impl State {
                 S::DreqSent {
                     retries: retries.dreq,
                 },
-                Actions::send(Send::Dreq, Timer::Start(TimerKind::DreqResponse)),
+                Actions::send(Outgoing::Dreq, Timer::Start(TimerKind::DreqResponse)),
             ),
-            (S::Established, I::Dreq) => timewait(Some(Send::Drep), Event::PeerDisconnected),
+            (S::Established, I::Dreq) => timewait(Some(Outgoing::Drep), Event::PeerDisconnected),
             (S::Established, I::Rej) => timewait(None, Event::PeerDisconnected),
             // Our RTU was lost and the peer retransmits its REP: resend RTU.
-            (S::Established, I::Rep) => (S::Established, Actions::send(Send::Rtu, Timer::Keep)),
+            (S::Established, I::Rep) => (S::Established, Actions::send(Outgoing::Rtu, Timer::Keep)),
 
             // Local disconnect in progress.
             (S::DreqSent { retries: 0 }, I::Timeout) => {
@@ -397,31 +435,32 @@ impl State {
             }
             (S::DreqSent { retries: r }, I::Timeout) => (
                 S::DreqSent { retries: r - 1 },
-                Actions::send(Send::Dreq, Timer::Start(TimerKind::DreqResponse)),
+                Actions::send(Outgoing::Dreq, Timer::Start(TimerKind::DreqResponse)),
             ),
             (S::DreqSent { .. }, I::Drep) => {
                 timewait(None, Event::Disconnected { timed_out: false })
             }
-            (S::DreqSent { .. }, I::Dreq) => {
-                timewait(Some(Send::Drep), Event::Disconnected { timed_out: false })
-            }
+            (S::DreqSent { .. }, I::Dreq) => timewait(
+                Some(Outgoing::Drep),
+                Event::Disconnected { timed_out: false },
+            ),
             (S::DreqSent { .. }, I::Rej) => {
                 timewait(None, Event::Disconnected { timed_out: false })
             }
             // The peer still retransmits its REP: it missed our RTU and our
             // DREQ. Answer with the DREQ at once (no retry spent); a peer in
             // REP-sent takes it as RTU and disconnect both.
-            (S::DreqSent { .. }, I::Rep) => (self, Actions::send(Send::Dreq, Timer::Keep)),
+            (S::DreqSent { .. }, I::Rep) => (self, Actions::send(Outgoing::Dreq, Timer::Keep)),
 
             // Time-wait: keep answering a peer that missed our DREP.
-            (S::TimeWait, I::Dreq) => (S::TimeWait, Actions::send(Send::Drep, Timer::Keep)),
+            (S::TimeWait, I::Dreq) => (S::TimeWait, Actions::send(Outgoing::Drep, Timer::Keep)),
             (S::TimeWait, I::Timeout) => (S::Closed, Actions::event(Event::Released, Timer::Stop)),
             // Every other DREQ for a connection we know or knew is answered
             // with a DREP and changes nothing: a peer whose DREP was lost
             // after our time-wait must still finish its disconnect
             // (docs/disconnect.md; Linux answers in TIMEWAIT and for
             // unknown ids, and drops it elsewhere; we answer everywhere).
-            (s, I::Dreq) => (s, Actions::send(Send::Drep, Timer::Keep)),
+            (s, I::Dreq) => (s, Actions::send(Outgoing::Drep, Timer::Keep)),
 
             // Local requests anywhere else are refused.
             (_, I::Accept | I::Reject | I::CompleteConnect | I::Disconnect | I::Abort) => {
@@ -464,8 +503,8 @@ mod tests {
         );
         assert_eq!(s, State::Closed);
         assert_eq!(a[0].unwrap().event, Some(Event::Replied));
-        assert_eq!(a[1].unwrap().send, Some(Send::Rtu));
-        assert_eq!(a[2].unwrap().send, Some(Send::Dreq));
+        assert_eq!(a[1].unwrap().send, Some(Outgoing::Rtu));
+        assert_eq!(a[2].unwrap().send, Some(Outgoing::Dreq));
         assert_eq!(a[2].unwrap().timer, Timer::Start(TimerKind::DreqResponse));
         assert_eq!(
             a[3].unwrap().event,
@@ -482,12 +521,12 @@ mod tests {
             &[Input::Accept, Input::Rtu, Input::Dreq, Input::Dreq],
         );
         assert_eq!(s, State::TimeWait);
-        assert_eq!(a[0].unwrap().send, Some(Send::Rep));
+        assert_eq!(a[0].unwrap().send, Some(Outgoing::Rep));
         assert_eq!(a[1].unwrap().event, Some(Event::Established));
-        assert_eq!(a[2].unwrap().send, Some(Send::Drep));
+        assert_eq!(a[2].unwrap().send, Some(Outgoing::Drep));
         assert_eq!(a[2].unwrap().event, Some(Event::PeerDisconnected));
         // A retransmitted DREQ is answered again, with no second event.
-        assert_eq!(a[3].unwrap().send, Some(Send::Drep));
+        assert_eq!(a[3].unwrap().send, Some(Outgoing::Drep));
         assert_eq!(a[3].unwrap().event, None);
     }
 
@@ -498,8 +537,8 @@ mod tests {
             &[Input::Timeout, Input::Timeout, Input::Timeout],
         );
         assert_eq!(s, State::Closed);
-        assert_eq!(a[0].unwrap().send, Some(Send::Req));
-        assert_eq!(a[1].unwrap().send, Some(Send::Req));
+        assert_eq!(a[0].unwrap().send, Some(Outgoing::Req));
+        assert_eq!(a[1].unwrap().send, Some(Outgoing::Req));
         assert_eq!(a[2].unwrap().event, Some(Event::EstablishTimedOut));
         assert_eq!(a[2].unwrap().send, None);
     }
@@ -511,7 +550,7 @@ mod tests {
             &[Input::Disconnect, Input::Timeout, Input::Timeout],
         );
         assert_eq!(s, State::TimeWait);
-        assert_eq!(a[1].unwrap().send, Some(Send::Dreq));
+        assert_eq!(a[1].unwrap().send, Some(Outgoing::Dreq));
         assert_eq!(
             a[2].unwrap().event,
             Some(Event::Disconnected { timed_out: true })
@@ -522,7 +561,7 @@ mod tests {
     fn crossed_dreqs_complete_without_a_peer_event() {
         let (s, a) = run(State::Established, &[Input::Disconnect, Input::Dreq]);
         assert_eq!(s, State::TimeWait);
-        assert_eq!(a[1].unwrap().send, Some(Send::Drep));
+        assert_eq!(a[1].unwrap().send, Some(Outgoing::Drep));
         assert_eq!(
             a[1].unwrap().event,
             Some(Event::Disconnected { timed_out: false })
@@ -537,7 +576,7 @@ mod tests {
         ] {
             let (next, a) = s.on(Input::Dreq, R).unwrap();
             assert_eq!(next, State::TimeWait);
-            assert_eq!(a.send, Some(Send::Drep));
+            assert_eq!(a.send, Some(Outgoing::Drep));
             assert_eq!(a.event, Some(Event::PeerDisconnected));
             assert_eq!(a.timer, Timer::Start(TimerKind::TimeWait));
         }
@@ -550,7 +589,7 @@ mod tests {
             &[Input::Mra(MraOf::Req), Input::Timeout],
         );
         assert_eq!(s, State::ReqSent { retries: 0 });
-        assert_eq!(a[1].unwrap().send, Some(Send::Req));
+        assert_eq!(a[1].unwrap().send, Some(Outgoing::Req));
         let (s, a) = run(
             State::RepSent { retries: 0 },
             &[Input::Mra(MraOf::Rep), Input::Timeout],
@@ -569,12 +608,12 @@ mod tests {
         // A duplicate REQ in REP-sent: the REP again, no retry spent.
         let (s, a) = run(State::RepSent { retries: 2 }, &[Input::Req]);
         assert_eq!(s, State::RepSent { retries: 2 });
-        assert_eq!(a[0].unwrap().send, Some(Send::Rep));
+        assert_eq!(a[0].unwrap().send, Some(Outgoing::Rep));
         assert_eq!(a[0].unwrap().timer, Timer::Keep);
         // A REP while our DREQ is out: the DREQ again, no retry spent.
         let (s, a) = run(State::DreqSent { retries: 1 }, &[Input::Rep]);
         assert_eq!(s, State::DreqSent { retries: 1 });
-        assert_eq!(a[0].unwrap().send, Some(Send::Dreq));
+        assert_eq!(a[0].unwrap().send, Some(Outgoing::Dreq));
     }
 
     #[test]
@@ -593,7 +632,7 @@ mod tests {
         ];
         for s in states {
             let (_, a) = s.on(Input::Dreq, R).unwrap();
-            assert_eq!(a.send, Some(Send::Drep), "{s:?}");
+            assert_eq!(a.send, Some(Outgoing::Drep), "{s:?}");
         }
         // Closed stays closed, with no event.
         let (next, a) = State::Closed.on(Input::Dreq, R).unwrap();
@@ -614,12 +653,12 @@ mod tests {
     #[test]
     fn duplicates_get_mra_or_rtu() {
         let (_, a) = run(State::requested(), &[Input::Req, Input::Req]);
-        assert_eq!(a[0].unwrap().send, Some(Send::Mra(MraOf::Req)));
-        assert_eq!(a[1].unwrap().send, Some(Send::Mra(MraOf::Req)));
+        assert_eq!(a[0].unwrap().send, Some(Outgoing::Mra(MraOf::Req)));
+        assert_eq!(a[1].unwrap().send, Some(Outgoing::Mra(MraOf::Req)));
         let (_, a) = run(State::connecting(1), &[Input::Rep, Input::Rep]);
-        assert_eq!(a[1].unwrap().send, Some(Send::Mra(MraOf::Rep)));
+        assert_eq!(a[1].unwrap().send, Some(Outgoing::Mra(MraOf::Rep)));
         let (_, a) = run(State::Established, &[Input::Rep]);
-        assert_eq!(a[0].unwrap().send, Some(Send::Rtu));
+        assert_eq!(a[0].unwrap().send, Some(Outgoing::Rtu));
     }
 
     #[test]
@@ -648,9 +687,12 @@ mod tests {
     fn abandoning_a_connect_sends_a_rej() {
         let (s, a) = run(State::connecting(1), &[Input::Abort]);
         assert_eq!(s, State::Closed);
-        assert_eq!(a[0].unwrap().send, Some(Send::Rej(RejectWhy::Abandoned)));
+        assert_eq!(
+            a[0].unwrap().send,
+            Some(Outgoing::Rej(RejectWhy::Abandoned))
+        );
         let (_, a) = run(State::requested(), &[Input::Reject]);
-        assert_eq!(a[0].unwrap().send, Some(Send::Rej(RejectWhy::Consumer)));
+        assert_eq!(a[0].unwrap().send, Some(Outgoing::Rej(RejectWhy::Consumer)));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::time::Instant;
 
-use super::state::{Event, Input, Send};
+use super::state::{Event, Input, Outgoing};
 
 /// One thing that happened to a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +13,7 @@ pub enum Entry {
     /// message, a timer).
     Input(Input),
     /// A message was sent (first transmission or a retransmission).
-    Sent(Send),
+    Sent(Outgoing),
     /// The consumer was told.
     Event(Event),
     /// A note from a layer above (e.g. "QP flushed"), as a static string.

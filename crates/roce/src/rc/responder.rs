@@ -24,6 +24,7 @@ use crate::wire::aeth::{AethRepr, CREDITS_UNLIMITED, NakCode, Syndrome};
 use crate::wire::bth::BthRepr;
 use crate::wire::opcode::{OpClass, Opcode, Position};
 use crate::wire::packet::PacketRepr;
+use crate::wire::reth::RethRepr;
 
 /// A multi-packet message in progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -376,27 +377,10 @@ impl Qp {
             return self.rnr_nak(psn);
         }
         if op.is_start() {
-            let Some(reth) = pkt.reth else {
-                return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, None);
+            let reth = match self.checked_reth(ctx, pkt, Access::REMOTE_WRITE) {
+                Ok(reth) => reth,
+                Err(code) => return self.resp_fatal(ctx, psn, code, None),
             };
-            if reth.dma_len > MAX_MESSAGE_LEN {
-                return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, None);
-            }
-            // A zero-length WRITE needs no valid rkey (IBA C9-88).
-            if reth.dma_len > 0
-                && ctx
-                    .keys
-                    .resolve_remote(
-                        reth.rkey,
-                        self.pd,
-                        reth.virtual_addr,
-                        u64::from(reth.dma_len),
-                        Access::REMOTE_WRITE,
-                    )
-                    .is_err()
-            {
-                return self.resp_fatal(ctx, psn, NakCode::RemoteAccessError, None);
-            }
             self.resp.write_va = reth.virtual_addr;
             self.resp.write_rkey = reth.rkey;
             self.resp.write_resid = reth.dma_len;
@@ -446,17 +430,20 @@ impl Qp {
         }
     }
 
-    fn exec_read<M: Memory + ?Sized>(
-        &mut self,
-        ctx: &mut Ctx<'_, M>,
+    /// The RETH of a WRITE's first packet or a READ request, checked: it
+    /// is present, its length within a message's, and (for a non-empty
+    /// transfer) its rkey grants `access` over the whole range in this QP's
+    /// PD. A zero-length transfer needs no valid rkey (IBA Vol 1 C9-88).
+    /// The error is the NAK code to answer with.
+    fn checked_reth<M: Memory + ?Sized>(
+        &self,
+        ctx: &Ctx<'_, M>,
         pkt: &PacketRepr<'_>,
-        psn: Psn,
-    ) {
-        let Some(reth) = pkt.reth else {
-            return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, None);
-        };
+        access: Access,
+    ) -> Result<RethRepr, NakCode> {
+        let reth = pkt.reth.ok_or(NakCode::InvalidRequest)?;
         if reth.dma_len > MAX_MESSAGE_LEN {
-            return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, None);
+            return Err(NakCode::InvalidRequest);
         }
         if reth.dma_len > 0
             && ctx
@@ -466,12 +453,25 @@ impl Qp {
                     self.pd,
                     reth.virtual_addr,
                     u64::from(reth.dma_len),
-                    Access::REMOTE_READ,
+                    access,
                 )
                 .is_err()
         {
-            return self.resp_fatal(ctx, psn, NakCode::RemoteAccessError, None);
+            return Err(NakCode::RemoteAccessError);
         }
+        Ok(reth)
+    }
+
+    fn exec_read<M: Memory + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, M>,
+        pkt: &PacketRepr<'_>,
+        psn: Psn,
+    ) {
+        let reth = match self.checked_reth(ctx, pkt, Access::REMOTE_READ) {
+            Ok(reth) => reth,
+            Err(code) => return self.resp_fatal(ctx, psn, code, None),
+        };
         let n = self.resp.res.len();
         if n == 0 {
             return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, None);

@@ -25,6 +25,7 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod opcode;
 pub mod packet;
+pub mod pretty;
 pub mod reth;
 pub mod udp;
 

@@ -406,7 +406,10 @@ pub fn sim_pair(
     let mut a = Host::new([10, 9, 0, 3], shape);
     let mut b = Host::new([10, 9, 0, 2], shape);
     connect(&mut a, &mut b, conn);
-    let mut sim = netsim::Simulator::with_config(config);
+    let mut sim = netsim::Simulator::with_config(netsim::Config {
+        describe: config.describe.or(Some(roce::wire::pretty::packet_summary)),
+        ..config
+    });
     let aaddr = a.addr();
     let baddr = b.addr();
     let ia = sim.add_node(aaddr, a);

@@ -34,14 +34,7 @@ pub(super) fn drain_cq(
     n: ULONG,
     mut put: impl FnMut(usize, &NdkCompletion),
 ) -> ULONG {
-    let mut tmp = [NdkCompletion {
-        status: 0,
-        bytes_transferred: 0,
-        qp_context: 0,
-        request_context: 0,
-        op_type: 0,
-        type_specific: 0,
-    }; 32];
+    let mut tmp = [NdkCompletion::EMPTY; 32];
     let mut written = 0usize;
     let n = n as usize;
     let mut first = None;
