@@ -55,10 +55,6 @@ fn cb(func: usize) -> Callback {
     Callback { func, context: 0 }
 }
 
-fn to_roce(t: netsim::Instant) -> Instant {
-    Instant::from_nanos(t.as_nanos())
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     Client,
@@ -393,34 +389,27 @@ struct NodeState {
 }
 
 impl Node for NodeState {
-    fn handle_datagram(&mut self, now: netsim::Instant, d: Datagram) {
-        let now = to_roce(now);
+    fn handle_datagram(&mut self, now: Instant, d: Datagram) {
         self.peer.set_now(now);
         self.peer.p.handle_udp(now, d.src, d.dst, &d.payload);
         self.peer.drain();
         self.peer.tick(now);
     }
 
-    fn poll_transmit(&mut self, now: netsim::Instant) -> Option<Transmit> {
-        let now = to_roce(now);
+    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         self.peer.set_now(now);
         let t = self.peer.p.poll_transmit(now, &mut self.buf)?;
         self.peer.drain();
         Some(Transmit::new(t.dst, t.udp_payload(&self.buf).to_vec()).with_source(t.src))
     }
 
-    fn poll_timeout(&mut self) -> Option<netsim::Instant> {
+    fn poll_timeout(&mut self) -> Option<Instant> {
         let own = self.peer.p.poll_timeout();
         let disc = self.peer.disconnect_due();
-        [own, disc]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|t| netsim::Instant::from_nanos(t.as_nanos()))
+        [own, disc].into_iter().flatten().min()
     }
 
-    fn handle_timeout(&mut self, now: netsim::Instant) {
-        let now = to_roce(now);
+    fn handle_timeout(&mut self, now: Instant) {
         self.peer.set_now(now);
         self.peer.p.handle_timeout(now);
         self.peer.drain();
@@ -564,7 +553,7 @@ fn run(seed: u64, s: &Scenario) -> Result<(), String> {
 
     if s.freeze_server_mid_handshake {
         // The handshake takes a few link delays (REQ, REP, RTU ~ 150 us).
-        let at = netsim::Instant::from_nanos(next() % 300_000);
+        let at = Instant::from_nanos(next() % 300_000);
         sim.schedule(at, netsim::Fault::Freeze(sv));
     }
     if s.freeze_server_after_connect {
@@ -1086,7 +1075,7 @@ fn dead_seed(seed: u64, tally: &mut Tally) -> Result<(), String> {
     let victim_is_client = pick.below(2) == 0;
     let crash = pick.below(2) == 0;
     // Handshake (~0.2 ms), data (a few ms), disconnects (0-30 ms later).
-    let at = netsim::Instant::from_nanos(pick.below(40_000_000));
+    let at = Instant::from_nanos(pick.below(40_000_000));
     let delays = [pick.below(30_000), pick.below(30_000)];
     let (c, s) = add_pair(&mut sim, seed, cm, |client, server| {
         for (p, d) in [(client, delays[0]), (server, delays[1])] {
@@ -1105,7 +1094,7 @@ fn dead_seed(seed: u64, tally: &mut Tally) -> Result<(), String> {
         },
     );
     sim.run_for(Duration::from_secs(200));
-    let fault = to_roce(at);
+    let fault = at;
     let p = &sim.node(survivor).peer;
     let who = format!(
         "{:?} survivor ({} at {:?}, loss {loss:.3})",

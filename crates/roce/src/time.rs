@@ -11,7 +11,10 @@ use core::time::Duration;
 
 /// A point in time: nanoseconds since an origin the caller chooses.
 /// Arithmetic saturates, so no input can make it panic or wrap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+///
+/// The one instant type of the workspace: the simulator (netsim) runs on
+/// it too, so a node's deadlines need no conversion.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Instant(u64);
 
 impl Instant {
@@ -21,6 +24,16 @@ impl Instant {
     /// An instant `nanos` nanoseconds after the origin.
     pub const fn from_nanos(nanos: u64) -> Self {
         Instant(nanos)
+    }
+
+    /// An instant `micros` microseconds after the origin (saturating).
+    pub const fn from_micros(micros: u64) -> Self {
+        Instant(micros.saturating_mul(1_000))
+    }
+
+    /// An instant `millis` milliseconds after the origin (saturating).
+    pub const fn from_millis(millis: u64) -> Self {
+        Instant(millis.saturating_mul(1_000_000))
     }
 
     /// Nanoseconds since the origin.
@@ -55,6 +68,16 @@ impl AddAssign<Duration> for Instant {
     }
 }
 
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+
+    /// Saturates at the origin.
+    fn sub(self, d: Duration) -> Instant {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Instant(self.0.saturating_sub(nanos))
+    }
+}
+
 impl Sub for Instant {
     type Output = Duration;
 
@@ -64,14 +87,53 @@ impl Sub for Instant {
     }
 }
 
+/// Seconds with all nine fractional digits (`2.000000001s`), so trace
+/// lines align; width and alignment flags apply to the whole.
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{:09}s",
-            self.0 / 1_000_000_000,
-            self.0 % 1_000_000_000
-        )
+        // "18446744073.709551615s" is the longest: 22 bytes.
+        let mut buf = Text::<32>::new();
+        let _ = fmt::Write::write_fmt(
+            &mut buf,
+            format_args!("{}.{:09}s", self.0 / 1_000_000_000, self.0 % 1_000_000_000),
+        );
+        f.pad(buf.as_str())
+    }
+}
+
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Instant({self})")
+    }
+}
+
+/// A small stack buffer `fmt::Write` fills (no allocation in the kernel).
+struct Text<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Text<N> {
+    const fn new() -> Self {
+        Text {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `str`s are ever copied in, so the prefix is UTF-8.
+        core::str::from_utf8(self.bytes.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
+impl<const N: usize> fmt::Write for Text<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        let dst = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -97,6 +159,16 @@ mod tests {
         assert_eq!(
             format!("{}", Instant::from_nanos(2_000_000_001)),
             "2.000000001s"
+        );
+        assert_eq!(format!("{:>14}", Instant::from_millis(1)), "  0.001000000s");
+        assert_eq!(
+            format!("{:?}", Instant::from_nanos(u64::MAX)),
+            "Instant(18446744073.709551615s)"
+        );
+        assert_eq!(t - Duration::from_secs(1), Instant::ZERO);
+        assert_eq!(
+            Instant::from_micros(u64::MAX),
+            Instant::from_nanos(u64::MAX)
         );
     }
 }

@@ -369,30 +369,24 @@ pub fn connect(a: &mut Host, b: &mut Host, c: &Conn) {
     bring_up(b, aq, aip, c.a_psn, c.b_psn, c);
 }
 
-fn to_roce(t: netsim::Instant) -> Instant {
-    Instant::from_nanos(t.as_nanos())
-}
-
 impl Node for Host {
-    fn handle_datagram(&mut self, now: netsim::Instant, d: Datagram) {
-        self.receive(to_roce(now), d.src, d.dst, &d.payload);
+    fn handle_datagram(&mut self, now: Instant, d: Datagram) {
+        self.receive(now, d.src, d.dst, &d.payload);
     }
 
-    fn poll_transmit(&mut self, now: netsim::Instant) -> Option<Transmit> {
-        let (info, payload) = self.transmit(to_roce(now))?;
+    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let (info, payload) = self.transmit(now)?;
         let dst = SocketAddr::new(info.remote_ip, info.udp_dst_port);
         let src = SocketAddr::new(info.local_ip, info.udp_src_port);
         Some(Transmit::new(dst, payload).with_source(src))
     }
 
-    fn poll_timeout(&mut self) -> Option<netsim::Instant> {
-        self.engine
-            .poll_timeout()
-            .map(|t| netsim::Instant::from_nanos(t.as_nanos()))
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.engine.poll_timeout()
     }
 
-    fn handle_timeout(&mut self, now: netsim::Instant) {
-        self.engine.handle_timeout(to_roce(now));
+    fn handle_timeout(&mut self, now: Instant) {
+        self.engine.handle_timeout(now);
         self.drain();
     }
 }
