@@ -136,10 +136,7 @@ fn pump_measured(st: &mut Stats, adapters: &[&Adapter]) {
     loop {
         let mut moved = false;
         for from in adapters {
-            loop {
-                let Some(t) = st.run("transmit", || io::poll_transmit(from.ptr, &mut buf)) else {
-                    break;
-                };
+            while let Some(t) = st.run("transmit", || io::poll_transmit(from.ptr, &mut buf)) {
                 moved = true;
                 let payload = t.udp_payload(&buf).to_vec();
                 if let Some(to) = adapters.iter().find(|a| a.ip == t.dst.ip()) {

@@ -313,7 +313,7 @@ pub fn dialect_text(d: u16) -> String {
 /// "1 MiB"), else in bytes.
 pub fn bytes_text(n: u64) -> String {
     for (unit, name) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
-        if n >= unit && n % unit == 0 {
+        if n >= unit && n.is_multiple_of(unit) {
             return format!("{} {name}", n / unit);
         }
     }

@@ -32,7 +32,7 @@ use smbd::smb2::msg::signing_alg;
 use smbd::smb2::server::ServerConfig;
 use smbd::smbd::conn::Config;
 
-/// The RoCE path MTUs (IBA 9.7.x PMTU values 1 to 5).
+/// The RoCE path MTUs.
 const MTUS: [u32; 5] = [256, 512, 1024, 2048, 4096];
 
 #[derive(Parser, Debug)]
