@@ -36,9 +36,10 @@ macro_rules! disp {
 }
 pub(crate) use disp;
 
-/// An NTSTATUS as the reports print it (`0xc0000001`).
+/// An NTSTATUS as the reports print it: its name and value
+/// (`STATUS_IO_TIMEOUT (0xc00000b5)`, [`ndkpi::StatusText`]).
 pub(crate) fn status_text(st: NTSTATUS) -> String {
-    format!("{:#010x}", st as u32)
+    ndkpi::StatusText(st).to_string()
 }
 
 /// `Ok` for STATUS_SUCCESS, else "`what` failed: status".

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use host::adapter::{Adapter, AdapterConfig, Seed};
+use roce::cm::CmConfig;
 
 use crate::consumer_adapter::ConsumerAdapter;
 use host::io::{ROCE_PORT, RawTransport, Transport, UdpTransport};
@@ -296,10 +297,65 @@ fn random<const N: usize>(s: &mut u64) -> [u8; N] {
     out
 }
 
+/// An SMB2 dialect as people write it (0x0311: "3.1.1").
+pub fn dialect_text(d: u16) -> String {
+    match d {
+        0x0202 => "2.0.2".into(),
+        0x0210 => "2.1".into(),
+        0x0300 => "3.0".into(),
+        0x0302 => "3.0.2".into(),
+        0x0311 => "3.1.1".into(),
+        other => format!("dialect {other:#06x}"),
+    }
+}
+
+/// A byte count in the largest binary unit that divides it (1048576:
+/// "1 MiB"), else in bytes.
+pub fn bytes_text(n: u64) -> String {
+    for (unit, name) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
+        if n >= unit && n.is_multiple_of(unit) {
+            return format!("{} {name}", n / unit);
+        }
+    }
+    format!("{n} bytes")
+}
+
+/// Why NdkConnect to `server` failed, and what to check.
+pub fn connect_failure(server: SocketAddrV4, st: NTSTATUS) -> String {
+    let status = StatusText(st);
+    let hint = match st {
+        STATUS_IO_TIMEOUT | STATUS_TIMEOUT => format!(
+            "no answer from {server}: check that the SMB Direct server is running there, that \
+             --server names its RoCE address (and port, {} by default), and that UDP port {ROCE_PORT} \
+             reaches it (firewall, route)",
+            server.port()
+        ),
+        STATUS_CONNECTION_REFUSED => format!(
+            "{server} refused the connection: nothing listens for SMB Direct on port {} there \
+             (is the server started, on that port?)",
+            server.port()
+        ),
+        STATUS_HOST_UNREACHABLE | STATUS_NETWORK_UNREACHABLE | STATUS_PORT_UNREACHABLE => format!(
+            "{server} cannot be reached: check the address, the route from --local, and that \
+             something receives RoCEv2 (UDP {ROCE_PORT}) there"
+        ),
+        _ => format!("the connection to {server} failed"),
+    };
+    format!("NdkConnect: {status}: {hint}")
+}
+
 impl Session {
     /// Opens the adapter, makes the verbs objects, connects (RDMA CM, then
     /// MS-SMBD negotiate) and runs the SMB2 session up to tree connect.
     pub fn connect(cfg: SessionConfig) -> Result<Session, String> {
+        Self::connect_with(cfg, CmConfig::default())
+    }
+
+    /// [`Session::connect`] with the adapter's CM timing `cm` (ndksmb
+    /// takes [`host::adapter::quick_cm`], so a peer that does not answer
+    /// fails the connect in about a second, not after the fabric-sized
+    /// defaults).
+    pub fn connect_with(cfg: SessionConfig, cm: CmConfig) -> Result<Session, String> {
         let t = cfg.timeout;
         let local = SocketAddr::from((cfg.local, ROCE_PORT));
         let adapter = match cfg.transport {
@@ -321,6 +377,7 @@ impl Session {
                     &AdapterConfig {
                         seed: Seed::Fixed(cfg.seed),
                         mtu: cfg.mtu,
+                        cm,
                         ..AdapterConfig::default()
                     },
                     cfg.pcap.as_deref(),
@@ -443,7 +500,9 @@ impl Session {
             },
             None => STATUS_NOT_IMPLEMENTED,
         });
-        check(st, &format!("NdkConnect to {}", self.cfg.server))?;
+        if st != STATUS_SUCCESS {
+            return Err(connect_failure(self.cfg.server, st));
+        }
         let sctx = Arc::as_ptr(&self.shared).cast_mut().cast();
         let st = request(t, |cb, ctx| match disp!(conn, NdkCompleteConnect) {
             // SAFETY: live connector; `sctx` outlives it.
@@ -486,13 +545,37 @@ impl Session {
         (r, w, rw)
     }
 
-    /// The first SMB2 event, as `Debug` text (dialect and signing).
+    /// The negotiated session in words: dialect, signing, the SMB2 and
+    /// MS-SMBD transfer limits (`SMB 3.1.1, signed with AES-GMAC, reads up
+    /// to 1 MiB, writes up to 1 MiB, RDMA transfers up to 1 MiB`).
     pub fn ready_text(&self) -> String {
-        self.events
+        let Some(ClientEvent::Ready {
+            dialect,
+            signing_algorithm,
+            max_read_size,
+            max_write_size,
+        }) = self
+            .events
             .iter()
             .find(|e| matches!(e, ClientEvent::Ready { .. }))
-            .map(|e| format!("{e:?}"))
-            .unwrap_or_default()
+        else {
+            return "no SMB2 session".into();
+        };
+        let signing = match signing_algorithm {
+            Some(signing_alg::AES_GMAC) => "signed with AES-GMAC".to_string(),
+            Some(signing_alg::AES_CMAC) => "signed with AES-CMAC".to_string(),
+            Some(signing_alg::HMAC_SHA256) => "signed with HMAC-SHA256".to_string(),
+            Some(a) => format!("signed with algorithm {a:#06x}"),
+            None => "unsigned".to_string(),
+        };
+        let rw = self.smbd.negotiated().map_or(0, |n| n.max_read_write_size);
+        format!(
+            "SMB {}, {signing}, reads up to {}, writes up to {}, RDMA transfers up to {}",
+            dialect_text(*dialect),
+            bytes_text(u64::from(*max_read_size)),
+            bytes_text(u64::from(*max_write_size)),
+            bytes_text(u64::from(rw)),
+        )
     }
 
     /// Registers a data buffer of `len` bytes the server may read and

@@ -234,7 +234,18 @@ pub struct SmbServer {
 impl SmbServer {
     /// Opens the adapter, listens, and returns once the listener is up.
     pub fn start(cfg: SmbServerConfig) -> Result<SmbServer, String> {
+        Self::start_with_files(cfg, BTreeMap::new())
+    }
+
+    /// [`SmbServer::start`] with a share that already holds `files`
+    /// (name to contents; `ndksmb serve --dir` loads them from a
+    /// directory).
+    pub fn start_with_files(
+        cfg: SmbServerConfig,
+        files: BTreeMap<String, Vec<u8>>,
+    ) -> Result<SmbServer, String> {
         let control = Arc::new(Control::default());
+        control.publish(|p| p.files = files);
         let (tx, rx) = mpsc::channel();
         let c = Arc::clone(&control);
         let timeout = cfg.timeout;

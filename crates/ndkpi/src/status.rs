@@ -179,6 +179,22 @@ pub const fn status_name(status: NTSTATUS) -> Option<&'static str> {
     })
 }
 
+/// An NTSTATUS as a person reads it: its ntstatus.h name and its value
+/// (`STATUS_IO_TIMEOUT (0xc00000b5)`), or the value alone for a status
+/// this crate does not name (`NTSTATUS 0xc0000999`). Shared by the tools
+/// (ndkperf, ndksmb) so their errors read alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusText(pub NTSTATUS);
+
+impl core::fmt::Display for StatusText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match status_name(self.0) {
+            Some(name) => write!(f, "{name} ({:#010x})", self.0 as u32),
+            None => write!(f, "NTSTATUS {:#010x}", self.0 as u32),
+        }
+    }
+}
+
 /// `NT_SUCCESS(Status)`: success and informational codes (severity bits 00
 /// and 01) count as success.
 pub const fn NT_SUCCESS(status: NTSTATUS) -> bool {
@@ -222,5 +238,23 @@ mod name_tests {
         );
         assert_eq!(status_name(STATUS_IO_TIMEOUT), Some("STATUS_IO_TIMEOUT"));
         assert_eq!(status_name(st(0xC000_0999)), None);
+    }
+
+    #[test]
+    fn status_text_names_and_shows_the_value() {
+        extern crate alloc;
+        use alloc::format;
+        assert_eq!(
+            format!("{}", StatusText(STATUS_IO_TIMEOUT)),
+            "STATUS_IO_TIMEOUT (0xc00000b5)"
+        );
+        assert_eq!(
+            format!("{}", StatusText(STATUS_CONNECTION_REFUSED)),
+            "STATUS_CONNECTION_REFUSED (0xc0000236)"
+        );
+        assert_eq!(
+            format!("{}", StatusText(st(0xC000_0999))),
+            "NTSTATUS 0xc0000999"
+        );
     }
 }

@@ -106,6 +106,7 @@ impl<M: Memory> Provider<M> {
             ports: BTreeMap::new(),
             rng: SeededRng::new(seed ^ 0x0005_EED0_F9C7),
             now: Instant::ZERO,
+            processing_events: false,
         }
     }
 

@@ -157,6 +157,8 @@ pub struct Provider<M: Memory> {
     ports: BTreeMap<(IpAddr, u16), u32>,
     rng: SeededRng,
     now: Instant,
+    /// [`Provider::process_events`] is running further up the stack.
+    processing_events: bool,
 }
 
 impl<M: Memory> Provider<M> {
@@ -229,7 +231,24 @@ impl<M: Memory> Provider<M> {
     }
 
     /// Hands each of the NIC's events to the object it concerns.
+    ///
+    /// Handling an event drives a connector, and the connector's actions
+    /// (a CM message, a QP flush) queue further events; [`Self::drive`]
+    /// ends by processing them. Called from inside this loop, that returns
+    /// at once and this loop takes them in turn: the stack depth stays the
+    /// same however many events one call produces (thousands of connects
+    /// timing out in one timer tick nested one drive per connection and
+    /// overflowed the stack).
     fn process_events(&mut self) {
+        if self.processing_events {
+            return;
+        }
+        self.processing_events = true;
+        self.process_events_loop();
+        self.processing_events = false;
+    }
+
+    fn process_events_loop(&mut self) {
         let now = self.now;
         while let Some(event) = self.device.poll_event(now) {
             match event {
@@ -263,7 +282,13 @@ impl<M: Memory> Provider<M> {
                         E::EstablishTimedOut => Input::CmTimedOut,
                         E::PeerDisconnected => Input::CmPeerDisconnected,
                         E::Disconnected { timed_out } => Input::CmDisconnected { timed_out },
-                        E::Released => continue,
+                        // A close that waits for the CM connection's end
+                        // (the drive that released it may have looked
+                        // before this event was taken).
+                        E::Released => {
+                            self.try_close(id);
+                            continue;
+                        }
                     };
                     self.drive(id, input);
                 }

@@ -20,6 +20,7 @@ pub fn open_adapter(
         core: UnsafeCell::new(Core {
             provider,
             wrappers: BTreeMap::new(),
+            draining: false,
         }),
     });
     let adapter = Box::new(AdapterObj {

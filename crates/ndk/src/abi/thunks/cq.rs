@@ -44,7 +44,7 @@ pub(super) fn drain_cq(
             let got = c
                 .provider
                 .get_cq_results(id, tmp.get_mut(..want).unwrap_or(&mut []));
-            (got, c.next_upcall(s))
+            (got, c.claim_upcall(s))
         });
         for (i, c) in tmp.iter().take(got).enumerate() {
             put(written + i, c);

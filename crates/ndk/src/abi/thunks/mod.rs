@@ -73,6 +73,12 @@ struct AdapterObj {
 struct Core {
     provider: Provider<PlatformMemory>,
     wrappers: BTreeMap<ObjectId, (*mut c_void, Kind)>,
+    /// Some call is making the queued upcalls (see [`Core::claim_upcall`]):
+    /// at most one caller at a time, on any thread, drains the queue, so a
+    /// consumer call made from inside an upcall returns without making
+    /// upcalls itself, and the depth of the stack does not grow with the
+    /// number of queued upcalls whose callbacks call back in.
+    draining: bool,
 }
 
 /// The adapter's state, shared by every object of the adapter.
@@ -117,8 +123,11 @@ impl Shared {
     }
 
     /// Makes every queued upcall, each with no lock held, starting with
-    /// `first` (taken under the caller's lock); frees objects whose close
-    /// completed.
+    /// `first` (claimed under the caller's lock with
+    /// [`Core::claim_upcall`]); frees objects whose close completed. The
+    /// loop ends, and gives up the claim, under the lock that finds the
+    /// queue empty, so an upcall queued meanwhile by a call on another
+    /// thread (or by a callback's call on this one) is made by this loop.
     fn run_upcalls_from(&self, mut next: Option<(Upcall, *mut c_void)>) {
         while let Some((u, target)) = next {
             // SAFETY: the callback values are what the consumer passed for
@@ -131,7 +140,7 @@ impl Shared {
                 } else {
                     None
                 };
-                (freed, c.next_upcall(self))
+                (freed, c.continue_upcalls(self))
             });
             if let Some((p, kind)) = freed {
                 // SAFETY: the object's close completed and its completion
@@ -145,7 +154,7 @@ impl Shared {
     /// Makes every queued upcall (see [`Self::run_upcalls_from`]), then
     /// wakes the I/O side for whatever the call queued.
     fn run_upcalls(&self) {
-        let first = self.with(|c| c.next_upcall(self));
+        let first = self.with(|c| c.claim_upcall(self));
         self.run_upcalls_from(first);
         self.platform.wake();
     }
@@ -161,7 +170,7 @@ impl Shared {
     fn call_at<R>(&self, now: Instant, f: impl FnOnce(&mut Core) -> R) -> R {
         let (r, first) = self.with_at(now, |c| {
             let r = f(c);
-            (r, c.next_upcall(self))
+            (r, c.claim_upcall(self))
         });
         self.run_upcalls_from(first);
         self.platform.wake();
@@ -183,6 +192,31 @@ impl Drop for Core {
 }
 
 impl Core {
+    /// The first upcall for a caller to make, claiming the queue, or None
+    /// when the queue is empty or another caller (further up this stack,
+    /// or on another thread) is making the upcalls: that caller's loop
+    /// makes the ones queued now. Without this, a callback that calls the
+    /// provider (a disconnect event's handler that disconnects and closes)
+    /// would make the next upcall from inside that call, one stack frame
+    /// chain deeper per queued upcall: thousands of connections torn down
+    /// at once overflowed the stack (ndkperf disconnect -q 30000).
+    fn claim_upcall(&mut self, shared: &Shared) -> Option<(Upcall, *mut c_void)> {
+        if self.draining {
+            return None;
+        }
+        let next = self.next_upcall(shared);
+        self.draining = next.is_some();
+        next
+    }
+
+    /// The claiming caller's next upcall; releases the claim when there is
+    /// none.
+    fn continue_upcalls(&mut self, shared: &Shared) -> Option<(Upcall, *mut c_void)> {
+        let next = self.next_upcall(shared);
+        self.draining = next.is_some();
+        next
+    }
+
     /// The next upcall and the consumer pointer it is made on.
     fn next_upcall(&mut self, shared: &Shared) -> Option<(Upcall, *mut c_void)> {
         let u = self.provider.poll_upcall()?;
