@@ -394,3 +394,25 @@ fn perftest_needs_a_peer_and_a_perftest_mode() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("needs the mode"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_one_gib_message_runs_in_bounded_memory() {
+    // `-s 1G` with the default window once asked for 32 GiB and aborted in
+    // the allocator; the window now shrinks to what 1 GiB in flight allows
+    // and the slots share memory beyond a budget.
+    let o = ndkperf(&[
+        "write_bw",
+        "-s",
+        "1G",
+        "-n",
+        "1",
+        "--no-baseline",
+        "--json",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    let m = &v["modes"][0];
+    assert_eq!(m["messages"], 1, "{m}");
+    assert_eq!(m["payload_bytes"], 1u64 << 30, "{m}");
+}

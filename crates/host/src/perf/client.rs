@@ -7,6 +7,7 @@ pub(super) struct CData {
     pub(super) mode: Mode,
     pub(super) size: usize,
     pub(super) window: u64,
+    pub(super) slots: usize,
     pub(super) target: Option<u64>,
     pub(super) deadline: Option<Instant>,
     pub(super) warm_at: Instant,
@@ -70,9 +71,13 @@ pub(super) unsafe extern "system" fn client_peer_disconnected(ctx: PVOID) {
 /// slots and the send area.
 pub(super) struct Layout {
     pub(super) data: usize,
+    /// Distinct data slots (the window's messages share them beyond
+    /// [`SLOT_BUDGET`]).
+    pub(super) slots: usize,
     pub(super) sink: usize,
     pub(super) recv: usize,
     pub(super) recv_slot: usize,
+    pub(super) recv_slots: usize,
     pub(super) send: usize,
     pub(super) total: usize,
 }
@@ -80,24 +85,40 @@ pub(super) struct Layout {
 impl Layout {
     pub(super) fn of(p: &Params) -> Layout {
         let size = p.size.max(1);
-        let slots = if p.mode.is_latency() {
-            1
-        } else {
-            p.window.max(1) as usize
-        };
+        let slots = slots_within_budget(effective_window(p.mode, size, p.window) as usize, size);
         let data = 0;
+        // Only rping reads back into a sink, only send_lat receives
+        // messages of `size` (rping's are 16 bytes); its two receives share
+        // one slot when two would not fit the budget.
         let sink = data + (size * slots).max(64);
-        let recv = sink + size.max(64);
-        let recv_slot = size.max(RdmaInfo::LEN);
-        let send = recv + 2 * recv_slot;
+        let recv = sink
+            + if p.mode == Mode::Rping {
+                size.max(64)
+            } else {
+                64
+            };
+        let recv_slot = if p.mode == Mode::SendLat {
+            size.max(RdmaInfo::LEN)
+        } else {
+            RdmaInfo::LEN
+        };
+        let recv_slots = slots_within_budget(2, recv_slot);
+        let send = recv + recv_slots * recv_slot;
         Layout {
             data,
+            slots,
             sink,
             recv,
             recv_slot,
+            recv_slots,
             send,
             total: send + 64,
         }
+    }
+
+    /// Receive slot `i`'s offset.
+    pub(super) fn recv_off(&self, i: usize) -> usize {
+        self.recv + (i % self.recv_slots) * self.recv_slot
     }
 }
 
@@ -152,7 +173,8 @@ impl ClientRun {
         let qp = self.qp.load(Ordering::Acquire);
         let b = self.buf();
         let slot = (d.posted % d.window) as usize;
-        let sge = b.sge(slot * d.size, d.size);
+        let local = slot % d.slots.max(1);
+        let sge = b.sge(local * d.size, d.size);
         let span = (d.remote.size as usize).max(d.size);
         let roff = ((slot * d.size) % span.max(1)).min(span - d.size.min(span)) as u64;
         let raddr = d.remote.buf + roff;
@@ -249,14 +271,14 @@ impl ClientRun {
                 sample(d);
                 let i = r.RequestContext as usize;
                 let b = self.buf();
-                let _ = qp_recv(qp, i, &b.sge(l.recv + i * l.recv_slot, d.size));
+                let _ = qp_recv(qp, i, &b.sge(l.recv_off(i), d.size));
                 true
             }
             (Mode::Rping, NdkOperationTypeSend) => false,
             (Mode::Rping, NdkOperationTypeReceive) => {
                 let i = r.RequestContext as usize;
                 let b = self.buf();
-                let _ = qp_recv(qp, i, &b.sge(l.recv + i * l.recv_slot, RdmaInfo::LEN));
+                let _ = qp_recv(qp, i, &b.sge(l.recv_off(i), RdmaInfo::LEN));
                 if r.BytesTransferred as usize != RdmaInfo::LEN {
                     // rping's client gives up on a message of another size.
                     d.rping_bogus = Some(r.BytesTransferred);
@@ -477,11 +499,7 @@ pub(super) fn run_one(
 ) -> Result<Report, PerfError> {
     let a = adapter.ptr();
     let size = p.size.max(1);
-    let window = if p.mode.is_latency() {
-        1
-    } else {
-        p.window.max(1) as u64
-    };
+    let window = u64::from(effective_window(p.mode, size, p.window));
     let l = Layout::of(p);
     let cap = p.iters.map_or(1 << 20, |n| n.min(1 << 22)) as usize;
     let run = Arc::new(ClientRun {
@@ -493,6 +511,7 @@ pub(super) fn run_one(
             mode: p.mode,
             size,
             window,
+            slots: l.slots,
             target: p.iters,
             deadline: None,
             warm_at: Instant::now(),
@@ -564,7 +583,7 @@ pub(super) fn run_one(
             } else {
                 size
             };
-            let _ = qp_recv(qp, i, &b.sge(l.recv + i * l.recv_slot, len));
+            let _ = qp_recv(qp, i, &b.sge(l.recv_off(i), len));
         }
     }
     let hello = Hello {

@@ -290,8 +290,19 @@ unsafe impl Sync for Buf {}
 impl Buf {
     pub(super) fn new(pd: *mut NDK_PD, len: usize) -> Result<Buf, PerfError> {
         let len = len.max(64);
-        let mem: Box<[u8]> = vec![0u8; len].into_boxed_slice();
-        let p = Box::into_raw(mem).cast::<u8>();
+        // A size the host cannot give is an error, not an abort; zeroed
+        // memory from the allocator (calloc: large blocks come as fresh
+        // zero pages, nothing written here), so a 1 GiB buffer costs no
+        // time on the I/O thread that accepts a connection.
+        let layout = std::alloc::Layout::array::<u8>(len);
+        // SAFETY: a non-zero size (len >= 64).
+        let p = layout.map_or(ptr::null_mut(), |l| unsafe { std::alloc::alloc_zeroed(l) });
+        if p.is_null() {
+            return err(format!(
+                "cannot allocate a {len}-byte buffer for the messages \
+                 (not enough memory for this -s and -w)"
+            ));
+        }
         let mut mdl = Box::new(HostMdl::new(p, len));
         let free = |p: *mut u8| {
             // SAFETY: `p` is the slice allocated above, unregistered.

@@ -164,6 +164,32 @@ pub struct Params {
     pub timeout: Duration,
 }
 
+/// The most memory one connection's message slots take: the slots of
+/// larger messages share memory (what lands in them is never checked,
+/// except by rping, which has one source and one sink).
+pub const SLOT_BUDGET: usize = 64 << 20;
+
+/// The most bytes a bandwidth mode keeps in flight: a window of messages
+/// that would exceed it shrinks to fit (at least one message), so `-s 1G`
+/// runs one message at a time instead of asking for 32 GiB.
+pub const IN_FLIGHT_BUDGET: usize = 1 << 30;
+
+/// Outstanding requests a mode runs with: 1 for the latency modes, else
+/// `window` bounded by [`IN_FLIGHT_BUDGET`].
+pub fn effective_window(mode: Mode, size: usize, window: u32) -> u32 {
+    if mode.is_latency() {
+        return 1;
+    }
+    let fit = (IN_FLIGHT_BUDGET / size.max(1)).max(1);
+    (window.max(1) as usize).min(fit) as u32
+}
+
+/// Distinct memory slots for `n` messages of `size` bytes within
+/// [`SLOT_BUDGET`] (at least one).
+pub(crate) fn slots_within_budget(n: usize, size: usize) -> usize {
+    n.clamp(1, (SLOT_BUDGET / size.max(1)).max(1))
+}
+
 /// Why a run failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PerfError(pub String);

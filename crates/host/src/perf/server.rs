@@ -15,7 +15,8 @@ pub(super) struct SConn {
     pub(super) base: u64,
     pub(super) token: u32,
     pub(super) recv_slot: usize,
-    pub(super) recvs: usize,
+    /// Distinct receive slots in memory.
+    pub(super) recv_mem: usize,
     /// rping: the buffer the peer's source is Read into and Written back
     /// from (registered at the first advertisement, replaced by a larger
     /// one when a bigger size is advertised).
@@ -52,11 +53,13 @@ impl SConn {
     pub(super) fn data_len(&self) -> usize {
         (self.hello.size as usize).max(64)
     }
+    /// Receive slot `i`'s offset: the receives share
+    /// [`slots_within_budget`] slots.
     pub(super) fn slot_off(&self, i: usize) -> usize {
-        self.data_len() + i * self.recv_slot
+        self.data_len() + (i % self.recv_mem) * self.recv_slot
     }
     pub(super) fn send_off(&self) -> usize {
-        self.slot_off(self.recvs)
+        self.data_len() + self.recv_mem * self.recv_slot
     }
 }
 
@@ -207,7 +210,8 @@ impl ServerInner {
             Mode::Disconnect => (1, size),
             _ => (0, 0),
         };
-        let total = size.max(64) + recvs * slot + RdmaInfo::LEN;
+        let recv_mem = slots_within_budget(recvs, slot);
+        let total = size.max(64) + recv_mem * slot + RdmaInfo::LEN;
         let buf = Buf::new(self.pd, total)?;
         let c = Arc::new(SConn {
             server: self,
@@ -218,7 +222,7 @@ impl ServerInner {
             token: buf.token,
             buf: Mutex::new(Some(buf)),
             recv_slot: slot,
-            recvs,
+            recv_mem,
             rping: Mutex::new(None),
             dp: UnsafeCell::new(SData::default()),
             torn_down: AtomicBool::new(false),
