@@ -373,7 +373,7 @@ fn perftest_needs_a_peer_and_a_perftest_mode() {
     let o = ndkperf(&["write_bw", "--perftest", "--no-baseline"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("--perftest needs --client"),
+        stderr(&o).contains("--perftest needs a HOST"),
         "{}",
         stderr(&o)
     );

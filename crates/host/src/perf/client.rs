@@ -161,6 +161,9 @@ impl ClientRun {
     }
 
     pub(super) fn more(&self, d: &CData, now: Instant) -> bool {
+        if stop_requested() {
+            return false;
+        }
         match (d.target, d.deadline) {
             (Some(t), _) => d.posted < t,
             (None, Some(dl)) => now < dl,
@@ -315,12 +318,14 @@ impl ClientRun {
         if !counted {
             return;
         }
-        d.completed += 1;
-        d.bytes += if d.mode == Mode::Rping {
+        let moved = if d.mode == Mode::Rping {
             2 * d.size as u64
         } else {
             r.BytesTransferred as u64
         };
+        d.completed += 1;
+        d.bytes += moved;
+        count_progress(moved);
         d.last_done = Some(now);
         if d.warm.is_none() && now >= d.warm_at {
             d.warm = allocs().map(|a| (a, d.completed));
@@ -386,7 +391,7 @@ pub(super) fn connect(
     });
     let fail = |msg: String| {
         let _ = close_wait(conn.cast(), disp!(conn, NdkCloseConnector), t);
-        Err(PerfError(msg))
+        Err(PerfError(msg, None))
     };
     match st {
         None => {
@@ -708,56 +713,67 @@ pub(super) fn run_one(
                 _ => 0,
             },
             connect: connect_time,
+            window: window as u32,
+            interrupted: stop_requested(),
             ..Report::default()
         }
     };
     let disc = disconnect(conn, p.timeout);
     teardown(Some(conn));
     report.leaked_objects = settled_object_count(adapter);
+    let failure = |msg: String, report: Report| -> Result<Report, PerfError> {
+        Err(PerfError(msg, Some(Box::new(report))))
+    };
     if let Err(st) = started {
-        return err(format!("posting failed: {}", status_name(st)));
+        return failure(format!("posting failed: {}", status_name(st)), report);
     }
+    let of = p.iters.map_or(String::new(), |n| format!(" of {n}"));
     match outcome {
         Some(STATUS_SUCCESS) => {}
         Some(_) if bogus.is_some() => {
-            return err(format!(
-                "rping: {peer} sent a {}-byte message; rping's messages are {} bytes",
+            let msg = format!(
+                "{peer} sent a {}-byte message; rping's messages are {} bytes",
                 bogus.unwrap_or(0),
                 RdmaInfo::LEN
-            ));
+            );
+            return failure(msg, report);
         }
         Some(_) if data_error.is_some() => {
-            return err(format!(
-                "{}: a request completed with {} after {} messages",
-                p.mode.name(),
-                status_name(data_error.unwrap_or_default()),
-                report.messages
-            ));
+            let st = data_error.unwrap_or_default();
+            let msg = format!(
+                "a request completed with {} after {}{of} messages{}",
+                status_name(st),
+                report.messages,
+                if st == STATUS_IO_TIMEOUT {
+                    format!(
+                        " (the RC retries to {peer} ran out: \
+                         no acknowledgement within the QP's retry bound)"
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            return failure(msg, report);
         }
         Some(_) if run.peer_left.load(Ordering::SeqCst) => {
-            return err(format!(
-                "{}: the connection to {peer} ended (disconnect event: \
-                 STATUS_CONNECTION_DISCONNECTED) after {} of {} messages",
-                p.mode.name(),
+            let msg = format!(
+                "the connection to {peer} ended (disconnect event: \
+                 STATUS_CONNECTION_DISCONNECTED) after {}{of} messages",
                 report.messages,
-                p.iters.map_or("?".into(), |n| n.to_string())
-            ));
+            );
+            return failure(msg, report);
         }
         Some(st) => {
-            return err(format!(
-                "{}: a request completed with {}",
-                p.mode.name(),
-                status_name(st)
-            ));
+            let msg = format!("a request completed with {}", status_name(st));
+            return failure(msg, report);
         }
         None => {
-            return err(format!(
-                "{}: the run did not finish within {:.0} s ({} of {} messages completed)",
-                p.mode.name(),
+            let msg = format!(
+                "the run did not finish within {:.0} s ({}{of} messages completed)",
                 bound.as_secs_f64(),
                 report.messages,
-                p.iters.map_or("?".into(), |n| n.to_string())
-            ));
+            );
+            return failure(msg, report);
         }
     }
     report.disconnect = disc?;

@@ -190,9 +190,54 @@ pub(crate) fn slots_within_budget(n: usize, size: usize) -> usize {
     n.clamp(1, (SLOT_BUDGET / size.max(1)).max(1))
 }
 
-/// Why a run failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PerfError(pub String);
+// ---------------------------------------------------------------------
+// Interruption and progress (read by the ndkperf binary)
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static PROGRESS_MESSAGES: AtomicU64 = AtomicU64::new(0);
+static PROGRESS_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Asks the running client mode to stop posting, as if its time were up
+/// (async-signal-safe: one atomic store). Its report covers what
+/// completed and says it was interrupted.
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`request_stop`] was called.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
+/// Messages and payload bytes the client modes completed so far in this
+/// process (a running figure for a progress line).
+pub fn progress() -> (u64, u64) {
+    (
+        PROGRESS_MESSAGES.load(Ordering::Relaxed),
+        PROGRESS_BYTES.load(Ordering::Relaxed),
+    )
+}
+
+fn count_progress(bytes: u64) {
+    PROGRESS_MESSAGES.fetch_add(1, Ordering::Relaxed);
+    PROGRESS_BYTES.fetch_add(bytes, Ordering::Relaxed);
+}
+
+/// Why a run failed, with what it measured before it failed (the
+/// messages that completed), if it got that far.
+#[derive(Debug, Clone)]
+pub struct PerfError(pub String, pub Option<Box<Report>>);
+
+impl PerfError {
+    /// A failure with nothing measured.
+    pub fn new(msg: impl Into<String>) -> PerfError {
+        PerfError(msg.into(), None)
+    }
+    /// The figures the run completed before it failed.
+    pub fn partial(&self) -> Option<&Report> {
+        self.1.as_deref()
+    }
+}
 
 impl std::fmt::Display for PerfError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -203,7 +248,7 @@ impl std::fmt::Display for PerfError {
 impl std::error::Error for PerfError {}
 
 fn err<T>(s: impl Into<String>) -> Result<T, PerfError> {
-    Err(PerfError(s.into()))
+    Err(PerfError(s.into(), None))
 }
 
 /// NTSTATUS names ndkperf reports.
@@ -338,6 +383,10 @@ pub struct Report {
     pub leaked_objects: usize,
     /// Against a perftest server: what its exchange said.
     pub perftest: Option<PerftestPeer>,
+    /// Requests outstanding (the window after [`effective_window`]).
+    pub window: u32,
+    /// The run stopped early on [`request_stop`].
+    pub interrupted: bool,
 }
 
 impl Report {

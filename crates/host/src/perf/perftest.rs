@@ -133,7 +133,7 @@ impl PtControl {
             let _ = qp_recv(qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
         };
         Self::dial(adapter, peer, t, 2 * PT_SEND, 2, (1, 1), &recv)
-            .map_err(|e| PerfError(format!("perftest control connection: {e}")))
+            .map_err(|e| PerfError(format!("perftest control connection: {e}"), None))
     }
 
     /// Connects a QP of `depth` requests each way with a buffer of `len`

@@ -24,6 +24,54 @@ pub(super) struct SConn {
     /// Data-path state, touched only under the server's CQ drive.
     pub(super) dp: UnsafeCell<SData>,
     pub(super) torn_down: AtomicBool,
+    /// When the connection was accepted.
+    pub(super) started: Instant,
+    /// Messages received (Sends; rping: iterations).
+    pub(super) received: AtomicU64,
+    /// The client's address, if the connector told it.
+    pub(super) peer: Option<SocketAddr>,
+}
+
+/// One client a server served, once its connection ended.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    /// The client's address (the connector's peer address).
+    pub peer: Option<SocketAddr>,
+    /// The mode it ran and its message size.
+    pub mode: Mode,
+    /// Message size.
+    pub size: u32,
+    /// Accept to teardown.
+    pub connected: Duration,
+    /// Messages this side saw: Sends received (send_bw, send_lat), rping
+    /// iterations; 0 for the one-sided modes, whose traffic the passive
+    /// side's consumer never sees.
+    pub received: u64,
+}
+
+/// The peer address of a connector, decoded from its SOCKADDR.
+fn peer_of(conn: *mut NDK_CONNECTOR) -> Option<SocketAddr> {
+    let mut raw = [0u8; 28];
+    let mut len = raw.len() as ULONG;
+    let st = match disp!(conn, NdkGetPeerAddress) {
+        // SAFETY: a live connector; the buffer and its length are ours.
+        Some(f) => unsafe { f(conn, raw.as_mut_ptr().cast(), &mut len) },
+        None => STATUS_NOT_IMPLEMENTED,
+    };
+    if st != STATUS_SUCCESS {
+        return None;
+    }
+    let family = u16::from_ne_bytes([raw[0], raw[1]]);
+    let port = u16::from_be_bytes([raw[2], raw[3]]);
+    if family == AF_INET {
+        let ip: [u8; 4] = raw[4..8].try_into().ok()?;
+        Some(SocketAddr::new(ip.into(), port))
+    } else if family == AF_INET6 {
+        let ip: [u8; 16] = raw[8..24].try_into().ok()?;
+        Some(SocketAddr::new(ip.into(), port))
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +127,8 @@ pub(super) struct ServerInner {
     pub(super) protocol_errors: AtomicU64,
     pub(super) last_activity: AtomicU64,
     pub(super) epoch: Instant,
+    /// Clients whose connections ended, for the server's per-client lines.
+    pub(super) ended: Mutex<Vec<ClientRecord>>,
 }
 
 // SAFETY: provider pointers; the provider serializes calls on them.
@@ -226,6 +276,9 @@ impl ServerInner {
             rping: Mutex::new(None),
             dp: UnsafeCell::new(SData::default()),
             torn_down: AtomicBool::new(false),
+            started: Instant::now(),
+            received: AtomicU64::new(0),
+            peer: peer_of(conn),
         });
         let cptr = Arc::as_ptr(&c);
         let qp = match create_qp(
@@ -307,6 +360,19 @@ impl ServerInner {
             return;
         }
         self.touch();
+        if let Ok(mut e) = self.ended.lock() {
+            // A control-path record, one per connection; the log is
+            // bounded.
+            if e.len() < 4096 {
+                e.push(ClientRecord {
+                    peer: c.peer,
+                    mode: c.hello.mode,
+                    size: c.hello.size,
+                    connected: c.started.elapsed(),
+                    received: c.received.load(Ordering::Relaxed),
+                });
+            }
+        }
         let conn = c.conn as usize;
         let qp = c.qp.load(Ordering::Acquire) as usize;
         let buf = c.buf.lock().ok().and_then(|mut b| b.take());
@@ -374,6 +440,9 @@ impl ServerInner {
         // SAFETY: only the drive reaches `dp`, and the drive is held.
         let dp = unsafe { &mut *c.dp.get() };
         let size = c.hello.size as usize;
+        if r.Type == NdkOperationTypeReceive && r.Status == STATUS_SUCCESS {
+            c.received.fetch_add(1, Ordering::Relaxed);
+        }
         match (c.hello.mode, r.Type) {
             (Mode::SendBw, NdkOperationTypeReceive) => {
                 let i = r.RequestContext as usize;
@@ -487,6 +556,7 @@ impl Server {
             protocol_errors: AtomicU64::new(0),
             last_activity: AtomicU64::new(0),
             epoch: Instant::now(),
+            ended: Mutex::new(Vec::new()),
         });
         let ctx = Arc::as_ptr(&inner) as PVOID;
         let cq = create_cq(a, 65536, Some(server_cq), ctx)?;
@@ -543,6 +613,15 @@ impl Server {
         }
     }
 
+    /// The clients whose connections ended since the last call.
+    pub fn take_ended(&self) -> Vec<ClientRecord> {
+        self.inner
+            .ended
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
+    }
+
     /// Stops listening. The server's state stays alive in `keep` until
     /// the adapter is closed (late callbacks may still reach it).
     pub fn stop(self, keep: &mut Keep) {
@@ -557,6 +636,13 @@ impl Server {
 /// is closed.
 #[derive(Default)]
 pub struct Keep(pub(super) Vec<Arc<dyn Any + Send + Sync>>);
+
+impl Keep {
+    /// Takes what `other` keeps (runs on other threads, one `Keep` each).
+    pub fn absorb(&mut self, other: Keep) {
+        self.0.extend(other.0);
+    }
+}
 
 impl std::fmt::Debug for Keep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use host::adapter::{Adapter, AdapterConfig, Seed, quick_cm, quick_cm_timewait};
+use host::adapter::{Adapter, AdapterConfig, Seed, ndkperf_cm, ndkperf_cm_timewait};
 use host::baseline::{self, Client, Goodput, Latency, Memcpy, fmt_rate, roce_datagram_len};
 use host::io::{RawTransport, Transport, UdpTransport};
 use host::perf::{self, Keep, Mode as PMode, Params, Report, Samples, Server};
@@ -60,9 +60,11 @@ fn alloc_count() -> u64 {
 }
 
 mod cli;
+mod modes;
 mod report;
 
 use cli::*;
+use modes::*;
 use report::*;
 
 /// The path MTU of an adapter on local address `ip`: the largest the link
@@ -153,10 +155,26 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if let Err(msg) = check_flags(&cli) {
+        eprintln!("ndkperf: error: {msg}");
+        return ExitCode::from(2);
+    }
     perf::set_alloc_probe(alloc_count);
     match run(&cli) {
         Ok(code) => code,
         Err(msg) => {
+            if cli.json || cli.json_stream {
+                let mut m = json_head();
+                m.insert("type".into(), json!("summary"));
+                m.insert("modes".into(), json!([]));
+                m.insert("error".into(), error_json(&msg, cli.mode.map(Mode::perf)));
+                let v = Value::Object(m);
+                if cli.json {
+                    println!("{v:#}");
+                } else {
+                    println!("{v}");
+                }
+            }
             eprintln!("ndkperf: error: {msg}");
             ExitCode::from(1)
         }
@@ -166,9 +184,10 @@ fn main() -> ExitCode {
 const DEFAULT_PORT: u16 = 18515;
 
 fn run(cli: &Cli) -> Result<ExitCode, String> {
-    if cli.perftest && !cli.server && cli.client.is_none() {
+    if cli.perftest && !cli.server && cli.peer().is_none() {
         return Err(
-            "--perftest needs --client HOST (a perftest -R server there) or --server".into(),
+            "--perftest needs a HOST (a perftest -R server there; or --client HOST) or --server"
+                .into(),
         );
     }
     if cli.server && cli.perftest {
@@ -228,7 +247,7 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
     let lat_size = cli.size.unwrap_or(64);
     let iters = cli.iters.unwrap_or(10_000);
     let mut progress = ProgressLine::new(!cli.quiet && std::io::stderr().is_terminal());
-    let (server, addr) = match &cli.client {
+    let (server, addr) = match cli.peer() {
         Some(peer) => (None, resolve(peer, cli.port.unwrap_or(DEFAULT_PORT))?),
         None => {
             let ip = cli.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -266,20 +285,44 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
         }
         None => None,
     };
-    if cli.json {
-        let v = json!({
-            "tool": "ndkperf",
-            "version": env!("CARGO_PKG_VERSION"),
-            "server": addr.to_string(),
-            "embedded": cli.client.is_none(),
-            "mtu": mtu,
-            "baselines": baselines_json(&b, bw_size, lat_size),
-            "pcap": cli.pcap.as_ref().map(|p| json!({
-                "file": p.display().to_string(),
-                "roce_frames": pcap_frames,
-            })),
-        });
-        println!("{v:#}");
+    if cli.json || cli.json_stream {
+        // The schema of every run: the baselines, no modes.
+        let mut m = json_head();
+        m.insert("type".into(), json!("summary"));
+        m.insert(
+            "params".into(),
+            json!({
+                "modes": [],
+                "size_bandwidth": bw_size,
+                "size_latency": lat_size,
+                "iterations": iters,
+                "duration_s": duration.as_secs_f64(),
+                "mtu": mtu,
+                "peer": addr.to_string(),
+                "embedded": cli.peer().is_none(),
+            }),
+        );
+        m.insert("server".into(), json!(addr.to_string()));
+        m.insert("embedded".into(), json!(cli.peer().is_none()));
+        m.insert("mtu".into(), json!(mtu));
+        m.insert("baselines".into(), baselines_json(&b, bw_size, lat_size));
+        m.insert("modes".into(), json!([]));
+        m.insert("targets".into(), json!([]));
+        m.insert("interrupted".into(), json!(false));
+        m.insert("error".into(), Value::Null);
+        m.insert(
+            "pcap".into(),
+            cli.pcap.as_ref().map_or(
+                Value::Null,
+                |p| json!({"file": p.display().to_string(), "roce_frames": pcap_frames}),
+            ),
+        );
+        let v = Value::Object(m);
+        if cli.json {
+            println!("{v:#}");
+        } else {
+            println!("{v}");
+        }
     } else {
         println!(
             "ndkperf {}: baselines, measured in this run (server {addr}, MTU {})",
@@ -315,7 +358,8 @@ fn open_adapter(
     let config = AdapterConfig {
         seed,
         mtu: path_mtu(cli, ip)? as u32,
-        cm: quick_cm(),
+        cm: ndkperf_cm(),
+        pcap_max: cli.pcap_max,
         ..AdapterConfig::default()
     };
     Adapter::open(transport, &config, pcap)
@@ -412,22 +456,52 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(cli: &Cli) -> Result<ExitCode, String> {
-    let ip = cli.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    if ip.is_unspecified() {
-        return Err("--server needs a specific --bind address (the RDMA adapter's)".into());
+/// Every IPv4 address of an interface that is up (loopback included).
+fn local_ipv4_addresses() -> Result<Vec<IpAddr>, String> {
+    let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("listing the addresses: {e}"))?;
+    let mut out: Vec<IpAddr> = addrs
+        .filter(|a| a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP))
+        .filter_map(|a| a.address?.as_sockaddr_in().map(|s| IpAddr::V4(s.ip())))
+        .collect();
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        return Err("no IPv4 address is up on this host; give one with --bind".into());
     }
+    Ok(out)
+}
+
+fn serve(cli: &Cli) -> Result<ExitCode, String> {
+    let ips = match cli.bind {
+        Some(ip) if !ip.is_unspecified() => vec![ip],
+        _ => local_ipv4_addresses()?,
+    };
     let port = cli.port.unwrap_or(DEFAULT_PORT);
     let roce_port = cli.roce_port.unwrap_or(4791);
-    let base = baseline::spawn_server(SocketAddr::new(ip, port), Duration::from_secs(86_400))
-        .map_err(|e| e.to_string())?;
-    let adapter = open_adapter(cli, ip, roce_port, Seed::Entropy, cli.pcap.as_deref())?;
-    let server = Server::start(&adapter, SocketAddr::new(ip, port), cli.reject)
-        .map_err(|e| e.to_string())?;
-    let idle = Duration::from_secs(cli.idle_timeout);
+    let mut sides = Vec::new();
+    for &ip in &ips {
+        let base = baseline::spawn_server(SocketAddr::new(ip, port), Duration::from_secs(86_400))
+            .map_err(|e| e.to_string())?;
+        let adapter = open_adapter(cli, ip, roce_port, Seed::Entropy, cli.pcap.as_deref())
+            .map_err(|e| format!("{ip}: {e}"))?;
+        let server = Server::start(&adapter, SocketAddr::new(ip, port), cli.reject)
+            .map_err(|e| e.to_string())?;
+        let received = adapter.received_counter();
+        sides.push((ip, base, adapter, server, received));
+        if cli.pcap.is_some() {
+            // One capture file: the first address's.
+            break;
+        }
+    }
+    let idle = Duration::from_secs(cli.idle_timeout.unwrap_or(60));
     eprintln!(
-        "ndkperf: server on {ip}: baselines on UDP {port}, RoCE on UDP {roce_port}, CM port {port}{} \
-         (stops after {} s without activity)",
+        "ndkperf: server on {}: baselines on UDP {port}, RoCE on UDP {roce_port}, CM port {port}{} \
+         (stops after {} s without a datagram)",
+        sides
+            .iter()
+            .map(|s| s.0.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         if cli.reject {
             ", rejecting every connection"
         } else {
@@ -435,31 +509,66 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
         },
         idle.as_secs()
     );
+    // Idle: no datagram on any adapter and no server activity for `idle`,
+    // whether or not connections are open (a killed client's connection
+    // stays open here, silent).
+    let mut last_count: u64 = 0;
+    let mut last_datagram = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(100));
-        let s = server.stats();
-        if s.live == 0 && s.idle >= idle {
+        let count: u64 = sides.iter().map(|s| s.4.load(Ordering::Relaxed)).sum();
+        if count != last_count {
+            last_count = count;
+            last_datagram = Instant::now();
+        }
+        for (ip, _, _, server, _) in &sides {
+            for c in server.take_ended() {
+                println!(
+                    "client {} on {ip}: {} {} B, connected {:.2} s, {} messages received{}",
+                    c.peer.map_or("?".into(), |p| p.to_string()),
+                    c.mode.name(),
+                    c.size,
+                    c.connected.as_secs_f64(),
+                    c.received,
+                    if matches!(c.mode, PMode::SendBw | PMode::SendLat | PMode::Rping) {
+                        ""
+                    } else {
+                        " (one-sided: the client reports the figures)"
+                    }
+                );
+            }
+        }
+        let server_idle = sides
+            .iter()
+            .map(|s| s.3.stats().idle)
+            .min()
+            .unwrap_or_default();
+        if last_datagram.elapsed() >= idle && server_idle >= idle {
             break;
         }
     }
-    let s = server.stats();
     let mut keep = Keep::default();
-    server.stop(&mut keep);
-    // SAFETY: the server's objects are reached only through callbacks,
-    // which end with the loop; nothing else uses the adapter.
-    let _ = unsafe { adapter.close() };
+    let (mut accepted, mut rejected, mut pings, mut errors, mut live, mut echoed) =
+        (0, 0, 0, 0, 0, 0);
+    for (_, base, adapter, server, _) in sides {
+        let s = server.stats();
+        accepted += s.accepted;
+        rejected += s.rejected;
+        pings += s.rping_iterations;
+        errors += s.rping_errors;
+        live += s.live;
+        server.stop(&mut keep);
+        // SAFETY: the server's objects are reached only through callbacks,
+        // which end with the loop; nothing else uses the adapter.
+        let _ = unsafe { adapter.close() };
+        echoed += base.stop().unwrap_or_default().pings;
+    }
     drop(keep);
-    let b = base.stop().unwrap_or_default();
     eprintln!(
-        "ndkperf: server idle for {} s, stopping ({} connections accepted, {} rejected; \
-         {} rping iterations served, {} rping connections ended for a protocol error; \
-         {} pings echoed)",
+        "ndkperf: server idle for {} s, stopping ({accepted} connections accepted, {rejected} \
+         rejected, {live} still open with silent clients; {pings} rping iterations served, \
+         {errors} rping connections ended for a protocol error; {echoed} pings echoed)",
         idle.as_secs(),
-        s.accepted,
-        s.rejected,
-        s.rping_iterations,
-        s.rping_errors,
-        b.pings
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -499,240 +608,4 @@ fn local_ip_for(peer: IpAddr) -> IpAddr {
         .map(|a| a.ip())
         .unwrap_or(peer),
     }
-}
-
-struct ModeRun {
-    mode: PMode,
-    size: usize,
-    report: Report,
-}
-
-/// Prints the progress line from a thread while a mode runs.
-struct Ticker {
-    stop: Arc<AtomicBool>,
-    status: Arc<Mutex<String>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Ticker {
-    fn new(enabled: bool) -> Ticker {
-        let stop = Arc::new(AtomicBool::new(false));
-        let status = Arc::new(Mutex::new(String::new()));
-        let thread = enabled.then(|| {
-            let (stop, status) = (Arc::clone(&stop), Arc::clone(&status));
-            std::thread::spawn(move || {
-                let mut p = ProgressLine::new(true);
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(200));
-                    let s = status.lock().map(|s| s.clone()).unwrap_or_default();
-                    p.update(&s);
-                }
-                p.clear();
-            })
-        });
-        Ticker {
-            stop,
-            status,
-            thread,
-        }
-    }
-    fn set(&self, s: String) {
-        if let Ok(mut g) = self.status.lock() {
-            *g = s;
-        }
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn rdma(cli: &Cli) -> Result<ExitCode, String> {
-    let all = cli.mode.is_none();
-    let modes: Vec<PMode> = match cli.mode {
-        Some(m) => vec![m.perf()],
-        None if cli.perftest => {
-            [PMode::WriteBw, PMode::ReadBw, PMode::SendBw, PMode::SendLat].to_vec()
-        }
-        None => PMode::ALL.to_vec(),
-    };
-    if cli.perftest && !modes.iter().all(|m| host::perftest::supported(*m)) {
-        return Err(
-            "--perftest: perftest's -R servers are ib_write_bw, ib_read_bw, ib_send_bw, \
-             ib_send_lat, ib_write_lat and ib_read_lat: modes write_bw, read_bw, send_bw, \
-             send_lat, write_lat, read_lat"
-                .into(),
-        );
-    }
-    if cli.perftest {
-        for m in &modes {
-            shape(cli).check(*m).map_err(|e| e.to_string())?;
-        }
-    }
-    let duration = Duration::from_secs_f64(cli.duration.unwrap_or(if all { 1.0 } else { 2.0 }));
-    let timeout = Duration::from_secs_f64(cli.timeout);
-    let cm_port = cli.port.unwrap_or(DEFAULT_PORT);
-    let bw_size = cli.size.unwrap_or(65536);
-    let lat_size = cli.size.unwrap_or(64);
-    let ticker = Ticker::new(!cli.quiet && std::io::stderr().is_terminal());
-
-    // The two sides.
-    let mut keep = Keep::default();
-    // `--client host:port` names the server's port (its baselines and its
-    // CM listener); `-p` is the default for a bare host.
-    let (client_ip, peer, roce_port, embedded) = match &cli.client {
-        Some(peer) => {
-            let p = resolve(peer, cm_port)?;
-            let local = cli.bind.unwrap_or_else(|| local_ip_for(p.ip()));
-            (local, p, cli.roce_port.unwrap_or(4791), None)
-        }
-        None => {
-            let c = cli.bind.unwrap_or(Ipv4Addr::LOCALHOST.into());
-            let s: IpAddr = if c == IpAddr::from(Ipv4Addr::new(127, 0, 0, 2)) {
-                Ipv4Addr::LOCALHOST.into()
-            } else {
-                Ipv4Addr::new(127, 0, 0, 2).into()
-            };
-            let port = match (cli.roce_port, cli.raw) {
-                (Some(p), _) => p,
-                (None, true) => 4791,
-                (None, false) => free_pair_port(c, s)?,
-            };
-            let server_adapter = open_adapter(cli, s, port, Seed::Entropy, None)?;
-            let server = Server::start(&server_adapter, SocketAddr::new(s, cm_port), cli.reject)
-                .map_err(|e| e.to_string())?;
-            (
-                c,
-                SocketAddr::new(s, cm_port),
-                port,
-                Some((server_adapter, server)),
-            )
-        }
-    };
-    let peer_ip = peer.ip();
-    let client_adapter = open_adapter(
-        cli,
-        client_ip,
-        roce_port,
-        Seed::Entropy,
-        cli.pcap.as_deref(),
-    )?;
-
-    // Baselines on the same path.
-    let mut base = Baselines::default();
-    let base_server = match (&cli.client, cli.no_baseline) {
-        (_, true) => None,
-        (None, false) => Some(
-            baseline::spawn_server(SocketAddr::new(peer_ip, 0), Duration::from_secs(600))
-                .map_err(|e| e.to_string())?,
-        ),
-        (Some(_), false) => None,
-    };
-    if !cli.no_baseline && !cli.perftest {
-        let addr = base_server.as_ref().map_or(peer, |s| s.addr());
-        ticker.set("baselines".into());
-        let client = Client::new(addr, Some(client_ip)).map_err(|e| e.to_string())?;
-        client.hello().map_err(|e| e.to_string())?;
-        let mut quiet = ProgressLine::new(false);
-        base = measure_baselines(
-            &client,
-            bw_size,
-            lat_size,
-            client_adapter.path_mtu() as usize,
-            duration,
-            cli.iters.unwrap_or(20_000),
-            &mut quiet,
-        )?;
-    }
-    drop(base_server);
-
-    // The modes.
-    let t_all = Instant::now();
-    let mut runs = Vec::new();
-    let mut failure = None;
-    for (k, &mode) in modes.iter().enumerate() {
-        if k > 0 {
-            // Let the last connection's time-wait pass (QPN reuse, see
-            // `quick_cm_timewait`).
-            std::thread::sleep(quick_cm_timewait() + Duration::from_millis(20));
-        }
-        let size = if mode.is_latency() || mode == PMode::Disconnect {
-            lat_size
-        } else {
-            bw_size
-        };
-        let p = Params {
-            mode,
-            size,
-            iters: cli.iters,
-            duration,
-            window: cli.window.unwrap_or(match mode {
-                PMode::ReadBw | PMode::Rperf => 16,
-                PMode::Disconnect => 128,
-                _ => 32,
-            }),
-            // The default run measures the 10,000-QP target itself (it
-            // takes well under a second); `disconnect` alone runs 1000.
-            qps: cli.qps.unwrap_or(if all { 10_000 } else { 1000 }),
-            timeout,
-        };
-        ticker.set(format!("{} ({size} B)", mode.name()));
-        let r = if cli.perftest {
-            perf::run_perftest(
-                &client_adapter,
-                peer,
-                &p,
-                shape(cli),
-                client_adapter.path_mtu(),
-                &mut keep,
-            )
-        } else {
-            perf::run(&client_adapter, peer, &p, &mut keep)
-        };
-        match r {
-            Ok(report) => runs.push(ModeRun { mode, size, report }),
-            Err(e) => {
-                failure = Some(format!("{}: {e}", mode.name()));
-                break;
-            }
-        }
-    }
-    let total = t_all.elapsed();
-    drop(ticker);
-    let mtu = client_adapter.path_mtu() as usize;
-    // Tear down: the client's adapter (flushes the pcap), then the server.
-    // SAFETY: every run closed its objects or left its state in `keep`,
-    // which outlives the adapters.
-    let client_stats = unsafe { client_adapter.close() };
-    if let Some((sa, server)) = embedded {
-        server.stop(&mut keep);
-        // SAFETY: as above.
-        let _ = unsafe { sa.close() };
-    }
-    drop(keep);
-    if let Some(f) = failure {
-        return Err(f);
-    }
-    let ctx = Ctx {
-        client_ip,
-        peer,
-        roce_port,
-        embedded: cli.client.is_none(),
-        total,
-        pcap_frames: cli.pcap.as_ref().map(|_| client_stats.pcap_frames),
-        bw_size,
-        lat_size,
-        mtu,
-    };
-    if cli.json {
-        print_json(cli, &ctx, &base, &runs);
-    } else {
-        print_text(cli, &ctx, &base, &runs);
-    }
-    Ok(ExitCode::SUCCESS)
 }
