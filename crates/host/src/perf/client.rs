@@ -396,8 +396,9 @@ pub(super) fn connect(
     match st {
         None => {
             return fail(format!(
-                "no answer from {peer} within {:.1} s: is `ndkperf --server` (or, for rping, a \
-                 Linux `rping -s`) running there, on the same UDP port?",
+                "no answer from {peer} within {:.1} s (--timeout: STATUS_IO_TIMEOUT): is \
+                 `ndkperf --server` (or, for rping, a Linux `rping -s`) running there, on the \
+                 same UDP port?",
                 t.as_secs_f64()
             ));
         }

@@ -395,7 +395,12 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         ticker.set(String::new(), false);
         // A control-path failure (nothing measured: no peer, a refusal)
         // would repeat for every mode: the rest are skipped.
-        let fatal = run.error.is_some() && run.report.is_none();
+        // So would a peer that stopped answering or left.
+        let fatal = run.error.as_deref().is_some_and(|e| {
+            run.report.is_none()
+                || e.contains("STATUS_IO_TIMEOUT")
+                || e.contains("STATUS_CONNECTION_DISCONNECTED")
+        });
         out.mode(&run, &base, &ctx);
         runs.push(run);
         if fatal {

@@ -524,6 +524,28 @@ impl<'a> Output<'a> {
     }
 }
 
+fn print_efficiency(cli: &Cli, r: &ModeRun, rep: &Report, base: &Baselines, c: &Ctx) {
+    if let Some(e) = efficiency(base, r, c) {
+        let (fig, b) = if e.unit == "us" {
+            (
+                format!("{:.1} us", e.figure),
+                format!("{:.1} us", e.baseline_value),
+            )
+        } else {
+            (rate(cli, e.figure), rate(cli, e.baseline_value))
+        };
+        println!(
+            "      efficiency {:.2} against {} (same run): {fig} vs {b}",
+            e.value,
+            match e.baseline {
+                "udp_goodput" => "raw UDP goodput",
+                _ if rep.disc.is_some() => "the UDP round trip (graceful disconnect p50)",
+                _ => "the UDP ping-pong round trip (p50)",
+            },
+        );
+    }
+}
+
 fn print_mode_text(cli: &Cli, r: &ModeRun, base: &Baselines, c: &Ctx) {
     let Some(rep) = &r.report else {
         println!(
@@ -555,6 +577,7 @@ fn print_mode_text(cli: &Cli, r: &ModeRun, base: &Baselines, c: &Ctx) {
                 d.torn_down as f64 / d.teardown_phase.as_secs_f64()
             }
         );
+        print_efficiency(cli, r, rep, base, c);
         let t = d.connect_phase + d.teardown_phase + d.create;
         println!(
             "      {} QPs created, connected and disconnected in {:.0} ms (create {:.0} + connect \
@@ -612,25 +635,7 @@ fn print_mode_text(cli: &Cli, r: &ModeRun, base: &Baselines, c: &Ctx) {
                 String::new()
             }
         );
-    }
-    if let Some(e) = efficiency(base, r, c) {
-        let (fig, b) = if e.unit == "us" {
-            (
-                format!("{:.1} us", e.figure),
-                format!("{:.1} us", e.baseline_value),
-            )
-        } else {
-            (rate(cli, e.figure), rate(cli, e.baseline_value))
-        };
-        println!(
-            "      efficiency {:.2} against {} (same run): {fig} vs {b}",
-            e.value,
-            match e.baseline {
-                "udp_goodput" => "raw UDP goodput",
-                _ if rep.disc.is_some() => "the UDP round trip (graceful disconnect p50)",
-                _ => "the UDP ping-pong round trip (p50)",
-            },
-        );
+        print_efficiency(cli, r, rep, base, c);
     }
     if let Some(e) = &r.error {
         println!("      failed after {} messages: {e}", rep.messages);
