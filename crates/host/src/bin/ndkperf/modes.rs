@@ -33,46 +33,54 @@ struct Status {
     latency: bool,
 }
 
-/// Draws the progress line from a thread while the modes run.
+/// Draws the progress line from a thread while the modes run; the main
+/// thread hides it (clears the line) before it prints a result.
 pub(super) struct Ticker {
     stop: Arc<AtomicBool>,
-    status: Arc<Mutex<Option<Status>>>,
+    state: Arc<Mutex<(ProgressLine, Option<Status>)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Ticker {
     pub(super) fn new(enabled: bool) -> Ticker {
         let stop = Arc::new(AtomicBool::new(false));
-        let status: Arc<Mutex<Option<Status>>> = Arc::new(Mutex::new(None));
+        let state = Arc::new(Mutex::new((ProgressLine::new(enabled), None::<Status>)));
         let thread = enabled.then(|| {
-            let (stop, status) = (Arc::clone(&stop), Arc::clone(&status));
+            let (stop, state) = (Arc::clone(&stop), Arc::clone(&state));
             std::thread::spawn(move || {
-                let mut p = ProgressLine::new(true);
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(200));
-                    let s = status.lock().ok().and_then(|s| s.clone());
-                    if let Some(s) = s {
-                        p.update(&running_figure(&s));
+                    if let Ok(mut g) = state.lock()
+                        && let Some(s) = g.1.clone()
+                    {
+                        g.0.update(&running_figure(&s));
                     }
                 }
-                p.clear();
             })
         });
         Ticker {
             stop,
-            status,
+            state,
             thread,
         }
     }
 
     fn set(&self, label: String, latency: bool) {
-        if let Ok(mut g) = self.status.lock() {
-            *g = Some(Status {
+        if let Ok(mut g) = self.state.lock() {
+            g.1 = Some(Status {
                 label,
                 since: Instant::now(),
                 base: perf::progress(),
                 latency,
             });
+        }
+    }
+
+    /// Clears the line and draws nothing until the next [`Self::set`].
+    fn hide(&self) {
+        if let Ok(mut g) = self.state.lock() {
+            g.1 = None;
+            g.0.clear();
         }
     }
 }
@@ -82,14 +90,14 @@ fn running_figure(s: &Status) -> String {
     let (m, b) = (m.saturating_sub(s.base.0), b.saturating_sub(s.base.1));
     let t = s.since.elapsed().as_secs_f64();
     if m == 0 || t <= 0.0 {
-        return format!("{}  {t:.1} s", s.label);
+        return s.label.clone();
     }
     let figure = if s.latency {
         format!("{m} round trips, {:.1} us each", t * 1e6 / m as f64)
     } else {
         format!("{m} messages, {}", fmt_rate(b as f64 / t))
     };
-    format!("{}  {figure}  {t:.1} s", s.label)
+    format!("{}: {figure}", s.label)
 }
 
 impl Drop for Ticker {
@@ -98,6 +106,7 @@ impl Drop for Ticker {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.hide();
     }
 }
 
@@ -308,6 +317,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
             cli.iters.unwrap_or(20_000),
             &mut quiet,
         )?;
+        ticker.hide();
         out.baselines(&base, &ctx);
     }
     drop(base_server);
@@ -392,7 +402,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 }
             }
         };
-        ticker.set(String::new(), false);
+        ticker.hide();
         // A control-path failure (nothing measured: no peer, a refusal)
         // would repeat for every mode: the rest are skipped.
         // So would a peer that stopped answering or left.
