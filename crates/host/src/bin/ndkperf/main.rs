@@ -1,5 +1,7 @@
 //! ndkperf: RDMA performance tests for ndkrs in the perftest tradition,
-//! reported as ratios to baselines measured in the same run.
+//! each figure with its efficiency against a baseline measured in the same
+//! run. `cli` is the command line, `modes` the client run, `report` the
+//! output (text, JSON).
 //!
 //! Every RDMA mode drives the provider only through the NDK dispatch
 //! tables (`host::perf`), over the host shell's UDP (or raw IP) event

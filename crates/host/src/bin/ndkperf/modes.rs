@@ -435,11 +435,13 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
     let failed: Vec<&ModeRun> = runs.iter().filter(|r| r.error.is_some()).collect();
     out.finish(&ctx, &base, &runs);
     for f in &failed {
-        eprintln!(
-            "ndkperf: error: {}: {}",
-            f.mode.name(),
-            f.error.as_deref().unwrap_or_default()
-        );
+        let e = f.error.as_deref().unwrap_or_default();
+        // One prefix: perftest's errors already name the mode.
+        if e.starts_with(&format!("perftest {} ", f.mode.name())) {
+            eprintln!("ndkperf: error: {e}");
+        } else {
+            eprintln!("ndkperf: error: {}: {e}", f.mode.name());
+        }
     }
     if ctx.interrupted {
         eprintln!(
