@@ -229,6 +229,9 @@ pub struct AdapterConfig {
     pub max_wait: Duration,
     /// UDP port translation.
     pub routing: Routing,
+    /// The most bytes the pcap file may hold (frames past it are left
+    /// out); `None`: no cap.
+    pub pcap_max: Option<u64>,
 }
 
 impl Default for AdapterConfig {
@@ -239,6 +242,7 @@ impl Default for AdapterConfig {
             cm: CmConfig::default(),
             max_wait: Duration::from_millis(50),
             routing: Routing::default(),
+            pcap_max: None,
         }
     }
 }
@@ -254,6 +258,36 @@ pub fn quick_cm() -> CmConfig {
         ca_ack_delay: 10,
         ..CmConfig::default()
     }
+}
+
+/// The timing of ndkperf's own adapters: [`quick_cm`]'s CM timing, with a
+/// finite RC retry count (6: seven transmissions) and a 134 ms local ACK
+/// timeout (ACK delay code 14), so a requester whose peer went silent (a
+/// killed server) fails its oldest request with a retry-exceeded
+/// completion (STATUS_IO_TIMEOUT) within [`rc_retry_bound`], about 0.94 s
+/// after the last acknowledged progress, instead of retrying forever
+/// (retry count 7 means "retry without limit", as on Linux rxe).
+pub fn ndkperf_cm() -> CmConfig {
+    CmConfig {
+        ca_ack_delay: 14,
+        retry_count: 6,
+        ..quick_cm()
+    }
+}
+
+/// How long a requester of a connection set up with `c` retries a silent
+/// peer before its oldest request fails: one local ACK timeout per
+/// transmission, `retry_count + 1` transmissions (IBA Vol 1 ch. 9
+/// (requester retry); Linux rxe_comp.c). `None`: retry count 7, no limit.
+pub fn rc_retry_bound(c: &CmConfig) -> Option<Duration> {
+    (c.retry_count & 7 != 7)
+        .then(|| c.timewait(c.local_ack_timeout()) * (u32::from(c.retry_count & 7) + 1))
+}
+
+/// The time-wait of a connection under [`ndkperf_cm`].
+pub fn ndkperf_cm_timewait() -> Duration {
+    let c = ndkperf_cm();
+    c.timewait(c.local_ack_timeout())
 }
 
 /// The time-wait of a connection under [`quick_cm`]: the provider reuses
@@ -332,7 +366,12 @@ impl Adapter {
             .map_err(|s| format!("opening the NDK adapter failed: NDIS status {s:#x}"))?;
         let pcap = match pcap {
             Some(p) => match crate::pcap::create(p) {
-                Ok(w) => Some(w),
+                Ok(mut w) => {
+                    if let Some(max) = config.pcap_max {
+                        w.set_limit(max);
+                    }
+                    Some(w)
+                }
                 Err(e) => {
                     // SAFETY: just opened; nothing else uses it.
                     unsafe { close_adapter(ptr) };

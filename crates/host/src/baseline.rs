@@ -18,7 +18,7 @@ use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -121,16 +121,40 @@ struct Session {
 /// Serves the baselines on `transport` until `stop` is set or nothing
 /// arrives for `idle`.
 pub fn run_server(
+    transport: UdpTransport,
+    idle: Duration,
+    stop: &AtomicBool,
+) -> Result<ServerSummary, Error> {
+    run_server_counting(transport, idle, stop, &AtomicU64::new(0))
+}
+
+/// [`run_server`], counting the datagrams it receives in `heard`.
+fn run_server_counting(
     mut transport: UdpTransport,
     idle: Duration,
     stop: &AtomicBool,
+    heard: &AtomicU64,
 ) -> Result<ServerSummary, Error> {
     let origin = Instant::now();
     let mut last_heard = Instant::now();
     let mut session = Session::default();
     let mut summary = ServerSummary::default();
     while !stop.load(Ordering::Acquire) {
-        let n = transport.recv().map_err(os("receiving"))?;
+        let n = match transport.recv() {
+            Ok(n) => n,
+            // A port-unreachable for an answer to a client that has gone
+            // (its socket closed) comes back on the next receive; it
+            // concerns that client only, not the server.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(os("receiving")(e)),
+        };
         if n == 0 {
             if last_heard.elapsed() > idle {
                 break;
@@ -143,6 +167,7 @@ pub fn run_server(
             continue;
         }
         last_heard = Instant::now();
+        heard.fetch_add(n as u64, Ordering::Relaxed);
         let now_ns = u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
         for i in 0..n {
             let Some(d) = transport.received(i) else {
@@ -194,6 +219,7 @@ pub fn run_server(
 pub struct ServerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    heard: Arc<AtomicU64>,
     thread: Option<JoinHandle<Result<ServerSummary, Error>>>,
 }
 
@@ -203,13 +229,16 @@ pub fn spawn_server(bind: SocketAddr, idle: Duration) -> Result<ServerHandle, Er
     let addr = transport.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
+    let heard = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&heard);
     let thread = std::thread::Builder::new()
         .name("ndkperf-baseline-server".into())
-        .spawn(move || run_server(transport, idle, &flag))
+        .spawn(move || run_server_counting(transport, idle, &flag, &count))
         .map_err(os("starting the server thread"))?;
     Ok(ServerHandle {
         addr,
         stop,
+        heard,
         thread: Some(thread),
     })
 }
@@ -218,6 +247,11 @@ impl ServerHandle {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Datagrams it received so far.
+    pub fn received(&self) -> u64 {
+        self.heard.load(Ordering::Relaxed)
     }
 
     /// Stops it (within one poll) and returns what it did.

@@ -293,6 +293,8 @@ pub struct LoopStats {
     pub recv_errors: u64,
     /// Frames written to the pcap.
     pub pcap_frames: u64,
+    /// Frames left out of the pcap for its size cap.
+    pub pcap_skipped: u64,
     /// The last OS error seen, if any.
     pub last_error: Option<String>,
 }
@@ -469,6 +471,7 @@ impl<D: Driven> Runner<D> {
                 self.stats.last_error = Some(e.to_string());
             }
             self.stats.pcap_frames = p.frames();
+            self.stats.pcap_skipped = p.skipped();
         }
         self.stats
     }

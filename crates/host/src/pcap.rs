@@ -27,6 +27,11 @@ use roce::wire::ethernet::{self, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use roce::wire::frame::IpRepr;
 use roce::wire::udp::{self, UdpRepr};
 
+/// The pcap file header's length.
+const PCAP_HEADER_LEN: u64 = 24;
+/// A pcap record header's length.
+const PCAP_RECORD_HEADER_LEN: u64 = 16;
+
 /// Snap length of the captures (every datagram fits whole).
 const SNAPLEN: u32 = 65_535;
 
@@ -35,6 +40,12 @@ pub struct PcapWriter<W: Write> {
     inner: Option<pcap_file::pcap::PcapWriter<W>>,
     frame: Vec<u8>,
     frames: u64,
+    /// Bytes written (header and records).
+    bytes: u64,
+    /// The most bytes the file may hold; frames past it are not written.
+    limit: u64,
+    /// Frames left out for the limit.
+    skipped: u64,
 }
 
 impl<W: Write> std::fmt::Debug for PcapWriter<W> {
@@ -69,12 +80,27 @@ impl<W: Write> PcapWriter<W> {
             inner: Some(inner),
             frame: Vec::with_capacity(ethernet::HEADER_LEN + 65_536),
             frames: 0,
+            bytes: PCAP_HEADER_LEN,
+            limit: u64::MAX,
+            skipped: 0,
         })
     }
 
     /// Frames written.
     pub fn frames(&self) -> u64 {
         self.frames
+    }
+
+    /// Caps the file at `bytes` (the header included): once the next
+    /// record would pass it, frames are counted in [`Self::skipped`]
+    /// instead of written, so the file stays a whole, valid capture.
+    pub fn set_limit(&mut self, bytes: u64) {
+        self.limit = bytes.max(PCAP_HEADER_LEN);
+    }
+
+    /// Frames left out for the size cap.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// Records a whole IP datagram (raw mode).
@@ -104,6 +130,12 @@ impl<W: Write> PcapWriter<W> {
             .unwrap_or_default();
         let len = u32::try_from(self.frame.len()).unwrap_or(u32::MAX);
         let data = self.frame.get(..SNAPLEN as usize).unwrap_or(&self.frame);
+        let record = PCAP_RECORD_HEADER_LEN + data.len() as u64;
+        if self.bytes.saturating_add(record) > self.limit {
+            self.skipped += 1;
+            return Ok(());
+        }
+        self.bytes += record;
         inner
             .write_packet(&PcapPacket::new(ts, len, data))
             .map_err(pcap_err)?;

@@ -231,20 +231,20 @@ impl Shape {
     /// `parser`, cases 'q' and 'b').
     pub fn check(&self, mode: Mode) -> Result<(), PerfError> {
         if !supported(mode) {
-            return Err(PerfError(format!(
+            return Err(PerfError::new(format!(
                 "perftest has no -R server for {}; use write_bw, read_bw, send_bw, send_lat, \
                  write_lat or read_lat",
                 mode.name()
             )));
         }
         if mode.is_latency() && (self.qps > 1 || self.duplex) {
-            return Err(PerfError(format!(
+            return Err(PerfError::new(format!(
                 "perftest runs -q and -b in its bandwidth tests only, not {}",
                 mode.name()
             )));
         }
         if self.qps == 0 {
-            return Err(PerfError("-q 0: at least one test QP".into()));
+            return Err(PerfError::new("-q 0: at least one test QP"));
         }
         Ok(())
     }
@@ -325,7 +325,7 @@ impl Turns {
             match c.next(what)? {
                 Completion::Received(m) => got = Some(m),
                 Completion::Sent => {
-                    return Err(PerfError(format!(
+                    return Err(PerfError::new(format!(
                         "perftest {what}: a Send completed out of turn"
                     )));
                 }
@@ -341,7 +341,7 @@ impl Turns {
                 // of this side's Send.
                 Completion::Received(m) if self.early.is_none() => self.early = Some(m),
                 Completion::Received(_) => {
-                    return Err(PerfError(format!(
+                    return Err(PerfError::new(format!(
                         "perftest {what}: the peer sent twice out of turn"
                     )));
                 }
@@ -349,7 +349,7 @@ impl Turns {
         }
         let data = got.unwrap_or_default();
         if data.len() != mine.len() {
-            return Err(PerfError(format!(
+            return Err(PerfError::new(format!(
                 "perftest {what}: the peer sent {} bytes, not {}",
                 data.len(),
                 mine.len()
@@ -403,7 +403,7 @@ impl Client {
         let v = ch.xchg(&encode_version(VERSION), "version")?;
         self.remote_version = parse_version(&v);
         if self.remote_version < MIN_VERSION {
-            return Err(PerfError(format!(
+            return Err(PerfError::new(format!(
                 "the perftest server announced version {:?}; perftest needs {MIN_VERSION} or later",
                 String::from_utf8_lossy(&v).trim_end_matches('\0')
             )));
@@ -438,7 +438,7 @@ impl Client {
     ) -> Result<Dest, PerfError> {
         let r = ch.xchg(&mine.encode(), what)?;
         Dest::decode(&r)
-            .ok_or_else(|| PerfError(format!("perftest {what}: {} bytes of keys", r.len())))
+            .ok_or_else(|| PerfError::new(format!("perftest {what}: {} bytes of keys", r.len())))
     }
 
     /// Step 5, once every test QP is connected: `mine` holds each test
@@ -455,10 +455,10 @@ impl Client {
         mine: &[Dest],
     ) -> Result<Vec<Dest>, PerfError> {
         let Some(first) = mine.first().copied() else {
-            return Err(PerfError("perftest: no test QP".into()));
+            return Err(PerfError::new("perftest: no test QP"));
         };
         if mine.len() != self.shape.qps as usize {
-            return Err(PerfError(format!(
+            return Err(PerfError::new(format!(
                 "perftest: keys of {} test QPs for a run of {}",
                 mine.len(),
                 self.shape.qps
@@ -634,7 +634,7 @@ mod tests {
         fn next(&mut self, what: &str) -> Result<Completion, PerfError> {
             self.queue
                 .pop_front()
-                .ok_or_else(|| PerfError(format!("perftest {what}: nothing completed")))
+                .ok_or_else(|| PerfError::new(format!("perftest {what}: nothing completed")))
         }
     }
 

@@ -7,84 +7,31 @@
 //! Needs root and `ip netns`; skips with the reason otherwise, and fails
 //! instead of skipping where `NDKRS_REQUIRE_NETNS=1` (CI).
 
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use host::adapter::{Adapter, AdapterConfig, quick_cm};
 use host::io::UdpTransport;
 use host::perf::{self, Keep, Mode, Params, Server};
 
-/// A network namespace made for one test, deleted when dropped.
-struct Netns(String);
+#[path = "support/netns.rs"]
+mod netns;
 
-impl Netns {
-    fn create(tag: &str) -> Result<Netns, String> {
-        let name = format!("ndkrs-{tag}-{}", std::process::id());
-        ip(&["netns", "add", &name])?;
-        let ns = Netns(name);
-        ns.exec(&["ip", "link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    fn exec(&self, cmd: &[&str]) -> Result<(), String> {
-        let mut args = vec!["netns", "exec", &self.0];
-        args.extend_from_slice(cmd);
-        ip(&args)
-    }
-
-    fn set_lo_mtu(&self, mtu: u32) -> Result<(), String> {
-        self.exec(&["ip", "link", "set", "lo", "mtu", &mtu.to_string()])
-    }
-
-    /// Moves the calling thread into the namespace (threads it starts
-    /// afterwards, the adapters' I/O threads, are there too).
-    fn enter(&self) -> Result<(), String> {
-        let f = File::open(format!("/run/netns/{}", self.0)).map_err(|e| e.to_string())?;
-        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.0]);
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let o = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&o.stderr).trim()
-        ))
-    }
-}
+use netns::Netns;
 
 /// A namespace, or why this test cannot have one (a failure where CI
 /// requires it).
 fn netns(tag: &str) -> Option<Netns> {
-    let why = if !nix::unistd::Uid::effective().is_root() {
-        "not root".to_owned()
-    } else {
-        match Netns::create(tag) {
-            Ok(ns) => return Some(ns),
-            Err(e) => e,
+    if !netns::available("the link MTU test") {
+        return None;
+    }
+    match Netns::create(tag) {
+        Ok(ns) => Some(ns),
+        Err(why) => {
+            netns::skip("the link MTU test", &why);
+            None
         }
-    };
-    assert!(
-        std::env::var("NDKRS_REQUIRE_NETNS").as_deref() != Ok("1"),
-        "network namespaces required (NDKRS_REQUIRE_NETNS=1) but unavailable: {why}"
-    );
-    println!("SKIP: no network namespace ({why})");
-    None
+    }
 }
 
 fn adapter(ip: Ipv4Addr, port: u16, seed: u64) -> Adapter {

@@ -373,7 +373,7 @@ fn perftest_needs_a_peer_and_a_perftest_mode() {
     let o = ndkperf(&["write_bw", "--perftest", "--no-baseline"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("--perftest needs --client"),
+        stderr(&o).contains("--perftest needs a HOST"),
         "{}",
         stderr(&o)
     );
@@ -393,4 +393,444 @@ fn perftest_needs_a_peer_and_a_perftest_mode() {
     let o = ndkperf(&["--server", "--perftest", "--bind", "127.0.0.1"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("needs the mode"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_one_gib_message_runs_in_bounded_memory() {
+    // `-s 1G` with the default window once asked for 32 GiB and aborted in
+    // the allocator; the window now shrinks to what 1 GiB in flight allows
+    // and the slots share memory beyond a budget.
+    let o = ndkperf(&[
+        "write_bw",
+        "-s",
+        "1G",
+        "-n",
+        "1",
+        "--no-baseline",
+        "--json",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    let m = &v["modes"][0];
+    assert_eq!(m["messages"], 1, "{m}");
+    assert_eq!(m["payload_bytes"], 1u64 << 30, "{m}");
+}
+
+/// Starts `ndkperf --server` on 127.0.0.1 with `extra` and waits for its
+/// first line (it listens then); the CM and RoCE ports.
+fn server(extra: &[&str]) -> (std::process::Child, String, String) {
+    let cm = free_port("127.0.0.1").to_string();
+    let roce = free_port("127.0.0.1").to_string();
+    let mut args = vec![
+        "--server",
+        "--bind",
+        "127.0.0.1",
+        "-p",
+        &cm,
+        "--roce-port",
+        &roce,
+    ];
+    args.extend_from_slice(extra);
+    let mut s = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut err = std::io::BufReader::new(s.stderr.take().expect("piped"));
+    let mut first = String::new();
+    let _ = std::io::BufRead::read_line(&mut err, &mut first);
+    assert!(first.contains("server on"), "{first}");
+    // Keep draining its stderr so it never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    (s, cm, roce)
+}
+
+#[test]
+fn flags_that_do_not_apply_are_one_line_usage_errors() {
+    for (args, flag) in [
+        (&["write_bw", "-n", "10", "-D", "1"][..], "-n"),
+        (&["send_lat", "-w", "4"], "-w"),
+        (&["rping", "-q", "2"], "-q"),
+        (&["disconnect", "-n", "5"], "-n"),
+        (&["disconnect", "-D", "1"], "-D"),
+        (&["--server", "--json"], "--json"),
+        (&["--server", "write_bw"], "MODE"),
+        (&["--server", "-s", "4K"], "-s"),
+        (&["write_bw", "--idle-timeout", "5"], "--idle-timeout"),
+        (&["--baseline", "-w", "4"], "-w"),
+        (&["write_bw", "-b"], "--perftest"),
+        (&["--pcap-max", "1M"], "--pcap"),
+    ] {
+        let o = ndkperf(args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(flag), "{args:?}: {e}");
+        if !args.contains(&"-b") && !args.contains(&"--pcap-max") {
+            assert_eq!(e.trim_end().lines().count(), 1, "{args:?}: one line: {e}");
+        }
+    }
+}
+
+#[test]
+fn every_mode_reports_its_efficiency_and_no_verdict() {
+    let o = ndkperf(&["-D", "0.05", "-q", "50", "-s", "1K", "--quiet"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    for mode in [
+        "write_bw",
+        "read_bw",
+        "send_bw",
+        "send_lat",
+        "write_lat",
+        "read_lat",
+        "rping",
+        "rperf",
+        "disconnect",
+    ] {
+        let row = out
+            .lines()
+            .position(|l| l.starts_with(&format!("  {mode} ")))
+            .unwrap_or_else(|| panic!("no {mode} row: {out}"));
+        assert!(
+            out.lines()
+                .skip(row + 1)
+                .take(3)
+                .any(|l| l.contains("efficiency") && l.contains("(same run)")),
+            "{mode}: {out}"
+        );
+    }
+    assert!(!out.contains("MISSED") && !out.contains("target"), "{out}");
+    // No progress line where stdout is not a terminal.
+    assert!(!stderr(&o).contains('\r'), "{}", stderr(&o));
+    // JSON: the same, with numeric targets.
+    let o = ndkperf(&["-D", "0.05", "-q", "50", "-s", "1K", "--json", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let modes = v["modes"].as_array().expect("modes");
+    assert_eq!(modes.len(), 9, "{v}");
+    for m in modes {
+        assert!(
+            m["efficiency"]["value"].as_f64().unwrap_or(0.0) > 0.0,
+            "{m}"
+        );
+        assert_eq!(m["status"], "ok", "{m}");
+    }
+    for t in v["targets"].as_array().expect("targets") {
+        assert!(t["target"].is_number(), "{t}");
+    }
+}
+
+#[test]
+fn json_carries_the_runs_parameters_and_an_error_object() {
+    let o = ndkperf(&["send_lat", "-n", "20", "--no-baseline", "--json", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let p = &v["params"];
+    assert_eq!(p["modes"][0], "send_lat", "{v}");
+    assert_eq!(p["iterations"], 20);
+    assert_eq!(p["mtu"], 4096);
+    assert!(p["peer"].as_str().unwrap().starts_with("127.0.0.2:"), "{p}");
+    assert!(p.get("window").is_some() && p.get("qps").is_some() && p.get("size_latency").is_some());
+    assert!(v["timestamp"].as_str().unwrap().ends_with('Z'), "{v}");
+    assert!(v["command_line"][1] == "send_lat", "{v}");
+    assert!(v["error"].is_null());
+    // --baseline: the same schema.
+    let o = ndkperf(&["--baseline", "-D", "0.05", "-n", "50", "--json", "--quiet"]);
+    let b: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    for k in [
+        "schema",
+        "timestamp",
+        "command_line",
+        "params",
+        "baselines",
+        "modes",
+        "error",
+    ] {
+        assert!(b.get(k).is_some(), "--baseline lacks {k}: {b}");
+    }
+    // A failure: a JSON error object naming the NTSTATUS, one prefix.
+    let roce = free_port("127.0.0.2").to_string();
+    let o = ndkperf(&[
+        "send_lat",
+        "127.0.0.1",
+        "--bind",
+        "127.0.0.2",
+        "--roce-port",
+        &roce,
+        "--no-baseline",
+        "--timeout",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on failure");
+    assert_eq!(v["error"]["status"], "STATUS_IO_TIMEOUT", "{v}");
+    assert_eq!(v["error"]["mode"], "send_lat", "{v}");
+    let e = stderr(&o);
+    assert!(!e.contains("send_lat: send_lat:"), "{e}");
+}
+
+#[test]
+fn a_server_killed_mid_run_ends_the_client_within_the_retry_bound_with_its_figures() {
+    // Every mode against a server in another process, killed (SIGKILL)
+    // while the second mode runs: the first mode's figures stand, the
+    // second fails with STATUS_IO_TIMEOUT once the RC retries run out
+    // (ndkperf_cm: 7 transmissions x 134 ms = 0.94 s after the last
+    // acknowledgement) with the messages it completed, and the client
+    // ends; the rest are not tried.
+    let (mut s, cm, roce) = server(&["--idle-timeout", "30"]);
+    let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+        .args([
+            "--client",
+            &format!("127.0.0.1:{cm}"),
+            "--roce-port",
+            &roce,
+            "--bind",
+            "127.0.0.2",
+            "--no-baseline",
+            "-D",
+            "2",
+            "--json-stream",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client");
+    // Stream the client's lines; kill the server 0.7 s into the second
+    // mode (read_bw, 2 s), once the first one's line has come.
+    let mut c = c;
+    let stdout = c.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the first mode's line");
+        if line.contains("\"type\":\"mode\"") {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    s.kill().expect("kill the server");
+    let killed = std::time::Instant::now();
+    let _ = s.wait();
+    let status = c.wait().expect("the client ends");
+    let took = killed.elapsed();
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(&mut c.stderr.take().expect("piped"), &mut err);
+    let out = reader.join().expect("reader");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let modes: Vec<&serde_json::Value> = lines.iter().filter(|l| l["type"] == "mode").collect();
+    assert!(modes.len() >= 2, "{lines:?}");
+    assert_eq!(modes[0]["mode"], "write_bw");
+    assert_eq!(modes[0]["status"], "ok", "{}", modes[0]);
+    assert!(modes[0]["messages"].as_u64().unwrap() > 0);
+    let failed = modes.last().unwrap();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["status"], "STATUS_IO_TIMEOUT", "{failed}");
+    assert!(
+        failed["messages"].as_u64().unwrap() > 0,
+        "completed figures kept: {failed}"
+    );
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["modes"].as_array().unwrap().len(), modes.len());
+    assert_eq!(status.code(), Some(1), "{err}");
+    // The retry bound (0.94 s) plus the disconnect to a silent peer
+    // (4 DREQs x 0.3 s) and the closes.
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    eprintln!("client ended {took:?} after the server was killed");
+}
+
+#[test]
+fn an_idle_server_stops_after_its_client_dies_and_prints_each_client() {
+    let (s, cm, roce) = server(&["--idle-timeout", "2"]);
+    let peer = format!("127.0.0.1:{cm}");
+    // A client that finishes: the server prints it.
+    let o = ndkperf(&[
+        "send_bw",
+        &peer,
+        "--roce-port",
+        &roce,
+        "--bind",
+        "127.0.0.2",
+        "--no-baseline",
+        "-n",
+        "300",
+        "-s",
+        "2K",
+        "-q",
+        "2",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // A client killed mid-run: its connection stays open, silent.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+        .args([
+            "write_bw",
+            &peer,
+            "--roce-port",
+            &roce,
+            "--bind",
+            "127.0.0.2",
+            "--no-baseline",
+            "-D",
+            "30",
+            "--quiet",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the client");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    c.kill().unwrap();
+    c.wait().unwrap();
+    let killed = std::time::Instant::now();
+    let so = s.wait_with_output().expect("the server stops");
+    let took = killed.elapsed();
+    assert!(so.status.success());
+    // --idle-timeout 2, then closing a connection whose peer is gone.
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+    let out = String::from_utf8_lossy(&so.stdout);
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("client 127.0.0.2:")
+                && l.contains("send_bw 2048 B")
+                && l.contains("300 messages received"))
+            .count(),
+        2,
+        "{out}"
+    );
+}
+
+#[test]
+fn sigint_prints_what_finished_and_closes_a_capped_pcap() {
+    let pcap = std::env::temp_dir().join(format!("ndkperf-int-{}.pcap", std::process::id()));
+    let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+        .args([
+            "write_bw",
+            "-s",
+            "8K",
+            "-D",
+            "30",
+            "--no-baseline",
+            "--json",
+            "--pcap",
+            pcap.to_str().unwrap(),
+            "--pcap-max",
+            "200K",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let t0 = std::time::Instant::now();
+    let o = c.wait_with_output().expect("ends");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON after SIGINT");
+    assert_eq!(v["interrupted"], true, "{v}");
+    assert_eq!(v["modes"][0]["status"], "interrupted", "{v}");
+    assert!(v["modes"][0]["messages"].as_u64().unwrap() > 0, "{v}");
+    // The capture: within the cap, every record whole.
+    let bytes = std::fs::read(&pcap).expect("the pcap");
+    assert!(bytes.len() <= 200 * 1024, "{}", bytes.len());
+    let be = bytes[..4] == [0xa1, 0xb2, 0xc3, 0xd4];
+    let u32_at = |o: usize| {
+        let b: [u8; 4] = bytes[o..o + 4].try_into().unwrap();
+        if be {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let (mut off, mut n) = (24usize, 0u64);
+    while off < bytes.len() {
+        off += 16 + u32_at(off + 8) as usize;
+        n += 1;
+    }
+    assert_eq!(off, bytes.len(), "a truncated record");
+    assert_eq!(v["pcap"]["roce_frames"], n, "{v}");
+    assert!(
+        v["pcap"]["skipped_for_size_cap"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    let _ = std::fs::remove_file(&pcap);
+}
+
+#[test]
+fn perftest_and_rping_flags_for_ndkperfs_own_modes() {
+    // -q: connections side by side, their messages summed.
+    let o = ndkperf(&[
+        "write_bw",
+        "-n",
+        "100",
+        "-s",
+        "4K",
+        "-q",
+        "3",
+        "--no-baseline",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["modes"][0]["messages"], 300, "{v}");
+    // -a: one row per size, 2 B to 8 MiB.
+    let o = ndkperf(&["write_lat", "-a", "-n", "3", "--no-baseline", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let sizes: Vec<u64> = v["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, (1..=23).map(|k| 1u64 << k).collect::<Vec<_>>());
+    // --report_gbits and -F.
+    let o = ndkperf(&[
+        "send_bw",
+        "-n",
+        "100",
+        "--no-baseline",
+        "--report_gbits",
+        "-F",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Gb/s"));
+    // rping's -S, -C and -V.
+    let o = ndkperf(&[
+        "rping",
+        "-S",
+        "1K",
+        "-C",
+        "7",
+        "-V",
+        "--no-baseline",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["modes"][0]["messages"], 7);
+    assert_eq!(v["modes"][0]["bytes"], 1024);
 }

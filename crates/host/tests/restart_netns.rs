@@ -10,114 +10,19 @@
 //! prints why and passes, unless NDKRS_REQUIRE_NETNS=1 (CI), which turns
 //! the skip into a failure.
 
-use std::process::{Child, Command, Output, Stdio};
+#[path = "support/netns.rs"]
+mod netns;
+
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+use netns::{Reaped, VethPair, ndkperf_in};
 
 const SERVER_IP: &str = "10.77.14.1";
 const CLIENT_IP: &str = "10.77.14.2";
 /// A new client's connect must complete within this (ndkperf --timeout).
 const CONNECT_BOUND_SECS: &str = "2";
-
-fn run(cmd: &[&str]) -> Result<Output, String> {
-    Command::new(cmd[0])
-        .args(&cmd[1..])
-        .output()
-        .map_err(|e| format!("{}: {e}", cmd.join(" ")))
-}
-
-fn must(cmd: &[&str]) -> Result<(), String> {
-    let o = run(cmd)?;
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{}` failed: {}",
-            cmd.join(" "),
-            String::from_utf8_lossy(&o.stderr).trim()
-        ))
-    }
-}
-
-/// Why network namespaces cannot be used here, if they cannot.
-fn unavailable() -> Option<String> {
-    match run(&["id", "-u"]) {
-        Ok(o) if String::from_utf8_lossy(&o.stdout).trim() == "0" => {}
-        Ok(_) => return Some("not running as root".into()),
-        Err(e) => return Some(e),
-    }
-    match run(&["ip", "netns", "list"]) {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => Some(format!(
-            "`ip netns` does not work: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Some(format!("no `ip` tool: {e}")),
-    }
-}
-
-/// Two namespaces joined by a veth pair; removed on drop.
-struct Netns {
-    server: String,
-    client: String,
-}
-
-impl Netns {
-    fn new() -> Result<Netns, String> {
-        let id = std::process::id();
-        let ns = Netns {
-            server: format!("ndkrs-s{id}"),
-            client: format!("ndkrs-c{id}"),
-        };
-        let (vs, vc) = (format!("vs{id}"), format!("vc{id}"));
-        must(&["ip", "netns", "add", &ns.server])?;
-        must(&["ip", "netns", "add", &ns.client])?;
-        must(&[
-            "ip", "link", "add", &vs, "netns", &ns.server, "type", "veth", "peer", "name", &vc,
-            "netns", &ns.client,
-        ])?;
-        for (n, dev, ip) in [(&ns.server, &vs, SERVER_IP), (&ns.client, &vc, CLIENT_IP)] {
-            must(&[
-                "ip",
-                "-n",
-                n,
-                "addr",
-                "add",
-                &format!("{ip}/24"),
-                "dev",
-                dev,
-            ])?;
-            must(&["ip", "-n", n, "link", "set", dev, "up"])?;
-            must(&["ip", "-n", n, "link", "set", "lo", "up"])?;
-        }
-        Ok(ns)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Deleting a namespace deletes its end of the veth pair, and so both.
-        let _ = run(&["ip", "netns", "del", &self.server]);
-        let _ = run(&["ip", "netns", "del", &self.client]);
-    }
-}
-
-/// Kills a child on drop (a failing assertion must not leave a server).
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn ndkperf_in(ns: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_ndkperf")])
-        .args(args);
-    c
-}
 
 fn client(ns: &str, mode: &str, extra: &[&str]) -> Command {
     let mut args = vec![
@@ -137,14 +42,10 @@ fn client(ns: &str, mode: &str, extra: &[&str]) -> Command {
 
 #[test]
 fn a_client_killed_mid_run_is_replaced_at_once_from_the_same_address() {
-    if let Some(why) = unavailable() {
-        if std::env::var("NDKRS_REQUIRE_NETNS").as_deref() == Ok("1") {
-            panic!("network namespaces required (NDKRS_REQUIRE_NETNS=1) but unavailable: {why}");
-        }
-        eprintln!("SKIPPED: restarted-peer test needs network namespaces: {why}");
+    if !netns::available("the restarted-peer test") {
         return;
     }
-    let ns = Netns::new().expect("set up the namespaces");
+    let ns = VethPair::new("rs", SERVER_IP, CLIENT_IP, 1500).expect("set up the namespaces");
     let _server = Reaped(
         ndkperf_in(
             &ns.server,

@@ -1,0 +1,94 @@
+//! The README's two-host run, as written: between two network namespaces
+//! joined by a veth pair at MTU 1500, `ndkperf --server` in one (every
+//! local address), `ndkperf write_bw HOST` and `ndkperf send_lat HOST` in
+//! the other. Each client must finish with status 0 on path MTU 1024 (the
+//! largest a 1500-byte link carries), print its efficiency against the
+//! same-run baseline, and the server must print a line per client.
+//!
+//! Needs root and iproute2 (`ip netns`); skips with the reason otherwise,
+//! and fails instead where NDKRS_REQUIRE_NETNS=1 (CI).
+
+#[path = "support/netns.rs"]
+mod netns;
+
+use std::io::Read;
+use std::process::Stdio;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use netns::{Reaped, VethPair, ndkperf_in};
+
+const SERVER_IP: &str = "10.77.15.1";
+const CLIENT_IP: &str = "10.77.15.2";
+
+#[test]
+fn the_readme_two_host_run_works_on_a_1500_byte_link() {
+    if !netns::available("the README's two-host run") {
+        return;
+    }
+    let ns = VethPair::new("th", SERVER_IP, CLIENT_IP, 1500).expect("set up the namespaces");
+    let mut server = Reaped(
+        ndkperf_in(&ns.server, &["--server", "--idle-timeout", "5"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server"),
+    );
+    // The server's first line says it listens.
+    let mut first = [0u8; 1];
+    let mut err = server.0.stderr.take().expect("piped");
+    let mut line = Vec::new();
+    while err.read(&mut first).unwrap_or(0) == 1 && first[0] != b'\n' {
+        line.push(first[0]);
+    }
+    let line = String::from_utf8_lossy(&line).into_owned();
+    assert!(
+        line.contains(SERVER_IP),
+        "the server listens on every address: {line}"
+    );
+    for mode in ["write_bw", "send_lat"] {
+        let t0 = Instant::now();
+        let o = ndkperf_in(&ns.client, &[mode, SERVER_IP])
+            .output()
+            .expect("run the client");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{mode}: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(out.contains("MTU 1024"), "{mode}: {out}");
+        assert!(out.contains(&format!("  {mode} ")), "{mode}: {out}");
+        assert!(out.contains("efficiency"), "{mode}: {out}");
+        assert!(!out.contains("MISSED"), "{mode}: {out}");
+        eprintln!("{mode}: {:?}\n{out}", t0.elapsed());
+        sleep(Duration::from_millis(300));
+    }
+    // The server stops by itself once idle, with a line per client.
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = server.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the idle server did not stop"
+        );
+        sleep(Duration::from_millis(100));
+    };
+    assert!(status.success());
+    let mut out = String::new();
+    let _ = server
+        .0
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out);
+    for mode in ["write_bw", "send_lat"] {
+        assert!(
+            out.contains(&format!("client {CLIENT_IP}:")) && out.contains(mode),
+            "per-client lines: {out}"
+        );
+    }
+}
