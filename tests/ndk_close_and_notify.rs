@@ -1,5 +1,7 @@
 //! The close rules (the NDKPI object lifetime requirements page) and the CQ notification rules
 //! (the NDKPI completion handling requirements page), through the dispatch tables.
+// Every unsafe block names the invariant it relies on.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
 mod common;

@@ -8,6 +8,8 @@
 //! leaks. Every completion is checked: status, bytes, QP and request
 //! context, type. IPv4 and IPv6. NDK has no immediate data, so there is
 //! none to test.
+// Every unsafe block names the invariant it relies on.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
 mod common;
@@ -377,6 +379,8 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
         STATUS_SUCCESS
     );
     assert_eq!(fbo, 100);
+    // SAFETY: NdkBuildLAM succeeded into `lam`, a live buffer of
+    // lam_size bytes holding an NDK_LOGICAL_ADDRESS_MAPPING.
     let (npages, pages) = unsafe {
         (
             (*lam).AdapterPageCount,
@@ -709,6 +713,7 @@ fn shared_receive_queue_and_its_limit_notification() {
         &mut srq
     );
     assert_eq!(st, STATUS_SUCCESS);
+    // SAFETY: NdkCreateSrq succeeded, so `srq` is a live SRQ.
     unsafe { assert_eq!((*srq).Header.ObjectType, NdkObjectTypeSrq) };
     let mut bqp = ptr::null_mut();
     let st = ndk!(
@@ -872,6 +877,7 @@ fn version_negotiation_at_open() {
         Some(NDIS_STATUS_BAD_VERSION)
     );
     let a = open_adapter(platform, cfg(), NDK_VERSION::new(1, 0)).unwrap();
+    // SAFETY: `a` is the adapter just opened, closed once here.
     unsafe {
         assert_eq!((*a).Header.Version, NDK_VERSION_1_2);
         close_adapter(a);

@@ -3,6 +3,8 @@
 //! reached through the dispatch tables: the call returns that status, makes
 //! no completion or callback, and leaks nothing (object counts return to
 //! zero).
+// Every unsafe block names the invariant it relies on.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
 mod common;
@@ -29,6 +31,7 @@ fn creation_errors_and_a_closed_parent() {
         ndk!(a.ptr, NdkQueryAdapterInfo, ptr::null_mut(), ptr::null_mut()),
         STATUS_INVALID_PARAMETER
     );
+    // SAFETY: NDK_ADAPTER_INFO is plain integers; all zeros is valid.
     let mut small: NDK_ADAPTER_INFO = unsafe { std::mem::zeroed() };
     let mut size = 8;
     assert_eq!(
@@ -150,11 +153,17 @@ fn creation_errors_and_a_closed_parent() {
     close_now(srq);
     expect(Ev::Close(50));
     // Queries of extensions and interrupt moderation: not supported.
+    // SAFETY: NDK_EXTENSION_INTERFACE is a version and optional function
+    // pointers; all zeros is valid (None).
     let mut ext: NDK_EXTENSION_INTERFACE = unsafe { std::mem::zeroed() };
+    // SAFETY: GUID is plain integers.
     let mut guid: GUID = unsafe { std::mem::zeroed() };
+    // SAFETY: a.ptr is a live adapter with the provider's dispatch table.
     let query = unsafe { (*(*a.ptr).Dispatch).NdkQueryExtension.unwrap() };
     for o in [a.ptr.cast::<NDK_OBJECT_HEADER>(), cq.cast()] {
         assert_eq!(
+            // SAFETY: `o` is a live adapter or CQ (NdkQueryExtension is the
+            // same slot in both tables), the out pointers are live locals.
             unsafe { query(o, &mut guid, NDK_VERSION_1_2, &mut ext) },
             STATUS_NOT_SUPPORTED
         );

@@ -1,6 +1,8 @@
 //! Two consumers of one miniport adapter (SMB client and server, say): two
 //! OpenNDKAdapter calls share one engine, so a listener of one is reachable
 //! from the other (a loopback connection), and either may close first.
+// Every unsafe block names the invariant it relies on.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
 mod common;
@@ -121,8 +123,10 @@ fn a_shared_open_negotiates_its_own_version() {
     let _g = serial();
     let platform = HostPlatform::new();
     let a = Adapter::open(IpAddr::V4(Ipv4Addr::new(10, 41, 0, 1)), 1, &platform);
+    // SAFETY: a.ptr is a live open adapter.
     let bad = unsafe { ndk::abi::open_adapter_shared(a.ptr, NDK_VERSION::new(3, 0)) };
     assert_eq!(bad.err(), Some(NDIS_STATUS_BAD_VERSION));
+    // SAFETY: a null adapter is refused before it is read.
     let none = unsafe { ndk::abi::open_adapter_shared(ptr::null_mut(), NDK_VERSION_1_2) };
     assert!(none.is_err());
 }

@@ -7,6 +7,8 @@
 //! pumping datagrams between the two adapters. At the end every posted
 //! request has completed exactly once, no completion is unknown, every
 //! pending close completed once, and no object is left.
+// Every unsafe block names the invariant it relies on.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
 mod common;
@@ -31,7 +33,10 @@ const RECEIVES: usize = 120;
 /// thread-safe behind the adapter lock).
 #[derive(Clone, Copy)]
 struct P<T>(*mut T);
+// SAFETY: the provider's objects are thread-safe behind the adapter lock
+// (the NDKPI dispatch functions may be called from any thread).
 unsafe impl<T> Send for P<T> {}
+// SAFETY: as for Send.
 unsafe impl<T> Sync for P<T> {}
 
 /// Notifications per CQ context, and a check that none overlap (the NDKPI completion handling requirements page).

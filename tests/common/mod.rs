@@ -3,6 +3,8 @@
 //! callbacks that log every upcall, and helpers that reach the provider
 //! only through the NDK_*_DISPATCH function pointers, as SMB Direct does.
 #![allow(dead_code, clippy::missing_safety_doc)]
+// Every unsafe block names the invariant it relies on.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +26,9 @@ macro_rules! ndk {
     ($obj:expr, $f:ident $(, $a:expr)* $(,)?) => {{
         let o = $obj;
         #[allow(unused_unsafe)]
+        // SAFETY: `$obj` is a live NDK object the provider returned (or a
+        // deliberately bad one the provider must refuse); its Dispatch
+        // points at the provider's static table, whose slot `$f` is set.
         unsafe {
             ((*(*o).Dispatch).$f.expect(stringify!($f)))(o $(, $a)*)
         }
@@ -101,6 +106,8 @@ impl Platform for HostPlatform {
     }
     fn wake(&self) {}
     unsafe fn mdl_range(&self, mdl: *mut MDL) -> Option<MdlRange> {
+        // SAFETY: the harness only hands the provider MDLs that are
+        // HostMdls (Buffer::mdl, Buffer::sub_mdl) or null.
         let m = unsafe { mdl.cast::<HostMdl>().as_ref() }?;
         Some(MdlRange {
             virtual_address: m.va as u64,
@@ -116,7 +123,8 @@ impl Platform for HostPlatform {
         if !self.mapped(addr, dst.len()) {
             return false;
         }
-        // SAFETY: inside a live buffer of the test.
+        // SAFETY: `mapped` found [addr, addr + len) inside a live Buffer of
+        // the test (a Buffer forbids its range before it is freed).
         unsafe { ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
         true
     }
@@ -124,7 +132,7 @@ impl Platform for HostPlatform {
         if !self.mapped(addr, src.len()) {
             return false;
         }
-        // SAFETY: as above.
+        // SAFETY: as in `read`: [addr, addr + len) is inside a live Buffer.
         unsafe { ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
         true
     }
@@ -139,13 +147,18 @@ pub struct Buffer {
     platform: Arc<HostPlatform>,
 }
 
+// SAFETY: the buffer's memory is only reached through raw copies (never
+// through references), and its allocation lives until drop.
 unsafe impl Send for Buffer {}
+// SAFETY: as for Send: no references into the memory are handed out.
 unsafe impl Sync for Buffer {}
 
 impl Buffer {
     pub fn new(platform: &Arc<HostPlatform>, len: usize) -> Buffer {
         // Page aligned, as NdkBuildLAM's pages are.
         let layout = std::alloc::Layout::from_size_align(len, 4096).unwrap();
+        // SAFETY: `layout` has a non-zero size (every test buffer is
+        // non-empty) and a valid alignment; null is checked below.
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         assert!(!ptr.is_null());
         platform.allow(ptr as u64, len as u64);
@@ -167,6 +180,7 @@ impl Buffer {
     pub fn sub_mdl(&self, off: usize, len: usize) -> Box<HostMdl> {
         assert!(off + len <= self.len);
         Box::new(HostMdl {
+            // SAFETY: off + len <= self.len, asserted above.
             va: unsafe { self.ptr.add(off) },
             len,
         })
@@ -174,11 +188,13 @@ impl Buffer {
     pub fn read(&self, off: usize, len: usize) -> Vec<u8> {
         assert!(off + len <= self.len);
         let mut v = vec![0u8; len];
+        // SAFETY: off + len <= self.len (asserted) and `v` holds len bytes.
         unsafe { ptr::copy_nonoverlapping(self.ptr.add(off), v.as_mut_ptr(), len) };
         v
     }
     pub fn write(&self, off: usize, bytes: &[u8]) {
         assert!(off + bytes.len() <= self.len);
+        // SAFETY: off + bytes.len() <= self.len, asserted above.
         unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(off), bytes.len()) };
     }
     /// A recognizable pattern.
@@ -194,6 +210,8 @@ impl Drop for Buffer {
     fn drop(&mut self) {
         self.platform.forbid(self.ptr as u64);
         let layout = std::alloc::Layout::from_size_align(self.len, 4096).unwrap();
+        // SAFETY: allocated in `new` with this layout, freed once; the
+        // platform no longer lets the provider reach it.
         unsafe { std::alloc::dealloc(self.ptr, layout) };
     }
 }
@@ -345,6 +363,9 @@ pub unsafe extern "system" fn on_connect(ctx: PVOID, conn: *mut NDK_CONNECTOR) {
 pub fn close<T>(obj: *mut T, ctx: usize) -> NTSTATUS {
     // Every NDK object is {header, dispatch}; every dispatch table starts
     // with its close function (the NDKPI object lifetime requirements page).
+    // SAFETY: `obj` is a live NDK object of the provider; every NDK object
+    // starts with NDK_OBJECT_HEADER and Dispatch, and every dispatch table
+    // starts with an NDK_FN_CLOSE_OBJECT, so reading it as a QP's is sound.
     unsafe {
         let o = obj.cast::<NDK_QP>();
         let close = *(*o).Dispatch.cast::<NDK_FN_CLOSE_OBJECT>();
@@ -381,6 +402,8 @@ pub fn sge(va: u64, len: usize, token: u32) -> NDK_SGE {
 
 pub fn sockaddr(a: SocketAddr) -> (Vec<u8>, ULONG) {
     fn raw<T>(s: &T) -> Vec<u8> {
+        // SAFETY: `s` is a live reference to size_of::<T>() bytes of a
+        // plain-data sockaddr (no padding in SOCKADDR_IN/SOCKADDR_IN6).
         unsafe { std::slice::from_raw_parts((s as *const T).cast::<u8>(), size_of::<T>()) }.to_vec()
     }
     match a {
@@ -417,7 +440,10 @@ pub struct Adapter {
     pub platform: Arc<HostPlatform>,
 }
 
+// SAFETY: the adapter's provider state is behind the platform's lock; the
+// pointer is only passed to the provider's thread-safe entry points.
 unsafe impl Send for Adapter {}
+// SAFETY: as for Send.
 unsafe impl Sync for Adapter {}
 
 pub fn config(ip: IpAddr, seed: u64, limits: Limits) -> ProviderConfig {
@@ -464,6 +490,7 @@ impl Adapter {
     /// A second OpenNDKAdapter on the same miniport adapter: its own
     /// NDK_ADAPTER over this one's engine.
     pub fn open_shared(&self) -> Adapter {
+        // SAFETY: self.ptr is this open adapter, live until self drops.
         let ptr = unsafe { ndk::abi::open_adapter_shared(self.ptr, NDK_VERSION_1_2) }
             .expect("shared open");
         Adapter {
@@ -474,6 +501,7 @@ impl Adapter {
     }
 
     pub fn info(&self) -> NDK_ADAPTER_INFO {
+        // SAFETY: NDK_ADAPTER_INFO is plain integers; all zeros is valid.
         let mut info: NDK_ADAPTER_INFO = unsafe { std::mem::zeroed() };
         let mut size = size_of::<NDK_ADAPTER_INFO>() as ULONG;
         assert_eq!(
@@ -498,6 +526,7 @@ impl Adapter {
             ndk!(self.ptr, NdkCreatePd, None, ptr::null_mut(), &mut pd),
             STATUS_SUCCESS
         );
+        // SAFETY: NdkCreatePd succeeded, so `pd` is a live PD.
         unsafe { assert_eq!((*pd).Header.ObjectType, NdkObjectTypePd) };
         pd
     }
@@ -516,6 +545,7 @@ impl Adapter {
             &mut cq
         );
         if st == STATUS_SUCCESS {
+            // SAFETY: NdkCreateCq succeeded, so `cq` is a live CQ.
             unsafe { assert_eq!((*cq).Header.ObjectType, NdkObjectTypeCq) };
             Ok(cq)
         } else {
@@ -576,6 +606,8 @@ impl Adapter {
 
 impl Drop for Adapter {
     fn drop(&mut self) {
+        // SAFETY: self.ptr came from open_adapter/open_adapter_shared and
+        // is closed once, here.
         unsafe { close_adapter(self.ptr) };
     }
 }
@@ -607,6 +639,7 @@ pub fn try_qp(
         &mut qp
     );
     if st == STATUS_SUCCESS {
+        // SAFETY: NdkCreateQp succeeded, so `qp` is a live QP.
         unsafe { assert_eq!((*qp).Header.ObjectType, NdkObjectTypeQp) };
         Ok(qp)
     } else {
@@ -662,6 +695,8 @@ pub const RW: ULONG =
 pub fn results(cq: *mut NDK_CQ) -> Vec<NDK_RESULT_EX> {
     let mut out: Vec<NDK_RESULT_EX> = Vec::with_capacity(256);
     let n = ndk!(cq, NdkGetCqResultsEx, out.as_mut_ptr(), 256);
+    assert!(n as usize <= out.capacity(), "{n} results for 256 slots");
+    // SAFETY: the provider wrote n <= 256 = capacity results into `out`.
     unsafe { out.set_len(n as usize) };
     out
 }
