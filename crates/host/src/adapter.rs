@@ -21,7 +21,6 @@ use ndk::provider::{Limits, ProviderConfig};
 use ndkpi::{MDL, NDK_ADAPTER, NDK_VERSION_1_2};
 use roce::cm::CmConfig;
 use roce::device::{DeviceConfig, Transmit};
-use roce::framing::IpMode;
 use roce::rc::EngineConfig;
 use roce::time::Instant;
 
@@ -29,7 +28,7 @@ use crate::clock::Clock;
 use crate::endpoint::{
     Driven, Endpoint, EventLoop, Incoming, LoopConfig, LoopStats, Routing, Waker,
 };
-use crate::io::{Framing, Transport};
+use crate::io::Transport;
 
 /// The adapter lock: parking_lot's raw mutex (spins briefly, then parks).
 struct HostLock(parking_lot::RawMutex);
@@ -322,10 +321,7 @@ impl Adapter {
         pcap: Option<&Path>,
     ) -> Result<Adapter, String> {
         let local = transport.local_addr();
-        let ip_mode = match transport.framing() {
-            Framing::Udp => IpMode::Udp,
-            Framing::Ip => IpMode::Raw,
-        };
+        let ip_mode = transport.ip_mode();
         if local.ip().is_unspecified() {
             return Err(format!(
                 "the RDMA adapter needs a specific local address, not {}",

@@ -34,12 +34,12 @@ use nix::poll::{PollFd, PollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::time::TimeSpec;
 use roce::device::{Device, MAX_DATAGRAM, Transmit};
-use roce::framing::HEADROOM;
+use roce::framing::{HEADROOM, IpMode};
 use roce::rc::Memory;
 use roce::time::Instant;
 
 use crate::clock::Clock;
-use crate::io::{Datagram, Framing, SendBatch, Transport};
+use crate::io::{Datagram, SendBatch, Transport};
 use crate::pcap::PcapWriter;
 
 /// A received datagram, as the endpoint takes it.
@@ -491,13 +491,13 @@ impl<D: Driven> Runner<D> {
                 0
             }
         };
-        let framing = self.transport.framing();
+        let ip_mode = self.transport.ip_mode();
         let routing = self.config.routing;
         let now = self.clock.now();
         if let Some(p) = self.config.pcap.as_mut() {
             for i in 0..n {
                 if let Some(d) = self.transport.received(i) {
-                    let _ = record(p, framing, routing, d);
+                    let _ = record(p, ip_mode, routing, d);
                 }
             }
         }
@@ -508,13 +508,13 @@ impl<D: Driven> Runner<D> {
                 let Some(d) = self.transport.received(i) else {
                     continue;
                 };
-                let incoming = match framing {
-                    Framing::Udp => Incoming::Udp {
+                let incoming = match ip_mode {
+                    IpMode::Udp => Incoming::Udp {
                         src: d.src,
                         dst: routing.incoming(d.src, d.dst),
                         payload: d.data,
                     },
-                    Framing::Ip => Incoming::Ip(d.data),
+                    IpMode::Raw => Incoming::Ip(d.data),
                 };
                 ep.handle_datagram(now, incoming);
             }
@@ -528,14 +528,14 @@ impl<D: Driven> Runner<D> {
                 let pushed = self.batch.push_in_place(MAX_DATAGRAM, |buf| {
                     let t = ep.poll_transmit(now, buf)?;
                     let s = t.sealed;
-                    let range = match framing {
-                        Framing::Udp => s.udp_payload_start..s.end,
-                        Framing::Ip => s.ip_start..s.end,
+                    let range = match ip_mode {
+                        IpMode::Udp => s.udp_payload_start..s.end,
+                        IpMode::Raw => s.ip_start..s.end,
                     };
                     if let (Some(p), Some(bytes)) = (pcap.as_mut(), buf.get(range.clone())) {
-                        let _ = match framing {
-                            Framing::Udp => p.write_udp(t.src, t.dst, bytes),
-                            Framing::Ip => p.write_ip(bytes),
+                        let _ = match ip_mode {
+                            IpMode::Udp => p.write_udp(t.src, t.dst, bytes),
+                            IpMode::Raw => p.write_ip(bytes),
                         };
                     }
                     Some((routing.outgoing(t.dst), range))
@@ -618,13 +618,13 @@ impl<D: Driven> Runner<D> {
 /// Records a received datagram with the addressing the endpoint saw.
 fn record(
     p: &mut PcapWriter<Box<dyn io::Write + Send>>,
-    framing: Framing,
+    ip_mode: IpMode,
     routing: Routing,
     d: Datagram<'_>,
 ) -> io::Result<()> {
-    match framing {
-        Framing::Udp => p.write_udp(d.src, routing.incoming(d.src, d.dst), d.data),
-        Framing::Ip => p.write_ip(d.data),
+    match ip_mode {
+        IpMode::Udp => p.write_udp(d.src, routing.incoming(d.src, d.dst), d.data),
+        IpMode::Raw => p.write_ip(d.data),
     }
 }
 

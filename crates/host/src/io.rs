@@ -44,14 +44,9 @@ const MAX_GSO_BYTES: usize = 65_000;
 /// Socket buffer size asked for (best effort).
 const SOCKET_BUFFER: usize = 8 << 20;
 
-/// How datagrams cross a transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Framing {
-    /// UDP payloads (the RoCE packet); the OS writes the IP/UDP headers.
-    Udp,
-    /// Whole IP datagrams, headers included.
-    Ip,
-}
+/// How datagrams cross a transport: the device's own [`IpMode`] (UDP
+/// payloads through an OS socket, or whole IP datagrams).
+pub use roce::framing::IpMode;
 
 /// Why a transport could not be opened (or what failed later).
 #[derive(Debug)]
@@ -154,7 +149,7 @@ pub struct Datagram<'a> {
     pub src: SocketAddr,
     /// Our address (the one it was sent to) and port.
     pub dst: SocketAddr,
-    /// UDP payload ([`Framing::Udp`]) or whole IP datagram ([`Framing::Ip`]).
+    /// UDP payload ([`IpMode::Udp`]) or whole IP datagram ([`IpMode::Raw`]).
     pub data: &'a [u8],
 }
 
@@ -411,7 +406,7 @@ impl SendBatch {
 /// A datagram socket the event loop can drive.
 pub trait Transport: Send + fmt::Debug {
     /// What a datagram is on this transport.
-    fn framing(&self) -> Framing;
+    fn ip_mode(&self) -> IpMode;
     /// The bound address and port.
     fn local_addr(&self) -> SocketAddr;
     /// The descriptor to wait on for readability and writability.
@@ -595,8 +590,8 @@ impl UdpTransport {
 }
 
 impl Transport for UdpTransport {
-    fn framing(&self) -> Framing {
-        Framing::Udp
+    fn ip_mode(&self) -> IpMode {
+        IpMode::Udp
     }
 
     fn local_addr(&self) -> SocketAddr {
@@ -848,8 +843,8 @@ impl RawTransport {
 }
 
 impl Transport for RawTransport {
-    fn framing(&self) -> Framing {
-        Framing::Ip
+    fn ip_mode(&self) -> IpMode {
+        IpMode::Raw
     }
 
     fn local_addr(&self) -> SocketAddr {

@@ -15,10 +15,14 @@
 //!   set), so two ndkrs peers in this mode check each other's ICRCs exactly,
 //!   but a Linux rxe peer would drop the packets. Interoperation needs raw
 //!   mode.
+//!
+//! The codec itself is [`crate::wire::frame`]: this module only chooses the
+//! headers for a mode and seals in place with [`crate::wire::frame::seal`],
+//! the one place an outgoing ICRC is computed.
 
 use core::net::{IpAddr, SocketAddr};
 
-use crate::wire::frame::IpRepr;
+use crate::wire::frame::{self, IpRepr};
 use crate::wire::udp::{self, ROCE_PORT, UdpRepr};
 use crate::wire::{Error, Result, icrc};
 
@@ -94,27 +98,17 @@ pub fn seal(
     traffic_class: u8,
 ) -> Result<Sealed> {
     let ip = ip_header(src.ip(), dst.ip(), ident, hop_limit, traffic_class)?;
-    let ip_len = ip.header_len();
-    let ip_start = HEADROOM - ip_len - udp::HEADER_LEN;
+    let ip_start = HEADROOM - ip.header_len() - udp::HEADER_LEN;
     let udp_start = HEADROOM - udp::HEADER_LEN;
     let end = HEADROOM.checked_add(packet_len).ok_or(Error::BadLength)?;
     let datagram = buf.get_mut(ip_start..end).ok_or(Error::BufferTooSmall)?;
-    let udp_len = udp::HEADER_LEN + packet_len;
-    ip.emit(udp_len, datagram)?;
-    let (ip_bytes, rest) = datagram
-        .split_at_mut_checked(ip_len)
-        .ok_or(Error::BufferTooSmall)?;
     let udp_repr = UdpRepr {
         src_port: src.port(),
         dst_port: dst.port(),
         checksum: false,
         payload_len: packet_len,
     };
-    udp_repr.emit(&mut udp::Packet::new_unchecked(&mut *rest))?;
-    let (udp_bytes, packet) = rest
-        .split_at_mut_checked(udp::HEADER_LEN)
-        .ok_or(Error::BufferTooSmall)?;
-    icrc::fill(ip_bytes, udp_bytes, packet)?;
+    frame::seal(&ip, &udp_repr, datagram)?;
     Ok(Sealed {
         ip_start,
         udp_payload_start: udp_start + udp::HEADER_LEN,

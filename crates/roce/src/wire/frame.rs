@@ -213,34 +213,56 @@ impl<'a> DatagramRepr<'a> {
     /// does not name UDP.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
         let len = self.buffer_len();
-        let udp_len = udp::HEADER_LEN + self.packet.buffer_len();
         let out = buf.get_mut(..len).ok_or(Error::BufferTooSmall)?;
-        if self.ip.protocol() != PROTOCOL_UDP {
-            return Err(Error::Malformed);
-        }
-        self.ip.emit(udp_len, out)?;
-        let (ip_header, udp_bytes) = out
-            .split_at_mut_checked(self.ip.header_len())
+        let roce = out
+            .get_mut(self.ip.header_len() + udp::HEADER_LEN..)
             .ok_or(Error::BufferTooSmall)?;
-        let udp_repr = UdpRepr {
-            payload_len: self.packet.buffer_len(),
-            ..self.udp
-        };
-        udp_repr.emit(&mut udp::Packet::new_unchecked(&mut *udp_bytes))?;
-        {
-            let (udp_header, roce) = udp_bytes
-                .split_at_mut_checked(udp::HEADER_LEN)
-                .ok_or(Error::BufferTooSmall)?;
-            self.packet.emit(roce)?;
-            // ICRC before the UDP checksum: the ICRC masks the UDP
-            // checksum, but the UDP checksum covers the ICRC.
-            icrc::fill(ip_header, udp_header, roce)?;
-        }
-        if self.udp.checksum {
-            udp::Packet::new_unchecked(&mut *udp_bytes).fill_checksum(&self.ip.pseudo_header());
-        }
+        self.packet.emit(roce)?;
+        seal(&self.ip, &self.udp, out)?;
         Ok(len)
     }
+}
+
+/// Writes the IP and UDP headers in front of a transport packet already in
+/// place and fills its ICRC (and the UDP checksum when `udp.checksum`):
+/// `datagram` is the IP header's room, the UDP header's room, then the
+/// packet with room for its ICRC. The one place a datagram's ICRC is
+/// computed on send, for [`DatagramRepr::emit`] and the shells' framing
+/// (`roce::framing::seal`). Lengths come from `datagram`, not from `ip` or
+/// `udp`. `Malformed` if the IP header does not name UDP.
+pub fn seal(ip: &IpRepr, udp: &UdpRepr, datagram: &mut [u8]) -> Result<()> {
+    if ip.protocol() != PROTOCOL_UDP {
+        return Err(Error::Malformed);
+    }
+    let ip_len = ip.header_len();
+    let udp_len = datagram
+        .len()
+        .checked_sub(ip_len)
+        .ok_or(Error::BufferTooSmall)?;
+    let packet_len = udp_len
+        .checked_sub(udp::HEADER_LEN)
+        .ok_or(Error::BufferTooSmall)?;
+    ip.emit(udp_len, datagram)?;
+    let (ip_header, udp_bytes) = datagram
+        .split_at_mut_checked(ip_len)
+        .ok_or(Error::BufferTooSmall)?;
+    let udp_repr = UdpRepr {
+        payload_len: packet_len,
+        ..*udp
+    };
+    udp_repr.emit(&mut udp::Packet::new_unchecked(&mut *udp_bytes))?;
+    {
+        let (udp_header, roce) = udp_bytes
+            .split_at_mut_checked(udp::HEADER_LEN)
+            .ok_or(Error::BufferTooSmall)?;
+        // ICRC before the UDP checksum: the ICRC masks the UDP checksum,
+        // but the UDP checksum covers the ICRC.
+        icrc::fill(ip_header, udp_header, roce)?;
+    }
+    if udp.checksum {
+        udp::Packet::new_unchecked(&mut *udp_bytes).fill_checksum(&ip.pseudo_header());
+    }
+    Ok(())
 }
 
 /// An Ethernet frame carrying one RoCEv2 datagram.
