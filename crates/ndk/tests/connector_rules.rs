@@ -5,294 +5,37 @@ use std::time::Duration;
 
 use ndk::connector::ConnectorState;
 use ndk::object::ObjectId;
-use ndk::provider::{Limits, NdkCompletion, NdkSge, Provider, ProviderConfig};
-use ndk::upcall::{Callback, Upcall, UpcallKind};
+use ndk::provider::{NdkCompletion, NdkSge};
+use ndk::upcall::{Callback, UpcallKind};
 use ndkpi::*;
-use roce::cm::CmConfig;
 use roce::cm::timeline::Entry;
-use roce::device::{DeviceConfig, MAX_DATAGRAM};
-use roce::framing::IpMode;
-use roce::rc::{ArenaMemory, EngineConfig};
-use roce::time::Instant;
 
-const A_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1));
-const B_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2));
-const VA: u64 = 0x4000_0000;
+mod support;
 
-const DONE: usize = 10;
-const EVENT: usize = 11;
-const CONNECT_EVENT: usize = 12;
-const CLOSE: usize = 13;
+use support::*;
 
-fn cb(func: usize, context: usize) -> Callback {
-    Callback { func, context }
-}
-
-/// `path_mtu`: the largest RoCE path MTU of the provider's link.
-fn provider_with_mtu(ip: IpAddr, seed: u64, path_mtu: u32) -> Provider<ArenaMemory> {
-    Provider::new(
-        ProviderConfig {
-            device: DeviceConfig {
-                ip_mode: IpMode::Udp,
-                udp_source_port: 4791,
-                ca_guid: seed,
-                cm: CmConfig {
-                    retry_count: 6,
-                    ..CmConfig::default()
-                },
-                rc: EngineConfig {
-                    first_qpn: 17,
-                    key_seed: seed as u32,
-                    qpn_epoch: 0,
-                },
-                seed,
-            },
-            addresses: vec![ip],
-            path_mtu,
-            version: NDK_VERSION_1_2,
-            limits: Limits::default(),
+/// A's and B's link path MTUs.
+fn with_mtus(a: u32, b: u32) -> Pair {
+    Pair::build(
+        SideConfig {
+            path_mtu: a,
+            ..SideConfig::new(1)
         },
-        ArenaMemory::new(1 << 16),
+        SideConfig {
+            path_mtu: b,
+            ..SideConfig::new(2)
+        },
     )
-}
-
-/// What a consumer does from inside an upcall.
-type Reaction = Box<dyn FnMut(&mut Provider<ArenaMemory>, &Upcall)>;
-
-struct Side {
-    p: Provider<ArenaMemory>,
-    qp: ObjectId,
-    cq: ObjectId,
-    token: u32,
-    upcalls: Vec<Upcall>,
-    /// Called from inside an upcall: what the consumer does there.
-    on_upcall: Option<Reaction>,
-}
-
-impl Side {
-    fn with_mtu(ip: IpAddr, seed: u64, path_mtu: u32) -> Self {
-        let mut p = provider_with_mtu(ip, seed, path_mtu);
-        let pd = p.create_pd().unwrap();
-        let cq = p.create_cq(64, Callback::NONE).unwrap();
-        let qp = p.create_qp(pd, cq, cq, 0x9, 16, 16, 2, 2, 0).unwrap();
-        let mr = p
-            .register_mr(pd, VA, 1 << 16, 0, NDK_MR_FLAG_ALLOW_LOCAL_WRITE)
-            .unwrap();
-        let token = p.mr_token(mr).unwrap();
-        Side {
-            p,
-            qp,
-            cq,
-            token,
-            upcalls: Vec::new(),
-            on_upcall: None,
-        }
-    }
-
-    fn drain(&mut self) {
-        while let Some(u) = self.p.poll_upcall() {
-            if let Some(f) = self.on_upcall.as_mut() {
-                f(&mut self.p, &u);
-            }
-            self.upcalls.push(u);
-            self.p.upcall_done(&u);
-        }
-    }
-
-    fn results(&mut self) -> Vec<NdkCompletion> {
-        let mut out = [NdkCompletion::EMPTY; 64];
-        let n = self.p.get_cq_results(self.cq, &mut out);
-        out[..n].to_vec()
-    }
-
-    fn count(&self, pred: impl Fn(&Upcall) -> bool) -> usize {
-        self.upcalls.iter().filter(|u| pred(u)).count()
-    }
-}
-
-struct Pair {
-    a: Side,
-    b: Side,
-    now: Instant,
-    buf: Vec<u8>,
-    /// While set, nothing reaches B (a frozen peer).
-    b_dead: bool,
-}
-
-impl Pair {
-    fn new() -> Self {
-        Self::with_mtus(4096, 4096)
-    }
-
-    /// A's and B's link path MTUs.
-    fn with_mtus(a: u32, b: u32) -> Self {
-        Pair {
-            a: Side::with_mtu(A_IP, 1, a),
-            b: Side::with_mtu(B_IP, 2, b),
-            now: Instant::ZERO,
-            buf: vec![0; MAX_DATAGRAM],
-            b_dead: false,
-        }
-    }
-
-    /// Moves datagrams until both are quiet.
-    fn pump(&mut self) {
-        loop {
-            let mut moved = false;
-            while let Some(t) = self.a.p.poll_transmit(self.now, &mut self.buf) {
-                moved = true;
-                if !self.b_dead {
-                    let payload = t.udp_payload(&self.buf).to_vec();
-                    self.b.p.handle_udp(self.now, t.src, t.dst, &payload);
-                }
-            }
-            if !self.b_dead {
-                while let Some(t) = self.b.p.poll_transmit(self.now, &mut self.buf) {
-                    moved = true;
-                    let payload = t.udp_payload(&self.buf).to_vec();
-                    self.a.p.handle_udp(self.now, t.src, t.dst, &payload);
-                }
-            }
-            self.a.drain();
-            self.b.drain();
-            if !moved {
-                break;
-            }
-        }
-    }
-
-    /// Advances to the next deadline and fires it.
-    fn step(&mut self) -> bool {
-        let next = [
-            self.a.p.poll_timeout(),
-            if self.b_dead {
-                None
-            } else {
-                self.b.p.poll_timeout()
-            },
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(at) = next else { return false };
-        self.now = self.now.max(at);
-        self.a.p.handle_timeout(self.now);
-        if !self.b_dead {
-            self.b.p.handle_timeout(self.now);
-        }
-        self.pump();
-        true
-    }
-
-    fn run_until(&mut self, mut pred: impl FnMut(&Pair) -> bool) {
-        for _ in 0..10_000 {
-            if pred(self) {
-                return;
-            }
-            if !self.step() {
-                break;
-            }
-        }
-        assert!(pred(self), "condition never held");
-    }
-
-    /// Connects A (active) to B (passive); returns (A's, B's) connector.
-    fn connect(&mut self) -> (ObjectId, ObjectId) {
-        let l = self.b.p.create_listener(cb(CONNECT_EVENT, 0));
-        self.b.p.listen(l, SocketAddr::new(B_IP, 445)).unwrap();
-        let ca = self.a.p.create_connector();
-        let st = self.a.p.connect(
-            ca,
-            self.a.qp,
-            SocketAddr::new(A_IP, 0),
-            SocketAddr::new(B_IP, 445),
-            2,
-            2,
-            b"",
-            cb(DONE, 1),
-        );
-        assert_eq!(st, STATUS_PENDING);
-        self.pump();
-        let cb_conn = self
-            .b
-            .upcalls
-            .iter()
-            .find_map(|u| match u.kind {
-                UpcallKind::ConnectEvent { connector } => Some(connector),
-                _ => None,
-            })
-            .expect("connect event");
-        let st = self.b.p.accept(
-            cb_conn,
-            self.b.qp,
-            2,
-            2,
-            b"",
-            cb(EVENT, 2),
-            false,
-            cb(DONE, 2),
-        );
-        assert_eq!(st, STATUS_PENDING);
-        self.pump();
-        assert_eq!(
-            self.a.count(|u| u.callback == cb(DONE, 1)
-                && u.kind
-                    == UpcallKind::Request {
-                        status: STATUS_SUCCESS
-                    }),
-            1
-        );
-        assert_eq!(
-            self.a.p.complete_connect(ca, cb(EVENT, 1), false),
-            STATUS_SUCCESS
-        );
-        self.pump();
-        assert_eq!(
-            self.b.count(|u| u.callback == cb(DONE, 2)
-                && u.kind
-                    == UpcallKind::Request {
-                        status: STATUS_SUCCESS
-                    }),
-            1
-        );
-        (ca, cb_conn)
-    }
-
-    fn post_receives(side: &mut Side, n: usize) {
-        for i in 0..n {
-            let st = side.p.post_receive(
-                side.qp,
-                100 + i,
-                &[NdkSge {
-                    address: VA + (i * 64) as u64,
-                    length: 64,
-                    token: side.token,
-                }],
-            );
-            assert_eq!(st, STATUS_SUCCESS);
-        }
-    }
-}
-
-fn request_done(side: &Side, context: usize) -> Vec<NTSTATUS> {
-    side.upcalls
-        .iter()
-        .filter(|u| u.callback == cb(DONE, context))
-        .filter_map(|u| match u.kind {
-            UpcallKind::Request { status } => Some(status),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
 fn d3_d6_pending_disconnect_completes_once_after_the_flush() {
     let mut p = Pair::new();
     let (ca, _) = p.connect();
-    Pair::post_receives(&mut p.a, 3);
+    p.a.post_receives(3);
     assert_eq!(p.a.p.disconnect(ca, cb(DONE, 7)), STATUS_PENDING);
     // Nothing completes before the handshake finishes.
-    assert!(request_done(&p.a, 7).is_empty());
+    assert!(p.a.done(7).is_empty());
     let flushed_before: usize;
     {
         // When the completion runs, the flushed receives are already on
@@ -311,7 +54,7 @@ fn d3_d6_pending_disconnect_completes_once_after_the_flush() {
         p.pump();
         flushed_before = results.get();
     }
-    assert_eq!(request_done(&p.a, 7), [STATUS_SUCCESS]);
+    assert_eq!(p.a.done(7), [STATUS_SUCCESS]);
     assert_eq!(flushed_before, 3);
     // B saw the peer disconnect once and flushed nothing (D7).
     assert_eq!(
@@ -322,14 +65,14 @@ fn d3_d6_pending_disconnect_completes_once_after_the_flush() {
     // A second disconnect is refused inline, with no completion (D11).
     assert_eq!(p.a.p.disconnect(ca, cb(DONE, 8)), STATUS_CONNECTION_INVALID);
     p.pump();
-    assert!(request_done(&p.a, 8).is_empty());
+    assert!(p.a.done(8).is_empty());
 }
 
 #[test]
 fn d7_peer_disconnect_does_not_flush_and_the_later_disconnect_is_inline() {
     let mut p = Pair::new();
     let (ca, cb_conn) = p.connect();
-    Pair::post_receives(&mut p.b, 2);
+    p.b.post_receives(2);
     assert_eq!(p.a.p.disconnect(ca, cb(DONE, 1)), STATUS_PENDING);
     p.pump();
     assert_eq!(p.b.count(|u| u.callback == cb(EVENT, 2)), 1);
@@ -349,7 +92,7 @@ fn d7_peer_disconnect_does_not_flush_and_the_later_disconnect_is_inline() {
     assert!(r.iter().all(|c| c.status == STATUS_CANCELLED));
     p.pump();
     p.run_until(|p| !p.step_possible());
-    assert!(request_done(&p.b, 9).is_empty());
+    assert!(p.b.done(9).is_empty());
     assert_eq!(p.b.count(|u| u.callback == cb(EVENT, 2)), 1);
 }
 
@@ -363,12 +106,12 @@ impl Pair {
 fn d4_timeout_is_async_within_the_bound_and_flushes() {
     let mut p = Pair::new();
     let (ca, _) = p.connect();
-    Pair::post_receives(&mut p.a, 1);
-    p.b_dead = true;
+    p.a.post_receives(1);
+    p.b.dead = true;
     let start = p.now;
     assert_eq!(p.a.p.disconnect(ca, cb(DONE, 3)), STATUS_PENDING);
-    p.run_until(|p| !request_done(&p.a, 3).is_empty());
-    assert_eq!(request_done(&p.a, 3), [STATUS_IO_TIMEOUT]);
+    p.run_until(|p| !p.a.done(3).is_empty());
+    assert_eq!(p.a.done(3), [STATUS_IO_TIMEOUT]);
     let cm = *p.a.p.device_ref().cm_ref().config();
     assert_eq!(
         p.now - start,
@@ -421,12 +164,12 @@ fn d11_disconnect_before_the_connection_is_invalid_inline() {
     assert_eq!(p.a.p.disconnect(c, cb(DONE, 3)), STATUS_CONNECTION_INVALID);
     // No listener on port 9: refused.
     p.pump();
-    assert_eq!(request_done(&p.a, 2), [STATUS_CONNECTION_REFUSED]);
+    assert_eq!(p.a.done(2), [STATUS_CONNECTION_REFUSED]);
     assert_eq!(p.a.p.disconnect(c, cb(DONE, 4)), STATUS_CONNECTION_INVALID);
     p.pump();
-    assert!(request_done(&p.a, 1).is_empty());
-    assert!(request_done(&p.a, 3).is_empty());
-    assert!(request_done(&p.a, 4).is_empty());
+    assert!(p.a.done(1).is_empty());
+    assert!(p.a.done(3).is_empty());
+    assert!(p.a.done(4).is_empty());
 }
 
 #[test]
@@ -449,7 +192,7 @@ fn d8_d9_close_from_inside_the_completion_and_close_waits_for_it() {
         Some(&UpcallKind::Close),
         "close completion last: {order:?}"
     );
-    assert_eq!(request_done(&p.a, 5), [STATUS_SUCCESS]);
+    assert_eq!(p.a.done(5), [STATUS_SUCCESS]);
     assert!(p.a.p.connector(ca).is_none());
 
     // B: close the connector from inside its disconnect completion (D8).
@@ -475,7 +218,7 @@ fn d8_d9_close_from_inside_the_completion_and_close_waits_for_it() {
 fn closing_the_qp_waits_for_its_connector() {
     let mut p = Pair::new();
     let (ca, _) = p.connect();
-    Pair::post_receives(&mut p.a, 2);
+    p.a.post_receives(2);
     assert_eq!(p.a.p.close(p.a.qp, cb(CLOSE, 3)), STATUS_PENDING);
     p.pump();
     assert_eq!(p.a.count(|u| u.callback == cb(CLOSE, 3)), 0);
@@ -618,9 +361,9 @@ fn shared_endpoint_connects_to_distinct_destinations_and_outlives_its_connectors
         let _ = p.a.p.close(c, Callback::NONE);
     }
     p.pump();
-    assert_eq!(request_done(&p.a, 1), [STATUS_CANCELLED]);
-    assert_eq!(request_done(&p.a, 2), [STATUS_CANCELLED]);
-    assert!(request_done(&p.a, 3).is_empty());
+    assert_eq!(p.a.done(1), [STATUS_CANCELLED]);
+    assert_eq!(p.a.done(2), [STATUS_CANCELLED]);
+    assert!(p.a.done(3).is_empty());
     assert_eq!(p.a.count(|u| u.callback == cb(CLOSE, 9)), 1);
     // The address is free again.
     assert!(p.a.p.listen(l, local).is_ok());
@@ -702,7 +445,7 @@ const fn send_packet(mtu: usize) -> usize {
 fn the_active_side_offers_its_links_path_mtu_rounded_down() {
     // A's link carries 1500-byte RoCE payloads: its REQ offers 1024, and
     // both sides keep to it although B's link carries 4096.
-    let mut pair = Pair::with_mtus(1500, 4096);
+    let mut pair = with_mtus(1500, 4096);
     let (a, b) = largest_packets(&mut pair);
     assert!(a <= send_packet(1024), "A sent a {a}-byte packet");
     assert!(b <= send_packet(1024), "B sent a {b}-byte packet");
@@ -714,7 +457,7 @@ fn a_req_asking_for_more_than_the_passive_link_carries_is_refused() {
     // A offers 4096; B's link carries 1024. The REP cannot lower the MTU
     // and both directions must use one, so B refuses with REJ reason 26
     // (Invalid MTU) and A's NdkConnect fails with the refusal.
-    let mut pair = Pair::with_mtus(4096, 1024);
+    let mut pair = with_mtus(4096, 1024);
     let l = pair.b.p.create_listener(cb(CONNECT_EVENT, 0));
     pair.b.p.listen(l, SocketAddr::new(B_IP, 445)).unwrap();
     let ca = pair.a.p.create_connector();
@@ -736,9 +479,9 @@ fn a_req_asking_for_more_than_the_passive_link_carries_is_refused() {
         0,
         "B's listener never sees the request"
     );
-    assert_eq!(request_done(&pair.a, 1), vec![STATUS_CONNECTION_REFUSED]);
+    assert_eq!(pair.a.done(1), vec![STATUS_CONNECTION_REFUSED]);
     // A peer asking for what B carries connects (B's link: 1024).
-    let mut pair = Pair::with_mtus(1024, 1024);
+    let mut pair = with_mtus(1024, 1024);
     let (a, b) = largest_packets(&mut pair);
     assert!(a <= send_packet(1024) && b <= send_packet(1024), "{a} {b}");
 }
@@ -753,7 +496,7 @@ fn a_datagram_the_link_refuses_fails_its_request_not_silently() {
     // leave.
     let mut pair = Pair::new();
     pair.connect();
-    Pair::post_receives(&mut pair.a, 1);
+    pair.a.post_receives(1);
     let st = pair.a.p.post_send(
         pair.a.qp,
         9,
@@ -788,7 +531,7 @@ fn a_datagram_the_link_refuses_fails_its_request_not_silently() {
     // A datagram to a peer no QP of ours is connected to changes nothing.
     let mut other = Pair::new();
     other.connect();
-    Pair::post_receives(&mut other.a, 1);
+    other.a.post_receives(1);
     other
         .a
         .p
