@@ -30,7 +30,9 @@
 extern crate alloc;
 
 pub mod abi;
-pub mod connector;
+/// The connector: its state machine and the provider's driving of it, in
+/// one module ([`provider::connector`]).
+pub use provider::connector;
 pub mod object;
 pub mod oids;
 pub mod provider;

@@ -12,7 +12,7 @@
 //!
 //! # Decisions where the documentation is silent (project decisions where the NDKPI pages are silent)
 //! Each is tested by the consumer harness in the root package's tests/.
-//! - disconnect details: see [`crate::connector`].
+//! - disconnect details: see [`connector`].
 //! - a close never fails: STATUS_SUCCESS (closed, no callback) or
 //!   STATUS_PENDING (CloseCompletion last).
 //! - a failed work completion satisfies every arm type, ERRORS and
@@ -65,13 +65,13 @@ use roce::rc::{
 use roce::rng::SeededRng;
 use roce::time::Instant;
 
-use crate::connector::Input;
 use crate::object::{CloseState, ObjectId, Table};
 use crate::upcall::{Callback, Upcall, UpcallKind};
+use connector::Input;
 
 mod adapter;
 mod close;
-mod connector;
+pub mod connector;
 mod cq;
 mod listener;
 mod mr;

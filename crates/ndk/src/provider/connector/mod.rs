@@ -1,7 +1,8 @@
 //! The connector object: NdkConnect(WithSharedEndpoint), NdkCompleteConnect,
-//! NdkAccept, NdkReject, NdkDisconnect and the connection's data, and the
-//! driving of its state machine ([`crate::connector`]): each input's
-//! actions carried out on the QP, on IB CM and as upcalls.
+//! NdkAccept, NdkReject, NdkDisconnect and the connection's data. Its state
+//! machine is [`state`] (which status for which case, and the bounds:
+//! docs/disconnect.md); this file carries out each input's actions on the
+//! QP (the flush of NdkDisconnect is `flush_qp`), on IB CM and as upcalls.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -13,9 +14,11 @@ use roce::rc::{Memory, Path, QpAttr, QpState};
 use roce::wire::packet::udp_sport_from_flow_label;
 
 use super::{Object, Provider};
-use crate::connector::{Actions, CmAction, ConnectorState, Input, QpAction};
+pub mod state;
+
 use crate::object::{CloseState, ObjectId};
 use crate::upcall::{Callback, UpcallKind};
+pub use state::{Actions, CmAction, ConnectorState, Failure, Input, Pending, QpAction};
 
 /// RNR timer code this responder sends (IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c table: 0.64 ms): short
 /// enough that a sender waiting for a receive buffer resumes quickly.
