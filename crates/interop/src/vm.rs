@@ -175,8 +175,13 @@ impl Vm {
         let _ = fs::remove_file(&pidfile);
         let log = File::create(&console).map_err(|e| format!("{}: {e}", console.display()))?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        // no_timer_check: under software emulation on a loaded machine the
+        // guest's boot-time check of the IO-APIC timer can miss its ticks
+        // and panic ("IO-APIC + timer doesn't work", seen here with two
+        // builds running); the kernel's parameter for virtual machines
+        // skips that check (Documentation/admin-guide/kernel-parameters.txt).
         let append = format!(
-            "console=ttyS0 quiet panic=-1 ndk.ip={ip}/24 ndk.mtu={mtu} ndk.peer={HOST_IP},{HOST_MAC}"
+            "console=ttyS0 quiet panic=-1 no_timer_check ndk.ip={ip}/24 ndk.mtu={mtu} ndk.peer={HOST_IP},{HOST_MAC}"
         );
         let child = ns
             .exec("timeout")
@@ -522,8 +527,20 @@ impl Capture {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        // Let the last packets reach the file.
-        thread::sleep(Duration::from_millis(300));
+        // Let the last packets reach the file: on a loaded machine the
+        // capture tool can lag the wire by seconds, and it stops reading
+        // at SIGINT (a write_bw capture once lacked its last 61 messages).
+        // Wait until the file stops growing (0.6 s unchanged), at most 10 s.
+        let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = size(&self.path);
+        let mut quiet = 0;
+        while quiet < 3 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(200));
+            let now = size(&self.path);
+            quiet = if now == last { quiet + 1 } else { 0 };
+            last = now;
+        }
         if let Ok(pid) = i32::try_from(child.id()) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
         }
