@@ -122,7 +122,8 @@ fn a_peer_that_does_not_answer_fails_within_seconds_saying_what_to_check() {
             "check that the SMB Direct server is running",
         ],
     );
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // ndksmb's CM gives a silent server four REQs of 1.07 s each.
+    assert!(took < Duration::from_secs(7), "took {took:?}");
 }
 
 /// `ndksmb serve` in the background; killed when dropped.

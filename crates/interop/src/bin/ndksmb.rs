@@ -27,6 +27,7 @@ use host::adapter::quick_cm;
 use interop::smb::{Session, SessionConfig, SessionTransport, bytes_text, dialect_text};
 use interop::smb_server::{ConnReport, End, SmbServer, SmbServerConfig};
 use ndkpi::StatusText;
+use roce::cm::CmConfig;
 use smbd::smb2::dialect;
 use smbd::smb2::msg::signing_alg;
 use smbd::smb2::server::ServerConfig;
@@ -208,7 +209,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             dialects: vec![dialect::SMB300, dialect::SMB302, dialect::SMB311],
             smbd: Config::default(),
         },
-        quick_cm(),
+        ndksmb_cm(),
     )
     .map_err(|e| {
         if e.starts_with("raw socket") {
@@ -502,4 +503,17 @@ fn get(
     }
     s.close_file(fid)?;
     Ok((off, ops))
+}
+
+/// ndksmb's CM timing: [`quick_cm`] with each REQ given 1.07 s (response
+/// timeout code 18) and four tries, so a server that does not answer fails
+/// the connect in about 4.4 s, while a real server on a slow host (ksmbd in
+/// an emulated VM needed more than quick_cm's 1.2 s in all) has time to
+/// answer.
+fn ndksmb_cm() -> CmConfig {
+    CmConfig {
+        cm_response_timeout: 18,
+        max_cm_retries: 3,
+        ..quick_cm()
+    }
 }
