@@ -355,7 +355,7 @@ pub(super) fn run_disconnect(
     let bound = p.timeout + Duration::from_millis(2 * n as u64);
     if run.phase1.wait(bound).is_none() {
         return err(format!(
-            "disconnect: {} of {n} connections finished connecting within {:.1} s",
+            "{} of {n} connections finished connecting within {:.1} s",
             run.traffic_done.load(Ordering::Acquire),
             bound.as_secs_f64()
         ));
@@ -368,7 +368,7 @@ pub(super) fn run_disconnect(
         run.disconnect(i, false, Some(Arc::clone(&s)));
         if s.wait(p.timeout).is_none() {
             return err(format!(
-                "disconnect: connection {i} did not disconnect and close within {:.1} s",
+                "connection {i} did not disconnect and close within {:.1} s",
                 p.timeout.as_secs_f64()
             ));
         }
@@ -383,7 +383,7 @@ pub(super) fn run_disconnect(
         }
         if run.phase2.wait(bound).is_none() {
             return err(format!(
-                "disconnect: {} of {n} connections torn down within {:.1} s",
+                "{} of {n} connections torn down within {:.1} s",
                 run.closed.load(Ordering::Acquire),
                 bound.as_secs_f64()
             ));
@@ -408,6 +408,8 @@ pub(super) fn run_disconnect(
     let mut serial_lat = Vec::new();
     let mut burst_lat = Vec::new();
     let mut tl = Vec::with_capacity(n);
+    // Failures by status, in the order each status first appeared.
+    let mut by_status: Vec<(NTSTATUS, u32)> = Vec::new();
     for (i, r) in run.recs.iter().enumerate() {
         let st = r.status.load(Ordering::Acquire);
         if get(r, T_ESTABLISHED) != 0 && st == STATUS_SUCCESS {
@@ -416,6 +418,10 @@ pub(super) fn run_disconnect(
         } else {
             rep.failed += 1;
             rep.first_failure.get_or_insert(st);
+            match by_status.iter_mut().find(|(s, _)| *s == st) {
+                Some((_, k)) => *k += 1,
+                None => by_status.push((st, 1)),
+            }
         }
         let dl = get(r, T_DISCONNECTED).saturating_sub(get(r, T_DISC));
         if i < serial {
@@ -449,10 +455,14 @@ pub(super) fn run_disconnect(
     rep.slowest = tl;
     let leaked = settled_object_count(adapter);
     if rep.failed > 0 {
+        let by: Vec<String> = by_status
+            .iter()
+            .map(|&(st, k)| format!("{k} {}", StatusText(st)))
+            .collect();
         return err(format!(
-            "disconnect: {} of {n} connections failed (first: {})",
+            "{} of {n} connections failed ({})",
             rep.failed,
-            rep.first_failure.map_or("?".into(), status_name)
+            by.join(", ")
         ));
     }
     Ok(Report {

@@ -265,7 +265,7 @@ pub(super) fn poll_next_while(
                     } else {
                         "Send"
                     },
-                    status_name(r.Status)
+                    StatusText(r.Status)
                 ));
             }
             return Ok(r);
@@ -336,7 +336,7 @@ impl crate::perftest::Control for PtQp<'_> {
         qp_send(self.qp, 1, &self.buf.sge(PT_SEND, msg.len()), 0).or_else(|st| {
             err(format!(
                 "perftest {what}: posting the Send failed: {}",
-                status_name(st)
+                StatusText(st)
             ))
         })
     }
@@ -457,7 +457,7 @@ pub(super) fn pt_accept(
         if st != Some(STATUS_SUCCESS) {
             return err(format!(
                 "NdkAccept: {}",
-                st.map_or("no completion".into(), status_name)
+                st.map_or("no completion".into(), |s| StatusText(s).to_string())
             ));
         }
         Ok(())
@@ -508,7 +508,7 @@ pub fn serve_perftest(
         None => STATUS_NOT_IMPLEMENTED,
     };
     if st != STATUS_SUCCESS || listener.is_null() {
-        return err(format!("NdkCreateListener failed: {}", status_name(st)));
+        return err(format!("NdkCreateListener failed: {}", StatusText(st)));
     }
     let close_listener = |l: *mut NDK_LISTENER| {
         let _ = close_wait(l.cast(), disp!(l, NdkCloseListener), t);
@@ -521,7 +521,7 @@ pub fn serve_perftest(
     };
     if st != STATUS_SUCCESS {
         close_listener(listener);
-        return err(format!("NdkListen on {addr} failed: {}", status_name(st)));
+        return err(format!("NdkListen on {addr} failed: {}", StatusText(st)));
     }
     let wait = p.iters.map_or(p.duration, |_| Duration::from_secs(120)) + t;
     let Some(conn) = inbox.next(wait) else {
@@ -771,7 +771,7 @@ pub(super) fn pt_post_receives(
                 err(format!(
                     "perftest {}: posting a receive failed: {}",
                     p.mode.name(),
-                    status_name(st)
+                    StatusText(st)
                 ))
             })?;
         }
@@ -877,7 +877,7 @@ pub(super) fn pt_traffic(
                     _ => qp_send(tc.qp, 0, &sge, 0),
                 };
                 if let Err(st) = st {
-                    return fail(format!("posting failed: {}", status_name(st)));
+                    return fail(format!("posting failed: {}", StatusText(st)));
                 }
                 first_post.get_or_insert(now);
                 l.t_post = Some(now);
@@ -900,7 +900,7 @@ pub(super) fn pt_traffic(
                         };
                         return fail(format!(
                             "a {op} on test QP {i} completed with {} after {} of {} messages",
-                            status_name(r.Status),
+                            StatusText(r.Status),
                             l.done.max(l.received),
                             target.map_or("?".into(), |n| n.to_string())
                         ));
@@ -1016,7 +1016,7 @@ pub(super) fn pt_write_lat(
     if !client {
         scnt = 1;
         if let Err(st) = send(1) {
-            return fail(format!("posting failed: {}", status_name(st)));
+            return fail(format!("posting failed: {}", StatusText(st)));
         }
     }
     loop {
@@ -1036,7 +1036,7 @@ pub(super) fn pt_write_lat(
                     scnt += 1;
                     t_post = Instant::now();
                     if let Err(st) = send(scnt) {
-                        return fail(format!("posting failed: {}", status_name(st)));
+                        return fail(format!("posting failed: {}", StatusText(st)));
                     }
                 }
             }
@@ -1047,7 +1047,7 @@ pub(super) fn pt_write_lat(
             if c.Status != STATUS_SUCCESS {
                 return fail(format!(
                     "an RDMA Write completed with {} after {ccnt} of {target}",
-                    status_name(c.Status)
+                    StatusText(c.Status)
                 ));
             }
             ccnt += 1;
