@@ -516,13 +516,20 @@ fn an_ack_overtaking_a_go_back_n_resumes_at_the_right_psn() {
             break;
         }
         if !moved {
-            now = a.engine.poll_timeout().expect("a timer while requests are open");
+            now = a
+                .engine
+                .poll_timeout()
+                .expect("a timer while requests are open");
             a.engine.handle_timeout(now);
         }
     }
     let st: Vec<_> = a.send_done.iter().map(|c| (c.wr_id, c.status)).collect();
     assert_eq!(st, [(0, WcStatus::Success), (1, WcStatus::Success)]);
     assert_eq!(b.state(), QpState::Rts);
-    assert!(b.events.iter().all(|e| !matches!(e, Event::QpFatal { .. })), "{:?}", b.events);
+    assert!(
+        b.events.iter().all(|e| !matches!(e, Event::QpFatal { .. })),
+        "{:?}",
+        b.events
+    );
     assert_eq!(b.mem().snapshot(0x4_0000, data.len()), data);
 }

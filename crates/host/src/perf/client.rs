@@ -359,6 +359,7 @@ pub(super) fn connect(
     reads: (u32, u32),
     t: Duration,
     on_disconnect: Option<(NDK_FN_DISCONNECT_EVENT_CALLBACK, PVOID)>,
+    server: &str,
 ) -> Result<(*mut NDK_CONNECTOR, RdmaInfo), PerfError> {
     let pdata = hello.unwrap_or(&[]);
     let conn = create_connector(a)?;
@@ -397,8 +398,7 @@ pub(super) fn connect(
         None => {
             return fail(format!(
                 "no answer from {peer} within {:.1} s (--timeout: STATUS_IO_TIMEOUT): is \
-                 `ndkperf --server` (or, for rping, a Linux `rping -s`) running there, on the \
-                 same UDP port?",
+                 {server} running there, on the same UDP port?",
                 t.as_secs_f64()
             ));
         }
@@ -411,7 +411,7 @@ pub(super) fn connect(
         Some(STATUS_IO_TIMEOUT) => {
             return fail(format!(
                 "no RoCE peer answered at {peer} (connect timed out: STATUS_IO_TIMEOUT); \
-                 is `ndkperf --server` running there?"
+                 is {server} running there?"
             ));
         }
         Some(s) => return fail(format!("connecting to {peer} failed: {}", StatusText(s))),
@@ -628,6 +628,7 @@ pub(super) fn run_one(
         reads,
         p.timeout,
         Some(on_disc),
+        "`ndkperf --server` (or, for rping, a Linux `rping -s`)",
     ) {
         Ok(x) => x,
         Err(e) => {
