@@ -708,7 +708,7 @@ impl Session {
         })? {
             ClientEvent::Created { response, .. } => Ok((response.file_id, response.end_of_file)),
             ClientEvent::OperationFailed { status, .. } => {
-                Err(format!("CREATE: {}", StatusText(*status as NTSTATUS)))
+                Err(format!("CREATE: {}", StatusText(status as NTSTATUS)))
             }
             e => Err(format!("CREATE: {e:?}")),
         }
