@@ -975,12 +975,18 @@ fn sigint_stops_a_waiting_perftest_server() {
 #[test]
 fn a_missing_perftest_server_is_named_as_such() {
     let port = free_port("127.0.0.1").to_string();
+    // Its own RoCE port: tests run side by side.
+    let roce = free_port("127.0.0.2").to_string();
     let o = ndkperf(&[
         "write_bw",
         "--perftest",
         "127.0.0.1",
         "-p",
         &port,
+        "--roce-port",
+        &roce,
+        "--bind",
+        "127.0.0.2",
         "--no-baseline",
         "--timeout",
         "1",
@@ -992,4 +998,32 @@ fn a_missing_perftest_server_is_named_as_such() {
     assert!(e.contains("`ib_write_bw -R`"), "{e}");
     assert!(e.contains("`ndkperf --server --perftest write_bw`"), "{e}");
     assert!(!e.contains("rping"), "{e}");
+}
+
+#[test]
+fn the_disconnect_run_keeps_its_window_until_the_traffic_completes() {
+    // The connections share one CQ of 2 x window + 64 entries: a
+    // connection holds two of them from its connect until its traffic's
+    // completions are polled. The next connect once started as soon as the
+    // traffic was posted, so whenever the peer fell behind (near 16384
+    // connections, under load) the completions overran the CQ and the run
+    // waited out its bound ("14592 of 16000 connections finished
+    // connecting within 37.0 s"); now the window bounds them.
+    let o = ndkperf(&[
+        "disconnect",
+        "-q",
+        "300",
+        "-w",
+        "4",
+        "--no-baseline",
+        "--json",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    let d = &v["modes"][0]["disconnect"];
+    assert_eq!(d["connected"], 300, "{d}");
+    assert_eq!(d["window"], 4, "{d}");
+    let most = d["max_connecting"].as_u64().unwrap();
+    assert!((1..=4).contains(&most), "{d}");
 }

@@ -342,6 +342,12 @@ pub struct DisconnectReport {
     pub failed: u32,
     /// The first failure.
     pub first_failure: Option<NTSTATUS>,
+    /// Connections in flight at once (`-w`).
+    pub window: u32,
+    /// The most connections seen at once between NdkConnect and the
+    /// completions of their traffic (at most `window`: each holds two
+    /// entries of the CQ the connections share).
+    pub max_connecting: u32,
     /// Creating the QPs and connectors.
     pub create: Duration,
     /// First NdkConnect to the last established connection's traffic.
