@@ -52,6 +52,14 @@ pub enum Error {
         /// The server address.
         server: SocketAddr,
     },
+    /// No route to the peer (ENETUNREACH: `network`) or no answer from
+    /// its link-layer address (EHOSTUNREACH): nothing was sent.
+    Unreachable {
+        /// The server address.
+        server: SocketAddr,
+        /// The network (no route) rather than the host was unreachable.
+        network: bool,
+    },
     /// The peer never answered.
     NoAnswer {
         /// The server address.
@@ -76,6 +84,25 @@ impl fmt::Display for Error {
                 f,
                 "peer {server} is unreachable (connection refused): is `ndkperf --server` \
                  running there on that port?"
+            ),
+            Error::Unreachable {
+                server,
+                network: true,
+            } => write!(
+                f,
+                "{server} is unreachable (network unreachable: this host has no route to {}): \
+                 check the address and the routes (`ip route get {}`)",
+                server.ip(),
+                server.ip()
+            ),
+            Error::Unreachable {
+                server,
+                network: false,
+            } => write!(
+                f,
+                "{server} is unreachable (host unreachable: nothing answers for {} on its link): \
+                 check that the host is up and the address is right",
+                server.ip()
             ),
             Error::NoAnswer { server, waited } => write!(
                 f,
@@ -371,7 +398,14 @@ impl Client {
             })
         })?;
         ctrl.connect(server).map_err(|e| match e.kind() {
-            ErrorKind::NetworkUnreachable | ErrorKind::HostUnreachable => Error::Refused { server },
+            ErrorKind::NetworkUnreachable => Error::Unreachable {
+                server,
+                network: true,
+            },
+            ErrorKind::HostUnreachable => Error::Unreachable {
+                server,
+                network: false,
+            },
             _ => Error::Os {
                 context: "connecting to the server",
                 source: e,
@@ -413,10 +447,16 @@ impl Client {
 
     fn map_err(&self, e: io::Error) -> Error {
         match e.kind() {
-            ErrorKind::ConnectionRefused
-            | ErrorKind::HostUnreachable
-            | ErrorKind::NetworkUnreachable => Error::Refused {
+            ErrorKind::ConnectionRefused => Error::Refused {
                 server: self.server,
+            },
+            ErrorKind::NetworkUnreachable => Error::Unreachable {
+                server: self.server,
+                network: true,
+            },
+            ErrorKind::HostUnreachable => Error::Unreachable {
+                server: self.server,
+                network: false,
             },
             _ => Error::Os {
                 context: "talking to the server",
@@ -451,7 +491,9 @@ impl Client {
         let start = Instant::now();
         let mut sent = 0u64;
         let mut last_tick = start;
-        while start.elapsed() < duration {
+        // A Ctrl-C ([`crate::perf::request_stop`]) ends the measurement
+        // early: the figure covers what was sent until then.
+        while start.elapsed() < duration && !crate::perf::stop_requested() {
             while batch.push(self.server, &data) {}
             let r = tx.send(&mut batch);
             sent += r.sent as u64;
@@ -524,7 +566,7 @@ impl Client {
         let start = Instant::now();
         let mut last_tick = start;
         for seq in 0..iters {
-            if start.elapsed() >= max_duration {
+            if start.elapsed() >= max_duration || crate::perf::stop_requested() {
                 break;
             }
             ping[1..9].copy_from_slice(&seq.to_le_bytes());
@@ -608,7 +650,7 @@ pub fn memcpy_bandwidth(block: usize, duration: Duration, progress: Progress<'_>
         std::hint::black_box(&mut dst);
         copies += 1;
         let e = start.elapsed();
-        if e >= duration {
+        if e >= duration || crate::perf::stop_requested() {
             break;
         }
         if last_tick.elapsed() >= Duration::from_millis(200) {
@@ -689,5 +731,32 @@ mod tests {
             "{e:?}"
         );
         assert!(e.to_string().contains("ndkperf --server"), "{e}");
+    }
+
+    #[test]
+    fn an_unreachable_network_is_not_called_refused() {
+        // An address in a network no route leads to: with no default
+        // route (a network namespace, a sandbox), connect() fails with
+        // ENETUNREACH; with one, the test has nothing to check.
+        let server = SocketAddr::from(([203, 0, 113, 9], 18515));
+        match Client::new(server, None) {
+            Err(e @ Error::Unreachable { network: true, .. }) => {
+                let m = e.to_string();
+                assert!(m.contains("network unreachable"), "{m}");
+                assert!(!m.contains("refused"), "{m}");
+            }
+            Err(e) => panic!("not an unreachable network: {e:?}"),
+            Ok(_) => eprintln!("skipped: this host has a route to {server}"),
+        }
+        // The mapping itself, whatever the routes.
+        let client = Client::new(SocketAddr::from(([127, 0, 0, 1], 9)), None).unwrap();
+        let e = client.map_err(io::Error::from(ErrorKind::NetworkUnreachable));
+        assert!(
+            matches!(e, Error::Unreachable { network: true, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("network unreachable"), "{e}");
+        let e = client.map_err(io::Error::from(ErrorKind::ConnectionRefused));
+        assert!(e.to_string().contains("connection refused"), "{e}");
     }
 }

@@ -834,3 +834,196 @@ fn perftest_and_rping_flags_for_ndkperfs_own_modes() {
     assert_eq!(v["modes"][0]["messages"], 7);
     assert_eq!(v["modes"][0]["bytes"], 1024);
 }
+
+#[test]
+fn more_qps_than_one_address_has_ports_is_refused_up_front() {
+    // A connection per QP, each on one of the 16384 ports of the local
+    // address: `-q 30000` once ran 65-130 s and failed with "22765 of
+    // 30000 connections finished connecting".
+    for args in [
+        &["disconnect", "-q", "30000", "--no-baseline"][..],
+        &["write_bw", "-q", "16385", "--no-baseline"],
+    ] {
+        let t0 = std::time::Instant::now();
+        let o = ndkperf(args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert_eq!(e.trim_end().lines().count(), 1, "{args:?}: one line: {e}");
+        assert!(e.contains(&format!("-q {}", args[2])), "{e}");
+        assert!(e.contains("16384 ports"), "{e}");
+        assert!(e.contains("use -q 16384 or fewer"), "{e}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+    }
+}
+
+/// Sends SIGINT to `c` after `after`, then waits (bounded) for it.
+fn interrupt(c: std::process::Child, after: std::time::Duration) -> (Output, std::time::Duration) {
+    std::thread::sleep(after);
+    let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let t0 = std::time::Instant::now();
+    let o = c.wait_with_output().expect("ends");
+    (o, t0.elapsed())
+}
+
+#[test]
+fn sigint_ends_a_baseline_run_with_what_it_measured() {
+    let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+        .args(["--baseline", "-D", "20", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    // memcpy takes a quarter of -D (5 s): the interrupt lands in it.
+    let (o, took) = interrupt(c, std::time::Duration::from_millis(1500));
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON after SIGINT");
+    assert_eq!(v["interrupted"], true, "{v}");
+    let m = &v["baselines"]["memcpy"];
+    assert!(m["copies"].as_u64().unwrap() > 0, "{v}");
+    assert!(m["seconds"].as_f64().unwrap() < 4.0, "cut short: {v}");
+    assert!(v["baselines"]["udp_ping_pong"].is_null(), "{v}");
+    // Text: the figures and what was left out.
+    let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+        .args(["--baseline", "-D", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let (o, _) = interrupt(c, std::time::Duration::from_millis(1500));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(out.contains("memcpy"), "{out}");
+    assert!(
+        out.contains("interrupted (Ctrl-C): 1 of 3 baselines"),
+        "{out}"
+    );
+}
+
+#[test]
+fn sigint_stops_a_server_with_its_client_lines() {
+    let (s, cm, roce) = server(&[]);
+    let peer = format!("127.0.0.1:{cm}");
+    let o = ndkperf(&[
+        "send_bw",
+        &peer,
+        "--roce-port",
+        &roce,
+        "--bind",
+        "127.0.0.2",
+        "--no-baseline",
+        "-n",
+        "100",
+        "-s",
+        "1K",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The server's stderr is drained by `server`; its stdout has the
+    // client lines.
+    let (so, took) = interrupt(s, std::time::Duration::from_millis(300));
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    assert_eq!(so.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&so.stdout);
+    assert!(
+        out.lines().any(|l| l.starts_with("client 127.0.0.2:")
+            && l.contains("send_bw 1024 B")
+            && l.contains("100 messages received")),
+        "{out}"
+    );
+}
+
+#[test]
+fn sigint_stops_a_waiting_perftest_server() {
+    let cm = free_port("127.0.0.1").to_string();
+    let roce = free_port("127.0.0.1").to_string();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+        .args([
+            "--server",
+            "--perftest",
+            "write_bw",
+            "-p",
+            &cm,
+            "--roce-port",
+            &roce,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let mut err = std::io::BufReader::new(c.stderr.take().expect("piped"));
+    let mut first = String::new();
+    let _ = std::io::BufRead::read_line(&mut err, &mut first);
+    // Without --bind it serves every local address, as `--server` does.
+    assert!(first.contains("127.0.0.1"), "{first}");
+    assert!(
+        !first.contains("127.0.0.1:"),
+        "addresses, then the port: {first}"
+    );
+    let (o, took) = interrupt(c, std::time::Duration::from_millis(200));
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    assert_eq!(o.status.code(), Some(1), "{rest}");
+    assert!(
+        rest.contains("interrupted (Ctrl-C) before a perftest client connected"),
+        "{rest}"
+    );
+}
+
+#[test]
+fn a_missing_perftest_server_is_named_as_such() {
+    let port = free_port("127.0.0.1").to_string();
+    // Its own RoCE port: tests run side by side.
+    let roce = free_port("127.0.0.2").to_string();
+    let o = ndkperf(&[
+        "write_bw",
+        "--perftest",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--roce-port",
+        &roce,
+        "--bind",
+        "127.0.0.2",
+        "--no-baseline",
+        "--timeout",
+        "1",
+        "--quiet",
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("perftest control connection"), "{e}");
+    assert!(e.contains("`ib_write_bw -R`"), "{e}");
+    assert!(e.contains("`ndkperf --server --perftest write_bw`"), "{e}");
+    assert!(!e.contains("rping"), "{e}");
+}
+
+#[test]
+fn the_disconnect_run_keeps_its_window_until_the_traffic_completes() {
+    // The connections share one CQ of 2 x window + 64 entries: a
+    // connection holds two of them from its connect until its traffic's
+    // completions are polled. The next connect once started as soon as the
+    // traffic was posted, so whenever the peer fell behind (near 16384
+    // connections, under load) the completions overran the CQ and the run
+    // waited out its bound ("14592 of 16000 connections finished
+    // connecting within 37.0 s"); now the window bounds them.
+    let o = ndkperf(&[
+        "disconnect",
+        "-q",
+        "300",
+        "-w",
+        "4",
+        "--no-baseline",
+        "--json",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    let d = &v["modes"][0]["disconnect"];
+    assert_eq!(d["connected"], 300, "{d}");
+    assert_eq!(d["window"], 4, "{d}");
+    let most = d["max_connecting"].as_u64().unwrap();
+    assert!((1..=4).contains(&most), "{d}");
+}

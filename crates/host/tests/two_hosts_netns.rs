@@ -92,3 +92,99 @@ fn the_readme_two_host_run_works_on_a_1500_byte_link() {
         );
     }
 }
+
+/// `ndkperf --server --perftest MODE` with no --bind serves every local
+/// address, as `--server` does: a perftest client on the other host
+/// reaches it at the veth address.
+#[test]
+fn a_perftest_server_binds_every_address() {
+    if !netns::available("a perftest server on every address") {
+        return;
+    }
+    let ns = VethPair::new("tp", SERVER_IP, CLIENT_IP, 1500).expect("set up the namespaces");
+    let mut server = Reaped(
+        ndkperf_in(
+            &ns.server,
+            &["send_lat", "--server", "--perftest", "-n", "50", "-s", "64"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server"),
+    );
+    let mut err = server.0.stderr.take().expect("piped");
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while err.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    let line = String::from_utf8_lossy(&line).into_owned();
+    assert!(
+        line.contains(SERVER_IP) && line.contains("127.0.0.1"),
+        "{line}"
+    );
+    let o = ndkperf_in(
+        &ns.client,
+        &[
+            "send_lat",
+            "--perftest",
+            SERVER_IP,
+            "-n",
+            "50",
+            "-s",
+            "64",
+            "--no-baseline",
+        ],
+    )
+    .output()
+    .expect("run the client");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = server.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the server did not end"
+        );
+        sleep(Duration::from_millis(100));
+    };
+    let mut out = String::new();
+    let _ = server
+        .0
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out);
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains("send_lat: 50 messages of 64 B served"),
+        "{out}"
+    );
+}
+
+/// A baseline to an address this host has no route to says "network
+/// unreachable", not "connection refused" (no default route in the
+/// namespace: connect() fails with ENETUNREACH).
+#[test]
+fn a_baseline_to_an_unroutable_network_says_so() {
+    if !netns::available("a baseline to an unroutable network") {
+        return;
+    }
+    let ns = VethPair::new("tu", SERVER_IP, CLIENT_IP, 1500).expect("set up the namespaces");
+    let o = ndkperf_in(&ns.client, &["--baseline", "-c", "10.99.77.1"])
+        .output()
+        .expect("run");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("network unreachable"), "{e}");
+    assert!(!e.contains("refused"), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+}

@@ -708,7 +708,7 @@ impl Session {
         })? {
             ClientEvent::Created { response, .. } => Ok((response.file_id, response.end_of_file)),
             ClientEvent::OperationFailed { status, .. } => {
-                Err(format!("CREATE: status {status:#010x}"))
+                Err(format!("CREATE: {}", StatusText(status as NTSTATUS)))
             }
             e => Err(format!("CREATE: {e:?}")),
         }
@@ -935,7 +935,10 @@ impl Session {
             {
                 let why = match e {
                     ClientEvent::Failed(ClientError::Status { command, status }) => {
-                        format!("SMB2 command {command} failed with status {status:#010x}")
+                        format!(
+                            "SMB2 command {command} failed with {}",
+                            StatusText(*status as NTSTATUS)
+                        )
                     }
                     e => format!("SMB2 client failed: {e:?}"),
                 };

@@ -644,13 +644,17 @@ fn ndksmb_put_and_get_over_loopback() {
     let missing = ndksmb(PASSWORD, &["get", "no-such-file", &b]);
     assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
     assert!(
-        text(&missing).contains("CREATE: status 0xc0000034"),
+        text(&missing).contains("CREATE: STATUS_OBJECT_NAME_NOT_FOUND (0xc0000034)"),
         "{}",
         text(&missing)
     );
     let denied = ndksmb("wrong", &["get", "cli.bin", &b]);
     assert_eq!(denied.status.code(), Some(1), "{}", text(&denied));
-    assert!(text(&denied).contains("0xc000006d"), "{}", text(&denied));
+    assert!(
+        text(&denied).contains("SMB2 command 1 failed with STATUS_LOGON_FAILURE (0xc000006d)"),
+        "{}",
+        text(&denied)
+    );
     for p in [&put_pcap, &get_pcap] {
         decodes_cleanly(p);
     }

@@ -104,6 +104,29 @@ pub const STATUS_DEVICE_REMOVED: NTSTATUS = st(0xC000_02B6);
 /// InitializeFastRegisterMr.
 pub const STATUS_IMPLEMENTATION_LIMIT: NTSTATUS = st(0xC000_042B);
 
+// Statuses an SMB2 server completes commands with (MS-SMB2 section 2.2.1,
+// values from ntstatus.h): named so that the tools (ndksmb, crates/smbd)
+// can say which one a server sent. Not NDK statuses.
+
+/// SMB2 SESSION_SETUP: another round of the authentication exchange.
+pub const STATUS_MORE_PROCESSING_REQUIRED: NTSTATUS = st(0xC000_0016);
+/// SMB2 READ at or past the end of the file.
+pub const STATUS_END_OF_FILE: NTSTATUS = st(0xC000_0011);
+/// SMB2 CREATE of a name that does not exist.
+pub const STATUS_OBJECT_NAME_NOT_FOUND: NTSTATUS = st(0xC000_0034);
+/// SMB2 CREATE of a name that exists (create-only disposition).
+pub const STATUS_OBJECT_NAME_COLLISION: NTSTATUS = st(0xC000_0035);
+/// SMB2 SESSION_SETUP: the user name or password was not accepted.
+pub const STATUS_LOGON_FAILURE: NTSTATUS = st(0xC000_006D);
+/// SMB2: the share was deleted (a tree connect that no longer exists).
+pub const STATUS_NETWORK_NAME_DELETED: NTSTATUS = st(0xC000_00C9);
+/// SMB2 TREE_CONNECT to a share the server does not have.
+pub const STATUS_BAD_NETWORK_NAME: NTSTATUS = st(0xC000_00CC);
+/// SMB2: a command on a file id that is not open.
+pub const STATUS_FILE_CLOSED: NTSTATUS = st(0xC000_0128);
+/// SMB2: a command in a session that does not exist.
+pub const STATUS_USER_SESSION_DELETED: NTSTATUS = st(0xC000_0203);
+
 /// `NDIS_STATUS_SUCCESS` (= STATUS_SUCCESS).
 pub const NDIS_STATUS_SUCCESS: NDIS_STATUS = STATUS_SUCCESS;
 /// `NDIS_STATUS_PENDING` (= STATUS_PENDING).
@@ -175,6 +198,15 @@ pub const fn status_name(status: NTSTATUS) -> Option<&'static str> {
         STATUS_CONNECTION_ABORTED => "STATUS_CONNECTION_ABORTED",
         STATUS_DEVICE_REMOVED => "STATUS_DEVICE_REMOVED",
         STATUS_IMPLEMENTATION_LIMIT => "STATUS_IMPLEMENTATION_LIMIT",
+        STATUS_MORE_PROCESSING_REQUIRED => "STATUS_MORE_PROCESSING_REQUIRED",
+        STATUS_END_OF_FILE => "STATUS_END_OF_FILE",
+        STATUS_OBJECT_NAME_NOT_FOUND => "STATUS_OBJECT_NAME_NOT_FOUND",
+        STATUS_OBJECT_NAME_COLLISION => "STATUS_OBJECT_NAME_COLLISION",
+        STATUS_LOGON_FAILURE => "STATUS_LOGON_FAILURE",
+        STATUS_NETWORK_NAME_DELETED => "STATUS_NETWORK_NAME_DELETED",
+        STATUS_BAD_NETWORK_NAME => "STATUS_BAD_NETWORK_NAME",
+        STATUS_FILE_CLOSED => "STATUS_FILE_CLOSED",
+        STATUS_USER_SESSION_DELETED => "STATUS_USER_SESSION_DELETED",
         _ => return None,
     })
 }
@@ -251,6 +283,11 @@ mod name_tests {
         assert_eq!(
             format!("{}", StatusText(STATUS_CONNECTION_REFUSED)),
             "STATUS_CONNECTION_REFUSED (0xc0000236)"
+        );
+        // What an SMB2 server answers a bad password with (ndksmb).
+        assert_eq!(
+            format!("{}", StatusText(st(0xC000_006D))),
+            "STATUS_LOGON_FAILURE (0xc000006d)"
         );
         assert_eq!(
             format!("{}", StatusText(st(0xC000_0999))),

@@ -425,3 +425,111 @@ fn the_fatal_event_follows_the_nak_out() {
     assert_eq!(a.bad_icrc, 0);
     assert_eq!(a.send_done[0].status, WcStatus::RemAccessErr);
 }
+
+/// An ACK for a request that a go-back-N is resending: the requester
+/// resumes at the oldest unacknowledged PSN, with the next request's
+/// first packet at that request's own PSN (IBA Vol 1 ch. 9 (requester
+/// retry); Linux rxe_comp.c). Found as `ndkperf write_bw -q 20` failing
+/// under load with STATUS_REMOTE_RESOURCES: the original ACK of the
+/// request being resent arrived mid-resend, the requester went on with
+/// the next WRITE's First packet at the resent one's PSN, and the
+/// responder, already inside that WRITE, answered its Last packet (too
+/// short for what was left) with an Invalid Request NAK.
+#[test]
+fn an_ack_overtaking_a_go_back_n_resumes_at_the_right_psn() {
+    let mut a = Host::new([10, 9, 0, 3], Shape::default());
+    let mut b = Host::new([10, 9, 0, 2], Shape::default());
+    let conn = Conn::default();
+    connect(&mut a, &mut b, &conn);
+    let mtu = conn.mtu as usize;
+    // Two 4-packet WRITEs: PSNs p..p+3 and p+4..p+7.
+    let mut rng = Rng::new(17);
+    let mut data = vec![0u8; 8 * mtu];
+    rng.fill(&mut data);
+    a.mem().write(0, &data);
+    for i in 0..2u64 {
+        let sge = [a.sge(i as usize * 4 * mtu, 4 * mtu)];
+        a.post(
+            SendWr::new(
+                i,
+                SendOp::Write {
+                    remote_addr: b.va(0x4_0000 + i as usize * 4 * mtu),
+                    rkey: b.key,
+                },
+            )
+            .payload(Payload::Sges(&sge))
+            .flags(SendFlags::SIGNALED),
+        );
+    }
+    let mut now = roce::time::Instant::ZERO;
+    let mut first = Vec::new();
+    while let Some((info, bytes)) = a.transmit(now) {
+        first.push((info, bytes));
+    }
+    assert_eq!(first.len(), 8);
+    let from = SocketAddr::new(first[0].0.local_ip, first[0].0.udp_src_port);
+    let to = SocketAddr::new(first[0].0.remote_ip, ROCE_UDP_PORT);
+    // B gets the first WRITE and the second's First packet; the rest is
+    // lost. B's ACK of the first WRITE is held back.
+    for (_, p) in &first[..5] {
+        b.receive(now, from, to, p);
+    }
+    let b_from = SocketAddr::new(b.ip.into(), b.sport);
+    let mut held = Vec::new();
+    while let Some((_, ack)) = b.transmit(now) {
+        held.push(ack);
+    }
+    assert!(!held.is_empty());
+    // A's retransmit timer fires: it resends from the first WRITE's
+    // first packet; B sees two duplicates.
+    now = a.engine.poll_timeout().expect("the retransmit timer");
+    a.engine.handle_timeout(now);
+    for _ in 0..2 {
+        let (_, p) = a.transmit(now).expect("a resent packet");
+        b.receive(now, from, to, &p);
+    }
+    // The held ACK arrives now, completing the WRITE being resent.
+    for ack in &held {
+        a.receive(now, b_from, a.addr(), ack);
+    }
+    assert_eq!(a.send_done.len(), 1, "{:?}", a.send_done);
+    // From here on every packet is delivered both ways.
+    let base = parse(&first[0].1).bth.psn;
+    for _ in 0..1000 {
+        let mut moved = false;
+        while let Some((_, p)) = a.transmit(now) {
+            let r = parse(&p);
+            // Every packet of the second WRITE carries its own PSN: the
+            // First packet (with its RETH) only at p+4.
+            let k = Psn::new(r.bth.psn).diff(Psn::new(base));
+            if r.reth.is_some() {
+                assert_eq!(k, 4, "a First packet at PSN p+{k}: {:?}", r.bth);
+            }
+            b.receive(now, from, to, &p);
+            moved = true;
+        }
+        while let Some((_, p)) = b.transmit(now) {
+            a.receive(now, b_from, a.addr(), &p);
+            moved = true;
+        }
+        if a.send_done.len() == 2 {
+            break;
+        }
+        if !moved {
+            now = a
+                .engine
+                .poll_timeout()
+                .expect("a timer while requests are open");
+            a.engine.handle_timeout(now);
+        }
+    }
+    let st: Vec<_> = a.send_done.iter().map(|c| (c.wr_id, c.status)).collect();
+    assert_eq!(st, [(0, WcStatus::Success), (1, WcStatus::Success)]);
+    assert_eq!(b.state(), QpState::Rts);
+    assert!(
+        b.events.iter().all(|e| !matches!(e, Event::QpFatal { .. })),
+        "{:?}",
+        b.events
+    );
+    assert_eq!(b.mem().snapshot(0x4_0000, data.len()), data);
+}

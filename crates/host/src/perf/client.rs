@@ -359,6 +359,7 @@ pub(super) fn connect(
     reads: (u32, u32),
     t: Duration,
     on_disconnect: Option<(NDK_FN_DISCONNECT_EVENT_CALLBACK, PVOID)>,
+    server: &str,
 ) -> Result<(*mut NDK_CONNECTOR, RdmaInfo), PerfError> {
     let pdata = hello.unwrap_or(&[]);
     let conn = create_connector(a)?;
@@ -397,8 +398,7 @@ pub(super) fn connect(
         None => {
             return fail(format!(
                 "no answer from {peer} within {:.1} s (--timeout: STATUS_IO_TIMEOUT): is \
-                 `ndkperf --server` (or, for rping, a Linux `rping -s`) running there, on the \
-                 same UDP port?",
+                 {server} running there, on the same UDP port?",
                 t.as_secs_f64()
             ));
         }
@@ -411,10 +411,10 @@ pub(super) fn connect(
         Some(STATUS_IO_TIMEOUT) => {
             return fail(format!(
                 "no RoCE peer answered at {peer} (connect timed out: STATUS_IO_TIMEOUT); \
-                 is `ndkperf --server` running there?"
+                 is {server} running there?"
             ));
         }
-        Some(s) => return fail(format!("connecting to {peer} failed: {}", status_name(s))),
+        Some(s) => return fail(format!("connecting to {peer} failed: {}", StatusText(s))),
     }
     let mut irl = 0;
     let mut orl = 0;
@@ -450,7 +450,7 @@ pub(super) fn connect(
     if st != Some(STATUS_SUCCESS) {
         return fail(format!(
             "completing the connection to {peer} failed: {}",
-            st.map_or("no completion".into(), status_name)
+            st.map_or("no completion".into(), |s| StatusText(s).to_string())
         ));
     }
     Ok((conn, info))
@@ -468,7 +468,7 @@ pub(super) fn disconnect(conn: *mut NDK_CONNECTOR, t: Duration) -> Result<Durati
     let d = t0.elapsed();
     match st {
         Some(STATUS_SUCCESS) => Ok(d),
-        Some(s) => err(format!("NdkDisconnect completed with {}", status_name(s))),
+        Some(s) => err(format!("NdkDisconnect completed with {}", StatusText(s))),
         None => err(format!(
             "NdkDisconnect did not complete within {:.1} s",
             t.as_secs_f64()
@@ -628,6 +628,7 @@ pub(super) fn run_one(
         reads,
         p.timeout,
         Some(on_disc),
+        "`ndkperf --server` (or, for rping, a Linux `rping -s`)",
     ) {
         Ok(x) => x,
         Err(e) => {
@@ -726,7 +727,7 @@ pub(super) fn run_one(
         Err(PerfError(msg, Some(Box::new(report))))
     };
     if let Err(st) = started {
-        return failure(format!("posting failed: {}", status_name(st)), report);
+        return failure(format!("posting failed: {}", StatusText(st)), report);
     }
     let of = p.iters.map_or(String::new(), |n| format!(" of {n}"));
     match outcome {
@@ -743,7 +744,7 @@ pub(super) fn run_one(
             let st = data_error.unwrap_or_default();
             let msg = format!(
                 "a request completed with {} after {}{of} messages{}",
-                status_name(st),
+                StatusText(st),
                 report.messages,
                 if st == STATUS_IO_TIMEOUT {
                     format!(
@@ -765,7 +766,7 @@ pub(super) fn run_one(
             return failure(msg, report);
         }
         Some(st) => {
-            let msg = format!("a request completed with {}", status_name(st));
+            let msg = format!("a request completed with {}", StatusText(st));
             return failure(msg, report);
         }
         None => {

@@ -38,6 +38,14 @@ pub(super) struct DiscRun {
     pub(super) burst_from: AtomicU64,
     pub(super) phase1: Signal,
     pub(super) phase2: Signal,
+    /// Connections between NdkConnect and their traffic's completions,
+    /// and the most at once.
+    pub(super) connecting: AtomicU32,
+    pub(super) max_connecting: AtomicU32,
+    /// The CQ's notification status, if it reported an error.
+    pub(super) cq_error: AtomicI32,
+    /// The run itself, for starting the next connect from the CQ callback.
+    pub(super) me: OnceLock<std::sync::Weak<DiscRun>>,
     pub(super) res: UnsafeCell<[NDK_RESULT_EX; RESULTS]>,
 }
 
@@ -47,9 +55,22 @@ unsafe impl Send for DiscRun {}
 // SAFETY: as above.
 unsafe impl Sync for DiscRun {}
 
-pub(super) unsafe extern "system" fn disc_cq(ctx: PVOID, _status: NTSTATUS) {
+pub(super) unsafe extern "system" fn disc_cq(ctx: PVOID, status: NTSTATUS) {
     // SAFETY: the DiscRun is kept until the adapter closes.
     let r = unsafe { &*ctx.cast::<DiscRun>() };
+    if status != STATUS_SUCCESS {
+        // The CQ overran or failed: its completions are lost, so the run
+        // ends now with the reason instead of waiting out its bound.
+        let _ = r.cq_error.compare_exchange(
+            STATUS_SUCCESS,
+            status,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        r.phase1.set(status);
+        r.phase2.set(status);
+        return;
+    }
     r.drive.run(|| r.service());
 }
 
@@ -91,9 +112,20 @@ impl DiscRun {
         cq_arm(cq);
     }
 
+    /// A connection's connect phase ended (its traffic completed, or it
+    /// failed): the next connect starts. So `window` bounds connections
+    /// from NdkConnect to their traffic's completions, and with it the
+    /// completions outstanding on the shared CQ (two per connection);
+    /// starting the next connect as soon as the traffic was posted let
+    /// them pile up past the CQ's depth whenever the peer fell behind
+    /// (the CQ overran, and the run waited out its bound).
     pub(super) fn traffic_finished(&self) {
+        self.connecting.fetch_sub(1, Ordering::AcqRel);
         if self.traffic_done.fetch_add(1, Ordering::AcqRel) + 1 == self.n() {
             self.phase1.set(STATUS_SUCCESS);
+        }
+        if let Some(me) = self.me.get().and_then(std::sync::Weak::upgrade) {
+            me.connect_next();
         }
     }
 
@@ -109,6 +141,8 @@ impl DiscRun {
             return;
         }
         let i = i as usize;
+        let now = self.connecting.fetch_add(1, Ordering::AcqRel) + 1;
+        self.max_connecting.fetch_max(now, Ordering::AcqRel);
         let rec = &self.recs[i];
         let qp = rec.qp.load(Ordering::Acquire);
         let conn = rec.conn.load(Ordering::Acquire);
@@ -141,8 +175,8 @@ impl DiscRun {
         r.finish(st);
     }
 
-    /// The connect completed: complete it, run its traffic, start the
-    /// next connect.
+    /// The connect completed: complete it and run its traffic (the next
+    /// connect starts when that completes, see [`Self::traffic_finished`]).
     pub(super) fn connected(self: &Arc<Self>, i: usize, st: NTSTATUS) {
         let rec = &self.recs[i];
         rec.t[T_REPLIED].store(self.now(), Ordering::Release);
@@ -197,7 +231,6 @@ impl DiscRun {
                 }
             }
         }
-        self.connect_next();
     }
 
     /// Disconnects connection `i`; closes its QP and connector after.
@@ -329,8 +362,13 @@ pub(super) fn run_disconnect(
         burst_from: AtomicU64::new(0),
         phase1: Signal::default(),
         phase2: Signal::default(),
+        connecting: AtomicU32::new(0),
+        max_connecting: AtomicU32::new(0),
+        cq_error: AtomicI32::new(STATUS_SUCCESS),
+        me: OnceLock::new(),
         res: UnsafeCell::new(empty_results()),
     });
+    let _ = run.me.set(Arc::downgrade(&run));
     keep.0.push(run.clone());
     let _ = run.adapter;
     let depth = ((2 * window) as u32 + 64).min(65536);
@@ -353,9 +391,24 @@ pub(super) fn run_disconnect(
         run.connect_next();
     }
     let bound = p.timeout + Duration::from_millis(2 * n as u64);
-    if run.phase1.wait(bound).is_none() {
+    let cq_failed = |run: &DiscRun| {
+        let st = run.cq_error.load(Ordering::Acquire);
+        (st != STATUS_SUCCESS).then(|| {
+            format!(
+                "the connections' CQ ({depth} entries) reported {}: completions were lost \
+                 ({} of {n} connections had finished connecting)",
+                StatusText(st),
+                run.traffic_done.load(Ordering::Acquire),
+            )
+        })
+    };
+    let phase1 = run.phase1.wait(bound);
+    if let Some(msg) = cq_failed(&run) {
+        return err(msg);
+    }
+    if phase1.is_none() {
         return err(format!(
-            "disconnect: {} of {n} connections finished connecting within {:.1} s",
+            "{} of {n} connections finished connecting within {:.1} s",
             run.traffic_done.load(Ordering::Acquire),
             bound.as_secs_f64()
         ));
@@ -368,7 +421,7 @@ pub(super) fn run_disconnect(
         run.disconnect(i, false, Some(Arc::clone(&s)));
         if s.wait(p.timeout).is_none() {
             return err(format!(
-                "disconnect: connection {i} did not disconnect and close within {:.1} s",
+                "connection {i} did not disconnect and close within {:.1} s",
                 p.timeout.as_secs_f64()
             ));
         }
@@ -381,9 +434,13 @@ pub(super) fn run_disconnect(
         for _ in 0..window.min(n - serial) {
             run.disconnect_next();
         }
-        if run.phase2.wait(bound).is_none() {
+        let phase2 = run.phase2.wait(bound);
+        if let Some(msg) = cq_failed(&run) {
+            return err(msg);
+        }
+        if phase2.is_none() {
             return err(format!(
-                "disconnect: {} of {n} connections torn down within {:.1} s",
+                "{} of {n} connections torn down within {:.1} s",
                 run.closed.load(Ordering::Acquire),
                 bound.as_secs_f64()
             ));
@@ -402,12 +459,18 @@ pub(super) fn run_disconnect(
         connect_phase,
         teardown_phase,
         torn_down: (n - serial) as u32,
+        window: window as u32,
+        max_connecting: run.max_connecting.load(Ordering::Acquire),
         ..DisconnectReport::default()
     };
     let mut connect_lat = Vec::with_capacity(n);
     let mut serial_lat = Vec::new();
     let mut burst_lat = Vec::new();
     let mut tl = Vec::with_capacity(n);
+    // Failures by status and by whether the connection was established
+    // (the status is then its traffic's or its disconnect's), in the
+    // order each first appeared.
+    let mut by_status: Vec<(NTSTATUS, bool, u32)> = Vec::new();
     for (i, r) in run.recs.iter().enumerate() {
         let st = r.status.load(Ordering::Acquire);
         if get(r, T_ESTABLISHED) != 0 && st == STATUS_SUCCESS {
@@ -416,6 +479,11 @@ pub(super) fn run_disconnect(
         } else {
             rep.failed += 1;
             rep.first_failure.get_or_insert(st);
+            let est = get(r, T_ESTABLISHED) != 0;
+            match by_status.iter_mut().find(|(s, e, _)| *s == st && *e == est) {
+                Some((_, _, k)) => *k += 1,
+                None => by_status.push((st, est, 1)),
+            }
         }
         let dl = get(r, T_DISCONNECTED).saturating_sub(get(r, T_DISC));
         if i < serial {
@@ -449,10 +517,21 @@ pub(super) fn run_disconnect(
     rep.slowest = tl;
     let leaked = settled_object_count(adapter);
     if rep.failed > 0 {
+        let by: Vec<String> = by_status
+            .iter()
+            .map(|&(st, est, k)| {
+                let when = if est {
+                    "after connecting"
+                } else {
+                    "connecting"
+                };
+                format!("{k} {} {when}", StatusText(st))
+            })
+            .collect();
         return err(format!(
-            "disconnect: {} of {n} connections failed (first: {})",
+            "{} of {n} connections failed ({})",
             rep.failed,
-            rep.first_failure.map_or("?".into(), status_name)
+            by.join(", ")
         ));
     }
     Ok(Report {

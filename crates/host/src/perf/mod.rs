@@ -174,6 +174,12 @@ pub const SLOT_BUDGET: usize = 64 << 20;
 /// runs one message at a time instead of asking for 32 GiB.
 pub const IN_FLIGHT_BUDGET: usize = 1 << 30;
 
+/// Connections one local address can have at once: each connector takes
+/// an ND port of the provider's ephemeral range (49152-65535) for as long
+/// as it is connected, and a connect past the last one fails with
+/// STATUS_TOO_MANY_ADDRESSES. ndkperf refuses a larger `-q` up front.
+pub const PORTS_PER_ADDRESS: u32 = 16384;
+
 /// Outstanding requests a mode runs with: 1 for the latency modes, else
 /// `window` bounded by [`IN_FLIGHT_BUDGET`].
 pub fn effective_window(mode: Mode, size: usize, window: u32) -> u32 {
@@ -251,12 +257,11 @@ fn err<T>(s: impl Into<String>) -> Result<T, PerfError> {
     Err(PerfError(s.into(), None))
 }
 
-/// NTSTATUS names ndkperf reports.
-pub fn status_name(s: NTSTATUS) -> String {
-    match ndkpi::status_name(s) {
-        Some(name) => name.into(),
-        None => format!("NTSTATUS {:#010x}", s as u32),
-    }
+/// An NTSTATUS as ndkperf's messages show it: [`ndkpi::StatusText`]
+/// (`STATUS_IO_TIMEOUT (0xc00000b5)`). Only `consumer` still calls this;
+/// everything else formats `StatusText` directly.
+pub(crate) fn status_name(s: NTSTATUS) -> String {
+    StatusText(s).to_string()
 }
 
 // ---------------------------------------------------------------------
@@ -337,6 +342,12 @@ pub struct DisconnectReport {
     pub failed: u32,
     /// The first failure.
     pub first_failure: Option<NTSTATUS>,
+    /// Connections in flight at once (`-w`).
+    pub window: u32,
+    /// The most connections seen at once between NdkConnect and the
+    /// completions of their traffic (at most `window`: each holds two
+    /// entries of the CQ the connections share).
+    pub max_connecting: u32,
     /// Creating the QPs and connectors.
     pub create: Duration,
     /// First NdkConnect to the last established connection's traffic.

@@ -22,7 +22,7 @@ pub fn run_perftest(
 ) -> Result<Report, PerfError> {
     let _ = keep;
     let mut x = crate::perftest::Client::with_shape(p.mode, shape)?;
-    let mut ctl = PtControl::open(adapter, peer, p.timeout)?;
+    let mut ctl = PtControl::open(adapter, peer, p.timeout, p.mode)?;
     let mut tests: Vec<PtControl> = Vec::new();
     let mut peer_report = None;
     let res = (|| {
@@ -121,6 +121,17 @@ pub(super) struct PtControl {
 
 pub(super) const PT_SEND: usize = 64;
 
+/// What [`PtControl::try_dial`]'s connect names as the server to start.
+const PT_NDKPERF_SERVER: &str = "`ndkperf --server`";
+
+/// The servers a perftest -R client of `mode` can talk to.
+pub(super) fn perftest_server(mode: Mode) -> String {
+    let m = mode.name();
+    format!(
+        "a perftest server (`ib_{m} -R`, started without a HOST) or `ndkperf --server --perftest {m}`"
+    )
+}
+
 impl PtControl {
     /// Connects to the server's control listener, trying again while it
     /// refuses (perftest may not be listening yet), up to `t`.
@@ -128,12 +139,17 @@ impl PtControl {
         adapter: &Adapter,
         peer: SocketAddr,
         t: Duration,
+        mode: Mode,
     ) -> Result<PtControl, PerfError> {
         let recv = |qp: *mut NDK_QP, b: &Buf| {
             let _ = qp_recv(qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
         };
-        Self::dial(adapter, peer, t, 2 * PT_SEND, 2, (1, 1), &recv)
-            .map_err(|e| PerfError(format!("perftest control connection: {e}"), None))
+        Self::dial(adapter, peer, t, 2 * PT_SEND, 2, (1, 1), &recv).map_err(|e| {
+            // The connect's own message names ndkperf's server; the
+            // server of this exchange is a perftest -R server.
+            let m = e.0.replace(PT_NDKPERF_SERVER, &perftest_server(mode));
+            PerfError(format!("perftest control connection: {m}"), None)
+        })
     }
 
     /// Connects a QP of `depth` requests each way with a buffer of `len`
@@ -191,7 +207,17 @@ impl PtControl {
             let b = Buf::new(c.pd, len)?;
             recvs(c.qp, &b);
             c.buf = Some(b);
-            let (conn, _) = connect(a, c.qp, adapter.local_addr(), peer, None, reads, t, None)?;
+            let (conn, _) = connect(
+                a,
+                c.qp,
+                adapter.local_addr(),
+                peer,
+                None,
+                reads,
+                t,
+                None,
+                PT_NDKPERF_SERVER,
+            )?;
             c.conn = conn;
             Ok(())
         })();
@@ -265,7 +291,7 @@ pub(super) fn poll_next_while(
                     } else {
                         "Send"
                     },
-                    status_name(r.Status)
+                    StatusText(r.Status)
                 ));
             }
             return Ok(r);
@@ -336,7 +362,7 @@ impl crate::perftest::Control for PtQp<'_> {
         qp_send(self.qp, 1, &self.buf.sge(PT_SEND, msg.len()), 0).or_else(|st| {
             err(format!(
                 "perftest {what}: posting the Send failed: {}",
-                status_name(st)
+                StatusText(st)
             ))
         })
     }
@@ -457,7 +483,7 @@ pub(super) fn pt_accept(
         if st != Some(STATUS_SUCCESS) {
             return err(format!(
                 "NdkAccept: {}",
-                st.map_or("no completion".into(), status_name)
+                st.map_or("no completion".into(), |s| StatusText(s).to_string())
             ));
         }
         Ok(())
@@ -487,8 +513,16 @@ pub fn serve_perftest(
     path_mtu: u32,
     keep: &mut Keep,
 ) -> Result<Report, PerfError> {
-    let mut x = crate::perftest::Client::with_shape(p.mode, shape)?;
-    let t = p.timeout;
+    serve_on(&[(adapter, addr)], p, shape, Some(path_mtu), keep)
+}
+
+/// A listener for perftest's connections on `addr`, feeding `inbox`.
+fn pt_listen(
+    adapter: &Adapter,
+    addr: SocketAddr,
+    t: Duration,
+    keep: &mut Keep,
+) -> Result<(*mut NDK_LISTENER, Arc<PtInbox>), PerfError> {
     let a = adapter.ptr();
     let inbox = Arc::new(PtInbox::default());
     keep.0.push(inbox.clone());
@@ -508,11 +542,8 @@ pub fn serve_perftest(
         None => STATUS_NOT_IMPLEMENTED,
     };
     if st != STATUS_SUCCESS || listener.is_null() {
-        return err(format!("NdkCreateListener failed: {}", status_name(st)));
+        return err(format!("NdkCreateListener failed: {}", StatusText(st)));
     }
-    let close_listener = |l: *mut NDK_LISTENER| {
-        let _ = close_wait(l.cast(), disp!(l, NdkCloseListener), t);
-    };
     let (sa, sa_len) = sockaddr(addr);
     let st = match disp!(listener, NdkListen) {
         // SAFETY: live listener, address read during the call.
@@ -520,13 +551,104 @@ pub fn serve_perftest(
         None => STATUS_NOT_IMPLEMENTED,
     };
     if st != STATUS_SUCCESS {
-        close_listener(listener);
-        return err(format!("NdkListen on {addr} failed: {}", status_name(st)));
+        let _ = close_wait(listener.cast(), disp!(listener, NdkCloseListener), t);
+        return err(format!("NdkListen on {addr} failed: {}", StatusText(st)));
+    }
+    Ok((listener, inbox))
+}
+
+/// [`serve_perftest`] on several addresses at once (each on its
+/// adapter): the first perftest client to connect on any of them is
+/// served; the other listeners close when it connects. Waits for it up
+/// to the run's bound, or until [`request_stop`] (Ctrl-C).
+pub fn serve_perftest_any(
+    sides: &[(&Adapter, SocketAddr)],
+    p: &Params,
+    shape: crate::perftest::Shape,
+    keep: &mut Keep,
+) -> Result<Report, PerfError> {
+    serve_on(sides, p, shape, None, keep)
+}
+
+/// `path_mtu`: the served adapter's, unless given.
+fn serve_on(
+    sides: &[(&Adapter, SocketAddr)],
+    p: &Params,
+    shape: crate::perftest::Shape,
+    path_mtu: Option<u32>,
+    keep: &mut Keep,
+) -> Result<Report, PerfError> {
+    let x = crate::perftest::Client::with_shape(p.mode, shape)?;
+    let t = p.timeout;
+    let mut listeners = Vec::with_capacity(sides.len());
+    for &(adapter, addr) in sides {
+        match pt_listen(adapter, addr, t, keep) {
+            Ok((l, inbox)) => listeners.push((adapter, addr, l, inbox)),
+            Err(e) => {
+                for (_, _, l, _) in listeners {
+                    let l: *mut NDK_LISTENER = l;
+                    let _ = close_wait(l.cast(), disp!(l, NdkCloseListener), t);
+                }
+                return Err(e);
+            }
+        }
     }
     let wait = p.iters.map_or(p.duration, |_| Duration::from_secs(120)) + t;
-    let Some(conn) = inbox.next(wait) else {
-        close_listener(listener);
-        return err(format!("no perftest client connected to {addr}"));
+    let end = Instant::now() + wait;
+    let mut first = None;
+    while first.is_none() && Instant::now() < end && !stop_requested() {
+        let slice = Duration::from_millis(50) / sides.len().max(1) as u32;
+        first = listeners
+            .iter()
+            .enumerate()
+            .find_map(|(k, (_, _, _, inbox))| inbox.next(slice).map(|c| (k, c)));
+    }
+    let mut chosen = None;
+    for (k, (adapter, addr, l, inbox)) in listeners.into_iter().enumerate() {
+        match first {
+            Some((f, conn)) if f == k => chosen = Some((adapter, addr, l, inbox, conn)),
+            _ => {
+                let _ = close_wait(l.cast(), disp!(l, NdkCloseListener), t);
+            }
+        }
+    }
+    let Some((adapter, addr, listener, inbox, conn)) = chosen else {
+        let on = sides
+            .iter()
+            .map(|s| s.1.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if stop_requested() {
+            return err(format!(
+                "interrupted (Ctrl-C) before a perftest client connected to {on}"
+            ));
+        }
+        return err(format!(
+            "no perftest client connected to {on} within {:.0} s",
+            wait.as_secs_f64()
+        ));
+    };
+    let _ = addr;
+    let path_mtu = path_mtu.unwrap_or_else(|| adapter.path_mtu());
+    pt_serve(adapter, listener, &inbox, conn, x, p, shape, path_mtu)
+}
+
+/// Serves the perftest client whose control connection `conn` arrived
+/// on `listener`; closes the listener.
+#[allow(clippy::too_many_arguments)]
+fn pt_serve(
+    adapter: &Adapter,
+    listener: *mut NDK_LISTENER,
+    inbox: &PtInbox,
+    conn: *mut NDK_CONNECTOR,
+    mut x: crate::perftest::Client,
+    p: &Params,
+    shape: crate::perftest::Shape,
+    path_mtu: u32,
+) -> Result<Report, PerfError> {
+    let t = p.timeout;
+    let close_listener = |l: *mut NDK_LISTENER| {
+        let _ = close_wait(l.cast(), disp!(l, NdkCloseListener), t);
     };
     let mut ctl = match pt_accept(adapter, conn, 2 * PT_SEND, 2, t, &|qp, b| {
         let _ = qp_recv(qp, 0, &b.sge(0, crate::perftest::KEY_LEN));
@@ -771,7 +893,7 @@ pub(super) fn pt_post_receives(
                 err(format!(
                     "perftest {}: posting a receive failed: {}",
                     p.mode.name(),
-                    status_name(st)
+                    StatusText(st)
                 ))
             })?;
         }
@@ -877,7 +999,7 @@ pub(super) fn pt_traffic(
                     _ => qp_send(tc.qp, 0, &sge, 0),
                 };
                 if let Err(st) = st {
-                    return fail(format!("posting failed: {}", status_name(st)));
+                    return fail(format!("posting failed: {}", StatusText(st)));
                 }
                 first_post.get_or_insert(now);
                 l.t_post = Some(now);
@@ -900,7 +1022,7 @@ pub(super) fn pt_traffic(
                         };
                         return fail(format!(
                             "a {op} on test QP {i} completed with {} after {} of {} messages",
-                            status_name(r.Status),
+                            StatusText(r.Status),
                             l.done.max(l.received),
                             target.map_or("?".into(), |n| n.to_string())
                         ));
@@ -1016,7 +1138,7 @@ pub(super) fn pt_write_lat(
     if !client {
         scnt = 1;
         if let Err(st) = send(1) {
-            return fail(format!("posting failed: {}", status_name(st)));
+            return fail(format!("posting failed: {}", StatusText(st)));
         }
     }
     loop {
@@ -1036,7 +1158,7 @@ pub(super) fn pt_write_lat(
                     scnt += 1;
                     t_post = Instant::now();
                     if let Err(st) = send(scnt) {
-                        return fail(format!("posting failed: {}", status_name(st)));
+                        return fail(format!("posting failed: {}", StatusText(st)));
                     }
                 }
             }
@@ -1047,7 +1169,7 @@ pub(super) fn pt_write_lat(
             if c.Status != STATUS_SUCCESS {
                 return fail(format!(
                     "an RDMA Write completed with {} after {ccnt} of {target}",
-                    status_name(c.Status)
+                    StatusText(c.Status)
                 ));
             }
             ccnt += 1;

@@ -578,7 +578,7 @@ impl Server {
             None => STATUS_NOT_IMPLEMENTED,
         };
         if st != STATUS_SUCCESS || listener.is_null() {
-            return err(format!("NdkCreateListener failed: {}", status_name(st)));
+            return err(format!("NdkCreateListener failed: {}", StatusText(st)));
         }
         let (sa, sa_len) = sockaddr(addr);
         let st = match disp!(listener, NdkListen) {
@@ -589,7 +589,7 @@ impl Server {
         if st != STATUS_SUCCESS {
             return err(format!(
                 "NdkListen on {addr} failed: {} (is another listener on that port?)",
-                status_name(st)
+                StatusText(st)
             ));
         }
         Ok(Server {

@@ -167,6 +167,30 @@ impl Qp {
             None
         };
         self.complete_local_at_head(ctx);
+        self.catch_up();
+    }
+
+    /// An acknowledgement overtook a go-back-N: the ACK of the original
+    /// transmission arrived while the requester was resending what it
+    /// covers. The requester resumes at the oldest unacknowledged PSN, in
+    /// the request that holds it, so that no packet goes out with a PSN of
+    /// an earlier request (IBA Vol 1 ch. 9 (requester retry); Linux
+    /// rxe_comp.c). Without this, a completed request moved the requester
+    /// to the next one's first packet at the old PSN, and the responder,
+    /// already inside that request, failed it with an Invalid Request NAK.
+    fn catch_up(&mut self) {
+        if self.attrs.state == QpState::Error || !self.req.psn.before(self.comp.psn) {
+            return;
+        }
+        if self.comp.outstanding() {
+            self.go_back_n();
+        } else {
+            // Everything sent is acknowledged: the next request starts
+            // fresh at the first PSN never assigned.
+            self.req.psn = self.comp.psn;
+            self.req.offset = 0;
+            self.req.noack = 0;
+        }
     }
 
     /// Start a go-back-N retry, spending one retry (IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c).

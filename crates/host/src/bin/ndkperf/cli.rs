@@ -246,6 +246,14 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
     if !cli.server && cli.idle_timeout.is_some() {
         return fail("--idle-timeout", "applies to --server only");
     }
+    if let Some(q) = cli.qps.filter(|&q| q > perf::PORTS_PER_ADDRESS) {
+        return Err(format!(
+            "-q {q}: every connection takes one of the {} ports a local address has for \
+             connections (the provider's ephemeral range, 49152-65535); use -q {} or fewer",
+            perf::PORTS_PER_ADDRESS,
+            perf::PORTS_PER_ADDRESS
+        ));
+    }
     if cli.server && cli.perftest && (cli.json || cli.json_stream) {
         return fail(
             "--json",

@@ -223,24 +223,33 @@ fn measure_baselines(
     progress: &mut ProgressLine,
 ) -> Result<Baselines, String> {
     let mut tick = |_: Duration, status: &str| progress.update(status);
-    let memcpy = baseline::memcpy_bandwidth(bw_size, duration / 4, &mut tick);
-    let goodput = client
-        .goodput(roce_datagram_len(bw_size, mtu), duration, &mut tick)
-        .map_err(|e| e.to_string())?;
-    let latency = client
-        .ping_pong(
-            roce_datagram_len(lat_size, mtu),
-            iters,
-            duration.max(Duration::from_millis(500)),
-            &mut tick,
-        )
-        .map_err(|e| e.to_string())?;
+    // A Ctrl-C ends the running baseline early (its figure covers what
+    // was measured) and skips the ones after it.
+    let mut b = Baselines {
+        memcpy: Some(baseline::memcpy_bandwidth(bw_size, duration / 4, &mut tick)),
+        ..Baselines::default()
+    };
+    if !perf::stop_requested() {
+        b.goodput = Some(
+            client
+                .goodput(roce_datagram_len(bw_size, mtu), duration, &mut tick)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    if !perf::stop_requested() {
+        b.latency = Some(
+            client
+                .ping_pong(
+                    roce_datagram_len(lat_size, mtu),
+                    iters,
+                    duration.max(Duration::from_millis(500)),
+                    &mut tick,
+                )
+                .map_err(|e| e.to_string())?,
+        );
+    }
     progress.clear();
-    Ok(Baselines {
-        memcpy: Some(memcpy),
-        goodput: Some(goodput),
-        latency: Some(latency),
-    })
+    Ok(b)
 }
 
 fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
@@ -265,6 +274,7 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
     let client = Client::new(addr, cli.bind).map_err(|e| e.to_string())?;
     client.hello().map_err(|e| e.to_string())?;
     let mtu = path_mtu(cli, cli.bind.unwrap_or_else(|| local_ip_for(addr.ip())))?;
+    catch_sigint();
     let b = measure_baselines(
         &client,
         bw_size,
@@ -277,6 +287,11 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
     if let Some(s) = server {
         let _ = s.stop();
     }
+    let interrupted = perf::stop_requested();
+    let finished = [b.memcpy.is_some(), b.goodput.is_some(), b.latency.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
     let pcap_frames = match &cli.pcap {
         Some(path) => {
             // The baselines carry no RoCE traffic: an empty, valid capture.
@@ -310,7 +325,7 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
         m.insert("baselines".into(), baselines_json(&b, bw_size, lat_size));
         m.insert("modes".into(), json!([]));
         m.insert("targets".into(), json!([]));
-        m.insert("interrupted".into(), json!(false));
+        m.insert("interrupted".into(), json!(interrupted));
         m.insert("error".into(), Value::Null);
         m.insert(
             "pcap".into(),
@@ -332,6 +347,12 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
             mtu
         );
         print_baselines(&b, bw_size, lat_size);
+        if interrupted {
+            println!(
+                "  interrupted (Ctrl-C): {finished} of 3 baselines measured (the last one \
+                 until the interrupt)"
+            );
+        }
         if let (Some(n), Some(p)) = (pcap_frames, &cli.pcap) {
             println!(
                 "  pcap: {n} RoCE frames written to {} (the baselines carry no RoCE traffic)",
@@ -339,7 +360,12 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    // As a client run: an interrupted run exits 1 after its summary.
+    Ok(if interrupted {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 // ---- the server ----
@@ -389,18 +415,28 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
                 .into(),
         );
     };
-    let ip = cli.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    if ip.is_unspecified() {
-        return Err("--server needs a specific --bind address (the RDMA adapter's)".into());
-    }
+    // Every local address, as `--server` (or the one --bind names).
+    let ips = match cli.bind {
+        Some(ip) if !ip.is_unspecified() => vec![ip],
+        _ => local_ipv4_addresses()?,
+    };
     let port = cli.port.unwrap_or(DEFAULT_PORT);
-    let adapter = open_adapter(
-        cli,
-        ip,
-        cli.roce_port.unwrap_or(4791),
-        Seed::Entropy,
-        cli.pcap.as_deref(),
-    )?;
+    let mut adapters = Vec::new();
+    for &ip in &ips {
+        let adapter = open_adapter(
+            cli,
+            ip,
+            cli.roce_port.unwrap_or(4791),
+            Seed::Entropy,
+            cli.pcap.as_deref(),
+        )
+        .map_err(|e| format!("{ip}: {e}"))?;
+        adapters.push(adapter);
+        if cli.pcap.is_some() {
+            // One capture file: the first address's.
+            break;
+        }
+    }
     let shape = shape(cli);
     shape.check(mode).map_err(|e| e.to_string())?;
     let size = cli
@@ -410,13 +446,22 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
         .iters
         .unwrap_or(if mode.is_latency() { 1000 } else { 5000 });
     eprintln!(
-        "ndkperf: serving one perftest -R client ({} {size} B x {iters}) on {ip}:{port}",
-        mode.name()
+        "ndkperf: serving one perftest -R client ({} {size} B x {iters}) on {}, port {port}",
+        mode.name(),
+        adapters
+            .iter()
+            .map(|a| a.local_addr().ip().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
+    catch_sigint();
     let mut keep = Keep::default();
-    let r = perf::serve_perftest(
-        &adapter,
-        SocketAddr::new(ip, port),
+    let sides: Vec<(&Adapter, SocketAddr)> = adapters
+        .iter()
+        .map(|a| (a, SocketAddr::new(a.local_addr().ip(), port)))
+        .collect();
+    let r = perf::serve_perftest_any(
+        &sides,
         &Params {
             mode,
             size,
@@ -427,12 +472,14 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
             timeout: Duration::from_secs_f64(cli.timeout),
         },
         shape,
-        adapter.path_mtu(),
         &mut keep,
     );
-    // SAFETY: the run closed its objects; what a late callback may still
-    // reach is in `keep`, dropped after the adapter.
-    let _ = unsafe { adapter.close() };
+    drop(sides);
+    for adapter in adapters {
+        // SAFETY: the run closed its objects; what a late callback may
+        // still reach is in `keep`, dropped after the adapters.
+        let _ = unsafe { adapter.close() };
+    }
     drop(keep);
     let r = r.map_err(|e| e.to_string())?;
     let sizes = if shape.all {
@@ -514,10 +561,14 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
     // Idle: no datagram on any adapter and no server activity for `idle`,
     // whether or not connections are open (a killed client's connection
     // stays open here, silent).
+    // Ctrl-C stops it as the idle timeout does: every client line that
+    // finished, then the summary.
+    catch_sigint();
     let mut last_count: u64 = 0;
     let mut last_datagram = Instant::now();
-    loop {
+    let interrupted = loop {
         std::thread::sleep(Duration::from_millis(100));
+        let stop = perf::stop_requested();
         let count: u64 = sides.iter().map(|s| s.4.load(Ordering::Relaxed)).sum();
         if count != last_count {
             last_count = count;
@@ -545,10 +596,10 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
             .map(|s| s.3.stats().idle)
             .min()
             .unwrap_or_default();
-        if last_datagram.elapsed() >= idle && server_idle >= idle {
-            break;
+        if stop || (last_datagram.elapsed() >= idle && server_idle >= idle) {
+            break stop;
         }
-    }
+    };
     let mut keep = Keep::default();
     let (mut accepted, mut rejected, mut pings, mut errors, mut live, mut echoed) =
         (0, 0, 0, 0, 0, 0);
@@ -566,11 +617,15 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
         echoed += base.stop().unwrap_or_default().pings;
     }
     drop(keep);
+    let why = if interrupted {
+        "interrupted (Ctrl-C)".to_string()
+    } else {
+        format!("idle for {} s", idle.as_secs())
+    };
     eprintln!(
-        "ndkperf: server idle for {} s, stopping ({accepted} connections accepted, {rejected} \
-         rejected, {live} still open with silent clients; {pings} rping iterations served, \
+        "ndkperf: server {why}, stopping ({accepted} connections accepted, {rejected} \
+         rejected, {live} still open; {pings} rping iterations served, \
          {errors} rping connections ended for a protocol error; {echoed} pings echoed)",
-        idle.as_secs(),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -112,7 +112,7 @@ impl Drop for Ticker {
 
 /// The first Ctrl-C stops the running mode ([`perf::request_stop`]); the
 /// handler then resets itself, so a second one ends the process at once.
-fn catch_sigint() {
+pub(super) fn catch_sigint() {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
     extern "C" fn on_sigint(_: nix::libc::c_int) {
         perf::request_stop();

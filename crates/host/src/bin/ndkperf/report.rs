@@ -327,6 +327,8 @@ fn mode_json(r: &ModeRun, base: &Baselines, c: &Ctx) -> Value {
             "qps": d.qps,
             "connected": d.connected,
             "failed": d.failed,
+            "window": d.window,
+            "max_connecting": d.max_connecting,
             "create_s": d.create.as_secs_f64(),
             "connect_phase_s": d.connect_phase.as_secs_f64(),
             "teardown_phase_s": d.teardown_phase.as_secs_f64(),
