@@ -450,6 +450,16 @@ static RELEASE: Mutex<Vec<(usize, Release)>> = Mutex::new(Vec::new());
 
 /// OpenNDKAdapterHandler, at PASSIVE_LEVEL, as NDIS does for a consumer.
 pub fn open_ndk() -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
+    open_ndk_as(true)
+}
+
+/// OpenNDKAdapterHandler called even while NDIS believes NDK disabled (a
+/// race NDIS's own check cannot close: the provider must refuse by itself).
+pub fn open_ndk_unchecked() -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
+    open_ndk_as(false)
+}
+
+fn open_ndk_as(check_enabled: bool) -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
     let (open, ctx, enabled) = {
         let s = stack();
         (
@@ -462,7 +472,7 @@ pub fn open_ndk() -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
         crate::breach!("host: no OpenNDKAdapterHandler registered");
         return Err(NDIS_STATUS_NOT_SUPPORTED);
     };
-    if !enabled {
+    if check_enabled && !enabled {
         // NDIS opens only an enabled provider.
         return Err(NDIS_STATUS_ADAPTER_NOT_READY);
     }

@@ -135,6 +135,10 @@ pub(super) unsafe extern "system" fn filter_attach(
         s.phys_mac = [mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]];
         s.wire = Some(pool);
         s.filter_running = false;
+        // A datagram path: NDK may be enabled (state.rs).
+        if s.ndk.set_path(true) {
+            kick_maintenance(s);
+        }
     });
     NDIS_STATUS_SUCCESS
 }
@@ -144,6 +148,11 @@ pub(super) unsafe extern "system" fn filter_detach(_ctx: NDIS_HANDLE) {
         s.filter = null_mut();
         s.filter_running = false;
         s.neighbors.clear();
+        // No datagram path: NDK is disabled (NetEventNDKDisable from the
+        // work item; NDIS has the consumers close everything, state.rs).
+        if s.ndk.set_path(false) {
+            kick_maintenance(s);
+        }
         s.wire.take()
     });
     if let Some(mut p) = pool {

@@ -100,7 +100,7 @@ struct Shell {
     refresh: bool,
     maintenance: NDIS_HANDLE,
     maintenance_queued: bool,
-    pnp: Option<PnpEvent>,
+    maintenance_running: bool,
     io: *mut IoBlock,
 }
 
@@ -140,7 +140,7 @@ impl Shell {
             refresh: false,
             maintenance: null_mut(),
             maintenance_queued: false,
-            pnp: None,
+            maintenance_running: false,
             io: null_mut(),
         }
     }

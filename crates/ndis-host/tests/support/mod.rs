@@ -1,6 +1,8 @@
 //! Frames and the machine configuration the NDIS host tests share.
 #![allow(dead_code)]
 
+pub mod ndk;
+
 use std::net::{IpAddr, Ipv4Addr};
 
 use ndis_host::machine::Config;
