@@ -178,6 +178,8 @@ const SIN_LEN: ULONG = size_of::<SOCKADDR_IN>() as ULONG;
 /// (MDL->Next).
 pub struct Memory {
     pub bufs: Vec<Box<[u8]>>,
+    /// Boxed: the chain links their addresses, which must not move.
+    #[allow(clippy::vec_box)]
     pub mdls: Vec<Box<Mdl>>,
 }
 
