@@ -144,6 +144,24 @@ pub fn bytes_of<T: Copy>(v: &T) -> &[u8] {
     unsafe { core::slice::from_raw_parts((v as *const T).cast::<u8>(), core::mem::size_of::<T>()) }
 }
 
+/// RoCE path MTU when the bound NIC's MTU is unknown (GetIfEntry2
+/// failed): `*NetworkDirectRoCEFrameSize`'s required default, 1024, which
+/// a standard 1500-byte Ethernet link carries.
+pub const DEFAULT_ROCE_MTU: u32 = 1024;
+
+/// The RoCE path MTU for the NIC the filter binds, from its IP MTU
+/// (MIB_IF_ROW2.Mtu): the largest IB MTU whose RoCEv2 packets fit
+/// (`roce::framing::path_mtu_for_link`; IPv4, the only family the shell
+/// carries). Unknown: [`DEFAULT_ROCE_MTU`]; a link too small for even
+/// 256-byte payloads (none that carries IPv4, whose MTU is at least 576)
+/// gets 256.
+pub fn roce_path_mtu(link_mtu: Option<u32>) -> u32 {
+    match link_mtu {
+        None => DEFAULT_ROCE_MTU,
+        Some(m) => roce::framing::path_mtu_for_link(m, false).unwrap_or(256),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +261,16 @@ mod tests {
         let m = interrupt_moderation();
         assert_eq!(m.InterruptModeration, NdisInterruptModerationNotSupported);
         assert_eq!(bytes_of(&m).len(), 12);
+    }
+
+    #[test]
+    fn the_roce_path_mtu_follows_the_nics_mtu() {
+        assert_eq!(roce_path_mtu(None), 1024);
+        assert_eq!(roce_path_mtu(Some(1500)), 1024);
+        assert_eq!(roce_path_mtu(Some(9014)), 4096);
+        assert_eq!(roce_path_mtu(Some(4000)), 2048);
+        assert_eq!(roce_path_mtu(Some(1000)), 512);
+        assert_eq!(roce_path_mtu(Some(576)), 512);
+        assert_eq!(roce_path_mtu(Some(68)), 256);
     }
 }

@@ -58,6 +58,8 @@
 //!   and give the ndkrs adapter an IP address on that NIC's subnet.
 //!   `*NetworkDirect` (default 1) turns NDK on and off.
 #![no_std]
+// Every unsafe block names the invariant it relies on (`// SAFETY:`).
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(
     not(test),
     deny(

@@ -866,6 +866,28 @@ pub unsafe extern "system" fn FreeMibTable(p: PVOID) {
     }
 }
 
+/// GetIfEntry2 calls the shell made (the bound NIC's MTU).
+pub static IF_ENTRY_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn GetIfEntry2(row: *mut MIB_IF_ROW2) -> NTSTATUS {
+    irql::require_eq(PASSIVE_LEVEL, "GetIfEntry2");
+    IF_ENTRY_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: the caller's row.
+    let r = unsafe { &mut *row };
+    let (nic, mtu) = {
+        let s = stack::stack();
+        (s.nic_luid, s.nic_mtu)
+    };
+    if r.InterfaceLuid != nic {
+        return 0xC000_0225_u32 as i32; // STATUS_NOT_FOUND
+    }
+    r.Mtu = mtu;
+    r.Type = 6; // IF_TYPE_ETHERNET_CSMACD
+    r.PhysicalAddressLength = 6;
+    0
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn ResolveIpNetEntry2(
     row: *mut MIB_IPNET_ROW2,

@@ -27,6 +27,8 @@ pub struct Config {
     pub nic_luid: u64,
     pub nic_mac: [u8; 6],
     pub nic_ip: IpAddr,
+    /// The NIC's IP MTU (1500: standard Ethernet).
+    pub nic_mtu: u32,
     /// What ResolveIpNetEntry2 answers.
     pub neighbors: Vec<(IpAddr, [u8; 6])>,
 }
@@ -43,6 +45,11 @@ pub fn filter_install_missing() -> bool {
     FILTER_MISSING.load(Ordering::SeqCst)
 }
 
+/// The NIC's MTU changes (the next restart of its stack shows it).
+pub fn set_nic_mtu(mtu: u32) {
+    stack().nic_mtu = mtu;
+}
+
 /// The driver object NDIS fills in (opaque to the shell).
 static DRIVER_OBJECT: Mutex<[u64; 64]> = Mutex::new([0; 64]);
 
@@ -51,6 +58,8 @@ pub fn boot(cfg: &Config) -> NTSTATUS {
     {
         let mut s = stack();
         s.luid = cfg.luid;
+        s.nic_luid = cfg.nic_luid;
+        s.nic_mtu = cfg.nic_mtu;
         s.addresses = vec![(cfg.luid, cfg.ip), (cfg.nic_luid, cfg.nic_ip)];
         s.neighbors = cfg.neighbors.clone();
         // The INF's defaults (inf/ndkrs.inx).
@@ -161,6 +170,16 @@ fn restart(filter: bool) -> NDIS_STATUS {
 /// Pauses the adapter or the filter module and waits (bounded) for the
 /// pause to complete.
 pub fn pause(filter: bool) -> NDIS_STATUS {
+    if filter {
+        // NDIS pauses a stack from the top: the protocols above the filter
+        // first, each pause complete only once its sends completed; so no
+        // overlying send is outstanding when FilterPause is called ("Pausing
+        // a Filter Module", "Pausing an Adapter").
+        settle();
+        if !stack::wait_until(BOUND, |s| s.seen.phys_completed == s.seen.phys_sent) {
+            crate::breach!("TCP/IP's sends through the filter did not complete within {BOUND:?}");
+        }
+    }
     let (f, ctx) = {
         let mut s = stack();
         let f = if filter {
@@ -222,11 +241,13 @@ pub fn attach_filter(cfg: &Config) -> NDIS_STATUS {
     // SAFETY: the block is larger than the declared prefix.
     unsafe {
         (*p).Header = NDIS_OBJECT_HEADER {
-            Type: 0x8C,
+            // NDIS_OBJECT_TYPE_FILTER_ATTACH_PARAMETERS (ntddndis.h).
+            Type: 0x99,
             Revision: 3,
             Size: 0xF0,
         };
         (*p).NetLuid = cfg.nic_luid;
+        (*p).BaseMiniportNetLuid = cfg.nic_luid;
         (*p).MiniportMediaType = NdisMedium802_3;
         (*p).MacAddressLength = 6;
         let mac = &mut (*p).CurrentMacAddress;
@@ -450,6 +471,16 @@ static RELEASE: Mutex<Vec<(usize, Release)>> = Mutex::new(Vec::new());
 
 /// OpenNDKAdapterHandler, at PASSIVE_LEVEL, as NDIS does for a consumer.
 pub fn open_ndk() -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
+    open_ndk_as(true)
+}
+
+/// OpenNDKAdapterHandler called even while NDIS believes NDK disabled (a
+/// race NDIS's own check cannot close: the provider must refuse by itself).
+pub fn open_ndk_unchecked() -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
+    open_ndk_as(false)
+}
+
+fn open_ndk_as(check_enabled: bool) -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
     let (open, ctx, enabled) = {
         let s = stack();
         (
@@ -462,7 +493,7 @@ pub fn open_ndk() -> Result<*mut NDK_ADAPTER, NDIS_STATUS> {
         crate::breach!("host: no OpenNDKAdapterHandler registered");
         return Err(NDIS_STATUS_NOT_SUPPORTED);
     };
-    if !enabled {
+    if check_enabled && !enabled {
         // NDIS opens only an enabled provider.
         return Err(NDIS_STATUS_ADAPTER_NOT_READY);
     }

@@ -92,6 +92,9 @@ pub struct Stack {
     /// The virtual adapter's NET_LUID and addresses; the neighbors
     /// ResolveIpNetEntry2 knows.
     pub luid: u64,
+    /// The emulated NIC's NET_LUID and IP MTU (what GetIfEntry2 answers).
+    pub nic_luid: u64,
+    pub nic_mtu: u32,
     pub addresses: Vec<(u64, std::net::IpAddr)>,
     pub neighbors: Vec<(std::net::IpAddr, [u8; 6])>,
     /// The adapter's registry keywords (integers) NdisReadConfiguration
@@ -495,10 +498,14 @@ fn receive(frames: Vec<Vec<u8>>, resources: bool) {
     // SAFETY: the filter's registered receive handler.
     let Some(f) = (unsafe { as_fn::<ReceiveFn>(handler) }).filter(|_| running) else {
         // Bypassed (or the module is not running): straight up.
-        let s = &mut stack().seen;
-        s.phys_rx.extend(frames);
-        s.nic_returned += nbls.len();
-        drop(stack());
+        // (One guard, dropped here: `&mut stack().seen` would keep its
+        // temporary guard to the end of the block, and the next lock of the
+        // stack on this thread would deadlock.)
+        {
+            let mut s = stack();
+            s.seen.phys_rx.extend(frames);
+            s.seen.nic_returned += nbls.len();
+        }
         for n in nbls {
             host_nbl_free(n, "receive (bypassed)", NIC);
         }

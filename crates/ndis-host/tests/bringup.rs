@@ -60,15 +60,26 @@ fn bring_up_traffic_and_teardown_keep_the_ndis_contract() {
 
     // The adapter, then the filter on the NIC.
     assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
+    // No datagram path before the filter attaches: NDK disabled, then
+    // enabled by NetEventNDKEnable once it does.
     assert_eq!(
         stack::stack().ndk_attrs,
-        Some(true),
-        "NDK attributes: enabled"
+        Some(false),
+        "NDK attributes: disabled without a filter"
     );
     assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
     assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
     assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
     machine::settle();
+    check(
+        stack::stack().seen.pnp == [ndis_host::NET_EVENT_NDK_ENABLE],
+        || {
+            format!(
+                "events after the filter attached: {:?}",
+                stack::stack().seen.pnp
+            )
+        },
+    );
 
     // Every OID the adapter lists as supported answers a query or a set
     // (NDIS queries the list, then uses it).

@@ -394,6 +394,35 @@ fn user() {
         NumEntries,
         Table
     );
+    size!("user", MIB_IF_ROW2, "MIB_IF_ROW2");
+    offset!(
+        "user",
+        MIB_IF_ROW2,
+        "MIB_IF_ROW2",
+        InterfaceLuid,
+        InterfaceIndex,
+        InterfaceGuid,
+        Alias,
+        Description,
+        PhysicalAddressLength,
+        PhysicalAddress,
+        PermanentPhysicalAddress,
+        Mtu,
+        Type,
+        TunnelType,
+        MediaType,
+        PhysicalMediumType,
+        AccessType,
+        DirectionType,
+        InterfaceAndOperStatusFlags,
+        OperStatus,
+        AdminStatus,
+        MediaConnectState,
+        NetworkGuid,
+        ConnectionType,
+        TransmitLinkSpeed,
+        ReceiveLinkSpeed
+    );
     size!("user", MIB_IPNET_ROW2, "MIB_IPNET_ROW2");
     offset!(
         "user",

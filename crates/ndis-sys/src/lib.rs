@@ -39,6 +39,8 @@
 //! MmGetMdlVirtualAddress, MmGetMdlByteCount, NET_BUFFER_LIST_NEXT_NBL, …)
 //! are small Rust functions here.
 #![no_std]
+// Every unsafe block names the invariant it relies on (`// SAFETY:`).
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![allow(
     non_camel_case_types,
     non_snake_case,
@@ -707,6 +709,7 @@ const _: () = {
 /// # Safety
 /// `nb` is a valid NET_BUFFER.
 pub unsafe fn NET_BUFFER_DATA_LENGTH(nb: *const NET_BUFFER) -> ULONG {
+    // SAFETY: the caller passes a valid NET_BUFFER (the contract above).
     unsafe { (*nb).DataLength as ULONG }
 }
 
@@ -746,6 +749,7 @@ pub unsafe fn NET_BUFFER_LIST_NEXT_NBL(nbl: *mut NET_BUFFER_LIST) -> *mut NET_BU
     if nbl.is_null() {
         nbl
     } else {
+        // SAFETY: non-null, so a valid NET_BUFFER_LIST (the contract).
         unsafe { (*nbl).Next }
     }
 }
@@ -788,6 +792,7 @@ pub const KernelMode: i8 = 0;
 /// # Safety
 /// `mdl` is a valid MDL.
 pub unsafe fn MmGetMdlVirtualAddress(mdl: *const MDL) -> usize {
+    // SAFETY: the caller passes a valid MDL (the contract above).
     unsafe { ((*mdl).StartVa as usize).wrapping_add((*mdl).ByteOffset as usize) }
 }
 
@@ -796,6 +801,7 @@ pub unsafe fn MmGetMdlVirtualAddress(mdl: *const MDL) -> usize {
 /// # Safety
 /// `mdl` is a valid MDL.
 pub unsafe fn MmGetMdlByteCount(mdl: *const MDL) -> ULONG {
+    // SAFETY: the caller passes a valid MDL (the contract above).
     unsafe { (*mdl).ByteCount }
 }
 
@@ -805,6 +811,9 @@ pub unsafe fn MmGetMdlByteCount(mdl: *const MDL) -> ULONG {
 /// # Safety
 /// `mdl` describes locked pages; IRQL <= DISPATCH_LEVEL.
 pub unsafe fn MmGetSystemAddressForMdlSafe(mdl: *mut MDL, priority: u32) -> PVOID {
+    // SAFETY: a valid MDL of locked pages at IRQL <= DISPATCH_LEVEL (the
+    // contract above): its flags and mapping are read, or its pages mapped
+    // by MmMapLockedPagesSpecifyCache, which takes exactly that.
     unsafe {
         if (*mdl).MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
             (*mdl).MappedSystemVa
@@ -1066,6 +1075,57 @@ const _: () = {
     assert!(offset_of!(R, State) == 0x4C);
     assert!(size_of::<R>() == 0x58);
 };
+/// `MIB_IF_ROW2` (netioapi.h): one interface's row; the shell reads the
+/// bound NIC's `Mtu` (GetIfEntry2). Members in the header's order through
+/// ConnectionType, then the link speeds and the 18 ULONG64 counters as an
+/// array. x64 size 0x548; size and named offsets checked against
+/// mingw-w64's netioapi.h in CI (.ci/layouts/check.sh).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MIB_IF_ROW2 {
+    pub InterfaceLuid: NET_LUID,
+    pub InterfaceIndex: NET_IFINDEX,
+    pub InterfaceGuid: [u32; 4],
+    pub Alias: [u16; 257],
+    pub Description: [u16; 257],
+    pub PhysicalAddressLength: ULONG,
+    pub PhysicalAddress: [UCHAR; 32],
+    pub PermanentPhysicalAddress: [UCHAR; 32],
+    pub Mtu: ULONG,
+    pub Type: u32,
+    pub TunnelType: u32,
+    pub MediaType: u32,
+    pub PhysicalMediumType: u32,
+    pub AccessType: u32,
+    pub DirectionType: u32,
+    pub InterfaceAndOperStatusFlags: UCHAR,
+    pub OperStatus: u32,
+    pub AdminStatus: u32,
+    pub MediaConnectState: u32,
+    pub NetworkGuid: [u32; 4],
+    pub ConnectionType: u32,
+    pub TransmitLinkSpeed: u64,
+    pub ReceiveLinkSpeed: u64,
+    /// InOctets .. OutQLen.
+    pub Counters: [u64; 18],
+}
+impl core::fmt::Debug for MIB_IF_ROW2 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MIB_IF_ROW2")
+            .field("InterfaceLuid", &self.InterfaceLuid)
+            .field("Mtu", &self.Mtu)
+            .finish_non_exhaustive()
+    }
+}
+const _: () = {
+    type R = MIB_IF_ROW2;
+    assert!(offset_of!(R, Alias) == 0x1C);
+    assert!(offset_of!(R, PhysicalAddressLength) == 0x420);
+    assert!(offset_of!(R, Mtu) == 0x464);
+    assert!(offset_of!(R, OperStatus) == 0x484);
+    assert!(offset_of!(R, TransmitLinkSpeed) == 0x4A8);
+    assert!(size_of::<R>() == 0x548);
+};
 /// `NL_NEIGHBOR_STATE` (nldef.h): Unreachable 0, Incomplete 1, Probe 2,
 /// Delay 3, Stale 4, Reachable 5, Permanent 6.
 pub const NlnsReachable: u32 = 5;
@@ -1260,6 +1320,8 @@ unsafe extern "system" {
         Row: *mut MIB_IPNET_ROW2,
         SourceAddress: *const SOCKADDR_INET,
     ) -> NTSTATUS;
+    /// Fills `Row` for the interface its InterfaceLuid names.
+    pub fn GetIfEntry2(Row: *mut MIB_IF_ROW2) -> NTSTATUS;
 }
 
 /// `POOL_FLAG_NON_PAGED` for ExAllocatePool2.

@@ -181,6 +181,27 @@ pub fn open_udp(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Result<Open
     })
 }
 
+/// The IB MTUs a RoCE path can use (IBA Vol 1 §9.7.5.1.5), largest first.
+pub const IB_MTUS: [u32; 5] = [4096, 2048, 1024, 512, 256];
+
+/// Bytes a RoCEv2 data packet adds around its payload inside the link's
+/// IP MTU: IP header (20 for IPv4, 40 for IPv6), UDP 8, BTH 12, the largest
+/// extended headers a payload-carrying RC packet has (RETH 16 and ImmDt 4:
+/// RDMA WRITE Only with Immediate; IBA Vol 1 §9.2, Annex A17), ICRC 4.
+pub const fn roce_overhead(ipv6: bool) -> u32 {
+    (if ipv6 { 40 } else { 20 }) + 8 + 12 + 16 + 4 + 4
+}
+
+/// The largest IB MTU whose RoCEv2 packets fit in a link whose IP MTU is
+/// `link_mtu` bytes (the MTU an interface reports: 1500 for standard
+/// Ethernet), or `None` if not even 256 fits. 1500 gives 1024 and 9000
+/// gives 4096, as Linux rxe derives its port's active MTU from its
+/// netdev's (drivers/infiniband/sw/rxe/rxe.c `rxe_set_mtu`).
+pub fn path_mtu_for_link(link_mtu: u32, ipv6: bool) -> Option<u32> {
+    let room = link_mtu.checked_sub(roce_overhead(ipv6))?;
+    IB_MTUS.into_iter().find(|&m| m <= room)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +288,21 @@ mod tests {
         );
         assert!(open_ip(&[0x45]).is_err());
         assert!(open_udp(v4, "10.0.0.2:4791".parse().unwrap(), &[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn link_mtus_give_the_largest_ib_mtu_that_fits() {
+        assert_eq!(path_mtu_for_link(1500, false), Some(1024));
+        assert_eq!(path_mtu_for_link(1500, true), Some(1024));
+        assert_eq!(path_mtu_for_link(9000, false), Some(4096));
+        assert_eq!(path_mtu_for_link(u32::MAX, true), Some(4096));
+        // 2048 + 64 bytes of IPv4 RoCEv2 overhead: exactly fits.
+        assert_eq!(path_mtu_for_link(2112, false), Some(2048));
+        assert_eq!(path_mtu_for_link(2111, false), Some(1024));
+        assert_eq!(path_mtu_for_link(2111 + 20, true), Some(1024));
+        assert_eq!(path_mtu_for_link(2112 + 20, true), Some(2048));
+        assert_eq!(path_mtu_for_link(256 + 64, false), Some(256));
+        assert_eq!(path_mtu_for_link(256 + 63, false), None);
+        assert_eq!(path_mtu_for_link(0, false), None);
     }
 }

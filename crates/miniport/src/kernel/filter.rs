@@ -5,8 +5,11 @@
 
 use super::*;
 
-/// Sends what the engine has, up to one pool's worth per run.
-pub(super) fn pump(adapter: *mut NDK_ADAPTER) {
+/// Sends what the engine has, up to one pool's worth per run; true when
+/// it stopped at that bound with datagrams perhaps left (run again). With
+/// no running filter or no free slot it stops: FilterRestart and send
+/// completions wake the engine again.
+pub(super) fn pump(adapter: *mut NDK_ADAPTER) -> bool {
     for _ in 0..SLOTS {
         let Some((slot, buf, nbl, filter)) = SHELL.with(|s| {
             if !s.filter_running {
@@ -17,15 +20,15 @@ pub(super) fn pump(adapter: *mut NDK_ADAPTER) {
             // SAFETY: slot `i` was just taken.
             Some((i, unsafe { pool.buf(i) }, pool.nbl(i), s.filter))
         }) else {
-            return;
+            return false;
         };
         let Some(room) = buf.get_mut(frame::ETH_HEADER..) else {
             give_back_wire(slot);
-            return;
+            return false;
         };
         let Some(t) = io::poll_transmit(adapter, room) else {
             give_back_wire(slot);
-            return;
+            return false;
         };
         let (start, end) = (t.sealed.ip_start, frame::ETH_HEADER + t.sealed.end);
         let dst = t.dst.ip();
@@ -77,6 +80,7 @@ pub(super) fn pump(adapter: *mut NDK_ADAPTER) {
             );
         }
     }
+    true
 }
 
 // --------------------------------------------------------------- filter
@@ -130,11 +134,18 @@ pub(super) unsafe extern "system" fn filter_attach(
         unsafe { pool.free() };
         return status;
     }
+    let link_mtu = nic_mtu(base_luid);
     SHELL.with(|s| {
         s.filter = handle;
+        s.nic_luid = base_luid;
+        s.link_mtu = link_mtu;
         s.phys_mac = [mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]];
         s.wire = Some(pool);
         s.filter_running = false;
+        // A datagram path: NDK may be enabled (state.rs).
+        if s.ndk.set_path(true) {
+            kick_maintenance(s);
+        }
     });
     NDIS_STATUS_SUCCESS
 }
@@ -144,6 +155,11 @@ pub(super) unsafe extern "system" fn filter_detach(_ctx: NDIS_HANDLE) {
         s.filter = null_mut();
         s.filter_running = false;
         s.neighbors.clear();
+        // No datagram path: NDK is disabled (NetEventNDKDisable from the
+        // work item; NDIS has the consumers close everything, state.rs).
+        if s.ndk.set_path(false) {
+            kick_maintenance(s);
+        }
         s.wire.take()
     });
     if let Some(mut p) = pool {
@@ -152,11 +168,39 @@ pub(super) unsafe extern "system" fn filter_detach(_ctx: NDIS_HANDLE) {
     }
 }
 
+/// The IP MTU of the interface `luid` names (PASSIVE_LEVEL: GetIfEntry2).
+/// The row (1352 bytes) lives in pool, not on the kernel stack.
+pub(super) fn nic_mtu(luid: NET_LUID) -> Option<u32> {
+    let layout = core::alloc::Layout::new::<MIB_IF_ROW2>();
+    // SAFETY: a non-zero-sized layout; all-zero is a valid MIB_IF_ROW2
+    // (integers and arrays of them).
+    let row = unsafe { alloc::alloc::alloc_zeroed(layout) }.cast::<MIB_IF_ROW2>();
+    if row.is_null() {
+        return None;
+    }
+    // SAFETY: the fresh row; PASSIVE (FilterAttach, FilterRestart); the row
+    // names the interface and is filled during the call, then freed with
+    // the layout it was allocated with.
+    unsafe {
+        (*row).InterfaceLuid = luid;
+        let st = GetIfEntry2(row);
+        let mtu = (*row).Mtu;
+        alloc::alloc::dealloc(row.cast(), layout);
+        (st >= 0 && mtu != 0).then_some(mtu)
+    }
+}
+
 pub(super) unsafe extern "system" fn filter_restart(
     _ctx: NDIS_HANDLE,
     _params: PVOID,
 ) -> NDIS_STATUS {
+    // The NIC's MTU may have changed while the stack was paused.
+    let luid = SHELL.with(|s| s.nic_luid);
+    let link_mtu = nic_mtu(luid);
     SHELL.with(|s| {
+        if link_mtu.is_some() {
+            s.link_mtu = link_mtu;
+        }
         s.filter_running = true;
         s.refresh = true;
         kick_maintenance(s);

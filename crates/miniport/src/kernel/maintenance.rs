@@ -9,8 +9,10 @@ use super::*;
 pub(super) unsafe extern "system" fn maintenance(_context: PVOID, _handle: NDIS_HANDLE) {
     let (pnp, resolve, refresh, miniport, luid) = SHELL.with(|s| {
         s.maintenance_queued = false;
+        s.maintenance_running = true;
         (
-            s.pnp.take(),
+            // A halting adapter (no miniport handle) signals nothing.
+            s.ndk.take_event().filter(|_| !s.miniport.is_null()),
             s.resolving,
             core::mem::take(&mut s.refresh),
             s.miniport,
@@ -65,11 +67,12 @@ pub(super) unsafe extern "system" fn maintenance(_context: PVOID, _handle: NDIS_
         });
     }
     SHELL.with(|s| {
-        if s.pnp.is_some() || s.refresh {
+        if s.ndk.event_pending() || s.refresh {
             kick_maintenance(s);
         }
     });
     wake_engine();
+    SHELL.with(|s| s.maintenance_running = false);
 }
 
 pub(super) fn unsafe_zeroed_row() -> MIB_IPNET_ROW2 {

@@ -54,14 +54,15 @@ pub(super) unsafe extern "system" fn initialize(
     };
     // SAFETY: PASSIVE, the miniport's own handle.
     let keyword = crate::binding::network_direct(unsafe { read_integer(miniport, NETWORK_DIRECT) });
-    SHELL.with(|s| {
+    let ndk_enabled = SHELL.with(|s| {
         s.miniport = miniport;
         s.luid = luid;
         s.virt_mac = virt_mac;
-        s.ndk = NdkState::new(keyword);
         s.up = Some(up);
         s.maintenance = work;
         s.io = io;
+        // Enabled only with a datagram path (state.rs).
+        s.ndk.initialize(keyword)
     });
 
     let mut reg = NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
@@ -137,7 +138,7 @@ pub(super) unsafe extern "system" fn initialize(
                 Revision: NDIS_MINIPORT_ADAPTER_NDK_ATTRIBUTES_REVISION_1,
                 Size: NDIS_SIZEOF_MINIPORT_ADAPTER_NDK_ATTRIBUTES_REVISION_1,
             },
-            Enabled: u8::from(keyword),
+            Enabled: u8::from(ndk_enabled),
             NdkCapabilities: null_mut(),
         },
     }));
@@ -178,6 +179,12 @@ pub(super) unsafe extern "system" fn halt(_ctx: NDIS_HANDLE, _action: u32) {
         s.miniport = null_mut();
         r
     });
+    // A work item queued before (say an NDK event after a filter detach)
+    // runs to its end first: it sees no miniport and signals nothing (the
+    // adapter is going; NDIS closed its NDK adapters before the halt).
+    while SHELL.with(|s| s.maintenance_queued || s.maintenance_running) {
+        core::hint::spin_loop();
+    }
     // SAFETY: PASSIVE; NDIS closed every NDK adapter before halting, all
     // indications returned (the miniport was paused).
     unsafe {

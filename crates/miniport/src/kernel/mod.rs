@@ -66,8 +66,6 @@ const MAX_IPS: usize = 8;
 /// MTU the virtual adapter reports (its IP stack's frames are bridged
 /// onto the physical NIC, so they must fit a standard Ethernet MTU).
 const MTU: u32 = 1500;
-/// RoCE path MTU: `*NetworkDirectRoCEFrameSize`'s required default (1024).
-const ROCE_MTU: u32 = 1024;
 /// The NDIS version the miniport and the filter register with (6.30:
 /// the first with NDK).
 const NDIS_MAJOR: u8 = 6;
@@ -90,6 +88,10 @@ struct Shell {
     up_pause_pending: bool,
     filter: NDIS_HANDLE,
     phys_mac: [u8; 6],
+    /// The bound NIC's NET_LUID and IP MTU (GetIfEntry2), read at attach
+    /// and at every restart (an MTU change restarts the NIC's stack).
+    nic_luid: NET_LUID,
+    link_mtu: Option<u32>,
     filter_running: bool,
     wire: Option<Pool>,
     wire_pause_pending: bool,
@@ -100,8 +102,12 @@ struct Shell {
     refresh: bool,
     maintenance: NDIS_HANDLE,
     maintenance_queued: bool,
-    pnp: Option<PnpEvent>,
+    maintenance_running: bool,
     io: *mut IoBlock,
+    /// Engine DPCs running (kick and timer); a wake meanwhile sets
+    /// `rewake` instead of queuing the kick.
+    dpc_active: u32,
+    rewake: bool,
 }
 
 impl Shell {
@@ -120,6 +126,8 @@ impl Shell {
             up_pause_pending: false,
             filter: null_mut(),
             phys_mac: [0; 6],
+            nic_luid: 0,
+            link_mtu: None,
             filter_running: false,
             wire: None,
             wire_pause_pending: false,
@@ -140,8 +148,10 @@ impl Shell {
             refresh: false,
             maintenance: null_mut(),
             maintenance_queued: false,
-            pnp: None,
+            maintenance_running: false,
             io: null_mut(),
+            dpc_active: 0,
+            rewake: false,
         }
     }
 

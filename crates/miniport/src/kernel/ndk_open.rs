@@ -115,6 +115,9 @@ pub(super) unsafe extern "system" fn close_ndk_adapter(
 }
 
 pub(super) fn config(addresses: Vec<IpAddr>, luid: NET_LUID) -> ndk::provider::ProviderConfig {
+    // The engine's path MTU is fixed when it opens: a changed NIC MTU
+    // applies from the next open after every consumer closed.
+    let path_mtu = crate::binding::roce_path_mtu(SHELL.with(|s| s.link_mtu));
     ndk::provider::ProviderConfig {
         device: roce::device::DeviceConfig {
             ip_mode: roce::framing::IpMode::Raw,
@@ -128,7 +131,7 @@ pub(super) fn config(addresses: Vec<IpAddr>, luid: NET_LUID) -> ndk::provider::P
             luid ^ now().as_nanos() ^ ENTROPY.load(core::sync::atomic::Ordering::Relaxed),
         ),
         addresses,
-        path_mtu: ROCE_MTU,
+        path_mtu,
         version: ndkpi::NDK_VERSION_1_2,
         limits: ndk::provider::Limits::default(),
     }

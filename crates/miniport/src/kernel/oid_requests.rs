@@ -129,9 +129,8 @@ pub(super) fn set(oid: NDIS_OID, buf: &[u8]) -> (NDIS_STATUS, usize, usize) {
         OID_NDK_SET_STATE => match oids::read_set_state(buf) {
             Ok(enable) => SHELL.with(|s| {
                 let (status, event) = s.ndk.set(enable);
-                if let Some(e) = event {
+                if event {
                     // Never from inside MiniportOidRequest: a work item.
-                    s.pnp = Some(e);
                     kick_maintenance(s);
                 }
                 (status, 1, 0)

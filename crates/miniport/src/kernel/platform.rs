@@ -92,6 +92,16 @@ impl Platform for KernelPlatform {
     }
 
     fn wake(&self) {
+        // The engine calls this after every call, the DPC's own
+        // handle_timeout included: while the DPC runs, a wake is noted and
+        // the DPC runs again only if one came after its pump started
+        // (else it would requeue itself forever: a DPC storm).
+        if SHELL.with(|s| {
+            s.rewake = true;
+            s.dpc_active != 0
+        }) {
+            return;
+        }
         // SAFETY: an initialised DPC; queuing an already queued DPC is a
         // no-op.
         unsafe { KeInsertQueueDpc(ptr::addr_of_mut!((*self.io).kick), null_mut(), null_mut()) };
@@ -188,13 +198,21 @@ pub(super) unsafe extern "system" fn engine_dpc(
     timer: PVOID,
     _: PVOID,
 ) {
-    let Some(adapter) = SHELL.with(|s| s.enter()) else {
+    let Some(adapter) = SHELL.with(|s| {
+        let a = s.enter()?;
+        s.dpc_active += 1;
+        Some(a)
+    }) else {
         return;
     };
     // Both DPCs run the due timers: a kick may find them due too.
     let _ = (context, timer);
     io::handle_timeout(adapter);
-    pump(adapter);
+    // What the timers queued, the pump sends; a wake from here on (a
+    // consumer's post on another processor, a loopback datagram's answer)
+    // needs another run.
+    SHELL.with(|s| s.rewake = false);
+    let more = pump(adapter);
     if let Some(deadline) = io::poll_timeout(adapter) {
         let io = SHELL.with(|s| s.io);
         let wait = deadline.as_nanos().saturating_sub(now().as_nanos()) / 100;
@@ -211,7 +229,14 @@ pub(super) unsafe extern "system" fn engine_dpc(
             };
         }
     }
+    let again = SHELL.with(|s| {
+        s.dpc_active = s.dpc_active.saturating_sub(1);
+        more || core::mem::take(&mut s.rewake)
+    });
     leave();
+    if again {
+        wake_engine();
+    }
 }
 
 pub(super) fn wake_engine() {

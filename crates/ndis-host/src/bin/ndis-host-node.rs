@@ -122,6 +122,7 @@ fn run(role: &str, me: usize, peer: usize, port: u16, peer_port: u16) -> Result<
         nic_luid: 0x0006_0000_0200_0010 + me as u64,
         nic_mac: nic_mac(me),
         nic_ip: IpAddr::V4(nic_ip(me)),
+        nic_mtu: 1500,
         neighbors: vec![(IpAddr::V4(ip(peer)), nic_mac(peer))],
     };
     // The wire.

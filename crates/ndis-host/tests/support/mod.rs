@@ -1,6 +1,8 @@
 //! Frames and the machine configuration the NDIS host tests share.
 #![allow(dead_code)]
 
+pub mod ndk;
+
 use std::net::{IpAddr, Ipv4Addr};
 
 use ndis_host::machine::Config;
@@ -16,6 +18,7 @@ pub fn config(ip: Ipv4Addr, nic_ip: Ipv4Addr, peer: Ipv4Addr) -> Config {
         nic_luid: 0x0006_0000_0200_0003,
         nic_mac: NIC_MAC,
         nic_ip: IpAddr::V4(nic_ip),
+        nic_mtu: 1500,
         neighbors: vec![(IpAddr::V4(peer), PEER_MAC)],
     }
 }
