@@ -11,24 +11,8 @@
 use std::io;
 use std::net::IpAddr;
 
-/// The IB MTUs a RoCE path can use (IBA Vol 1 §9.7.5.1.5), largest first.
-pub const IB_MTUS: [u32; 5] = [4096, 2048, 1024, 512, 256];
-
-/// Bytes a RoCEv2 data packet adds around its payload: IP header (20 for
-/// IPv4, 40 for IPv6), UDP 8, BTH 12, the largest extended headers a
-/// payload-carrying RC packet has (RETH 16 and ImmDt 4: RDMA WRITE Only
-/// with Immediate; IBA Vol 1 §9.2, Annex A17), ICRC 4.
-pub const fn roce_overhead(ipv6: bool) -> u32 {
-    (if ipv6 { 40 } else { 20 }) + 8 + 12 + 16 + 4 + 4
-}
-
-/// The largest IB MTU whose packets fit in a link of `link_mtu` bytes
-/// (the IP MTU, as `ip link` shows it), or `None` if not even 256 fits.
-/// 1500 gives 1024 and 9000 gives 4096, as on rxe.
-pub fn path_mtu_for_link(link_mtu: u32, ipv6: bool) -> Option<u32> {
-    let room = link_mtu.checked_sub(roce_overhead(ipv6))?;
-    IB_MTUS.into_iter().find(|&m| m <= room)
-}
+/// The MTU arithmetic is the RoCE core's, shared with the Windows shell.
+pub use roce::framing::{IB_MTUS, path_mtu_for_link, roce_overhead};
 
 /// The interface holding a local address, and its MTU.
 #[derive(Debug, Clone, PartialEq, Eq)]
