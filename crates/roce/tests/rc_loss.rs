@@ -1,8 +1,8 @@
-//! Recovery from a single loss without the retransmit timer (IBA Vol 1
-//! 9.7.5 (responder: a PSN sequence error is answered with a NAK) and 9.7.6
-//! (requester: a sequence NAK, or a READ response whose PSN skips some,
-//! starts a go-back-N at once); Linux rxe_resp.c check_psn and
-//! rxe_comp.c check_psn / check_ack).
+//! Recovery from a loss without the retransmit timer (IBA Vol 1 ch. 9
+//! (NAKs, duplicates): a PSN sequence error is answered with one NAK; IBA
+//! Vol 1 ch. 9 (requester retry): a sequence NAK, or a READ response whose
+//! PSN skips some, starts a go-back-N at once; Linux rxe_resp.c check_psn
+//! and rxe_comp.c check_psn / check_ack).
 //!
 //! Two 64 KiB messages back to back (WRITE, or READ), MTU 1024 and 4096;
 //! one chosen packet is dropped the first time it is sent (or each of its
@@ -12,9 +12,10 @@
 //! all messages complete, data intact, within a few round trips of the
 //! same run without the loss.
 //!
-//! Not covered because nothing tells the requester: the last packet of
-//! the last message (or its ACK) lost with nothing sent after it; only the
-//! timer recovers that (IBA Vol 1 9.7.6; rxe does the same).
+//! When nothing tells the requester (the NAK lost, the resent packet lost
+//! again, the last packet of the last message or its ACK lost), its probe
+//! resends after a few round trips without progress instead of waiting
+//! for the ACK timeout as rxe does: those cases are bounded by the probe.
 
 mod rc_support;
 

@@ -226,22 +226,24 @@ impl Qp {
 
     /// How long the requester waits without progress before it resends
     /// from the oldest unacknowledged PSN on its own: twice the smoothed
-    /// round trip plus four deviations, at least [`PROBE_MIN`], doubled
-    /// for every probe since the last round-trip sample; `None`
-    /// when that is not shorter than the ACK timeout (or the timeout is
-    /// infinite, IBA Vol 1 9.7.6.1.1: then nothing is resent).
+    /// round trip plus four deviations, at least [`PROBE_MIN`], doubled for
+    /// every probe since the last round-trip sample; `None` when that is
+    /// not shorter than the ACK timeout, or the timeout is infinite (IBA
+    /// Vol 1 ch. 9 (requester retry): then nothing is resent).
     ///
     /// A loss that a sequence NAK or a READ response's PSN reveals is
-    /// resent at once (IBA Vol 1 9.7.6; Linux rxe_comp.c). What neither
-    /// reveals (the NAK itself lost, the resent packet lost again while
-    /// the responder stays silent for the rest of the gap as rxe_resp.c
-    /// check_psn does, or the last packets of a burst lost) would otherwise
-    /// wait the whole ACK timeout, about 2.1 s at the value CM negotiates.
-    /// A resend is always safe on RC: the responder re-acknowledges
-    /// duplicates and replays duplicate READs (IBA Vol 1 9.7.5.1.2). These
-    /// early resends do not spend the retry count, which counts ACK
-    /// timeouts; after [`PROBES`] of them without progress only the ACK
-    /// timeout acts, so a dead peer still fails on the IBA schedule.
+    /// resent at once (IBA Vol 1 ch. 9 (requester retry); Linux
+    /// rxe_comp.c). What neither reveals (the NAK itself lost, the resent
+    /// packet lost again while the responder stays silent for the rest of
+    /// the gap as Linux rxe_resp.c check_psn does, or the last packets of a
+    /// burst lost) would otherwise wait the whole ACK timeout, about 2.1 s
+    /// at the value CM negotiates. A resend is always safe on RC: the
+    /// responder re-acknowledges duplicates and replays duplicate READs
+    /// (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c). These early
+    /// resends do not spend the retry count, which counts ACK timeouts;
+    /// after [`PROBES`] of them without progress only the ACK timeout acts,
+    /// so a dead peer still fails on the IBA schedule. The smoothing is
+    /// RFC 6298 section 2's.
     pub(crate) fn probe_timeout(&self) -> Option<Duration> {
         let ack = self.attrs.ack_timeout()?;
         let d = if self.comp.srtt == 0 {
