@@ -11,6 +11,14 @@ use std::time::Duration;
 /// `0..=reorder_delay`. Jitter alone already reorders datagrams sent close
 /// together; `reorder` makes rare, large overtakes.
 ///
+/// With a `rate` (off by default), the direction is also a serial line of
+/// that many bits per second with an unbounded queue in front of it: a
+/// datagram of `n` bytes (counted with the 28 bytes of its IPv4 and UDP
+/// headers) occupies the line for `8 * (n + 28) / rate` seconds after the
+/// previous one leaves it, and its delay starts when its last bit has gone.
+/// The line is taken before the loss decision, as a frame lost on the way
+/// still used the sender's link.
+///
 /// ```
 /// use netsim::LinkConfig;
 /// use std::time::Duration;
@@ -35,6 +43,8 @@ pub struct LinkConfig {
     pub reorder: f64,
     /// Maximum of that extra delay, uniform.
     pub reorder_delay: Duration,
+    /// Serialization rate in bits per second (`None`: infinitely fast).
+    pub rate: Option<u64>,
 }
 
 impl Default for LinkConfig {
@@ -47,6 +57,7 @@ impl Default for LinkConfig {
             jitter: Duration::ZERO,
             reorder: 0.0,
             reorder_delay: Duration::ZERO,
+            rate: None,
         }
     }
 }
@@ -90,6 +101,26 @@ impl LinkConfig {
         self.reorder = check_probability("reorder", p);
         self.reorder_delay = max_extra;
         self
+    }
+
+    /// Sets the serialization rate in bits per second (panics on 0).
+    pub fn rate(mut self, bits_per_second: u64) -> Self {
+        assert!(bits_per_second > 0, "netsim: a link rate must be positive");
+        self.rate = Some(bits_per_second);
+        self
+    }
+
+    /// How long `len` payload bytes (plus IPv4 and UDP headers) occupy the
+    /// line; zero without a rate.
+    pub(crate) fn serialization(&self, len: usize) -> Duration {
+        match self.rate {
+            Some(r) if r > 0 => {
+                let bits = (len as u128 + 28) * 8;
+                let ns = bits * 1_000_000_000 / u128::from(r);
+                Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+            }
+            _ => Duration::ZERO,
+        }
     }
 
     pub(crate) fn validate(&self) {

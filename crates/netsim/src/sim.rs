@@ -159,6 +159,8 @@ pub struct Simulator<N> {
     nodes: Vec<Slot<N>>,
     routes: BTreeMap<IpAddr, NodeId>,
     links: BTreeMap<(NodeId, NodeId), LinkConfig>,
+    /// When each rate-limited direction's line is free again.
+    line_free: BTreeMap<(NodeId, NodeId), Instant>,
     blocked: BTreeSet<(NodeId, NodeId)>,
     queue: BinaryHeap<Reverse<Event>>,
     hook: Option<Hook>,
@@ -185,6 +187,7 @@ impl<N: Node> Simulator<N> {
             nodes: Vec::new(),
             routes: BTreeMap::new(),
             links: BTreeMap::new(),
+            line_free: BTreeMap::new(),
             blocked: BTreeSet::new(),
             queue: BinaryHeap::new(),
             hook: None,
@@ -785,12 +788,20 @@ impl<N: Node> Simulator<N> {
             return;
         }
         let link = self.link(from, to);
+        // The datagram's last bit leaves the line at `start` (now, without
+        // a rate).
+        let mut start = self.now;
+        if link.rate.is_some() {
+            let free = self.line_free.entry((from, to)).or_insert(Instant::ZERO);
+            start = (*free).max(self.now) + link.serialization(datagram.payload.len());
+            *free = start;
+        }
         if self.rng.chance(link.loss) {
             self.drop_datagram(id, DropReason::Loss);
             return;
         }
         let duplicate = self.rng.chance(link.duplicate);
-        let at = self.now + self.link_delay(&link) + extra;
+        let at = start + self.link_delay(&link) + extra;
         if duplicate {
             let copy = self.new_datagram_id();
             self.stats.duplicated += 1;
@@ -798,7 +809,7 @@ impl<N: Node> Simulator<N> {
                 id: copy,
                 original: id,
             });
-            let copy_at = self.now + self.link_delay(&link) + extra;
+            let copy_at = start + self.link_delay(&link) + extra;
             self.schedule_delivery(at, id, Some(from), to, datagram.clone());
             self.schedule_delivery(copy_at, copy, Some(from), to, datagram);
         } else {

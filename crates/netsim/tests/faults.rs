@@ -473,3 +473,63 @@ fn an_ip_belongs_to_one_node() {
         Peer::new(addr(2)),
     );
 }
+
+/// Sends `n` datagrams of `len` bytes to `to` at time zero; counts arrivals.
+struct Burst {
+    to: Option<std::net::SocketAddr>,
+    n: usize,
+    len: usize,
+}
+
+impl netsim::Node for Burst {
+    fn handle_datagram(&mut self, _now: Instant, _d: Datagram) {}
+    fn poll_transmit(&mut self, _now: Instant) -> Option<netsim::Transmit> {
+        let to = self.to?;
+        if self.n == 0 {
+            return None;
+        }
+        self.n -= 1;
+        Some(netsim::Transmit::new(to, vec![0; self.len]))
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+    fn handle_timeout(&mut self, _now: Instant) {}
+}
+
+#[test]
+fn a_rate_serializes_a_burst_and_no_rate_does_not() {
+    let b_addr: std::net::SocketAddr = "10.0.0.2:1".parse().unwrap();
+    let arrivals = |link: LinkConfig| {
+        let mut sim = Simulator::with_config(Config::new(1).with_link(link));
+        sim.add_node(
+            "10.0.0.1:1".parse().unwrap(),
+            Burst {
+                to: Some(b_addr),
+                n: 4,
+                len: 972,
+            },
+        );
+        sim.add_node(
+            b_addr,
+            Burst {
+                to: None,
+                n: 0,
+                len: 0,
+            },
+        );
+        sim.run_until_idle();
+        sim.trace()
+            .iter()
+            .filter_map(|e| match e.kind {
+                TraceKind::Deliver { .. } => Some(e.at.as_nanos()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // 1000 bytes on the wire at 1 Gbit/s: 8 us each, then 10 us of delay.
+    let paced = arrivals(LinkConfig::default().rate(1_000_000_000));
+    assert_eq!(paced, [18_000, 26_000, 34_000, 42_000]);
+    let instant = arrivals(LinkConfig::default());
+    assert_eq!(instant, [10_000; 4]);
+}

@@ -35,13 +35,57 @@ pub(crate) struct CompState {
     /// A go-back-N from this PSN already started: NAKs and gaps for the
     /// same PSN do not start another until progress (rxe's started_retry).
     pub(crate) retried_at: Option<Psn>,
+    /// First PSN never transmitted: a packet below it is a retransmission.
+    pub(crate) sent_high: Psn,
+    /// Early retransmit (probe) deadline, a few round trips after the last
+    /// progress: see [`Qp::probe_timeout`].
+    pub(crate) probe: Option<Instant>,
+    /// Probes made since the last progress; after [`PROBES`] only the ACK
+    /// timeout is waited for.
+    pub(crate) probes_used: u8,
+    /// The packet being timed: its PSN and when it was first sent.
+    pub(crate) rtt_sample: Option<(Psn, Instant)>,
+    /// Doublings of the probe deadline: one per probe, cleared by the next
+    /// round-trip sample (a probe that fired too early leaves only resent
+    /// packets, which Karn's rule never times, so the estimate alone would
+    /// never grow).
+    pub(crate) probe_backoff: u8,
+    /// Smoothed round trip and its mean deviation, nanoseconds (0: none
+    /// measured yet).
+    pub(crate) srtt: u64,
+    pub(crate) rttvar: u64,
 }
+
+/// Early retransmits per episode without progress; after them only the
+/// ACK timeout (which spends the retry budget) acts.
+pub(crate) const PROBES: u8 = 2;
+/// The probe deadline before any round trip was measured.
+const PROBE_INITIAL: Duration = Duration::from_millis(1);
+/// The shortest probe deadline: above timer and scheduling granularity of
+/// an ordinary host, far below any ACK timeout CM negotiates.
+const PROBE_MIN: Duration = Duration::from_micros(200);
 
 impl CompState {
     pub(crate) fn stop_timers(&mut self) {
         self.timer = None;
         self.rnr_until = None;
         self.retried_at = None;
+        self.probe = None;
+        self.rtt_sample = None;
+    }
+
+    /// A round-trip sample (the smoothing of RFC 6298 section 2, in
+    /// integers).
+    fn rtt_update(&mut self, sample: Duration) {
+        let r = u64::try_from(sample.as_nanos()).unwrap_or(u64::MAX);
+        if self.srtt == 0 {
+            self.srtt = r.max(1);
+            self.rttvar = r / 2;
+        } else {
+            let dev = self.srtt.abs_diff(r);
+            self.rttvar = self.rttvar - self.rttvar / 4 + dev / 4;
+            self.srtt = (self.srtt - self.srtt / 8 + r / 8).max(1);
+        }
     }
     /// Whether any assigned PSN is unacknowledged.
     pub(crate) fn outstanding(&self) -> bool {
@@ -161,11 +205,22 @@ impl Qp {
         self.comp.retry_left = self.attrs.retry_cnt;
         self.comp.rnr_left = self.attrs.rnr_retry;
         self.comp.retried_at = None;
-        self.comp.timer = if self.comp.outstanding() {
-            self.attrs.ack_timeout().map(|d| ctx.now + d)
+        self.comp.probes_used = 0;
+        if let Some((p, sent)) = self.comp.rtt_sample
+            && p.before(self.comp.psn)
+        {
+            self.comp.rtt_sample = None;
+            self.comp.probe_backoff = 0;
+            self.comp
+                .rtt_update(ctx.now.saturating_duration_since(sent));
+        }
+        if self.comp.outstanding() {
+            self.comp.timer = self.attrs.ack_timeout().map(|d| ctx.now + d);
+            self.comp.probe = self.probe_timeout().map(|d| ctx.now + d);
         } else {
-            None
-        };
+            self.comp.timer = None;
+            self.comp.probe = None;
+        }
         self.complete_local_at_head(ctx);
         self.catch_up();
     }
@@ -193,6 +248,42 @@ impl Qp {
         }
     }
 
+    /// How long the requester waits without progress before it resends
+    /// from the oldest unacknowledged PSN on its own: twice the smoothed
+    /// round trip plus four deviations, at least [`PROBE_MIN`], doubled for
+    /// every probe since the last round-trip sample; `None` when that is
+    /// not shorter than the ACK timeout, or the timeout is infinite (IBA
+    /// Vol 1 ch. 9 (requester retry): then nothing is resent).
+    ///
+    /// A loss that a sequence NAK or a READ response's PSN reveals is
+    /// resent at once (IBA Vol 1 ch. 9 (requester retry); Linux
+    /// rxe_comp.c). What neither reveals (the NAK itself lost, the resent
+    /// packet lost again while the responder stays silent for the rest of
+    /// the gap as Linux rxe_resp.c check_psn does, or the last packets of a
+    /// burst lost) would otherwise wait the whole ACK timeout, about 2.1 s
+    /// at the value CM negotiates. A resend is always safe on RC: the
+    /// responder re-acknowledges duplicates and replays duplicate READs
+    /// (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c). These early
+    /// resends do not spend the retry count, which counts ACK timeouts;
+    /// after [`PROBES`] of them without progress only the ACK timeout acts,
+    /// so a dead peer still fails on the IBA schedule. The smoothing is
+    /// RFC 6298 section 2's.
+    pub(crate) fn probe_timeout(&self) -> Option<Duration> {
+        let ack = self.attrs.ack_timeout()?;
+        let d = if self.comp.srtt == 0 {
+            PROBE_INITIAL
+        } else {
+            let ns = self
+                .comp
+                .srtt
+                .saturating_mul(2)
+                .saturating_add(self.comp.rttvar.saturating_mul(4));
+            Duration::from_nanos(ns).max(PROBE_MIN)
+        };
+        let d = d.saturating_mul(1 << self.comp.probe_backoff.min(16));
+        (d < ack).then_some(d)
+    }
+
     /// Start a go-back-N retry, spending one retry (IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c).
     pub(crate) fn retry<M: Memory + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>, from_timer: bool) {
         if !self.comp.outstanding() {
@@ -211,6 +302,18 @@ impl Qp {
         self.comp.retried_at = Some(self.comp.psn);
         self.go_back_n();
         self.comp.timer = None;
+    }
+
+    /// The probe deadline passed without progress: resend from the oldest
+    /// unacknowledged PSN without spending a retry ([`Qp::probe_timeout`]).
+    fn probe_fired(&mut self) {
+        if !self.comp.outstanding() || self.comp.probes_used >= PROBES {
+            return;
+        }
+        self.comp.probes_used += 1;
+        self.comp.probe_backoff = self.comp.probe_backoff.saturating_add(1);
+        self.comp.retried_at = Some(self.comp.psn);
+        self.go_back_n();
     }
 
     /// The link refused one of this QP's datagrams for its size: the
@@ -244,6 +347,9 @@ impl Qp {
     /// holds it is resent from that packet on (a READ asks only for the
     /// responses still missing).
     pub(crate) fn go_back_n(&mut self) {
+        // Karn: an ACK after a resend does not time the first send.
+        self.comp.rtt_sample = None;
+        self.comp.probe = None;
         let mtu = self.mtu();
         let mut i = self.sq.head;
         while i < self.sq.tail {
@@ -378,7 +484,10 @@ impl Qp {
         if !matches!(self.attrs.state, QpState::Rts | QpState::Sqd) {
             return None;
         }
-        match (self.comp.timer, self.comp.rnr_until) {
+        if let Some(rnr) = self.comp.rnr_until {
+            return Some(self.comp.timer.map_or(rnr, |t| t.min(rnr)));
+        }
+        match (self.comp.timer, self.comp.probe) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -393,6 +502,9 @@ impl Qp {
         if self.comp.timer.is_some_and(|t| ctx.now >= t) {
             self.comp.timer = None;
             self.retry(ctx, true);
+        } else if self.comp.rnr_until.is_none() && self.comp.probe.is_some_and(|t| ctx.now >= t) {
+            self.comp.probe = None;
+            self.probe_fired();
         }
     }
 }

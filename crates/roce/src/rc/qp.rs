@@ -418,6 +418,7 @@ impl Qp {
         self.req.psn = psn;
         self.comp.psn = psn;
         self.comp.sent_end = psn;
+        self.comp.sent_high = psn;
     }
 
     /// Fire the SQ drained event once the last started WQE completed.

@@ -5,6 +5,7 @@
 //! 128 unacknowledged PSNs, read credits, read fences, and local memory
 //! operations executed in queue order.
 
+use super::completer::PROBES;
 use super::cq::WcStatus;
 use super::memory::Memory;
 use super::psn::Psn;
@@ -295,6 +296,14 @@ impl Qp {
         } else {
             self.req.psn = psn.add(1);
         }
+        // Time one first-sent packet that asks for an answer (Karn: never
+        // a resent one).
+        if !psn.before(self.comp.sent_high) {
+            self.comp.sent_high = self.req.psn;
+            if ack_req && self.comp.rtt_sample.is_none() {
+                self.comp.rtt_sample = Some((psn, ctx.now));
+            }
+        }
         if last {
             self.sq.cur += 1;
             self.req.offset = 0;
@@ -302,6 +311,9 @@ impl Qp {
         // IBA Vol 1 ch. 9 (requester retry); Linux rxe_comp.c: the retransmit timer runs while PSNs are unacked.
         if self.comp.timer.is_none() {
             self.comp.timer = self.attrs.ack_timeout().map(|d| ctx.now + d);
+        }
+        if self.comp.probe.is_none() && self.comp.probes_used < PROBES {
+            self.comp.probe = self.probe_timeout().map(|d| ctx.now + d);
         }
         Produced::Packet(len)
     }
