@@ -35,6 +35,9 @@ struct KernelMdl {
     byte_offset: u32,
 }
 
+/// The page size memory is aligned to.
+const PAGE: usize = 4096;
+
 /// MDL_MAPPED_TO_SYSTEM_VA.
 const MDL_MAPPED_TO_SYSTEM_VA: i16 = 0x0001;
 
@@ -50,6 +53,8 @@ enum MdlBox {
 /// until drop.
 #[derive(Debug)]
 pub struct Memory {
+    /// The allocation (`layout(len)`), and the page-aligned first byte in it.
+    base: NonNull<u8>,
     ptr: NonNull<u8>,
     len: usize,
     mdl: MdlBox,
@@ -64,8 +69,11 @@ unsafe impl Send for Memory {}
 unsafe impl Sync for Memory {}
 
 impl Memory {
+    /// A page more than asked for, byte-aligned: the allocator's zeroed
+    /// allocation of that layout is calloc, whose large blocks are fresh
+    /// zero pages (a page-aligned layout would be memset byte by byte).
     fn layout(len: usize) -> Option<Layout> {
-        Layout::from_size_align(len.max(1), 4096).ok()
+        Layout::from_size_align(len.checked_add(PAGE)?, 1).ok()
     }
 
     /// `len` zeroed bytes described by `kind`, reachable under `map`; None
@@ -75,7 +83,10 @@ impl Memory {
     pub fn try_new(len: usize, kind: MdlKind, map: Option<&Arc<MemoryMap>>) -> Option<Memory> {
         let layout = Self::layout(len)?;
         // SAFETY: `layout` has a non-zero size and a valid alignment.
-        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        let skip = base.as_ptr().align_offset(PAGE);
+        // SAFETY: skip < PAGE, and the allocation has len + PAGE bytes.
+        let ptr = unsafe { base.add(skip) };
         let va = ptr.as_ptr();
         let mdl = match kind {
             MdlKind::Host => MdlBox::Host(Box::new(HostMdl::new(va, len))),
@@ -94,6 +105,7 @@ impl Memory {
             m.allow(va as u64, len as u64);
         }
         Some(Memory {
+            base,
             ptr,
             len,
             mdl,
@@ -210,7 +222,7 @@ impl Drop for Memory {
         if let Some(layout) = Self::layout(self.len) {
             // SAFETY: allocated in `try_new` with this layout, freed once;
             // the map no longer lets the engine reach it.
-            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
+            unsafe { std::alloc::dealloc(self.base.as_ptr(), layout) };
         }
     }
 }
