@@ -8,105 +8,25 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ndk::abi::{MdlRange, Platform, RawLock, close_adapter, io, open_adapter};
+use ndk::abi::{close_adapter, io, open_adapter};
 use ndk::provider::{Limits, ProviderConfig};
+use ndk_consumer::{HostMdl, HostPlatform};
 use ndkpi::*;
 use roce::cm::CmConfig;
 use roce::device::{DeviceConfig, MAX_DATAGRAM};
 use roce::framing::IpMode;
 use roce::rc::EngineConfig;
-use roce::time::Instant;
 
-struct SpinLock(AtomicBool);
+/// A test MDL: one buffer and the next MDL of the chain (MDL->Next), as
+/// the consumer kit's host platform reads them.
+type ChainMdl = HostMdl;
 
-impl RawLock for SpinLock {
-    fn lock(&self) {
-        while self
-            .0
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            std::hint::spin_loop();
-        }
-    }
-    fn unlock(&self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
-/// A test MDL: one buffer and the next MDL of the chain (MDL->Next).
-#[repr(C)]
-struct ChainMdl {
-    va: *mut u8,
-    len: usize,
-    next: *mut ChainMdl,
-}
-
-/// Maps only the buffers the test allowed.
-#[derive(Default)]
-struct TestPlatform {
-    mapped: Mutex<Vec<(u64, u64)>>,
-}
-
-impl TestPlatform {
-    fn allow(&self, b: &[u8]) {
-        self.mapped
-            .lock()
-            .unwrap()
-            .push((b.as_ptr() as u64, b.len() as u64));
-    }
-    fn inside(&self, addr: u64, len: usize) -> bool {
-        let Some(end) = addr.checked_add(len as u64) else {
-            return false;
-        };
-        self.mapped
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|&(s, l)| addr >= s && end <= s + l)
-    }
-}
-
-impl Platform for TestPlatform {
-    fn new_lock(&self) -> Box<dyn RawLock> {
-        Box::new(SpinLock(AtomicBool::new(false)))
-    }
-    fn now(&self) -> Instant {
-        Instant::from_nanos(1)
-    }
-    fn wake(&self) {}
-    unsafe fn mdl_range(&self, mdl: *mut MDL) -> Option<MdlRange> {
-        let m = unsafe { mdl.cast::<ChainMdl>().as_ref() }?;
-        Some(MdlRange {
-            virtual_address: m.va as u64,
-            logical_address: m.va as u64,
-            length: m.len as u64,
-        })
-    }
-    unsafe fn mdl_next(&self, mdl: *mut MDL) -> *mut MDL {
-        match unsafe { mdl.cast::<ChainMdl>().as_ref() } {
-            Some(m) => m.next.cast(),
-            None => ptr::null_mut(),
-        }
-    }
-    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
-        if !self.inside(addr, dst.len()) {
-            return false;
-        }
-        unsafe { ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
-        true
-    }
-    fn write(&self, addr: u64, src: &[u8]) -> bool {
-        if !self.inside(addr, src.len()) {
-            return false;
-        }
-        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
-        true
-    }
-}
+/// The consumer kit's host platform: it maps only the buffers the test
+/// allowed (its memory map).
+type TestPlatform = HostPlatform;
 
 /// Three buffers chained by their MDLs, with a guard byte after each that
 /// the platform does not map.
@@ -123,7 +43,8 @@ impl Chain {
             .collect();
         let mut mdls: Vec<ChainMdl> = Vec::new();
         for (b, &n) in bufs.iter_mut().zip(sizes) {
-            platform.allow(&b[..n]);
+            let map = platform.map().expect("a checked platform");
+            map.allow(b.as_ptr() as u64, n as u64);
             mdls.push(ChainMdl {
                 va: b.as_mut_ptr(),
                 len: n,
@@ -385,7 +306,7 @@ unsafe fn connect(a: &Side, b: &Side) {
 
 #[test]
 fn a_three_mdl_chain_registers_and_moves_data_in_order() {
-    let platform = Arc::new(TestPlatform::default());
+    let platform = TestPlatform::manual();
     // Odd sizes so pieces end mid-page and mid-packet (path MTU 1024).
     let mut src = Chain::new(&platform, &[1000, 3001, 2500]);
     let mut dst = Chain::new(&platform, &[4097, 7, 2397]);
@@ -440,7 +361,7 @@ fn a_three_mdl_chain_registers_and_moves_data_in_order() {
 
 #[test]
 fn registration_refuses_a_chain_shorter_than_the_length() {
-    let platform = Arc::new(TestPlatform::default());
+    let platform = TestPlatform::manual();
     let mut c = Chain::new(&platform, &[100, 200, 300]);
     let a = unsafe { open(platform.clone(), Ipv4Addr::new(10, 5, 0, 1), 1) };
     unsafe {
@@ -456,7 +377,7 @@ fn build_lam_lists_every_mdls_pages() {
     // (the LAM has one first byte offset, so inner MDLs must meet on page
     // boundaries).
     const P: usize = 4096;
-    let platform = Arc::new(TestPlatform::default());
+    let platform = TestPlatform::manual();
     let mut store: Vec<Vec<u8>> = (0..3).map(|_| vec![0u8; 4 * P]).collect();
     let base: Vec<*mut u8> = store
         .iter_mut()

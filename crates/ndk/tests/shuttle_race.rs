@@ -17,14 +17,14 @@ use std::ptr;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering as StdOrdering;
 
-use ndk::abi::{MdlRange, Platform, RawLock, close_adapter, io, open_adapter};
+use ndk::abi::{RawLock, close_adapter, io, open_adapter};
 use ndk::provider::{Limits, ProviderConfig};
+use ndk_consumer::{Access, HostMdl, HostPlatform, ManualClock};
 use ndkpi::*;
 use roce::cm::CmConfig;
 use roce::device::{DeviceConfig, MAX_DATAGRAM};
 use roce::framing::IpMode;
 use roce::rc::EngineConfig;
-use roce::time::Instant;
 use shuttle::sync::atomic::{AtomicBool, Ordering};
 
 struct ShuttleLock(AtomicBool);
@@ -44,41 +44,17 @@ impl RawLock for ShuttleLock {
     }
 }
 
-#[repr(C)]
-struct HostMdl {
-    va: *mut u8,
-    len: usize,
+fn shuttle_lock() -> Box<dyn RawLock> {
+    Box::new(ShuttleLock(AtomicBool::new(false)))
 }
 
-struct TestPlatform;
-
-impl Platform for TestPlatform {
-    fn new_lock(&self) -> Box<dyn RawLock> {
-        Box::new(ShuttleLock(AtomicBool::new(false)))
-    }
-    fn now(&self) -> Instant {
-        Instant::from_nanos(1)
-    }
-    fn wake(&self) {}
-    unsafe fn mdl_range(&self, mdl: *mut MDL) -> Option<MdlRange> {
-        let m = unsafe { mdl.cast::<HostMdl>().as_ref() }?;
-        Some(MdlRange {
-            virtual_address: m.va as u64,
-            logical_address: m.va as u64,
-            length: m.len as u64,
-        })
-    }
-    unsafe fn mdl_next(&self, _mdl: *mut MDL) -> *mut MDL {
-        ptr::null_mut()
-    }
-    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
-        unsafe { ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
-        true
-    }
-    fn write(&self, addr: u64, src: &[u8]) -> bool {
-        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
-        true
-    }
+/// The consumer kit's host platform with the shuttle lock: the one thing
+/// this test changes, so that every lock acquisition is a point where
+/// shuttle may switch threads.
+fn test_platform() -> std::sync::Arc<HostPlatform> {
+    std::sync::Arc::new(
+        HostPlatform::new(ManualClock::default(), Access::Trusted).with_lock(shuttle_lock),
+    )
 }
 
 /// Notifications in progress per CQ context (must never exceed 1).
@@ -155,7 +131,7 @@ unsafe fn open(ip: IpAddr, cq_ctx: usize) -> Side {
         version: NDK_VERSION_1_2,
         limits: Limits::default(),
     };
-    let adapter = open_adapter(std::sync::Arc::new(TestPlatform), config, NDK_VERSION_1_2).unwrap();
+    let adapter = open_adapter(test_platform(), config, NDK_VERSION_1_2).unwrap();
     unsafe {
         let d = &*(*adapter).Dispatch;
         let mut pd = ptr::null_mut();
@@ -193,10 +169,7 @@ unsafe fn open(ip: IpAddr, cq_ctx: usize) -> Side {
         let mut mr = ptr::null_mut();
         pdd.NdkCreateMr.unwrap()(pd, FALSE, None, ptr::null_mut(), &mut mr);
         let mut buf = vec![0u8; 65536].into_boxed_slice();
-        let mut mdl = Box::new(HostMdl {
-            va: buf.as_mut_ptr(),
-            len: buf.len(),
-        });
+        let mut mdl = Box::new(HostMdl::new(buf.as_mut_ptr(), buf.len()));
         let mrd = &*(*mr).Dispatch;
         let st = mrd.NdkRegisterMr.unwrap()(
             mr,
