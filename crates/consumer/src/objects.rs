@@ -155,6 +155,24 @@ impl Adapter {
     pub fn as_ptr(&self) -> *mut NDK_ADAPTER {
         self.0
     }
+    /// The provider objects open on the adapter (leak checks).
+    pub fn object_count(&self) -> usize {
+        ndk::abi::io::object_count(self.0)
+    }
+    /// The object count once it is down to `want`, or what it still is
+    /// after `t`. An object leaves the provider's table only when its
+    /// CloseCompletion has returned (the last upcall of the object), so a
+    /// consumer woken by that callback may briefly still count it.
+    pub fn object_count_settled(&self, want: usize, t: std::time::Duration) -> usize {
+        let end = std::time::Instant::now() + t;
+        loop {
+            let n = self.object_count();
+            if n <= want || std::time::Instant::now() >= end {
+                return n;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
     /// NdkQueryAdapterInfo.
     pub fn info(&self) -> Result<NDK_ADAPTER_INFO, NTSTATUS> {
         // SAFETY: NDK_ADAPTER_INFO is plain integers; all zeros is valid.

@@ -366,19 +366,10 @@ impl Adapter {
         abi_io::object_count(self.ptr)
     }
 
-    /// The object count once it is down to `want`, or what it still is
-    /// after `t`. An object leaves the provider's table only when its
-    /// CloseCompletion has returned (the last upcall of the object), so a
-    /// consumer woken by that callback may briefly still count it.
+    /// As [`ndk_consumer::Adapter::object_count_settled`].
     pub fn object_count_settled(&self, want: usize, t: Duration) -> usize {
-        let end = std::time::Instant::now() + t;
-        loop {
-            let n = self.object_count();
-            if n <= want || std::time::Instant::now() >= end {
-                return n;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        // SAFETY: open until `self` closes it.
+        unsafe { ndk_consumer::Adapter::from_raw(self.ptr) }.object_count_settled(want, t)
     }
 
     /// Stops the loop and closes the adapter, freeing what the consumer
