@@ -19,10 +19,7 @@ use ndk::provider::{Limits, ProviderConfig};
 pub use ndk_consumer::HostMdl;
 use ndk_consumer::{HostPlatform, MdlKind, Memory};
 use ndkpi::*;
-use roce::cm::CmConfig;
-use roce::device::{DeviceConfig, MAX_DATAGRAM};
-use roce::framing::IpMode;
-use roce::rc::EngineConfig;
+use roce::device::MAX_DATAGRAM;
 use roce::time::Instant;
 
 /// Calls `$f` of `$obj`'s dispatch table with `$obj` first.
@@ -337,25 +334,9 @@ unsafe impl Send for Adapter {}
 // SAFETY: as for Send.
 unsafe impl Sync for Adapter {}
 
+/// The harness's adapters: a fixed identity from `seed` (the kit's).
 pub fn config(ip: IpAddr, seed: u64, limits: Limits) -> ProviderConfig {
-    ProviderConfig {
-        device: DeviceConfig {
-            ip_mode: IpMode::Udp,
-            udp_source_port: 4791,
-            ca_guid: seed,
-            cm: CmConfig::default(),
-            rc: EngineConfig {
-                first_qpn: 17,
-                key_seed: seed as u32,
-                qpn_epoch: 0,
-            },
-            seed,
-        },
-        addresses: vec![ip],
-        path_mtu: 1024,
-        version: NDK_VERSION_1_2,
-        limits,
-    }
+    ndk_consumer::fixed_config(ip, seed, limits)
 }
 
 impl Adapter {

@@ -10,6 +10,8 @@
 //! * [`objects`]: typed handles ([`Adapter`], [`Pd`], [`Cq`], [`Qp`],
 //!   [`Mr`], [`Mw`], [`Connector`], [`Listener`]) with the calls of their
 //!   dispatch tables, and the [`slot!`] / [`call!`] macros for the rest.
+//! * [`config`]: a provider configuration with a fixed identity, for a
+//!   consumer that opens its own provider in-process (tests, fuzzing).
 //! * [`completion`]: request and close completions as callbacks
 //!   ([`Req`]) or waitables ([`Waiter`], [`request`]), CQ notifications
 //!   as [`Kicks`] or a [`Drive`].
@@ -21,6 +23,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod completion;
+pub mod config;
 pub mod memory;
 pub mod objects;
 pub mod platform;
@@ -29,6 +32,7 @@ pub use completion::{
     Drive, Kicks, Req, ReqFn, Signal, Waiter, close_request, kicks_notify, req_closed, req_done,
     request, waiter_closed, waiter_done,
 };
+pub use config::fixed_config;
 pub use memory::{MdlKind, Memory};
 pub use objects::{
     Adapter, ConnectionData, Connector, Cq, Listener, MR_RW, Mr, Mw, Pd, Qp, QpConfig, close_raw,

@@ -11,35 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ndk::abi::{close_adapter, io, open_adapter};
-use ndk::provider::{Limits, ProviderConfig};
+use ndk::provider::Limits;
 use ndk_consumer::*;
 use ndkpi::*;
-use roce::cm::CmConfig;
-use roce::device::{DeviceConfig, MAX_DATAGRAM};
-use roce::framing::IpMode;
-use roce::rc::EngineConfig;
+use roce::device::MAX_DATAGRAM;
 
 const NO_WAIT: Duration = Duration::ZERO;
 
 fn open(platform: &Arc<HostPlatform>, ip: IpAddr, seed: u64) -> Adapter {
-    let config = ProviderConfig {
-        device: DeviceConfig {
-            ip_mode: IpMode::Udp,
-            udp_source_port: 4791,
-            ca_guid: seed,
-            cm: CmConfig::default(),
-            rc: EngineConfig {
-                first_qpn: 17,
-                key_seed: seed as u32,
-                qpn_epoch: 0,
-            },
-            seed,
-        },
-        addresses: vec![ip],
-        path_mtu: 1024,
-        version: NDK_VERSION_1_2,
-        limits: Limits::default(),
-    };
+    let config = fixed_config(ip, seed, Limits::default());
     let a = open_adapter(platform.clone(), config, NDK_VERSION_1_2).expect("open");
     // SAFETY: just opened; closed at the end of the test, after its objects.
     unsafe { Adapter::from_raw(a) }

@@ -6,19 +6,16 @@
 //! MDL's pages. The platform maps only the test's buffers, so a byte the
 //! engine places outside them is a failed access, not a wild write.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndk::abi::{close_adapter, io, open_adapter};
-use ndk::provider::{Limits, ProviderConfig};
-use ndk_consumer::{HostMdl, HostPlatform};
+use ndk::provider::Limits;
+use ndk_consumer::{Adapter, Connector, HostMdl, HostPlatform, Pd, Qp, QpConfig, fixed_config};
 use ndkpi::*;
-use roce::cm::CmConfig;
-use roce::device::{DeviceConfig, MAX_DATAGRAM};
-use roce::framing::IpMode;
-use roce::rc::EngineConfig;
+use roce::device::MAX_DATAGRAM;
 
 /// A test MDL: one buffer and the next MDL of the chain (MDL->Next), as
 /// the consumer kit's host platform reads them.
@@ -93,23 +90,20 @@ unsafe extern "system" fn on_disconnect(_ctx: PVOID) {}
 static PASSIVE_QP: AtomicUsize = AtomicUsize::new(0);
 
 unsafe extern "system" fn on_connect(_ctx: PVOID, conn: *mut NDK_CONNECTOR) {
-    unsafe {
-        let d = &*(*conn).Dispatch;
-        let qp = PASSIVE_QP.load(Ordering::SeqCst) as *mut NDK_QP;
-        let st = d.NdkAccept.unwrap()(
-            conn,
-            qp,
-            1,
-            1,
-            ptr::null(),
-            0,
-            Some(on_disconnect),
-            ptr::null_mut(),
-            Some(on_request),
-            ptr::null_mut(),
-        );
-        assert_eq!(st, STATUS_PENDING);
-    }
+    let qp = PASSIVE_QP.load(Ordering::SeqCst) as *mut NDK_QP;
+    // SAFETY: the connector the event hands over and B's QP, both live;
+    // the views do not close them.
+    let (c, q) = unsafe { (Connector::from_raw(conn), Qp::from_raw(qp)) };
+    let st = c.accept(
+        &q,
+        (1, 1),
+        &[],
+        Some(on_disconnect),
+        ptr::null_mut(),
+        Some(on_request),
+        ptr::null_mut(),
+    );
+    assert_eq!(st, STATUS_PENDING);
 }
 
 struct Side {
@@ -120,97 +114,52 @@ struct Side {
 }
 
 unsafe fn open(platform: Arc<TestPlatform>, ip: Ipv4Addr, seed: u64) -> Side {
-    let config = ProviderConfig {
-        device: DeviceConfig {
-            ip_mode: IpMode::Udp,
-            udp_source_port: 4791,
-            ca_guid: seed,
-            cm: CmConfig::default(),
-            rc: EngineConfig::default(),
-            seed,
-        },
-        addresses: vec![IpAddr::V4(ip)],
-        path_mtu: 1024,
-        version: NDK_VERSION_1_2,
-        limits: Limits::default(),
-    };
+    let config = fixed_config(IpAddr::V4(ip), seed, Limits::default());
     let adapter = open_adapter(platform, config, NDK_VERSION_1_2).unwrap();
-    unsafe {
-        let d = &*(*adapter).Dispatch;
-        let mut pd = ptr::null_mut();
-        assert_eq!(
-            d.NdkCreatePd.unwrap()(adapter, None, ptr::null_mut(), &mut pd),
-            STATUS_SUCCESS
-        );
-        let mut cq = ptr::null_mut();
-        assert_eq!(
-            d.NdkCreateCq.unwrap()(
-                adapter,
-                64,
-                Some(on_cq),
-                ptr::null_mut(),
-                ptr::null_mut(),
-                None,
-                ptr::null_mut(),
-                &mut cq,
-            ),
-            STATUS_SUCCESS
-        );
-        let mut qp = ptr::null_mut();
-        assert_eq!(
-            (*(*pd).Dispatch).NdkCreateQp.unwrap()(
-                pd,
-                cq,
-                cq,
-                ptr::null_mut(),
-                16,
-                16,
-                4,
-                4,
-                0,
-                None,
-                ptr::null_mut(),
-                &mut qp,
-            ),
-            STATUS_SUCCESS
-        );
-        Side {
-            adapter,
-            pd,
-            cq,
-            qp,
-        }
+    // SAFETY: just opened; the test closes it after its objects.
+    let a = unsafe { Adapter::from_raw(adapter) };
+    let pd = a.create_pd().expect("NdkCreatePd");
+    let cq = a
+        .create_cq(64, Some(on_cq), ptr::null_mut())
+        .expect("NdkCreateCq");
+    let qp = pd
+        .create_qp(&QpConfig {
+            receive_depth: 16,
+            initiator_depth: 16,
+            receive_sges: 4,
+            initiator_sges: 4,
+            ..QpConfig::on(&cq, ptr::null_mut(), 16, 16)
+        })
+        .expect("NdkCreateQp");
+    Side {
+        adapter,
+        pd: pd.into_raw(),
+        cq: cq.into_raw(),
+        qp: qp.into_raw(),
     }
 }
 
 /// Registers `mdl` (a chain) for `len` bytes; the MR's token.
 unsafe fn register(side: &Side, mdl: *mut MDL, len: usize) -> Result<u32, NTSTATUS> {
-    unsafe {
-        let mut mr = ptr::null_mut();
-        assert_eq!(
-            (*(*side.pd).Dispatch).NdkCreateMr.unwrap()(
-                side.pd,
-                FALSE,
-                None,
-                ptr::null_mut(),
-                &mut mr
-            ),
-            STATUS_SUCCESS
-        );
-        let d = &*(*mr).Dispatch;
-        let st = d.NdkRegisterMr.unwrap()(
-            mr,
+    // SAFETY: the side's live PD (a view, not closed through).
+    let pd = unsafe { Pd::from_raw(side.pd) };
+    let mr = pd.create_mr(false).expect("NdkCreateMr");
+    // SAFETY: the chain outlives the MR (both live until the test ends).
+    let st = unsafe {
+        mr.register(
             mdl,
             len,
             NDK_MR_FLAG_ALLOW_LOCAL_WRITE,
             None,
             ptr::null_mut(),
-        );
-        if st != STATUS_SUCCESS {
-            return Err(st);
-        }
-        Ok(d.NdkGetLocalTokenFromMr.unwrap()(mr))
+        )
+    };
+    if st != STATUS_SUCCESS {
+        return Err(st);
     }
+    let token = mr.local_token();
+    let _ = mr.into_raw(); // closed with the adapter
+    Ok(token)
 }
 
 fn pump(a: &Side, b: &Side) {
@@ -241,67 +190,30 @@ fn results(side: &Side) -> Vec<NDK_RESULT> {
 }
 
 unsafe fn connect(a: &Side, b: &Side) {
-    let sin = |ip: [u8; 4], port: u16| SOCKADDR_IN {
-        sin_family: AF_INET,
-        sin_port: port.to_be(),
-        sin_addr: IN_ADDR { s_addr: ip },
-        sin_zero: [0; 8],
-    };
     PASSIVE_QP.store(b.qp as usize, Ordering::SeqCst);
-    unsafe {
-        let mut l = ptr::null_mut();
-        (*(*b.adapter).Dispatch).NdkCreateListener.unwrap()(
-            b.adapter,
-            Some(on_connect),
-            ptr::null_mut(),
-            None,
-            ptr::null_mut(),
-            &mut l,
-        );
-        let la = sin([10, 5, 0, 2], 445);
-        assert_eq!(
-            (*(*l).Dispatch).NdkListen.unwrap()(
-                l,
-                (&la as *const SOCKADDR_IN).cast(),
-                16,
-                None,
-                ptr::null_mut(),
-            ),
-            STATUS_SUCCESS
-        );
-        let mut c = ptr::null_mut();
-        (*(*a.adapter).Dispatch).NdkCreateConnector.unwrap()(
-            a.adapter,
-            None,
-            ptr::null_mut(),
-            &mut c,
-        );
-        let src = sin([10, 5, 0, 1], 0);
-        let cd = &*(*c).Dispatch;
-        assert_eq!(
-            cd.NdkConnect.unwrap()(
-                c,
-                a.qp,
-                (&src as *const SOCKADDR_IN).cast(),
-                16,
-                (&la as *const SOCKADDR_IN).cast(),
-                16,
-                1,
-                1,
-                ptr::null(),
-                0,
-                Some(on_request),
-                ptr::null_mut(),
-            ),
-            STATUS_PENDING
-        );
-        pump(a, b);
-        assert_eq!(
-            cd.NdkCompleteConnect.unwrap()(c, None, ptr::null_mut(), None, ptr::null_mut()),
-            STATUS_SUCCESS
-        );
-        pump(a, b);
-    }
+    // SAFETY: both adapters and A's QP are live until the test ends; the
+    // listener and connector are closed with their adapters.
+    let (aa, ba, qp) = unsafe {
+        (
+            Adapter::from_raw(a.adapter),
+            Adapter::from_raw(b.adapter),
+            Qp::from_raw(a.qp),
+        )
+    };
+    let l = ba
+        .create_listener(Some(on_connect), ptr::null_mut())
+        .expect("NdkCreateListener");
+    let la = SocketAddr::from(([10, 5, 0, 2], 445));
+    assert_eq!(l.listen(la), STATUS_SUCCESS);
+    let c = aa.create_connector().expect("NdkCreateConnector");
+    let src = SocketAddr::from(([10, 5, 0, 1], 0));
+    let st = c.connect(&qp, src, la, (1, 1), &[], Some(on_request), ptr::null_mut());
+    assert_eq!(st, STATUS_PENDING);
+    pump(a, b);
+    let st = c.complete_connect(None, ptr::null_mut(), None, ptr::null_mut());
+    assert_eq!(st, STATUS_SUCCESS);
+    pump(a, b);
+    let _ = (l.into_raw(), c.into_raw(), qp.into_raw());
 }
 
 #[test]

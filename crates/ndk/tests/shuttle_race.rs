@@ -12,19 +12,18 @@
 //! notifications never overlap for one CQ.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ptr;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering as StdOrdering;
 
 use ndk::abi::{RawLock, close_adapter, io, open_adapter};
-use ndk::provider::{Limits, ProviderConfig};
-use ndk_consumer::{Access, HostMdl, HostPlatform, ManualClock};
+use ndk::provider::Limits;
+use ndk_consumer::{
+    Access, Adapter, Connector, HostMdl, HostPlatform, ManualClock, Qp, QpConfig, fixed_config,
+};
 use ndkpi::*;
-use roce::cm::CmConfig;
-use roce::device::{DeviceConfig, MAX_DATAGRAM};
-use roce::framing::IpMode;
-use roce::rc::EngineConfig;
+use roce::device::MAX_DATAGRAM;
 use shuttle::sync::atomic::{AtomicBool, Ordering};
 
 struct ShuttleLock(AtomicBool);
@@ -82,24 +81,22 @@ static CONNECTOR: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsiz
 static PASSIVE_QP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 unsafe extern "system" fn on_connect(_ctx: PVOID, conn: *mut NDK_CONNECTOR) {
-    unsafe {
-        let d = &*(*conn).Dispatch;
-        let qp = PASSIVE_QP.load(StdOrdering::SeqCst) as *mut NDK_QP;
-        let st = d.NdkAccept.unwrap()(
-            conn,
-            qp,
-            1,
-            1,
-            ptr::null(),
-            0,
-            Some(on_disconnect),
-            ptr::null_mut(),
-            Some(on_request),
-            ptr::null_mut(),
-        );
-        assert_eq!(st, STATUS_PENDING);
-    }
-    CONNECTOR.store(conn as usize, StdOrdering::SeqCst);
+    let qp = PASSIVE_QP.load(StdOrdering::SeqCst) as *mut NDK_QP;
+    // SAFETY: the connector the event hands over and B's QP, both live;
+    // the views do not close them.
+    let (c, q) = unsafe { (Connector::from_raw(conn), Qp::from_raw(qp)) };
+    let st = c.accept(
+        &q,
+        (1, 1),
+        &[],
+        Some(on_disconnect),
+        ptr::null_mut(),
+        Some(on_request),
+        ptr::null_mut(),
+    );
+    assert_eq!(st, STATUS_PENDING);
+    CONNECTOR.store(c.into_raw() as usize, StdOrdering::SeqCst);
+    let _ = q.into_raw();
 }
 
 struct Side {
@@ -117,78 +114,40 @@ unsafe impl Send for Side {}
 unsafe impl Sync for Side {}
 
 unsafe fn open(ip: IpAddr, cq_ctx: usize) -> Side {
-    let config = ProviderConfig {
-        device: DeviceConfig {
-            ip_mode: IpMode::Udp,
-            udp_source_port: 4791,
-            ca_guid: cq_ctx as u64,
-            cm: CmConfig::default(),
-            rc: EngineConfig::default(),
-            seed: cq_ctx as u64,
-        },
-        addresses: vec![ip],
-        path_mtu: 1024,
-        version: NDK_VERSION_1_2,
-        limits: Limits::default(),
-    };
+    let config = fixed_config(ip, cq_ctx as u64, Limits::default());
     let adapter = open_adapter(test_platform(), config, NDK_VERSION_1_2).unwrap();
-    unsafe {
-        let d = &*(*adapter).Dispatch;
-        let mut pd = ptr::null_mut();
-        assert_eq!(
-            d.NdkCreatePd.unwrap()(adapter, None, ptr::null_mut(), &mut pd),
-            STATUS_SUCCESS
-        );
-        let mut cq = ptr::null_mut();
-        d.NdkCreateCq.unwrap()(
-            adapter,
-            256,
-            Some(on_cq),
-            cq_ctx as PVOID,
-            ptr::null_mut(),
-            None,
-            ptr::null_mut(),
-            &mut cq,
-        );
-        let pdd = &*(*pd).Dispatch;
-        let mut qp = ptr::null_mut();
-        pdd.NdkCreateQp.unwrap()(
-            pd,
-            cq,
-            cq,
-            ptr::null_mut(),
-            64,
-            64,
-            1,
-            1,
-            0,
-            None,
-            ptr::null_mut(),
-            &mut qp,
-        );
-        let mut mr = ptr::null_mut();
-        pdd.NdkCreateMr.unwrap()(pd, FALSE, None, ptr::null_mut(), &mut mr);
-        let mut buf = vec![0u8; 65536].into_boxed_slice();
-        let mut mdl = Box::new(HostMdl::new(buf.as_mut_ptr(), buf.len()));
-        let mrd = &*(*mr).Dispatch;
-        let st = mrd.NdkRegisterMr.unwrap()(
-            mr,
+    // SAFETY: just opened; the scenario closes it after its objects.
+    let a = unsafe { Adapter::from_raw(adapter) };
+    let pd = a.create_pd().expect("NdkCreatePd");
+    let cq = a
+        .create_cq(256, Some(on_cq), cq_ctx as PVOID)
+        .expect("NdkCreateCq");
+    let qp = pd
+        .create_qp(&QpConfig::on(&cq, ptr::null_mut(), 64, 64))
+        .expect("NdkCreateQp");
+    let mr = pd.create_mr(false).expect("NdkCreateMr");
+    let mut buf = vec![0u8; 65536].into_boxed_slice();
+    let mut mdl = Box::new(HostMdl::new(buf.as_mut_ptr(), buf.len()));
+    // SAFETY: `Side` keeps the buffer and its MDL until the adapter closes.
+    let st = unsafe {
+        mr.register(
             (&mut *mdl as *mut HostMdl).cast(),
             65536,
             NDK_MR_FLAG_ALLOW_LOCAL_WRITE,
             None,
             ptr::null_mut(),
-        );
-        assert_eq!(st, STATUS_SUCCESS);
-        let token = mrd.NdkGetLocalTokenFromMr.unwrap()(mr);
-        Side {
-            adapter,
-            cq,
-            qp,
-            token,
-            buf,
-            _mdl: mdl,
-        }
+        )
+    };
+    assert_eq!(st, STATUS_SUCCESS);
+    let token = mr.local_token();
+    let _ = (pd.into_raw(), mr.into_raw()); // closed with the adapter
+    Side {
+        adapter,
+        cq: cq.into_raw(),
+        qp: qp.into_raw(),
+        token,
+        buf,
+        _mdl: mdl,
     }
 }
 
@@ -228,56 +187,28 @@ fn scenario() {
     let seen: std::sync::Arc<Mutex<BTreeMap<usize, Vec<NTSTATUS>>>> = Default::default();
     let posted: std::sync::Arc<Mutex<Vec<usize>>> = Default::default();
     unsafe {
-        // Connect A -> B (single-threaded setup).
-        let bd = &*(*b.adapter).Dispatch;
-        let mut l = ptr::null_mut();
-        bd.NdkCreateListener.unwrap()(
-            b.adapter,
-            Some(on_connect),
-            ptr::null_mut(),
-            None,
-            ptr::null_mut(),
-            &mut l,
+        // Connect A -> B (single-threaded setup); the listener and the
+        // connector are closed with their adapters.
+        let (aa, ba, qp) = (
+            Adapter::from_raw(a.adapter),
+            Adapter::from_raw(b.adapter),
+            Qp::from_raw(a.qp),
         );
-        let sin = |ip: [u8; 4], port: u16| SOCKADDR_IN {
-            sin_family: AF_INET,
-            sin_port: port.to_be(),
-            sin_addr: IN_ADDR { s_addr: ip },
-            sin_zero: [0; 8],
-        };
-        let la = sin([10, 3, 0, 2], 445);
-        (*(*l).Dispatch).NdkListen.unwrap()(
-            l,
-            (&la as *const SOCKADDR_IN).cast(),
-            16,
-            None,
-            ptr::null_mut(),
-        );
-        let ad = &*(*a.adapter).Dispatch;
-        let mut c = ptr::null_mut();
-        ad.NdkCreateConnector.unwrap()(a.adapter, None, ptr::null_mut(), &mut c);
-        let src = sin([10, 3, 0, 1], 0);
-        let cd = &*(*c).Dispatch;
-        cd.NdkConnect.unwrap()(
-            c,
-            a.qp,
-            (&src as *const SOCKADDR_IN).cast(),
-            16,
-            (&la as *const SOCKADDR_IN).cast(),
-            16,
-            1,
-            1,
-            ptr::null(),
-            0,
-            Some(on_request),
-            ptr::null_mut(),
-        );
+        let l = ba
+            .create_listener(Some(on_connect), ptr::null_mut())
+            .expect("NdkCreateListener");
+        let la = SocketAddr::from(([10, 3, 0, 2], 445));
+        assert_eq!(l.listen(la), STATUS_SUCCESS);
+        let c = aa.create_connector().expect("NdkCreateConnector");
+        let src = SocketAddr::from(([10, 3, 0, 1], 0));
+        c.connect(&qp, src, la, (1, 1), &[], Some(on_request), ptr::null_mut());
         while pump_once(&a, &b) {}
         assert_eq!(
-            cd.NdkCompleteConnect.unwrap()(c, None, ptr::null_mut(), None, ptr::null_mut()),
+            c.complete_connect(None, ptr::null_mut(), None, ptr::null_mut()),
             STATUS_SUCCESS
         );
         while pump_once(&a, &b) {}
+        let _ = (l.into_raw(), c.into_raw(), qp.into_raw());
         // Receives for every send, posted up front.
         for i in 0..6usize {
             let sge = NDK_SGE {
