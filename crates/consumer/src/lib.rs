@@ -35,7 +35,7 @@ pub use completion::{
 pub use config::fixed_config;
 pub use memory::{MdlKind, Memory};
 pub use objects::{
-    Adapter, ConnectionData, Connector, Cq, Listener, MR_RW, Mr, Mw, Pd, Qp, QpConfig, close_raw,
-    empty_result, sockaddr,
+    AcceptOnto, Adapter, ConnectionData, Connector, Cq, Listener, MR_RW, Mr, Mw, Pd, Qp, QpConfig,
+    accept_onto, close_raw, empty_result, ignore_event, ignore_request, sockaddr,
 };
 pub use platform::{Access, Clock, HostMdl, HostPlatform, ManualClock, MemoryMap, host_lock};

@@ -656,6 +656,81 @@ impl Connector {
     }
 }
 
+/// A listener's connect-event context that accepts each request onto one
+/// QP (read limits given, no private data, no disconnect event of
+/// interest) from inside the event, as a re-entrant call may; it keeps
+/// the last connector and the accept's status. Hand it with
+/// [`accept_onto`] to NdkCreateListener; it must outlive the listener.
+#[derive(Debug)]
+pub struct AcceptOnto {
+    qp: *mut NDK_QP,
+    read_limits: (u32, u32),
+    connector: std::sync::atomic::AtomicPtr<NDK_CONNECTOR>,
+    status: std::sync::atomic::AtomicI32,
+}
+
+// SAFETY: the QP pointer is only passed to the provider, which
+// serializes calls on it; the rest is atomic.
+unsafe impl Send for AcceptOnto {}
+// SAFETY: as above.
+unsafe impl Sync for AcceptOnto {}
+
+impl AcceptOnto {
+    /// Accepts onto `qp`, which must stay open while requests may come.
+    pub fn new(qp: &Qp, read_limits: (u32, u32)) -> Self {
+        AcceptOnto {
+            qp: qp.as_ptr(),
+            read_limits,
+            connector: std::sync::atomic::AtomicPtr::new(ptr::null_mut()),
+            status: std::sync::atomic::AtomicI32::new(STATUS_PENDING),
+        }
+    }
+    /// The context for [`accept_onto`].
+    pub fn ctx(&self) -> PVOID {
+        (self as *const AcceptOnto).cast_mut().cast()
+    }
+    /// The connector of the last request (null before one came).
+    pub fn connector(&self) -> *mut NDK_CONNECTOR {
+        self.connector.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    /// What the last NdkAccept returned (STATUS_PENDING before one).
+    pub fn status(&self) -> NTSTATUS {
+        self.status.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A request completion that does nothing.
+pub extern "system" fn ignore_request(_ctx: PVOID, _status: NTSTATUS) {}
+
+/// A disconnect event that does nothing.
+pub extern "system" fn ignore_event(_ctx: PVOID) {}
+
+/// The connect event of an [`AcceptOnto`].
+///
+/// # Safety
+/// `ctx` is an [`AcceptOnto::ctx`] that outlives the listener; `conn` is
+/// the connector the provider hands over.
+pub unsafe extern "system" fn accept_onto(ctx: PVOID, conn: *mut NDK_CONNECTOR) {
+    // SAFETY: per the contract.
+    let plan = unsafe { &*ctx.cast::<AcceptOnto>() };
+    let st = try_call!(
+        conn,
+        NdkAccept,
+        plan.qp,
+        plan.read_limits.0,
+        plan.read_limits.1,
+        ptr::null(),
+        0,
+        Some(ignore_event),
+        ptr::null_mut(),
+        Some(ignore_request),
+        ptr::null_mut()
+    );
+    plan.status.store(st, std::sync::atomic::Ordering::SeqCst);
+    plan.connector
+        .store(conn, std::sync::atomic::Ordering::SeqCst);
+}
+
 impl Listener {
     /// NdkListen on `addr`.
     pub fn listen(&self, addr: SocketAddr) -> NTSTATUS {

@@ -9,11 +9,13 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndk::abi::{close_adapter, io, open_adapter};
 use ndk::provider::Limits;
-use ndk_consumer::{Adapter, Connector, HostMdl, HostPlatform, Pd, Qp, QpConfig, fixed_config};
+use ndk_consumer::{
+    AcceptOnto, Adapter, HostMdl, HostPlatform, Pd, Qp, QpConfig, accept_onto, fixed_config,
+    ignore_request,
+};
 use ndkpi::*;
 use roce::device::MAX_DATAGRAM;
 
@@ -84,28 +86,6 @@ impl Chain {
 }
 
 unsafe extern "system" fn on_cq(_ctx: PVOID, _st: NTSTATUS) {}
-unsafe extern "system" fn on_request(_ctx: PVOID, _st: NTSTATUS) {}
-unsafe extern "system" fn on_disconnect(_ctx: PVOID) {}
-
-static PASSIVE_QP: AtomicUsize = AtomicUsize::new(0);
-
-unsafe extern "system" fn on_connect(_ctx: PVOID, conn: *mut NDK_CONNECTOR) {
-    let qp = PASSIVE_QP.load(Ordering::SeqCst) as *mut NDK_QP;
-    // SAFETY: the connector the event hands over and B's QP, both live;
-    // the views do not close them.
-    let (c, q) = unsafe { (Connector::from_raw(conn), Qp::from_raw(qp)) };
-    let st = c.accept(
-        &q,
-        (1, 1),
-        &[],
-        Some(on_disconnect),
-        ptr::null_mut(),
-        Some(on_request),
-        ptr::null_mut(),
-    );
-    assert_eq!(st, STATUS_PENDING);
-}
-
 struct Side {
     adapter: *mut NDK_ADAPTER,
     pd: *mut NDK_PD,
@@ -190,30 +170,42 @@ fn results(side: &Side) -> Vec<NDK_RESULT> {
 }
 
 unsafe fn connect(a: &Side, b: &Side) {
-    PASSIVE_QP.store(b.qp as usize, Ordering::SeqCst);
     // SAFETY: both adapters and A's QP are live until the test ends; the
     // listener and connector are closed with their adapters.
-    let (aa, ba, qp) = unsafe {
+    let (aa, ba, qp, bqp) = unsafe {
         (
             Adapter::from_raw(a.adapter),
             Adapter::from_raw(b.adapter),
             Qp::from_raw(a.qp),
+            Qp::from_raw(b.qp),
         )
     };
+    // The plan outlives the listener (leaked: both live as long as the
+    // adapters).
+    let plan: &AcceptOnto = Box::leak(Box::new(AcceptOnto::new(&bqp, (1, 1))));
     let l = ba
-        .create_listener(Some(on_connect), ptr::null_mut())
+        .create_listener(Some(accept_onto), plan.ctx())
         .expect("NdkCreateListener");
     let la = SocketAddr::from(([10, 5, 0, 2], 445));
     assert_eq!(l.listen(la), STATUS_SUCCESS);
     let c = aa.create_connector().expect("NdkCreateConnector");
     let src = SocketAddr::from(([10, 5, 0, 1], 0));
-    let st = c.connect(&qp, src, la, (1, 1), &[], Some(on_request), ptr::null_mut());
+    let st = c.connect(
+        &qp,
+        src,
+        la,
+        (1, 1),
+        &[],
+        Some(ignore_request),
+        ptr::null_mut(),
+    );
     assert_eq!(st, STATUS_PENDING);
     pump(a, b);
+    assert_eq!(plan.status(), STATUS_PENDING, "B accepted from its event");
     let st = c.complete_connect(None, ptr::null_mut(), None, ptr::null_mut());
     assert_eq!(st, STATUS_SUCCESS);
     pump(a, b);
-    let _ = (l.into_raw(), c.into_raw(), qp.into_raw());
+    let _ = (l.into_raw(), c.into_raw(), qp.into_raw(), bqp.into_raw());
 }
 
 #[test]

@@ -20,7 +20,8 @@ use std::sync::atomic::Ordering as StdOrdering;
 use ndk::abi::{RawLock, close_adapter, io, open_adapter};
 use ndk::provider::Limits;
 use ndk_consumer::{
-    Access, Adapter, Connector, HostMdl, HostPlatform, ManualClock, Qp, QpConfig, fixed_config,
+    AcceptOnto, Access, Adapter, HostMdl, HostPlatform, ManualClock, Qp, QpConfig, accept_onto,
+    fixed_config, ignore_request,
 };
 use ndkpi::*;
 use roce::device::MAX_DATAGRAM;
@@ -72,31 +73,6 @@ unsafe extern "system" fn on_cq(ctx: PVOID, _st: NTSTATUS) {
     }
     shuttle::thread::yield_now();
     *IN_NOTIFY.lock().unwrap().get_mut(&c).unwrap() -= 1;
-}
-
-unsafe extern "system" fn on_request(_ctx: PVOID, _st: NTSTATUS) {}
-unsafe extern "system" fn on_disconnect(_ctx: PVOID) {}
-
-static CONNECTOR: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static PASSIVE_QP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-unsafe extern "system" fn on_connect(_ctx: PVOID, conn: *mut NDK_CONNECTOR) {
-    let qp = PASSIVE_QP.load(StdOrdering::SeqCst) as *mut NDK_QP;
-    // SAFETY: the connector the event hands over and B's QP, both live;
-    // the views do not close them.
-    let (c, q) = unsafe { (Connector::from_raw(conn), Qp::from_raw(qp)) };
-    let st = c.accept(
-        &q,
-        (1, 1),
-        &[],
-        Some(on_disconnect),
-        ptr::null_mut(),
-        Some(on_request),
-        ptr::null_mut(),
-    );
-    assert_eq!(st, STATUS_PENDING);
-    CONNECTOR.store(c.into_raw() as usize, StdOrdering::SeqCst);
-    let _ = q.into_raw();
 }
 
 struct Side {
@@ -183,7 +159,6 @@ fn poll(side: &Side, seen: &Mutex<BTreeMap<usize, Vec<NTSTATUS>>>) {
 fn scenario() {
     let a = unsafe { open(IpAddr::V4(Ipv4Addr::new(10, 3, 0, 1)), 1) };
     let b = unsafe { open(IpAddr::V4(Ipv4Addr::new(10, 3, 0, 2)), 2) };
-    PASSIVE_QP.store(b.qp as usize, StdOrdering::SeqCst);
     let seen: std::sync::Arc<Mutex<BTreeMap<usize, Vec<NTSTATUS>>>> = Default::default();
     let posted: std::sync::Arc<Mutex<Vec<usize>>> = Default::default();
     unsafe {
@@ -194,15 +169,27 @@ fn scenario() {
             Adapter::from_raw(b.adapter),
             Qp::from_raw(a.qp),
         );
+        // The plan outlives the listener (leaked: both live as long as the
+        // adapters).
+        let plan: &AcceptOnto = Box::leak(Box::new(AcceptOnto::new(&Qp::from_raw(b.qp), (1, 1))));
         let l = ba
-            .create_listener(Some(on_connect), ptr::null_mut())
+            .create_listener(Some(accept_onto), plan.ctx())
             .expect("NdkCreateListener");
         let la = SocketAddr::from(([10, 3, 0, 2], 445));
         assert_eq!(l.listen(la), STATUS_SUCCESS);
         let c = aa.create_connector().expect("NdkCreateConnector");
         let src = SocketAddr::from(([10, 3, 0, 1], 0));
-        c.connect(&qp, src, la, (1, 1), &[], Some(on_request), ptr::null_mut());
+        c.connect(
+            &qp,
+            src,
+            la,
+            (1, 1),
+            &[],
+            Some(ignore_request),
+            ptr::null_mut(),
+        );
         while pump_once(&a, &b) {}
+        assert_eq!(plan.status(), STATUS_PENDING, "B accepted from its event");
         assert_eq!(
             c.complete_connect(None, ptr::null_mut(), None, ptr::null_mut()),
             STATUS_SUCCESS
