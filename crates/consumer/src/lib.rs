@@ -35,7 +35,8 @@ pub use completion::{
 pub use config::fixed_config;
 pub use memory::{MdlKind, Memory};
 pub use objects::{
-    AcceptOnto, Adapter, ConnectionData, Connector, Cq, Listener, MR_RW, Mr, Mw, Pd, Qp, QpConfig,
-    accept_onto, close_raw, empty_result, ignore_event, ignore_request, sockaddr,
+    AcceptOnto, Adapter, ConnectionData, Connector, Cq, Link, Listener, MR_RW, Mr, Mw, Pd, Qp,
+    QpConfig, accept_onto, close_raw, connect_pair, empty_result, ignore_event, ignore_request,
+    sockaddr,
 };
 pub use platform::{Access, Clock, HostMdl, HostPlatform, ManualClock, MemoryMap, host_lock};

@@ -731,6 +731,62 @@ pub unsafe extern "system" fn accept_onto(ctx: PVOID, conn: *mut NDK_CONNECTOR) 
         .store(conn, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// An RC connection [`connect_pair`] made: the listener with its accept
+/// plan (which must outlive it) and both connectors.
+#[derive(Debug)]
+pub struct Link {
+    /// The passive side's plan, the listener's context.
+    pub plan: Box<AcceptOnto>,
+    /// The listener.
+    pub listener: Listener,
+    /// The active side's connector.
+    pub active: Connector,
+    /// The passive side's connector.
+    pub passive: Connector,
+}
+
+/// Connects `a_qp` on `a` (from `from`) to `b_qp` on `b` through a
+/// listener on `at` that accepts from its connect event (read limits 1/1,
+/// no private data), calling `pump` to move the datagrams between the
+/// adapters after each step: NdkConnect (pends), the accept, then
+/// NdkCompleteConnect. The first status that differs from the one the
+/// NDKPI pages give for the step is the error.
+pub fn connect_pair(
+    (a, a_qp, from): (&Adapter, &Qp, SocketAddr),
+    (b, b_qp, at): (&Adapter, &Qp, SocketAddr),
+    mut pump: impl FnMut(),
+) -> Result<Link, NTSTATUS> {
+    let expect = |st, want| if st == want { Ok(()) } else { Err(st) };
+    let plan = Box::new(AcceptOnto::new(b_qp, (1, 1)));
+    let listener = b.create_listener(Some(accept_onto), plan.ctx())?;
+    expect(listener.listen(at), STATUS_SUCCESS)?;
+    let active = a.create_connector()?;
+    let st = active.connect(
+        a_qp,
+        from,
+        at,
+        (1, 1),
+        &[],
+        Some(ignore_request),
+        ptr::null_mut(),
+    );
+    expect(st, STATUS_PENDING)?;
+    pump();
+    expect(plan.status(), STATUS_PENDING)?;
+    let st = active.complete_connect(None, ptr::null_mut(), None, ptr::null_mut());
+    expect(st, STATUS_SUCCESS)?;
+    pump();
+    // SAFETY: the connector the connect event handed over, live until
+    // closed through this handle (or with its adapter).
+    let passive = unsafe { Connector::from_raw(plan.connector()) };
+    Ok(Link {
+        plan,
+        listener,
+        active,
+        passive,
+    })
+}
+
 impl Listener {
     /// NdkListen on `addr`.
     pub fn listen(&self, addr: SocketAddr) -> NTSTATUS {

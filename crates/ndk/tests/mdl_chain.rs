@@ -12,10 +12,7 @@ use std::sync::Arc;
 
 use ndk::abi::{close_adapter, io, open_adapter};
 use ndk::provider::Limits;
-use ndk_consumer::{
-    AcceptOnto, Adapter, HostMdl, HostPlatform, Pd, Qp, QpConfig, accept_onto, fixed_config,
-    ignore_request,
-};
+use ndk_consumer::{Adapter, HostMdl, HostPlatform, Pd, Qp, QpConfig, connect_pair, fixed_config};
 use ndkpi::*;
 use roce::device::MAX_DATAGRAM;
 
@@ -180,32 +177,15 @@ unsafe fn connect(a: &Side, b: &Side) {
             Qp::from_raw(b.qp),
         )
     };
-    // The plan outlives the listener (leaked: both live as long as the
-    // adapters).
-    let plan: &AcceptOnto = Box::leak(Box::new(AcceptOnto::new(&bqp, (1, 1))));
-    let l = ba
-        .create_listener(Some(accept_onto), plan.ctx())
-        .expect("NdkCreateListener");
-    let la = SocketAddr::from(([10, 5, 0, 2], 445));
-    assert_eq!(l.listen(la), STATUS_SUCCESS);
-    let c = aa.create_connector().expect("NdkCreateConnector");
-    let src = SocketAddr::from(([10, 5, 0, 1], 0));
-    let st = c.connect(
-        &qp,
-        src,
-        la,
-        (1, 1),
-        &[],
-        Some(ignore_request),
-        ptr::null_mut(),
-    );
-    assert_eq!(st, STATUS_PENDING);
-    pump(a, b);
-    assert_eq!(plan.status(), STATUS_PENDING, "B accepted from its event");
-    let st = c.complete_connect(None, ptr::null_mut(), None, ptr::null_mut());
-    assert_eq!(st, STATUS_SUCCESS);
-    pump(a, b);
-    let _ = (l.into_raw(), c.into_raw(), qp.into_raw(), bqp.into_raw());
+    let link = connect_pair(
+        (&aa, &qp, SocketAddr::from(([10, 5, 0, 1], 0))),
+        (&ba, &bqp, SocketAddr::from(([10, 5, 0, 2], 445))),
+        || pump(a, b),
+    )
+    .expect("connected");
+    // Closed with the adapters (the plan lives as long).
+    std::mem::forget(link);
+    let _ = (qp.into_raw(), bqp.into_raw());
 }
 
 #[test]

@@ -20,8 +20,7 @@ use std::sync::atomic::Ordering as StdOrdering;
 use ndk::abi::{RawLock, close_adapter, io, open_adapter};
 use ndk::provider::Limits;
 use ndk_consumer::{
-    AcceptOnto, Access, Adapter, HostMdl, HostPlatform, ManualClock, Qp, QpConfig, accept_onto,
-    fixed_config, ignore_request,
+    Access, Adapter, HostMdl, HostPlatform, ManualClock, Qp, QpConfig, connect_pair, fixed_config,
 };
 use ndkpi::*;
 use roce::device::MAX_DATAGRAM;
@@ -162,40 +161,23 @@ fn scenario() {
     let seen: std::sync::Arc<Mutex<BTreeMap<usize, Vec<NTSTATUS>>>> = Default::default();
     let posted: std::sync::Arc<Mutex<Vec<usize>>> = Default::default();
     unsafe {
-        // Connect A -> B (single-threaded setup); the listener and the
-        // connector are closed with their adapters.
-        let (aa, ba, qp) = (
-            Adapter::from_raw(a.adapter),
-            Adapter::from_raw(b.adapter),
-            Qp::from_raw(a.qp),
-        );
-        // The plan outlives the listener (leaked: both live as long as the
-        // adapters).
-        let plan: &AcceptOnto = Box::leak(Box::new(AcceptOnto::new(&Qp::from_raw(b.qp), (1, 1))));
-        let l = ba
-            .create_listener(Some(accept_onto), plan.ctx())
-            .expect("NdkCreateListener");
-        let la = SocketAddr::from(([10, 3, 0, 2], 445));
-        assert_eq!(l.listen(la), STATUS_SUCCESS);
-        let c = aa.create_connector().expect("NdkCreateConnector");
-        let src = SocketAddr::from(([10, 3, 0, 1], 0));
-        c.connect(
-            &qp,
-            src,
-            la,
-            (1, 1),
-            &[],
-            Some(ignore_request),
-            ptr::null_mut(),
-        );
-        while pump_once(&a, &b) {}
-        assert_eq!(plan.status(), STATUS_PENDING, "B accepted from its event");
-        assert_eq!(
-            c.complete_connect(None, ptr::null_mut(), None, ptr::null_mut()),
-            STATUS_SUCCESS
-        );
-        while pump_once(&a, &b) {}
-        let _ = (l.into_raw(), c.into_raw(), qp.into_raw());
+        // Connect A -> B (single-threaded setup).
+        let link = connect_pair(
+            (
+                &Adapter::from_raw(a.adapter),
+                &Qp::from_raw(a.qp),
+                SocketAddr::from(([10, 3, 0, 1], 0)),
+            ),
+            (
+                &Adapter::from_raw(b.adapter),
+                &Qp::from_raw(b.qp),
+                SocketAddr::from(([10, 3, 0, 2], 445)),
+            ),
+            || while pump_once(&a, &b) {},
+        )
+        .expect("connected");
+        // Closed with the adapters (the plan lives as long).
+        std::mem::forget(link);
         // Receives for every send, posted up front.
         for i in 0..6usize {
             let sge = NDK_SGE {
