@@ -173,6 +173,19 @@ impl Adapter {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
+    /// Hands every datagram this adapter has to send to `to`, as if the
+    /// wire joined them (UDP framing); whether any moved. For adapters
+    /// a consumer opened in its own process (ndk::abi::io).
+    pub fn deliver_to(&self, to: &Adapter) -> bool {
+        let mut buf = vec![0u8; roce::device::MAX_DATAGRAM];
+        let mut moved = false;
+        while let Some(t) = ndk::abi::io::poll_transmit(self.0, &mut buf) {
+            moved = true;
+            let payload = t.udp_payload(&buf).to_vec();
+            ndk::abi::io::handle_udp(to.0, t.src, t.dst, &payload);
+        }
+        moved
+    }
     /// NdkQueryAdapterInfo.
     pub fn info(&self) -> Result<NDK_ADAPTER_INFO, NTSTATUS> {
         // SAFETY: NDK_ADAPTER_INFO is plain integers; all zeros is valid.

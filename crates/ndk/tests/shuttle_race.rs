@@ -17,13 +17,12 @@ use std::ptr;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering as StdOrdering;
 
-use ndk::abi::{RawLock, close_adapter, io, open_adapter};
+use ndk::abi::{RawLock, close_adapter, open_adapter};
 use ndk::provider::Limits;
 use ndk_consumer::{
     Access, Adapter, HostMdl, HostPlatform, ManualClock, Qp, QpConfig, connect_pair, fixed_config,
 };
 use ndkpi::*;
-use roce::device::MAX_DATAGRAM;
 use shuttle::sync::atomic::{AtomicBool, Ordering};
 
 struct ShuttleLock(AtomicBool);
@@ -127,16 +126,9 @@ unsafe fn open(ip: IpAddr, cq_ctx: usize) -> Side {
 }
 
 fn pump_once(a: &Side, b: &Side) -> bool {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut moved = false;
-    for (from, to) in [(a.adapter, b.adapter), (b.adapter, a.adapter)] {
-        while let Some(t) = io::poll_transmit(from, &mut buf) {
-            moved = true;
-            let payload = t.udp_payload(&buf).to_vec();
-            io::handle_udp(to, t.src, t.dst, &payload);
-        }
-    }
-    moved
+    // SAFETY: both adapters are open until the scenario closes them.
+    let (a, b) = unsafe { (Adapter::from_raw(a.adapter), Adapter::from_raw(b.adapter)) };
+    a.deliver_to(&b) | b.deliver_to(&a)
 }
 
 fn poll(side: &Side, seen: &Mutex<BTreeMap<usize, Vec<NTSTATUS>>>) {
