@@ -85,6 +85,11 @@ impl Memory {
         // SAFETY: `layout` has a non-zero size and a valid alignment.
         let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
         let skip = base.as_ptr().align_offset(PAGE);
+        if skip >= PAGE {
+            // SAFETY: allocated just above with this layout, freed once.
+            unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
+            return None;
+        }
         // SAFETY: skip < PAGE, and the allocation has len + PAGE bytes.
         let ptr = unsafe { base.add(skip) };
         let va = ptr.as_ptr();
