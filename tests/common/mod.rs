@@ -223,30 +223,36 @@ impl Buffer {
 
 // ---- callbacks: every upcall lands in its net's log ----
 
-pub unsafe extern "system" fn on_request(ctx: PVOID, st: NTSTATUS) {
-    // SAFETY: the harness passes Net::ctx contexts with its callbacks.
+/// Logs `ev(n)` into the net of the tag `ctx` names.
+///
+/// # Safety
+/// As [`Tag::of`].
+unsafe fn log_to(ctx: PVOID, ev: impl FnOnce(usize) -> Ev) {
+    // SAFETY: per the contract.
     let t = unsafe { Tag::of(ctx) };
-    t.net().log(Ev::Request(t.n, st));
+    t.net().log(ev(t.n));
+}
+
+// The harness passes Net::ctx contexts with these callbacks.
+pub unsafe extern "system" fn on_request(ctx: PVOID, st: NTSTATUS) {
+    // SAFETY: a Net::ctx context (above).
+    unsafe { log_to(ctx, |n| Ev::Request(n, st)) };
 }
 pub unsafe extern "system" fn on_close(ctx: PVOID) {
     // SAFETY: as above.
-    let t = unsafe { Tag::of(ctx) };
-    t.net().log(Ev::Close(t.n));
+    unsafe { log_to(ctx, Ev::Close) };
 }
 pub unsafe extern "system" fn on_cq(ctx: PVOID, st: NTSTATUS) {
     // SAFETY: as above.
-    let t = unsafe { Tag::of(ctx) };
-    t.net().log(Ev::Cq(t.n, st));
+    unsafe { log_to(ctx, |n| Ev::Cq(n, st)) };
 }
 pub unsafe extern "system" fn on_srq(ctx: PVOID, st: NTSTATUS) {
     // SAFETY: as above.
-    let t = unsafe { Tag::of(ctx) };
-    t.net().log(Ev::Srq(t.n, st));
+    unsafe { log_to(ctx, |n| Ev::Srq(n, st)) };
 }
 pub unsafe extern "system" fn on_disconnect(ctx: PVOID) {
     // SAFETY: as above.
-    let t = unsafe { Tag::of(ctx) };
-    t.net().log(Ev::Disconnect(t.n));
+    unsafe { log_to(ctx, Ev::Disconnect) };
 }
 
 /// The connect event: logs, then accepts as [`Net::plan_accept`] planned.

@@ -133,20 +133,26 @@ pub unsafe extern "system" fn waiter_closed(ctx: PVOID) {
     unsafe { waiter_done(ctx, STATUS_SUCCESS) };
 }
 
-/// Makes a request that may pend, passing `call` a completion and its
-/// context: the status it returned, or if it pended its completion's,
-/// waited for up to `t` (None if none came; the completion still owns
-/// its context, so a late one is safe).
-pub fn request(
-    t: Duration,
-    call: impl FnOnce(NDK_FN_REQUEST_COMPLETION, PVOID) -> NTSTATUS,
-) -> Option<NTSTATUS> {
+/// Makes a request that may pend, passing `call` the context of a
+/// [`Req`] (whose completion is [`req_done`] or [`req_closed`]): the
+/// status it returned, or if it pended its completion's, waited for up to
+/// `t` (None if none came; the completion still owns its context, so a
+/// late one is safe).
+pub fn request_ctx(t: Duration, call: impl FnOnce(PVOID) -> NTSTATUS) -> Option<NTSTATUS> {
     let w = Arc::new(Waiter::default());
     let w2 = Arc::clone(&w);
     let r = Req::new(move |st| w2.complete(st));
     let ctx = r.ctx();
-    r.finish(call(Some(req_done), ctx));
+    r.finish(call(ctx));
     w.wait(t)
+}
+
+/// As [`request_ctx`], passing `call` the request completion too.
+pub fn request(
+    t: Duration,
+    call: impl FnOnce(NDK_FN_REQUEST_COMPLETION, PVOID) -> NTSTATUS,
+) -> Option<NTSTATUS> {
+    request_ctx(t, |ctx| call(Some(req_done), ctx))
 }
 
 /// As [`request`], for a close: `call` gets a close completion.
@@ -154,12 +160,7 @@ pub fn close_request(
     t: Duration,
     call: impl FnOnce(NDK_FN_CLOSE_COMPLETION, PVOID) -> NTSTATUS,
 ) -> Option<NTSTATUS> {
-    let w = Arc::new(Waiter::default());
-    let w2 = Arc::clone(&w);
-    let r = Req::new(move |st| w2.complete(st));
-    let ctx = r.ctx();
-    r.finish(call(Some(req_closed), ctx));
-    w.wait(t)
+    request_ctx(t, |ctx| call(Some(req_closed), ctx))
 }
 
 /// What CQ notifications kick: a count and a condition variable. The

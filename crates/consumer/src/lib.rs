@@ -30,7 +30,7 @@ pub mod platform;
 
 pub use completion::{
     Drive, Kicks, Req, ReqFn, Signal, Waiter, close_request, kicks_notify, req_closed, req_done,
-    request, waiter_closed, waiter_done,
+    request, request_ctx, waiter_closed, waiter_done,
 };
 pub use config::fixed_config;
 pub use memory::{MdlKind, Memory};

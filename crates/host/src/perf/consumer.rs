@@ -10,9 +10,7 @@ pub(super) use ndk_consumer::{
 
 /// Makes a request (given its completion context; the completion is
 /// [`on_request`]) and waits (bounded) for its status.
-pub(super) fn sync_req(t: Duration, call: impl FnOnce(PVOID) -> NTSTATUS) -> Option<NTSTATUS> {
-    ndk_consumer::request(t, |_, ctx| call(ctx))
-}
+pub(super) use ndk_consumer::request_ctx as sync_req;
 
 /// The kit's view of the adapter `a`.
 fn adapter(a: *mut NDK_ADAPTER) -> ndk_consumer::Adapter {
@@ -21,11 +19,18 @@ fn adapter(a: *mut NDK_ADAPTER) -> ndk_consumer::Adapter {
     unsafe { ndk_consumer::Adapter::from_raw(a) }
 }
 
+/// The raw object a create call made, or "`what` failed: status".
+fn made<H, R>(r: Result<H, NTSTATUS>, into_raw: fn(H) -> R, what: &str) -> Result<R, PerfError> {
+    r.map(into_raw)
+        .or_else(|st| err(format!("{what} failed: {}", status_name(st))))
+}
+
 pub(super) fn create_pd(a: *mut NDK_ADAPTER) -> Result<*mut NDK_PD, PerfError> {
-    match adapter(a).create_pd() {
-        Ok(pd) => Ok(pd.into_raw()),
-        Err(st) => err(format!("NdkCreatePd failed: {}", status_name(st))),
-    }
+    made(
+        adapter(a).create_pd(),
+        ndk_consumer::Pd::into_raw,
+        "NdkCreatePd",
+    )
 }
 
 pub(super) fn create_cq(
@@ -34,10 +39,12 @@ pub(super) fn create_cq(
     notify: NDK_FN_CQ_NOTIFICATION_CALLBACK,
     ctx: PVOID,
 ) -> Result<*mut NDK_CQ, PerfError> {
-    match adapter(a).create_cq(depth, notify, ctx) {
-        Ok(cq) => Ok(cq.into_raw()),
-        Err(st) => err(format!("NdkCreateCq({depth}) failed: {}", status_name(st))),
-    }
+    let r = adapter(a).create_cq(depth, notify, ctx);
+    made(
+        r,
+        ndk_consumer::Cq::into_raw,
+        &format!("NdkCreateCq({depth})"),
+    )
 }
 
 /// A view of a live PD, CQ or QP of ndkperf's (never closed through it).
@@ -58,17 +65,16 @@ pub(super) fn create_qp(
 ) -> Result<*mut NDK_QP, PerfError> {
     let cq = view!(Cq, cq);
     let c = ndk_consumer::QpConfig::on(&cq, ctx, recv_depth, init_depth);
-    match view!(Pd, pd).create_qp(&c) {
-        Ok(qp) => Ok(qp.into_raw()),
-        Err(st) => err(format!("NdkCreateQp failed: {}", status_name(st))),
-    }
+    made(
+        view!(Pd, pd).create_qp(&c),
+        ndk_consumer::Qp::into_raw,
+        "NdkCreateQp",
+    )
 }
 
 pub(super) fn create_connector(a: *mut NDK_ADAPTER) -> Result<*mut NDK_CONNECTOR, PerfError> {
-    match adapter(a).create_connector() {
-        Ok(c) => Ok(c.into_raw()),
-        Err(st) => err(format!("NdkCreateConnector failed: {}", status_name(st))),
-    }
+    let r = adapter(a).create_connector();
+    made(r, ndk_consumer::Connector::into_raw, "NdkCreateConnector")
 }
 
 /// Closes `obj` through `close`; `then` runs when the close completed
@@ -131,10 +137,7 @@ impl Buf {
                  (not enough memory for this -s and -w)"
             ));
         };
-        let mr = match view!(Pd, pd).create_mr(false) {
-            Ok(mr) => mr,
-            Err(st) => return err(format!("NdkCreateMr failed: {}", status_name(st))),
-        };
+        let mr = made(view!(Pd, pd).create_mr(false), |m| m, "NdkCreateMr")?;
         // SAFETY: the memory's HostMdl, which `Buf` keeps (with the memory)
         // until the MR's close completed (`release`).
         let st = unsafe { mr.register(mem.mdl(), len, ndk_consumer::MR_RW, None, ptr::null_mut()) };
