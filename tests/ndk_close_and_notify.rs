@@ -34,16 +34,15 @@ fn receives(q: *mut NDK_QP, buf: &Buffer, token: u32, n: usize, base: usize) {
 /// 7, project choice); the close completes at once.
 #[test]
 fn qp_close_cancels_outstanding_work_once() {
-    let _g = serial();
-    let platform = HostPlatform::new();
-    let a = Adapter::open(ip(30, 1), 1, &platform);
+    let net = Net::new();
+    let a = Adapter::open(ip(30, 1), 1, &net);
     let pd = a.pd();
     let cq = a.cq(64, 7);
-    let mut buf = Buffer::new(&platform, 4096);
+    let mut buf = Buffer::new(&net, 4096);
     let (m, t) = register(pd, &mut buf, RW);
     let q1 = qp(pd, cq, 0x51);
     receives(q1, &buf, t, 5, 10);
-    assert_eq!(close(q1, 20), STATUS_SUCCESS);
+    assert_eq!(net.close(q1, 20), STATUS_SUCCESS);
     // A new QP meanwhile must not take the old one's number, or its
     // completions would carry the new context.
     let q2 = qp(pd, cq, 0x52);
@@ -91,7 +90,7 @@ fn qp_close_cancels_outstanding_work_once() {
         close_now(o);
     }
     assert_eq!(a.objects(), 0);
-    assert!(take_log().is_empty(), "no callback for inline closes");
+    assert!(net.take_log().is_empty(), "no callback for inline closes");
 }
 
 /// Closing antecedents first is accepted: each such close pends until its
@@ -99,8 +98,8 @@ fn qp_close_cancels_outstanding_work_once() {
 /// rules 3-5).
 #[test]
 fn out_of_order_closes_pend_until_successors_are_gone() {
-    let _g = serial();
     let mut p = Pair::new(31, Limits::default());
+    let net = p.net.clone();
     let bpd = p.bpd;
     // A window bound to B's MR, an SRQ with a QP, all under B's PD.
     let mut mw = ptr::null_mut();
@@ -161,20 +160,20 @@ fn out_of_order_closes_pend_until_successors_are_gone() {
     );
     assert_eq!(st, STATUS_SUCCESS);
     // Antecedents first: each pends.
-    assert_eq!(close(p.bmr, 60), STATUS_PENDING, "MR -> MW after bind");
-    assert_eq!(close(srq, 61), STATUS_PENDING, "SRQ -> QP");
-    assert_eq!(close(cq2, 62), STATUS_PENDING, "CQ -> QP");
+    assert_eq!(net.close(p.bmr, 60), STATUS_PENDING, "MR -> MW after bind");
+    assert_eq!(net.close(srq, 61), STATUS_PENDING, "SRQ -> QP");
+    assert_eq!(net.close(cq2, 62), STATUS_PENDING, "CQ -> QP");
     assert_eq!(
-        close(p.listener, 63),
+        net.close(p.listener, 63),
         STATUS_PENDING,
         "listener -> connector"
     );
-    assert!(take_log().is_empty());
-    assert_eq!(close(mw, 64), STATUS_SUCCESS);
-    expect(Ev::Close(60));
-    assert_eq!(close(sq, 65), STATUS_SUCCESS);
+    assert!(net.take_log().is_empty());
+    assert_eq!(net.close(mw, 64), STATUS_SUCCESS);
+    net.expect(Ev::Close(60));
+    assert_eq!(net.close(sq, 65), STATUS_SUCCESS);
     // Both antecedents of the QP complete, in no particular order.
-    let mut log = take_log();
+    let mut log = net.take_log();
     log.sort_by_key(|e| format!("{e:?}"));
     assert_eq!(log, [Ev::Close(61), Ev::Close(62)]);
     // The listener refuses new connections at once (the NDKPI listeners, connectors and endpoints page) and completes
@@ -184,9 +183,9 @@ fn out_of_order_closes_pend_until_successors_are_gone() {
     p.pump();
     let _ = ndk!(passive, NdkDisconnect, None, ptr::null_mut());
     let mut pending = Vec::new();
-    close_rec(passive, 66, &mut pending);
+    net.close_rec(passive, 66, &mut pending);
     p.pump();
-    expect(Ev::Close(63));
+    net.expect(Ev::Close(63));
     // Already closed: the pair's teardown must not close them again.
     p.listener = p.b.listener(3);
     p.bmr = common::mr(bpd, false);
@@ -195,7 +194,7 @@ fn out_of_order_closes_pend_until_successors_are_gone() {
         p.b.connector()
     };
     for c in pending {
-        expect(Ev::Close(c));
+        net.expect(Ev::Close(c));
     }
     p.teardown();
 }
@@ -207,11 +206,14 @@ static QP2: AtomicUsize = AtomicUsize::new(0);
 
 /// Closes its CQ from inside the notification (the NDKPI object lifetime requirements page allows it).
 unsafe extern "system" fn close_from_callback(ctx: PVOID, st: NTSTATUS) {
-    log(Ev::Cq(ctx as usize, st));
+    // SAFETY: cq_with passes a Net::ctx context.
+    let t = unsafe { Tag::of(ctx) };
+    let net = t.net();
+    net.log(Ev::Cq(t.n, st));
     let cq = CQ_PTR.load(Ordering::SeqCst) as *mut NDK_CQ;
-    let r = close(cq, 90);
+    let r = net.close(cq, 90);
     // The callback is still running: the close must wait for it.
-    log(Ev::Request(91, r));
+    net.log(Ev::Request(91, r));
 }
 
 /// Re-arms and makes new completions from inside the notification; checks
@@ -220,14 +222,17 @@ unsafe extern "system" fn rearm_from_callback(ctx: PVOID, st: NTSTATUS) {
     if IN_CALLBACK.swap(true, Ordering::SeqCst) {
         OVERLAP.store(true, Ordering::SeqCst);
     }
-    log(Ev::Cq(ctx as usize, st));
+    // SAFETY: cq_with passes a Net::ctx context.
+    let t = unsafe { Tag::of(ctx) };
+    let net = t.net();
+    net.log(Ev::Cq(t.n, st));
     let cq = CQ_PTR.load(Ordering::SeqCst) as *mut NDK_CQ;
     let q2 = QP2.swap(0, Ordering::SeqCst) as *mut NDK_QP;
     if !q2.is_null() {
         ndk!(cq, NdkArmCq, NDK_CQ_NOTIFY_ANY);
         ndk!(q2, NdkFlush);
         // Due now, but deferred until this callback returns.
-        log(Ev::Request(92, 0));
+        net.log(Ev::Request(92, 0));
     }
     IN_CALLBACK.store(false, Ordering::SeqCst);
 }
@@ -240,7 +245,7 @@ fn cq_with(a: &Adapter, depth: u32, f: NDK_FN_CQ_NOTIFICATION_CALLBACK, ctx: usi
             NdkCreateCq,
             depth,
             f,
-            ctx as PVOID,
+            a.net.ctx(ctx),
             ptr::null_mut(),
             None,
             ptr::null_mut(),
@@ -253,12 +258,11 @@ fn cq_with(a: &Adapter, depth: u32, f: NDK_FN_CQ_NOTIFICATION_CALLBACK, ctx: usi
 
 #[test]
 fn arm_rules_one_notification_per_arm() {
-    let _g = serial();
-    let platform = HostPlatform::new();
-    let a = Adapter::open(ip(32, 1), 1, &platform);
+    let net = Net::new();
+    let a = Adapter::open(ip(32, 1), 1, &net);
     let pd = a.pd();
     let cq = a.cq(64, 7);
-    let mut buf = Buffer::new(&platform, 4096);
+    let mut buf = Buffer::new(&net, 4096);
     let (m, t) = register(pd, &mut buf, RW);
     let qps: Vec<_> = (0..5).map(|i| qp(pd, cq, 0x60 + i)).collect();
     for (i, q) in qps.iter().enumerate() {
@@ -266,32 +270,32 @@ fn arm_rules_one_notification_per_arm() {
     }
     // Without an arm there is no callback, not even for errors.
     ndk!(qps[0], NdkFlush);
-    assert!(take_log().is_empty());
+    assert!(net.take_log().is_empty());
     // An arm with completions newer than the last notification fires now.
     ndk!(cq, NdkArmCq, NDK_CQ_NOTIFY_ANY);
-    assert_eq!(take_log(), [Ev::Cq(7, STATUS_SUCCESS)]);
+    assert_eq!(net.take_log(), [Ev::Cq(7, STATUS_SUCCESS)]);
     // One per arm: more completions, no new arm, no callback.
     ndk!(qps[1], NdkFlush);
-    assert!(take_log().is_empty());
+    assert!(net.take_log().is_empty());
     assert_eq!(results(cq).len(), 4);
     // Drained: an arm waits; an error completion satisfies an ERRORS arm
     // (project choice, the NDKPI completion handling requirements page / project decisions where the NDKPI pages are silent) and a SOLICITED arm (documented).
     for (kind, q) in [(NDK_CQ_NOTIFY_ERRORS, 2), (NDK_CQ_NOTIFY_SOLICITED, 3)] {
         ndk!(cq, NdkArmCq, kind);
-        assert!(take_log().is_empty());
+        assert!(net.take_log().is_empty());
         ndk!(qps[q], NdkFlush);
-        assert_eq!(take_log(), [Ev::Cq(7, STATUS_SUCCESS)], "arm {kind}");
+        assert_eq!(net.take_log(), [Ev::Cq(7, STATUS_SUCCESS)], "arm {kind}");
         assert_eq!(results(cq).len(), 2);
     }
     // An unknown type arms nothing (project decision).
     ndk!(cq, NdkArmCq, 7);
     ndk!(qps[4], NdkFlush);
-    assert!(take_log().is_empty());
+    assert!(net.take_log().is_empty());
     // Re-arming before it fired merges (ERRORS then ANY is ANY), still one
     // callback.
     ndk!(cq, NdkArmCq, NDK_CQ_NOTIFY_ERRORS);
     ndk!(cq, NdkArmCq, NDK_CQ_NOTIFY_ANY);
-    assert_eq!(take_log(), [Ev::Cq(7, STATUS_SUCCESS)]);
+    assert_eq!(net.take_log(), [Ev::Cq(7, STATUS_SUCCESS)]);
     results(cq);
     for q in qps {
         close_now(q);
@@ -304,11 +308,10 @@ fn arm_rules_one_notification_per_arm() {
 
 #[test]
 fn notifications_are_serialized_and_a_cq_closes_from_its_callback() {
-    let _g = serial();
-    let platform = HostPlatform::new();
-    let a = Adapter::open(ip(33, 1), 1, &platform);
+    let net = Net::new();
+    let a = Adapter::open(ip(33, 1), 1, &net);
     let pd = a.pd();
-    let mut buf = Buffer::new(&platform, 4096);
+    let mut buf = Buffer::new(&net, 4096);
     let (m, t) = register(pd, &mut buf, RW);
     let cq = cq_with(&a, 64, Some(rearm_from_callback), 7);
     CQ_PTR.store(cq as usize, Ordering::SeqCst);
@@ -322,7 +325,7 @@ fn notifications_are_serialized_and_a_cq_closes_from_its_callback() {
     // The second notification became due inside the first and ran only
     // after it returned.
     assert_eq!(
-        take_log(),
+        net.take_log(),
         [
             Ev::Cq(7, STATUS_SUCCESS),
             Ev::Request(92, 0),
@@ -344,7 +347,7 @@ fn notifications_are_serialized_and_a_cq_closes_from_its_callback() {
     ndk!(cq, NdkArmCq, NDK_CQ_NOTIFY_ANY);
     close_now(q);
     assert_eq!(
-        take_log(),
+        net.take_log(),
         [
             Ev::Cq(8, STATUS_SUCCESS),
             Ev::Request(91, STATUS_PENDING),
@@ -361,11 +364,10 @@ fn notifications_are_serialized_and_a_cq_closes_from_its_callback() {
 /// reports no completions.
 #[test]
 fn cq_overflow_is_reported_through_the_notification() {
-    let _g = serial();
-    let platform = HostPlatform::new();
-    let a = Adapter::open(ip(34, 1), 1, &platform);
+    let net = Net::new();
+    let a = Adapter::open(ip(34, 1), 1, &net);
     let pd = a.pd();
-    let mut buf = Buffer::new(&platform, 4096);
+    let mut buf = Buffer::new(&net, 4096);
     let (m, t) = register(pd, &mut buf, RW);
     // Armed: the overrun reports at once.
     let cq = a.cq(2, 7);
@@ -375,21 +377,21 @@ fn cq_overflow_is_reported_through_the_notification() {
     receives(q2, &buf, t, 1, 20);
     ndk!(q1, NdkFlush);
     ndk!(cq, NdkArmCq, NDK_CQ_NOTIFY_ANY);
-    assert_eq!(take_log(), [Ev::Cq(7, STATUS_SUCCESS)]);
+    assert_eq!(net.take_log(), [Ev::Cq(7, STATUS_SUCCESS)]);
     ndk!(cq, NdkArmCq, NDK_CQ_NOTIFY_ANY);
     ndk!(q2, NdkFlush);
-    assert_eq!(take_log(), [Ev::Cq(7, STATUS_BUFFER_OVERFLOW)]);
+    assert_eq!(net.take_log(), [Ev::Cq(7, STATUS_BUFFER_OVERFLOW)]);
     assert!(results(cq).is_empty());
     // Unarmed: on the next arm, once.
     let cq2 = a.cq(1, 8);
     let q3 = qp(pd, cq2, 3);
     receives(q3, &buf, t, 2, 30);
     ndk!(q3, NdkFlush);
-    assert!(take_log().is_empty());
+    assert!(net.take_log().is_empty());
     ndk!(cq2, NdkArmCq, NDK_CQ_NOTIFY_ERRORS);
-    assert_eq!(take_log(), [Ev::Cq(8, STATUS_BUFFER_OVERFLOW)]);
+    assert_eq!(net.take_log(), [Ev::Cq(8, STATUS_BUFFER_OVERFLOW)]);
     ndk!(cq2, NdkArmCq, NDK_CQ_NOTIFY_ANY);
-    assert!(take_log().is_empty());
+    assert!(net.take_log().is_empty());
     assert!(results(cq2).is_empty());
     for o in [
         q1.cast::<NDK_OBJECT_HEADER>(),

@@ -25,10 +25,9 @@ const B_QP: usize = 0xB1;
 const K: usize = 1024;
 
 fn run(a_ip: IpAddr, b_ip: IpAddr) {
-    let _g = serial();
-    let platform = HostPlatform::new();
-    let a = Adapter::open(a_ip, 1, &platform);
-    let b = Adapter::open(b_ip, 2, &platform);
+    let net = Net::new();
+    let a = Adapter::open(a_ip, 1, &net);
+    let b = Adapter::open(b_ip, 2, &net);
     for ad in [&a, &b] {
         // Size first, then the struct (ndkinfo.h NDK_ADAPTER_INFO).
         let mut size = 0;
@@ -56,8 +55,8 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     let (apd, bpd) = (a.pd(), b.pd());
     let (acq, bcq) = (a.cq(64, 7), b.cq(64, 8));
     let (aqp, bqp) = (qp(apd, acq, A_QP), qp(bpd, bcq, B_QP));
-    let mut abuf = Buffer::new(&platform, 64 * K);
-    let mut bbuf = Buffer::new(&platform, 64 * K);
+    let mut abuf = Buffer::new(&net, 64 * K);
+    let mut bbuf = Buffer::new(&net, 64 * K);
     let (amr, at) = register(apd, &mut abuf, RW);
     let (bmr, bt) = register(bpd, &mut bbuf, RW);
 
@@ -574,7 +573,7 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     let s = sge(abuf.va(0), 8, at);
     assert_eq!(ndk!(aqp, NdkSend, 71 as PVOID, &s, 1, 0), STATUS_SUCCESS);
     pump(&[&a, &b]);
-    assert_eq!(count(Ev::Cq(8, STATUS_SUCCESS)), 0);
+    assert_eq!(net.count(Ev::Cq(8, STATUS_SUCCESS)), 0);
     let st = ndk!(
         aqp,
         NdkSend,
@@ -585,8 +584,8 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     );
     assert_eq!(st, STATUS_SUCCESS);
     pump(&[&a, &b]);
-    expect(Ev::Cq(8, STATUS_SUCCESS));
-    assert_eq!(count(Ev::Cq(8, STATUS_SUCCESS)), 0);
+    net.expect(Ev::Cq(8, STATUS_SUCCESS));
+    assert_eq!(net.count(Ev::Cq(8, STATUS_SUCCESS)), 0);
     let rb = results(bcq);
     assert_eq!(rb.len(), 2, "{rb:?}");
     check(
@@ -610,16 +609,16 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     // 10. Disconnect from A: pending, one completion; B's event once, and
     // its receives stay posted until it disconnects too (docs/disconnect.md).
     assert_eq!(
-        ndk!(c.active, NdkDisconnect, Some(on_request), 81 as PVOID),
+        ndk!(c.active, NdkDisconnect, Some(on_request), net.ctx(81)),
         STATUS_PENDING
     );
     pump(&[&a, &b]);
-    expect(Ev::Request(81, STATUS_SUCCESS));
-    expect(Ev::Disconnect(13));
-    assert_eq!(count(Ev::Disconnect(13)), 0);
+    net.expect(Ev::Request(81, STATUS_SUCCESS));
+    net.expect(Ev::Disconnect(13));
+    assert_eq!(net.count(Ev::Disconnect(13)), 0);
     assert!(results(bcq).is_empty());
     assert_eq!(
-        ndk!(c.passive, NdkDisconnect, Some(on_request), 82 as PVOID),
+        ndk!(c.passive, NdkDisconnect, Some(on_request), net.ctx(82)),
         STATUS_SUCCESS
     );
     let rb = results(bcq);
@@ -644,24 +643,24 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
     // 11. Close everything, parents first where the rules allow: those
     // closes pend until their successors are gone (the NDKPI object lifetime requirements page).
     let mut pending = Vec::new();
-    assert_eq!(close_rec(apd, 900, &mut pending), STATUS_PENDING);
-    assert_eq!(close_rec(bpd, 901, &mut pending), STATUS_PENDING);
+    assert_eq!(net.close_rec(apd, 900, &mut pending), STATUS_PENDING);
+    assert_eq!(net.close_rec(bpd, 901, &mut pending), STATUS_PENDING);
     // The window is bound to B's MR: the MR's close waits for it.
-    assert_eq!(close_rec(bmr, 902, &mut pending), STATUS_PENDING);
-    close_rec(mw, 903, &mut pending);
-    close_rec(frmr, 904, &mut pending);
-    close_rec(amr, 905, &mut pending);
-    close_rec(c.active, 906, &mut pending);
-    close_rec(c.passive, 907, &mut pending);
-    close_rec(listener, 908, &mut pending);
-    close_rec(aqp, 909, &mut pending);
-    close_rec(bqp, 910, &mut pending);
-    close_rec(acq, 911, &mut pending);
-    close_rec(bcq, 912, &mut pending);
+    assert_eq!(net.close_rec(bmr, 902, &mut pending), STATUS_PENDING);
+    net.close_rec(mw, 903, &mut pending);
+    net.close_rec(frmr, 904, &mut pending);
+    net.close_rec(amr, 905, &mut pending);
+    net.close_rec(c.active, 906, &mut pending);
+    net.close_rec(c.passive, 907, &mut pending);
+    net.close_rec(listener, 908, &mut pending);
+    net.close_rec(aqp, 909, &mut pending);
+    net.close_rec(bqp, 910, &mut pending);
+    net.close_rec(acq, 911, &mut pending);
+    net.close_rec(bcq, 912, &mut pending);
     pump(&[&a, &b]);
     assert_eq!(a.objects(), 0);
     assert_eq!(b.objects(), 0);
-    let log = take_log();
+    let log = net.take_log();
     for ctx in 900..=912 {
         let n = log.iter().filter(|e| **e == Ev::Close(ctx)).count();
         assert_eq!(n, usize::from(pending.contains(&ctx)), "{ctx}: {log:?}");
@@ -691,10 +690,9 @@ fn a_whole_conversation_through_the_dispatch_tables_ipv6() {
 /// notification (the NDK_FN_CREATE_QP page).
 #[test]
 fn shared_receive_queue_and_its_limit_notification() {
-    let _g = serial();
-    let platform = HostPlatform::new();
-    let a = Adapter::open(IpAddr::V4(Ipv4Addr::new(10, 3, 0, 1)), 3, &platform);
-    let b = Adapter::open(IpAddr::V4(Ipv4Addr::new(10, 3, 0, 2)), 4, &platform);
+    let net = Net::new();
+    let a = Adapter::open(IpAddr::V4(Ipv4Addr::new(10, 3, 0, 1)), 3, &net);
+    let b = Adapter::open(IpAddr::V4(Ipv4Addr::new(10, 3, 0, 2)), 4, &net);
     let (apd, bpd) = (a.pd(), b.pd());
     let (acq, bcq) = (a.cq(64, 7), b.cq(64, 8));
     let aqp = qp(apd, acq, A_QP);
@@ -706,7 +704,7 @@ fn shared_receive_queue_and_its_limit_notification() {
         2,
         0,
         Some(on_srq),
-        90 as PVOID,
+        net.ctx(90),
         ptr::null_mut(),
         None,
         ptr::null_mut(),
@@ -731,8 +729,8 @@ fn shared_receive_queue_and_its_limit_notification() {
         &mut bqp
     );
     assert_eq!(st, STATUS_SUCCESS);
-    let mut abuf = Buffer::new(&platform, 16 * K);
-    let mut bbuf = Buffer::new(&platform, 16 * K);
+    let mut abuf = Buffer::new(&net, 16 * K);
+    let mut bbuf = Buffer::new(&net, 16 * K);
     let (amr, at) = register(apd, &mut abuf, RW);
     let (bmr, bt) = register(bpd, &mut bbuf, RW);
     for i in 0..6 {
@@ -755,7 +753,7 @@ fn shared_receive_queue_and_its_limit_notification() {
     );
     let (listener, port) = b.listen(5);
     let c = connect(&a, aqp, &b, bqp, 5, port, 20);
-    assert_eq!(count(Ev::Srq(90, STATUS_SUCCESS)), 0);
+    assert_eq!(net.count(Ev::Srq(90, STATUS_SUCCESS)), 0);
     let s = sge(abuf.va(0), 64, at);
     for i in 0..4 {
         assert_eq!(
@@ -765,7 +763,11 @@ fn shared_receive_queue_and_its_limit_notification() {
         pump(&[&a, &b]);
         // Fires once, when the third receive leaves fewer than 4 queued.
         let want = usize::from(i >= 2);
-        assert_eq!(count(Ev::Srq(90, STATUS_SUCCESS)), want, "after send {i}");
+        assert_eq!(
+            net.count(Ev::Srq(90, STATUS_SUCCESS)),
+            want,
+            "after send {i}"
+        );
     }
     let rb = results(bcq);
     assert_eq!(rb.len(), 4);
@@ -785,7 +787,7 @@ fn shared_receive_queue_and_its_limit_notification() {
         ndk!(srq, NdkModifySrq, 0, 5, None, ptr::null_mut()),
         STATUS_SUCCESS
     );
-    assert_eq!(count(Ev::Srq(90, STATUS_SUCCESS)), 2);
+    assert_eq!(net.count(Ev::Srq(90, STATUS_SUCCESS)), 2);
     assert_eq!(
         ndk!(srq, NdkModifySrq, 1, 0, None, ptr::null_mut()),
         STATUS_INVALID_PARAMETER
@@ -813,11 +815,11 @@ fn shared_receive_queue_and_its_limit_notification() {
         STATUS_DATA_OVERRUN
     );
     assert_eq!(
-        ndk!(c.active, NdkDisconnect, Some(on_request), 31 as PVOID),
+        ndk!(c.active, NdkDisconnect, Some(on_request), net.ctx(31)),
         STATUS_PENDING
     );
     pump(&[&a, &b]);
-    expect(Ev::Request(31, STATUS_SUCCESS));
+    net.expect(Ev::Request(31, STATUS_SUCCESS));
     assert_eq!(
         ndk!(c.passive, NdkDisconnect, None, ptr::null_mut()),
         STATUS_SUCCESS
@@ -826,15 +828,15 @@ fn shared_receive_queue_and_its_limit_notification() {
     assert!(results(bcq).is_empty());
     // The SRQ is the QP's antecedent: its close waits for the QP's.
     let mut pending = Vec::new();
-    assert_eq!(close_rec(srq, 95, &mut pending), STATUS_PENDING);
-    close_rec(c.passive, 96, &mut pending);
-    close_rec(c.active, 97, &mut pending);
-    close_rec(listener, 98, &mut pending);
-    close_rec(bqp, 99, &mut pending);
+    assert_eq!(net.close_rec(srq, 95, &mut pending), STATUS_PENDING);
+    net.close_rec(c.passive, 96, &mut pending);
+    net.close_rec(c.active, 97, &mut pending);
+    net.close_rec(listener, 98, &mut pending);
+    net.close_rec(bqp, 99, &mut pending);
     pump(&[&a, &b]);
-    expect(Ev::Close(95));
+    net.expect(Ev::Close(95));
     for o in [aqp.cast::<NDK_OBJECT_HEADER>(), amr.cast(), bmr.cast()] {
-        close_rec(o, 100, &mut pending);
+        net.close_rec(o, 100, &mut pending);
     }
     for o in [
         acq.cast::<NDK_OBJECT_HEADER>(),
@@ -847,7 +849,7 @@ fn shared_receive_queue_and_its_limit_notification() {
     pump(&[&a, &b]);
     assert_eq!(a.objects(), 0);
     assert_eq!(b.objects(), 0);
-    let log = take_log();
+    let log = net.take_log();
     for ctx in 96..=100 {
         let n = log.iter().filter(|e| **e == Ev::Close(ctx)).count();
         assert_eq!(n, pending.iter().filter(|c| **c == ctx).count(), "{log:?}");
@@ -865,18 +867,18 @@ mod provider {
 fn version_negotiation_at_open() {
     use ndk::abi::{close_adapter, open_adapter};
     use ndk::provider::Limits;
-    let platform = HostPlatform::new();
+    let net = Net::new();
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let cfg = || common::config(ip, 1, Limits::default());
     assert_eq!(
-        open_adapter(platform.clone(), cfg(), NDK_VERSION::new(1, 3)).err(),
+        open_adapter(net.platform.clone(), cfg(), NDK_VERSION::new(1, 3)).err(),
         Some(NDIS_STATUS_BAD_VERSION)
     );
     assert_eq!(
-        open_adapter(platform.clone(), cfg(), NDK_VERSION_2_1).err(),
+        open_adapter(net.platform.clone(), cfg(), NDK_VERSION_2_1).err(),
         Some(NDIS_STATUS_BAD_VERSION)
     );
-    let a = open_adapter(platform, cfg(), NDK_VERSION::new(1, 0)).unwrap();
+    let a = open_adapter(net.platform.clone(), cfg(), NDK_VERSION::new(1, 0)).unwrap();
     // SAFETY: `a` is the adapter just opened, closed once here.
     unsafe {
         assert_eq!((*a).Header.Version, NDK_VERSION_1_2);

@@ -22,9 +22,8 @@ fn ip(net: u8, host: u8) -> IpAddr {
 
 #[test]
 fn creation_errors_and_a_closed_parent() {
-    let _g = serial();
-    let platform = HostPlatform::new();
-    let a = Adapter::open(ip(20, 1), 1, &platform);
+    let net = Net::new();
+    let a = Adapter::open(ip(20, 1), 1, &net);
     let info = a.info();
     // NdkQueryAdapterInfo.
     assert_eq!(
@@ -87,7 +86,7 @@ fn creation_errors_and_a_closed_parent() {
             sge,
             0,
             Some(on_srq),
-            1 as PVOID,
+            net.ctx(1),
             ptr::null_mut(),
             None,
             ptr::null_mut(),
@@ -134,7 +133,7 @@ fn creation_errors_and_a_closed_parent() {
     close_now(pd2);
     // A parent whose close is pending (its successor, the SRQ, is open):
     // creates on it are refused (project decision, Provider::open_object).
-    assert_eq!(close(pd, 50), STATUS_PENDING);
+    assert_eq!(net.close(pd, 50), STATUS_PENDING);
     assert_eq!(
         try_qp(pd, cq, cq, 1, (4, 4), (1, 1), 0),
         Err(STATUS_INVALID_DEVICE_STATE)
@@ -149,9 +148,9 @@ fn creation_errors_and_a_closed_parent() {
         STATUS_INVALID_DEVICE_STATE
     );
     assert_eq!(srq_create(4, 1).0, STATUS_INVALID_DEVICE_STATE);
-    assert!(take_log().is_empty());
+    assert!(net.take_log().is_empty());
     close_now(srq);
-    expect(Ev::Close(50));
+    net.expect(Ev::Close(50));
     // Queries of extensions and interrupt moderation: not supported.
     // SAFETY: NDK_EXTENSION_INTERFACE is a version and optional function
     // pointers; all zeros is valid (None).
@@ -174,18 +173,17 @@ fn creation_errors_and_a_closed_parent() {
     );
     close_now(cq);
     assert_eq!(a.objects(), 0);
-    assert!(take_log().is_empty());
+    assert!(net.take_log().is_empty());
 }
 
 #[test]
 fn resize_cq_rules() {
-    let _g = serial();
-    let platform = HostPlatform::new();
-    let a = Adapter::open(ip(21, 1), 1, &platform);
+    let net = Net::new();
+    let a = Adapter::open(ip(21, 1), 1, &net);
     let pd = a.pd();
     let cq = a.cq(8, 7);
     let q = qp(pd, cq, 0x51);
-    let mut buf = Buffer::new(&platform, 4096);
+    let mut buf = Buffer::new(&net, 4096);
     let (m, t) = register(pd, &mut buf, RW);
     // Four receives on a QP never connected, flushed: four entries held.
     for i in 0..4 {
@@ -228,12 +226,11 @@ fn resize_cq_rules() {
 
 #[test]
 fn memory_registration_errors() {
-    let _g = serial();
-    let platform = HostPlatform::new();
-    let a = Adapter::open(ip(22, 1), 1, &platform);
+    let net = Net::new();
+    let a = Adapter::open(ip(22, 1), 1, &net);
     let info = a.info();
     let pd = a.pd();
-    let mut buf = Buffer::new(&platform, 8192);
+    let mut buf = Buffer::new(&net, 8192);
     let m = mr(pd, false);
     let mdl = buf.mdl();
     let reg = |mr: *mut NDK_MR, len: usize, flags: ULONG| {
@@ -329,7 +326,7 @@ fn memory_registration_errors() {
         close_now(o);
     }
     assert_eq!(a.objects(), 0);
-    assert!(take_log().is_empty());
+    assert!(net.take_log().is_empty());
 }
 
 /// Limits small enough to reach: two SGEs per read, 8 KiB per transfer.
@@ -343,7 +340,6 @@ fn tight() -> Limits {
 
 #[test]
 fn posting_errors_fail_inline_and_make_no_completion() {
-    let _g = serial();
     let p = Pair::new(23, tight());
     let (aqp, at, bt) = (p.aqp, p.at, p.bt);
     let s = |off: usize, len: usize| sge(p.abuf.va(off), len, at);
@@ -521,7 +517,6 @@ fn posting_errors_fail_inline_and_make_no_completion() {
 
 #[test]
 fn memory_work_request_errors() {
-    let _g = serial();
     let mut p = Pair::new(24, Limits::default());
     let (aqp, apd) = (p.aqp, p.apd);
     let va = p.abuf.va(0);
@@ -700,7 +695,6 @@ fn memory_work_request_errors() {
 /// other outstanding request completes cancelled.
 #[test]
 fn error_completions() {
-    let _g = serial();
     let p = Pair::new(25, Limits::default());
     // A receive too small for the send: BUFFER_OVERFLOW on the receiver.
     let small = sge(p.bbuf.va(0), 16, p.bt);
@@ -796,11 +790,10 @@ fn error_completions() {
 
 #[test]
 fn connection_call_errors() {
-    let _g = serial();
-    let platform = HostPlatform::new();
+    let net = Net::new();
     let (a_ip, b_ip) = (ip(27, 1), ip(27, 2));
-    let a = Adapter::open(a_ip, 1, &platform);
-    let b = Adapter::open(b_ip, 2, &platform);
+    let a = Adapter::open(a_ip, 1, &net);
+    let b = Adapter::open(b_ip, 2, &net);
     let apd = a.pd();
     let acq = a.cq(16, 7);
     let q = qp(apd, acq, 1);
@@ -897,7 +890,7 @@ fn connection_call_errors() {
             pdata.as_ptr().cast(),
             pdata.len() as ULONG,
             Some(on_request),
-            70 as PVOID
+            net.ctx(70)
         )
     };
     assert_eq!(
@@ -916,7 +909,7 @@ fn connection_call_errors() {
         STATUS_PENDING
     );
     pump(&[&a, &b]);
-    expect(Ev::Request(70, STATUS_CONNECTION_REFUSED));
+    net.expect(Ev::Request(70, STATUS_CONNECTION_REFUSED));
     // Calls in the wrong state.
     let idle = a.connector();
     assert_eq!(
@@ -931,7 +924,7 @@ fn connection_call_errors() {
         STATUS_CONNECTION_INVALID
     );
     assert_eq!(
-        ndk!(idle, NdkDisconnect, Some(on_request), 71 as PVOID),
+        ndk!(idle, NdkDisconnect, Some(on_request), net.ctx(71)),
         STATUS_CONNECTION_INVALID
     );
     let mut buf = [0u8; 4];
@@ -956,12 +949,12 @@ fn connection_call_errors() {
         (acq.cast(), 85),
         (apd.cast(), 86),
     ] {
-        close_rec(o, ctx, &mut pending);
+        net.close_rec(o, ctx, &mut pending);
     }
     pump(&[&a, &b]);
     assert_eq!(a.objects(), 0);
     assert_eq!(b.objects(), 0);
-    let log = take_log();
+    let log = net.take_log();
     assert_eq!(log.len(), pending.len(), "{log:?}");
 }
 
@@ -969,10 +962,9 @@ fn connection_call_errors() {
 /// STATUS_TOO_MANY_ADDRESSES (the NDKPI listeners, connectors and endpoints page).
 #[test]
 fn ephemeral_ports_run_out() {
-    let _g = serial();
-    let platform = HostPlatform::new();
+    let net = Net::new();
     let a_ip = ip(28, 1);
-    let a = Adapter::open(a_ip, 1, &platform);
+    let a = Adapter::open(a_ip, 1, &net);
     let (any, len) = sockaddr(SocketAddr::new(a_ip, 0));
     let mut seps = Vec::new();
     let st = loop {
@@ -1006,9 +998,8 @@ fn ephemeral_ports_run_out() {
 /// Miri, valgrind, AddressSanitizer); here the status.
 #[test]
 fn a_one_byte_address_is_refused_not_read_past() {
-    let _g = serial();
-    let platform = HostPlatform::new();
-    let a = Adapter::open(ip(21, 1), 1, &platform);
+    let net = Net::new();
+    let a = Adapter::open(ip(21, 1), 1, &net);
     let l = a.listener(5);
     // AF_INET's low byte alone, in an allocation of exactly one byte.
     let short = Box::new([AF_INET as u8]);
@@ -1036,5 +1027,8 @@ fn a_one_byte_address_is_refused_not_read_past() {
     );
     close_now(l);
     assert_eq!(a.objects(), 0);
-    assert!(take_log().is_empty(), "a refused call makes no callback");
+    assert!(
+        net.take_log().is_empty(),
+        "a refused call makes no callback"
+    );
 }

@@ -15,10 +15,9 @@ use ndkpi::*;
 
 #[test]
 fn two_opens_share_an_engine_and_close_in_either_order() {
-    let _g = serial();
-    let platform = HostPlatform::new();
+    let net = Net::new();
     let ip = IpAddr::V4(Ipv4Addr::new(10, 40, 0, 1));
-    let client = Adapter::open(ip, 1, &platform);
+    let client = Adapter::open(ip, 1, &net);
     let server = client.open_shared();
     assert_ne!(client.ptr, server.ptr);
     assert_eq!(server.info().Version, NDK_VERSION_1_2);
@@ -26,8 +25,8 @@ fn two_opens_share_an_engine_and_close_in_either_order() {
     let (cpd, spd) = (client.pd(), server.pd());
     let (ccq, scq) = (client.cq(16, 7), server.cq(16, 8));
     let (cqp, sqp) = (qp(cpd, ccq, 0xC1), qp(spd, scq, 0x51));
-    let mut cbuf = Buffer::new(&platform, 4096);
-    let mut sbuf = Buffer::new(&platform, 4096);
+    let mut cbuf = Buffer::new(&net, 4096);
+    let mut sbuf = Buffer::new(&net, 4096);
     let (cmr, ct) = register(cpd, &mut cbuf, RW);
     let (smr, st) = register(spd, &mut sbuf, RW);
     let s = sge(sbuf.va(0), 1024, st);
@@ -61,13 +60,13 @@ fn two_opens_share_an_engine_and_close_in_either_order() {
 
     // The client disconnects; the server's disconnect event fires once.
     assert_eq!(
-        ndk!(c.active, NdkDisconnect, Some(on_request), 81 as PVOID),
+        ndk!(c.active, NdkDisconnect, Some(on_request), net.ctx(81)),
         STATUS_PENDING
     );
     pump(&[&client]);
-    expect(Ev::Request(81, STATUS_SUCCESS));
-    expect(Ev::Disconnect(13));
-    assert_eq!(count(Ev::Disconnect(13)), 0);
+    net.expect(Ev::Request(81, STATUS_SUCCESS));
+    net.expect(Ev::Disconnect(13));
+    assert_eq!(net.count(Ev::Disconnect(13)), 0);
 
     // The client's consumer closes everything and its adapter first.
     let mut pending = Vec::new();
@@ -81,11 +80,11 @@ fn two_opens_share_an_engine_and_close_in_either_order() {
     .into_iter()
     .enumerate()
     {
-        close_rec(o, 900 + i, &mut pending);
+        net.close_rec(o, 900 + i, &mut pending);
     }
     pump(&[&client]);
     for ctx in &pending {
-        assert_eq!(count(Ev::Close(*ctx)), 1, "close {ctx}");
+        assert_eq!(net.count(Ev::Close(*ctx)), 1, "close {ctx}");
     }
     drop(client);
     // The server's open keeps the engine alive and working.
@@ -108,11 +107,11 @@ fn two_opens_share_an_engine_and_close_in_either_order() {
     .into_iter()
     .enumerate()
     {
-        close_rec(o, 950 + i, &mut pending);
+        net.close_rec(o, 950 + i, &mut pending);
     }
     pump(&[&server]);
     for ctx in &pending {
-        assert_eq!(count(Ev::Close(*ctx)), 1, "close {ctx}");
+        assert_eq!(net.count(Ev::Close(*ctx)), 1, "close {ctx}");
     }
     assert_eq!(server.objects(), 0);
     assert!(server.snapshot().connections.is_empty());
@@ -120,9 +119,8 @@ fn two_opens_share_an_engine_and_close_in_either_order() {
 
 #[test]
 fn a_shared_open_negotiates_its_own_version() {
-    let _g = serial();
-    let platform = HostPlatform::new();
-    let a = Adapter::open(IpAddr::V4(Ipv4Addr::new(10, 41, 0, 1)), 1, &platform);
+    let net = Net::new();
+    let a = Adapter::open(IpAddr::V4(Ipv4Addr::new(10, 41, 0, 1)), 1, &net);
     // SAFETY: a.ptr is a live open adapter.
     let bad = unsafe { ndk::abi::open_adapter_shared(a.ptr, NDK_VERSION::new(3, 0)) };
     assert_eq!(bad.err(), Some(NDIS_STATUS_BAD_VERSION));

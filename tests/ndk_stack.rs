@@ -27,7 +27,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
-use ndk::abi::{Platform, io};
+use ndk::abi::io;
 use ndk::provider::Limits;
 use ndkpi::*;
 use roce::device::MAX_DATAGRAM;
@@ -143,7 +143,7 @@ fn pump_measured(st: &mut Stats, adapters: &[&Adapter]) {
                     st.run("receive", || io::handle_udp(to.ptr, t.src, t.dst, &payload));
                 }
             }
-            if io::poll_timeout(from.ptr).is_some_and(|t| t <= from.platform.now()) {
+            if io::poll_timeout(from.ptr).is_some_and(|t| t <= from.net.now()) {
                 st.run("timeout", || io::handle_timeout(from.ptr));
                 moved = true;
             }
@@ -164,7 +164,7 @@ fn connect_call(
     src: IpAddr,
     dst: SocketAddr,
     done: NDK_FN_REQUEST_COMPLETION,
-    ctx: usize,
+    ctx: PVOID,
 ) -> NTSTATUS {
     let (s, sl) = sockaddr(SocketAddr::new(src, 0));
     let (d, dl) = sockaddr(dst);
@@ -181,7 +181,7 @@ fn connect_call(
         b"ndk?".as_ptr().cast(),
         4,
         done,
-        ctx as PVOID
+        ctx
     )
 }
 
@@ -192,8 +192,12 @@ static CLOSED_FROM_CALLBACK: AtomicUsize = AtomicUsize::new(0);
 /// A connect's completion that closes its connector from inside the
 /// callback (a re-entrant call, allowed by the NDKPI IRQL rules).
 unsafe extern "system" fn close_on_completion(ctx: PVOID, st: NTSTATUS) {
-    log(Ev::Request(ctx as usize, st));
-    let st = close(ctx.cast::<NDK_CONNECTOR>(), ctx as usize);
+    // SAFETY: the test passes a Net::ctx context whose number is the
+    // connector.
+    let t = unsafe { Tag::of(ctx) };
+    let net = t.net();
+    net.log(Ev::Request(t.n, st));
+    let st = net.close(t.n as *mut NDK_CONNECTOR, t.n);
     assert!(st == STATUS_SUCCESS || st == STATUS_PENDING, "{st:#x}");
     CLOSED_FROM_CALLBACK.fetch_add(1, Ordering::SeqCst);
 }
@@ -205,11 +209,10 @@ unsafe extern "system" fn close_on_completion(ctx: PVOID, st: NTSTATUS) {
 /// callback's own call.
 #[test]
 fn reentrant_upcalls_do_not_nest_on_a_16k_stack() {
-    let _g = serial();
     const N: usize = 3000;
     let (ok, closes, objects) = on_stack(SMALL_STACK, || {
-        let platform = HostPlatform::new();
-        let a = Adapter::open(v4(60, 1), 60, &platform);
+        let net = Net::new();
+        let a = Adapter::open(v4(60, 1), 60, &net);
         let pd = a.pd();
         let cq = a.cq(64, 1);
         let mut qps = Vec::new();
@@ -222,7 +225,7 @@ fn reentrant_upcalls_do_not_nest_on_a_16k_stack() {
                 a.ip,
                 SocketAddr::new(v4(60, 2), 445),
                 Some(close_on_completion),
-                conn as usize,
+                net.ctx(conn as usize),
             );
             assert_eq!(st, STATUS_PENDING);
             qps.push(qp);
@@ -232,23 +235,23 @@ fn reentrant_upcalls_do_not_nest_on_a_16k_stack() {
         let mut rounds = 0;
         while CLOSED_FROM_CALLBACK.load(Ordering::SeqCst) < N && rounds < 10_000 {
             while io::poll_transmit(a.ptr, &mut buf).is_some() {}
-            platform.advance(100_000_000);
+            net.advance(100_000_000);
             io::handle_timeout(a.ptr);
             rounds += 1;
         }
-        let log = take_log();
+        let log = net.take_log();
         let ok = log
             .iter()
             .filter(|e| matches!(e, Ev::Request(_, st) if *st != STATUS_SUCCESS && *st != STATUS_PENDING))
             .count();
         let closes = CLOSED_FROM_CALLBACK.load(Ordering::SeqCst);
         for qp in qps {
-            let _ = close(qp, 0);
+            let _ = net.close(qp, 0);
         }
-        let _ = close(cq, 0);
-        let _ = close(pd, 0);
+        let _ = net.close(cq, 0);
+        let _ = net.close(pd, 0);
         while io::poll_transmit(a.ptr, &mut buf).is_some() {}
-        platform.advance(100_000_000);
+        net.advance(100_000_000);
         io::handle_timeout(a.ptr);
         (ok, closes, a.objects())
     });
@@ -264,7 +267,6 @@ fn reentrant_upcalls_do_not_nest_on_a_16k_stack() {
 /// measured; the figures are printed and held against [`BUDGET`].
 #[test]
 fn entry_points_stay_within_the_stack_budget() {
-    let _g = serial();
     let stats = on_stack(MEASURE_STACK, || {
         let mut st = Stats::default();
         scenario(&mut st);
@@ -300,20 +302,20 @@ fn entry_points_stay_within_the_stack_budget() {
 }
 
 fn scenario(st: &mut Stats) {
-    let platform = HostPlatform::new();
-    let a = Adapter::open(v4(61, 1), 61, &platform);
-    let b = Adapter::open(v4(61, 2), 62, &platform);
+    let net = Net::new();
+    let a = Adapter::open(v4(61, 1), 61, &net);
+    let b = Adapter::open(v4(61, 2), 62, &net);
     let (apd, bpd) = (a.pd(), b.pd());
     let (acq, bcq) = (a.cq(256, 7), b.cq(256, 8));
     let (aqp, bqp) = (qp(apd, acq, 0xA1), qp(bpd, bcq, 0xB1));
-    let mut abuf = Buffer::new(&platform, 64 * 1024);
-    let mut bbuf = Buffer::new(&platform, 64 * 1024);
+    let mut abuf = Buffer::new(&net, 64 * 1024);
+    let mut bbuf = Buffer::new(&net, 64 * 1024);
     let (amr, at) = register(apd, &mut abuf, RW);
     let (bmr, bt) = register(bpd, &mut bbuf, RW);
     let (listener, port) = b.listen(3);
     // Connect (the passive side accepts from inside its connect event,
     // counted in "receive").
-    plan_accept(3, bqp, 12);
+    net.plan_accept(3, bqp, 12);
     let conn = a.connector();
     let s = st.run("connect", || {
         connect_call(
@@ -322,13 +324,14 @@ fn scenario(st: &mut Stats) {
             a.ip,
             SocketAddr::new(b.ip, port),
             Some(on_request),
-            10,
+            net.ctx(10),
         )
     });
     assert_eq!(s, STATUS_PENDING);
     pump_measured(st, &[&a, &b]);
-    expect(Ev::Request(10, STATUS_SUCCESS));
-    let passive = take_log()
+    net.expect(Ev::Request(10, STATUS_SUCCESS));
+    let passive = net
+        .take_log()
         .into_iter()
         .find_map(|e| match e {
             Ev::Connect(3, p) => Some(p as *mut NDK_CONNECTOR),
@@ -340,7 +343,7 @@ fn scenario(st: &mut Stats) {
             conn,
             NdkCompleteConnect,
             Some(on_disconnect),
-            11 as PVOID,
+            net.ctx(11),
             None,
             ptr::null_mut()
         )
@@ -408,19 +411,25 @@ fn scenario(st: &mut Stats) {
             a.ip,
             SocketAddr::new(v4(61, 9), 445),
             Some(on_request),
-            20,
+            net.ctx(20),
         )
     });
     assert_eq!(s, STATUS_PENDING);
     for _ in 0..2000 {
         pump_measured(st, &[&a, &b]);
-        platform.advance(50_000_000);
-        if peek_log().iter().any(|e| matches!(e, Ev::Request(20, _))) {
+        net.advance(50_000_000);
+        if net
+            .peek_log()
+            .iter()
+            .any(|e| matches!(e, Ev::Request(20, _)))
+        {
             break;
         }
     }
     assert!(
-        peek_log().iter().any(|e| matches!(e, Ev::Request(20, _))),
+        net.peek_log()
+            .iter()
+            .any(|e| matches!(e, Ev::Request(20, _))),
         "the lost connect completed"
     );
     // A Send the passive side has no receive for, then the disconnects:
@@ -434,15 +443,15 @@ fn scenario(st: &mut Stats) {
         assert_eq!(r, STATUS_SUCCESS);
     }
     st.run("disconnect", || {
-        ndk!(conn, NdkDisconnect, Some(on_request), 30 as PVOID)
+        ndk!(conn, NdkDisconnect, Some(on_request), net.ctx(30))
     });
     pump_measured(st, &[&a, &b]);
     st.run("disconnect", || {
-        ndk!(passive, NdkDisconnect, Some(on_request), 31 as PVOID)
+        ndk!(passive, NdkDisconnect, Some(on_request), net.ctx(31))
     });
     for _ in 0..200 {
         pump_measured(st, &[&a, &b]);
-        platform.advance(50_000_000);
+        net.advance(50_000_000);
     }
     st.run("poll", || ndk!(aqp, NdkFlush));
     // Every close, children last so their parents pend.
@@ -462,14 +471,14 @@ fn scenario(st: &mut Stats) {
         (acq.cast(), 1011),
         (bcq.cast(), 1012),
     ] {
-        st.run("close", || close_rec(o, ctx, &mut pending));
+        st.run("close", || net.close_rec(o, ctx, &mut pending));
     }
     for _ in 0..200 {
         pump_measured(st, &[&a, &b]);
-        platform.advance(50_000_000);
+        net.advance(50_000_000);
     }
     assert_eq!((a.objects(), b.objects()), (0, 0));
-    take_log();
+    net.take_log();
 }
 
 // ---- 3. ndkperf's shapes on 16 KiB ----
@@ -479,12 +488,11 @@ fn scenario(st: &mut Stats) {
 /// disconnected at once and closed, on a 16 KiB stack.
 #[test]
 fn ten_thousand_qps_connect_and_disconnect_on_a_16k_stack() {
-    let _g = serial();
     const N: usize = 10_000;
     let (connected, disconnected, objects) = on_stack(SMALL_STACK, || {
-        let platform = HostPlatform::new();
-        let a = Adapter::open(v4(62, 1), 63, &platform);
-        let b = Adapter::open(v4(62, 2), 64, &platform);
+        let net = Net::new();
+        let a = Adapter::open(v4(62, 1), 63, &net);
+        let b = Adapter::open(v4(62, 2), 64, &net);
         let (apd, bpd) = (a.pd(), b.pd());
         let (acq, bcq) = (a.cq(1024, 7), b.cq(1024, 8));
         let (listener, port) = b.listen(3);
@@ -493,7 +501,7 @@ fn ten_thousand_qps_connect_and_disconnect_on_a_16k_stack() {
         for i in 0..N {
             let aqp = try_qp(apd, acq, acq, i, (1, 1), (1, 1), 0).expect("QP");
             let bqp = try_qp(bpd, bcq, bcq, i, (1, 1), (1, 1), 0).expect("QP");
-            plan_accept(3, bqp, 1_000_000 + 4 * i);
+            net.plan_accept(3, bqp, 1_000_000 + 4 * i);
             let conn = a.connector();
             let st = connect_call(
                 conn,
@@ -501,14 +509,14 @@ fn ten_thousand_qps_connect_and_disconnect_on_a_16k_stack() {
                 a.ip,
                 SocketAddr::new(b.ip, port),
                 Some(on_request),
-                4 * i,
+                net.ctx(4 * i),
             );
             assert_eq!(st, STATUS_PENDING);
             conns.push(conn);
             qps.extend([aqp, bqp]);
         }
         pump(&[&a, &b]);
-        let log = take_log();
+        let log = net.take_log();
         let mut passive = Vec::new();
         let mut connected = 0;
         for e in &log {
@@ -523,39 +531,40 @@ fn ten_thousand_qps_connect_and_disconnect_on_a_16k_stack() {
                 *conn,
                 NdkCompleteConnect,
                 Some(on_disconnect),
-                (4 * i + 1) as PVOID,
+                net.ctx(4 * i + 1),
                 None,
                 ptr::null_mut()
             );
             assert_eq!(st, STATUS_SUCCESS);
         }
         pump(&[&a, &b]);
-        take_log();
+        net.take_log();
         for (i, conn) in conns.iter().enumerate() {
-            let st = ndk!(*conn, NdkDisconnect, Some(on_request), (4 * i + 2) as PVOID);
+            let st = ndk!(*conn, NdkDisconnect, Some(on_request), net.ctx(4 * i + 2));
             assert!(st == STATUS_PENDING || st == STATUS_SUCCESS, "{st:#x}");
         }
         pump_for(&[&a, &b], 100, 50_000_000);
-        let disconnected = take_log()
+        let disconnected = net
+            .take_log()
             .iter()
             .filter(|e| matches!(e, Ev::Request(c, STATUS_SUCCESS) if c % 4 == 2))
             .count();
         let mut pending = Vec::new();
         for (i, c) in conns.iter().chain(passive.iter()).enumerate() {
-            close_rec(*c, 2_000_000 + i, &mut pending);
+            net.close_rec(*c, 2_000_000 + i, &mut pending);
         }
-        close_rec(listener, 3_000_000, &mut pending);
+        net.close_rec(listener, 3_000_000, &mut pending);
         for (i, q) in qps.iter().enumerate() {
-            close_rec(*q, 4_000_000 + i, &mut pending);
+            net.close_rec(*q, 4_000_000 + i, &mut pending);
         }
         for (i, o) in [acq.cast::<NDK_QP>(), bcq.cast(), apd.cast(), bpd.cast()]
             .into_iter()
             .enumerate()
         {
-            close_rec(o, 5_000_000 + i, &mut pending);
+            net.close_rec(o, 5_000_000 + i, &mut pending);
         }
         pump_for(&[&a, &b], 100, 50_000_000);
-        take_log();
+        net.take_log();
         (connected, disconnected, a.objects() + b.objects())
     });
     assert_eq!(connected, N);
@@ -567,9 +576,9 @@ fn ten_thousand_qps_connect_and_disconnect_on_a_16k_stack() {
 /// flight, the CQ polled and re-armed as they complete, 2000 in all.
 #[test]
 fn write_stream_on_a_16k_stack() {
-    let _g = serial();
     let done = on_stack(SMALL_STACK, || {
         let p = Pair::new(63, Limits::default());
+        let net = p.net.clone();
         p.abuf.fill(0, 8 * 4096, 7);
         let (mut posted, mut done) = (0usize, 0usize);
         let total = 2000;
@@ -594,7 +603,7 @@ fn write_stream_on_a_16k_stack() {
             done += out.len();
             out.clear();
         }
-        take_log();
+        net.take_log();
         let remote = p.bbuf.read(32 * 1024, 8 * 4096);
         let local = p.abuf.read(0, 8 * 4096);
         assert!(remote == local, "the writes landed");

@@ -1,5 +1,5 @@
 //! Several threads at once through the dispatch tables, over the adapters'
-//! real locks (the host platform's spin lock): posters (one per initiator
+//! real locks (the consumer kit's host platform lock): posters (one per initiator
 //! queue, as the consumer serializes posts per queue), pollers that also
 //! arm (one per CQ, as get-results and arm are serialized per CQ), an
 //! NdkFlush racing the posts of one QP (the NDKPI work request posting requirements and deferred processing scheme pages),
@@ -68,17 +68,16 @@ struct Books {
 
 #[test]
 fn posting_polling_arming_flushing_and_closing_from_many_threads() {
-    let _g = serial();
-    let platform = HostPlatform::new();
+    let net = Net::new();
     let a = Arc::new(Adapter::open(
         IpAddr::V4(Ipv4Addr::new(10, 40, 0, 1)),
         1,
-        &platform,
+        &net,
     ));
     let b = Arc::new(Adapter::open(
         IpAddr::V4(Ipv4Addr::new(10, 40, 0, 2)),
         2,
-        &platform,
+        &net,
     ));
     let (apd, bpd) = (a.pd(), b.pd());
     let cq = |ad: &Adapter, i: usize| {
@@ -100,8 +99,8 @@ fn posting_polling_arming_flushing_and_closing_from_many_threads() {
     // Two CQs per side, each shared by two QPs.
     let acqs = [cq(&a, 0), cq(&a, 1)];
     let bcqs = [cq(&b, 2), cq(&b, 3)];
-    let mut abuf = Buffer::new(&platform, 256 * 1024);
-    let mut bbuf = Buffer::new(&platform, 256 * 1024);
+    let mut abuf = Buffer::new(&net, 256 * 1024);
+    let mut bbuf = Buffer::new(&net, 256 * 1024);
     let (amr, at) = register(apd, &mut abuf, RW);
     let (bmr, bt) = register(bpd, &mut bbuf, RW);
     let books = Arc::new(Mutex::new(Books::default()));
@@ -123,7 +122,7 @@ fn posting_polling_arming_flushing_and_closing_from_many_threads() {
     let conns: Vec<Connection> = (0..QPS)
         .map(|i| connect(&a, aqps[i], &b, bqps[i], 3, port, 100 + 10 * i))
         .collect();
-    take_log();
+    net.take_log();
 
     let stop_io = Arc::new(AtomicBool::new(false));
     let stop_poll = Arc::new(AtomicBool::new(false));
@@ -135,7 +134,7 @@ fn posting_polling_arming_flushing_and_closing_from_many_threads() {
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 pump(&[&a, &b]);
-                a.platform.advance(50_000);
+                a.net.advance(50_000);
                 std::thread::yield_now();
             }
         })
@@ -177,6 +176,7 @@ fn posting_polling_arming_flushing_and_closing_from_many_threads() {
     let flush_now = Arc::new(AtomicBool::new(false));
     for (i, (q, c)) in aqps.iter().zip(&conns).enumerate() {
         let (q, c, books, flush_now) = (P(*q), P(c.active), books.clone(), flush_now.clone());
+        let net = net.clone();
         let (abase, bbase) = (abuf.va(0), bbuf.va(0));
         threads.push(std::thread::spawn(move || {
             let (q, c) = (q, c);
@@ -230,11 +230,11 @@ fn posting_polling_arming_flushing_and_closing_from_many_threads() {
                 books.lock().unwrap().posted.insert(ctx, silent);
             }
             // Disconnect (flushes what is left), close connector and QP.
-            let st = ndk!(c.0, NdkDisconnect, Some(on_request), (900 + i) as PVOID);
+            let st = ndk!(c.0, NdkDisconnect, Some(on_request), net.ctx(900 + i));
             assert!(st == STATUS_PENDING || st == STATUS_SUCCESS, "{st:#x}");
             let mut pending = Vec::new();
-            close_rec(c.0, 910 + i, &mut pending);
-            close_rec(q.0, 920 + i, &mut pending);
+            net.close_rec(c.0, 910 + i, &mut pending);
+            net.close_rec(q.0, 920 + i, &mut pending);
             (st == STATUS_PENDING)
                 .then_some(900 + i)
                 .into_iter()
@@ -261,19 +261,14 @@ fn posting_polling_arming_flushing_and_closing_from_many_threads() {
     // B: its peer disconnected; disconnect (flushing the receives left)
     // and close, while pollers and I/O still run.
     for (i, c) in conns.iter().enumerate() {
-        let st = ndk!(
-            c.passive,
-            NdkDisconnect,
-            Some(on_request),
-            (930 + i) as PVOID
-        );
+        let st = ndk!(c.passive, NdkDisconnect, Some(on_request), net.ctx(930 + i));
         assert!(st == STATUS_PENDING || st == STATUS_SUCCESS, "{st:#x}");
         if st == STATUS_PENDING {
             expected_callbacks.push(930 + i);
         }
         let mut pending = Vec::new();
-        close_rec(c.passive, 940 + i, &mut pending);
-        close_rec(bqps[i], 950 + i, &mut pending);
+        net.close_rec(c.passive, 940 + i, &mut pending);
+        net.close_rec(bqps[i], 950 + i, &mut pending);
         expected_callbacks.extend(pending);
     }
     // Wait until every non-silent request has completed.
@@ -298,13 +293,13 @@ fn posting_polling_arming_flushing_and_closing_from_many_threads() {
     let polled: usize = pollers.into_iter().map(|t| t.join().unwrap()).sum();
     let mut pending = Vec::new();
     for (i, cq) in acqs.iter().chain(&bcqs).enumerate() {
-        close_rec(*cq, 960 + i, &mut pending);
+        net.close_rec(*cq, 960 + i, &mut pending);
     }
-    close_rec(listener, 970, &mut pending);
-    close_rec(amr, 971, &mut pending);
-    close_rec(bmr, 972, &mut pending);
-    close_rec(apd, 973, &mut pending);
-    close_rec(bpd, 974, &mut pending);
+    net.close_rec(listener, 970, &mut pending);
+    net.close_rec(amr, 971, &mut pending);
+    net.close_rec(bmr, 972, &mut pending);
+    net.close_rec(apd, 973, &mut pending);
+    net.close_rec(bpd, 974, &mut pending);
     expected_callbacks.extend(pending);
     // Let the last closes and disconnects finish.
     while !(a.objects() == 0 && b.objects() == 0) {
@@ -355,7 +350,7 @@ fn posting_polling_arming_flushing_and_closing_from_many_threads() {
     }
     // Every callback that was due came exactly once; notifications never
     // overlapped.
-    let log = take_log();
+    let log = net.take_log();
     for ctx in &expected_callbacks {
         let n = log
             .iter()

@@ -2,9 +2,10 @@
 //
 // Arbitrary sequences of NDKPI calls, made only through the dispatch tables
 // the way a kernel consumer makes them (the consumer harness of
-// tests/common/mod.rs): create, register, listen, connect, accept, reject,
-// complete, disconnect, post (send, receive, write, read) with bad tokens,
-// offsets, lengths and SGE counts, poll, arm and close, on two adapters
+// tests/common/mod.rs, on the consumer kit crates/consumer): create,
+// register, listen, connect, accept, reject, complete, disconnect, post
+// (send, receive, write, read) with bad tokens, offsets, lengths and SGE
+// counts, poll, arm and close, on two adapters
 // joined in memory, in any order, with the clock moved on at will. What a
 // consumer must not do (pass a freed object, lie about a buffer's length)
 // is not tried: the harness never reuses a closed object.
@@ -224,14 +225,13 @@ struct World {
 
 impl World {
     fn new() -> World {
-        take_log();
-        let platform = HostPlatform::new();
-        let a = Adapter::open(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)), 2, &platform);
-        let b = Adapter::open(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2)), 3, &platform);
+        let net = Net::new();
+        let a = Adapter::open(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)), 2, &net);
+        let b = Adapter::open(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2)), 3, &net);
         World {
             a,
             b,
-            bufs: [Buffer::new(&platform, BUF), Buffer::new(&platform, BUF)],
+            bufs: [Buffer::new(&net, BUF), Buffer::new(&net, BUF)],
             sides: [Side::default(), Side::default()],
             next: 0x1000,
             requests: BTreeMap::new(),
@@ -254,8 +254,9 @@ impl World {
         self.next
     }
 
-    fn platform(&self) -> Arc<HostPlatform> {
-        self.a.platform.clone()
+    /// The world's net (its clock and its log).
+    fn net(&self) -> Arc<Net> {
+        self.a.net.clone()
     }
 
     fn adapter(&self, b: bool) -> *mut NDK_ADAPTER {
@@ -269,7 +270,7 @@ impl World {
 
     /// Checks every upcall logged since the last look.
     fn upcalls(&mut self) {
-        for e in take_log() {
+        for e in self.net().take_log() {
             match e {
                 Ev::Request(ctx, _) => {
                     let (owner, pending) = *self
@@ -342,7 +343,7 @@ impl World {
         let ctx = self.id() as usize;
         self.closes.insert(ctx, id);
         self.closing.insert(id);
-        let st = close(ptr, ctx);
+        let st = self.net().close(ptr, ctx);
         match st {
             STATUS_SUCCESS => {
                 self.upcalls();
@@ -371,7 +372,7 @@ impl World {
                     NdkCreateCq,
                     u32::from(depth),
                     Some(on_cq),
-                    ctx as PVOID,
+                    self.net().ctx(ctx),
                     ptr::null_mut(),
                     None,
                     ptr::null_mut(),
@@ -464,7 +465,7 @@ impl World {
                     len as SIZE_T,
                     ULONG::from(flags),
                     Some(on_request),
-                    ctx as PVOID
+                    self.net().ctx(ctx)
                 );
                 self.request(ctx, m.id, st);
                 // Registration completes before the MDL goes.
@@ -483,7 +484,7 @@ impl World {
                     self.adapter(b),
                     NdkCreateListener,
                     Some(on_connect),
-                    ctx as PVOID,
+                    self.net().ctx(ctx),
                     None,
                     ptr::null_mut(),
                     &mut l
@@ -513,7 +514,7 @@ impl World {
                     addr.as_ptr().cast(),
                     len,
                     Some(on_request),
-                    ctx as PVOID
+                    self.net().ctx(ctx)
                 );
                 self.request(ctx, lo.id, st);
                 if st == STATUS_SUCCESS || st == STATUS_PENDING {
@@ -586,7 +587,7 @@ impl World {
                     self.data.as_ptr().cast(),
                     ULONG::from(data % 300),
                     Some(on_request),
-                    ctx as PVOID
+                    self.net().ctx(ctx)
                 );
                 self.request(ctx, c.id, st);
             }
@@ -612,9 +613,9 @@ impl World {
                     self.data.as_ptr().cast(),
                     ULONG::from(data % 300),
                     Some(on_disconnect),
-                    (ctx + 1) as PVOID,
+                    self.net().ctx(ctx + 1),
                     Some(on_request),
-                    ctx as PVOID
+                    self.net().ctx(ctx)
                 );
                 self.next += 1;
                 self.request(ctx, c.id, st);
@@ -639,9 +640,9 @@ impl World {
                     c.ptr,
                     NdkCompleteConnect,
                     Some(on_disconnect),
-                    (ctx + 1) as PVOID,
+                    self.net().ctx(ctx + 1),
                     Some(on_request),
-                    ctx as PVOID
+                    self.net().ctx(ctx)
                 );
                 self.next += 1;
                 self.request(ctx, c.id, st);
@@ -651,7 +652,7 @@ impl World {
                 let list = if incoming { &s.incoming } else { &s.connectors };
                 let Some(c) = pick(list, c) else { return };
                 let ctx = self.id() as usize;
-                let st = ndk!(c.ptr, NdkDisconnect, Some(on_request), ctx as PVOID);
+                let st = ndk!(c.ptr, NdkDisconnect, Some(on_request), self.net().ctx(ctx));
                 self.request(ctx, c.id, st);
             }
             Op::Post {
@@ -748,7 +749,7 @@ impl World {
             Op::Close { b, kind, i } => self.close_one(usize::from(b), kind, i),
             Op::Pump => self.pump(),
             Op::Advance { millis } => {
-                self.platform().advance(u64::from(millis) * 1_000_000);
+                self.net().advance(u64::from(millis) * 1_000_000);
                 self.pump();
             }
         }
@@ -837,7 +838,7 @@ impl World {
             {
                 break;
             }
-            self.platform().advance(100_000_000);
+            self.net().advance(100_000_000);
         }
         self.pump();
         // Connect events that arrived after their listener closed leave
@@ -852,7 +853,7 @@ impl World {
             if self.a.objects() == 0 && self.b.objects() == 0 {
                 break;
             }
-            self.platform().advance(100_000_000);
+            self.net().advance(100_000_000);
         }
         assert_eq!(self.a.objects(), 0, "objects left on A after every close");
         assert_eq!(self.b.objects(), 0, "objects left on B after every close");
@@ -878,7 +879,6 @@ fn pick_qp(qps: &[Qp], i: u8) -> Option<*mut NDK_QP> {
 }
 
 fuzz_target!(|ops: Vec<Op>| {
-    let _g = serial();
     let mut w = World::new();
     for op in ops.into_iter().take(128) {
         w.run(op);

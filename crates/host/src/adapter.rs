@@ -1,6 +1,7 @@
-//! The NDK adapter on the host: a [`Platform`] for `ndk::abi` (a real
-//! lock, the host clock, the event loop's waker, process memory behind
-//! [`HostMdl`]s) and the endpoint an [`EventLoop`] drives.
+//! The NDK adapter on the host: the consumer kit's [`Platform`]
+//! ([`HostPlatform`]: a real lock, process memory behind [`HostMdl`]s) on
+//! the host clock and the event loop's waker, and the endpoint an
+//! [`EventLoop`] drives.
 //!
 //! The loop holds no lock of its own around the adapter: a turn is just
 //! the adapter pointer ([`AdapterHandle`] is a [`Driven`] whose turn is a
@@ -15,10 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use lock_api::RawMutex as _;
-use ndk::abi::{MdlRange, Platform, RawLock, close_adapter, io as abi_io, open_adapter};
+use ndk::abi::{Platform, close_adapter, io as abi_io, open_adapter};
 use ndk::provider::{Limits, ProviderConfig};
-use ndkpi::{MDL, NDK_ADAPTER, NDK_VERSION_1_2};
+use ndkpi::{NDK_ADAPTER, NDK_VERSION_1_2};
 use roce::cm::CmConfig;
 use roce::device::{DeviceConfig, Transmit};
 use roce::rc::EngineConfig;
@@ -30,113 +30,37 @@ use crate::endpoint::{
 };
 use crate::io::Transport;
 
-/// The adapter lock: parking_lot's raw mutex (spins briefly, then parks).
-struct HostLock(parking_lot::RawMutex);
+pub use ndk_consumer::HostMdl;
 
-impl RawLock for HostLock {
-    fn lock(&self) {
-        self.0.lock();
-    }
-    fn unlock(&self) {
-        // SAFETY: `ndk::abi` pairs every unlock with its own lock on the
-        // same thread (the `RawLock` contract).
-        unsafe { self.0.unlock() };
-    }
-}
-
-/// What the host passes as an MDL: a virtually contiguous buffer of the
-/// process (its address is also the engine's logical address), and the
-/// next buffer of a chain (null for none), as MDL->Next links MDLs.
-#[repr(C)]
+/// The host's clock and waker, as the consumer kit's platform
+/// ([`ndk_consumer::HostPlatform`]) takes them.
 #[derive(Debug)]
-pub struct HostMdl {
-    /// First byte.
-    pub va: *mut u8,
-    /// Bytes.
-    pub len: usize,
-    /// The next MDL of the chain, or null.
-    pub next: *mut HostMdl,
-}
-
-impl HostMdl {
-    /// A single MDL over `len` bytes at `va`.
-    pub fn new(va: *mut u8, len: usize) -> Self {
-        HostMdl {
-            va,
-            len,
-            next: std::ptr::null_mut(),
-        }
-    }
-}
-
-// SAFETY: a description of memory, shared with the provider by design.
-unsafe impl Send for HostMdl {}
-// SAFETY: as above.
-unsafe impl Sync for HostMdl {}
-
-/// The host's services to the provider.
-#[derive(Debug)]
-pub struct HostPlatform {
+pub struct LoopClock {
     clock: Clock,
     waker: Waker,
 }
 
-impl HostPlatform {
-    /// A platform on `clock` that wakes the loop through `waker`.
+impl LoopClock {
+    /// `clock`, waking the loop through `waker`.
     pub fn new(clock: Clock, waker: Waker) -> Self {
-        HostPlatform { clock, waker }
+        LoopClock { clock, waker }
     }
 }
 
-impl Platform for HostPlatform {
-    fn new_lock(&self) -> Box<dyn RawLock> {
-        Box::new(HostLock(parking_lot::RawMutex::INIT))
-    }
+impl ndk_consumer::Clock for LoopClock {
     fn now(&self) -> Instant {
         self.clock.now()
     }
     fn wake(&self) {
         self.waker.wake();
     }
-    unsafe fn mdl_range(&self, mdl: *mut MDL) -> Option<MdlRange> {
-        // SAFETY: on the host, consumers pass `HostMdl`s (this module's
-        // convention), valid for the call.
-        let m = unsafe { mdl.cast::<HostMdl>().as_ref() }?;
-        if m.va.is_null() {
-            return None;
-        }
-        Some(MdlRange {
-            virtual_address: m.va as u64,
-            logical_address: m.va as u64,
-            length: m.len as u64,
-        })
-    }
-    unsafe fn mdl_next(&self, mdl: *mut MDL) -> *mut MDL {
-        // SAFETY: as for `mdl_range`.
-        match unsafe { mdl.cast::<HostMdl>().as_ref() } {
-            Some(m) => m.next.cast(),
-            None => std::ptr::null_mut(),
-        }
-    }
-    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
-        if addr == 0 {
-            return false;
-        }
-        // SAFETY: the engine only reads inside registered regions (it checks
-        // every access against the region's bounds), and a host consumer
-        // keeps a region's memory alive until its MR is closed.
-        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
-        true
-    }
-    fn write(&self, addr: u64, src: &[u8]) -> bool {
-        if addr == 0 {
-            return false;
-        }
-        // SAFETY: as for `read`.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
-        true
-    }
 }
+
+/// The host's services to the provider: the consumer kit's platform on
+/// the loop's clock, with the process's memory trusted (ndkperf
+/// registers gigabytes; the engine checks every access against its
+/// region's bounds).
+pub type HostPlatform = ndk_consumer::HostPlatform<LoopClock>;
 
 /// An open adapter as the event loop sees it.
 #[derive(Debug)]
@@ -339,7 +263,10 @@ impl Adapter {
         let path_mtu = config.mtu.min(link_mtu);
         let clock = Clock::new();
         let waker = Waker::new().map_err(|e| format!("creating the waker: {e}"))?;
-        let platform: Arc<dyn Platform> = Arc::new(HostPlatform::new(clock, waker.clone()));
+        let platform: Arc<dyn Platform> = Arc::new(HostPlatform::new(
+            LoopClock::new(clock, waker.clone()),
+            ndk_consumer::Access::Trusted,
+        ));
         let seed = config.seed.value()?;
         let provider = ProviderConfig {
             // The EUI-64 prefix of a QEMU-style MAC (52:54:00), the low 24
@@ -435,19 +362,10 @@ impl Adapter {
         abi_io::object_count(self.ptr)
     }
 
-    /// The object count once it is down to `want`, or what it still is
-    /// after `t`. An object leaves the provider's table only when its
-    /// CloseCompletion has returned (the last upcall of the object), so a
-    /// consumer woken by that callback may briefly still count it.
+    /// As [`ndk_consumer::Adapter::object_count_settled`].
     pub fn object_count_settled(&self, want: usize, t: Duration) -> usize {
-        let end = std::time::Instant::now() + t;
-        loop {
-            let n = self.object_count();
-            if n <= want || std::time::Instant::now() >= end {
-                return n;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        // SAFETY: open until `self` closes it.
+        unsafe { ndk_consumer::Adapter::from_raw(self.ptr) }.object_count_settled(want, t)
     }
 
     /// Stops the loop and closes the adapter, freeing what the consumer

@@ -44,16 +44,10 @@ impl ConsumerAdapter {
         ndk::abi::io::object_count(self.ptr())
     }
 
-    /// As [`Adapter::object_count_settled`].
+    /// As [`::ndk_consumer::Adapter::object_count_settled`].
     pub(crate) fn object_count_settled(&self, want: usize, t: Duration) -> usize {
-        let end = std::time::Instant::now() + t;
-        loop {
-            let n = self.object_count();
-            if n <= want || std::time::Instant::now() >= end {
-                return n;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        // SAFETY: open until `close` (which consumes `self`).
+        unsafe { ::ndk_consumer::Adapter::from_raw(self.ptr()) }.object_count_settled(want, t)
     }
 
     /// Closes the adapter.

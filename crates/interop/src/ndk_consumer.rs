@@ -1,8 +1,7 @@
-//! The consumer's side of the NDK dispatch tables, shared by the SMB Direct
-//! client ([`crate::smb`]) and server ([`crate::smb_server`]): `disp!`, the
-//! creation of PDs, CQs, QPs and MRs, memory registration, posting receives
-//! and sends, polling and arming a CQ, waiting for a request or a close
-//! that pended, and the counter the upcalls kick. What only one side does
+//! The SMB Direct client ([`crate::smb`]) and server ([`crate::smb_server`])
+//! on the consumer kit (crates/consumer): the kit's typed calls under the
+//! names they use, with failures as strings, memory described with host
+//! or kernel MDLs, and the kit's completions. What only one side does
 //! (connecting, listening and accepting, fast registration, RDMA Read and
 //! Write) stays with it.
 //!
@@ -12,29 +11,19 @@
 //! is for `disp!`; so is the lifetime of any context or memory handed to
 //! the provider through a raw pointer (it must outlive the object that
 //! holds it, or the adapter).
-//!
-//! The upcalls here only record and wake; none of them calls back into
-//! the provider, and nothing here holds a lock across a call into it.
 
 use std::mem::size_of;
 use std::net::SocketAddrV4;
-use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use host::adapter::HostMdl;
+use ::ndk_consumer::MdlKind;
 use ndkpi::*;
 
-/// The dispatch function `$f` of provider object `$obj`.
-macro_rules! disp {
-    ($obj:expr, $f:ident) => {
-        // SAFETY: `$obj` is a live provider object; its dispatch table is
-        // static.
-        unsafe { (*(*$obj).Dispatch).$f }
-    };
-}
-pub(crate) use disp;
+pub(crate) use ::ndk_consumer::slot as disp;
+pub(crate) use ::ndk_consumer::{
+    Kicks, Waiter as Completion, waiter_closed as on_close_kept, waiter_done as on_request_kept,
+};
 
 /// An NTSTATUS as the reports print it: its name and value
 /// (`STATUS_IO_TIMEOUT (0xc00000b5)`, [`ndkpi::StatusText`]).
@@ -70,56 +59,22 @@ pub(crate) fn sockaddr(a: SocketAddrV4) -> SOCKADDR_IN {
 /// The length NDK calls take with a [`SOCKADDR_IN`].
 pub(crate) const SOCKADDR_IN_LEN: ULONG = size_of::<SOCKADDR_IN>() as ULONG;
 
-// ---------------------------------------------------------------------
-// Upcalls that wake the consumer's thread
-
-/// What the upcalls kick: a count and a condition variable. The
-/// consumer's thread reads the count, does its work, and waits for a kick
-/// it has not seen.
-#[derive(Debug, Default)]
-pub(crate) struct Kicks {
-    n: Mutex<u64>,
-    cv: Condvar,
-}
-
-impl Kicks {
-    pub(crate) fn kick(&self) {
-        *self.n.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        self.cv.notify_all();
-    }
-
-    /// The kicks so far.
-    pub(crate) fn seen(&self) -> u64 {
-        *self.n.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Waits up to `t` for a kick after the first `seen`.
-    pub(crate) fn wait(&self, seen: u64, t: Duration) {
-        let g = self.n.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = self
-            .cv
-            .wait_timeout_while(g, t, |k| *k == seen)
-            .unwrap_or_else(|p| p.into_inner());
-    }
-}
-
-/// The CQ notification: kicks the [`Kicks`] that is its context.
-unsafe extern "system" fn on_cq(ctx: PVOID, _status: NTSTATUS) {
-    // SAFETY: `create_cq` made `ctx` a `Kicks`, which outlives the CQ.
-    unsafe { &*ctx.cast::<Kicks>() }.kick();
+/// A view of a live object of the consumers' (never closed through it).
+macro_rules! view {
+    ($t:ident, $p:expr) => {{
+        // SAFETY: a live object of an open adapter (this module's
+        // contract: the callers keep it so).
+        unsafe { ::ndk_consumer::$t::from_raw($p) }
+    }};
 }
 
 // ---------------------------------------------------------------------
 // Objects
 
 pub(crate) fn create_pd(a: *mut NDK_ADAPTER) -> Result<*mut NDK_PD, NTSTATUS> {
-    let mut pd = ptr::null_mut();
-    let st = match disp!(a, NdkCreatePd) {
-        // SAFETY: live adapter, out pointer.
-        Some(f) => unsafe { f(a, None, ptr::null_mut(), &mut pd) },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    made(st, pd)
+    view!(Adapter, a)
+        .create_pd()
+        .map(::ndk_consumer::Pd::into_raw)
 }
 
 /// A CQ of `depth` entries whose notifications kick `kicks`, which must
@@ -127,26 +82,15 @@ pub(crate) fn create_pd(a: *mut NDK_ADAPTER) -> Result<*mut NDK_PD, NTSTATUS> {
 pub(crate) fn create_cq(
     a: *mut NDK_ADAPTER,
     depth: usize,
-    kicks: *const Kicks,
+    kicks: &Kicks,
 ) -> Result<*mut NDK_CQ, NTSTATUS> {
-    let mut cq = ptr::null_mut();
-    let st = match disp!(a, NdkCreateCq) {
-        // SAFETY: live adapter, out pointer; `kicks` outlives the CQ.
-        Some(f) => unsafe {
-            f(
-                a,
-                depth as ULONG,
-                Some(on_cq),
-                kicks.cast_mut().cast(),
-                ptr::null_mut(),
-                None,
-                ptr::null_mut(),
-                &mut cq,
-            )
-        },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    made(st, cq)
+    view!(Adapter, a)
+        .create_cq(
+            depth as ULONG,
+            Some(::ndk_consumer::kicks_notify),
+            kicks.ctx(),
+        )
+        .map(::ndk_consumer::Cq::into_raw)
 }
 
 /// A QP on `pd` whose receives and initiator requests (one SGE each, no
@@ -157,56 +101,29 @@ pub(crate) fn create_qp(
     receive_depth: usize,
     initiator_depth: usize,
 ) -> Result<*mut NDK_QP, NTSTATUS> {
-    let mut qp = ptr::null_mut();
-    let st = match disp!(pd, NdkCreateQp) {
-        // SAFETY: live PD and CQ.
-        Some(f) => unsafe {
-            f(
-                pd,
-                cq,
-                cq,
-                ptr::null_mut(),
-                receive_depth as ULONG,
-                initiator_depth as ULONG,
-                1,
-                1,
-                0,
-                None,
-                ptr::null_mut(),
-                &mut qp,
-            )
-        },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    made(st, qp)
+    let c = ::ndk_consumer::QpConfig::on(
+        &view!(Cq, cq),
+        std::ptr::null_mut(),
+        receive_depth as ULONG,
+        initiator_depth as ULONG,
+    );
+    view!(Pd, pd)
+        .create_qp(&c)
+        .map(::ndk_consumer::Qp::into_raw)
 }
 
 /// An MR on `pd`, regular or fast-register.
 pub(crate) fn create_mr(pd: *mut NDK_PD, fast_register: bool) -> Result<*mut NDK_MR, NTSTATUS> {
-    let mut mr = ptr::null_mut();
-    let fast = if fast_register { TRUE } else { FALSE };
-    let st = match disp!(pd, NdkCreateMr) {
-        // SAFETY: live PD, out pointer.
-        Some(f) => unsafe { f(pd, fast, None, ptr::null_mut(), &mut mr) },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    made(st, mr)
-}
-
-/// The object a create call returned `st` for.
-fn made<T>(st: NTSTATUS, obj: T) -> Result<T, NTSTATUS> {
-    if st == STATUS_SUCCESS {
-        Ok(obj)
-    } else {
-        Err(st)
-    }
+    view!(Pd, pd)
+        .create_mr(fast_register)
+        .map(::ndk_consumer::Mr::into_raw)
 }
 
 // ---------------------------------------------------------------------
 // Memory
 
 /// Whether memory is described with kernel MDLs (the provider is a Windows
-/// shell, whose platform reads wdm.h MDLs) instead of [`HostMdl`]s.
+/// shell, whose platform reads wdm.h MDLs) instead of host MDLs.
 static KERNEL_MDLS: AtomicBool = AtomicBool::new(false);
 
 /// From now on this process describes memory with kernel MDLs: for a
@@ -215,82 +132,18 @@ pub fn use_kernel_mdls() {
     KERNEL_MDLS.store(true, Ordering::SeqCst);
 }
 
-/// A single, mapped MDL as wdm.h lays it out on x64 (Next, Size, MdlFlags,
-/// Process, MappedSystemVa, StartVa, ByteCount, ByteOffset).
-#[repr(C)]
-#[derive(Debug)]
-struct KernelMdl {
-    next: *mut KernelMdl,
-    size: i16,
-    flags: i16,
-    process: usize,
-    mapped_system_va: *mut u8,
-    start_va: *mut u8,
-    byte_count: u32,
-    byte_offset: u32,
-}
+/// Zeroed process memory and the MDL that describes it (the kit's
+/// [`::ndk_consumer::Memory`]), of the kind this process's provider reads.
+pub(crate) type Memory = ::ndk_consumer::Memory;
 
-/// MDL_MAPPED_TO_SYSTEM_VA.
-const MDL_MAPPED_TO_SYSTEM_VA: i16 = 0x0001;
-
-#[derive(Debug)]
-enum MdlBox {
-    Host(Box<HostMdl>),
-    Kernel(Box<KernelMdl>),
-}
-
-/// Zeroed process memory and the MDL that describes it, both boxed so
-/// that they stay put while an MR maps them.
-#[derive(Debug)]
-pub(crate) struct Memory {
-    pub(crate) bytes: Box<[u8]>,
-    mdl: MdlBox,
-}
-
-impl Memory {
-    pub(crate) fn new(len: usize) -> Memory {
-        let mut bytes = vec![0u8; len].into_boxed_slice();
-        let va = bytes.as_mut_ptr();
-        let mdl = if KERNEL_MDLS.load(Ordering::SeqCst) {
-            let page = (va as usize) & !0xFFF;
-            MdlBox::Kernel(Box::new(KernelMdl {
-                next: ptr::null_mut(),
-                size: 0x30,
-                flags: MDL_MAPPED_TO_SYSTEM_VA,
-                process: 0,
-                mapped_system_va: va,
-                start_va: page as *mut u8,
-                byte_count: len as u32,
-                byte_offset: (va as usize - page) as u32,
-            }))
-        } else {
-            MdlBox::Host(Box::new(HostMdl::new(va, len)))
-        };
-        Memory { bytes, mdl }
-    }
-
-    /// The MDL to hand to the provider (NdkRegisterMr, NdkBuildLAM).
-    pub(crate) fn mdl(&mut self) -> *mut MDL {
-        match &mut self.mdl {
-            MdlBox::Host(m) => (&mut **m as *mut HostMdl).cast::<MDL>(),
-            MdlBox::Kernel(m) => (&mut **m as *mut KernelMdl).cast::<MDL>(),
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// One SGE over `off..off + len`, accessed through `token`.
-    pub(crate) fn sge(&self, off: usize, len: usize, token: u32) -> NDK_SGE {
-        NDK_SGE {
-            Address: NDK_SGE_ADDRESS {
-                VirtualAddress: self.bytes.as_ptr().wrapping_add(off).cast_mut().cast(),
-            },
-            Length: len as ULONG,
-            MemoryRegionToken: token,
-        }
-    }
+/// `len` zeroed bytes described as this process's provider reads them.
+pub(crate) fn memory(len: usize) -> Memory {
+    let kind = if KERNEL_MDLS.load(Ordering::SeqCst) {
+        MdlKind::Kernel
+    } else {
+        MdlKind::Host
+    };
+    Memory::new(len, kind, None)
 }
 
 /// A regular MR on `pd` over `len` bytes described by `mdl`: NdkCreateMr,
@@ -306,25 +159,22 @@ pub(crate) fn register_mr(
     issue: impl FnOnce(Call<'_>) -> NTSTATUS,
 ) -> Result<*mut NDK_MR, String> {
     let mr = create_mr(pd, false).map_err(|st| failed("NdkCreateMr", st))?;
-    let st = issue(&mut |cb, ctx| match disp!(mr, NdkRegisterMr) {
-        // SAFETY: live MR; `mdl` and its memory outlive the MR.
-        Some(f) => unsafe { f(mr, mdl, len, flags, cb, ctx) },
-        None => STATUS_NOT_IMPLEMENTED,
-    });
+    let m = view!(Mr, mr);
+    // SAFETY: `mdl` is this process's kind of MDL, and it and its memory
+    // outlive the MR (this function's contract).
+    let st = issue(&mut |cb, ctx| unsafe { m.register(mdl, len, flags, cb, ctx) });
     check(st, "NdkRegisterMr")?;
     Ok(mr)
 }
 
 /// The local token of a registered MR (0 without the dispatch function).
 pub(crate) fn local_token(mr: *mut NDK_MR) -> u32 {
-    // SAFETY: live, registered MR.
-    disp!(mr, NdkGetLocalTokenFromMr).map_or(0, |f| unsafe { f(mr) })
+    view!(Mr, mr).local_token()
 }
 
 /// The remote token of a registered MR (0 without the dispatch function).
 pub(crate) fn remote_token(mr: *mut NDK_MR) -> u32 {
-    // SAFETY: live, registered MR.
-    disp!(mr, NdkGetRemoteTokenFromMr).map_or(0, |f| unsafe { f(mr) })
+    view!(Mr, mr).remote_token()
 }
 
 // ---------------------------------------------------------------------
@@ -332,11 +182,7 @@ pub(crate) fn remote_token(mr: *mut NDK_MR) -> u32 {
 
 /// NdkReceive of one SGE with `ctx` as its request context.
 pub(crate) fn receive(qp: *mut NDK_QP, ctx: usize, sge: &NDK_SGE) -> NTSTATUS {
-    match disp!(qp, NdkReceive) {
-        // SAFETY: live QP; the SGE is read during the call.
-        Some(f) => unsafe { f(qp, ctx as PVOID, sge, 1) },
-        None => STATUS_NOT_IMPLEMENTED,
-    }
+    view!(Qp, qp).receive(ctx, std::slice::from_ref(sge))
 }
 
 /// NdkSend of one SGE with `ctx` as its request context, or
@@ -347,30 +193,17 @@ pub(crate) fn send(
     sge: &NDK_SGE,
     invalidate: Option<u32>,
 ) -> NTSTATUS {
+    let q = view!(Qp, qp);
     match invalidate {
-        None => match disp!(qp, NdkSend) {
-            // SAFETY: live QP; the SGE is read during the call.
-            Some(f) => unsafe { f(qp, ctx as PVOID, sge, 1, 0) },
-            None => STATUS_NOT_IMPLEMENTED,
-        },
-        Some(token) => match disp!(qp, NdkSendAndInvalidate) {
-            // SAFETY: as above.
-            Some(f) => unsafe { f(qp, ctx as PVOID, sge, 1, 0, token) },
-            None => STATUS_NOT_IMPLEMENTED,
-        },
+        None => q.send(ctx, std::slice::from_ref(sge), 0),
+        Some(token) => q.send_invalidate(ctx, std::slice::from_ref(sge), 0, token),
     }
 }
 
 /// Takes up to 32 completions from `cq`, handing each to `each`; how many.
 pub(crate) fn take_completions(cq: *mut NDK_CQ, mut each: impl FnMut(&NDK_RESULT_EX)) -> usize {
-    // SAFETY: NDK_RESULT_EX is plain integers and pointers.
-    let mut out: [NDK_RESULT_EX; 32] = unsafe { std::mem::zeroed() };
-    let n = match disp!(cq, NdkGetCqResultsEx) {
-        // SAFETY: live CQ, room for 32.
-        Some(f) => unsafe { f(cq, out.as_mut_ptr(), 32) as usize },
-        None => 0,
-    };
-    let n = n.min(out.len());
+    let mut out = [::ndk_consumer::empty_result(); 32];
+    let n = view!(Cq, cq).poll(&mut out);
     for r in &out[..n] {
         each(r);
     }
@@ -379,10 +212,7 @@ pub(crate) fn take_completions(cq: *mut NDK_CQ, mut each: impl FnMut(&NDK_RESULT
 
 /// NdkArmCq for any completion.
 pub(crate) fn arm_cq(cq: *mut NDK_CQ) {
-    if let Some(f) = disp!(cq, NdkArmCq) {
-        // SAFETY: live CQ.
-        unsafe { f(cq, NDK_CQ_NOTIFY_ANY) };
-    }
+    view!(Cq, cq).arm(NDK_CQ_NOTIFY_ANY);
 }
 
 // ---------------------------------------------------------------------
@@ -390,71 +220,6 @@ pub(crate) fn arm_cq(cq: *mut NDK_CQ) {
 
 /// A dispatch call that takes a completion callback and its context.
 pub(crate) type Call<'a> = &'a mut dyn FnMut(NDK_FN_REQUEST_COMPLETION, PVOID) -> NTSTATUS;
-
-/// How a request or a close that pended completed: how often, and the
-/// status of the last completion.
-#[derive(Debug, Default)]
-pub(crate) struct Completion {
-    completions: AtomicUsize,
-    status: Mutex<Option<NTSTATUS>>,
-    cv: Condvar,
-}
-
-impl Completion {
-    fn complete(&self, status: NTSTATUS) {
-        self.completions.fetch_add(1, Ordering::SeqCst);
-        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
-        self.cv.notify_all();
-    }
-
-    /// The completion's status, waiting up to `t` for it; None if it did
-    /// not come.
-    pub(crate) fn wait(&self, t: Duration) -> Option<NTSTATUS> {
-        let g = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        let (g, _) = self
-            .cv
-            .wait_timeout_while(g, t, |s| s.is_none())
-            .unwrap_or_else(|p| p.into_inner());
-        *g
-    }
-
-    /// How often it completed.
-    pub(crate) fn completions(&self) -> usize {
-        self.completions.load(Ordering::SeqCst)
-    }
-}
-
-/// Request completion for a [`Completion`] handed over by `Arc::into_raw`
-/// (see [`request`]): takes that reference back.
-unsafe extern "system" fn on_request(ctx: PVOID, status: NTSTATUS) {
-    // SAFETY: `ctx` came from `Arc::into_raw` in `request`, and a request
-    // completes once.
-    let d = unsafe { Arc::from_raw(ctx.cast::<Completion>()) };
-    d.complete(status);
-}
-
-/// CloseCompletion for a [`Completion`] handed over by `Arc::into_raw`
-/// (see [`close_object`]): takes that reference back.
-unsafe extern "system" fn on_close(ctx: PVOID) {
-    // SAFETY: `ctx` came from `Arc::into_raw` in `close_object`, and a
-    // close completes once.
-    let d = unsafe { Arc::from_raw(ctx.cast::<Completion>()) };
-    d.complete(STATUS_SUCCESS);
-}
-
-/// Request completion for a [`Completion`] its caller keeps alive until
-/// the adapter is closed, so that even a second completion finds it (and
-/// is counted).
-pub(crate) unsafe extern "system" fn on_request_kept(ctx: PVOID, status: NTSTATUS) {
-    // SAFETY: a `Completion` kept until the adapter is closed.
-    unsafe { &*ctx.cast::<Completion>() }.complete(status);
-}
-
-/// CloseCompletion for a kept [`Completion`], as [`on_request_kept`].
-pub(crate) unsafe extern "system" fn on_close_kept(ctx: PVOID) {
-    // SAFETY: as for `on_request_kept`.
-    unsafe { on_request_kept(ctx, STATUS_SUCCESS) };
-}
 
 /// A request that may pend, its completion's context handed to the
 /// provider with it: the status it returned, or if it pended the status
@@ -464,15 +229,7 @@ pub(crate) fn request(
     t: Duration,
     call: impl FnOnce(NDK_FN_REQUEST_COMPLETION, PVOID) -> NTSTATUS,
 ) -> NTSTATUS {
-    let d = Arc::new(Completion::default());
-    let ctx = Arc::into_raw(Arc::clone(&d)).cast_mut().cast();
-    let st = call(Some(on_request), ctx);
-    if st != STATUS_PENDING {
-        // SAFETY: not pended, so the provider will not complete it.
-        drop(unsafe { Arc::from_raw(ctx.cast::<Completion>()) });
-        return st;
-    }
-    d.wait(t).unwrap_or(STATUS_IO_TIMEOUT)
+    ::ndk_consumer::request(t, call).unwrap_or(STATUS_IO_TIMEOUT)
 }
 
 /// Closes `obj` with its own `close`, waiting up to `t` if the close
@@ -488,18 +245,19 @@ pub(crate) fn close_object(
         return Ok(());
     }
     let f = close.ok_or_else(|| format!("no close for the {what}"))?;
-    let d = Arc::new(Completion::default());
-    let ctx = Arc::into_raw(Arc::clone(&d)).cast_mut().cast();
-    // SAFETY: a live object, closed once, with nothing in flight on it.
-    let st = unsafe { f(obj, Some(on_close), ctx) };
-    if st != STATUS_PENDING {
-        // SAFETY: not pended, so CloseCompletion will not run.
-        drop(unsafe { Arc::from_raw(ctx.cast::<Completion>()) });
-        return check(st, &format!("closing the {what}"));
-    }
-    match d.wait(t) {
-        Some(_) => Ok(()),
-        None => Err(format!(
+    let mut inline = None;
+    let done = ::ndk_consumer::close_request(t, |cb, ctx| {
+        // SAFETY: a live object, closed once, with nothing in flight on it.
+        let st = unsafe { f(obj, cb, ctx) };
+        if st != STATUS_PENDING {
+            inline = Some(st);
+        }
+        st
+    });
+    match (inline, done) {
+        (Some(st), _) => check(st, &format!("closing the {what}")),
+        (None, Some(_)) => Ok(()),
+        (None, None) => Err(format!(
             "closing the {what}: no CloseCompletion after {t:?}"
         )),
     }

@@ -33,8 +33,8 @@ use smbd::smbd::wire::BufferDescriptorV1;
 
 use crate::ndk_consumer::{
     Kicks, Memory, SOCKADDR_IN_LEN, arm_cq, check, close_object, create_cq, create_mr, create_pd,
-    create_qp, disp, failed, local_token, receive, register_mr, remote_token, request, send,
-    sockaddr, take_completions,
+    create_qp, disp, failed, local_token, memory, receive, register_mr, remote_token, request,
+    send, sockaddr, take_completions,
 };
 
 /// Receive and send buffers: ksmbd's 1364-byte messages, one receive per
@@ -115,7 +115,7 @@ pub struct Region {
 
 impl Region {
     fn new(pd: *mut NDK_PD, len: usize, remote: bool, t: Duration) -> Result<Region, String> {
-        let mut mem = Memory::new(len);
+        let mut mem = memory(len);
         let mut flags = NDK_MR_FLAG_ALLOW_LOCAL_WRITE;
         if remote {
             flags |= NDK_MR_FLAG_ALLOW_REMOTE_READ | NDK_MR_FLAG_ALLOW_REMOTE_WRITE;
@@ -142,7 +142,7 @@ impl Region {
         len: usize,
         t: Duration,
     ) -> Result<Region, String> {
-        let mut mem = Memory::new(len);
+        let mut mem = memory(len);
         let mdlp = mem.mdl();
         let (mut size, mut fbo) = (0 as ULONG, 0 as ULONG);
         let build = disp!(a, NdkBuildLAM).ok_or("no NdkBuildLAM")?;
@@ -215,7 +215,7 @@ impl Region {
     /// as the peer uses them).
     pub fn descriptor(&self, off: usize, len: usize) -> BufferDescriptorV1 {
         BufferDescriptorV1 {
-            offset: self.mem.bytes.as_ptr() as u64 + off as u64,
+            offset: self.mem.bytes().as_ptr() as u64 + off as u64,
             token: self.remote_token,
             length: len as u32,
         }
@@ -224,11 +224,11 @@ impl Region {
     /// The bytes. Only read or written while no RDMA into them is in
     /// flight (the SMB2 response orders that).
     pub fn bytes(&self) -> &[u8] {
-        &self.mem.bytes
+        self.mem.bytes()
     }
 
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.mem.bytes
+        self.mem.bytes_mut()
     }
 }
 
@@ -608,7 +608,7 @@ impl Session {
             ptr::addr_of!((*lam.as_ptr().cast::<NDK_LOGICAL_ADDRESS_MAPPING>()).AdapterPageArray)
         }
         .cast::<NDK_LOGICAL_ADDRESS>();
-        let (mr, len, va) = (reg.mr, reg.mem.len(), reg.mem.bytes.as_ptr());
+        let (mr, len, va) = (reg.mr, reg.mem.len(), reg.mem.bytes().as_ptr());
         let st = match disp!(self.qp, NdkFastRegister) {
             // SAFETY: live QP and MR; the page array is read during the call.
             Some(f) => unsafe {
@@ -1031,7 +1031,7 @@ impl Session {
             return Err(format!("an MS-SMBD message of {} bytes", b.len()));
         }
         let i = self.send_free.pop().ok_or("no free send buffer")?;
-        self.send.mem.bytes[i * MSG..i * MSG + b.len()].copy_from_slice(b);
+        self.send.mem.bytes_mut()[i * MSG..i * MSG + b.len()].copy_from_slice(b);
         let sge = self.send.sge(i * MSG, b.len());
         let st = send(self.qp, KIND_SEND | i, &sge, None);
         if st != STATUS_SUCCESS {
@@ -1069,7 +1069,7 @@ impl Session {
                 }
                 self.stats.smbd_received += 1;
                 let len = (r.BytesTransferred as usize).min(MSG);
-                let m = self.recv.mem.bytes[i * MSG..i * MSG + len].to_vec();
+                let m = self.recv.mem.bytes()[i * MSG..i * MSG + len].to_vec();
                 if self
                     .smbd
                     .handle(Instant::now(), Event::Received(&m))

@@ -40,7 +40,7 @@ use smbd::smbd::wire::{BufferDescriptorV1, DataTransfer, FLAG_RESPONSE_REQUESTED
 
 use crate::ndk_consumer::{
     Completion, Kicks, Memory, SOCKADDR_IN_LEN, arm_cq, check, create_cq, create_pd, create_qp,
-    disp, failed, local_token, on_close_kept, on_request_kept, receive, register_mr, send,
+    disp, failed, local_token, memory, on_close_kept, on_request_kept, receive, register_mr, send,
     sockaddr, status_text, take_completions,
 };
 
@@ -458,7 +458,7 @@ impl Srv {
         let cq = create_cq(a, 2 * SLOTS + 2 * RDMA_DEPTH, &control.kicks)
             .map_err(|st| failed("NdkCreateCq", st))?;
         let empty = || Buf {
-            mem: Memory::new(0),
+            mem: memory(0),
             token: 0,
         };
         let mut s = Srv {
@@ -552,7 +552,7 @@ impl Srv {
     }
 
     fn register(&mut self, len: usize, t: Duration) -> Result<Buf, String> {
-        let mut mem = Memory::new(len.max(64));
+        let mut mem = memory(len.max(64));
         let (pd, mdl, len) = (self.pd, mem.mdl(), mem.len());
         // The buffer lives until the adapter (and so the MR) is closed.
         let mr = register_mr(pd, mdl, len, NDK_MR_FLAG_ALLOW_LOCAL_WRITE, |call| {
@@ -853,7 +853,7 @@ impl Srv {
             }
             Ok(Action::Push(p)) => {
                 let n = p.data.len();
-                match self.stage.mem.bytes.get_mut(..n) {
+                match self.stage.mem.bytes_mut().get_mut(..n) {
                     Some(s) => s.copy_from_slice(&p.data),
                     None => {
                         self.end(End::Local(format!(
@@ -969,7 +969,7 @@ impl Srv {
         let r = match mv.what {
             Transfer::Pull(p) => {
                 let n = p.length as usize;
-                let data = self.stage.mem.bytes.get(..n).unwrap_or_default().to_vec();
+                let data = self.stage.mem.bytes().get(..n).unwrap_or_default().to_vec();
                 c.smb2.finish_pull(p, &data)
             }
             Transfer::Push(p) => c.smb2.finish_push(p),
@@ -1006,7 +1006,12 @@ impl Srv {
             return Err(format!("an MS-SMBD message of {} bytes", b.len()));
         }
         let i = self.send_free.pop().ok_or("no free send buffer")?;
-        if let Some(d) = self.send.mem.bytes.get_mut(i * MSG..i * MSG + b.len()) {
+        if let Some(d) = self
+            .send
+            .mem
+            .bytes_mut()
+            .get_mut(i * MSG..i * MSG + b.len())
+        {
             d.copy_from_slice(b);
         }
         let sge = self.send.sge(i * MSG, b.len());
@@ -1056,7 +1061,7 @@ impl Srv {
                 let m = self
                     .recv
                     .mem
-                    .bytes
+                    .bytes()
                     .get(i * MSG..i * MSG + len)
                     .unwrap_or_default()
                     .to_vec();

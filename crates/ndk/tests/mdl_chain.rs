@@ -6,107 +6,22 @@
 //! MDL's pages. The platform maps only the test's buffers, so a byte the
 //! engine places outside them is a failed access, not a wild write.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use ndk::abi::{MdlRange, Platform, RawLock, close_adapter, io, open_adapter};
-use ndk::provider::{Limits, ProviderConfig};
+use ndk::abi::{close_adapter, open_adapter};
+use ndk::provider::Limits;
+use ndk_consumer::{Adapter, HostMdl, HostPlatform, Pd, Qp, QpConfig, connect_pair, fixed_config};
 use ndkpi::*;
-use roce::cm::CmConfig;
-use roce::device::{DeviceConfig, MAX_DATAGRAM};
-use roce::framing::IpMode;
-use roce::rc::EngineConfig;
-use roce::time::Instant;
 
-struct SpinLock(AtomicBool);
+/// A test MDL: one buffer and the next MDL of the chain (MDL->Next), as
+/// the consumer kit's host platform reads them.
+type ChainMdl = HostMdl;
 
-impl RawLock for SpinLock {
-    fn lock(&self) {
-        while self
-            .0
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            std::hint::spin_loop();
-        }
-    }
-    fn unlock(&self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
-/// A test MDL: one buffer and the next MDL of the chain (MDL->Next).
-#[repr(C)]
-struct ChainMdl {
-    va: *mut u8,
-    len: usize,
-    next: *mut ChainMdl,
-}
-
-/// Maps only the buffers the test allowed.
-#[derive(Default)]
-struct TestPlatform {
-    mapped: Mutex<Vec<(u64, u64)>>,
-}
-
-impl TestPlatform {
-    fn allow(&self, b: &[u8]) {
-        self.mapped
-            .lock()
-            .unwrap()
-            .push((b.as_ptr() as u64, b.len() as u64));
-    }
-    fn inside(&self, addr: u64, len: usize) -> bool {
-        let Some(end) = addr.checked_add(len as u64) else {
-            return false;
-        };
-        self.mapped
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|&(s, l)| addr >= s && end <= s + l)
-    }
-}
-
-impl Platform for TestPlatform {
-    fn new_lock(&self) -> Box<dyn RawLock> {
-        Box::new(SpinLock(AtomicBool::new(false)))
-    }
-    fn now(&self) -> Instant {
-        Instant::from_nanos(1)
-    }
-    fn wake(&self) {}
-    unsafe fn mdl_range(&self, mdl: *mut MDL) -> Option<MdlRange> {
-        let m = unsafe { mdl.cast::<ChainMdl>().as_ref() }?;
-        Some(MdlRange {
-            virtual_address: m.va as u64,
-            logical_address: m.va as u64,
-            length: m.len as u64,
-        })
-    }
-    unsafe fn mdl_next(&self, mdl: *mut MDL) -> *mut MDL {
-        match unsafe { mdl.cast::<ChainMdl>().as_ref() } {
-            Some(m) => m.next.cast(),
-            None => ptr::null_mut(),
-        }
-    }
-    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
-        if !self.inside(addr, dst.len()) {
-            return false;
-        }
-        unsafe { ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
-        true
-    }
-    fn write(&self, addr: u64, src: &[u8]) -> bool {
-        if !self.inside(addr, src.len()) {
-            return false;
-        }
-        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
-        true
-    }
-}
+/// The consumer kit's host platform: it maps only the buffers the test
+/// allowed (its memory map).
+type TestPlatform = HostPlatform;
 
 /// Three buffers chained by their MDLs, with a guard byte after each that
 /// the platform does not map.
@@ -123,7 +38,8 @@ impl Chain {
             .collect();
         let mut mdls: Vec<ChainMdl> = Vec::new();
         for (b, &n) in bufs.iter_mut().zip(sizes) {
-            platform.allow(&b[..n]);
+            let map = platform.map().expect("a checked platform");
+            map.allow(b.as_ptr() as u64, n as u64);
             mdls.push(ChainMdl {
                 va: b.as_mut_ptr(),
                 len: n,
@@ -166,31 +82,6 @@ impl Chain {
 }
 
 unsafe extern "system" fn on_cq(_ctx: PVOID, _st: NTSTATUS) {}
-unsafe extern "system" fn on_request(_ctx: PVOID, _st: NTSTATUS) {}
-unsafe extern "system" fn on_disconnect(_ctx: PVOID) {}
-
-static PASSIVE_QP: AtomicUsize = AtomicUsize::new(0);
-
-unsafe extern "system" fn on_connect(_ctx: PVOID, conn: *mut NDK_CONNECTOR) {
-    unsafe {
-        let d = &*(*conn).Dispatch;
-        let qp = PASSIVE_QP.load(Ordering::SeqCst) as *mut NDK_QP;
-        let st = d.NdkAccept.unwrap()(
-            conn,
-            qp,
-            1,
-            1,
-            ptr::null(),
-            0,
-            Some(on_disconnect),
-            ptr::null_mut(),
-            Some(on_request),
-            ptr::null_mut(),
-        );
-        assert_eq!(st, STATUS_PENDING);
-    }
-}
-
 struct Side {
     adapter: *mut NDK_ADAPTER,
     pd: *mut NDK_PD,
@@ -199,111 +90,59 @@ struct Side {
 }
 
 unsafe fn open(platform: Arc<TestPlatform>, ip: Ipv4Addr, seed: u64) -> Side {
-    let config = ProviderConfig {
-        device: DeviceConfig {
-            ip_mode: IpMode::Udp,
-            udp_source_port: 4791,
-            ca_guid: seed,
-            cm: CmConfig::default(),
-            rc: EngineConfig::default(),
-            seed,
-        },
-        addresses: vec![IpAddr::V4(ip)],
-        path_mtu: 1024,
-        version: NDK_VERSION_1_2,
-        limits: Limits::default(),
-    };
+    let config = fixed_config(IpAddr::V4(ip), seed, Limits::default());
     let adapter = open_adapter(platform, config, NDK_VERSION_1_2).unwrap();
-    unsafe {
-        let d = &*(*adapter).Dispatch;
-        let mut pd = ptr::null_mut();
-        assert_eq!(
-            d.NdkCreatePd.unwrap()(adapter, None, ptr::null_mut(), &mut pd),
-            STATUS_SUCCESS
-        );
-        let mut cq = ptr::null_mut();
-        assert_eq!(
-            d.NdkCreateCq.unwrap()(
-                adapter,
-                64,
-                Some(on_cq),
-                ptr::null_mut(),
-                ptr::null_mut(),
-                None,
-                ptr::null_mut(),
-                &mut cq,
-            ),
-            STATUS_SUCCESS
-        );
-        let mut qp = ptr::null_mut();
-        assert_eq!(
-            (*(*pd).Dispatch).NdkCreateQp.unwrap()(
-                pd,
-                cq,
-                cq,
-                ptr::null_mut(),
-                16,
-                16,
-                4,
-                4,
-                0,
-                None,
-                ptr::null_mut(),
-                &mut qp,
-            ),
-            STATUS_SUCCESS
-        );
-        Side {
-            adapter,
-            pd,
-            cq,
-            qp,
-        }
+    // SAFETY: just opened; the test closes it after its objects.
+    let a = unsafe { Adapter::from_raw(adapter) };
+    let pd = a.create_pd().expect("NdkCreatePd");
+    let cq = a
+        .create_cq(64, Some(on_cq), ptr::null_mut())
+        .expect("NdkCreateCq");
+    let qp = pd
+        .create_qp(&QpConfig {
+            receive_depth: 16,
+            initiator_depth: 16,
+            receive_sges: 4,
+            initiator_sges: 4,
+            ..QpConfig::on(&cq, ptr::null_mut(), 16, 16)
+        })
+        .expect("NdkCreateQp");
+    Side {
+        adapter,
+        pd: pd.into_raw(),
+        cq: cq.into_raw(),
+        qp: qp.into_raw(),
     }
 }
 
 /// Registers `mdl` (a chain) for `len` bytes; the MR's token.
 unsafe fn register(side: &Side, mdl: *mut MDL, len: usize) -> Result<u32, NTSTATUS> {
-    unsafe {
-        let mut mr = ptr::null_mut();
-        assert_eq!(
-            (*(*side.pd).Dispatch).NdkCreateMr.unwrap()(
-                side.pd,
-                FALSE,
-                None,
-                ptr::null_mut(),
-                &mut mr
-            ),
-            STATUS_SUCCESS
-        );
-        let d = &*(*mr).Dispatch;
-        let st = d.NdkRegisterMr.unwrap()(
-            mr,
+    // SAFETY: the side's live PD (a view, not closed through).
+    let pd = unsafe { Pd::from_raw(side.pd) };
+    let mr = pd.create_mr(false).expect("NdkCreateMr");
+    // SAFETY: the chain outlives the MR (both live until the test ends).
+    let st = unsafe {
+        mr.register(
             mdl,
             len,
             NDK_MR_FLAG_ALLOW_LOCAL_WRITE,
             None,
             ptr::null_mut(),
-        );
-        if st != STATUS_SUCCESS {
-            return Err(st);
-        }
-        Ok(d.NdkGetLocalTokenFromMr.unwrap()(mr))
+        )
+    };
+    if st != STATUS_SUCCESS {
+        return Err(st);
     }
+    let token = mr.local_token();
+    let _ = mr.into_raw(); // closed with the adapter
+    Ok(token)
 }
 
 fn pump(a: &Side, b: &Side) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    // SAFETY: both adapters are open until the test ends.
+    let (a, b) = unsafe { (Adapter::from_raw(a.adapter), Adapter::from_raw(b.adapter)) };
     for _ in 0..10_000 {
-        let mut moved = false;
-        for (from, to) in [(a.adapter, b.adapter), (b.adapter, a.adapter)] {
-            while let Some(t) = io::poll_transmit(from, &mut buf) {
-                moved = true;
-                let payload = t.udp_payload(&buf).to_vec();
-                io::handle_udp(to, t.src, t.dst, &payload);
-            }
-        }
-        if !moved {
+        if !(a.deliver_to(&b) | b.deliver_to(&a)) {
             return;
         }
     }
@@ -320,72 +159,30 @@ fn results(side: &Side) -> Vec<NDK_RESULT> {
 }
 
 unsafe fn connect(a: &Side, b: &Side) {
-    let sin = |ip: [u8; 4], port: u16| SOCKADDR_IN {
-        sin_family: AF_INET,
-        sin_port: port.to_be(),
-        sin_addr: IN_ADDR { s_addr: ip },
-        sin_zero: [0; 8],
+    // SAFETY: both adapters and A's QP are live until the test ends; the
+    // listener and connector are closed with their adapters.
+    let (aa, ba, qp, bqp) = unsafe {
+        (
+            Adapter::from_raw(a.adapter),
+            Adapter::from_raw(b.adapter),
+            Qp::from_raw(a.qp),
+            Qp::from_raw(b.qp),
+        )
     };
-    PASSIVE_QP.store(b.qp as usize, Ordering::SeqCst);
-    unsafe {
-        let mut l = ptr::null_mut();
-        (*(*b.adapter).Dispatch).NdkCreateListener.unwrap()(
-            b.adapter,
-            Some(on_connect),
-            ptr::null_mut(),
-            None,
-            ptr::null_mut(),
-            &mut l,
-        );
-        let la = sin([10, 5, 0, 2], 445);
-        assert_eq!(
-            (*(*l).Dispatch).NdkListen.unwrap()(
-                l,
-                (&la as *const SOCKADDR_IN).cast(),
-                16,
-                None,
-                ptr::null_mut(),
-            ),
-            STATUS_SUCCESS
-        );
-        let mut c = ptr::null_mut();
-        (*(*a.adapter).Dispatch).NdkCreateConnector.unwrap()(
-            a.adapter,
-            None,
-            ptr::null_mut(),
-            &mut c,
-        );
-        let src = sin([10, 5, 0, 1], 0);
-        let cd = &*(*c).Dispatch;
-        assert_eq!(
-            cd.NdkConnect.unwrap()(
-                c,
-                a.qp,
-                (&src as *const SOCKADDR_IN).cast(),
-                16,
-                (&la as *const SOCKADDR_IN).cast(),
-                16,
-                1,
-                1,
-                ptr::null(),
-                0,
-                Some(on_request),
-                ptr::null_mut(),
-            ),
-            STATUS_PENDING
-        );
-        pump(a, b);
-        assert_eq!(
-            cd.NdkCompleteConnect.unwrap()(c, None, ptr::null_mut(), None, ptr::null_mut()),
-            STATUS_SUCCESS
-        );
-        pump(a, b);
-    }
+    let link = connect_pair(
+        (&aa, &qp, SocketAddr::from(([10, 5, 0, 1], 0))),
+        (&ba, &bqp, SocketAddr::from(([10, 5, 0, 2], 445))),
+        || pump(a, b),
+    )
+    .expect("connected");
+    // Closed with the adapters (the plan lives as long).
+    std::mem::forget(link);
+    let _ = (qp.into_raw(), bqp.into_raw());
 }
 
 #[test]
 fn a_three_mdl_chain_registers_and_moves_data_in_order() {
-    let platform = Arc::new(TestPlatform::default());
+    let platform = TestPlatform::manual();
     // Odd sizes so pieces end mid-page and mid-packet (path MTU 1024).
     let mut src = Chain::new(&platform, &[1000, 3001, 2500]);
     let mut dst = Chain::new(&platform, &[4097, 7, 2397]);
@@ -440,7 +237,7 @@ fn a_three_mdl_chain_registers_and_moves_data_in_order() {
 
 #[test]
 fn registration_refuses_a_chain_shorter_than_the_length() {
-    let platform = Arc::new(TestPlatform::default());
+    let platform = TestPlatform::manual();
     let mut c = Chain::new(&platform, &[100, 200, 300]);
     let a = unsafe { open(platform.clone(), Ipv4Addr::new(10, 5, 0, 1), 1) };
     unsafe {
@@ -456,7 +253,7 @@ fn build_lam_lists_every_mdls_pages() {
     // (the LAM has one first byte offset, so inner MDLs must meet on page
     // boundaries).
     const P: usize = 4096;
-    let platform = Arc::new(TestPlatform::default());
+    let platform = TestPlatform::manual();
     let mut store: Vec<Vec<u8>> = (0..3).map(|_| vec![0u8; 4 * P]).collect();
     let base: Vec<*mut u8> = store
         .iter_mut()

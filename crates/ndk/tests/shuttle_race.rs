@@ -12,19 +12,17 @@
 //! notifications never overlap for one CQ.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ptr;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering as StdOrdering;
 
-use ndk::abi::{MdlRange, Platform, RawLock, close_adapter, io, open_adapter};
-use ndk::provider::{Limits, ProviderConfig};
+use ndk::abi::{RawLock, close_adapter, open_adapter};
+use ndk::provider::Limits;
+use ndk_consumer::{
+    Access, Adapter, HostMdl, HostPlatform, ManualClock, Qp, QpConfig, connect_pair, fixed_config,
+};
 use ndkpi::*;
-use roce::cm::CmConfig;
-use roce::device::{DeviceConfig, MAX_DATAGRAM};
-use roce::framing::IpMode;
-use roce::rc::EngineConfig;
-use roce::time::Instant;
 use shuttle::sync::atomic::{AtomicBool, Ordering};
 
 struct ShuttleLock(AtomicBool);
@@ -44,41 +42,17 @@ impl RawLock for ShuttleLock {
     }
 }
 
-#[repr(C)]
-struct HostMdl {
-    va: *mut u8,
-    len: usize,
+fn shuttle_lock() -> Box<dyn RawLock> {
+    Box::new(ShuttleLock(AtomicBool::new(false)))
 }
 
-struct TestPlatform;
-
-impl Platform for TestPlatform {
-    fn new_lock(&self) -> Box<dyn RawLock> {
-        Box::new(ShuttleLock(AtomicBool::new(false)))
-    }
-    fn now(&self) -> Instant {
-        Instant::from_nanos(1)
-    }
-    fn wake(&self) {}
-    unsafe fn mdl_range(&self, mdl: *mut MDL) -> Option<MdlRange> {
-        let m = unsafe { mdl.cast::<HostMdl>().as_ref() }?;
-        Some(MdlRange {
-            virtual_address: m.va as u64,
-            logical_address: m.va as u64,
-            length: m.len as u64,
-        })
-    }
-    unsafe fn mdl_next(&self, _mdl: *mut MDL) -> *mut MDL {
-        ptr::null_mut()
-    }
-    fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
-        unsafe { ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
-        true
-    }
-    fn write(&self, addr: u64, src: &[u8]) -> bool {
-        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
-        true
-    }
+/// The consumer kit's host platform with the shuttle lock: the one thing
+/// this test changes, so that every lock acquisition is a point where
+/// shuttle may switch threads.
+fn test_platform() -> std::sync::Arc<HostPlatform> {
+    std::sync::Arc::new(
+        HostPlatform::new(ManualClock::default(), Access::Trusted).with_lock(shuttle_lock),
+    )
 }
 
 /// Notifications in progress per CQ context (must never exceed 1).
@@ -99,33 +73,6 @@ unsafe extern "system" fn on_cq(ctx: PVOID, _st: NTSTATUS) {
     *IN_NOTIFY.lock().unwrap().get_mut(&c).unwrap() -= 1;
 }
 
-unsafe extern "system" fn on_request(_ctx: PVOID, _st: NTSTATUS) {}
-unsafe extern "system" fn on_disconnect(_ctx: PVOID) {}
-
-static CONNECTOR: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static PASSIVE_QP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-unsafe extern "system" fn on_connect(_ctx: PVOID, conn: *mut NDK_CONNECTOR) {
-    unsafe {
-        let d = &*(*conn).Dispatch;
-        let qp = PASSIVE_QP.load(StdOrdering::SeqCst) as *mut NDK_QP;
-        let st = d.NdkAccept.unwrap()(
-            conn,
-            qp,
-            1,
-            1,
-            ptr::null(),
-            0,
-            Some(on_disconnect),
-            ptr::null_mut(),
-            Some(on_request),
-            ptr::null_mut(),
-        );
-        assert_eq!(st, STATUS_PENDING);
-    }
-    CONNECTOR.store(conn as usize, StdOrdering::SeqCst);
-}
-
 struct Side {
     adapter: *mut NDK_ADAPTER,
     cq: *mut NDK_CQ,
@@ -141,95 +88,47 @@ unsafe impl Send for Side {}
 unsafe impl Sync for Side {}
 
 unsafe fn open(ip: IpAddr, cq_ctx: usize) -> Side {
-    let config = ProviderConfig {
-        device: DeviceConfig {
-            ip_mode: IpMode::Udp,
-            udp_source_port: 4791,
-            ca_guid: cq_ctx as u64,
-            cm: CmConfig::default(),
-            rc: EngineConfig::default(),
-            seed: cq_ctx as u64,
-        },
-        addresses: vec![ip],
-        path_mtu: 1024,
-        version: NDK_VERSION_1_2,
-        limits: Limits::default(),
-    };
-    let adapter = open_adapter(std::sync::Arc::new(TestPlatform), config, NDK_VERSION_1_2).unwrap();
-    unsafe {
-        let d = &*(*adapter).Dispatch;
-        let mut pd = ptr::null_mut();
-        assert_eq!(
-            d.NdkCreatePd.unwrap()(adapter, None, ptr::null_mut(), &mut pd),
-            STATUS_SUCCESS
-        );
-        let mut cq = ptr::null_mut();
-        d.NdkCreateCq.unwrap()(
-            adapter,
-            256,
-            Some(on_cq),
-            cq_ctx as PVOID,
-            ptr::null_mut(),
-            None,
-            ptr::null_mut(),
-            &mut cq,
-        );
-        let pdd = &*(*pd).Dispatch;
-        let mut qp = ptr::null_mut();
-        pdd.NdkCreateQp.unwrap()(
-            pd,
-            cq,
-            cq,
-            ptr::null_mut(),
-            64,
-            64,
-            1,
-            1,
-            0,
-            None,
-            ptr::null_mut(),
-            &mut qp,
-        );
-        let mut mr = ptr::null_mut();
-        pdd.NdkCreateMr.unwrap()(pd, FALSE, None, ptr::null_mut(), &mut mr);
-        let mut buf = vec![0u8; 65536].into_boxed_slice();
-        let mut mdl = Box::new(HostMdl {
-            va: buf.as_mut_ptr(),
-            len: buf.len(),
-        });
-        let mrd = &*(*mr).Dispatch;
-        let st = mrd.NdkRegisterMr.unwrap()(
-            mr,
+    let config = fixed_config(ip, cq_ctx as u64, Limits::default());
+    let adapter = open_adapter(test_platform(), config, NDK_VERSION_1_2).unwrap();
+    // SAFETY: just opened; the scenario closes it after its objects.
+    let a = unsafe { Adapter::from_raw(adapter) };
+    let pd = a.create_pd().expect("NdkCreatePd");
+    let cq = a
+        .create_cq(256, Some(on_cq), cq_ctx as PVOID)
+        .expect("NdkCreateCq");
+    let qp = pd
+        .create_qp(&QpConfig::on(&cq, ptr::null_mut(), 64, 64))
+        .expect("NdkCreateQp");
+    let mr = pd.create_mr(false).expect("NdkCreateMr");
+    let mut buf = vec![0u8; 65536].into_boxed_slice();
+    let mut mdl = Box::new(HostMdl::new(buf.as_mut_ptr(), buf.len()));
+    // SAFETY: `Side` keeps the buffer and its MDL until the adapter closes.
+    let st = unsafe {
+        mr.register(
             (&mut *mdl as *mut HostMdl).cast(),
             65536,
             NDK_MR_FLAG_ALLOW_LOCAL_WRITE,
             None,
             ptr::null_mut(),
-        );
-        assert_eq!(st, STATUS_SUCCESS);
-        let token = mrd.NdkGetLocalTokenFromMr.unwrap()(mr);
-        Side {
-            adapter,
-            cq,
-            qp,
-            token,
-            buf,
-            _mdl: mdl,
-        }
+        )
+    };
+    assert_eq!(st, STATUS_SUCCESS);
+    let token = mr.local_token();
+    let _ = (pd.into_raw(), mr.into_raw()); // closed with the adapter
+    Side {
+        adapter,
+        cq: cq.into_raw(),
+        qp: qp.into_raw(),
+        token,
+        buf,
+        _mdl: mdl,
     }
 }
 
 fn pump_once(a: &Side, b: &Side) -> bool {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut moved = false;
-    for (from, to) in [(a.adapter, b.adapter), (b.adapter, a.adapter)] {
-        while let Some(t) = io::poll_transmit(from, &mut buf) {
-            moved = true;
-            let payload = t.udp_payload(&buf).to_vec();
-            io::handle_udp(to, t.src, t.dst, &payload);
-        }
-    }
-    moved
+    // SAFETY: both adapters are open until the scenario closes them.
+    let (a, b) = unsafe { (Adapter::from_raw(a.adapter), Adapter::from_raw(b.adapter)) };
+    a.deliver_to(&b) | b.deliver_to(&a)
 }
 
 fn poll(side: &Side, seen: &Mutex<BTreeMap<usize, Vec<NTSTATUS>>>) {
@@ -251,60 +150,26 @@ fn poll(side: &Side, seen: &Mutex<BTreeMap<usize, Vec<NTSTATUS>>>) {
 fn scenario() {
     let a = unsafe { open(IpAddr::V4(Ipv4Addr::new(10, 3, 0, 1)), 1) };
     let b = unsafe { open(IpAddr::V4(Ipv4Addr::new(10, 3, 0, 2)), 2) };
-    PASSIVE_QP.store(b.qp as usize, StdOrdering::SeqCst);
     let seen: std::sync::Arc<Mutex<BTreeMap<usize, Vec<NTSTATUS>>>> = Default::default();
     let posted: std::sync::Arc<Mutex<Vec<usize>>> = Default::default();
     unsafe {
         // Connect A -> B (single-threaded setup).
-        let bd = &*(*b.adapter).Dispatch;
-        let mut l = ptr::null_mut();
-        bd.NdkCreateListener.unwrap()(
-            b.adapter,
-            Some(on_connect),
-            ptr::null_mut(),
-            None,
-            ptr::null_mut(),
-            &mut l,
-        );
-        let sin = |ip: [u8; 4], port: u16| SOCKADDR_IN {
-            sin_family: AF_INET,
-            sin_port: port.to_be(),
-            sin_addr: IN_ADDR { s_addr: ip },
-            sin_zero: [0; 8],
-        };
-        let la = sin([10, 3, 0, 2], 445);
-        (*(*l).Dispatch).NdkListen.unwrap()(
-            l,
-            (&la as *const SOCKADDR_IN).cast(),
-            16,
-            None,
-            ptr::null_mut(),
-        );
-        let ad = &*(*a.adapter).Dispatch;
-        let mut c = ptr::null_mut();
-        ad.NdkCreateConnector.unwrap()(a.adapter, None, ptr::null_mut(), &mut c);
-        let src = sin([10, 3, 0, 1], 0);
-        let cd = &*(*c).Dispatch;
-        cd.NdkConnect.unwrap()(
-            c,
-            a.qp,
-            (&src as *const SOCKADDR_IN).cast(),
-            16,
-            (&la as *const SOCKADDR_IN).cast(),
-            16,
-            1,
-            1,
-            ptr::null(),
-            0,
-            Some(on_request),
-            ptr::null_mut(),
-        );
-        while pump_once(&a, &b) {}
-        assert_eq!(
-            cd.NdkCompleteConnect.unwrap()(c, None, ptr::null_mut(), None, ptr::null_mut()),
-            STATUS_SUCCESS
-        );
-        while pump_once(&a, &b) {}
+        let link = connect_pair(
+            (
+                &Adapter::from_raw(a.adapter),
+                &Qp::from_raw(a.qp),
+                SocketAddr::from(([10, 3, 0, 1], 0)),
+            ),
+            (
+                &Adapter::from_raw(b.adapter),
+                &Qp::from_raw(b.qp),
+                SocketAddr::from(([10, 3, 0, 2], 445)),
+            ),
+            || while pump_once(&a, &b) {},
+        )
+        .expect("connected");
+        // Closed with the adapters (the plan lives as long).
+        std::mem::forget(link);
         // Receives for every send, posted up front.
         for i in 0..6usize {
             let sge = NDK_SGE {

@@ -1,166 +1,36 @@
-//! The consumer's plumbing over the NDKPI dispatch tables: boxed request
-//! completions and bounded waits, thin wrappers over each table, registered
-//! buffers, posts and polls.
+//! ndkperf's side of the consumer kit (crates/consumer): the kit's
+//! completions, drive and typed calls under the names the roles use, with
+//! failures as [`PerfError`]s, and registered buffers.
 
 use super::*;
 
-pub(super) type ReqFn = Box<dyn FnOnce(NTSTATUS) + Send>;
+pub(super) use ndk_consumer::{
+    Drive, Req, Signal, empty_result, req_closed as on_close, req_done as on_request, sockaddr,
+};
 
-pub(super) unsafe extern "system" fn on_request(ctx: PVOID, status: NTSTATUS) {
-    // SAFETY: `ctx` came from `Req::new` and is completed exactly once.
-    let f = unsafe { Box::from_raw(ctx.cast::<ReqFn>()) };
-    f(status);
+/// Makes a request (given its completion context; the completion is
+/// [`on_request`]) and waits (bounded) for its status.
+pub(super) use ndk_consumer::request_ctx as sync_req;
+
+/// The kit's view of the adapter `a`.
+fn adapter(a: *mut NDK_ADAPTER) -> ndk_consumer::Adapter {
+    // SAFETY: ndkperf's adapters stay open while their objects are used
+    // (the roles close them last).
+    unsafe { ndk_consumer::Adapter::from_raw(a) }
 }
 
-pub(super) unsafe extern "system" fn on_close(ctx: PVOID) {
-    // SAFETY: as above.
-    let f = unsafe { Box::from_raw(ctx.cast::<ReqFn>()) };
-    f(STATUS_SUCCESS);
-}
-
-/// A request's completion: called by the provider (STATUS_PENDING) or at
-/// once with the inline status.
-pub(super) struct Req(*mut ReqFn);
-
-impl Req {
-    pub(super) fn new(f: impl FnOnce(NTSTATUS) + Send + 'static) -> Req {
-        Req(Box::into_raw(Box::new(Box::new(f) as ReqFn)))
-    }
-    pub(super) fn ctx(&self) -> PVOID {
-        self.0.cast()
-    }
-    /// Runs the completion now unless the call pended.
-    pub(super) fn finish(self, status: NTSTATUS) -> NTSTATUS {
-        if status != STATUS_PENDING {
-            // SAFETY: the provider does not complete a request whose call
-            // did not return STATUS_PENDING: the box is still ours.
-            let f = unsafe { Box::from_raw(self.0) };
-            f(status);
-        }
-        status
-    }
-}
-
-/// A one-shot status to wait for.
-#[derive(Debug, Default)]
-pub(super) struct Signal {
-    pub(super) m: Mutex<Option<NTSTATUS>>,
-    pub(super) cv: Condvar,
-}
-
-impl Signal {
-    pub(super) fn set(&self, s: NTSTATUS) {
-        let mut g = self.m.lock().unwrap_or_else(|p| p.into_inner());
-        if g.is_none() {
-            *g = Some(s);
-        }
-        self.cv.notify_all();
-    }
-    pub(super) fn wait(&self, t: Duration) -> Option<NTSTATUS> {
-        let end = Instant::now() + t;
-        let mut g = self.m.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(s) = *g {
-                return Some(s);
-            }
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            g = self
-                .cv
-                .wait_timeout(g, left)
-                .map(|r| r.0)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
-    }
-}
-
-/// Makes a request and waits (bounded) for its status.
-pub(super) fn sync_req(t: Duration, call: impl FnOnce(PVOID) -> NTSTATUS) -> Option<NTSTATUS> {
-    let s = Arc::new(Signal::default());
-    let s2 = Arc::clone(&s);
-    let r = Req::new(move |st| s2.set(st));
-    let ctx = r.ctx();
-    r.finish(call(ctx));
-    s.wait(t)
-}
-
-/// Serializes a CQ's processing between the notification callback and
-/// the caller's thread without ever blocking the I/O thread or holding a
-/// lock across a re-entrant delivery: whoever finds it busy leaves a note
-/// and the holder goes round again.
-#[derive(Debug, Default)]
-pub(super) struct Drive {
-    pub(super) lock: parking_lot::Mutex<()>,
-    pub(super) missed: AtomicBool,
-}
-
-impl Drive {
-    pub(super) fn run(&self, mut f: impl FnMut()) {
-        loop {
-            self.missed.store(true, Ordering::SeqCst);
-            let Some(g) = self.lock.try_lock() else {
-                return;
-            };
-            self.missed.store(false, Ordering::SeqCst);
-            f();
-            drop(g);
-            if !self.missed.load(Ordering::SeqCst) {
-                return;
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------
-// Thin wrappers over the dispatch tables
-
-pub(super) fn sockaddr(a: SocketAddr) -> ([u8; 28], ULONG) {
-    let mut out = [0u8; 28];
-    let len = match a {
-        SocketAddr::V4(v4) => {
-            let s = SOCKADDR_IN {
-                sin_family: AF_INET,
-                sin_port: v4.port().to_be(),
-                sin_addr: IN_ADDR {
-                    s_addr: v4.ip().octets(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: SOCKADDR_IN is plain bytes and fits.
-            unsafe { ptr::write_unaligned(out.as_mut_ptr().cast::<SOCKADDR_IN>(), s) };
-            size_of::<SOCKADDR_IN>()
-        }
-        SocketAddr::V6(v6) => {
-            let s = SOCKADDR_IN6 {
-                sin6_family: AF_INET6,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: 0,
-                sin6_addr: IN6_ADDR {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: v6.scope_id(),
-            };
-            // SAFETY: as above.
-            unsafe { ptr::write_unaligned(out.as_mut_ptr().cast::<SOCKADDR_IN6>(), s) };
-            size_of::<SOCKADDR_IN6>()
-        }
-    };
-    (out, len as ULONG)
+/// The raw object a create call made, or "`what` failed: status".
+fn made<H, R>(r: Result<H, NTSTATUS>, into_raw: fn(H) -> R, what: &str) -> Result<R, PerfError> {
+    r.map(into_raw)
+        .or_else(|st| err(format!("{what} failed: {}", status_name(st))))
 }
 
 pub(super) fn create_pd(a: *mut NDK_ADAPTER) -> Result<*mut NDK_PD, PerfError> {
-    let mut pd = ptr::null_mut();
-    let st = match disp!(a, NdkCreatePd) {
-        // SAFETY: valid adapter, out pointer.
-        Some(f) => unsafe { f(a, None, ptr::null_mut(), &mut pd) },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    if st != STATUS_SUCCESS || pd.is_null() {
-        return err(format!("NdkCreatePd failed: {}", status_name(st)));
-    }
-    Ok(pd)
+    made(
+        adapter(a).create_pd(),
+        ndk_consumer::Pd::into_raw,
+        "NdkCreatePd",
+    )
 }
 
 pub(super) fn create_cq(
@@ -169,27 +39,21 @@ pub(super) fn create_cq(
     notify: NDK_FN_CQ_NOTIFICATION_CALLBACK,
     ctx: PVOID,
 ) -> Result<*mut NDK_CQ, PerfError> {
-    let mut cq = ptr::null_mut();
-    let st = match disp!(a, NdkCreateCq) {
-        // SAFETY: as above.
-        Some(f) => unsafe {
-            f(
-                a,
-                depth,
-                notify,
-                ctx,
-                ptr::null_mut(),
-                None,
-                ptr::null_mut(),
-                &mut cq,
-            )
-        },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    if st != STATUS_SUCCESS || cq.is_null() {
-        return err(format!("NdkCreateCq({depth}) failed: {}", status_name(st)));
-    }
-    Ok(cq)
+    let r = adapter(a).create_cq(depth, notify, ctx);
+    made(
+        r,
+        ndk_consumer::Cq::into_raw,
+        &format!("NdkCreateCq({depth})"),
+    )
+}
+
+/// A view of a live PD, CQ or QP of ndkperf's (never closed through it).
+macro_rules! view {
+    ($t:ident, $p:expr) => {{
+        // SAFETY: a live object of an open adapter (the callers' promise,
+        // as for every raw object the roles pass).
+        unsafe { ndk_consumer::$t::from_raw($p) }
+    }};
 }
 
 pub(super) fn create_qp(
@@ -199,44 +63,18 @@ pub(super) fn create_qp(
     recv_depth: u32,
     init_depth: u32,
 ) -> Result<*mut NDK_QP, PerfError> {
-    let mut qp = ptr::null_mut();
-    let st = match disp!(pd, NdkCreateQp) {
-        // SAFETY: live PD and CQ.
-        Some(f) => unsafe {
-            f(
-                pd,
-                cq,
-                cq,
-                ctx,
-                recv_depth,
-                init_depth,
-                1,
-                1,
-                0,
-                None,
-                ptr::null_mut(),
-                &mut qp,
-            )
-        },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    if st != STATUS_SUCCESS || qp.is_null() {
-        return err(format!("NdkCreateQp failed: {}", status_name(st)));
-    }
-    Ok(qp)
+    let cq = view!(Cq, cq);
+    let c = ndk_consumer::QpConfig::on(&cq, ctx, recv_depth, init_depth);
+    made(
+        view!(Pd, pd).create_qp(&c),
+        ndk_consumer::Qp::into_raw,
+        "NdkCreateQp",
+    )
 }
 
 pub(super) fn create_connector(a: *mut NDK_ADAPTER) -> Result<*mut NDK_CONNECTOR, PerfError> {
-    let mut c = ptr::null_mut();
-    let st = match disp!(a, NdkCreateConnector) {
-        // SAFETY: as above.
-        Some(f) => unsafe { f(a, None, ptr::null_mut(), &mut c) },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    if st != STATUS_SUCCESS || c.is_null() {
-        return err(format!("NdkCreateConnector failed: {}", status_name(st)));
-    }
-    Ok(c)
+    let r = adapter(a).create_connector();
+    made(r, ndk_consumer::Connector::into_raw, "NdkCreateConnector")
 }
 
 /// Closes `obj` through `close`; `then` runs when the close completed
@@ -274,9 +112,8 @@ pub(super) fn close_wait(
 
 /// Memory registered with the provider.
 pub(super) struct Buf {
-    pub(super) ptr: *mut u8,
+    mem: ndk_consumer::Memory,
     pub(super) len: usize,
-    pub(super) mdl: Box<HostMdl>,
     pub(super) mr: *mut NDK_MR,
     pub(super) token: u32,
 }
@@ -290,109 +127,73 @@ unsafe impl Sync for Buf {}
 impl Buf {
     pub(super) fn new(pd: *mut NDK_PD, len: usize) -> Result<Buf, PerfError> {
         let len = len.max(64);
-        // A size the host cannot give is an error, not an abort; zeroed
-        // memory from the allocator (calloc: large blocks come as fresh
-        // zero pages, nothing written here), so a 1 GiB buffer costs no
-        // time on the I/O thread that accepts a connection.
-        let layout = std::alloc::Layout::array::<u8>(len);
-        // SAFETY: a non-zero size (len >= 64).
-        let p = layout.map_or(ptr::null_mut(), |l| unsafe { std::alloc::alloc_zeroed(l) });
-        if p.is_null() {
+        // A size the host cannot give is an error, not an abort; the kit's
+        // memory comes zeroed from the allocator, so a 1 GiB buffer costs
+        // no time on the I/O thread that accepts a connection.
+        let Some(mut mem) = ndk_consumer::Memory::try_new(len, ndk_consumer::MdlKind::Host, None)
+        else {
             return err(format!(
                 "cannot allocate a {len}-byte buffer for the messages \
                  (not enough memory for this -s and -w)"
             ));
-        }
-        let mut mdl = Box::new(HostMdl::new(p, len));
-        let free = |p: *mut u8| {
-            // SAFETY: `p` is the slice allocated above, unregistered.
-            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, len)) });
         };
-        let mut mr = ptr::null_mut();
-        let st = match disp!(pd, NdkCreateMr) {
-            // SAFETY: live PD.
-            Some(f) => unsafe { f(pd, FALSE, None, ptr::null_mut(), &mut mr) },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
-        if st != STATUS_SUCCESS || mr.is_null() {
-            free(p);
-            return err(format!("NdkCreateMr failed: {}", status_name(st)));
-        }
-        let flags = NDK_MR_FLAG_ALLOW_LOCAL_WRITE
-            | NDK_MR_FLAG_ALLOW_REMOTE_READ
-            | NDK_MR_FLAG_ALLOW_REMOTE_WRITE;
-        let st = match disp!(mr, NdkRegisterMr) {
-            // SAFETY: live MR, a HostMdl describing live memory.
-            Some(f) => unsafe {
-                f(
-                    mr,
-                    (&mut *mdl as *mut HostMdl).cast(),
-                    len,
-                    flags,
-                    None,
-                    ptr::null_mut(),
-                )
-            },
-            None => STATUS_NOT_IMPLEMENTED,
-        };
+        let mr = made(view!(Pd, pd).create_mr(false), |m| m, "NdkCreateMr")?;
+        // SAFETY: the memory's HostMdl, which `Buf` keeps (with the memory)
+        // until the MR's close completed (`release`).
+        let st = unsafe { mr.register(mem.mdl(), len, ndk_consumer::MR_RW, None, ptr::null_mut()) };
         if st != STATUS_SUCCESS {
+            let mr = mr.into_raw();
             let _ = close_wait(mr.cast(), disp!(mr, NdkCloseMr), Duration::from_secs(1));
-            free(p);
             return err(format!("NdkRegisterMr({len}) failed: {}", status_name(st)));
         }
-        let token = match disp!(mr, NdkGetLocalTokenFromMr) {
-            // SAFETY: live, registered MR.
-            Some(f) => unsafe { f(mr) },
-            None => 0,
-        };
+        let token = mr.local_token();
         Ok(Buf {
-            ptr: p,
+            mem,
             len,
-            mdl,
-            mr,
+            mr: mr.into_raw(),
             token,
         })
     }
 
     pub(super) fn addr(&self, off: usize) -> u64 {
-        self.ptr as u64 + off.min(self.len) as u64
+        self.mem.va(off)
     }
 
     pub(super) fn sge(&self, off: usize, len: usize) -> NDK_SGE {
-        NDK_SGE {
-            Address: NDK_SGE_ADDRESS {
-                VirtualAddress: self.addr(off) as PVOID,
-            },
-            Length: len.min(self.len.saturating_sub(off)) as ULONG,
-            MemoryRegionToken: self.token,
-        }
+        self.mem.sge(off, len, self.token)
     }
 
     /// # Safety
     /// No RDMA into `off..off+len` is in flight.
     #[allow(clippy::mut_from_ref)] // shared with the provider; see the contract
     pub(super) unsafe fn bytes_mut(&self, off: usize, len: usize) -> &mut [u8] {
-        let off = off.min(self.len);
-        let len = len.min(self.len - off);
-        // SAFETY: inside the allocation; exclusivity per the contract.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(off), len) }
+        // SAFETY: per the contract.
+        unsafe { self.mem.slice_mut(off, len) }
+    }
+
+    /// The first byte.
+    pub(super) fn ptr(&self) -> *mut u8 {
+        self.mem.va(0) as *mut u8
+    }
+
+    /// Closes the MR and waits up to `t`: frees the memory if the close
+    /// completed, else leaves it to the provider (leaked).
+    pub(super) fn close_wait(self, t: Duration) {
+        let Buf { mem, mr, .. } = self;
+        if !close_wait(mr.cast(), disp!(mr, NdkCloseMr), t) {
+            std::mem::forget(mem);
+        }
     }
 
     /// Closes the MR, then frees the memory (when the close completed).
     pub(super) fn release(self) {
-        let (p, len, mdl) = (self.ptr as usize, self.len, self.mdl);
-        let free = move |_| {
-            // SAFETY: the MR over it is closed; nothing refers to it.
-            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p as *mut u8, len)) });
-            drop(mdl);
-        };
-        let mr = self.mr;
-        close_then(mr.cast(), disp!(mr, NdkCloseMr), free);
+        let Buf { mem, mr, .. } = self;
+        close_then(mr.cast(), disp!(mr, NdkCloseMr), move |_| drop(mem));
     }
 }
 
-pub(super) fn post(st: NTSTATUS, what: &str) -> Result<(), NTSTATUS> {
-    let _ = what;
+/// A post's status as a result.
+fn post(st: NTSTATUS) -> Result<(), NTSTATUS> {
     if st == STATUS_SUCCESS {
         Ok(())
     } else {
@@ -406,21 +207,11 @@ pub(super) fn qp_send(
     sge: &NDK_SGE,
     flags: ULONG,
 ) -> Result<(), NTSTATUS> {
-    let st = match disp!(qp, NdkSend) {
-        // SAFETY: live QP; the SGE is read during the call.
-        Some(f) => unsafe { f(qp, ctx as PVOID, sge, 1, flags) },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    post(st, "send")
+    post(view!(Qp, qp).send(ctx, std::slice::from_ref(sge), flags))
 }
 
 pub(super) fn qp_recv(qp: *mut NDK_QP, ctx: usize, sge: &NDK_SGE) -> Result<(), NTSTATUS> {
-    let st = match disp!(qp, NdkReceive) {
-        // SAFETY: as above.
-        Some(f) => unsafe { f(qp, ctx as PVOID, sge, 1) },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    post(st, "receive")
+    post(view!(Qp, qp).receive(ctx, std::slice::from_ref(sge)))
 }
 
 pub(super) fn qp_write(
@@ -430,12 +221,7 @@ pub(super) fn qp_write(
     raddr: u64,
     rkey: u32,
 ) -> Result<(), NTSTATUS> {
-    let st = match disp!(qp, NdkWrite) {
-        // SAFETY: as above.
-        Some(f) => unsafe { f(qp, ctx as PVOID, sge, 1, raddr, rkey, 0) },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    post(st, "write")
+    post(view!(Qp, qp).write(ctx, std::slice::from_ref(sge), raddr, rkey, 0))
 }
 
 pub(super) fn qp_read(
@@ -445,33 +231,20 @@ pub(super) fn qp_read(
     raddr: u64,
     rkey: u32,
 ) -> Result<(), NTSTATUS> {
-    let st = match disp!(qp, NdkRead) {
-        // SAFETY: as above.
-        Some(f) => unsafe { f(qp, ctx as PVOID, sge, 1, raddr, rkey, 0) },
-        None => STATUS_NOT_IMPLEMENTED,
-    };
-    post(st, "read")
+    post(view!(Qp, qp).read(ctx, std::slice::from_ref(sge), raddr, rkey, 0))
 }
 
 pub(super) const RESULTS: usize = 64;
 
 /// Polls up to `out.len()` results.
 pub(super) fn cq_poll(cq: *mut NDK_CQ, out: &mut [NDK_RESULT_EX]) -> usize {
-    match disp!(cq, NdkGetCqResultsEx) {
-        // SAFETY: live CQ; `out` has room for `out.len()` results.
-        Some(f) => unsafe { f(cq, out.as_mut_ptr(), out.len() as ULONG) as usize },
-        None => 0,
-    }
+    view!(Cq, cq).poll(out)
 }
 
 pub(super) fn cq_arm(cq: *mut NDK_CQ) {
-    if let Some(f) = disp!(cq, NdkArmCq) {
-        // SAFETY: live CQ.
-        unsafe { f(cq, NDK_CQ_NOTIFY_ANY) };
-    }
+    view!(Cq, cq).arm(NDK_CQ_NOTIFY_ANY);
 }
 
 pub(super) fn empty_results() -> [NDK_RESULT_EX; RESULTS] {
-    // SAFETY: NDK_RESULT_EX is plain integers and pointers.
-    unsafe { std::mem::zeroed() }
+    [empty_result(); RESULTS]
 }

@@ -48,16 +48,9 @@ use std::time::{Duration, Instant};
 
 use ndkpi::*;
 
-use crate::adapter::{Adapter, HostMdl};
-
-/// A dispatch-table entry of a live provider object.
-macro_rules! disp {
-    ($obj:expr, $f:ident) => {
-        // SAFETY: `$obj` is a live object of the provider; its dispatch
-        // table is static.
-        unsafe { (*(*$obj).Dispatch).$f }
-    };
-}
+use crate::adapter::Adapter;
+/// A dispatch-table entry of a live provider object (the consumer kit's).
+use ndk_consumer::slot as disp;
 
 mod client;
 mod consumer;

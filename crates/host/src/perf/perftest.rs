@@ -245,12 +245,7 @@ impl PtControl {
             self.qp = ptr::null_mut();
         }
         if let Some(b) = self.buf.take() {
-            let mr = b.mr;
-            if close_wait(mr.cast(), disp!(mr, NdkCloseMr), self.t) {
-                // SAFETY: the MR over it is closed; nothing refers to it.
-                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(b.ptr, b.len)) });
-            }
-            drop(b);
+            b.close_wait(self.t);
         }
         if !self.cq.is_null() {
             let q = self.cq;
@@ -1121,7 +1116,7 @@ pub(super) fn pt_write_lat(
         return fail("perftest's write_lat against ndkperf needs -n".into());
     };
     let size = size.max(1);
-    let poll_at = b.ptr.wrapping_add(size - 1);
+    let poll_at = b.ptr().wrapping_add(size - 1);
     let post_at = lay.local + size - 1;
     let (mut scnt, mut rcnt, mut ccnt) = (0u64, 0u64, 0u64);
     let mut res = empty_results();
