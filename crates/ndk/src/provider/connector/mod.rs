@@ -2,7 +2,7 @@
 //! NdkAccept, NdkReject, NdkDisconnect and the connection's data. Its state
 //! machine is [`state`] (which status for which case, and the bounds:
 //! docs/disconnect.md); this file carries out each input's actions on the
-//! QP (the flush of NdkDisconnect is `flush_qp`), on IB CM and as upcalls.
+//! QP (the flush of NdkDisconnect is `flush_qp`, in qp.rs), on IB CM and as upcalls.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
