@@ -31,7 +31,6 @@ struct Timer {
 #[derive(Debug, Clone, Copy)]
 struct Work {
     queued: bool,
-    running: bool,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +43,9 @@ struct Ke {
     dpc_running: Option<u64>,
     timers: HashMap<usize, Timer>,
     works: HashMap<usize, Work>,
+    /// Work item routines executing now, whether or not their work item
+    /// was freed meanwhile (a routine may free its own item).
+    routines_running: usize,
     work_queue: VecDeque<(usize, NDIS_IO_WORKITEM_ROUTINE, usize)>,
     next_work: usize,
 }
@@ -274,13 +276,7 @@ pub fn allocate_work_item() -> NDIS_HANDLE {
     let mut k = ke();
     k.next_work += 0x10;
     let h = k.next_work;
-    k.works.insert(
-        h,
-        Work {
-            queued: false,
-            running: false,
-        },
-    );
+    k.works.insert(h, Work { queued: false });
     h as NDIS_HANDLE
 }
 
@@ -304,8 +300,15 @@ pub fn free_work_item(item: NDIS_HANDLE) {
     let mut k = ke();
     match k.works.remove(&(item as usize)) {
         None => crate::breach!("NdisFreeIoWorkItem on {item:p}: not an allocated work item"),
-        Some(w) if w.queued || w.running => {
-            crate::breach!("NdisFreeIoWorkItem on {item:p} while it is queued or running")
+        // Only a queued item may not be freed: the system dequeues an item
+        // before it runs its routine, so the item may be freed while the
+        // routine runs, even from inside it (IoFreeWorkItem remarks;
+        // NdisQueueIoWorkItem remarks; NdisFreeIoWorkItem calls
+        // IoFreeWorkItem). The I/O manager's reference on the device keeps
+        // the driver loaded until the routine returns; `routines_running`
+        // tracks that here.
+        Some(w) if w.queued => {
+            crate::breach!("NdisFreeIoWorkItem on {item:p} while it is queued")
         }
         Some(_) => {}
     }
@@ -320,16 +323,16 @@ fn work_thread() {
         };
         if let Some(w) = k.works.get_mut(&item) {
             w.queued = false;
-            w.running = true;
         }
+        k.routines_running += 1;
         drop(k);
         irql::call_at(PASSIVE_LEVEL, "an NDIS work item routine", || {
             // SAFETY: the routine and context the driver queued.
             unsafe { routine(ctx as PVOID, item as NDIS_HANDLE) }
         });
-        if let Some(w) = ke().works.get_mut(&item) {
-            w.running = false;
-        }
+        let mut k = ke();
+        k.routines_running -= 1;
+        drop(k);
         shared().cv.notify_all();
     }
 }
@@ -371,7 +374,7 @@ pub fn settle(t: Duration) -> bool {
     let t0 = Instant::now();
     let mut k = ke();
     loop {
-        let busy = !k.work_queue.is_empty() || k.works.values().any(|w| w.running);
+        let busy = !k.work_queue.is_empty() || k.routines_running > 0;
         if !busy {
             return true;
         }
