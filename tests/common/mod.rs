@@ -6,7 +6,7 @@
 // Every unsafe block names the invariant it relies on.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -290,7 +290,9 @@ pub unsafe extern "system" fn on_disconnect(ctx: PVOID) {
 /// QPs waiting to be accepted, per listener context: the connect event
 /// accepts from inside the callback (a re-entrant call, the IRQL rules of the NDKPI pages), with private
 /// data "ndk!" and read limits 4/4.
-type AcceptPlans = HashMap<usize, VecDeque<(usize, usize)>>;
+// Ordered, not hashed: the ndk_api fuzz target runs this harness, and a
+// hashed map's per-process keys would make its runs differ by seed alone.
+type AcceptPlans = BTreeMap<usize, VecDeque<(usize, usize)>>;
 static ACCEPT: Mutex<Option<AcceptPlans>> = Mutex::new(None);
 
 /// The next connection on the listener with context `listener_ctx` is
@@ -300,7 +302,7 @@ pub fn plan_accept(listener_ctx: usize, qp: *mut NDK_QP, done_ctx: usize) {
     ACCEPT
         .lock()
         .unwrap()
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(BTreeMap::new)
         .entry(listener_ctx)
         .or_default()
         .push_back((qp as usize, done_ctx));
@@ -311,7 +313,7 @@ pub unsafe extern "system" fn on_connect(ctx: PVOID, conn: *mut NDK_CONNECTOR) {
     let next = ACCEPT
         .lock()
         .unwrap()
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(BTreeMap::new)
         .get_mut(&(ctx as usize))
         .and_then(|q| q.pop_front());
     let Some((qp, done)) = next else {
