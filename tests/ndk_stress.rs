@@ -201,6 +201,14 @@ fn posting_polling_arming_flushing_and_closing_from_many_threads() {
                     flags |= NDK_OP_FLAG_DEFER;
                 }
                 let remote = bbase + 128 * 1024 + off;
+                // A Read lands in the upper half of A's buffer, apart from
+                // every source: an inline Send's data is copied by the
+                // posting thread outside the adapter lock (the buffer is the
+                // consumer's, valid during the call), so a source that an
+                // in-flight Read of another thread writes would be the
+                // consumer's own data race (ThreadSanitizer, .ci/ub.sh tsan,
+                // reported it once in a dozen runs).
+                let dst = sge(abase + 128 * 1024 + off, 512, at);
                 loop {
                     let st = match op % 3 {
                         0 if sends < SENDS => {
@@ -212,7 +220,7 @@ fn posting_polling_arming_flushing_and_closing_from_many_threads() {
                             };
                             ndk!(q.0, NdkSend, ctx as PVOID, &s, 1, f)
                         }
-                        2 => ndk!(q.0, NdkRead, ctx as PVOID, &s, 1, remote, bt, flags),
+                        2 => ndk!(q.0, NdkRead, ctx as PVOID, &dst, 1, remote, bt, flags),
                         _ => ndk!(q.0, NdkWrite, ctx as PVOID, &s, 1, remote, bt, flags),
                     };
                     match st {

@@ -9,7 +9,7 @@
 // Every unsafe block names the invariant it relies on.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::ptr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -69,7 +69,9 @@ unsafe impl Send for Tag {}
 unsafe impl Sync for Tag {}
 
 /// QPs waiting to be accepted, per listener context.
-type AcceptPlans = HashMap<usize, VecDeque<(usize, usize)>>;
+// Ordered, not hashed: the ndk_api fuzz target runs this harness, and a
+// hashed map's per-process keys would make its runs differ by seed alone.
+type AcceptPlans = BTreeMap<usize, VecDeque<(usize, usize)>>;
 
 /// One test's world: the kit's platform (a clock the test moves, memory
 /// checked against the test's buffers), the log every upcall lands in,
@@ -78,7 +80,7 @@ pub struct Net {
     pub platform: Arc<HostPlatform>,
     log: Mutex<Vec<Ev>>,
     accept: Mutex<AcceptPlans>,
-    tags: Mutex<HashMap<usize, Box<Tag>>>,
+    tags: Mutex<BTreeMap<usize, Box<Tag>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

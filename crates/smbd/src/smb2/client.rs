@@ -12,7 +12,7 @@
 //! the descriptors here, and the server moves the data by RDMA Read
 //! (WRITE) or RDMA Write (READ) before it answers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use super::header::{HEADER_LEN, Header, command, flags};
 use super::msg::{
@@ -163,7 +163,10 @@ pub struct Client {
     ntlm_negotiate: Vec<u8>,
     max_read_size: u32,
     max_write_size: u32,
-    pending: HashMap<u64, Pending>,
+    /// Ordered, not hashed: no per-process random state, so a replayed
+    /// message sequence runs the same code (the fuzz targets' runs are
+    /// reproducible from their seed, .ci/fuzz.sh).
+    pending: BTreeMap<u64, Pending>,
     tx: VecDeque<Vec<u8>>,
     events: VecDeque<ClientEvent>,
 }
@@ -187,7 +190,7 @@ impl Client {
             ntlm_negotiate: Vec::new(),
             max_read_size: 0,
             max_write_size: 0,
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             tx: VecDeque::new(),
             events: VecDeque::new(),
         }

@@ -23,7 +23,7 @@
 //! connection. Ordinary failures (unknown file, wrong share) are answered
 //! with an error status.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::header::{Header, SIGNATURE_OFFSET, command, flags};
 use super::msg::{
@@ -211,7 +211,8 @@ pub struct Server {
     authenticated: bool,
     tree_connected: bool,
     files: BTreeMap<String, Vec<u8>>,
-    opens: HashMap<FileId, String>,
+    /// Ordered, not hashed (as the client's pending requests).
+    opens: BTreeMap<FileId, String>,
     next_file: u64,
     invalidated: Vec<u32>,
 }
@@ -234,7 +235,7 @@ impl Server {
             authenticated: false,
             tree_connected: false,
             files,
-            opens: HashMap::new(),
+            opens: BTreeMap::new(),
             next_file: 1,
             invalidated: Vec::new(),
         }
