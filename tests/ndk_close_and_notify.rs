@@ -4,15 +4,15 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
-mod common;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use common::*;
 use ndk::provider::Limits;
 use ndkpi::*;
+use support::*;
 
 fn ip(net: u8, host: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, net, 0, host))
@@ -188,7 +188,7 @@ fn out_of_order_closes_pend_until_successors_are_gone() {
     net.expect(Ev::Close(63));
     // Already closed: the pair's teardown must not close them again.
     p.listener = p.b.listener(3);
-    p.bmr = common::mr(bpd, false);
+    p.bmr = support::mr(bpd, false);
     p.conn.passive = {
         // A stand-in connector so the teardown closes something real.
         p.b.connector()

@@ -12,13 +12,13 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
-mod common;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ptr;
 
-use common::*;
 use ndkpi::*;
+use support::*;
 
 const A_QP: usize = 0xA1;
 const B_QP: usize = 0xB1;
@@ -869,7 +869,7 @@ fn version_negotiation_at_open() {
     use ndk::provider::Limits;
     let net = Net::new();
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let cfg = || common::config(ip, 1, Limits::default());
+    let cfg = || support::config(ip, 1, Limits::default());
     assert_eq!(
         open_adapter(net.platform.clone(), cfg(), NDK_VERSION::new(1, 3)).err(),
         Some(NDIS_STATUS_BAD_VERSION)

@@ -7,14 +7,14 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
-mod common;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ptr;
 
-use common::*;
 use ndk::provider::{Limits, STATUS_NO_MORE_ENTRIES};
 use ndkpi::*;
+use support::*;
 
 fn ip(net: u8, host: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, net, 0, host))

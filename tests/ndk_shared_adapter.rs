@@ -5,13 +5,13 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
-mod common;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::ptr;
 
-use common::*;
 use ndkpi::*;
+use support::*;
 
 #[test]
 fn two_opens_share_an_engine_and_close_in_either_order() {

@@ -19,18 +19,18 @@
 //! figures include the consumer's callbacks made from inside the call.
 
 #[macro_use]
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::*;
 use ndk::abi::io;
 use ndk::provider::Limits;
 use ndkpi::*;
 use roce::device::MAX_DATAGRAM;
+use support::*;
 
 /// The kernel-reality threads: 16 KiB in an optimised build (the
 /// driver's). An unoptimised build's frames are several times larger
@@ -127,7 +127,7 @@ impl Stats {
     }
 }
 
-/// [`common::pump`] with every shell call measured: transmit
+/// [`support::pump`] with every shell call measured: transmit
 /// (`io::poll_transmit`), receive (`io::handle_udp`, the consumer's
 /// connect and disconnect events and completions made from it) and
 /// timeout (`io::handle_timeout`).

@@ -11,7 +11,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
 use ndk::provider::STATUS_NO_MORE_ENTRIES;
 use ndkpi::*;
+use support::*;
 
 const QPS: usize = 4;
 const OPS: usize = 300;

@@ -24,8 +24,8 @@
 #![allow(clippy::missing_safety_doc)]
 
 #[macro_use]
-#[path = "../../tests/common/mod.rs"]
-mod common;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -33,7 +33,7 @@ use std::ptr;
 use std::sync::Arc;
 
 use arbitrary::Arbitrary;
-use common::*;
+use support::*;
 use libfuzzer_sys::fuzz_target;
 use ndkpi::*;
 

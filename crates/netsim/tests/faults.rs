@@ -1,17 +1,17 @@
 //! Partitions, frozen and crashed nodes, per-link settings, the in-flight
 //! hook and injection, and the driver's time and ordering rules.
 
-mod common;
+mod support;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::*;
 use netsim::{
     Config, Datagram, DropReason, Fault, Instant, LinkConfig, NodeId, NodeState, Simulator,
     TraceKind, Verdict,
 };
+use support::*;
 
 const N: usize = 10;
 

@@ -1,12 +1,12 @@
 //! The simulator under a reliable protocol: exactly-once in-order delivery
 //! over a faulty network, and bit-identical replays.
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 
-use common::*;
 use netsim::{Config, Stats, TraceEvent};
+use support::*;
 
 const MESSAGES: usize = 10;
 

@@ -1,9 +1,9 @@
 //! The seed sweep reports the first failing seed, and that seed replays.
 
-mod common;
+mod support;
 
-use common::*;
 use netsim::{Config, LinkConfig, Seeds, try_sweep_seeds};
+use support::*;
 
 #[test]
 fn reports_the_first_panicking_seed() {

@@ -14,13 +14,13 @@
 //! ratio to the lossless run. Targets (issue 18): 0.1% loss >= 0.7x of
 //! lossless, 1% >= 0.3x.
 
-#[path = "../tests/rc_support/mod.rs"]
-mod rc_support;
+#[path = "../tests/support/rc.rs"]
+mod rc;
 
 use std::time::Duration;
 
 use netsim::{Config, LinkConfig};
-use rc_support::*;
+use rc::*;
 use roce::rc::*;
 
 const MSG: usize = 64 << 10;

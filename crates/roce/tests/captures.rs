@@ -1,6 +1,6 @@
 //! The reference captures are readable and hold the frames their README lists.
 
-mod common;
+mod support;
 
 #[test]
 fn every_capture_has_the_documented_frame_count() {
@@ -15,7 +15,7 @@ fn every_capture_has_the_documented_frame_count() {
         ("ucmatose", 42),
     ];
     for (stem, n) in expected {
-        assert_eq!(common::frames(stem).len(), n, "{stem}");
+        assert_eq!(support::frames(stem).len(), n, "{stem}");
     }
 }
 
@@ -25,13 +25,13 @@ fn every_capture_has_the_documented_frame_count() {
 #[test]
 fn every_captured_frame_prints_as_one_summary_line() {
     use roce::wire::pretty::Pretty;
-    for (stem, i, frame) in common::all_frames() {
+    for (stem, i, frame) in support::all_frames() {
         let line = Pretty::frame(&frame).to_string();
         assert!(!line.contains("malformed"), "{stem} #{i}: {line}");
         assert!(!line.contains('\n'), "{stem} #{i}: {line}");
         assert!(line.contains(".4791: "), "{stem} #{i}: {line}");
     }
-    let lines: Vec<String> = common::frames("ucmatose")
+    let lines: Vec<String> = support::frames("ucmatose")
         .iter()
         .map(|f| Pretty::frame(f).to_string())
         .collect();

@@ -3,7 +3,7 @@
 //! lost messages and silent peers), and its messages match what Linux
 //! rdma_cm put on the wire in the reference captures, field by field.
 
-mod common;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -575,7 +575,7 @@ fn garbage_and_strays_never_panic() {
 /// The captured CM MADs of one capture, in order, with the sender's IPv4
 /// address.
 fn captured(stem: &str) -> Vec<(IpAddr, CmMad)> {
-    common::frames(stem)
+    support::frames(stem)
         .iter()
         .filter_map(|f| {
             let d = roce::wire::frame::FrameRepr::parse(f).ok()?;

@@ -3,7 +3,7 @@
 //! the Linux rxe captures in crates/roce/tests/data): every CM MAD decodes to the documented values and re-encodes
 //! byte for byte, and malformed MADs give precise errors without panicking.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -36,7 +36,7 @@ struct Captured {
 }
 
 fn captured_mads() -> Vec<Captured> {
-    common::all_frames()
+    support::all_frames()
         .into_iter()
         .filter_map(|(stem, index, frame)| {
             // The real receive path: Ethernet, IP, UDP, ICRC, BTH, DETH;
@@ -117,7 +117,7 @@ fn message_counts_match_the_readme() {
         ("server-disconnect", [1, 1, 1, 0, 1, 1]),
         ("ucmatose", [2, 2, 2, 0, 2, 2]),
     ];
-    assert_eq!(expected.len(), common::CAPTURES.len());
+    assert_eq!(expected.len(), support::CAPTURES.len());
     for (stem, counts) in expected {
         let mut got = [0; 6];
         for c in of_capture(&all, stem) {
@@ -276,7 +276,7 @@ fn reject_capture_is_reason_8_to_the_req() {
 fn comm_ids_qpns_and_tids_are_consistent() {
     let all = captured_mads();
     let mut connections = 0;
-    for stem in common::CAPTURES {
+    for stem in support::CAPTURES {
         let mads = of_capture(&all, stem);
         for (req_c, r) in reqs(&mads) {
             assert_eq!(req_c.from, CLIENT);
@@ -387,7 +387,7 @@ fn every_req_has_the_rdma_cm_shape() {
 /// RC frames of a capture as (source IP, dest QP, opcode, PSN, UDP source
 /// port): every parsed frame that is not a QP1 MAD.
 fn rc_frames(stem: &str) -> Vec<([u8; 4], u32, u8, u32, u16)> {
-    common::frames(stem)
+    support::frames(stem)
         .iter()
         .filter_map(|f| FrameRepr::parse(f).ok())
         .filter(|f| f.datagram.packet.qp1_mad().is_none())
@@ -411,7 +411,7 @@ fn rc_frames(stem: &str) -> Vec<([u8; 4], u32, u8, u32, u16)> {
 fn psn_and_flow_label_facts_hold_on_the_data_path() {
     let all = captured_mads();
     let mut checked_psns = 0;
-    for stem in common::CAPTURES {
+    for stem in support::CAPTURES {
         let mads = of_capture(&all, stem);
         let rc = rc_frames(stem);
         for (_, r) in reqs(&mads) {

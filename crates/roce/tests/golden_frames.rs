@@ -3,7 +3,7 @@
 //! to the payload with IP checksum and ICRC verified, and re-emitting its
 //! Repr reproduces the captured bytes exactly.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ use roce::wire::udp::ROCE_PORT;
 
 #[test]
 fn every_captured_frame_parses_and_re_emits_byte_for_byte() {
-    let frames = common::all_frames();
+    let frames = support::all_frames();
     assert_eq!(frames.len(), 248);
     let mut by_opcode: BTreeMap<u8, usize> = BTreeMap::new();
     for (stem, i, bytes) in &frames {
@@ -48,7 +48,7 @@ fn every_captured_frame_parses_and_re_emits_byte_for_byte() {
 
 #[test]
 fn captured_fields_match_the_capture_facts() {
-    for (stem, i, bytes) in common::all_frames() {
+    for (stem, i, bytes) in support::all_frames() {
         let f = FrameRepr::parse(&bytes).unwrap();
         let d = f.datagram;
         let IpRepr::Ipv4(ip) = d.ip else {
@@ -103,7 +103,7 @@ fn rc_source_ports_follow_the_req_flow_label() {
     for (stem, computed, port) in expect {
         assert_eq!(computed, port);
         let mut seen = 0;
-        for bytes in common::frames(stem) {
+        for bytes in support::frames(stem) {
             let d = FrameRepr::parse(&bytes).unwrap().datagram;
             if d.packet.bth.dest_qp != 1 {
                 assert_eq!(d.udp.src_port, port, "{stem}");
@@ -119,7 +119,7 @@ fn rnr_capture_holds_the_documented_naks() {
     // tests/data/README.md: 4 plain ACKs, 9 RNR NAKs (timer 0), 6 PSN
     // sequence error NAKs, 22 Send Only.
     let (mut acks, mut rnr, mut seq, mut sends) = (0, 0, 0, 0);
-    for bytes in common::frames("rnr") {
+    for bytes in support::frames("rnr") {
         let p = FrameRepr::parse(&bytes).unwrap().datagram.packet;
         match (p.bth.opcode, p.aeth.map(|a| a.syndrome)) {
             (Opcode::RcSendOnly, None) => sends += 1,
@@ -141,7 +141,7 @@ fn rping_multi_read_and_write_segmentation() {
     // 1024 x4 + 904; WRITE 5000 B -> F (RETH len 5000), M x3, L.
     let mut read_resp = Vec::new();
     let mut write = Vec::new();
-    for bytes in common::frames("rping-multi") {
+    for bytes in support::frames("rping-multi") {
         let p = FrameRepr::parse(&bytes).unwrap().datagram.packet;
         match p.bth.opcode {
             Opcode::RcRdmaReadRequest => assert_eq!(p.reth.unwrap().dma_len, 5000),

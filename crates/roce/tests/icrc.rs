@@ -2,7 +2,7 @@
 //! bytes it masks by definition (IBA Annex A17 (ICRC); Linux rxe_icrc.c), and those are exactly the
 //! masked fields.
 
-mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -57,7 +57,7 @@ fn every_flip_of_one_frame_per_opcode_is_caught_except_masked_fields() {
     // Only, ACK/NAK, RDMA Write First/Middle/Last/Only, Read request and
     // Read response First/Middle/Last/Only.
     let mut firsts: BTreeMap<u8, (&str, usize, Vec<u8>)> = BTreeMap::new();
-    for (stem, i, bytes) in common::all_frames() {
+    for (stem, i, bytes) in support::all_frames() {
         let op = FrameRepr::parse(&bytes)
             .unwrap()
             .datagram
@@ -81,7 +81,7 @@ fn every_flip_of_one_frame_per_opcode_is_caught_except_masked_fields() {
 
 #[test]
 fn every_byte_of_every_frame_is_covered_except_masked_fields() {
-    for (stem, i, bytes) in common::all_frames() {
+    for (stem, i, bytes) in support::all_frames() {
         assert_eq!(
             undetected_flips(&bytes, 0xFF),
             masked_offsets(),
@@ -95,7 +95,7 @@ fn full_parse_rejects_every_flip_of_the_transport_packet_but_bth_byte_4() {
     // Through the whole receive path: flipping any byte from the BTH to the
     // ICRC makes the frame parse fail, except BTH byte 4 (FECN/BECN/reserved),
     // which the ICRC masks and the parse reports as changed bits.
-    for (stem, i, bytes) in common::all_frames() {
+    for (stem, i, bytes) in support::all_frames() {
         let start = ETH + IP + UDP;
         let mut f = bytes.clone();
         for off in start..bytes.len() {
@@ -120,7 +120,7 @@ fn full_parse_rejects_every_flip_of_the_transport_packet_but_bth_byte_4() {
 fn masked_ip_and_udp_fields_are_still_guarded_by_their_own_checksums() {
     // TOS/TTL flips escape the ICRC but not the IPv4 header checksum; a
     // non-zero UDP checksum is verified (and here wrong).
-    let bytes = &common::frames("rping-small")[0];
+    let bytes = &support::frames("rping-small")[0];
     for off in [
         ETH + 1,
         ETH + 8,

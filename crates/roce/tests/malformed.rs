@@ -5,7 +5,7 @@
 //! re-seals the frame (IP checksum, ICRC) so the field itself is what gets
 //! rejected.
 
-mod common;
+mod support;
 
 use roce::wire::frame::FrameRepr;
 use roce::wire::opcode::Opcode;
@@ -42,7 +42,7 @@ fn set_lengths(frame: &mut [u8], roce_len: usize) {
 }
 
 fn first_frame_of(op: Opcode) -> Vec<u8> {
-    common::all_frames()
+    support::all_frames()
         .into_iter()
         .map(|(_, _, b)| b)
         .find(|b| FrameRepr::parse(b).unwrap().datagram.packet.bth.opcode == op)
@@ -52,7 +52,7 @@ fn first_frame_of(op: Opcode) -> Vec<u8> {
 #[test]
 fn truncating_any_captured_frame_anywhere_is_truncated() {
     // The IPv4 total length always promises more than a cut frame holds.
-    for (stem, i, bytes) in common::all_frames() {
+    for (stem, i, bytes) in support::all_frames() {
         for len in 0..bytes.len() {
             assert_eq!(
                 FrameRepr::parse(&bytes[..len]).map(|_| ()),
@@ -70,7 +70,7 @@ fn shortening_the_transport_packet_with_consistent_lengths_is_caught() {
     // return Err, or, where the format allows a shorter packet (an opcode
     // with payload, cut by whole words past its headers), a valid parse
     // with a correspondingly shorter payload.
-    for (stem, i, bytes) in common::all_frames() {
+    for (stem, i, bytes) in support::all_frames() {
         let full = FrameRepr::parse(&bytes).unwrap().datagram.packet;
         let roce_len = bytes.len() - ROCE;
         for cut in 1..roce_len {
@@ -259,7 +259,7 @@ fn arbitrary_garbage_never_panics() {
     // A cheap deterministic stand-in for the fuzz target, run on every
     // `cargo test`: xorshift bytes, with real headers spliced in so the
     // parse gets deep.
-    let seed_frames = common::frames("rping-multi");
+    let seed_frames = support::frames("rping-multi");
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = || {
         x ^= x << 13;

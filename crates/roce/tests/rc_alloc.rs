@@ -3,16 +3,16 @@
 //! transmission, timeouts with retransmission (every 5th packet lost),
 //! CQ polling and events.
 
-mod rc_support;
+mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rc_support::*;
 use roce::rc::*;
 use roce::time::Instant;
 use roce::wire::packet::{Packet, PacketRepr};
+use support::rc::*;
 
 struct Counting;
 

@@ -2,14 +2,14 @@
 //! segmentation at every MTU and the edge lengths (IBA Vol 1 ch. 9 (segmentation at the path MTU); Linux rxe_req.c), the
 //! packets on the wire (opcodes, AckReq, PSNs), and the completions.
 
-mod rc_support;
+mod support;
 
 use netsim::Config;
-use rc_support::*;
 use roce::rc::*;
 use roce::wire::opcode::Opcode;
 use std::cell::RefCell;
 use std::rc::Rc;
+use support::rc::*;
 
 type Wire = Rc<RefCell<Vec<(bool, Opcode, usize, bool, u32)>>>;
 

@@ -4,7 +4,7 @@
 //! gets its real status, everything else on the QP exactly one
 //! WrFlushErr, in order.
 
-mod rc_support;
+mod support;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -12,11 +12,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use netsim::{Config, Verdict};
-use rc_support::*;
 use roce::rc::*;
 use roce::wire::aeth::Syndrome;
 use roce::wire::opcode::Opcode;
 use roce::wire::packet::{Packet, PacketRepr};
+use support::rc::*;
 
 /// Post `n` sends from `h` (every other one unsignaled) and 2 receives.
 fn post_sends(h: &mut Host, n: u64) {

@@ -17,18 +17,18 @@
 //! resends after a few round trips without progress instead of waiting
 //! for the ACK timeout as rxe does: those cases are bounded by the probe.
 
-mod rc_support;
+mod support;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use netsim::{Config, Verdict};
-use rc_support::*;
 use roce::rc::Memory;
 use roce::rc::*;
 use roce::wire::aeth::{NakCode, Syndrome};
 use roce::wire::opcode::OpClass;
+use support::rc::*;
 
 const MSG: usize = 64 << 10;
 const ONE_WAY: Duration = Duration::from_micros(10);

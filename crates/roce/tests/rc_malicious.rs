@@ -6,11 +6,10 @@
 //! random packets that must never panic nor touch memory no MR allows
 //! a peer to write.
 
-mod rc_support;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use rc_support::Rng;
 use roce::rc::*;
 use roce::time::Instant;
 use roce::wire::aeth::{AethRepr, NakCode, Syndrome};
@@ -21,6 +20,7 @@ use roce::wire::immdt::ImmDtRepr;
 use roce::wire::opcode::{ExtHeader, Opcode};
 use roce::wire::packet::{Packet, PacketRepr};
 use roce::wire::reth::RethRepr;
+use support::rc::Rng;
 
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

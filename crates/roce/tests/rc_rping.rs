@@ -5,18 +5,17 @@
 //! packets on the wire: opcodes, payload lengths, AckReq bits, PSNs, DMA
 //! lengths, AETH syndromes and MSNs, in the same order (the Linux rxe captures in crates/roce/tests/data, IBA Vol 1 ch. 9 (RC transport); Linux rxe_req.c, rxe_resp.c, rxe_comp.c).
 
-mod common;
-mod rc_support;
+mod support;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use netsim::{Config, Verdict};
-use rc_support::*;
 use roce::rc::*;
 use roce::wire::aeth::Syndrome;
 use roce::wire::frame::{FrameRepr, IpRepr};
 use roce::wire::opcode::{Opcode, Transport};
+use support::rc::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Pkt {
@@ -45,7 +44,7 @@ fn pkt_of(from_client: bool, p: &roce::wire::packet::PacketRepr<'_>) -> Pkt {
 
 /// The RC packets of a capture (CM MADs on QP1 left out); the client is 10.9.0.3.
 fn captured(stem: &str) -> Vec<Pkt> {
-    common::frames(stem)
+    support::frames(stem)
         .iter()
         .filter_map(|f| {
             let fr = FrameRepr::parse(f).unwrap();

@@ -8,13 +8,13 @@
 //!
 //! Seeds: NETSIM_SEEDS (default 300), replay one with NETSIM_SEED.
 
-mod rc_support;
+mod support;
 
 use std::time::Duration;
 
 use netsim::{Config, LinkConfig};
-use rc_support::*;
 use roce::rc::*;
+use support::rc::*;
 
 const SRC: usize = 0;
 const RECV: usize = 256 << 10;

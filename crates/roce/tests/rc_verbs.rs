@@ -3,15 +3,15 @@
 //! windows, SRQ with its limit event, CQ arming, SQD, DEFER, READ fence,
 //! read credits and the every-64-packets AckReq (IBA Vol 1 ch. 9 (RC transport); Linux rxe_req.c, rxe_resp.c, rxe_comp.c, the NDKPI completion handling requirements page-Linux drivers/infiniband/core/cma.c).
 
-mod rc_support;
+mod support;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use netsim::{Config, Verdict};
-use rc_support::*;
 use roce::rc::*;
 use roce::wire::opcode::Opcode;
+use support::rc::*;
 
 type Wire = Rc<RefCell<Vec<(bool, Opcode, bool, u32)>>>;
 

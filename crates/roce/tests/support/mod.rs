@@ -51,3 +51,5 @@ pub fn all_frames() -> Vec<(&'static str, usize, Vec<u8>)> {
         })
         .collect()
 }
+
+pub mod rc;
