@@ -158,7 +158,10 @@ fn results(side: &Side) -> Vec<NDK_RESULT> {
     out
 }
 
-unsafe fn connect(a: &Side, b: &Side) {
+/// Returns the link, whose accept plan the listener's context points at:
+/// keep it until the adapters are closed, then drop it (its handles close
+/// with the adapters; dropping it frees only the plan).
+unsafe fn connect(a: &Side, b: &Side) -> ndk_consumer::Link {
     // SAFETY: both adapters and A's QP are live until the test ends; the
     // listener and connector are closed with their adapters.
     let (aa, ba, qp, bqp) = unsafe {
@@ -175,9 +178,8 @@ unsafe fn connect(a: &Side, b: &Side) {
         || pump(a, b),
     )
     .expect("connected");
-    // Closed with the adapters (the plan lives as long).
-    std::mem::forget(link);
     let _ = (qp.into_raw(), bqp.into_raw());
+    link
 }
 
 #[test]
@@ -192,7 +194,7 @@ fn a_three_mdl_chain_registers_and_moves_data_in_order() {
     let a = unsafe { open(platform.clone(), Ipv4Addr::new(10, 5, 0, 1), 1) };
     let b = unsafe { open(platform.clone(), Ipv4Addr::new(10, 5, 0, 2), 2) };
     unsafe {
-        connect(&a, &b);
+        let link = connect(&a, &b);
         let ta = register(&a, src.head(), src.len()).expect("register the source chain");
         let tb = register(&b, dst.head(), dst.len()).expect("register the sink chain");
         // One SGE per side spanning the whole chain, starting at the first
@@ -232,6 +234,7 @@ fn a_three_mdl_chain_registers_and_moves_data_in_order() {
         assert_eq!(dst.guards(), [0, 0, 0], "nothing past any MDL");
         close_adapter(a.adapter);
         close_adapter(b.adapter);
+        drop(link);
     }
 }
 

@@ -168,8 +168,8 @@ fn scenario() {
             || while pump_once(&a, &b) {},
         )
         .expect("connected");
-        // Closed with the adapters (the plan lives as long).
-        std::mem::forget(link);
+        // Kept until the adapters are closed (the listener's context is its
+        // accept plan), then dropped: its handles close with the adapters.
         // Receives for every send, posted up front.
         for i in 0..6usize {
             let sge = NDK_SGE {
@@ -268,6 +268,7 @@ fn scenario() {
         );
         close_adapter(a.adapter);
         close_adapter(b.adapter);
+        drop(link);
     }
 }
 
