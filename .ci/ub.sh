@@ -129,8 +129,12 @@ tsan() {
   local common=(-Zbuild-std --locked --target "$host" --target-dir target/tsan)
   local args=("${common[@]}" -p ndkrs --test ndk_stress --test ndk_shared_adapter)
   env "${tsan_env[@]}" cargo +nightly test "${args[@]}"
-  # The host shell: its event-loop threads over the same provider.
-  env "${tsan_env[@]}" cargo +nightly test "${common[@]}" -p host
+  # The host shell: its event-loop threads over the same provider. Skipped:
+  # the 1 GiB message run, a test of memory bounds, not of threads: under
+  # TSan's instrumented allocator its gigabyte costs the embedded server
+  # longer than the client's connect bound (seen in CI as STATUS_IO_TIMEOUT).
+  env "${tsan_env[@]}" cargo +nightly test "${common[@]}" -p host -- \
+    --skip a_one_gib_message_runs_in_bounded_memory
   # The stress test again, for more interleavings (a second each).
   local bin
   bin=$(env "${tsan_env[@]}" cargo +nightly test "${args[@]}" --no-run --message-format=json 2>/dev/null |
