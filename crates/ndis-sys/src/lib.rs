@@ -41,6 +41,20 @@
 #![no_std]
 // Every unsafe block names the invariant it relies on (`// SAFETY:`).
 #![deny(clippy::undocumented_unsafe_blocks)]
+// No run-time panic path (the layout assertions are `const`, evaluated by
+// the compiler).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 #![allow(
     non_camel_case_types,
     non_snake_case,
