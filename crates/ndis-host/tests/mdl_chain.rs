@@ -14,7 +14,7 @@ mod support;
 
 use std::net::Ipv4Addr;
 
-use ndis_host::{NET_EVENT_NDK_ENABLE, contract, machine, stack};
+use ndis_host::{NET_EVENT_NDK_ENABLE, machine, stack};
 use ndis_sys::*;
 use support::ndk::{self, Memory};
 use support::*;
@@ -64,14 +64,5 @@ fn a_chained_mdl_region_sends_and_receives_through_the_shell() {
     b.close_all(1950).expect("close b");
     machine::close_ndk(a.adapter);
     machine::close_ndk(b.adapter);
-    machine::pause(true);
-    machine::detach_filter();
-    machine::pause(false);
-    machine::halt();
-    let leaks = machine::unload();
-    assert!(leaks.is_empty(), "left at unload: {leaks:?}");
-    let out = machine::outstanding();
-    assert!(out.is_empty(), "NBLs not back with their owner: {out:?}");
-    let breaches = contract::breaches();
-    assert!(breaches.is_empty(), "NDIS contract breaches: {breaches:#?}");
+    support::detach_halt_and_check_clean();
 }

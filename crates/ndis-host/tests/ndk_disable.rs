@@ -25,7 +25,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ndis_host::{NET_EVENT_NDK_DISABLE, NET_EVENT_NDK_ENABLE, contract, machine, stack};
+use ndis_host::{NET_EVENT_NDK_DISABLE, NET_EVENT_NDK_ENABLE, machine, stack};
 use ndis_sys::*;
 use ndkpi::STATUS_CANCELLED;
 use support::ndk::{self, Flushed, Memory};
@@ -135,14 +135,5 @@ fn ndk_disable_with_connections_open_flushes_closes_and_enable_connects_again() 
     machine::close_ndk(aa);
     machine::close_ndk(ba);
 
-    machine::pause(true);
-    machine::detach_filter();
-    machine::pause(false);
-    machine::halt();
-    let leaks = machine::unload();
-    assert!(leaks.is_empty(), "left at unload: {leaks:?}");
-    let out = machine::outstanding();
-    assert!(out.is_empty(), "NBLs not back with their owner: {out:?}");
-    let breaches = contract::breaches();
-    assert!(breaches.is_empty(), "NDIS contract breaches: {breaches:#?}");
+    support::detach_halt_and_check_clean();
 }

@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use ndis_host::{NET_EVENT_NDK_ENABLE, contract, machine, stack};
+use ndis_host::{NET_EVENT_NDK_ENABLE, machine, stack};
 use ndis_sys::*;
 use ndkpi::STATUS_PENDING;
 use support::ndk::{self, Ev, Memory};
@@ -114,14 +114,5 @@ fn the_path_mtu_follows_the_nics_mtu() {
     assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
     assert_eq!(offered_mtu(300), 3, "a 1500-byte link: 1024");
 
-    machine::pause(true);
-    machine::detach_filter();
-    machine::pause(false);
-    machine::halt();
-    let leaks = machine::unload();
-    assert!(leaks.is_empty(), "left at unload: {leaks:?}");
-    let out = machine::outstanding();
-    assert!(out.is_empty(), "NBLs not back with their owner: {out:?}");
-    let breaches = contract::breaches();
-    assert!(breaches.is_empty(), "NDIS contract breaches: {breaches:#?}");
+    support::detach_halt_and_check_clean();
 }

@@ -26,7 +26,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ndis_host::{NET_EVENT_NDK_DISABLE, NET_EVENT_NDK_ENABLE, contract, machine, stack};
+use ndis_host::{NET_EVENT_NDK_DISABLE, NET_EVENT_NDK_ENABLE, machine, stack};
 use ndis_sys::*;
 use ndkpi::{STATUS_CANCELLED, STATUS_SUCCESS};
 use support::ndk::{self, Flushed, Memory};
@@ -175,14 +175,5 @@ fn surprise_detach_with_connections_open_completes_every_request_once_and_leaks_
     machine::close_ndk(a.adapter);
     machine::close_ndk(b.adapter);
 
-    machine::pause(true);
-    machine::detach_filter();
-    machine::pause(false);
-    machine::halt();
-    let leaks = machine::unload();
-    assert!(leaks.is_empty(), "left at unload: {leaks:?}");
-    let out = machine::outstanding();
-    assert!(out.is_empty(), "NBLs not back with their owner: {out:?}");
-    let breaches = contract::breaches();
-    assert!(breaches.is_empty(), "NDIS contract breaches: {breaches:#?}");
+    support::detach_halt_and_check_clean();
 }

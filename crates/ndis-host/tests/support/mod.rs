@@ -95,3 +95,19 @@ pub fn arp_request(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
     a.extend_from_slice(&tpa.octets());
     eth(BROADCAST, sha, 0x0806, &a)
 }
+
+/// The end every scenario shares: pause, detach the filter, restart, halt
+/// and unload, then nothing may be left: no leak at unload, every NBL back
+/// with its owner, no breach of the NDIS contract.
+pub fn detach_halt_and_check_clean() {
+    ndis_host::machine::pause(true);
+    ndis_host::machine::detach_filter();
+    ndis_host::machine::pause(false);
+    ndis_host::machine::halt();
+    let leaks = ndis_host::machine::unload();
+    assert!(leaks.is_empty(), "left at unload: {leaks:?}");
+    let out = ndis_host::machine::outstanding();
+    assert!(out.is_empty(), "NBLs not back with their owner: {out:?}");
+    let breaches = ndis_host::contract::breaches();
+    assert!(breaches.is_empty(), "NDIS contract breaches: {breaches:#?}");
+}
