@@ -25,10 +25,19 @@ use crate::provider::Provider;
 pub struct Snapshot {
     /// (local, remote) of every connector whose connection is established.
     pub connections: Vec<(SocketAddr, SocketAddr)>,
-    /// Bound addresses of listeners and shared endpoints. The core exposes
-    /// no kind accessor, so every non-connector endpoint is listed as a
-    /// listener (`Listener` TRUE).
-    pub endpoints: Vec<SocketAddr>,
+    /// Bound listeners and shared endpoints (OID_NDK_LOCAL_ENDPOINTS lists
+    /// these two kinds; connectors appear as connections once established).
+    pub endpoints: Vec<LocalEndpoint>,
+}
+
+/// One entry of OID_NDK_LOCAL_ENDPOINTS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalEndpoint {
+    pub addr: SocketAddr,
+    /// NDIS_NDK_LOCAL_ENDPOINT_ENTRY.Listener: TRUE for a listener, FALSE
+    /// for a shared endpoint (the NDIS_NDK_LOCAL_ENDPOINT_ENTRY reference
+    /// page).
+    pub listener: bool,
 }
 
 impl Snapshot {
@@ -43,8 +52,11 @@ impl Snapshot {
                 {
                     s.connections.push(pair);
                 }
-            } else if let Some(a) = p.local_address(id) {
-                s.endpoints.push(a);
+            } else if let Some(addr) = p.local_address(id) {
+                s.endpoints.push(LocalEndpoint {
+                    addr,
+                    listener: p.is_listener(id),
+                });
             }
         }
         s
@@ -245,9 +257,12 @@ pub fn write_connections(
     Ok(size)
 }
 
-/// Writes NDIS_NDK_LOCAL_ENDPOINTS for `endpoints` (kernel consumers,
-/// listed as listeners); returns the bytes written.
-pub fn write_local_endpoints(endpoints: &[SocketAddr], buf: &mut [u8]) -> Result<usize, TooShort> {
+/// Writes NDIS_NDK_LOCAL_ENDPOINTS for `endpoints` (kernel consumers:
+/// UserModeOwner FALSE, no TCP mapping); returns the bytes written.
+pub fn write_local_endpoints(
+    endpoints: &[LocalEndpoint],
+    buf: &mut [u8],
+) -> Result<usize, TooShort> {
     let n = u32::try_from(endpoints.len()).unwrap_or(u32::MAX);
     let size = NDIS_SIZEOF_NDK_LOCAL_ENDPOINTS_REVISION_1(n).unwrap_or(usize::MAX);
     let Some(out) = buf.get_mut(..size) else {
@@ -262,17 +277,17 @@ pub fn write_local_endpoints(endpoints: &[SocketAddr], buf: &mut [u8]) -> Result
     );
     let base = offset_of!(NDIS_NDK_LOCAL_ENDPOINTS, LocalEndpoints);
     let entry = size_of::<NDIS_NDK_LOCAL_ENDPOINT_ENTRY>();
-    for (i, local) in endpoints.iter().enumerate() {
+    for (i, e) in endpoints.iter().enumerate() {
         let at = base + i * entry;
         put(
             buf,
             at + offset_of!(NDIS_NDK_LOCAL_ENDPOINT_ENTRY, Local),
-            &sockaddr_inet_bytes(*local),
+            &sockaddr_inet_bytes(e.addr),
         );
         put(
             buf,
             at + offset_of!(NDIS_NDK_LOCAL_ENDPOINT_ENTRY, Listener),
-            &[TRUE],
+            &[if e.listener { TRUE } else { FALSE }],
         );
     }
     Ok(size)
@@ -379,15 +394,34 @@ mod tests {
 
     #[test]
     fn local_endpoints_layout() {
-        let mut buf = [0u8; 0x34];
+        let eps = [
+            LocalEndpoint {
+                addr: v4([192, 168, 1, 5], 445),
+                listener: true,
+            },
+            LocalEndpoint {
+                addr: v4([192, 168, 1, 5], 50001),
+                listener: false,
+            },
+        ];
+        let mut small = [0xAAu8; 0x34];
         assert_eq!(
-            write_local_endpoints(&[v4([192, 168, 1, 5], 445)], &mut buf),
-            Ok(0x34)
+            write_local_endpoints(&eps, &mut small),
+            Err(TooShort { needed: 0x58 })
         );
-        assert_eq!(&buf[..4], &[0x80, 1, 0x34, 0]);
+        let mut buf = [0xAAu8; 0x60];
+        assert_eq!(write_local_endpoints(&eps, &mut buf), Ok(0x58));
+        assert_eq!(&buf[..4], &[0x80, 1, 0x58, 0]);
+        assert_eq!(u32::from_le_bytes(buf[8..12].try_into().unwrap()), 2);
+        assert_eq!(buf[12], 0, "not mapped to TCP endpoints");
         assert_eq!(&buf[0x10..0x18], &[2, 0, 0x01, 0xBD, 192, 168, 1, 5]);
         assert_eq!(buf[0x10 + 0x1C], 0, "kernel owner");
         assert_eq!(buf[0x10 + 0x1D], 1, "listener");
+        // Entry 1 at 0x10 + 0x24: a shared endpoint.
+        assert_eq!(&buf[0x34..0x3C], &[2, 0, 0xC3, 0x51, 192, 168, 1, 5]);
+        assert_eq!(buf[0x34 + 0x1C], 0, "kernel owner");
+        assert_eq!(buf[0x34 + 0x1D], 0, "shared endpoint: not a listener");
+        assert_eq!(buf[0x58], 0xAA, "nothing written past the entries");
     }
 
     #[test]
@@ -403,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_lists_listeners_and_established_connections() {
+    fn snapshot_lists_listeners_shared_endpoints_and_established_connections() {
         use crate::provider::{Limits, ProviderConfig};
         use roce::device::DeviceConfig;
         #[derive(Debug)]
@@ -438,8 +472,24 @@ mod tests {
         let l = p.create_listener(crate::upcall::Callback::NONE);
         let bound = p.listen(l, v4([10, 0, 0, 1], 445)).unwrap();
         let _idle = p.create_connector();
+        let shared = p
+            .create_shared_endpoint(v4([10, 0, 0, 1], 0))
+            .expect("shared endpoint");
+        let shared_at = p.local_address(shared).expect("bound");
         let s = Snapshot::of(&p);
-        assert_eq!(s.endpoints, alloc::vec![bound]);
+        assert_eq!(
+            s.endpoints,
+            alloc::vec![
+                LocalEndpoint {
+                    addr: bound,
+                    listener: true
+                },
+                LocalEndpoint {
+                    addr: shared_at,
+                    listener: false
+                },
+            ]
+        );
         assert!(
             s.connections.is_empty(),
             "an idle connector is no connection"

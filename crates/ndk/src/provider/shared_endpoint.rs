@@ -38,4 +38,13 @@ impl<M: Memory> Provider<M> {
             _ => None,
         }
     }
+
+    /// A listener (OID_NDK_LOCAL_ENDPOINTS tells listeners from shared
+    /// endpoints).
+    pub fn is_listener(&self, id: ObjectId) -> bool {
+        matches!(
+            self.objects.get(id).map(|o| &o.object),
+            Some(Object::Listener { .. })
+        )
+    }
 }
