@@ -42,6 +42,7 @@ prelude_user='#define UM_NDIS630 1
 #include <ntddndis.h>
 #include <ndkinfo.h>
 #include <bcrypt.h>
+#include <netevent.h>
 #include <stddef.h>'
 prelude_kernel='#include <ntddk.h>
 #include <stddef.h>'

@@ -433,6 +433,78 @@ pub unsafe extern "system" fn NdisFIndicateStatus(h: NDIS_HANDLE, _status: PVOID
     stack::stack().filter_status += 1;
 }
 
+/// MAX_EVENT_LOG_DATA_SIZE: ERROR_LOG_MAXIMUM_SIZE (240) less the
+/// IO_ERROR_LOG_PACKET header (48) plus its one ULONG of dump data, rounded
+/// down to ULONGs (both numbers from mingw-w64's ddk/wdm.h, x64).
+pub const MAX_EVENT_LOG_DATA_SIZE: usize = (240 - 48 + 4) & !3;
+
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisWriteEventLogEntry(
+    log: PVOID,
+    code: NDIS_STATUS,
+    unique: ULONG,
+    count: USHORT,
+    strings: PVOID,
+    size: ULONG,
+    data: PVOID,
+) -> NDIS_STATUS {
+    let what = "NdisWriteEventLogEntry";
+    irql::require(DISPATCH_LEVEL, what);
+    let driver = stack::stack().driver_object;
+    if log as usize != driver || driver == 0 {
+        crate::breach!("{what}: LogHandle {log:p} is not the driver object ({driver:#x})");
+        return NDIS_STATUS_FAILURE;
+    }
+    if (count == 0) != strings.is_null() || (size == 0) != data.is_null() {
+        crate::breach!(
+            "{what}: NumStrings {count} with StringsList {strings:p}, DataSize {size} with \
+             Data {data:p} (each must be zero exactly when its pointer is NULL)"
+        );
+        return NDIS_STATUS_FAILURE;
+    }
+    let mut texts = Vec::new();
+    let mut bytes = 0usize;
+    for i in 0..usize::from(count) {
+        // SAFETY: StringsList is an array of `count` string pointers.
+        let p = unsafe { *strings.cast::<*const u16>().add(i) };
+        if p.is_null() {
+            crate::breach!("{what}: string {i} is NULL");
+            return NDIS_STATUS_FAILURE;
+        }
+        let mut units = Vec::new();
+        // SAFETY: a NUL-terminated UTF-16 string, bounded by the limit.
+        while let Some(&u) = unsafe { p.add(units.len()).as_ref() } {
+            if u == 0 {
+                break;
+            }
+            units.push(u);
+            if units.len() * 2 > MAX_EVENT_LOG_DATA_SIZE {
+                crate::breach!("{what}: string {i} unterminated within the size limit");
+                return NDIS_STATUS_BUFFER_TOO_SHORT;
+            }
+        }
+        bytes += (units.len() + 1) * 2;
+        texts.push(String::from_utf16_lossy(&units));
+    }
+    let padded = (size as usize).div_ceil(4) * 4;
+    if bytes + padded > MAX_EVENT_LOG_DATA_SIZE {
+        return NDIS_STATUS_BUFFER_TOO_SHORT;
+    }
+    let dump = if data.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: `size` bytes at `data`, read during the call.
+        unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size as usize) }.to_vec()
+    };
+    stack::stack().seen.event_log.push(stack::EventLogEntry {
+        code,
+        unique,
+        strings: texts,
+        data: dump,
+    });
+    NDIS_STATUS_SUCCESS
+}
+
 // ------------------------------------------- ndis.sys: configuration
 
 // ---- cng.sys ----

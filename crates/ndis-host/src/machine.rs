@@ -68,6 +68,7 @@ pub fn boot(cfg: &Config) -> NTSTATUS {
     let driver = DRIVER_OBJECT.lock().map_or(std::ptr::null_mut(), |mut d| {
         d.as_mut_ptr().cast::<std::ffi::c_void>()
     });
+    stack().driver_object = driver as usize;
     let mut registry = [0u16; 8];
     call("DriverEntry", PASSIVE_LEVEL, || {
         // SAFETY: a driver object and registry path that outlive the driver.

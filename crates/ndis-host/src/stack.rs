@@ -68,6 +68,17 @@ pub struct Seen {
     pub nic_returned: usize,
     /// NET_PNP_EVENT codes from NdisMNetPnPEvent, in order.
     pub pnp: Vec<u32>,
+    /// System event log entries (NdisWriteEventLogEntry), in order.
+    pub event_log: Vec<EventLogEntry>,
+}
+
+/// One NdisWriteEventLogEntry call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLogEntry {
+    pub code: i32,
+    pub unique: u32,
+    pub strings: Vec<String>,
+    pub data: Vec<u8>,
 }
 
 pub type WireSink = Box<dyn Fn(&[u8]) + Send>;
@@ -103,6 +114,8 @@ pub struct Stack {
     pub config_open: Vec<(usize, Vec<usize>)>,
     /// Status indications the filter passed up (NdisFIndicateStatus).
     pub filter_status: usize,
+    /// The driver object DriverEntry received (the event log's handle).
+    pub driver_object: usize,
     jobs: VecDeque<Job>,
     job_running: bool,
 }

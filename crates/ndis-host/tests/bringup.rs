@@ -59,6 +59,10 @@ fn bring_up_traffic_and_teardown_keep_the_ndis_contract() {
     );
 
     // The adapter, then the filter on the NIC.
+    assert!(
+        stack::stack().seen.event_log.is_empty(),
+        "nothing logged when the filter registered"
+    );
     assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
     // No datagram path before the filter attaches: NDK disabled, then
     // enabled by NetEventNDKEnable once it does.

@@ -10,6 +10,11 @@
 //! OID succeeds unless an error occurs) and signals no NetEventNDKEnable
 //! while no path exists (checked after the work queues drained); the
 //! adapter's own IP traffic still works; halt and unload leave nothing.
+//! DriverEntry writes exactly one System event log entry saying so
+//! (NdisWriteEventLogEntry on its driver object, at PASSIVE_LEVEL):
+//! EVENT_NDIS_UNSUPPORTED_CONFIGURATION, the driver and the missing
+//! ndkrsflt.inf as strings, NdisFRegisterFilterDriver's status as data
+//! (docs/windows.md, "Event log"); nothing more is logged later.
 
 mod support;
 
@@ -29,6 +34,17 @@ fn without_the_filter_the_adapter_loads_and_reports_no_ndk() {
     machine::set_filter_install_missing(true);
     assert_eq!(machine::boot(&cfg), 0, "DriverEntry without the filter");
     assert!(!stack::stack().filter_registered);
+    let log = stack::stack().seen.event_log.clone();
+    assert_eq!(
+        log,
+        [stack::EventLogEntry {
+            code: EVENT_NDIS_UNSUPPORTED_CONFIGURATION,
+            unique: 1,
+            strings: vec!["ndkrs".into(), "ndkrsflt.inf".into()],
+            data: NDIS_STATUS_FAILURE.to_le_bytes().to_vec(),
+        }],
+        "one event log entry: no datagram path"
+    );
     assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
     assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
     assert_eq!(
@@ -67,6 +83,11 @@ fn without_the_filter_the_adapter_loads_and_reports_no_ndk() {
     let (st, _) = machine::query_with(true, ndkpi::OID_NDK_STATISTICS);
     assert_eq!(st, NDIS_STATUS_SUCCESS);
 
+    assert_eq!(
+        stack::stack().seen.event_log.len(),
+        1,
+        "logged once, at DriverEntry"
+    );
     machine::pause(false);
     machine::halt();
     let leaks = machine::unload();

@@ -437,6 +437,12 @@ fn user() {
         Flags,
         ReachabilityTime
     );
+    // netevent.h: its codes are unsigned long (0xC0001391L does not fit a
+    // 32-bit long), so they compare as unsigned.
+    println!(
+        "user value EVENT_NDIS_UNSUPPORTED_CONFIGURATION {}",
+        EVENT_NDIS_UNSUPPORTED_CONFIGURATION as u32
+    );
 }
 
 fn kernel() {

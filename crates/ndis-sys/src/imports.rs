@@ -90,6 +90,17 @@ unsafe extern "system" {
     );
     pub fn NdisCloseConfiguration(ConfigurationHandle: NDIS_HANDLE);
     pub fn NdisFIndicateStatus(NdisFilterHandle: NDIS_HANDLE, StatusIndication: PVOID);
+    // ndis.sys: event log (StringsList is an array of NumStrings pointers
+    // to NUL-terminated UTF-16 strings; the NdisWriteEventLogEntry page).
+    pub fn NdisWriteEventLogEntry(
+        LogHandle: PVOID,
+        EventCode: NDIS_STATUS,
+        UniqueEventValue: ULONG,
+        NumStrings: USHORT,
+        StringsList: PVOID,
+        DataSize: ULONG,
+        Data: PVOID,
+    ) -> NDIS_STATUS;
     pub fn NdisFReturnNetBufferLists(
         NdisFilterHandle: NDIS_HANDLE,
         NetBufferLists: *mut NET_BUFFER_LIST,

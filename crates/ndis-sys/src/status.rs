@@ -20,6 +20,14 @@ pub const NDIS_STATUS_INVALID_DATA: NDIS_STATUS = 0xC001_0015_u32 as i32;
 /// `NDIS_STATUS_PAUSED` (0xC023002A): completion status of sends while paused.
 pub const NDIS_STATUS_PAUSED: NDIS_STATUS = 0xC023_002A_u32 as i32;
 
+// ------------------------------------------------------------- event codes
+
+/// `EVENT_NDIS_UNSUPPORTED_CONFIGURATION` (netevent.h; its message text is
+/// netevent.dll's, the event ID 5009 with error severity): the event code
+/// NdisWriteEventLogEntry logs when the adapter runs without its datagram
+/// filter (docs/windows.md, "Event log").
+pub const EVENT_NDIS_UNSUPPORTED_CONFIGURATION: NDIS_STATUS = 0xC000_1391_u32 as i32;
+
 // ------------------------------------------------------------ object types
 
 /// ntddndis.h object types (public header copies; the BIN checks above

@@ -64,6 +64,38 @@ pub(super) static FILTER_FRIENDLY: &[u16] = wide!("ndkrs RoCEv2 datagram filter"
 pub(super) static FILTER_UNIQUE: &[u16] = wide!("{5d1f0b4e-3c1a-4f43-9a57-6e646b727301}");
 pub(super) static FILTER_SERVICE: &[u16] = wide!("ndkrs");
 
+/// The event log's insertion strings (NUL-terminated): the driver, as the
+/// I/O manager expects first (the NdisWriteEventLogEntry page), then the
+/// package part that is missing, both language-independent.
+static LOG_DRIVER: &[u16] = wide!("ndkrs\0");
+static LOG_MISSING: &[u16] = wide!("ndkrsflt.inf\0");
+/// UniqueEventValue of the no-datagram-path entry.
+pub(super) const LOG_NO_DATAGRAM_PATH: ULONG = 1;
+
+/// Writes the System event log entry that says the adapter runs without
+/// its datagram filter (NdisFRegisterFilterDriver failed: ndkrsflt.inf not
+/// installed), so NDK stays disabled: EVENT_NDIS_UNSUPPORTED_CONFIGURATION
+/// (docs/windows.md, "Event log"), the strings above, and the failing
+/// NDIS_STATUS as its data. A failure to log changes nothing.
+fn log_no_datagram_path(driver: PVOID, status: NDIS_STATUS) {
+    let strings: [*const u16; 2] = [LOG_DRIVER.as_ptr(), LOG_MISSING.as_ptr()];
+    let data = status;
+    // SAFETY: PASSIVE_LEVEL (DriverEntry); the driver object the I/O
+    // manager passed; two string pointers and 4 bytes of data, read during
+    // the call.
+    let _ = unsafe {
+        NdisWriteEventLogEntry(
+            driver,
+            EVENT_NDIS_UNSUPPORTED_CONFIGURATION,
+            LOG_NO_DATAGRAM_PATH,
+            strings.len() as USHORT,
+            strings.as_ptr() as PVOID,
+            size_of::<NDIS_STATUS>() as ULONG,
+            (&data as *const NDIS_STATUS) as PVOID,
+        )
+    };
+}
+
 /// The driver's registration: the virtual miniport (NDK provider) and the
 /// lightweight filter (datagram path), both from this image.
 ///
@@ -153,6 +185,9 @@ pub unsafe fn driver_entry(driver: PVOID, registry: PVOID) -> NTSTATUS {
     // has no datagram path until the driver reloads with the filter known.
     let (status, with_filter) =
         crate::binding::driver_entry_status(NDIS_STATUS_SUCCESS, filter_reg);
+    if !with_filter {
+        log_no_datagram_path(driver, filter_reg);
+    }
     SHELL.with(|s| {
         s.driver = miniport_driver;
         s.filter_driver = if with_filter {
