@@ -162,6 +162,20 @@ pub fn roce_path_mtu(link_mtu: Option<u32>) -> u32 {
     }
 }
 
+/// The link MTU an NDIS status indication of the bound NIC reports, if it
+/// is an NDIS_STATUS_L2_MTU_SIZE_CHANGE (ndis.h, NDIS 6.50) carrying a
+/// ULONG (the new MTU, the unit of MIB_IF_ROW2.Mtu and of the general
+/// attributes' MtuSize: bytes after the Ethernet header). Any other status,
+/// a short buffer or a zero MTU: `None` (the MTU from GetIfEntry2 stays).
+pub fn mtu_from_status(code: NDIS_STATUS, buffer: &[u8]) -> Option<u32> {
+    if code != NDIS_STATUS_L2_MTU_SIZE_CHANGE {
+        return None;
+    }
+    let b = buffer.first_chunk::<4>()?;
+    let mtu = u32::from_le_bytes(*b);
+    (mtu != 0).then_some(mtu)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +286,29 @@ mod tests {
         assert_eq!(roce_path_mtu(Some(1000)), 512);
         assert_eq!(roce_path_mtu(Some(576)), 512);
         assert_eq!(roce_path_mtu(Some(68)), 256);
+    }
+
+    #[test]
+    fn only_an_mtu_change_status_with_a_ulong_sets_the_link_mtu() {
+        let nine_k = 9000u32.to_le_bytes();
+        assert_eq!(
+            mtu_from_status(NDIS_STATUS_L2_MTU_SIZE_CHANGE, &nine_k),
+            Some(9000)
+        );
+        assert_eq!(
+            mtu_from_status(NDIS_STATUS_L2_MTU_SIZE_CHANGE, &[0xDC, 0x05, 0, 0, 7]),
+            Some(1500),
+            "a longer buffer: its first ULONG"
+        );
+        assert_eq!(
+            mtu_from_status(NDIS_STATUS_L2_MTU_SIZE_CHANGE, &nine_k[..3]),
+            None
+        );
+        assert_eq!(
+            mtu_from_status(NDIS_STATUS_L2_MTU_SIZE_CHANGE, &[0; 4]),
+            None
+        );
+        // NDIS_STATUS_LINK_STATE (0x40010017) with the same bytes.
+        assert_eq!(mtu_from_status(0x4001_0017, &nine_k), None);
     }
 }

@@ -425,12 +425,28 @@ pub unsafe extern "system" fn NdisFReturnNetBufferLists(
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "system" fn NdisFIndicateStatus(h: NDIS_HANDLE, _status: PVOID) {
-    irql::require(DISPATCH_LEVEL, "NdisFIndicateStatus");
+pub unsafe extern "system" fn NdisFIndicateStatus(h: NDIS_HANDLE, status: PVOID) {
+    let what = "NdisFIndicateStatus";
+    irql::require(DISPATCH_LEVEL, what);
     if h as usize != FILTER_MODULE {
-        crate::breach!("NdisFIndicateStatus: {h:p} is not the filter module's handle");
+        crate::breach!("{what}: {h:p} is not the filter module's handle");
     }
-    stack::stack().filter_status += 1;
+    // SAFETY: the filter passes an NDIS_STATUS_INDICATION, read during the
+    // call.
+    let Some(ind) = (unsafe { status.cast::<NDIS_STATUS_INDICATION>().as_ref() }) else {
+        crate::breach!("{what}: NULL indication");
+        return;
+    };
+    header_ok(
+        &ind.Header,
+        NDIS_OBJECT_TYPE_STATUS_INDICATION,
+        NDIS_STATUS_INDICATION_REVISION_1,
+        std::mem::size_of::<NDIS_STATUS_INDICATION>() as u16,
+        what,
+    );
+    let mut s = stack::stack();
+    s.filter_status += 1;
+    s.filter_status_codes.push(ind.StatusCode);
 }
 
 /// MAX_EVENT_LOG_DATA_SIZE: ERROR_LOG_MAXIMUM_SIZE (240) less the

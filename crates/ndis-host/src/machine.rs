@@ -585,6 +585,45 @@ pub fn settle() {
     }
 }
 
+/// The NIC indicates a status (NdisMIndicateStatusEx below the filter):
+/// NDIS calls FilterStatus at DISPATCH_LEVEL with an NDIS_STATUS_INDICATION
+/// whose StatusBuffer is `buffer`; the filter must pass it up.
+pub fn indicate_status(code: NDIS_STATUS, buffer: &mut [u8]) {
+    let (f, ctx) = {
+        let s = stack();
+        (
+            s.filter_chars.and_then(|c| c.StatusHandler),
+            s.filter.context,
+        )
+    };
+    let Some(f) = f else {
+        crate::breach!("host: status indication with no FilterStatus registered");
+        return;
+    };
+    let mut ind = NDIS_STATUS_INDICATION {
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_STATUS_INDICATION,
+            Revision: NDIS_STATUS_INDICATION_REVISION_1,
+            Size: std::mem::size_of::<NDIS_STATUS_INDICATION>() as u16,
+        },
+        SourceHandle: crate::stack::NIC as NDIS_HANDLE,
+        PortNumber: 0,
+        StatusCode: code,
+        Flags: 0,
+        DestinationHandle: std::ptr::null_mut(),
+        RequestId: std::ptr::null_mut(),
+        StatusBuffer: buffer.as_mut_ptr().cast(),
+        StatusBufferSize: buffer.len() as u32,
+        Guid: GUID::default(),
+        NdisReserved: [std::ptr::null_mut(); 4],
+    };
+    call("FilterStatus", crate::irql::DISPATCH_LEVEL, || {
+        // SAFETY: the driver's handler with its module context and an
+        // indication valid during the call.
+        unsafe { f(ctx as NDIS_HANDLE, &mut ind) }
+    });
+}
+
 /// NBLs not back with their owner: each is a send never completed or an
 /// indication never returned.
 pub fn outstanding() -> Vec<String> {

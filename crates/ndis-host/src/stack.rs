@@ -114,6 +114,8 @@ pub struct Stack {
     pub config_open: Vec<(usize, Vec<usize>)>,
     /// Status indications the filter passed up (NdisFIndicateStatus).
     pub filter_status: usize,
+    /// Their StatusCode members, in order.
+    pub filter_status_codes: Vec<i32>,
     /// The driver object DriverEntry received (the event log's handle).
     pub driver_object: usize,
     jobs: VecDeque<Job>,

@@ -8,7 +8,11 @@
 //! puts on the wire (within 10 s of NdkConnect) offers a path MTU of 4096
 //! (REQ "Path Packet Payload MTU" = 5, IBA Vol 1 §12.6.5); after the NIC's
 //! MTU drops to 1500 and its stack restarts, a new engine offers 1024
-//! (= 3); no contract breach, nothing left at unload.
+//! (= 3); then, with no restart and GetIfEntry2 still answering 1500, the
+//! NIC indicates NDIS_STATUS_L2_MTU_SIZE_CHANGE to 9000 (ndis.h, NDIS
+//! 6.50; FilterStatus at DISPATCH_LEVEL): the filter passes it up once and
+//! the next engine offers 4096 (= 5); another status carrying the same
+//! bytes changes nothing; no contract breach, nothing left at unload.
 
 mod support;
 
@@ -113,6 +117,26 @@ fn the_path_mtu_follows_the_nics_mtu() {
     machine::pause(true);
     assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
     assert_eq!(offered_mtu(300), 3, "a 1500-byte link: 1024");
+
+    // The MTU changes again, told by a status indication only.
+    let up_before = stack::stack().filter_status_codes.clone();
+    machine::indicate_status(NDIS_STATUS_L2_MTU_SIZE_CHANGE, &mut 9000u32.to_le_bytes());
+    assert_eq!(
+        offered_mtu(500),
+        5,
+        "NDIS_STATUS_L2_MTU_SIZE_CHANGE to 9000: 4096"
+    );
+    // NDIS_STATUS_LINK_STATE's code with MTU-like bytes: not an MTU.
+    const LINK_STATE: NDIS_STATUS = 0x4001_0017;
+    machine::indicate_status(LINK_STATE, &mut 1500u32.to_le_bytes());
+    assert_eq!(offered_mtu(700), 5, "another status leaves the MTU");
+    let mut want = up_before;
+    want.extend([NDIS_STATUS_L2_MTU_SIZE_CHANGE, LINK_STATE]);
+    assert_eq!(
+        stack::stack().filter_status_codes,
+        want,
+        "both indications passed up, once each"
+    );
 
     support::detach_halt_and_check_clean();
 }

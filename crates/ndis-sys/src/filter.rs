@@ -34,8 +34,52 @@ pub type FILTER_RECEIVE_NET_BUFFER_LISTS_HANDLER = Option<
 >;
 
 /// `FILTER_STATUS`: FilterModuleContext, PNDIS_STATUS_INDICATION.
-pub type FILTER_STATUS_HANDLER =
-    Option<unsafe extern "system" fn(FilterModuleContext: NDIS_HANDLE, StatusIndication: PVOID)>;
+pub type FILTER_STATUS_HANDLER = Option<
+    unsafe extern "system" fn(
+        FilterModuleContext: NDIS_HANDLE,
+        StatusIndication: *mut NDIS_STATUS_INDICATION,
+    ),
+>;
+
+/// `NDIS_STATUS_INDICATION` (ndis.h): what FilterStatus receives and
+/// NdisFIndicateStatus passes up. PDB: ntdiff/headers
+/// `Win10_20H1_18885/ARM64/System32/ndis.sys/Standalone/_NDIS_STATUS_INDICATION.h`
+/// (a 64-bit LLP64 build like x64: SourceHandle 0x8, PortNumber 0x10,
+/// StatusCode 0x14, Flags 0x18, DestinationHandle 0x20, RequestId 0x28,
+/// StatusBuffer 0x30, StatusBufferSize 0x38, Guid 0x3C, NdisReserved 0x50,
+/// size 0x70); x64 ndis.sys builds its indications with Header
+/// {0x98, 1, 0x70} (revision 1, size 0x70).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct NDIS_STATUS_INDICATION {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub SourceHandle: NDIS_HANDLE,
+    pub PortNumber: NDIS_PORT_NUMBER,
+    pub StatusCode: NDIS_STATUS,
+    pub Flags: ULONG,
+    pub DestinationHandle: NDIS_HANDLE,
+    pub RequestId: PVOID,
+    pub StatusBuffer: PVOID,
+    pub StatusBufferSize: ULONG,
+    pub Guid: GUID,
+    pub NdisReserved: [PVOID; 4],
+}
+pub const NDIS_STATUS_INDICATION_REVISION_1: UCHAR = 1;
+const _: () = {
+    // PDB: ntdiff/headers Win10_20H1_18885/ARM64/System32/ndis.sys/Standalone/_NDIS_STATUS_INDICATION.h
+    type S = NDIS_STATUS_INDICATION;
+    assert!(offset_of!(S, SourceHandle) == 0x8);
+    assert!(offset_of!(S, PortNumber) == 0x10);
+    assert!(offset_of!(S, StatusCode) == 0x14);
+    assert!(offset_of!(S, Flags) == 0x18);
+    assert!(offset_of!(S, DestinationHandle) == 0x20);
+    assert!(offset_of!(S, RequestId) == 0x28);
+    assert!(offset_of!(S, StatusBuffer) == 0x30);
+    assert!(offset_of!(S, StatusBufferSize) == 0x38);
+    assert!(offset_of!(S, Guid) == 0x3C);
+    assert!(offset_of!(S, NdisReserved) == 0x50);
+    assert!(size_of::<S>() == 0x70);
+};
 
 /// `NDIS_FILTER_DRIVER_CHARACTERISTICS` (ndis.h), declared through the NDIS
 /// 6.1 members. PDB: ntdiff/headers

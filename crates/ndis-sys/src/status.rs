@@ -20,6 +20,11 @@ pub const NDIS_STATUS_INVALID_DATA: NDIS_STATUS = 0xC001_0015_u32 as i32;
 /// `NDIS_STATUS_PAUSED` (0xC023002A): completion status of sends while paused.
 pub const NDIS_STATUS_PAUSED: NDIS_STATUS = 0xC023_002A_u32 as i32;
 
+/// `NDIS_STATUS_L2_MTU_SIZE_CHANGE` (ndis.h, NDIS 6.50 status codes,
+/// 0x400200B1): the miniport's MTU changed; StatusBuffer is a ULONG, the
+/// new MTU in bytes (as NetAdapterCx indicates NetAdapterSetLinkLayerMtuSize).
+pub const NDIS_STATUS_L2_MTU_SIZE_CHANGE: NDIS_STATUS = 0x4002_00B1;
+
 // ------------------------------------------------------------- event codes
 
 /// `EVENT_NDIS_UNSUPPORTED_CONFIGURATION` (netevent.h; its message text is
@@ -36,6 +41,7 @@ pub const NDIS_OBJECT_TYPE_DEFAULT: UCHAR = 0x80;
 pub const NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS: UCHAR = 0x8A;
 pub const NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS: UCHAR = 0x8B;
 pub const NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES: UCHAR = 0x8D;
+pub const NDIS_OBJECT_TYPE_STATUS_INDICATION: UCHAR = 0x98;
 pub const NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES: UCHAR = 0x9E;
 pub const NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES: UCHAR = 0x9F;
 pub const NDIS_OBJECT_TYPE_NET_BUFFER_LIST_POOL_PARAMETERS: UCHAR = NDIS_OBJECT_TYPE_DEFAULT;

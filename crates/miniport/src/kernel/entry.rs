@@ -47,17 +47,6 @@ macro_rules! wide {
     }};
 }
 
-/// FilterStatus: status indications of the NIC below (link state, offload
-/// changes) pass up unchanged; the filter reads none of them.
-unsafe extern "system" fn filter_status(ctx: NDIS_HANDLE, indication: PVOID) {
-    let _ = ctx;
-    let filter = SHELL.with(|s| s.filter);
-    if !filter.is_null() {
-        // SAFETY: NDIS's indication, forwarded during the call.
-        unsafe { NdisFIndicateStatus(filter, indication) };
-    }
-}
-
 /// Filter identity: must match inf/ndkrsflt.inx (`FilterName` =
 /// FriendlyName, NetCfgInstanceId = UniqueName, service = ServiceName).
 pub(super) static FILTER_FRIENDLY: &[u16] = wide!("ndkrs RoCEv2 datagram filter");

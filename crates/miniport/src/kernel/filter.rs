@@ -190,6 +190,38 @@ pub(super) fn nic_mtu(luid: NET_LUID) -> Option<u32> {
     }
 }
 
+/// FilterStatus: every status indication of the NIC below passes up
+/// unchanged; an NDIS_STATUS_L2_MTU_SIZE_CHANGE also sets the link MTU
+/// (the next engine's RoCE path MTU, as GetIfEntry2 does at attach and
+/// restart: an engine already open keeps its MTU). IRQL <= DISPATCH_LEVEL.
+pub(super) unsafe extern "system" fn filter_status(
+    _ctx: NDIS_HANDLE,
+    indication: *mut NDIS_STATUS_INDICATION,
+) {
+    // SAFETY: NDIS's indication, valid during the call; its StatusBuffer
+    // holds StatusBufferSize bytes (read only when both are set).
+    let mtu = unsafe {
+        indication.as_ref().and_then(|i| {
+            let len = i.StatusBufferSize as usize;
+            if i.StatusBuffer.is_null() || len == 0 {
+                return None;
+            }
+            let buf = core::slice::from_raw_parts(i.StatusBuffer.cast::<u8>(), len);
+            crate::binding::mtu_from_status(i.StatusCode, buf)
+        })
+    };
+    let filter = SHELL.with(|s| {
+        if mtu.is_some() {
+            s.link_mtu = mtu;
+        }
+        s.filter
+    });
+    if !filter.is_null() {
+        // SAFETY: NDIS's indication, forwarded during the call.
+        unsafe { NdisFIndicateStatus(filter, indication.cast()) };
+    }
+}
+
 pub(super) unsafe extern "system" fn filter_restart(
     _ctx: NDIS_HANDLE,
     _params: PVOID,
