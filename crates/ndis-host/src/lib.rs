@@ -42,6 +42,7 @@
 // and passes them between its modules; the exports are the unsafe boundary.
 #![allow(clippy::missing_safety_doc, clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod arp;
 pub mod contract;
 pub mod exports;
 pub mod irql;
@@ -50,6 +51,7 @@ pub mod layout;
 pub mod machine;
 pub mod mem;
 pub mod stack;
+pub mod tap;
 
 use std::net::IpAddr;
 
