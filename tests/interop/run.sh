@@ -91,11 +91,18 @@ else
     fi
     NDKRS_INTEROP=1 NDKRS_INTEROP_KSMBD=$tap_ksmbd step tap \
       timeout 600 cargo test --locked -p ndis-host --test tap_interop -- --nocapture
-    # Nothing may outlive the step: its namespace (with the taps) and the
-    # emulated host (which dies with its test, PR_SET_PDEATHSIG).
+    # Nothing may outlive the step: its namespace (with the taps), the VM and
+    # the emulated hosts in it (each host also dies with its test,
+    # PR_SET_PDEATHSIG). A step killed by its timeout leaves them: they are
+    # ended here by their process ids in that namespace, and the step fails.
     if ip netns list 2>/dev/null | grep -qw ndkrs-tap; then
+      left=$(ip netns pids ndkrs-tap 2>/dev/null | tr '\n' ' ')
+      if [ -n "$left" ]; then
+        # shellcheck disable=SC2086
+        kill -9 $left 2>/dev/null
+      fi
       ip netns del ndkrs-tap
-      results+=("FAIL tap-teardown (namespace ndkrs-tap left behind; removed)")
+      results+=("FAIL tap-teardown (namespace ndkrs-tap left behind, processes ${left:-none}; ended and removed)")
       failed=1
     fi
     stray=$(grep -lx ndis-host-tap /proc/[0-9]*/comm 2>/dev/null | cut -d/ -f3 | tr '\n' ' ')
