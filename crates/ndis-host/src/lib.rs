@@ -11,7 +11,9 @@
 //! requests, NDK opens, pause, detach, halt, unload) and [`stack`] the
 //! drivers that share the shell's stacks: an emulated physical NIC under
 //! the shell's filter, TCP/IP above it, and a protocol above the shell's
-//! own adapter.
+//! own adapter. The TCP/IP stacks speak ARP ([`arp`]), and the NIC's wire
+//! can be a Linux TAP device ([`tap`]), so the shell meets a real network
+//! (tests/tap_interop.rs, against the Linux rxe VM of tests/interop/).
 //!
 //! What is enforced (each breach recorded in [`contract`], and every test
 //! asserts there are none):
