@@ -8,6 +8,9 @@
 #                                    a broken harness)
 #   tests/interop/run.sh --ksmbd     also the SMB Direct scenario against Linux ksmbd
 #                                    (setup-ksmbd.sh, then tests/ksmbd.rs); CI passes it
+# Last, the emulated Windows host (crates/ndis-host: the real shell under the NDIS host,
+# its NIC's wire a TAP device) against the same VM: rping both ways, and with --ksmbd the
+# SMB Direct client against ksmbd (crates/ndis-host/tests/tap_interop.rs).
 #   tests/interop/run.sh --fresh     build the VM images in a new empty directory (removed
 #                                    afterwards) instead of reusing $NDKRS_INTEROP_DIR, so a
 #                                    package missing from setup.sh cannot hide behind an
@@ -75,6 +78,37 @@ else
     if step ksmbd-setup bash tests/interop/setup-ksmbd.sh; then
       NDKRS_INTEROP=1 NDKRS_INTEROP_KSMBD=1 step ksmbd \
         timeout 900 cargo test --locked -p interop --test ksmbd -- --nocapture
+    fi
+  fi
+  # The emulated Windows host: its binary and test built first (outside the
+  # scenario's time bound), then run; with --ksmbd on the ksmbd image.
+  if step tap-build cargo test --locked --no-run -p ndis-host --test tap_interop; then
+    tap_ksmbd=0
+    if [ "$ksmbd" = 1 ] && [ -f "${NDKRS_INTEROP_DIR:-/var/tmp/ndkrs-interop}/ksmbd.env" ]; then
+      tap_ksmbd=1
+    elif [ "$ksmbd" = 1 ]; then
+      echo "interop: the ksmbd image is missing (ksmbd-setup failed above): tap runs rping only"
+    fi
+    NDKRS_INTEROP=1 NDKRS_INTEROP_KSMBD=$tap_ksmbd step tap \
+      timeout 600 cargo test --locked -p ndis-host --test tap_interop -- --nocapture
+    # Nothing may outlive the step: its namespace (with the taps), the VM and
+    # the emulated hosts in it (each host also dies with its test,
+    # PR_SET_PDEATHSIG). A step killed by its timeout leaves them: they are
+    # ended here by their process ids in that namespace, and the step fails.
+    if ip netns list 2>/dev/null | grep -qw ndkrs-tap; then
+      left=$(ip netns pids ndkrs-tap 2>/dev/null | tr '\n' ' ')
+      if [ -n "$left" ]; then
+        # shellcheck disable=SC2086
+        kill -9 $left 2>/dev/null
+      fi
+      ip netns del ndkrs-tap
+      results+=("FAIL tap-teardown (namespace ndkrs-tap left behind, processes ${left:-none}; ended and removed)")
+      failed=1
+    fi
+    stray=$(grep -lx ndis-host-tap /proc/[0-9]*/comm 2>/dev/null | cut -d/ -f3 | tr '\n' ' ')
+    if [ -n "$stray" ]; then
+      results+=("FAIL tap-teardown (ndis-host-tap process(es) outlived their test: $stray)")
+      failed=1
     fi
   fi
 fi

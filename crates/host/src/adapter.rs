@@ -229,6 +229,8 @@ pub struct Adapter {
     el: Option<EventLoop<AdapterHandle>>,
     local: SocketAddr,
     path_mtu: u32,
+    /// Whether closing is this value's (not for a [`borrowed`](Adapter::borrowed) one).
+    owned: bool,
 }
 
 // SAFETY: the adapter is internally locked (see `AdapterHandle`).
@@ -330,7 +332,26 @@ impl Adapter {
             el: Some(el),
             local,
             path_mtu,
+            owned: true,
         })
+    }
+
+    /// An adapter another party opened and drives (the Windows shell's,
+    /// opened through its NDK provider characteristics under
+    /// crates/ndis-host), so ndkperf's modes run on it: no I/O loop here,
+    /// and closing it stays the opener's (dropping this leaves it open).
+    ///
+    /// # Safety
+    /// `ptr` is an open NDK_ADAPTER that outlives this value; `local` is
+    /// its address and `path_mtu` the path MTU its connections use.
+    pub unsafe fn borrowed(ptr: *mut NDK_ADAPTER, local: SocketAddr, path_mtu: u32) -> Adapter {
+        Adapter {
+            ptr,
+            el: None,
+            local,
+            path_mtu,
+            owned: false,
+        }
     }
 
     /// The consumer's adapter pointer (the NDK_ADAPTER dispatch table).
@@ -380,7 +401,7 @@ impl Adapter {
 
     fn shutdown(&mut self) -> LoopStats {
         let stats = self.el.take().map(EventLoop::stop).unwrap_or_default();
-        if !self.ptr.is_null() {
+        if !self.ptr.is_null() && self.owned {
             // SAFETY: the loop is stopped; per `close`'s contract nothing
             // else calls in.
             unsafe { close_adapter(self.ptr) };

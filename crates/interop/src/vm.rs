@@ -467,6 +467,19 @@ impl Capture {
     /// Starts capturing UDP 4791 on `br0` into `path` with `tool`
     /// (tcpdump or tshark).
     pub fn start(ns: &Netns, tool: &str, path: &Path) -> Result<Capture, String> {
+        Capture::start_on(ns, tool, path, "br0", "udp port 4791")
+    }
+
+    /// Starts capturing what the capture filter `filter` passes on
+    /// interface `iface` of the namespace (a bridge port sees the frames
+    /// the bridge forwards between ports, which `br0` does not).
+    pub fn start_on(
+        ns: &Netns,
+        tool: &str,
+        path: &Path,
+        iface: &str,
+        filter: &str,
+    ) -> Result<Capture, String> {
         let _ = fs::remove_file(path);
         let mut cmd = ns.exec(tool);
         match tool {
@@ -475,7 +488,7 @@ impl Capture {
             "tcpdump" => cmd
                 .args([
                     "-i",
-                    "br0",
+                    iface,
                     "--immediate-mode",
                     "-U",
                     "-B",
@@ -484,16 +497,11 @@ impl Capture {
                     "0",
                     "-w",
                 ])
-                .arg(path),
-            _ => cmd.args(["-q", "-i", "br0", "-w"]).arg(path),
-        };
-        cmd.args(["udp", "port", "4791"]);
-        if tool != "tcpdump" {
+                .arg(path)
+                .arg(filter),
             // tshark takes a capture filter with -f.
-            cmd = ns.exec(tool);
-            cmd.args(["-q", "-i", "br0", "-f", "udp port 4791", "-w"])
-                .arg(path);
-        }
+            _ => cmd.args(["-q", "-i", iface, "-f", filter, "-w"]).arg(path),
+        };
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())

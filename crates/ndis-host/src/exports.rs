@@ -200,6 +200,10 @@ pub unsafe extern "system" fn NdisMSetMiniportAttributes(
                     s.supported_oids =
                         unsafe { std::slice::from_raw_parts(g.SupportedOidList, n) }.to_vec();
                 }
+                if g.MacAddressLength == 6 {
+                    let m = g.CurrentMacAddress;
+                    s.virt_mac = Some([m[0], m[1], m[2], m[3], m[4], m[5]]);
+                }
                 s.gen_attrs = true;
             }
         }
@@ -987,13 +991,10 @@ pub unsafe extern "system" fn ResolveIpNetEntry2(
     let Some(ip) = crate::ip_of(&r.Address) else {
         return 0xC000_000D_u32 as i32; // STATUS_INVALID_PARAMETER
     };
-    let (luid, mac) = {
-        let s = stack::stack();
-        (
-            s.luid,
-            s.neighbors.iter().find(|(a, _)| *a == ip).map(|(_, m)| *m),
-        )
-    };
+    let luid = stack::stack().luid;
+    // The configured neighbors, then what ARP learned, then an ARP
+    // exchange on the wire (crate::arp).
+    let mac = stack::arp_resolve(ip);
     if r.InterfaceLuid != luid {
         crate::breach!(
             "ResolveIpNetEntry2 on interface {:#x}, not the adapter's",

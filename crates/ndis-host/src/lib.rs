@@ -11,7 +11,9 @@
 //! requests, NDK opens, pause, detach, halt, unload) and [`stack`] the
 //! drivers that share the shell's stacks: an emulated physical NIC under
 //! the shell's filter, TCP/IP above it, and a protocol above the shell's
-//! own adapter.
+//! own adapter. The TCP/IP stacks speak ARP ([`arp`]), and the NIC's wire
+//! can be a Linux TAP device ([`tap`]), so the shell meets a real network
+//! (tests/tap_interop.rs, against the Linux rxe VM of tests/interop/).
 //!
 //! What is enforced (each breach recorded in [`contract`], and every test
 //! asserts there are none):
@@ -42,6 +44,7 @@
 // and passes them between its modules; the exports are the unsafe boundary.
 #![allow(clippy::missing_safety_doc, clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod arp;
 pub mod contract;
 pub mod exports;
 pub mod irql;
@@ -50,6 +53,7 @@ pub mod layout;
 pub mod machine;
 pub mod mem;
 pub mod stack;
+pub mod tap;
 
 use std::net::IpAddr;
 

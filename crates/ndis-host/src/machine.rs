@@ -62,6 +62,8 @@ pub fn boot(cfg: &Config) -> NTSTATUS {
         s.nic_mtu = cfg.nic_mtu;
         s.addresses = vec![(cfg.luid, cfg.ip), (cfg.nic_luid, cfg.nic_ip)];
         s.neighbors = cfg.neighbors.clone();
+        s.nic_mac = cfg.nic_mac;
+        s.arp_learned.clear();
         // The INF's defaults (inf/ndkrs.inx).
         s.keywords = vec![("*NetworkDirect".into(), 1)];
     }

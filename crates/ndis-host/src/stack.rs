@@ -70,6 +70,9 @@ pub struct Seen {
     pub pnp: Vec<u32>,
     /// System event log entries (NdisWriteEventLogEntry), in order.
     pub event_log: Vec<EventLogEntry>,
+    /// ARP requests and replies the TCP/IP stacks sent (crate::arp).
+    pub arp_requests: usize,
+    pub arp_replies: usize,
 }
 
 /// One NdisWriteEventLogEntry call.
@@ -118,6 +121,12 @@ pub struct Stack {
     pub filter_status_codes: Vec<i32>,
     /// The driver object DriverEntry received (the event log's handle).
     pub driver_object: usize,
+    /// The shell's adapter's MAC (its general attributes' CurrentMacAddress).
+    pub virt_mac: Option<[u8; 6]>,
+    /// The NIC's MAC (its stack's ARP answers).
+    pub nic_mac: [u8; 6],
+    /// Neighbors the TCP/IP stacks learned by ARP (crate::arp).
+    pub arp_learned: Vec<(std::net::IpAddr, [u8; 6])>,
     jobs: VecDeque<Job>,
     job_running: bool,
 }
@@ -148,6 +157,10 @@ enum Job {
     ReturnPhys(Vec<usize>),
     /// The protocol on the shell's adapter returns NBLs indicated to it.
     ReturnVirt(Vec<usize>),
+    /// The protocol on the shell's adapter sends (ARP), if it still runs.
+    VirtSend(Vec<Vec<u8>>),
+    /// The protocol on the NIC sends (ARP).
+    PhysSend(Vec<Vec<u8>>),
 }
 
 struct Shared {
@@ -436,6 +449,12 @@ fn run(job: Job) {
         Job::Receive { frames, resources } => receive(frames, resources),
         Job::ReturnPhys(nbls) => return_phys(&nbls),
         Job::ReturnVirt(nbls) => return_virt(&nbls),
+        Job::VirtSend(frames) => {
+            if stack().miniport.state == ModState::Running {
+                virt_send(&frames, DISPATCH_LEVEL);
+            }
+        }
+        Job::PhysSend(frames) => phys_send(&frames),
     }
 }
 
@@ -518,9 +537,10 @@ fn receive(frames: Vec<Vec<u8>>, resources: bool) {
         // stack on this thread would deadlock.)
         {
             let mut s = stack();
-            s.seen.phys_rx.extend(frames);
+            s.seen.phys_rx.extend(frames.iter().cloned());
             s.seen.nic_returned += nbls.len();
         }
+        tcpip_phys_rx(&frames);
         for n in nbls {
             host_nbl_free(n, "receive (bypassed)", NIC);
         }
@@ -634,6 +654,101 @@ fn return_virt(nbls: &[usize]) {
             }
         });
     }
+}
+
+// ------------------------------------------------ the stacks' ARP
+
+/// The IPv4 address `luid` has.
+fn v4_of(s: &Stack, luid: u64) -> Option<std::net::Ipv4Addr> {
+    s.addresses.iter().find_map(|&(l, a)| match a {
+        std::net::IpAddr::V4(v4) if l == luid => Some(v4),
+        _ => None,
+    })
+}
+
+/// ARP for one stack: learn the senders, queue the answers (sent from the
+/// NIC DPC, not inside the indication that brought the request).
+fn tcpip_rx(frames: &[Vec<u8>], virt: bool) {
+    let mut s = stack();
+    let me = if virt {
+        s.virt_mac.zip(v4_of(&s, s.luid))
+    } else {
+        v4_of(&s, s.nic_luid).map(|ip| (s.nic_mac, ip))
+    };
+    let Some(me) = me else { return };
+    let mut replies = Vec::new();
+    for f in frames {
+        let (learn, reply) = crate::arp::handle(f, me);
+        if let Some((ip, mac)) = learn {
+            let ip = std::net::IpAddr::V4(ip);
+            s.arp_learned.retain(|(a, _)| *a != ip);
+            s.arp_learned.push((ip, mac));
+        }
+        replies.extend(reply);
+    }
+    if replies.is_empty() {
+        drop(s);
+        notify();
+        return;
+    }
+    s.seen.arp_replies += replies.len();
+    s.jobs.push_back(if virt {
+        Job::VirtSend(replies)
+    } else {
+        Job::PhysSend(replies)
+    });
+    drop(s);
+    notify();
+}
+
+fn tcpip_phys_rx(frames: &[Vec<u8>]) {
+    tcpip_rx(frames, false);
+}
+
+fn tcpip_virt_rx(frames: &[Vec<u8>]) {
+    tcpip_rx(frames, true);
+}
+
+/// The neighbor `ip` as the adapter's stack knows it, asking on the wire
+/// when it does not (an ARP request through the shell's adapter, three
+/// tries a second apart, as ResolveIpNetEntry2 blocks until resolution
+/// ends); `None` when nobody answered or the adapter cannot send.
+pub fn arp_resolve(ip: std::net::IpAddr) -> Option<[u8; 6]> {
+    let known = |s: &Stack| {
+        s.neighbors
+            .iter()
+            .chain(&s.arp_learned)
+            .find(|(a, _)| *a == ip)
+            .map(|(_, m)| *m)
+    };
+    let request = {
+        let s = stack();
+        if let Some(m) = known(&s) {
+            return Some(m);
+        }
+        let std::net::IpAddr::V4(target) = ip else {
+            return None;
+        };
+        let (Some(mac), Some(me)) = (s.virt_mac, v4_of(&s, s.luid)) else {
+            return None;
+        };
+        crate::arp::request(mac, me, target)
+    };
+    for _ in 0..3 {
+        {
+            let mut s = stack();
+            if s.miniport.state != ModState::Running {
+                return None;
+            }
+            s.seen.arp_requests += 1;
+            s.jobs.push_back(Job::VirtSend(vec![request.clone()]));
+        }
+        notify();
+        if wait_until(Duration::from_secs(1), |s| known(s).is_some()) {
+            return known(&stack());
+        }
+    }
+    None
 }
 
 // ------------------------------------------- NDIS entry points: data path
@@ -759,6 +874,7 @@ pub fn f_indicate(handle: usize, head: *mut Nbl, count: u32, flags: u32) {
             match mem::rec(n) {
                 Some(r) if matches!(r.at, At::WithFilterRx { .. }) && r.origin == Origin::Nic => {
                     let f = frame_of(n);
+                    tcpip_phys_rx(std::slice::from_ref(&f));
                     stack().seen.phys_rx.push(f);
                 }
                 other => {
@@ -778,6 +894,7 @@ pub fn f_indicate(handle: usize, head: *mut Nbl, count: u32, flags: u32) {
         |o| o == Origin::Nic,
     );
     let frames: Vec<Vec<u8>> = nbls.iter().map(|&n| frame_of(n)).collect();
+    tcpip_phys_rx(&frames);
     stack().seen.phys_rx.extend(frames);
     push(Job::ReturnPhys(nbls.iter().map(|&n| n as usize).collect()));
 }
@@ -827,6 +944,7 @@ pub fn m_indicate(handle: usize, head: *mut Nbl, count: u32, flags: u32) {
         matches!(o, Origin::Pool(_))
     });
     let frames: Vec<Vec<u8>> = nbls.iter().map(|&n| frame_of(n)).collect();
+    tcpip_virt_rx(&frames);
     stack().seen.virt_rx.extend(frames);
     if flags & NDIS_RECEIVE_FLAGS_RESOURCES != 0 {
         for &n in &nbls {

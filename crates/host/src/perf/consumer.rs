@@ -110,6 +110,17 @@ pub(super) fn close_wait(
     s.wait(t).is_some()
 }
 
+/// Whether this process's provider reads wdm.h MDLs (the Windows shell
+/// under crates/ndis-host) rather than the host platform's.
+static KERNEL_MDLS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Describes every buffer ndkperf registers from now on with wdm.h MDLs:
+/// for a process whose provider is the Windows shell (crates/ndis-host's
+/// `ndis-host-tap`, on an [`Adapter::borrowed`](crate::adapter::Adapter::borrowed)).
+pub fn use_kernel_mdls() {
+    KERNEL_MDLS.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Memory registered with the provider.
 pub(super) struct Buf {
     mem: ndk_consumer::Memory,
@@ -130,8 +141,12 @@ impl Buf {
         // A size the host cannot give is an error, not an abort; the kit's
         // memory comes zeroed from the allocator, so a 1 GiB buffer costs
         // no time on the I/O thread that accepts a connection.
-        let Some(mut mem) = ndk_consumer::Memory::try_new(len, ndk_consumer::MdlKind::Host, None)
-        else {
+        let kind = if KERNEL_MDLS.load(std::sync::atomic::Ordering::SeqCst) {
+            ndk_consumer::MdlKind::Kernel
+        } else {
+            ndk_consumer::MdlKind::Host
+        };
+        let Some(mut mem) = ndk_consumer::Memory::try_new(len, kind, None) else {
             return err(format!(
                 "cannot allocate a {len}-byte buffer for the messages \
                  (not enough memory for this -s and -w)"

@@ -60,6 +60,7 @@ mod protocol;
 mod server;
 
 pub use client::*;
+pub use consumer::use_kernel_mdls;
 use consumer::*;
 use disconnect::*;
 pub use perftest::*;
