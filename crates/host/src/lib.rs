@@ -25,9 +25,11 @@
 pub mod adapter;
 pub mod baseline;
 pub mod clock;
+pub mod cpu;
 pub mod endpoint;
 pub mod io;
 pub mod link;
 pub mod pcap;
 pub mod perf;
 pub mod perftest;
+pub mod tcp_baseline;

@@ -1027,3 +1027,29 @@ fn the_disconnect_run_keeps_its_window_until_the_traffic_completes() {
     let most = d["max_connecting"].as_u64().unwrap();
     assert!((1..=4).contains(&most), "{d}");
 }
+
+#[test]
+fn write_bw_reports_cpu_per_gb_beside_tcp_on_the_same_path() {
+    let o = ndkperf(&["write_bw", "-D", "0.3", "--json", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let tcp = &v["baselines"]["tcp_goodput"];
+    assert!(tcp["bytes"].as_u64().unwrap_or(0) > 0, "{tcp}");
+    let tcp_cost = tcp["cpu_s_per_gb"].as_f64().unwrap_or(0.0);
+    // Loopback TCP costs CPU, and less than a minute per gigabyte.
+    assert!(tcp_cost > 0.0 && tcp_cost < 60.0, "{tcp}");
+    let cpu = &v["modes"][0]["cpu"];
+    let own = cpu["cpu_s_per_gb"].as_f64().unwrap_or(0.0);
+    assert!(own > 0.0 && own < 60.0, "{cpu}");
+    assert_eq!(cpu["tcp_cpu_s_per_gb"].as_f64(), Some(tcp_cost), "{cpu}");
+    let ratio = cpu["ratio_to_tcp"].as_f64().unwrap_or(0.0);
+    assert!((ratio - own / tcp_cost).abs() < 1e-9, "{cpu}");
+    // The text says the same, beside each other.
+    let o = ndkperf(&["write_bw", "-D", "0.2", "--quiet"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("TCP goodput") && out.contains("s/GB vs TCP"),
+        "{out}"
+    );
+}

@@ -2,14 +2,18 @@
 # Goodput under random loss on real sockets: `ndkperf write_bw` (64 KiB
 # WRITEs) between two network namespaces joined by a veth pair at MTU 1500,
 # with netem dropping the given percentage of frames on both ends, beside
-# iperf3 (TCP, what SMB over TCP would run on) on the same path. A script,
-# not a test: wall-clock figures on a shared machine vary run to run.
+# TCP (what SMB over TCP would run on) on the same path: ndkperf's own TCP
+# baseline (one stream to the server's sink, measured in the same run) and
+# iperf3. Each row gives goodput and CPU seconds per GB moved: ndkperf's
+# are the client process's getrusage (user + sys), iperf3's its sender's
+# CPU utilisation times the seconds, per GB received. A script, not a
+# test: wall-clock figures on a shared machine vary run to run.
 #   sudo bash crates/roce/examples/loss_netns.sh [loss% ...]   (default: 0 0.1 1)
 # Needs root, iproute2 and a way to drop frames at random: tc's netem
 # qdisc, or where the kernel has no netem (sch_netem), an nftables ingress
 # rule on each veth (`numgen random mod 10000 < N drop`, the nftables
 # package); iperf3 (Debian package) for the TCP figure. Says what it skips
-# otherwise (and fails where NDKRS_REQUIRE_NETNS=1).
+# otherwise (and fails where NDKRS_REQUIRE_NETNS=1). jq reads the JSON.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
 if [ -d "$HOME/.cargo/bin" ]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
@@ -21,6 +25,7 @@ skip() {
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces and netem)"
 command -v ip >/dev/null || skip "iproute2's ip is missing"
 command -v tc >/dev/null || skip "iproute2's tc is missing"
+command -v jq >/dev/null || skip "jq is missing (apt-get install jq)"
 have_iperf=1
 command -v iperf3 >/dev/null || { have_iperf=0; echo "loss_netns: iperf3 is missing (apt-get install iperf3): no TCP figure" >&2; }
 losses=("$@")
@@ -76,24 +81,30 @@ set_loss() { # percent
   fi
 }
 echo "loss_netns: frames dropped by $dropper on both ends; ${secs}s per figure" >&2
-ip netns exec $s "$bin" --server --idle-timeout $((secs * 8 + 30)) >/dev/null 2>&1 &
+ip netns exec $s "$bin" --server --idle-timeout $((secs * 12 + 30)) >/dev/null 2>&1 &
 pids+=($!)
 if [ $have_iperf = 1 ]; then
   ip netns exec $s iperf3 -s >/dev/null 2>&1 &
   pids+=($!)
 fi
 sleep 1
-printf '%6s  %-66s %s\n' loss "ndkperf write_bw: mode size messages rate Mpps" "iperf3 TCP receiver"
+printf '%6s  %-32s  %-32s  %s\n' loss "ndkperf write_bw: rate, CPU/GB" "ndkperf TCP baseline: rate, CPU/GB" "iperf3 TCP: rate, sender CPU/GB"
 for loss in "${losses[@]}"; do
   set_loss "$loss"
-  out=$(ip netns exec $c "$bin" write_bw $sip -s 65536 -D "$secs" --no-baseline 2>&1 || true)
-  rdma=$(grep -E '^ +write_bw +65536' <<<"$out" | head -n1 | sed 's/^ *//')
-  [ -n "$rdma" ] || rdma="write_bw failed: $(tail -n1 <<<"$out")"
+  # The UDP baselines run too (the TCP one comes after them); -D applies
+  # to each figure.
+  json=$(ip netns exec $c "$bin" write_bw $sip -s 65536 -D "$secs" --json --quiet 2>/dev/null || true)
+  if jq -e '.modes[0]' >/dev/null 2>&1 <<<"$json"; then
+    rdma=$(jq -r '.modes[0] | "\(.bytes_per_sec / 1e9 * 1000 | floor / 1000) GB/s, \(.cpu.cpu_s_per_gb // "-" | tostring | .[0:5]) s/GB"' <<<"$json")
+    tcpb=$(jq -r '.baselines.tcp_goodput | if . == null then "-" elif .error then "failed" else "\(.bytes_per_sec / 1e9 * 1000 | floor / 1000) GB/s, \(.cpu_s_per_gb | tostring | .[0:5]) s/GB" end' <<<"$json")
+  else
+    rdma="write_bw failed: $(jq -r '.error.message // .modes[0].error.message // "no JSON"' <<<"$json" 2>/dev/null | head -c 60)"
+    tcpb="-"
+  fi
   tcp="-"
   if [ $have_iperf = 1 ]; then
-    out=$(ip netns exec $c iperf3 -c $sip -t "$secs" -f m 2>&1 || true)
-    tcp=$(grep receiver <<<"$out" | head -n1 | awk '{print $7, $8}')
-    [ -n "$tcp" ] || tcp="iperf3 failed: $(tail -n1 <<<"$out")"
+    out=$(ip netns exec $c iperf3 -c $sip -t "$secs" -J 2>/dev/null || true)
+    tcp=$(jq -r '.end | "\(.sum_received.bits_per_second / 8e9 * 1000 | floor / 1000) GB/s, \(.cpu_utilization_percent.host_total / 100 * .sum_received.seconds / (.sum_received.bytes / 1e9) * 1000 | floor / 1000) s/GB"' <<<"$out" 2>/dev/null || echo "iperf3 failed")
   fi
-  printf '%5s%%  %-66s %s\n' "$loss" "$rdma" "$tcp"
+  printf '%5s%%  %-32s  %-32s  %s\n' "$loss" "$rdma" "$tcpb" "$tcp"
 done

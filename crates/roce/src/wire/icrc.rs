@@ -8,14 +8,10 @@
 //! and pad. The CRC is the IEEE 802.3 CRC-32 (zlib's `crc32`), stored
 //! little-endian after the pad.
 //!
-//! CRC-32 comes from `crc32fast` with `default-features = false`: `no_std`,
-//! no allocation, only `cfg-if` beside it, and the polynomial is exactly
-//! zlib's (reflected 0xEDB88320, init and final XOR all-ones). Without `std`
-//! it does no runtime CPU detection, so on the default x86_64 target it
-//! uses its portable slice-by-16 tables (no SIMD state to save in kernel
-//! mode); it is the CRC under flate2 and many others, so it is well kept.
+//! The CRC-32 is [`super::crc32`]: carry-less multiply where the processor
+//! has it (detected at run time, also in the kernel), else crc32fast's table.
 
-use super::{Error, Result, bth, ipv4, ipv6, udp};
+use super::{Error, Result, bth, crc32, ipv4, ipv6, udp};
 
 /// Length of the ICRC trailer.
 pub const ICRC_LEN: usize = 4;
@@ -83,12 +79,10 @@ pub fn compute(ip_header: &[u8], udp_header: &[u8], transport: &[u8]) -> Result<
     }
 
     let used = ip_len + udp::HEADER_LEN + bth::HEADER_LEN;
-    let mut h = crc32fast::Hasher::new();
     // Stand-in for the LRH, which RoCEv2 does not carry (IBA Annex A17 (ICRC); Linux rxe_icrc.c step 1).
-    h.update(&[0xFF; 8]);
-    h.update(prefix.get(..used).ok_or(Error::Truncated)?);
-    h.update(tail);
-    Ok(h.finalize())
+    let crc = crc32::update(0, &[0xFF; 8]);
+    let crc = crc32::update(crc, prefix.get(..used).ok_or(Error::Truncated)?);
+    Ok(crc32::update(crc, tail))
 }
 
 /// Check the ICRC of `transport_with_icrc` (the whole UDP payload):

@@ -15,6 +15,7 @@ pub mod atomic_ack_eth;
 pub mod atomic_eth;
 pub mod bth;
 mod bytes;
+pub mod crc32;
 pub mod deth;
 pub mod ethernet;
 pub mod frame;

@@ -62,6 +62,7 @@ fn alloc_count() -> u64 {
 }
 
 mod cli;
+mod cost;
 mod modes;
 mod report;
 
@@ -211,6 +212,8 @@ struct Baselines {
     memcpy: Option<Memcpy>,
     goodput: Option<Goodput>,
     latency: Option<Latency>,
+    /// One TCP stream on the same path (its goodput and CPU per GB).
+    tcp: cost::TcpBaseline,
 }
 
 fn measure_baselines(
@@ -531,12 +534,15 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
     for &ip in &ips {
         let base = baseline::spawn_server(SocketAddr::new(ip, port), Duration::from_secs(86_400))
             .map_err(|e| e.to_string())?;
+        // The TCP baseline's sink, on the same port number (TCP).
+        let tcp = host::tcp_baseline::spawn_sink(SocketAddr::new(ip, port))
+            .map_err(|e| format!("TCP baseline sink on {ip}:{port}: {e}"))?;
         let adapter = open_adapter(cli, ip, roce_port, Seed::Entropy, cli.pcap.as_deref())
             .map_err(|e| format!("{ip}: {e}"))?;
         let server = Server::start(&adapter, SocketAddr::new(ip, port), cli.reject)
             .map_err(|e| e.to_string())?;
         let received = adapter.received_counter();
-        sides.push((ip, base, adapter, server, received));
+        sides.push((ip, base, adapter, server, received, tcp));
         if cli.pcap.is_some() {
             // One capture file: the first address's.
             break;
@@ -544,7 +550,7 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
     }
     let idle = Duration::from_secs(cli.idle_timeout.unwrap_or(60));
     eprintln!(
-        "ndkperf: server on {}: baselines on UDP {port}, RoCE on UDP {roce_port}, CM port {port}{} \
+        "ndkperf: server on {}: baselines on UDP and TCP {port}, RoCE on UDP {roce_port}, CM port {port}{} \
          (stops after {} s without a datagram)",
         sides
             .iter()
@@ -574,7 +580,7 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
             last_count = count;
             last_datagram = Instant::now();
         }
-        for (ip, _, _, server, _) in &sides {
+        for (ip, _, _, server, _, _) in &sides {
             for c in server.take_ended() {
                 println!(
                     "client {} on {ip}: {} {} B, connected {:.2} s, {} messages received{}",
@@ -603,7 +609,7 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
     let mut keep = Keep::default();
     let (mut accepted, mut rejected, mut pings, mut errors, mut live, mut echoed) =
         (0, 0, 0, 0, 0, 0);
-    for (_, base, adapter, server, _) in sides {
+    for (_, base, adapter, server, _, _tcp) in sides {
         let s = server.stats();
         accepted += s.accepted;
         rejected += s.rejected;

@@ -11,6 +11,8 @@ pub(super) struct ModeRun {
     pub(super) size: usize,
     pub(super) report: Option<Report>,
     pub(super) error: Option<String>,
+    /// The process's CPU time over a bandwidth run.
+    pub(super) cpu: Option<Duration>,
 }
 
 impl ModeRun {
@@ -321,6 +323,18 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         out.baselines(&base, &ctx);
     }
     drop(base_server);
+    if !cli.no_baseline && !cli.perftest {
+        // TCP on the same path: the embedded run's own sink, or the
+        // server's on its port number.
+        let sink = embedded.as_ref().and_then(|_| cost::embedded_sink(peer_ip));
+        let to = sink.as_ref().map_or(peer, |s| s.addr());
+        ticker.set("TCP baseline".into(), false);
+        base.tcp = cost::measure_tcp(to, bw_size, duration.max(Duration::from_millis(200)));
+        ticker.hide();
+        if out.text_baselines() {
+            cost::print_tcp(&base.tcp);
+        }
+    }
 
     // The modes, each size with -a.
     let sizes_of = |mode: PMode| -> Vec<usize> {
@@ -371,6 +385,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
             format!("{} {} B ({} of {})", mode.name(), size, k + 1, steps.len()),
             mode.is_latency(),
         );
+        let mut cpu = None;
         let r = if cli.perftest {
             perf::run_perftest(
                 &client_adapter,
@@ -381,7 +396,11 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 &mut keep,
             )
         } else if bandwidth {
-            run_parallel(&client_adapter, peer, &p, cli.qps.unwrap_or(1), &mut keep)
+            let (r, t) = cost::with_cpu(|| {
+                run_parallel(&client_adapter, peer, &p, cli.qps.unwrap_or(1), &mut keep)
+            });
+            cpu = Some(t);
+            r
         } else {
             perf::run(&client_adapter, peer, &p, &mut keep)
         };
@@ -391,6 +410,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 size,
                 report: Some(report),
                 error: None,
+                cpu,
             },
             Err(e) => {
                 let partial = e.partial().cloned();
@@ -399,6 +419,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                     size,
                     report: partial,
                     error: Some(e.0),
+                    cpu,
                 }
             }
         };

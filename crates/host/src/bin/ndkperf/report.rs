@@ -61,6 +61,7 @@ pub(super) fn lat_json(s: &Samples) -> Value {
 
 pub(super) fn baselines_json(b: &Baselines, bw_size: usize, lat_size: usize) -> Value {
     json!({
+        "tcp_goodput": cost::tcp_json(&b.tcp),
         "memcpy": b.memcpy.map(|m| json!({
             "block_bytes": m.block,
             "copies": m.copies,
@@ -302,7 +303,7 @@ pub(super) fn params_json(cli: &Cli, c: &Ctx) -> Value {
 fn mode_json(r: &ModeRun, base: &Baselines, c: &Ctx) -> Value {
     let rep = r.report.clone().unwrap_or_default();
     let eff = efficiency(base, r, c);
-    json!({
+    let mut v = json!({
         "mode": r.mode.name(),
         "bytes": r.size,
         "status": r.status(),
@@ -344,7 +345,11 @@ fn mode_json(r: &ModeRun, base: &Baselines, c: &Ctx) -> Value {
                 "closed": t.closed,
             })).collect::<Vec<_>>(),
         })),
-    })
+    });
+    if let Value::Object(m) = &mut v {
+        m.insert("cpu".into(), cost::mode_cost_json(r, base));
+    }
+    v
 }
 
 /// The summary document of a client run (`--json`, and the last line of
@@ -404,6 +409,11 @@ impl<'a> Output<'a> {
             cli,
             header_printed: false,
         }
+    }
+
+    /// Whether the baselines go out as text (the TCP line follows them).
+    pub(super) fn text_baselines(&self) -> bool {
+        self.text()
     }
 
     fn text(&self) -> bool {
@@ -638,6 +648,7 @@ fn print_mode_text(cli: &Cli, r: &ModeRun, base: &Baselines, c: &Ctx) {
             }
         );
         print_efficiency(cli, r, rep, base, c);
+        cost::print_mode_cost(r, base);
     }
     if let Some(e) = &r.error {
         println!("      failed after {} messages: {e}", rep.messages);

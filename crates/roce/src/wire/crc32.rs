@@ -1,0 +1,309 @@
+//! CRC-32 of IEEE 802.3 (zlib's `crc32`: reflected polynomial 0x04C11DB7,
+//! initial value and final XOR all ones), the checksum under the ICRC
+//! (IBA Annex A17 (ICRC); Linux rxe_icrc.c).
+//!
+//! Two implementations give the same values:
+//!
+//! * [`table`]: `crc32fast`'s table-driven CRC (slice-by-16, no SIMD), the
+//!   reference and the fallback.
+//! * On x86_64, carry-less multiplication (PCLMULQDQ) folding 64 bytes per
+//!   step in four independent 128-bit lanes, then one lane, then the last
+//!   16 bytes and the tail through the table. The method is the folding of
+//!   Intel's white paper "Fast CRC Computation for Generic Polynomials Using
+//!   PCLMULQDQ Instruction" (2009); the fold constants are computed below by
+//!   `const fn` from the polynomial. Used when CPUID says the processor has
+//!   PCLMULQDQ (checked once, at run time: `core::arch`, no `std`), unless
+//!   the crate's `portable-crc` feature is on.
+//!
+//! Kernel mode: the fold uses only XMM registers (SSE2 and PCLMULQDQ, no
+//! AVX). On x64 Windows, kernel code may use the SSE registers without
+//! saving floating-point state; AVX would need
+//! KeSaveExtendedProcessorState ("Using Floating Point in a WDM Driver",
+//! learn.microsoft.com/windows-hardware/drivers/kernel/using-floating-point-or-mmx-in-a-wdm-driver).
+
+/// The generator polynomial in normal bit order, with its x^32 term.
+const POLY: u64 = 0x1_04C1_1DB7;
+
+/// x^n mod P, in normal bit order (bit d is the coefficient of x^d).
+const fn xpow_mod(n: u32) -> u32 {
+    let mut r: u64 = 1;
+    let mut i = 0;
+    while i < n {
+        r <<= 1;
+        if r & (1 << 32) != 0 {
+            r ^= POLY;
+        }
+        i += 1;
+    }
+    r as u32
+}
+
+/// The fold constant for x^n mod P in the reflected domain: bit j stands
+/// for x^(32-j), so a carry-less product with a reflected 64-bit half lands
+/// where a reflected 128-bit register expects it.
+#[cfg_attr(
+    not(all(target_arch = "x86_64", not(feature = "portable-crc"))),
+    allow(dead_code)
+)]
+const fn fold_constant(n: u32) -> u64 {
+    (xpow_mod(n).reverse_bits() as u64) << 1
+}
+
+/// CRC-32 of `data` continuing from `crc` (0 to start), zlib's
+/// `crc32(crc, data)`: the fastest implementation this processor has.
+#[inline]
+pub fn update(crc: u32, data: &[u8]) -> u32 {
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable-crc")))]
+    if data.len() >= clmul::MIN_LEN && clmul::available() {
+        return clmul::update(crc, data);
+    }
+    table(crc, data)
+}
+
+/// The table-driven CRC-32, the same values as [`update`] on every
+/// processor.
+#[inline]
+pub fn table(crc: u32, data: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial(crc);
+    h.update(data);
+    h.finalize()
+}
+
+/// Whether [`update`] folds with carry-less multiplies on this processor.
+pub fn accelerated() -> bool {
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable-crc")))]
+    {
+        clmul::available()
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable-crc"))))]
+    {
+        false
+    }
+}
+
+/// The carry-less fold alone (any length), or `None` where the processor
+/// or the build has none: for tests and benchmarks comparing it with
+/// [`table`].
+pub fn folded(crc: u32, data: &[u8]) -> Option<u32> {
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable-crc")))]
+    if clmul::available() {
+        return Some(if data.len() >= clmul::MIN_LEN {
+            clmul::update(crc, data)
+        } else {
+            table(crc, data)
+        });
+    }
+    let _ = (crc, data);
+    None
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "portable-crc")))]
+mod clmul {
+    use core::arch::x86_64::{
+        __m128i, _mm_clmulepi64_si128, _mm_cvtsi32_si128, _mm_loadu_si128, _mm_set_epi64x,
+        _mm_storeu_si128, _mm_xor_si128,
+    };
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    use super::fold_constant;
+
+    /// Shortest input worth the fold (one 64-byte step); shorter ones go
+    /// through the table.
+    pub const MIN_LEN: usize = 64;
+
+    /// Folding a 128-bit lane forward by 4 lanes (512 bits): the low
+    /// (earlier, higher-degree) half times x^(512+32), the high half times
+    /// x^(512-32), both mod P.
+    const FOLD_BY_4: (u64, u64) = (fold_constant(4 * 128 + 32), fold_constant(4 * 128 - 32));
+    /// Folding forward by one lane (128 bits).
+    const FOLD_BY_1: (u64, u64) = (fold_constant(128 + 32), fold_constant(128 - 32));
+
+    /// 0 not yet asked, 1 absent, 2 present.
+    static PCLMULQDQ: AtomicU8 = AtomicU8::new(0);
+
+    /// CPUID leaf 1, ECX bit 1 (Intel SDM Vol. 2A, CPUID; AMD APM Vol. 3,
+    /// CPUID Fn0000_0001_ECX): the processor has PCLMULQDQ. SSE2 is part
+    /// of x86_64 itself.
+    pub fn available() -> bool {
+        match PCLMULQDQ.load(Ordering::Relaxed) {
+            2 => true,
+            1 => false,
+            _ => {
+                let leaf1 = core::arch::x86_64::__cpuid(1);
+                let has = leaf1.ecx & (1 << 1) != 0;
+                PCLMULQDQ.store(if has { 2 } else { 1 }, Ordering::Relaxed);
+                has
+            }
+        }
+    }
+
+    /// zlib's `crc32(crc, data)` for `data.len() >= MIN_LEN`, on a
+    /// processor where [`available`] said yes.
+    pub fn update(crc: u32, data: &[u8]) -> u32 {
+        debug_assert!(data.len() >= MIN_LEN && available());
+        // SAFETY: callers checked `available()`, so the processor executes
+        // PCLMULQDQ; SSE2 is baseline on x86_64.
+        unsafe { fold(crc, data) }
+    }
+
+    /// Loads 16 bytes (unaligned).
+    #[inline(always)]
+    fn load(chunk: &[u8; 16]) -> __m128i {
+        // SAFETY: `chunk` is 16 readable bytes; the load has no alignment
+        // requirement.
+        unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) }
+    }
+
+    /// `lane` carried forward by the distance `k` was made for.
+    #[inline]
+    #[target_feature(enable = "pclmulqdq")]
+    fn fold_lane(lane: __m128i, k: __m128i) -> __m128i {
+        _mm_xor_si128(
+            _mm_clmulepi64_si128::<0x00>(lane, k),
+            _mm_clmulepi64_si128::<0x11>(lane, k),
+        )
+    }
+
+    #[target_feature(enable = "pclmulqdq")]
+    fn constants(k: (u64, u64)) -> __m128i {
+        // Low qword multiplies the lane's low (earlier) half.
+        _mm_set_epi64x(k.1 as i64, k.0 as i64)
+    }
+
+    #[target_feature(enable = "pclmulqdq")]
+    fn fold(crc: u32, data: &[u8]) -> u32 {
+        let (steps, rest) = data.as_chunks::<64>();
+        let Some((first, more)) = steps.split_first() else {
+            return super::table(crc, data);
+        };
+        let (l0, l1, l2, l3) = lanes(first);
+        // The running register (inverted, as zlib keeps it) is XORed into
+        // the first 32 bits of the message.
+        let mut x = [
+            _mm_xor_si128(l0, _mm_cvtsi32_si128(!crc as i32)),
+            l1,
+            l2,
+            l3,
+        ];
+        let k4 = constants(FOLD_BY_4);
+        for step in more {
+            let (n0, n1, n2, n3) = lanes(step);
+            x = [
+                _mm_xor_si128(fold_lane(x[0], k4), n0),
+                _mm_xor_si128(fold_lane(x[1], k4), n1),
+                _mm_xor_si128(fold_lane(x[2], k4), n2),
+                _mm_xor_si128(fold_lane(x[3], k4), n3),
+            ];
+        }
+        let k1 = constants(FOLD_BY_1);
+        let mut one = _mm_xor_si128(fold_lane(x[0], k1), x[1]);
+        one = _mm_xor_si128(fold_lane(one, k1), x[2]);
+        one = _mm_xor_si128(fold_lane(one, k1), x[3]);
+        let (blocks, tail) = rest.as_chunks::<16>();
+        for b in blocks {
+            one = _mm_xor_si128(fold_lane(one, k1), load(b));
+        }
+        // `one` is congruent to the message so far (mod P) and 128 bits
+        // long: its CRC from a zero register is the CRC of all of it. The
+        // table finishes those 16 bytes and the tail.
+        let mut last = [0u8; 16];
+        // SAFETY: `last` is 16 writable bytes; unaligned store.
+        unsafe { _mm_storeu_si128(last.as_mut_ptr().cast(), one) };
+        // From a zero register: zlib's value for that is crc32(!0, ..).
+        super::table(super::table(u32::MAX, &last), tail)
+    }
+
+    #[inline(always)]
+    fn lanes(step: &[u8; 64]) -> (__m128i, __m128i, __m128i, __m128i) {
+        match step.as_chunks::<16>().0 {
+            [a, b, c, d] => (load(a), load(b), load(c), load(d)),
+            // A 64-byte step is always four 16-byte lanes.
+            _ => (zero(), zero(), zero(), zero()),
+        }
+    }
+
+    #[inline(always)]
+    fn zero() -> __m128i {
+        // SAFETY: SSE2 is baseline on x86_64.
+        unsafe { core::arch::x86_64::_mm_setzero_si128() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+
+    #[test]
+    fn fold_constants_are_the_published_ones() {
+        // Intel's white paper lists these for CRC-32 (IEEE); the const fn
+        // derives them from the polynomial alone.
+        assert_eq!(fold_constant(4 * 128 + 32), 0x1_5444_2bd4);
+        assert_eq!(fold_constant(4 * 128 - 32), 0x1_c6e4_1596);
+        assert_eq!(fold_constant(128 + 32), 0x1_7519_97d0);
+        assert_eq!(fold_constant(128 - 32), 0x0_ccaa_009e);
+    }
+
+    #[test]
+    fn check_value() {
+        // The CRC-32 check value: crc32("123456789") = 0xCBF43926.
+        assert_eq!(update(0, b"123456789"), 0xCBF4_3926);
+        assert_eq!(table(0, b"123456789"), 0xCBF4_3926);
+    }
+
+    /// A small xorshift, so the test needs no dependency.
+    fn bytes(seed: u64, n: usize) -> alloc::vec::Vec<u8> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fold_matches_the_table_on_random_lengths_alignments_and_seeds() {
+        if !accelerated() {
+            std::eprintln!("skip: this build or processor has no carry-less multiply");
+            return;
+        }
+        let buf = bytes(0x1234_5678, 9000 + 64);
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        // Every length across the thresholds and lane boundaries, then
+        // random ones, each at a random alignment and with a random start.
+        let mut cases: alloc::vec::Vec<usize> = (0..400).collect();
+        cases.extend((0..400).map(|_| (next() % 9000) as usize));
+        cases.extend([4096, 4096 + 48, 8192, 9000]);
+        for len in cases {
+            let off = (next() % 64) as usize;
+            let init = next() as u32;
+            let data = &buf[off..off + len];
+            assert_eq!(
+                folded(init, data),
+                Some(table(init, data)),
+                "len {len} offset {off} init {init:#x}"
+            );
+            assert_eq!(update(init, data), table(init, data));
+        }
+    }
+
+    #[test]
+    fn split_updates_chain() {
+        let data = bytes(7, 5000);
+        let whole = update(0, &data);
+        for cut in [0, 1, 63, 64, 65, 1000, 4999, 5000] {
+            let (a, b) = data.split_at(cut);
+            assert_eq!(update(update(0, a), b), whole, "cut {cut}");
+        }
+    }
+}
