@@ -9,8 +9,10 @@
 //! NIC's own address is answered by the NIC's stack; an NdkConnect to an
 //! unknown peer makes the shell resolve it (ResolveIpNetEntry2), which puts
 //! an ARP request for the peer on the wire, and once the peer's reply
-//! arrives the CM REQ leaves addressed to the peer's MAC. No contract
-//! breach, nothing left at unload.
+//! arrives the CM REQ leaves addressed to the peer's MAC. A peer nobody
+//! answers for is asked three times, at least 0.9 s apart (ResolveIpNetEntry2
+//! gives up after three seconds). No contract breach, nothing left at
+//! unload.
 
 mod support;
 
@@ -29,6 +31,8 @@ const NIC_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 6, 11);
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 9, 6, 2);
 const PEER2: Ipv4Addr = Ipv4Addr::new(10, 9, 6, 3);
 const PEER2_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x03];
+/// Nobody answers for it.
+const SILENT: Ipv4Addr = Ipv4Addr::new(10, 9, 6, 4);
 
 /// The first ARP packet on the wire (from index `from`) that `f` accepts.
 fn on_wire(what: &str, from: usize, f: impl Fn(&[u8], &Arp) -> bool) -> (usize, Vec<u8>) {
@@ -143,18 +147,48 @@ fn the_stacks_answer_arp_and_the_shell_resolves_its_peer_by_arp() {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    let seen = stack::stack().seen.clone();
-    assert!(
-        seen.arp_requests >= 1 && seen.arp_replies >= 2,
-        "{} request(s), {} reply(ies)",
-        seen.arp_requests,
-        seen.arp_replies
-    );
     eprintln!(
         "ARP request at wire frame {at}; REQ to the resolved MAC {:?} after the second connect",
         t0.elapsed()
     );
     s.close_all(170).expect("close");
+
+    // A peer nobody answers for: three requests, a second apart.
+    let mut s = ndk::side(ad, 200, Memory::chain(&[4096])).expect("objects");
+    let to = SocketAddrV4::new(SILENT, 445);
+    assert_eq!(
+        s.start_connect(SocketAddrV4::new(IP, 0), to, 250),
+        STATUS_PENDING
+    );
+    let mut times = Vec::new();
+    let mut from = 0;
+    while times.len() < 3 {
+        let (i, _) = on_wire("an ARP request for the silent peer", from, |f, a| {
+            a.op == OP_REQUEST && a.tpa == SILENT && f[..6] == [0xff; 6]
+        });
+        times.push(Instant::now());
+        from = i + 1;
+    }
+    for w in times.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(
+            gap >= Duration::from_millis(900),
+            "ARP retries {gap:?} apart"
+        );
+    }
+    eprintln!(
+        "silent peer: requests {:?} and {:?} apart",
+        times[1] - times[0],
+        times[2] - times[1]
+    );
+    let seen = stack::stack().seen.clone();
+    assert!(
+        seen.arp_requests >= 4 && seen.arp_replies >= 2,
+        "{} request(s), {} reply(ies)",
+        seen.arp_requests,
+        seen.arp_replies
+    );
+    s.close_all(270).expect("close");
     machine::close_ndk(ad);
     support::detach_halt_and_check_clean();
 }

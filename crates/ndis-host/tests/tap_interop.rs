@@ -10,7 +10,7 @@
 //! Scenarios, each with a capture of RoCEv2 and ARP on `tap1`
 //! (`$NDKRS_INTEROP_DIR/run/tap-<name>.pcap`):
 //! * `tap-rping-client`: ndkperf's rping mode through the shell's NDK
-//!   tables against `rping -s -V` (5 x 64 B, 4 x 3000 B): Linux RDMA-Reads
+//!   tables against `rping -s -V` (5 x 64 B, 4 x 3000 B, 3 x 20000 B): Linux RDMA-Reads
 //!   the shell's memory and RDMA-Writes into it, both verify;
 //! * `tap-rping-server`: ndkperf's server on the shell against `rping -c
 //!   -V` (the same sizes);
@@ -51,7 +51,7 @@ const T: Duration = Duration::from_secs(60);
 const NODE_BOUND: Duration = Duration::from_secs(240);
 /// 1 MiB and a bit, so the last transfer is a partial one.
 const LEN: usize = (1 << 20) + 12_345;
-const SIZES: [(u32, u32); 2] = [(5, 64), (4, 3000)];
+const SIZES: [(u32, u32); 3] = [(5, 64), (4, 3000), (3, 20000)];
 
 type Outcome = Result<String, String>;
 
