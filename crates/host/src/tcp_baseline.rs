@@ -11,7 +11,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,9 @@ const COUNT_WAIT: Duration = Duration::from_secs(10);
 pub struct Sink {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    /// Bytes read from every connection so far (a server's idle clock
+    /// counts them as activity).
+    received: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -37,13 +40,15 @@ pub fn spawn_sink(bind: SocketAddr) -> io::Result<Sink> {
     let addr = listener.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
+    let received = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&received);
     let thread = std::thread::Builder::new()
         .name("ndkperf-tcp-sink".into())
         .spawn(move || {
             while !flag.load(Ordering::Acquire) {
                 match listener.accept() {
                     Ok((s, _)) => {
-                        let _ = drain(s, &flag);
+                        let _ = drain(s, &flag, &count);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
                     Err(_) => std::thread::sleep(POLL),
@@ -53,12 +58,13 @@ pub fn spawn_sink(bind: SocketAddr) -> io::Result<Sink> {
     Ok(Sink {
         addr,
         stop,
+        received,
         thread: Some(thread),
     })
 }
 
 /// Reads `s` to its end (or until `stop`), then writes the count.
-fn drain(mut s: TcpStream, stop: &AtomicBool) -> io::Result<()> {
+fn drain(mut s: TcpStream, stop: &AtomicBool, count: &AtomicU64) -> io::Result<()> {
     s.set_nonblocking(false)?;
     s.set_read_timeout(Some(POLL * 10))?;
     let mut buf = vec![0u8; 256 * 1024];
@@ -66,7 +72,10 @@ fn drain(mut s: TcpStream, stop: &AtomicBool) -> io::Result<()> {
     loop {
         match s.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => total += n as u64,
+            Ok(n) => {
+                total += n as u64;
+                count.fetch_add(n as u64, Ordering::Relaxed);
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -89,6 +98,11 @@ impl Sink {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Bytes it has read so far, over every connection.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 }
 
@@ -160,6 +174,7 @@ mod tests {
         let g = measure(sink.addr(), 65536, Duration::from_millis(100)).unwrap();
         // Whole blocks only, at least one, every one counted by the sink.
         assert!(g.bytes >= 65536, "{g:?}");
+        assert_eq!(sink.received(), g.bytes);
         assert_eq!(g.bytes % 65536, 0, "{g:?}");
         assert!(g.elapsed >= Duration::from_millis(100), "{g:?}");
         // Moving bytes over loopback costs CPU time (the window is the

@@ -564,7 +564,8 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
         },
         idle.as_secs()
     );
-    // Idle: no datagram on any adapter and no server activity for `idle`,
+    // Idle: no datagram on any adapter or baseline port, no TCP baseline
+    // byte and no server activity for `idle`,
     // whether or not connections are open (a killed client's connection
     // stays open here, silent).
     // Ctrl-C stops it as the idle timeout does: every client line that
@@ -575,7 +576,12 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
     let interrupted = loop {
         std::thread::sleep(Duration::from_millis(100));
         let stop = perf::stop_requested();
-        let count: u64 = sides.iter().map(|s| s.4.load(Ordering::Relaxed)).sum();
+        // A client's baselines (UDP and TCP, several seconds before its
+        // first connect) are activity too.
+        let count: u64 = sides
+            .iter()
+            .map(|s| s.4.load(Ordering::Relaxed) + s.1.received() + s.5.received())
+            .sum();
         if count != last_count {
             last_count = count;
             last_datagram = Instant::now();
