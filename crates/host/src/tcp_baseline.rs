@@ -11,7 +11,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,14 +19,19 @@ use crate::cpu::{CpuWindow, secs_per_gb};
 
 /// How long the sink waits between looks at its stop flag.
 const POLL: Duration = Duration::from_millis(20);
-/// Longest wait for the sink's count after the client's last byte.
+/// Longest wait for the sink's count after the client's last byte, and
+/// for any one write to make progress.
 const COUNT_WAIT: Duration = Duration::from_secs(10);
+/// A connection that sends nothing for this long is dropped (a client gone
+/// without closing must not hold the sink from the next one).
+const IDLE: Duration = Duration::from_secs(30);
 
 /// A TCP sink on its own thread; stops when dropped.
 #[derive(Debug)]
 pub struct Sink {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    received: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -37,13 +42,15 @@ pub fn spawn_sink(bind: SocketAddr) -> io::Result<Sink> {
     let addr = listener.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
+    let received = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&received);
     let thread = std::thread::Builder::new()
         .name("ndkperf-tcp-sink".into())
         .spawn(move || {
             while !flag.load(Ordering::Acquire) {
                 match listener.accept() {
                     Ok((s, _)) => {
-                        let _ = drain(s, &flag);
+                        let _ = drain(s, &flag, &count);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
                     Err(_) => std::thread::sleep(POLL),
@@ -53,20 +60,26 @@ pub fn spawn_sink(bind: SocketAddr) -> io::Result<Sink> {
     Ok(Sink {
         addr,
         stop,
+        received,
         thread: Some(thread),
     })
 }
 
 /// Reads `s` to its end (or until `stop`), then writes the count.
-fn drain(mut s: TcpStream, stop: &AtomicBool) -> io::Result<()> {
+fn drain(mut s: TcpStream, stop: &AtomicBool, received: &AtomicU64) -> io::Result<()> {
     s.set_nonblocking(false)?;
     s.set_read_timeout(Some(POLL * 10))?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
+    let mut heard = Instant::now();
     loop {
         match s.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => total += n as u64,
+            Ok(n) => {
+                total += n as u64;
+                received.fetch_add(n as u64, Ordering::Relaxed);
+                heard = Instant::now();
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -75,7 +88,7 @@ fn drain(mut s: TcpStream, stop: &AtomicBool) -> io::Result<()> {
                         | io::ErrorKind::Interrupted
                 ) =>
             {
-                if stop.load(Ordering::Acquire) {
+                if stop.load(Ordering::Acquire) || heard.elapsed() > IDLE {
                     return Ok(());
                 }
             }
@@ -89,6 +102,11 @@ impl Sink {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Bytes it has received so far (a server's sign of activity).
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 }
 
@@ -134,6 +152,7 @@ pub fn measure(to: SocketAddr, block: usize, duration: Duration) -> io::Result<T
     let t0 = Instant::now();
     let mut s = TcpStream::connect_timeout(&to, COUNT_WAIT)?;
     s.set_nodelay(true)?;
+    s.set_write_timeout(Some(COUNT_WAIT))?;
     let data = vec![0x5Au8; block.max(1)];
     while t0.elapsed() < duration {
         s.write_all(&data)?;
