@@ -157,9 +157,9 @@ mod clmul {
 
     use super::{fold_constant, reflect33};
 
-    /// Shortest input worth the fold (one 64-byte step); shorter ones go
+    /// Shortest input worth the fold (one 16-byte lane); shorter ones go
     /// through the table.
-    pub const MIN_LEN: usize = 64;
+    pub const MIN_LEN: usize = 16;
 
     /// Folding a 128-bit lane forward by 4 lanes (512 bits): the low
     /// (earlier, higher-degree) half times x^(512+32), the high half times
@@ -231,7 +231,7 @@ mod clmul {
     fn fold(crc: u32, data: &[u8]) -> u32 {
         let (steps, rest) = data.as_chunks::<64>();
         let Some((first, more)) = steps.split_first() else {
-            return super::table(crc, data);
+            return fold_short(crc, data);
         };
         let (l0, l1, l2, l3) = lanes(first);
         // The running register (inverted, as zlib keeps it) is XORed into
@@ -262,6 +262,21 @@ mod clmul {
         }
         // `one` is congruent to the message so far (mod P); its CRC from a
         // zero register is the CRC of all of it: reduce it, then the tail.
+        super::table(!reduce(one), tail)
+    }
+
+    /// [`fold`] for inputs under 64 bytes: one lane from the first 16.
+    #[target_feature(enable = "pclmulqdq")]
+    fn fold_short(crc: u32, data: &[u8]) -> u32 {
+        let (blocks, tail) = data.as_chunks::<16>();
+        let Some((first, more)) = blocks.split_first() else {
+            return super::table(crc, data);
+        };
+        let k1 = constants(FOLD_BY_1);
+        let mut one = _mm_xor_si128(load(first), _mm_cvtsi32_si128(!crc as i32));
+        for b in more {
+            one = _mm_xor_si128(fold_lane(one, k1), load(b));
+        }
         super::table(!reduce(one), tail)
     }
 
