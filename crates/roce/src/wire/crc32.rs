@@ -7,8 +7,8 @@
 //! * [`table`]: `crc32fast`'s table-driven CRC (slice-by-16, no SIMD), the
 //!   reference and the fallback.
 //! * On x86_64, carry-less multiplication (PCLMULQDQ) folding 64 bytes per
-//!   step in four independent 128-bit lanes, then one lane, then the last
-//!   16 bytes and the tail through the table. The method is the folding of
+//!   step in four independent 128-bit lanes, then one lane, then a
+//!   Barrett reduction to 32 bits; the last 0-15 bytes through the table. The method is the folding of
 //!   Intel's white paper "Fast CRC Computation for Generic Polynomials Using
 //!   PCLMULQDQ Instruction" (2009); the fold constants are computed below by
 //!   `const fn` from the polynomial. Used when CPUID says the processor has
@@ -47,6 +47,56 @@ const fn xpow_mod(n: u32) -> u32 {
 )]
 const fn fold_constant(n: u32) -> u64 {
     (xpow_mod(n).reverse_bits() as u64) << 1
+}
+
+/// x^64 div P (the Barrett constant), in normal bit order with its x^32
+/// term.
+#[cfg_attr(
+    not(all(target_arch = "x86_64", not(feature = "portable-crc"))),
+    allow(dead_code)
+)]
+const fn x64_div_p() -> u64 {
+    // Long division of x^64 by P, one quotient bit per step.
+    let mut rem: u128 = 1 << 64;
+    let mut q: u64 = 0;
+    let mut d = 64;
+    while d >= 32 {
+        if rem & (1 << d) != 0 {
+            rem ^= (POLY as u128) << (d - 32);
+            q |= 1 << (d - 32);
+        }
+        d -= 1;
+    }
+    q
+}
+
+/// A 33-bit polynomial in the reflected domain (bit j stands for x^(32-j)).
+#[cfg_attr(
+    not(all(target_arch = "x86_64", not(feature = "portable-crc"))),
+    allow(dead_code)
+)]
+const fn reflect33(v: u64) -> u64 {
+    v.reverse_bits() >> 31
+}
+
+/// CRC-32 by the bit, for constants computed at compile time.
+pub const fn const_crc(crc: u32, data: &[u8]) -> u32 {
+    let mut c = !crc;
+    let mut rest = data;
+    while let [byte, more @ ..] = rest {
+        rest = more;
+        c ^= *byte as u32;
+        let mut b = 0;
+        while b < 8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+            b += 1;
+        }
+    }
+    !c
 }
 
 /// CRC-32 of `data` continuing from `crc` (0 to start), zlib's
@@ -100,16 +150,16 @@ pub fn folded(crc: u32, data: &[u8]) -> Option<u32> {
 #[cfg(all(target_arch = "x86_64", not(feature = "portable-crc")))]
 mod clmul {
     use core::arch::x86_64::{
-        __m128i, _mm_clmulepi64_si128, _mm_cvtsi32_si128, _mm_loadu_si128, _mm_set_epi64x,
-        _mm_storeu_si128, _mm_xor_si128,
+        __m128i, _mm_and_si128, _mm_clmulepi64_si128, _mm_cvtsi32_si128, _mm_cvtsi128_si32,
+        _mm_loadu_si128, _mm_set_epi64x, _mm_srli_epi64, _mm_srli_si128, _mm_xor_si128,
     };
     use core::sync::atomic::{AtomicU8, Ordering};
 
-    use super::fold_constant;
+    use super::{fold_constant, reflect33};
 
-    /// Shortest input worth the fold (one 64-byte step); shorter ones go
+    /// Shortest input worth the fold (one 16-byte lane); shorter ones go
     /// through the table.
-    pub const MIN_LEN: usize = 64;
+    pub const MIN_LEN: usize = 16;
 
     /// Folding a 128-bit lane forward by 4 lanes (512 bits): the low
     /// (earlier, higher-degree) half times x^(512+32), the high half times
@@ -117,6 +167,13 @@ mod clmul {
     const FOLD_BY_4: (u64, u64) = (fold_constant(4 * 128 + 32), fold_constant(4 * 128 - 32));
     /// Folding forward by one lane (128 bits).
     const FOLD_BY_1: (u64, u64) = (fold_constant(128 + 32), fold_constant(128 - 32));
+    /// The last lane's 128 bits to 96: its low half times x^96 mod P.
+    const TO_96: u64 = fold_constant(96);
+    /// 96 bits to 64: the top 32 times x^64 mod P.
+    const TO_64: u64 = fold_constant(64);
+    /// Barrett reduction of the last 64 bits: x^64 div P and P, reflected.
+    const MU: u64 = reflect33(super::x64_div_p());
+    const P: u64 = reflect33(super::POLY);
 
     /// 0 not yet asked, 1 absent, 2 present.
     static PCLMULQDQ: AtomicU8 = AtomicU8::new(0);
@@ -174,7 +231,7 @@ mod clmul {
     fn fold(crc: u32, data: &[u8]) -> u32 {
         let (steps, rest) = data.as_chunks::<64>();
         let Some((first, more)) = steps.split_first() else {
-            return super::table(crc, data);
+            return fold_short(crc, data);
         };
         let (l0, l1, l2, l3) = lanes(first);
         // The running register (inverted, as zlib keeps it) is XORed into
@@ -203,14 +260,53 @@ mod clmul {
         for b in blocks {
             one = _mm_xor_si128(fold_lane(one, k1), load(b));
         }
-        // `one` is congruent to the message so far (mod P) and 128 bits
-        // long: its CRC from a zero register is the CRC of all of it. The
-        // table finishes those 16 bytes and the tail.
-        let mut last = [0u8; 16];
-        // SAFETY: `last` is 16 writable bytes; unaligned store.
-        unsafe { _mm_storeu_si128(last.as_mut_ptr().cast(), one) };
-        // From a zero register: zlib's value for that is crc32(!0, ..).
-        super::table(super::table(u32::MAX, &last), tail)
+        // `one` is congruent to the message so far (mod P); its CRC from a
+        // zero register is the CRC of all of it: reduce it, then the tail.
+        super::table(!reduce(one), tail)
+    }
+
+    /// [`fold`] for inputs under 64 bytes: one lane from the first 16.
+    #[target_feature(enable = "pclmulqdq")]
+    fn fold_short(crc: u32, data: &[u8]) -> u32 {
+        let (blocks, tail) = data.as_chunks::<16>();
+        let Some((first, more)) = blocks.split_first() else {
+            return super::table(crc, data);
+        };
+        let k1 = constants(FOLD_BY_1);
+        let mut one = _mm_xor_si128(load(first), _mm_cvtsi32_si128(!crc as i32));
+        for b in more {
+            one = _mm_xor_si128(fold_lane(one, k1), load(b));
+        }
+        super::table(!reduce(one), tail)
+    }
+
+    /// `x` (128 bits, the first byte's low bit the highest power) times
+    /// x^32 mod P, as a reflected 32-bit CRC register: 128 bits to 96, to
+    /// 64, then a Barrett reduction (the same white paper).
+    #[target_feature(enable = "pclmulqdq")]
+    fn reduce(x: __m128i) -> u32 {
+        let low32 = _mm_set_epi64x(0, 0xFFFF_FFFF);
+        // 128 -> 96: the low half (x^127..x^64) times x^96 mod P, plus
+        // the high half moved up 32.
+        let b = _mm_xor_si128(
+            _mm_clmulepi64_si128::<0x00>(x, _mm_set_epi64x(0, TO_96 as i64)),
+            _mm_srli_si128::<8>(x),
+        );
+        // 96 -> 64: the top 32 bits times x^64 mod P, plus the rest.
+        let c = _mm_xor_si128(
+            _mm_clmulepi64_si128::<0x00>(_mm_and_si128(b, low32), _mm_set_epi64x(0, TO_64 as i64)),
+            _mm_srli_si128::<4>(b),
+        );
+        // Barrett: q = (top 32 bits * mu) div x^32, r = (c - q * P) mod x^32.
+        let q = _mm_and_si128(
+            _mm_clmulepi64_si128::<0x00>(_mm_and_si128(c, low32), _mm_set_epi64x(0, MU as i64)),
+            low32,
+        );
+        let r = _mm_xor_si128(
+            _mm_clmulepi64_si128::<0x00>(q, _mm_set_epi64x(0, P as i64)),
+            c,
+        );
+        _mm_cvtsi128_si32(_mm_srli_epi64::<32>(r)) as u32
     }
 
     #[inline(always)]
@@ -237,6 +333,11 @@ mod tests {
 
     #[test]
     fn fold_constants_are_the_published_ones() {
+        // Barrett: mu = x^64 div P and P, reflected (the white paper's
+        // u' and P').
+        assert_eq!(reflect33(x64_div_p()), 0x1_F701_1641);
+        assert_eq!(reflect33(POLY), 0x1_DB71_0641);
+        assert_eq!(fold_constant(64), 0x1_63cd_6124);
         // Intel's white paper lists these for CRC-32 (IEEE); the const fn
         // derives them from the polynomial alone.
         assert_eq!(fold_constant(4 * 128 + 32), 0x1_5444_2bd4);
@@ -250,6 +351,8 @@ mod tests {
         // The CRC-32 check value: crc32("123456789") = 0xCBF43926.
         assert_eq!(update(0, b"123456789"), 0xCBF4_3926);
         assert_eq!(table(0, b"123456789"), 0xCBF4_3926);
+        assert_eq!(const_crc(0, b"123456789"), 0xCBF4_3926);
+        assert_eq!(const_crc(0x1234_5678, b"abc"), table(0x1234_5678, b"abc"));
     }
 
     /// A small xorshift, so the test needs no dependency.

@@ -16,6 +16,11 @@ use super::{Error, Result, bth, crc32, ipv4, ipv6, udp};
 /// Length of the ICRC trailer.
 pub const ICRC_LEN: usize = 4;
 
+/// The CRC of the 8 bytes of ones that stand in for the LRH, which RoCEv2
+/// does not carry (IBA Annex A17 (ICRC); Linux rxe_icrc.c step 1): the same
+/// for every packet, so computed once, at compile time.
+const LRH_CRC: u32 = crc32::const_crc(0, &[0xFF; 8]);
+
 /// Largest masked prefix: IPv6 header + UDP header + BTH.
 const MAX_PREFIX: usize = ipv6::HEADER_LEN + udp::HEADER_LEN + bth::HEADER_LEN;
 
@@ -79,9 +84,7 @@ pub fn compute(ip_header: &[u8], udp_header: &[u8], transport: &[u8]) -> Result<
     }
 
     let used = ip_len + udp::HEADER_LEN + bth::HEADER_LEN;
-    // Stand-in for the LRH, which RoCEv2 does not carry (IBA Annex A17 (ICRC); Linux rxe_icrc.c step 1).
-    let crc = crc32::update(0, &[0xFF; 8]);
-    let crc = crc32::update(crc, prefix.get(..used).ok_or(Error::Truncated)?);
+    let crc = crc32::update(LRH_CRC, prefix.get(..used).ok_or(Error::Truncated)?);
     Ok(crc32::update(crc, tail))
 }
 

@@ -323,8 +323,11 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         out.baselines(&base, &ctx);
     }
     drop(base_server);
-    if !cli.no_baseline && !cli.perftest {
-        // TCP on the same path: the embedded run's own sink, or the
+    let any_bandwidth = modes
+        .iter()
+        .any(|m| !m.is_latency() && *m != PMode::Disconnect);
+    if !cli.no_baseline && !cli.perftest && any_bandwidth {
+        // TCP on the same path (for the bandwidth modes' CPU per GB): the embedded run's own sink, or the
         // server's on its port number.
         let sink = embedded.as_ref().and_then(|_| cost::embedded_sink(peer_ip));
         let to = sink.as_ref().map_or(peer, |s| s.addr());
