@@ -235,6 +235,13 @@ pub fn pause(filter: bool) -> NDIS_STATUS {
 
 /// Filter attach to the emulated NIC, at PASSIVE_LEVEL.
 pub fn attach_filter(cfg: &Config) -> NDIS_STATUS {
+    attach_filter_to(cfg.nic_luid, cfg.nic_mac, NdisMedium802_3)
+}
+
+/// Filter attach to a miniport with this NET_LUID, MAC and medium (NDIS
+/// offers the filter every binding its INF allows, the ndkrs adapter and
+/// non-Ethernet media included).
+pub fn attach_filter_to(luid: u64, mac: [u8; 6], medium: u32) -> NDIS_STATUS {
     let Some(attach) = stack().filter_chars.and_then(|c| c.AttachHandler) else {
         crate::breach!("host: attach without a registered filter driver");
         return NDIS_STATUS_FAILURE;
@@ -249,12 +256,12 @@ pub fn attach_filter(cfg: &Config) -> NDIS_STATUS {
             Revision: 3,
             Size: 0xF0,
         };
-        (*p).NetLuid = cfg.nic_luid;
-        (*p).BaseMiniportNetLuid = cfg.nic_luid;
-        (*p).MiniportMediaType = NdisMedium802_3;
+        (*p).NetLuid = luid;
+        (*p).BaseMiniportNetLuid = luid;
+        (*p).MiniportMediaType = medium;
         (*p).MacAddressLength = 6;
-        let mac = &mut (*p).CurrentMacAddress;
-        mac[..6].copy_from_slice(&cfg.nic_mac);
+        let dst = &mut (*p).CurrentMacAddress;
+        dst[..6].copy_from_slice(&mac);
     }
     let st = call("FilterAttach", PASSIVE_LEVEL, || {
         // SAFETY: the driver's handler, NDIS's module handle, parameters.

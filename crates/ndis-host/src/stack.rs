@@ -129,6 +129,8 @@ pub struct Stack {
     pub arp_learned: Vec<(std::net::IpAddr, [u8; 6])>,
     jobs: VecDeque<Job>,
     job_running: bool,
+    hold_returns: bool,
+    held: Vec<Job>,
 }
 
 // SAFETY: the raw pointers inside are handler addresses and plain numbers.
@@ -209,8 +211,44 @@ pub fn wait_until(t: Duration, mut cond: impl FnMut(&Stack) -> bool) -> bool {
 }
 
 fn push(job: Job) {
-    stack().jobs.push_back(job);
+    let mut s = stack();
+    if s.hold_returns && !matches!(job, Job::Receive { .. }) {
+        s.held.push(job);
+    } else {
+        s.jobs.push_back(job);
+    }
+    drop(s);
     notify();
+}
+
+/// While on, the NIC keeps the filter's sends and both protocols keep the
+/// NBLs indicated to them (a slow protocol, a busy NIC); off hands back
+/// everything held, in order.
+pub fn hold_returns(on: bool) {
+    let mut s = stack();
+    s.hold_returns = on;
+    if !on {
+        let held = std::mem::take(&mut s.held);
+        s.jobs.extend(held);
+    }
+    drop(s);
+    notify();
+}
+
+impl Stack {
+    /// Sends and indications held by [`hold_returns`].
+    pub fn held(&self) -> usize {
+        self.held.iter().map(Job::len).sum()
+    }
+}
+
+impl Job {
+    fn len(&self) -> usize {
+        match self {
+            Job::CompleteSends(v) | Job::ReturnPhys(v) | Job::ReturnVirt(v) => v.len(),
+            Job::Receive { frames, .. } => frames.len(),
+        }
+    }
 }
 
 // ------------------------------------------------------ call context
