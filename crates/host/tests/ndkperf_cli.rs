@@ -1027,3 +1027,189 @@ fn the_disconnect_run_keeps_its_window_until_the_traffic_completes() {
     let most = d["max_connecting"].as_u64().unwrap();
     assert!((1..=4).contains(&most), "{d}");
 }
+
+#[test]
+fn the_server_address_is_a_positional_argument_in_every_form() {
+    let (s, cm, roce) = server(&[]);
+    let peer = format!("127.0.0.1:{cm}");
+    let common = ["--roce-port", &roce, "--bind", "127.0.0.2", "--quiet"];
+    // MODE HOST, HOST MODE, HOST alone (every mode), --baseline HOST and
+    // HOST --baseline: each runs against the server named.
+    for args in [
+        &["write_bw", &peer, "-n", "50", "-s", "1K", "--no-baseline"][..],
+        &[&peer, "send_bw", "-n", "50", "-s", "1K", "--no-baseline"],
+        &["--baseline", &peer, "-D", "0.05", "-n", "100"],
+        &[&peer, "--baseline", "-D", "0.05", "-n", "100"],
+    ] {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&common);
+        let o = ndkperf(&a);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {out}{}", stderr(&o));
+        assert!(
+            out.contains(&format!("127.0.0.1:{cm}")),
+            "{args:?}: the run names its server: {out}"
+        );
+    }
+    let o = ndkperf(&[
+        &peer,
+        "-D",
+        "0.05",
+        "-q",
+        "4",
+        "-s",
+        "1K",
+        "--roce-port",
+        &roce,
+        "--bind",
+        "127.0.0.2",
+        "--quiet",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["modes"].as_array().map(Vec::len), Some(9), "{v}");
+    assert_eq!(v["params"]["peer"], peer.as_str(), "{v}");
+    let _ = interrupt(s, std::time::Duration::ZERO);
+    // What cannot be sorted into one MODE and one HOST is a usage error.
+    for (args, says) in [
+        (&["write_bw", "send_bw"][..], "two modes"),
+        (&["10.9.9.1", "10.9.9.2"], "already given"),
+        (&["writ_bw"], "neither a mode"),
+        (&["10.9.9.1", "--client", "10.9.9.1"], "--client"),
+        (&["--server", "10.9.9.1"], "--server"),
+        (&["--baseline", "write_bw", "10.9.9.1"], "MODE"),
+    ] {
+        let o = ndkperf(args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert_eq!(e.trim_end().lines().count(), 1, "{args:?}: one line: {e}");
+    }
+}
+
+#[test]
+fn sigint_ends_a_perftest_run_within_a_second_with_what_finished() {
+    // Against ndkperf's own perftest -R server: -n far beyond what the
+    // run can reach, so only the interrupt ends it.
+    for mode in ["write_bw", "send_bw", "send_lat", "write_lat"] {
+        let cm = free_port("127.0.0.1").to_string();
+        let roce = free_port("127.0.0.1").to_string();
+        let mut s = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+            .args([
+                "--server",
+                "--perftest",
+                mode,
+                "--bind",
+                "127.0.0.1",
+                "-p",
+                &cm,
+                "--roce-port",
+                &roce,
+                "-n",
+                "50000000",
+                "-s",
+                "64",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server");
+        let mut err = std::io::BufReader::new(s.stderr.take().expect("piped"));
+        let mut first = String::new();
+        let _ = std::io::BufRead::read_line(&mut err, &mut first);
+        assert!(first.contains("serving one perftest"), "{first}");
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+            .args([
+                mode,
+                "--perftest",
+                &format!("127.0.0.1:{cm}"),
+                "--bind",
+                "127.0.0.2",
+                "--roce-port",
+                &roce,
+                "-n",
+                "50000000",
+                "-s",
+                "64",
+                "--no-baseline",
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the client");
+        let (o, took) = interrupt(c, std::time::Duration::from_millis(1500));
+        let _ = interrupt(s, std::time::Duration::ZERO);
+        assert!(
+            took < std::time::Duration::from_millis(1500),
+            "{mode}: {took:?}"
+        );
+        assert_eq!(o.status.code(), Some(1), "{mode}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON after SIGINT");
+        assert_eq!(v["interrupted"], true, "{mode}: {v}");
+        let m = &v["modes"][0];
+        assert_eq!(m["status"], "interrupted", "{mode}: {v}");
+        let n = m["messages"].as_u64().unwrap_or(0);
+        assert!(n > 0 && n < 50_000_000, "{mode}: what completed: {v}");
+    }
+}
+
+#[test]
+fn all_sizes_measure_the_baseline_of_each_size() {
+    // -a: each row's efficiency is against a baseline measured at its
+    // own size (the datagrams of that size's messages), not the run's.
+    let o = ndkperf(&["write_bw", "-a", "-D", "0.05", "--quiet", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let modes = v["modes"].as_array().expect("modes");
+    assert_eq!(modes.len(), 23, "{v}");
+    let mut baselines = Vec::new();
+    for m in modes {
+        let at = &m["baseline_at_size"]["udp_goodput"];
+        assert_eq!(at["message_bytes"], m["bytes"], "{m}");
+        let e = &m["efficiency"];
+        if e.is_null() {
+            // Only when nothing of the baseline got through (a loaded
+            // machine, 20 ms): no ratio against zero.
+            assert_eq!(at["received"], 0, "{m}");
+            continue;
+        }
+        assert_eq!(e["baseline"], "udp_goodput", "{m}");
+        let (fig, base) = (
+            e["figure"].as_f64().unwrap(),
+            e["baseline_value"].as_f64().unwrap(),
+        );
+        assert!(base > 0.0, "{m}");
+        assert!(
+            (e["value"].as_f64().unwrap() - fig / base).abs() < 1e-9,
+            "{m}"
+        );
+        baselines.push(base.to_bits());
+    }
+    baselines.sort_unstable();
+    baselines.dedup();
+    assert!(baselines.len() > 1, "one measurement per size: {v}");
+    let measured = modes.iter().filter(|m| !m["efficiency"].is_null()).count();
+    assert!(measured >= 12, "most sizes have a ratio: {v}");
+    // Latency rows: a ratio for every size whose message is one packet
+    // (the ping-pong's datagram); the larger ones say why they have none.
+    let o = ndkperf(&["write_lat", "-a", "-n", "20", "--quiet"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    let lines: Vec<&str> = out.lines().collect();
+    for k in 1..=23 {
+        let size = 1usize << k;
+        let row = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("  {:<10} {:>7} ", "write_lat", size)))
+            .unwrap_or_else(|| panic!("a row for {size} B: {out}"));
+        let next = lines.get(row + 1).copied().unwrap_or_default();
+        if size <= 4096 {
+            assert!(next.contains("efficiency"), "{size} B: {out}");
+        } else {
+            assert!(next.contains("no same-size baseline"), "{size} B: {out}");
+        }
+    }
+}

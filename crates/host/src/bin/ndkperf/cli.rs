@@ -81,11 +81,18 @@ impl Mode {
                   peer, a mode failed, interrupted), 2 bad usage."
 )]
 pub(super) struct Cli {
-    /// Test mode; without one, every mode.
+    /// The test mode (write_bw, read_bw, send_bw, send_lat, write_lat,
+    /// read_lat, rping, rperf, disconnect; without one, every mode) and
+    /// the server to run against (HOST or HOST:port, as perftest's and
+    /// rping's server argument; the same as --client), in either order:
+    /// `write_bw HOST`, `HOST`, `--baseline HOST`.
+    #[arg(value_name = "MODE|HOST", num_args = 0..=2)]
+    pub(super) positional: Vec<String>,
+    /// The mode named among the positional arguments.
+    #[arg(skip)]
     pub(super) mode: Option<Mode>,
-    /// The server to run against (host or host:port), as perftest's and
-    /// rping's server argument; the same as --client.
-    #[arg(value_name = "HOST", conflicts_with_all = ["client", "server"])]
+    /// The server named among the positional arguments.
+    #[arg(skip)]
     pub(super) host: Option<String>,
     /// Run only the baselines (raw UDP goodput, UDP ping-pong, memcpy).
     #[arg(long, conflicts_with = "no_baseline")]
@@ -208,6 +215,48 @@ pub(super) struct Cli {
 }
 
 impl Cli {
+    /// Sorts the positional arguments into MODE and HOST: a word that
+    /// names a mode is the mode, anything else the server's address.
+    pub(super) fn split_positional(&mut self) -> Result<(), String> {
+        for arg in std::mem::take(&mut self.positional) {
+            match Mode::from_str(&arg, true) {
+                Ok(m) if self.mode.is_none() => self.mode = Some(m),
+                Ok(_) => {
+                    return Err(format!(
+                        "two modes given (`{arg}`): give one, or none for every mode"
+                    ));
+                }
+                Err(_) if self.host.is_none() => {
+                    // A misspelt mode: host names have no underscore.
+                    if arg.contains('_') && self.mode.is_none() {
+                        return Err(format!(
+                            "`{arg}` is neither a mode (write_bw, read_bw, send_bw, send_lat, \
+                             write_lat, read_lat, rping, rperf, disconnect) nor a host"
+                        ));
+                    }
+                    self.host = Some(arg)
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "`{arg}`: a server is already given (`{}`); the positional arguments are \
+                         MODE and HOST",
+                        self.host.as_deref().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        if self.host.is_some() && self.client.is_some() {
+            return Err("HOST and --client both name the server: give one".into());
+        }
+        if self.host.is_some() && self.server {
+            return Err(
+                "HOST does not apply to --server (it serves its own addresses; --bind picks one)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The server to run against: HOST or --client.
     pub(super) fn peer(&self) -> Option<&str> {
         self.host.as_deref().or(self.client.as_deref())

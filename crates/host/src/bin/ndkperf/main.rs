@@ -149,7 +149,13 @@ fn resolve(addr: &str, port: u16) -> Result<SocketAddr, String> {
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
-        Ok(c) => c,
+        Ok(mut c) => {
+            if let Err(msg) = c.split_positional() {
+                eprintln!("ndkperf: error: {msg}");
+                return ExitCode::from(2);
+            }
+            c
+        }
         Err(e) => {
             // clap prints help/version on stdout (status 0) and usage
             // errors on stderr (status 2).
@@ -206,11 +212,54 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
 
 // ---- baselines ----
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Baselines {
     memcpy: Option<Memcpy>,
     goodput: Option<Goodput>,
     latency: Option<Latency>,
+    /// The message sizes whose datagrams the goodput and the ping-pong
+    /// carried: a mode's efficiency is against the baseline of its size.
+    bw_size: usize,
+    lat_size: usize,
+}
+
+/// -a: the one baseline a mode's row is measured against, at its size
+/// (raw UDP goodput for the bandwidth modes, the ping-pong for the
+/// round-trip modes).
+fn measure_baseline_at(
+    client: &Client,
+    latency: bool,
+    size: usize,
+    mtu: usize,
+    duration: Duration,
+    iters: u64,
+) -> Result<Baselines, String> {
+    let mut none = |_: Duration, _: &str| {};
+    let len = roce_datagram_len(size, mtu);
+    let mut b = Baselines {
+        bw_size: size,
+        lat_size: size,
+        ..Baselines::default()
+    };
+    if latency && size > mtu {
+        // The ping-pong carries one datagram each way; a message of
+        // several packets has no UDP round trip to compare with here.
+        return Ok(b);
+    }
+    if latency {
+        b.latency = Some(
+            client
+                .ping_pong(len, iters, duration, &mut none)
+                .map_err(|e| e.to_string())?,
+        );
+    } else {
+        b.goodput = Some(
+            client
+                .goodput(len, duration, &mut none)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(b)
 }
 
 fn measure_baselines(
@@ -227,6 +276,8 @@ fn measure_baselines(
     // was measured) and skips the ones after it.
     let mut b = Baselines {
         memcpy: Some(baseline::memcpy_bandwidth(bw_size, duration / 4, &mut tick)),
+        bw_size,
+        lat_size,
         ..Baselines::default()
     };
     if !perf::stop_requested() {

@@ -11,6 +11,8 @@ pub(super) struct ModeRun {
     pub(super) size: usize,
     pub(super) report: Option<Report>,
     pub(super) error: Option<String>,
+    /// -a: the baseline measured at this size (else the run's).
+    pub(super) base: Option<Baselines>,
 }
 
 impl ModeRun {
@@ -302,6 +304,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         ),
         (false, false) => None,
     };
+    let mut base_client = None;
     if !cli.no_baseline && !cli.perftest {
         let addr = base_server.as_ref().map_or(peer, |s| s.addr());
         ticker.set("baselines".into(), false);
@@ -319,8 +322,9 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         )?;
         ticker.hide();
         out.baselines(&base, &ctx);
+        // -a measures each size's baseline as it goes.
+        base_client = own_all.then_some(client);
     }
-    drop(base_server);
 
     // The modes, each size with -a.
     let sizes_of = |mode: PMode| -> Vec<usize> {
@@ -338,6 +342,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         .collect();
     let t_all = Instant::now();
     let mut runs: Vec<ModeRun> = Vec::new();
+    let mut size_bases: Vec<(bool, usize, Baselines)> = Vec::new();
     for (k, &(mode, size)) in steps.iter().enumerate() {
         if perf::stop_requested() {
             break;
@@ -371,6 +376,32 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
             format!("{} {} B ({} of {})", mode.name(), size, k + 1, steps.len()),
             mode.is_latency(),
         );
+        // -a: the baseline of this size, on the same path, just before.
+        let size_base = match &base_client {
+            Some(client) if mode != PMode::Disconnect => {
+                let latency = mode.is_latency() || mode == PMode::Rping;
+                let cached = size_bases
+                    .iter()
+                    .find(|(l, s, _)| *l == latency && *s == size)
+                    .map(|(_, _, b)| b.clone());
+                match cached {
+                    Some(b) => Some(b),
+                    None => {
+                        let b = measure_baseline_at(
+                            client,
+                            latency,
+                            size,
+                            ctx.mtu,
+                            duration,
+                            cli.iters.unwrap_or(2000),
+                        )?;
+                        size_bases.push((latency, size, b.clone()));
+                        Some(b)
+                    }
+                }
+            }
+            _ => None,
+        };
         let r = if cli.perftest {
             perf::run_perftest(
                 &client_adapter,
@@ -391,6 +422,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 size,
                 report: Some(report),
                 error: None,
+                base: size_base,
             },
             Err(e) => {
                 let partial = e.partial().cloned();
@@ -399,6 +431,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                     size,
                     report: partial,
                     error: Some(e.0),
+                    base: size_base,
                 }
             }
         };
@@ -419,6 +452,8 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
     }
     ctx.total = t_all.elapsed();
     ctx.interrupted = perf::stop_requested();
+    drop(base_client);
+    drop(base_server);
     drop(ticker);
     // Tear down: the client's adapter (flushes the pcap), then the server.
     // SAFETY: every run closed its objects or left its state in `keep`,

@@ -132,8 +132,10 @@ pub(super) struct Efficiency {
 /// The efficiency of `r` against the baselines: bandwidth modes against
 /// raw UDP goodput (mode / UDP), round-trip modes and graceful disconnect
 /// against the UDP ping-pong round trip (UDP p50 / mode p50).
-pub(super) fn efficiency(base: &Baselines, r: &ModeRun, c: &Ctx) -> Option<Efficiency> {
+pub(super) fn efficiency(base: &Baselines, r: &ModeRun) -> Option<Efficiency> {
     let rep = r.report.as_ref()?;
+    // -a: the baseline measured at this row's size.
+    let base = r.base.as_ref().unwrap_or(base);
     let udp_rtt = base.latency.as_ref().map(|l| us(l.percentile(0.5)));
     let udp_bw = base.goodput.as_ref().map(|g| g.bytes_per_sec());
     if let Some(d) = &rep.disc {
@@ -150,7 +152,7 @@ pub(super) fn efficiency(base: &Baselines, r: &ModeRun, c: &Ctx) -> Option<Effic
     }
     if r.mode.is_latency() {
         // The baseline's datagrams carry messages of the latency size.
-        if r.size != c.lat_size {
+        if r.size != base.lat_size {
             return None;
         }
         let p50 = us(rep.lat.pct(0.5));
@@ -164,7 +166,7 @@ pub(super) fn efficiency(base: &Baselines, r: &ModeRun, c: &Ctx) -> Option<Effic
             target: (r.mode == PMode::SendLat).then_some(1.0 / 1.5),
         });
     }
-    if r.size != c.bw_size {
+    if r.size != base.bw_size {
         return None;
     }
     let udp = udp_bw.filter(|u| *u > 0.0)?;
@@ -179,10 +181,10 @@ pub(super) fn efficiency(base: &Baselines, r: &ModeRun, c: &Ctx) -> Option<Effic
 }
 
 /// The project's targets with the figures of this run (JSON only).
-fn targets(base: &Baselines, runs: &[ModeRun], c: &Ctx) -> Vec<Value> {
+fn targets(base: &Baselines, runs: &[ModeRun]) -> Vec<Value> {
     let mut out = Vec::new();
     for r in runs {
-        if let Some(e) = efficiency(base, r, c)
+        if let Some(e) = efficiency(base, r)
             && let Some(t) = e.target
         {
             out.push(json!({
@@ -299,10 +301,10 @@ pub(super) fn params_json(cli: &Cli, c: &Ctx) -> Value {
     })
 }
 
-fn mode_json(r: &ModeRun, base: &Baselines, c: &Ctx) -> Value {
+fn mode_json(r: &ModeRun, base: &Baselines) -> Value {
     let rep = r.report.clone().unwrap_or_default();
-    let eff = efficiency(base, r, c);
-    json!({
+    let eff = efficiency(base, r);
+    let mut v = json!({
         "mode": r.mode.name(),
         "bytes": r.size,
         "status": r.status(),
@@ -344,7 +346,13 @@ fn mode_json(r: &ModeRun, base: &Baselines, c: &Ctx) -> Value {
                 "closed": t.closed,
             })).collect::<Vec<_>>(),
         })),
-    })
+    });
+    // -a: the baseline measured at this size.
+    v["baseline_at_size"] = r
+        .base
+        .as_ref()
+        .map_or(Value::Null, |b| baselines_json(b, r.size, r.size));
+    v
 }
 
 /// The summary document of a client run (`--json`, and the last line of
@@ -365,9 +373,9 @@ fn summary_json(cli: &Cli, c: &Ctx, base: &Baselines, runs: &[ModeRun]) -> Value
     );
     m.insert(
         "modes".into(),
-        Value::Array(runs.iter().map(|r| mode_json(r, base, c)).collect()),
+        Value::Array(runs.iter().map(|r| mode_json(r, base)).collect()),
     );
-    m.insert("targets".into(), Value::Array(targets(base, runs, c)));
+    m.insert("targets".into(), Value::Array(targets(base, runs)));
     m.insert("interrupted".into(), json!(c.interrupted));
     let first_error = runs.iter().find(|r| r.error.is_some());
     m.insert(
@@ -458,7 +466,7 @@ impl<'a> Output<'a> {
     /// One mode, as it finishes.
     pub(super) fn mode(&mut self, r: &ModeRun, base: &Baselines, c: &Ctx) {
         if self.cli.json_stream {
-            let mut v = mode_json(r, base, c);
+            let mut v = mode_json(r, base);
             if let Value::Object(m) = &mut v {
                 m.insert("type".into(), json!("mode"));
             }
@@ -526,8 +534,8 @@ impl<'a> Output<'a> {
     }
 }
 
-fn print_efficiency(cli: &Cli, r: &ModeRun, rep: &Report, base: &Baselines, c: &Ctx) {
-    if let Some(e) = efficiency(base, r, c) {
+fn print_efficiency(cli: &Cli, r: &ModeRun, rep: &Report, base: &Baselines, mtu: usize) {
+    if let Some(e) = efficiency(base, r) {
         let (fig, b) = if e.unit == "us" {
             (
                 format!("{:.1} us", e.figure),
@@ -544,6 +552,18 @@ fn print_efficiency(cli: &Cli, r: &ModeRun, rep: &Report, base: &Baselines, c: &
                 _ if rep.disc.is_some() => "the UDP round trip (graceful disconnect p50)",
                 _ => "the UDP ping-pong round trip (p50)",
             },
+        );
+    } else if r
+        .base
+        .as_ref()
+        .is_some_and(|b| b.latency.is_none() && b.goodput.is_none())
+    {
+        println!(
+            "      no same-size baseline: the UDP ping-pong carries one datagram, a {} B \
+             message is {} packets at MTU {}",
+            r.size,
+            r.size.div_ceil(mtu),
+            mtu
         );
     }
 }
@@ -579,7 +599,7 @@ fn print_mode_text(cli: &Cli, r: &ModeRun, base: &Baselines, c: &Ctx) {
                 d.torn_down as f64 / d.teardown_phase.as_secs_f64()
             }
         );
-        print_efficiency(cli, r, rep, base, c);
+        print_efficiency(cli, r, rep, base, c.mtu);
         let t = d.connect_phase + d.teardown_phase + d.create;
         println!(
             "      {} QPs created, connected and disconnected in {:.0} ms (create {:.0} + connect \
@@ -637,7 +657,7 @@ fn print_mode_text(cli: &Cli, r: &ModeRun, base: &Baselines, c: &Ctx) {
                 String::new()
             }
         );
-        print_efficiency(cli, r, rep, base, c);
+        print_efficiency(cli, r, rep, base, c.mtu);
     }
     if let Some(e) = &r.error {
         println!("      failed after {} messages: {e}", rep.messages);
