@@ -8,7 +8,9 @@
 //! over loopback (the default) or across hosts. The protocol is one byte
 //! of kind then a body: `S` start (answered `s`), `G` goodput data
 //! (counted), `R` report (answered `r` + datagrams, bytes, first and last
-//! arrival in ns, little-endian u64s), `P` ping (echoed whole).
+//! arrival in ns, little-endian u64s), `P` ping (echoed whole), `T` a
+//! client's tally of a finished RDMA run, one line of UTF-8 (answered
+//! `t`; the server keeps it for its operator, [`ServerHandle::take_tallies`]).
 //!
 //! Every wait is bounded: the server polls at most 50 ms at a time and
 //! gives up after an idle timeout; every client request is retried three
@@ -17,8 +19,8 @@
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -152,15 +154,23 @@ pub fn run_server(
     idle: Duration,
     stop: &AtomicBool,
 ) -> Result<ServerSummary, Error> {
-    run_server_counting(transport, idle, stop, &AtomicU64::new(0))
+    run_server_counting(transport, idle, stop, &AtomicU64::new(0), &Mutex::default())
 }
 
-/// [`run_server`], counting the datagrams it receives in `heard`.
+/// Client tallies a server received: who sent it and its line.
+pub type Tallies = Mutex<Vec<(SocketAddr, String)>>;
+
+/// The longest tally line a server keeps.
+pub const TALLY_MAX: usize = 512;
+
+/// [`run_server`], counting the datagrams it receives in `heard` and
+/// keeping the tallies clients send in `tallies`.
 fn run_server_counting(
     mut transport: UdpTransport,
     idle: Duration,
     stop: &AtomicBool,
     heard: &AtomicU64,
+    tallies: &Tallies,
 ) -> Result<ServerSummary, Error> {
     let origin = Instant::now();
     let mut last_heard = Instant::now();
@@ -234,6 +244,21 @@ fn run_server_counting(
                     }
                     let _ = transport.send_to(d.src, &r);
                 }
+                Some(b'T') => {
+                    // A resend of a tally already kept is answered again,
+                    // not kept twice.
+                    let line: String = String::from_utf8_lossy(&d.data[1..])
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(TALLY_MAX)
+                        .collect();
+                    if let Ok(mut t) = tallies.lock()
+                        && t.last() != Some(&(d.src, line.clone()))
+                    {
+                        t.push((d.src, line));
+                    }
+                    let _ = transport.send_to(d.src, b"t");
+                }
                 _ => {}
             }
         }
@@ -247,6 +272,7 @@ pub struct ServerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     heard: Arc<AtomicU64>,
+    tallies: Arc<Tallies>,
     thread: Option<JoinHandle<Result<ServerSummary, Error>>>,
 }
 
@@ -258,14 +284,17 @@ pub fn spawn_server(bind: SocketAddr, idle: Duration) -> Result<ServerHandle, Er
     let flag = Arc::clone(&stop);
     let heard = Arc::new(AtomicU64::new(0));
     let count = Arc::clone(&heard);
+    let tallies = Arc::new(Tallies::default());
+    let kept = Arc::clone(&tallies);
     let thread = std::thread::Builder::new()
         .name("ndkperf-baseline-server".into())
-        .spawn(move || run_server_counting(transport, idle, &flag, &count))
+        .spawn(move || run_server_counting(transport, idle, &flag, &count, &kept))
         .map_err(os("starting the server thread"))?;
     Ok(ServerHandle {
         addr,
         stop,
         heard,
+        tallies,
         thread: Some(thread),
     })
 }
@@ -279,6 +308,14 @@ impl ServerHandle {
     /// Datagrams it received so far.
     pub fn received(&self) -> u64 {
         self.heard.load(Ordering::Relaxed)
+    }
+
+    /// The client tallies received since the last call, oldest first.
+    pub fn take_tallies(&self) -> Vec<(SocketAddr, String)> {
+        self.tallies
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default()
     }
 
     /// Stops it (within one poll) and returns what it did.
@@ -463,6 +500,40 @@ impl Client {
                 source: e,
             },
         }
+    }
+
+    /// Sends a tally of a finished RDMA run (one line) for the server's
+    /// operator; waits at most half a second for the acknowledgement
+    /// (a peer that is not an ndkperf server never answers). Whether the
+    /// server acknowledged it.
+    pub fn tally(&self, line: &str) -> bool {
+        let mut msg = Vec::with_capacity(1 + line.len());
+        msg.push(b'T');
+        msg.extend_from_slice(line.as_bytes());
+        let mut buf = [0u8; 16];
+        for _ in 0..2 {
+            if self.ctrl.send(&msg).is_err() {
+                return false;
+            }
+            let end = Instant::now() + Duration::from_millis(250);
+            while Instant::now() < end {
+                let _ = self.ctrl.set_read_timeout(Some(
+                    end.saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1)),
+                ));
+                match self.ctrl.recv(&mut buf) {
+                    Ok(_) if buf[0] == b't' => {
+                        let _ = self.ctrl.set_read_timeout(Some(ANSWER_WAIT));
+                        return true;
+                    }
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+        let _ = self.ctrl.set_read_timeout(Some(ANSWER_WAIT));
+        false
     }
 
     /// Checks that a server answers.

@@ -1213,3 +1213,46 @@ fn all_sizes_measure_the_baseline_of_each_size() {
         }
     }
 }
+
+#[test]
+fn a_server_prints_each_clients_reported_figures() {
+    // One-sided modes leave the server nothing to count: the client
+    // reports its figures, the server prints them as each run ends.
+    let (s, cm, roce) = server(&[]);
+    let peer = format!("127.0.0.1:{cm}");
+    for (mode, q) in [("write_bw", "2"), ("read_lat", "1")] {
+        let mut args = vec![
+            mode,
+            &peer,
+            "--roce-port",
+            &roce,
+            "--bind",
+            "127.0.0.2",
+            "--no-baseline",
+            "-n",
+            "100",
+            "-s",
+            "1K",
+            "--quiet",
+        ];
+        if mode == "write_bw" {
+            args.extend_from_slice(&["-q", q]);
+        }
+        let o = ndkperf(&args);
+        assert_eq!(o.status.code(), Some(0), "{mode}: {}", stderr(&o));
+    }
+    let (so, _) = interrupt(s, std::time::Duration::from_millis(300));
+    let out = String::from_utf8_lossy(&so.stdout);
+    assert!(
+        out.lines().any(|l| l.starts_with(
+            "client 127.0.0.2 on 127.0.0.1 reports: write_bw 1024 B: 200 messages in "
+        ) && l.contains("on 2 QPs")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with(
+            "client 127.0.0.2 on 127.0.0.1 reports: read_lat 1024 B: 100 round trips in "
+        ) && l.contains("p50")),
+        "{out}"
+    );
+}

@@ -625,7 +625,10 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
             last_count = count;
             last_datagram = Instant::now();
         }
-        for (ip, _, _, server, _) in &sides {
+        for (ip, base, _, server, _) in &sides {
+            for (from, line) in base.take_tallies() {
+                println!("client {} on {ip} reports: {line}", from.ip());
+            }
             for c in server.take_ended() {
                 println!(
                     "client {} on {ip}: {} {} B, connected {:.2} s, {} messages received{}",

@@ -128,6 +128,51 @@ pub(super) fn catch_sigint() {
     let _ = unsafe { sigaction(Signal::SIGINT, &action) };
 }
 
+/// The one line a client sends its server when a mode finishes (the
+/// server prints it: a one-sided mode leaves the server nothing to count).
+pub(super) fn tally_line(r: &ModeRun, qps: u32) -> String {
+    let Some(rep) = &r.report else {
+        return format!(
+            "{} {} B: failed: {}",
+            r.mode.name(),
+            r.size,
+            r.error.as_deref().unwrap_or_default()
+        );
+    };
+    let figures = if let Some(d) = &rep.disc {
+        format!(
+            "{} of {} QPs connected, connect p50 {:.0} us, disconnect p50 {:.0} us",
+            d.connected,
+            d.qps,
+            us(d.connect_lat.pct(0.5)),
+            us(d.disconnect_lat_serial.pct(0.5))
+        )
+    } else if r.mode.is_latency() {
+        format!(
+            "{} round trips in {:.2} s, p50 {:.1} us, p99 {:.1} us",
+            rep.messages,
+            rep.elapsed.as_secs_f64(),
+            us(rep.lat.pct(0.5)),
+            us(rep.lat.pct(0.99))
+        )
+    } else {
+        format!(
+            "{} messages in {:.2} s on {qps} QP{}, {}, {:.3} Mpps",
+            rep.messages,
+            rep.elapsed.as_secs_f64(),
+            if qps == 1 { "" } else { "s" },
+            fmt_rate(rep.bytes_per_sec()),
+            rep.msg_rate() / 1e6
+        )
+    };
+    let how = match (r.error.as_deref(), rep.interrupted) {
+        (Some(e), _) => format!(" (then failed: {e})"),
+        (None, true) => " (interrupted)".into(),
+        _ => String::new(),
+    };
+    format!("{} {} B: {figures}{how}", r.mode.name(), r.size)
+}
+
 /// perftest's -a sizes: 2 B to 8 MiB, powers of two.
 fn all_sizes() -> Vec<usize> {
     (1..=23).map(|k| 1usize << k).collect()
@@ -340,6 +385,10 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         .iter()
         .flat_map(|&m| sizes_of(m).into_iter().map(move |s| (m, s)))
         .collect();
+    // A server elsewhere gets each mode's figures, to print them.
+    let tally_client = (!ctx.embedded && !cli.perftest)
+        .then(|| Client::new(peer, Some(client_ip)).ok())
+        .flatten();
     let t_all = Instant::now();
     let mut runs: Vec<ModeRun> = Vec::new();
     let mut size_bases: Vec<(bool, usize, Baselines)> = Vec::new();
@@ -445,6 +494,10 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 || e.contains("STATUS_CONNECTION_DISCONNECTED")
         });
         out.mode(&run, &base, &ctx);
+        if let Some(t) = &tally_client {
+            let qps = if bandwidth { cli.qps.unwrap_or(1) } else { 1 };
+            t.tally(&tally_line(&run, qps));
+        }
         runs.push(run);
         if fatal {
             break;
