@@ -10,7 +10,10 @@
 //! (counted), `R` report (answered `r` + datagrams, bytes, first and last
 //! arrival in ns, little-endian u64s), `P` ping (echoed whole), `T` a
 //! client's tally of a finished RDMA run, one line of UTF-8 (answered
-//! `t`; the server keeps it for its operator, [`ServerHandle::take_tallies`]).
+//! `t`; the server keeps it for its operator, [`ServerHandle::take_tallies`]),
+//! `B` goodput the other way (length u32, milliseconds u32, the client's
+//! receiving port u16, little-endian; answered `b`, then the server sends
+//! datagrams of that length to that port for that long, from a thread).
 //!
 //! Every wait is bounded: the server polls at most 50 ms at a time and
 //! gives up after an idle timeout; every client request is retried three
@@ -244,6 +247,25 @@ fn run_server_counting(
                     }
                     let _ = transport.send_to(d.src, &r);
                 }
+                Some(b'B') => {
+                    let field = |r: std::ops::Range<usize>| d.data.get(r);
+                    let (Some(len), Some(ms), Some(port)) =
+                        (field(1..5), field(5..9), field(9..11))
+                    else {
+                        continue;
+                    };
+                    let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
+                    let ms = u32::from_le_bytes(ms.try_into().unwrap_or_default());
+                    let port = u16::from_le_bytes(port.try_into().unwrap_or_default());
+                    let to = SocketAddr::new(d.src.ip(), port);
+                    let from = SocketAddr::new(transport.local_addr().ip(), 0);
+                    // At most a minute, one datagram's worth of a UDP payload.
+                    let how_long = Duration::from_millis(u64::from(ms.min(60_000)));
+                    let _ = std::thread::Builder::new()
+                        .name("ndkperf-baseline-sender".into())
+                        .spawn(move || blast(from, to, len.clamp(1, 65_000), how_long));
+                    let _ = transport.send_to(d.src, b"b");
+                }
                 Some(b'T') => {
                     // A resend of a tally already kept is answered again,
                     // not kept twice.
@@ -264,6 +286,31 @@ fn run_server_counting(
         }
     }
     Ok(summary)
+}
+
+/// Sends `len`-byte datagrams from `from` to `to` as fast as the socket
+/// takes them for `how_long` (the server's half of a bidirectional
+/// goodput); what arrives is counted by the receiver.
+fn blast(from: SocketAddr, to: SocketAddr, len: usize, how_long: Duration) {
+    let Ok(mut tx) = UdpTransport::bind(from) else {
+        return;
+    };
+    let mut data = vec![0u8; len];
+    data[0] = b'g';
+    let per_batch = 64;
+    let mut batch = SendBatch::new(per_batch, per_batch * len);
+    let start = Instant::now();
+    while start.elapsed() < how_long && !crate::perf::stop_requested() {
+        while batch.push(to, &data) {}
+        let r = tx.send(&mut batch);
+        if r.error.is_some() {
+            return;
+        }
+        if !batch.is_empty() {
+            let mut fds = [PollFd::new(tx.as_fd(), PollFlags::POLLOUT)];
+            let _ = nix::poll::poll(&mut fds, PollTimeout::from(10u8));
+        }
+    }
 }
 
 /// A baseline server on its own thread.
@@ -615,6 +662,78 @@ impl Client {
             window: Duration::from_nanos(last.saturating_sub(first) + per),
             gso_segments,
         })
+    }
+
+    /// Goodput both ways at once (the baseline of -b): this side sends as
+    /// [`Self::goodput`] does while the server sends `datagram_len`-byte
+    /// datagrams back for as long; what each receiver counted, (out, in).
+    pub fn goodput_both_ways(
+        &self,
+        datagram_len: usize,
+        duration: Duration,
+        progress: Progress<'_>,
+    ) -> Result<(Goodput, Goodput), Error> {
+        let datagram_len = datagram_len.clamp(1, 65_000);
+        let mut rx = UdpTransport::bind(SocketAddr::new(self.local_ip, 0))?;
+        let mut msg = [0u8; 11];
+        msg[0] = b'B';
+        msg[1..5].copy_from_slice(&(datagram_len as u32).to_le_bytes());
+        let ms = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
+        msg[5..9].copy_from_slice(&ms.to_le_bytes());
+        msg[9..11].copy_from_slice(&rx.local_addr().port().to_le_bytes());
+        let mut buf = [0u8; 16];
+        self.request(&msg, b'b', &mut buf)?;
+        let stop = AtomicBool::new(false);
+        let (out, inb) = std::thread::scope(|sc| {
+            let counter = sc.spawn(|| {
+                // Until the sender's time is up and the last datagrams
+                // had time to land.
+                let (mut received, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
+                while !stop.load(Ordering::Acquire) {
+                    let n = rx.recv().unwrap_or_default();
+                    if n == 0 {
+                        let mut fds = [PollFd::new(rx.as_fd(), PollFlags::POLLIN)];
+                        let _ = nix::poll::poll(&mut fds, PollTimeout::from(10u8));
+                        continue;
+                    }
+                    let now = Instant::now();
+                    for i in 0..n {
+                        if let Some(d) = rx.received(i)
+                            && d.data.first() == Some(&b'g')
+                        {
+                            received += 1;
+                            bytes += d.data.len() as u64;
+                            first.get_or_insert(now);
+                            last = Some(now);
+                        }
+                    }
+                }
+                let window = match (first, last) {
+                    (Some(f), Some(l)) if received > 1 => {
+                        let span = l - f;
+                        span + span / u32::try_from(received - 1).unwrap_or(u32::MAX)
+                    }
+                    _ => Duration::ZERO,
+                };
+                Goodput {
+                    datagram_len,
+                    sent: 0,
+                    received,
+                    bytes,
+                    window,
+                    gso_segments: 0,
+                }
+            });
+            let out = self.goodput(datagram_len, duration, progress);
+            std::thread::sleep(Duration::from_millis(50));
+            stop.store(true, Ordering::Release);
+            (out, counter.join())
+        });
+        let inb = inb.map_err(|_| Error::Os {
+            context: "counting the server's datagrams",
+            source: io::Error::other("the counting thread panicked"),
+        })?;
+        Ok((out?, inb))
     }
 
     /// Ping-pongs `datagram_len`-byte datagrams, one at a time, `iters`

@@ -460,7 +460,8 @@ fn flags_that_do_not_apply_are_one_line_usage_errors() {
         (&["--server", "-s", "4K"], "-s"),
         (&["write_bw", "--idle-timeout", "5"], "--idle-timeout"),
         (&["--baseline", "-w", "4"], "-w"),
-        (&["write_bw", "-b"], "--perftest"),
+        (&["send_lat", "-b"], "-b"),
+        (&["rperf", "-b"], "-b"),
         (&["--pcap-max", "1M"], "--pcap"),
     ] {
         let o = ndkperf(args);
@@ -1254,5 +1255,58 @@ fn a_server_prints_each_clients_reported_figures() {
             "client 127.0.0.2 on 127.0.0.1 reports: read_lat 1024 B: 100 round trips in "
         ) && l.contains("p50")),
         "{out}"
+    );
+}
+
+#[test]
+fn bidirectional_runs_both_ways_in_ndkperfs_own_modes_and_baselines() {
+    // -b: beside each connection pushing (write_bw), one pulling (READs);
+    // the figure counts both, each direction is in the JSON.
+    for (mode, reverse) in [("write_bw", "read_bw"), ("read_bw", "write_bw")] {
+        let o = ndkperf(&[
+            mode,
+            "-b",
+            "-q",
+            "2",
+            "-n",
+            "100",
+            "-s",
+            "4K",
+            "--no-baseline",
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{mode}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        assert_eq!(v["params"]["bidirectional"], true, "{v}");
+        let m = &v["modes"][0];
+        assert_eq!(m["messages"], 400, "{mode}: 2 QPs each way x 100: {v}");
+        assert_eq!(m["duplex"]["out_bytes"], 2 * 100 * 4096, "{v}");
+        assert_eq!(m["duplex"]["in_bytes"], 2 * 100 * 4096, "{v}");
+        assert_eq!(m["duplex"]["reverse_mode"], reverse, "{v}");
+    }
+    // Against the baseline of UDP both ways at once, measured in the run.
+    let o = ndkperf(&["send_bw", "-b", "-D", "0.2", "--quiet"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("UDP goodput in "), "{out}");
+    assert!(
+        out.contains("against raw UDP goodput both ways at once (same run)"),
+        "{out}"
+    );
+    assert!(out.contains("both ways (-b): "), "{out}");
+    // --baseline -b: the server sends back while the client sends.
+    let o = ndkperf(&["--baseline", "-b", "-D", "0.2", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["params"]["bidirectional"], true, "{v}");
+    let back = &v["baselines"]["udp_goodput_in"];
+    assert!(back["received"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(back["bytes_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+    assert!(
+        v["baselines"]["udp_goodput"]["received"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{v}"
     );
 }

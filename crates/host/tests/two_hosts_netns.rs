@@ -72,6 +72,23 @@ fn the_readme_two_host_run_works_on_a_1500_byte_link() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "--baseline HOST: {out}");
     assert!(out.contains("UDP goodput"), "--baseline HOST: {out}");
+    // -b across the link: the server sends UDP back for the baseline and
+    // serves the READs of the reverse direction.
+    let o = ndkperf_in(&ns.client, &["write_bw", "-b", SERVER_IP, "-D", "0.5"])
+        .output()
+        .expect("run write_bw -b");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "write_bw -b: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("UDP goodput in "), "write_bw -b: {out}");
+    assert!(
+        out.contains("both ways at once (same run)"),
+        "write_bw -b: {out}"
+    );
     // The server stops by itself once idle, with a line per client.
     let t0 = Instant::now();
     let status = loop {

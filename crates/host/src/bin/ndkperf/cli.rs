@@ -62,7 +62,7 @@ impl Mode {
                   Two hosts: `ndkperf --server` there (every local address, or --bind A), \
                   `ndkperf [MODE] A` here (perftest style; same as --client A).\n\
                   perftest's flags: -s, -n, -D, -q, -a, --report_gbits and -F mean what they mean \
-                  in ib_write_bw; -b needs --perftest.\n\
+                  in ib_write_bw (-b: see --help for how ndkperf's own modes drive both directions).\n\
                   rping's flags: `rping -c -a A -p P -S B -C N -V` is `ndkperf rping A -p P -S B -C N \
                   -V` (rping's -s is --server, its -a the HOST argument; -S, -C, -V and -p are \
                   rping's; every iteration is verified; rping's -v and -d are not supported).\n\
@@ -163,9 +163,13 @@ pub(super) struct Cli {
     /// with --perftest the peer runs -a too).
     #[arg(short = 'a', long, conflicts_with = "size")]
     pub(super) all: bool,
-    /// --perftest: bidirectional, as perftest's -b (bandwidth modes; the
-    /// peer runs -b too).
-    #[arg(short = 'b', long, requires = "perftest")]
+    /// Bidirectional, as perftest's -b (bandwidth modes): data both ways
+    /// at once. ndkperf's own modes drive the reverse direction from this
+    /// side: beside each connection of write_bw or send_bw, one that RDMA
+    /// READs from the server (read_bw: one that WRITEs to it); the figure
+    /// is both directions' bytes. --baseline and the baselines: UDP
+    /// goodput both ways at once. --perftest: the peer runs -b too.
+    #[arg(short = 'b', long)]
     pub(super) bidirectional: bool,
     /// Report bandwidth in Gb/s (perftest's --report_gbits).
     #[arg(long = "report-gbits", alias = "report_gbits")]
@@ -332,6 +336,26 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
     }
     if cli.perftest {
         return Ok(());
+    }
+    if cli.bidirectional {
+        match mode {
+            Some(m @ (SendLat | WriteLat | ReadLat | Rping | Disconnect)) => {
+                return fail(
+                    "-b",
+                    &format!(
+                        "does not apply to {} (bandwidth modes: write_bw, read_bw, send_bw)",
+                        m.name()
+                    ),
+                );
+            }
+            Some(Rperf) => {
+                return fail(
+                    "-b",
+                    "does not apply to rperf (it mixes WRITE and READ, both ways, already)",
+                );
+            }
+            _ => {}
+        }
     }
     match mode {
         Some(m @ (SendLat | WriteLat | ReadLat | Rping)) => {

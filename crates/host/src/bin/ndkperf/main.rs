@@ -216,6 +216,8 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
 struct Baselines {
     memcpy: Option<Memcpy>,
     goodput: Option<Goodput>,
+    /// -b: the goodput the server sent at the same time.
+    goodput_in: Option<Goodput>,
     latency: Option<Latency>,
     /// The message sizes whose datagrams the goodput and the ping-pong
     /// carried: a mode's efficiency is against the baseline of its size.
@@ -233,6 +235,7 @@ fn measure_baseline_at(
     mtu: usize,
     duration: Duration,
     iters: u64,
+    duplex: bool,
 ) -> Result<Baselines, String> {
     let mut none = |_: Duration, _: &str| {};
     let len = roce_datagram_len(size, mtu);
@@ -252,6 +255,12 @@ fn measure_baseline_at(
                 .ping_pong(len, iters, duration, &mut none)
                 .map_err(|e| e.to_string())?,
         );
+    } else if duplex {
+        let (out, inb) = client
+            .goodput_both_ways(len, duration, &mut none)
+            .map_err(|e| e.to_string())?;
+        b.goodput = Some(out);
+        b.goodput_in = Some(inb);
     } else {
         b.goodput = Some(
             client
@@ -262,6 +271,7 @@ fn measure_baseline_at(
     Ok(b)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn measure_baselines(
     client: &Client,
     bw_size: usize,
@@ -269,6 +279,7 @@ fn measure_baselines(
     mtu: usize,
     duration: Duration,
     iters: u64,
+    duplex: bool,
     progress: &mut ProgressLine,
 ) -> Result<Baselines, String> {
     let mut tick = |_: Duration, status: &str| progress.update(status);
@@ -281,11 +292,20 @@ fn measure_baselines(
         ..Baselines::default()
     };
     if !perf::stop_requested() {
-        b.goodput = Some(
-            client
-                .goodput(roce_datagram_len(bw_size, mtu), duration, &mut tick)
-                .map_err(|e| e.to_string())?,
-        );
+        let len = roce_datagram_len(bw_size, mtu);
+        if duplex {
+            let (out, inb) = client
+                .goodput_both_ways(len, duration, &mut tick)
+                .map_err(|e| e.to_string())?;
+            b.goodput = Some(out);
+            b.goodput_in = Some(inb);
+        } else {
+            b.goodput = Some(
+                client
+                    .goodput(len, duration, &mut tick)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
     }
     if !perf::stop_requested() {
         b.latency = Some(
@@ -333,6 +353,7 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
         mtu,
         duration,
         iters,
+        cli.bidirectional,
         &mut progress,
     )?;
     if let Some(s) = server {
@@ -367,6 +388,7 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
                 "duration_s": duration.as_secs_f64(),
                 "mtu": mtu,
                 "peer": addr.to_string(),
+                "bidirectional": cli.bidirectional,
                 "embedded": cli.peer().is_none(),
             }),
         );

@@ -13,6 +13,8 @@ pub(super) struct ModeRun {
     pub(super) error: Option<String>,
     /// -a: the baseline measured at this size (else the run's).
     pub(super) base: Option<Baselines>,
+    /// -b: the bytes that went out and those that came in.
+    pub(super) duplex: Option<(u64, u64)>,
 }
 
 impl ModeRun {
@@ -170,7 +172,12 @@ pub(super) fn tally_line(r: &ModeRun, qps: u32) -> String {
         (None, true) => " (interrupted)".into(),
         _ => String::new(),
     };
-    format!("{} {} B: {figures}{how}", r.mode.name(), r.size)
+    let both = if r.duplex.is_some() {
+        format!(" both ways (with {})", reverse_of(r.mode).name())
+    } else {
+        String::new()
+    };
+    format!("{} {} B{both}: {figures}{how}", r.mode.name(), r.size)
 }
 
 /// perftest's -a sizes: 2 B to 8 MiB, powers of two.
@@ -178,21 +185,43 @@ fn all_sizes() -> Vec<usize> {
     (1..=23).map(|k| 1usize << k).collect()
 }
 
-/// Runs `p` on `qps` connections side by side (perftest's -q) and sums
+/// -b in ndkperf's own modes: the mode whose data flows the other way,
+/// driven from this side (write_bw and send_bw push, READs pull; read_bw
+/// pulls, WRITEs push).
+pub(super) fn reverse_of(mode: PMode) -> PMode {
+    match mode {
+        PMode::ReadBw => PMode::WriteBw,
+        _ => PMode::ReadBw,
+    }
+}
+
+/// Runs `p` on `qps` connections side by side (perftest's -q), with as
+/// many running [`reverse_of`] beside them for -b (`duplex`), and sums
 /// their figures: messages and bytes added, the longest elapsed time.
+/// With -b, also each direction's bytes (out, in).
 fn run_parallel(
     adapter: &Adapter,
     peer: SocketAddr,
     p: &Params,
     qps: u32,
+    duplex: bool,
     keep: &mut Keep,
-) -> Result<Report, perf::PerfError> {
-    if qps <= 1 {
-        return perf::run(adapter, peer, p, keep);
+) -> Result<(Report, Option<(u64, u64)>), perf::PerfError> {
+    if qps <= 1 && !duplex {
+        return perf::run(adapter, peer, p, keep).map(|r| (r, None));
     }
+    let rev = Params {
+        mode: reverse_of(p.mode),
+        ..p.clone()
+    };
+    let plan: Vec<&Params> = (0..qps)
+        .map(|_| p)
+        .chain((0..if duplex { qps } else { 0 }).map(|_| &rev))
+        .collect();
     let results: Vec<(Result<Report, perf::PerfError>, Keep)> = std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..qps)
-            .map(|_| {
+        let handles: Vec<_> = plan
+            .iter()
+            .map(|&p| {
                 sc.spawn(move || {
                     let mut k = Keep::default();
                     (perf::run(adapter, peer, p, &mut k), k)
@@ -213,7 +242,9 @@ fn run_parallel(
     });
     let mut sum = Report::default();
     let mut first_error = None;
-    for (r, k) in results {
+    // Bytes that left this side and bytes that came in.
+    let (mut out, mut inb) = (0u64, 0u64);
+    for ((r, k), q) in results.into_iter().zip(&plan) {
         keep.absorb(k);
         let rep = match r {
             Ok(rep) => rep,
@@ -228,6 +259,11 @@ fn run_parallel(
         };
         sum.messages += rep.messages;
         sum.bytes += rep.bytes;
+        if q.mode == PMode::ReadBw {
+            inb += rep.bytes;
+        } else {
+            out += rep.bytes;
+        }
         sum.elapsed = sum.elapsed.max(rep.elapsed);
         sum.connect = sum.connect.max(rep.connect);
         sum.disconnect = sum.disconnect.max(rep.disconnect);
@@ -237,7 +273,7 @@ fn run_parallel(
     }
     match first_error {
         Some(e) => Err(perf::PerfError(e, Some(Box::new(sum)))),
-        None => Ok(sum),
+        None => Ok((sum, duplex.then_some((out, inb)))),
     }
 }
 
@@ -363,6 +399,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
             client_adapter.path_mtu() as usize,
             duration.max(Duration::from_millis(200)),
             cli.iters.unwrap_or(20_000),
+            cli.bidirectional && !cli.perftest,
             &mut quiet,
         )?;
         ticker.hide();
@@ -443,6 +480,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                             ctx.mtu,
                             duration,
                             cli.iters.unwrap_or(2000),
+                            cli.bidirectional,
                         )?;
                         size_bases.push((latency, size, b.clone()));
                         Some(b)
@@ -451,6 +489,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
             }
             _ => None,
         };
+        let mut duplex = None;
         let r = if cli.perftest {
             perf::run_perftest(
                 &client_adapter,
@@ -461,7 +500,18 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 &mut keep,
             )
         } else if bandwidth {
-            run_parallel(&client_adapter, peer, &p, cli.qps.unwrap_or(1), &mut keep)
+            run_parallel(
+                &client_adapter,
+                peer,
+                &p,
+                cli.qps.unwrap_or(1),
+                cli.bidirectional && mode != PMode::Rperf,
+                &mut keep,
+            )
+            .map(|(r, d)| {
+                duplex = d;
+                r
+            })
         } else {
             perf::run(&client_adapter, peer, &p, &mut keep)
         };
@@ -472,6 +522,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 report: Some(report),
                 error: None,
                 base: size_base,
+                duplex,
             },
             Err(e) => {
                 let partial = e.partial().cloned();
@@ -481,6 +532,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                     report: partial,
                     error: Some(e.0),
                     base: size_base,
+                    duplex: None,
                 }
             }
         };

@@ -30,6 +30,16 @@ pub(super) fn print_baselines(b: &Baselines, bw_size: usize, lat_size: usize) {
             },
         );
     }
+    if let Some(g) = &b.goodput_in {
+        println!(
+            "  UDP goodput in     {:>7} B datagrams   {:>12}   ({} received, sent by the server \
+             at the same time: -b; both ways {})",
+            g.datagram_len,
+            fmt_rate(g.bytes_per_sec()),
+            g.received,
+            fmt_rate(g.bytes_per_sec() + b.goodput.map_or(0.0, |o| o.bytes_per_sec())),
+        );
+    }
     if let Some(l) = &b.latency {
         println!(
             "  UDP ping-pong RTT  {:>7} B datagrams   min {:.1}  p50 {:.1}  p99 {:.1}  max {:.1} us \
@@ -76,6 +86,14 @@ pub(super) fn baselines_json(b: &Baselines, bw_size: usize, lat_size: usize) -> 
             "seconds": g.window.as_secs_f64(),
             "bytes_per_sec": g.bytes_per_sec(),
             "gso_segments": g.gso_segments,
+        })),
+        // -b: what the server sent back at the same time.
+        "udp_goodput_in": b.goodput_in.as_ref().map(|g| json!({
+            "message_bytes": bw_size,
+            "datagram_bytes": g.datagram_len,
+            "received": g.received,
+            "seconds": g.window.as_secs_f64(),
+            "bytes_per_sec": g.bytes_per_sec(),
         })),
         "udp_ping_pong": b.latency.as_ref().map(|l| json!({
             "message_bytes": lat_size,
@@ -169,9 +187,19 @@ pub(super) fn efficiency(base: &Baselines, r: &ModeRun) -> Option<Efficiency> {
     if r.size != base.bw_size {
         return None;
     }
+    // -b: against UDP goodput both ways at once.
+    let (udp_bw, baseline) = match r.duplex {
+        Some(_) => (
+            udp_bw
+                .zip(base.goodput_in.as_ref().map(|g| g.bytes_per_sec()))
+                .map(|(o, i)| o + i),
+            "udp_goodput_both_ways",
+        ),
+        None => (udp_bw, "udp_goodput"),
+    };
     let udp = udp_bw.filter(|u| *u > 0.0)?;
     Some(Efficiency {
-        baseline: "udp_goodput",
+        baseline,
         figure: rep.bytes_per_sec(),
         baseline_value: udp,
         unit: "B/s",
@@ -297,6 +325,7 @@ pub(super) fn params_json(cli: &Cli, c: &Ctx) -> Value {
         "framing": if cli.raw { "raw" } else { "udp" },
         "embedded": c.embedded,
         "perftest": cli.perftest,
+        "bidirectional": cli.bidirectional,
         "timeout_s": cli.timeout,
     })
 }
@@ -346,6 +375,10 @@ fn mode_json(r: &ModeRun, base: &Baselines) -> Value {
                 "closed": t.closed,
             })).collect::<Vec<_>>(),
         })),
+    });
+    // -b: each direction's bytes (in: the reverse mode's, driven from here).
+    v["duplex"] = r.duplex.map_or(Value::Null, |(out, inb)| {
+        json!({"out_bytes": out, "in_bytes": inb, "reverse_mode": reverse_of(r.mode).name()})
     });
     // -a: the baseline measured at this size.
     v["baseline_at_size"] = r
@@ -549,6 +582,7 @@ fn print_efficiency(cli: &Cli, r: &ModeRun, rep: &Report, base: &Baselines, mtu:
             e.value,
             match e.baseline {
                 "udp_goodput" => "raw UDP goodput",
+                "udp_goodput_both_ways" => "raw UDP goodput both ways at once",
                 _ if rep.disc.is_some() => "the UDP round trip (graceful disconnect p50)",
                 _ => "the UDP ping-pong round trip (p50)",
             },
@@ -564,6 +598,16 @@ fn print_efficiency(cli: &Cli, r: &ModeRun, rep: &Report, base: &Baselines, mtu:
             r.size,
             r.size.div_ceil(mtu),
             mtu
+        );
+    }
+    if let Some((out, inb)) = r.duplex {
+        let s = rep.elapsed.as_secs_f64().max(1e-9);
+        println!(
+            "      both ways (-b): {} out ({}), {} in ({}, driven from this side)",
+            rate(cli, out as f64 / s),
+            r.mode.name(),
+            rate(cli, inb as f64 / s),
+            reverse_of(r.mode).name()
         );
     }
 }
