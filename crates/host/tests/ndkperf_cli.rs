@@ -1161,7 +1161,11 @@ fn sigint_ends_a_perftest_run_within_a_second_with_what_finished() {
 fn all_sizes_measure_the_baseline_of_each_size() {
     // -a: each row's efficiency is against a baseline measured at its
     // own size (the datagrams of that size's messages), not the run's.
-    let o = ndkperf(&["write_bw", "-a", "-D", "0.05", "--quiet", "--json"]);
+    // -w 4: 8 MiB x 32 in flight on a debug build among the other tests
+    // once ran out of RC retries (a loaded 2-core machine, not -a's doing).
+    let o = ndkperf(&[
+        "write_bw", "-a", "-D", "0.05", "-w", "4", "--quiet", "--json",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
     let modes = v["modes"].as_array().expect("modes");
@@ -1309,4 +1313,53 @@ fn bidirectional_runs_both_ways_in_ndkperfs_own_modes_and_baselines() {
             > 0,
         "{v}"
     );
+}
+
+/// The keys of a summary document: the top level, its params and its
+/// baselines.
+fn schema_keys(v: &serde_json::Value) -> Vec<String> {
+    let mut keys = Vec::new();
+    for (k, x) in v.as_object().expect("an object") {
+        keys.push(k.clone());
+        if k == "params" || k == "baselines" {
+            for sub in x.as_object().expect("an object").keys() {
+                keys.push(format!("{k}.{sub}"));
+            }
+        }
+    }
+    keys.sort();
+    keys
+}
+
+#[test]
+fn every_json_document_has_one_schema() {
+    // A run, the baselines alone, and runs that fail before they start:
+    // the same keys, what was not measured null, the failure in "error".
+    let port = free_port("127.0.0.1").to_string();
+    let runs: [&[&str]; 4] = [
+        &["write_bw", "-n", "50", "-s", "1K", "--quiet", "--json"],
+        &["--baseline", "-D", "0.05", "-n", "50", "--json"],
+        &["--baseline", "-c", &format!("127.0.0.1:{port}"), "--json"],
+        &["write_bw", "--bind", "10.254.254.1", "--json"],
+    ];
+    let mut first: Option<Vec<String>> = None;
+    for args in runs {
+        let o = ndkperf(args);
+        assert_ne!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: JSON: {e}: {}", stderr(&o)));
+        assert_eq!(v["type"], "summary", "{args:?}: {v}");
+        assert!(v["timestamp"].is_string(), "{args:?}: {v}");
+        assert!(v["command_line"].is_array(), "{args:?}: {v}");
+        if o.status.code() == Some(0) {
+            assert!(v["error"].is_null(), "{args:?}: {v}");
+        } else {
+            assert!(v["error"]["message"].is_string(), "{args:?}: {v}");
+        }
+        let keys = schema_keys(&v);
+        match &first {
+            None => first = Some(keys),
+            Some(f) => assert_eq!(&keys, f, "{args:?}: {v}"),
+        }
+    }
 }

@@ -172,9 +172,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(msg) => {
             if cli.json || cli.json_stream {
-                let mut m = json_head();
-                m.insert("type".into(), json!("summary"));
-                m.insert("modes".into(), json!([]));
+                let mut m = skeleton_json(&cli);
                 m.insert("error".into(), error_json(&msg, cli.mode.map(Mode::perf)));
                 let v = Value::Object(m);
                 if cli.json {
@@ -342,9 +340,11 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
             (Some(s), a)
         }
     };
+    let started = Instant::now();
     let client = Client::new(addr, cli.bind).map_err(|e| e.to_string())?;
     client.hello().map_err(|e| e.to_string())?;
-    let mtu = path_mtu(cli, cli.bind.unwrap_or_else(|| local_ip_for(addr.ip())))?;
+    let client_ip = cli.bind.unwrap_or_else(|| local_ip_for(addr.ip()));
+    let mtu = path_mtu(cli, client_ip)?;
     catch_sigint();
     let b = measure_baselines(
         &client,
@@ -376,22 +376,17 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
     };
     if cli.json || cli.json_stream {
         // The schema of every run: the baselines, no modes.
-        let mut m = json_head();
-        m.insert("type".into(), json!("summary"));
-        m.insert(
-            "params".into(),
-            json!({
-                "modes": [],
-                "size_bandwidth": bw_size,
-                "size_latency": lat_size,
-                "iterations": iters,
-                "duration_s": duration.as_secs_f64(),
-                "mtu": mtu,
-                "peer": addr.to_string(),
-                "bidirectional": cli.bidirectional,
-                "embedded": cli.peer().is_none(),
-            }),
-        );
+        let mut m = skeleton_json(cli);
+        if let Some(Value::Object(p)) = m.get_mut("params") {
+            p.insert("size_bandwidth".into(), json!(bw_size));
+            p.insert("size_latency".into(), json!(lat_size));
+            p.insert("iterations".into(), json!(iters));
+            p.insert("duration_s".into(), json!(duration.as_secs_f64()));
+            p.insert("mtu".into(), json!(mtu));
+            p.insert("peer".into(), json!(addr.to_string()));
+        }
+        m.insert("client".into(), json!(client_ip.to_string()));
+        m.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
         m.insert("server".into(), json!(addr.to_string()));
         m.insert("embedded".into(), json!(cli.peer().is_none()));
         m.insert("mtu".into(), json!(mtu));

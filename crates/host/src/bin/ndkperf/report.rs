@@ -307,6 +307,57 @@ pub(super) fn json_head() -> serde_json::Map<String, Value> {
     m
 }
 
+/// The summary document's every key, from the command line alone (what
+/// a run has not measured is null): a run that fails before it starts,
+/// and `--baseline`, fill in what they know, so every document has one
+/// schema.
+pub(super) fn skeleton_json(cli: &Cli) -> serde_json::Map<String, Value> {
+    let modes: Vec<&str> = match cli.mode {
+        Some(m) => vec![m.perf().name()],
+        None if cli.baseline => vec![],
+        None => PMode::ALL.iter().map(|m| m.name()).collect(),
+    };
+    let mut m = json_head();
+    m.insert("type".into(), json!("summary"));
+    m.insert(
+        "params".into(),
+        json!({
+            "modes": modes,
+            "size_bandwidth": cli.size.unwrap_or(65536),
+            "size_latency": cli.size.unwrap_or(64),
+            "all_sizes": cli.all,
+            "iterations": cli.iters,
+            "duration_s": cli.duration,
+            "window": cli.window,
+            "qps": cli.qps,
+            "mtu": cli.mtu,
+            "peer": cli.peer(),
+            "local": cli.bind.map(|b| b.to_string()),
+            "roce_port": cli.roce_port,
+            "framing": if cli.raw { "raw" } else { "udp" },
+            "embedded": cli.peer().is_none(),
+            "perftest": cli.perftest,
+            "bidirectional": cli.bidirectional,
+            "timeout_s": cli.timeout,
+        }),
+    );
+    m.insert("embedded".into(), json!(cli.peer().is_none()));
+    m.insert("client".into(), json!(cli.bind.map(|b| b.to_string())));
+    m.insert("server".into(), json!(cli.peer()));
+    m.insert("mtu".into(), json!(cli.mtu));
+    m.insert("seconds".into(), Value::Null);
+    m.insert(
+        "baselines".into(),
+        baselines_json(&Baselines::default(), 0, 0),
+    );
+    m.insert("modes".into(), json!([]));
+    m.insert("targets".into(), json!([]));
+    m.insert("interrupted".into(), json!(false));
+    m.insert("error".into(), Value::Null);
+    m.insert("pcap".into(), Value::Null);
+    m
+}
+
 /// The run's parameters, as JSON.
 pub(super) fn params_json(cli: &Cli, c: &Ctx) -> Value {
     json!({
