@@ -462,6 +462,16 @@ fn flags_that_do_not_apply_are_one_line_usage_errors() {
         (&["--baseline", "-w", "4"], "-w"),
         (&["send_lat", "-b"], "-b"),
         (&["rperf", "-b"], "-b"),
+        (&["write_bw", "-V"], "-V"),
+        (&["--baseline", "--raw"], "--raw"),
+        (&["--baseline", "--roce-port", "5000"], "--roce-port"),
+        (&["--baseline", "--report-gbits"], "--report-gbits"),
+        (&["--server", "--perftest", "write_bw", "-D", "2"], "-D"),
+        (&["--server", "--perftest", "write_bw", "-w", "4"], "-w"),
+        (
+            &["--server", "--perftest", "write_bw", "--no-baseline"],
+            "--no-baseline",
+        ),
         (&["--pcap-max", "1M"], "--pcap"),
     ] {
         let o = ndkperf(args);
@@ -1033,12 +1043,32 @@ fn the_disconnect_run_keeps_its_window_until_the_traffic_completes() {
 fn the_server_address_is_a_positional_argument_in_every_form() {
     let (s, cm, roce) = server(&[]);
     let peer = format!("127.0.0.1:{cm}");
-    let common = ["--roce-port", &roce, "--bind", "127.0.0.2", "--quiet"];
+    let common = ["--bind", "127.0.0.2", "--quiet"];
     // MODE HOST, HOST MODE, HOST alone (every mode), --baseline HOST and
     // HOST --baseline: each runs against the server named.
     for args in [
-        &["write_bw", &peer, "-n", "50", "-s", "1K", "--no-baseline"][..],
-        &[&peer, "send_bw", "-n", "50", "-s", "1K", "--no-baseline"],
+        &[
+            "write_bw",
+            &peer,
+            "-n",
+            "50",
+            "-s",
+            "1K",
+            "--no-baseline",
+            "--roce-port",
+            &roce,
+        ][..],
+        &[
+            &peer,
+            "send_bw",
+            "-n",
+            "50",
+            "-s",
+            "1K",
+            "--no-baseline",
+            "--roce-port",
+            &roce,
+        ],
         &["--baseline", &peer, "-D", "0.05", "-n", "100"],
         &[&peer, "--baseline", "-D", "0.05", "-n", "100"],
     ] {

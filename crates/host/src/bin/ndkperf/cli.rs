@@ -307,6 +307,28 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
             perf::PORTS_PER_ADDRESS
         ));
     }
+    if cli.server && cli.perftest {
+        for (set, flag) in [
+            (cli.duration.is_some(), "-D"),
+            (cli.window.is_some(), "-w"),
+            (cli.no_baseline, "--no-baseline"),
+            (cli.report_gbits, "--report-gbits"),
+        ] {
+            if set {
+                return fail(
+                    flag,
+                    "does not apply to --server --perftest (the perftest client's -s, -n, -q, \
+                     -b and -a are given here; it reports the figures)",
+                );
+            }
+        }
+    }
+    if cli.verify && mode.is_some_and(|m| m != Rping) && !cli.server {
+        return fail(
+            "-V",
+            "is rping's verify and applies to rping only (every rping iteration is verified)",
+        );
+    }
     if cli.server && cli.perftest && (cli.json || cli.json_stream) {
         return fail(
             "--json",
@@ -327,6 +349,9 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
             (cli.qps.is_some(), "-q"),
             (cli.all, "-a"),
             (cli.perftest, "--perftest"),
+            (cli.raw, "--raw"),
+            (cli.roce_port.is_some(), "--roce-port"),
+            (cli.report_gbits, "--report-gbits"),
         ] {
             if set {
                 return fail(flag, "does not apply to --baseline (baselines only)");
