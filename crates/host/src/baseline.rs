@@ -8,7 +8,12 @@
 //! over loopback (the default) or across hosts. The protocol is one byte
 //! of kind then a body: `S` start (answered `s`), `G` goodput data
 //! (counted), `R` report (answered `r` + datagrams, bytes, first and last
-//! arrival in ns, little-endian u64s), `P` ping (echoed whole).
+//! arrival in ns, little-endian u64s), `P` ping (echoed whole), `T` a
+//! client's tally of a finished RDMA run, one line of UTF-8 (answered
+//! `t`; the server keeps it for its operator, [`ServerHandle::take_tallies`]),
+//! `B` goodput the other way (length u32, milliseconds u32, the client's
+//! receiving port u16, little-endian; answered `b`, then the server sends
+//! datagrams of that length to that port for that long, from a thread).
 //!
 //! Every wait is bounded: the server polls at most 50 ms at a time and
 //! gives up after an idle timeout; every client request is retried three
@@ -17,8 +22,8 @@
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -152,15 +157,23 @@ pub fn run_server(
     idle: Duration,
     stop: &AtomicBool,
 ) -> Result<ServerSummary, Error> {
-    run_server_counting(transport, idle, stop, &AtomicU64::new(0))
+    run_server_counting(transport, idle, stop, &AtomicU64::new(0), &Mutex::default())
 }
 
-/// [`run_server`], counting the datagrams it receives in `heard`.
+/// Client tallies a server received: who sent it and its line.
+pub type Tallies = Mutex<Vec<(SocketAddr, String)>>;
+
+/// The longest tally line a server keeps.
+pub const TALLY_MAX: usize = 512;
+
+/// [`run_server`], counting the datagrams it receives in `heard` and
+/// keeping the tallies clients send in `tallies`.
 fn run_server_counting(
     mut transport: UdpTransport,
     idle: Duration,
     stop: &AtomicBool,
     heard: &AtomicU64,
+    tallies: &Tallies,
 ) -> Result<ServerSummary, Error> {
     let origin = Instant::now();
     let mut last_heard = Instant::now();
@@ -234,11 +247,70 @@ fn run_server_counting(
                     }
                     let _ = transport.send_to(d.src, &r);
                 }
+                Some(b'B') => {
+                    let field = |r: std::ops::Range<usize>| d.data.get(r);
+                    let (Some(len), Some(ms), Some(port)) =
+                        (field(1..5), field(5..9), field(9..11))
+                    else {
+                        continue;
+                    };
+                    let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
+                    let ms = u32::from_le_bytes(ms.try_into().unwrap_or_default());
+                    let port = u16::from_le_bytes(port.try_into().unwrap_or_default());
+                    let to = SocketAddr::new(d.src.ip(), port);
+                    let from = SocketAddr::new(transport.local_addr().ip(), 0);
+                    // At most a minute, one datagram's worth of a UDP payload.
+                    let how_long = Duration::from_millis(u64::from(ms.min(60_000)));
+                    let _ = std::thread::Builder::new()
+                        .name("ndkperf-baseline-sender".into())
+                        .spawn(move || blast(from, to, len.clamp(1, 65_000), how_long));
+                    let _ = transport.send_to(d.src, b"b");
+                }
+                Some(b'T') => {
+                    // A resend of a tally already kept is answered again,
+                    // not kept twice.
+                    let line: String = String::from_utf8_lossy(&d.data[1..])
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(TALLY_MAX)
+                        .collect();
+                    if let Ok(mut t) = tallies.lock()
+                        && t.last() != Some(&(d.src, line.clone()))
+                    {
+                        t.push((d.src, line));
+                    }
+                    let _ = transport.send_to(d.src, b"t");
+                }
                 _ => {}
             }
         }
     }
     Ok(summary)
+}
+
+/// Sends `len`-byte datagrams from `from` to `to` as fast as the socket
+/// takes them for `how_long` (the server's half of a bidirectional
+/// goodput); what arrives is counted by the receiver.
+fn blast(from: SocketAddr, to: SocketAddr, len: usize, how_long: Duration) {
+    let Ok(mut tx) = UdpTransport::bind(from) else {
+        return;
+    };
+    let mut data = vec![0u8; len];
+    data[0] = b'g';
+    let per_batch = 64;
+    let mut batch = SendBatch::new(per_batch, per_batch * len);
+    let start = Instant::now();
+    while start.elapsed() < how_long && !crate::perf::stop_requested() {
+        while batch.push(to, &data) {}
+        let r = tx.send(&mut batch);
+        if r.error.is_some() {
+            return;
+        }
+        if !batch.is_empty() {
+            let mut fds = [PollFd::new(tx.as_fd(), PollFlags::POLLOUT)];
+            let _ = nix::poll::poll(&mut fds, PollTimeout::from(10u8));
+        }
+    }
 }
 
 /// A baseline server on its own thread.
@@ -247,6 +319,7 @@ pub struct ServerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     heard: Arc<AtomicU64>,
+    tallies: Arc<Tallies>,
     thread: Option<JoinHandle<Result<ServerSummary, Error>>>,
 }
 
@@ -258,14 +331,17 @@ pub fn spawn_server(bind: SocketAddr, idle: Duration) -> Result<ServerHandle, Er
     let flag = Arc::clone(&stop);
     let heard = Arc::new(AtomicU64::new(0));
     let count = Arc::clone(&heard);
+    let tallies = Arc::new(Tallies::default());
+    let kept = Arc::clone(&tallies);
     let thread = std::thread::Builder::new()
         .name("ndkperf-baseline-server".into())
-        .spawn(move || run_server_counting(transport, idle, &flag, &count))
+        .spawn(move || run_server_counting(transport, idle, &flag, &count, &kept))
         .map_err(os("starting the server thread"))?;
     Ok(ServerHandle {
         addr,
         stop,
         heard,
+        tallies,
         thread: Some(thread),
     })
 }
@@ -279,6 +355,14 @@ impl ServerHandle {
     /// Datagrams it received so far.
     pub fn received(&self) -> u64 {
         self.heard.load(Ordering::Relaxed)
+    }
+
+    /// The client tallies received since the last call, oldest first.
+    pub fn take_tallies(&self) -> Vec<(SocketAddr, String)> {
+        self.tallies
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default()
     }
 
     /// Stops it (within one poll) and returns what it did.
@@ -465,6 +549,40 @@ impl Client {
         }
     }
 
+    /// Sends a tally of a finished RDMA run (one line) for the server's
+    /// operator; waits at most half a second for the acknowledgement
+    /// (a peer that is not an ndkperf server never answers). Whether the
+    /// server acknowledged it.
+    pub fn tally(&self, line: &str) -> bool {
+        let mut msg = Vec::with_capacity(1 + line.len());
+        msg.push(b'T');
+        msg.extend_from_slice(line.as_bytes());
+        let mut buf = [0u8; 16];
+        for _ in 0..2 {
+            if self.ctrl.send(&msg).is_err() {
+                return false;
+            }
+            let end = Instant::now() + Duration::from_millis(250);
+            while Instant::now() < end {
+                let _ = self.ctrl.set_read_timeout(Some(
+                    end.saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1)),
+                ));
+                match self.ctrl.recv(&mut buf) {
+                    Ok(_) if buf[0] == b't' => {
+                        let _ = self.ctrl.set_read_timeout(Some(ANSWER_WAIT));
+                        return true;
+                    }
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+        let _ = self.ctrl.set_read_timeout(Some(ANSWER_WAIT));
+        false
+    }
+
     /// Checks that a server answers.
     pub fn hello(&self) -> Result<(), Error> {
         let mut buf = [0u8; 64];
@@ -544,6 +662,78 @@ impl Client {
             window: Duration::from_nanos(last.saturating_sub(first) + per),
             gso_segments,
         })
+    }
+
+    /// Goodput both ways at once (the baseline of -b): this side sends as
+    /// [`Self::goodput`] does while the server sends `datagram_len`-byte
+    /// datagrams back for as long; what each receiver counted, (out, in).
+    pub fn goodput_both_ways(
+        &self,
+        datagram_len: usize,
+        duration: Duration,
+        progress: Progress<'_>,
+    ) -> Result<(Goodput, Goodput), Error> {
+        let datagram_len = datagram_len.clamp(1, 65_000);
+        let mut rx = UdpTransport::bind(SocketAddr::new(self.local_ip, 0))?;
+        let mut msg = [0u8; 11];
+        msg[0] = b'B';
+        msg[1..5].copy_from_slice(&(datagram_len as u32).to_le_bytes());
+        let ms = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
+        msg[5..9].copy_from_slice(&ms.to_le_bytes());
+        msg[9..11].copy_from_slice(&rx.local_addr().port().to_le_bytes());
+        let mut buf = [0u8; 16];
+        self.request(&msg, b'b', &mut buf)?;
+        let stop = AtomicBool::new(false);
+        let (out, inb) = std::thread::scope(|sc| {
+            let counter = sc.spawn(|| {
+                // Until the sender's time is up and the last datagrams
+                // had time to land.
+                let (mut received, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
+                while !stop.load(Ordering::Acquire) {
+                    let n = rx.recv().unwrap_or_default();
+                    if n == 0 {
+                        let mut fds = [PollFd::new(rx.as_fd(), PollFlags::POLLIN)];
+                        let _ = nix::poll::poll(&mut fds, PollTimeout::from(10u8));
+                        continue;
+                    }
+                    let now = Instant::now();
+                    for i in 0..n {
+                        if let Some(d) = rx.received(i)
+                            && d.data.first() == Some(&b'g')
+                        {
+                            received += 1;
+                            bytes += d.data.len() as u64;
+                            first.get_or_insert(now);
+                            last = Some(now);
+                        }
+                    }
+                }
+                let window = match (first, last) {
+                    (Some(f), Some(l)) if received > 1 => {
+                        let span = l - f;
+                        span + span / u32::try_from(received - 1).unwrap_or(u32::MAX)
+                    }
+                    _ => Duration::ZERO,
+                };
+                Goodput {
+                    datagram_len,
+                    sent: 0,
+                    received,
+                    bytes,
+                    window,
+                    gso_segments: 0,
+                }
+            });
+            let out = self.goodput(datagram_len, duration, progress);
+            std::thread::sleep(Duration::from_millis(50));
+            stop.store(true, Ordering::Release);
+            (out, counter.join())
+        });
+        let inb = inb.map_err(|_| Error::Os {
+            context: "counting the server's datagrams",
+            source: io::Error::other("the counting thread panicked"),
+        })?;
+        Ok((out?, inb))
     }
 
     /// Ping-pongs `datagram_len`-byte datagrams, one at a time, `iters`

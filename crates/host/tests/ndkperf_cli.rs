@@ -460,7 +460,18 @@ fn flags_that_do_not_apply_are_one_line_usage_errors() {
         (&["--server", "-s", "4K"], "-s"),
         (&["write_bw", "--idle-timeout", "5"], "--idle-timeout"),
         (&["--baseline", "-w", "4"], "-w"),
-        (&["write_bw", "-b"], "--perftest"),
+        (&["send_lat", "-b"], "-b"),
+        (&["rperf", "-b"], "-b"),
+        (&["write_bw", "-V"], "-V"),
+        (&["--baseline", "--raw"], "--raw"),
+        (&["--baseline", "--roce-port", "5000"], "--roce-port"),
+        (&["--baseline", "--report-gbits"], "--report-gbits"),
+        (&["--server", "--perftest", "write_bw", "-D", "2"], "-D"),
+        (&["--server", "--perftest", "write_bw", "-w", "4"], "-w"),
+        (
+            &["--server", "--perftest", "write_bw", "--no-baseline"],
+            "--no-baseline",
+        ),
         (&["--pcap-max", "1M"], "--pcap"),
     ] {
         let o = ndkperf(args);
@@ -1052,4 +1063,359 @@ fn write_bw_reports_cpu_per_gb_beside_tcp_on_the_same_path() {
         out.contains("TCP goodput") && out.contains("s/GB vs TCP"),
         "{out}"
     );
+}
+
+#[test]
+fn the_server_address_is_a_positional_argument_in_every_form() {
+    let (s, cm, roce) = server(&[]);
+    let peer = format!("127.0.0.1:{cm}");
+    let common = ["--bind", "127.0.0.2", "--quiet"];
+    // MODE HOST, HOST MODE, HOST alone (every mode), --baseline HOST and
+    // HOST --baseline: each runs against the server named.
+    for args in [
+        &[
+            "write_bw",
+            &peer,
+            "-n",
+            "50",
+            "-s",
+            "1K",
+            "--no-baseline",
+            "--roce-port",
+            &roce,
+        ][..],
+        &[
+            &peer,
+            "send_bw",
+            "-n",
+            "50",
+            "-s",
+            "1K",
+            "--no-baseline",
+            "--roce-port",
+            &roce,
+        ],
+        &["--baseline", &peer, "-D", "0.05", "-n", "100"],
+        &[&peer, "--baseline", "-D", "0.05", "-n", "100"],
+    ] {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&common);
+        let o = ndkperf(&a);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {out}{}", stderr(&o));
+        assert!(
+            out.contains(&format!("127.0.0.1:{cm}")),
+            "{args:?}: the run names its server: {out}"
+        );
+    }
+    let o = ndkperf(&[
+        &peer,
+        "-D",
+        "0.05",
+        "-q",
+        "4",
+        "-s",
+        "1K",
+        "--roce-port",
+        &roce,
+        "--bind",
+        "127.0.0.2",
+        "--quiet",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["modes"].as_array().map(Vec::len), Some(9), "{v}");
+    assert_eq!(v["params"]["peer"], peer.as_str(), "{v}");
+    let _ = interrupt(s, std::time::Duration::ZERO);
+    // What cannot be sorted into one MODE and one HOST is a usage error.
+    for (args, says) in [
+        (&["write_bw", "send_bw"][..], "two modes"),
+        (&["10.9.9.1", "10.9.9.2"], "already given"),
+        (&["writ_bw"], "neither a mode"),
+        (&["10.9.9.1", "--client", "10.9.9.1"], "--client"),
+        (&["--server", "10.9.9.1"], "--server"),
+        (&["--baseline", "write_bw", "10.9.9.1"], "MODE"),
+    ] {
+        let o = ndkperf(args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert_eq!(e.trim_end().lines().count(), 1, "{args:?}: one line: {e}");
+    }
+}
+
+#[test]
+fn sigint_ends_a_perftest_run_within_a_second_with_what_finished() {
+    // Against ndkperf's own perftest -R server: -n far beyond what the
+    // run can reach, so only the interrupt ends it.
+    for mode in ["write_bw", "send_bw", "send_lat", "write_lat"] {
+        let cm = free_port("127.0.0.1").to_string();
+        let roce = free_port("127.0.0.1").to_string();
+        let mut s = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+            .args([
+                "--server",
+                "--perftest",
+                mode,
+                "--bind",
+                "127.0.0.1",
+                "-p",
+                &cm,
+                "--roce-port",
+                &roce,
+                "-n",
+                "50000000",
+                "-s",
+                "64",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server");
+        let mut err = std::io::BufReader::new(s.stderr.take().expect("piped"));
+        let mut first = String::new();
+        let _ = std::io::BufRead::read_line(&mut err, &mut first);
+        assert!(first.contains("serving one perftest"), "{first}");
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+            .args([
+                mode,
+                "--perftest",
+                &format!("127.0.0.1:{cm}"),
+                "--bind",
+                "127.0.0.2",
+                "--roce-port",
+                &roce,
+                "-n",
+                "50000000",
+                "-s",
+                "64",
+                "--no-baseline",
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the client");
+        let (o, took) = interrupt(c, std::time::Duration::from_millis(1500));
+        let _ = interrupt(s, std::time::Duration::ZERO);
+        assert!(
+            took < std::time::Duration::from_millis(1500),
+            "{mode}: {took:?}"
+        );
+        assert_eq!(o.status.code(), Some(1), "{mode}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON after SIGINT");
+        assert_eq!(v["interrupted"], true, "{mode}: {v}");
+        let m = &v["modes"][0];
+        assert_eq!(m["status"], "interrupted", "{mode}: {v}");
+        let n = m["messages"].as_u64().unwrap_or(0);
+        assert!(n > 0 && n < 50_000_000, "{mode}: what completed: {v}");
+    }
+}
+
+#[test]
+fn all_sizes_measure_the_baseline_of_each_size() {
+    // -a: each row's efficiency is against a baseline measured at its
+    // own size (the datagrams of that size's messages), not the run's.
+    // -w 4: 8 MiB x 32 in flight on a debug build among the other tests
+    // once ran out of RC retries (a loaded 2-core machine, not -a's doing).
+    let o = ndkperf(&[
+        "write_bw", "-a", "-D", "0.05", "-w", "4", "--quiet", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let modes = v["modes"].as_array().expect("modes");
+    assert_eq!(modes.len(), 23, "{v}");
+    let mut baselines = Vec::new();
+    for m in modes {
+        let at = &m["baseline_at_size"]["udp_goodput"];
+        assert_eq!(at["message_bytes"], m["bytes"], "{m}");
+        let e = &m["efficiency"];
+        if e.is_null() {
+            // Only when nothing of the baseline got through (a loaded
+            // machine, 20 ms): no ratio against zero.
+            assert_eq!(at["received"], 0, "{m}");
+            continue;
+        }
+        assert_eq!(e["baseline"], "udp_goodput", "{m}");
+        let (fig, base) = (
+            e["figure"].as_f64().unwrap(),
+            e["baseline_value"].as_f64().unwrap(),
+        );
+        assert!(base > 0.0, "{m}");
+        assert!(
+            (e["value"].as_f64().unwrap() - fig / base).abs() < 1e-9,
+            "{m}"
+        );
+        baselines.push(base.to_bits());
+    }
+    baselines.sort_unstable();
+    baselines.dedup();
+    assert!(baselines.len() > 1, "one measurement per size: {v}");
+    let measured = modes.iter().filter(|m| !m["efficiency"].is_null()).count();
+    assert!(measured >= 12, "most sizes have a ratio: {v}");
+    // Latency rows: a ratio for every size whose message is one packet
+    // (the ping-pong's datagram); the larger ones say why they have none.
+    let o = ndkperf(&["write_lat", "-a", "-n", "20", "--quiet"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    let lines: Vec<&str> = out.lines().collect();
+    for k in 1..=23 {
+        let size = 1usize << k;
+        let row = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("  {:<10} {:>7} ", "write_lat", size)))
+            .unwrap_or_else(|| panic!("a row for {size} B: {out}"));
+        let next = lines.get(row + 1).copied().unwrap_or_default();
+        if size <= 4096 {
+            assert!(next.contains("efficiency"), "{size} B: {out}");
+        } else {
+            assert!(next.contains("no same-size baseline"), "{size} B: {out}");
+        }
+    }
+}
+
+#[test]
+fn a_server_prints_each_clients_reported_figures() {
+    // One-sided modes leave the server nothing to count: the client
+    // reports its figures, the server prints them as each run ends.
+    let (s, cm, roce) = server(&[]);
+    let peer = format!("127.0.0.1:{cm}");
+    for (mode, q) in [("write_bw", "2"), ("read_lat", "1")] {
+        let mut args = vec![
+            mode,
+            &peer,
+            "--roce-port",
+            &roce,
+            "--bind",
+            "127.0.0.2",
+            "--no-baseline",
+            "-n",
+            "100",
+            "-s",
+            "1K",
+            "--quiet",
+        ];
+        if mode == "write_bw" {
+            args.extend_from_slice(&["-q", q]);
+        }
+        let o = ndkperf(&args);
+        assert_eq!(o.status.code(), Some(0), "{mode}: {}", stderr(&o));
+    }
+    let (so, _) = interrupt(s, std::time::Duration::from_millis(300));
+    let out = String::from_utf8_lossy(&so.stdout);
+    assert!(
+        out.lines().any(|l| l.starts_with(
+            "client 127.0.0.2 on 127.0.0.1 reports: write_bw 1024 B: 200 messages in "
+        ) && l.contains("on 2 QPs")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with(
+            "client 127.0.0.2 on 127.0.0.1 reports: read_lat 1024 B: 100 round trips in "
+        ) && l.contains("p50")),
+        "{out}"
+    );
+}
+
+#[test]
+fn bidirectional_runs_both_ways_in_ndkperfs_own_modes_and_baselines() {
+    // -b: beside each connection pushing (write_bw), one pulling (READs);
+    // the figure counts both, each direction is in the JSON.
+    for (mode, reverse) in [("write_bw", "read_bw"), ("read_bw", "write_bw")] {
+        let o = ndkperf(&[
+            mode,
+            "-b",
+            "-q",
+            "2",
+            "-n",
+            "100",
+            "-s",
+            "4K",
+            "--no-baseline",
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{mode}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        assert_eq!(v["params"]["bidirectional"], true, "{v}");
+        let m = &v["modes"][0];
+        assert_eq!(m["messages"], 400, "{mode}: 2 QPs each way x 100: {v}");
+        assert_eq!(m["duplex"]["out_bytes"], 2 * 100 * 4096, "{v}");
+        assert_eq!(m["duplex"]["in_bytes"], 2 * 100 * 4096, "{v}");
+        assert_eq!(m["duplex"]["reverse_mode"], reverse, "{v}");
+    }
+    // Against the baseline of UDP both ways at once, measured in the run.
+    let o = ndkperf(&["send_bw", "-b", "-D", "0.2", "--quiet"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("UDP goodput in "), "{out}");
+    assert!(
+        out.contains("against raw UDP goodput both ways at once (same run)"),
+        "{out}"
+    );
+    assert!(out.contains("both ways (-b): "), "{out}");
+    // --baseline -b: the server sends back while the client sends.
+    let o = ndkperf(&["--baseline", "-b", "-D", "0.2", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["params"]["bidirectional"], true, "{v}");
+    let back = &v["baselines"]["udp_goodput_in"];
+    assert!(back["received"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(back["bytes_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+    assert!(
+        v["baselines"]["udp_goodput"]["received"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{v}"
+    );
+}
+
+/// The keys of a summary document: the top level, its params and its
+/// baselines.
+fn schema_keys(v: &serde_json::Value) -> Vec<String> {
+    let mut keys = Vec::new();
+    for (k, x) in v.as_object().expect("an object") {
+        keys.push(k.clone());
+        if k == "params" || k == "baselines" {
+            for sub in x.as_object().expect("an object").keys() {
+                keys.push(format!("{k}.{sub}"));
+            }
+        }
+    }
+    keys.sort();
+    keys
+}
+
+#[test]
+fn every_json_document_has_one_schema() {
+    // A run, the baselines alone, and runs that fail before they start:
+    // the same keys, what was not measured null, the failure in "error".
+    let port = free_port("127.0.0.1").to_string();
+    let runs: [&[&str]; 4] = [
+        &["write_bw", "-n", "50", "-s", "1K", "--quiet", "--json"],
+        &["--baseline", "-D", "0.05", "-n", "50", "--json"],
+        &["--baseline", "-c", &format!("127.0.0.1:{port}"), "--json"],
+        &["write_bw", "--bind", "10.254.254.1", "--json"],
+    ];
+    let mut first: Option<Vec<String>> = None;
+    for args in runs {
+        let o = ndkperf(args);
+        assert_ne!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: JSON: {e}: {}", stderr(&o)));
+        assert_eq!(v["type"], "summary", "{args:?}: {v}");
+        assert!(v["timestamp"].is_string(), "{args:?}: {v}");
+        assert!(v["command_line"].is_array(), "{args:?}: {v}");
+        if o.status.code() == Some(0) {
+            assert!(v["error"].is_null(), "{args:?}: {v}");
+        } else {
+            assert!(v["error"]["message"].is_string(), "{args:?}: {v}");
+        }
+        let keys = schema_keys(&v);
+        match &first {
+            None => first = Some(keys),
+            Some(f) => assert_eq!(&keys, f, "{args:?}: {v}"),
+        }
+    }
 }

@@ -65,6 +65,30 @@ fn the_readme_two_host_run_works_on_a_1500_byte_link() {
         eprintln!("{mode}: {:?}\n{out}", t0.elapsed());
         sleep(Duration::from_millis(300));
     }
+    // The baselines alone, against the same server.
+    let o = ndkperf_in(&ns.client, &["--baseline", SERVER_IP, "-D", "0.2"])
+        .output()
+        .expect("run the baselines");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "--baseline HOST: {out}");
+    assert!(out.contains("UDP goodput"), "--baseline HOST: {out}");
+    // -b across the link: the server sends UDP back for the baseline and
+    // serves the READs of the reverse direction.
+    let o = ndkperf_in(&ns.client, &["write_bw", "-b", SERVER_IP, "-D", "0.5"])
+        .output()
+        .expect("run write_bw -b");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "write_bw -b: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("UDP goodput in "), "write_bw -b: {out}");
+    assert!(
+        out.contains("both ways at once (same run)"),
+        "write_bw -b: {out}"
+    );
     // The server stops by itself once idle, with a line per client.
     let t0 = Instant::now();
     let status = loop {
@@ -89,6 +113,18 @@ fn the_readme_two_host_run_works_on_a_1500_byte_link() {
         assert!(
             out.contains(&format!("client {CLIENT_IP}:")) && out.contains(mode),
             "per-client lines: {out}"
+        );
+    }
+    // Each client's own figures, as it reported them.
+    for (mode, size, what) in [
+        ("write_bw", 65536, "messages in"),
+        ("send_lat", 64, "round trips in"),
+    ] {
+        let tally = format!("client {CLIENT_IP} on {SERVER_IP} reports: {mode} {size} B: ");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&tally) && l.contains(what)),
+            "{tally}: {out}"
         );
     }
 }

@@ -829,6 +829,16 @@ pub(super) fn pt_sizes_inner(
             let pre = pt_post_receives(tests, p, shape, client, size)?;
             x.before_size(ctl, &first)?;
             let r = pt_traffic(tests, remote, p, shape, client, size, lay, &pre)?;
+            if r.interrupted {
+                // Ctrl-C: the figures of what completed; the exchange that
+                // follows a size would wait for the peer's traffic.
+                total.messages += r.messages;
+                total.bytes += r.bytes;
+                total.elapsed += r.elapsed;
+                total.lat = r.lat;
+                total.interrupted = true;
+                return Ok((total, peer));
+            }
             if let Some(b) = x.after_size(ctl, &first, &r, size)? {
                 peer = Some(b);
             }
@@ -968,7 +978,9 @@ pub(super) fn pt_traffic(
     };
     loop {
         let now = Instant::now();
-        let more = |l: &Lane| target.map_or(now < deadline, |n| l.posted < n);
+        // Ctrl-C: nothing more is posted; what is in flight completes.
+        let stop = stop_requested();
+        let more = |l: &Lane| !stop && target.map_or(now < deadline, |n| l.posted < n);
         for (i, tc) in tests.iter().enumerate() {
             let l = &mut lanes[i];
             let Some(b) = tc.buf.as_ref() else {
@@ -1053,14 +1065,17 @@ pub(super) fn pt_traffic(
             }
         }
         let now = Instant::now();
-        let more = |l: &Lane| target.map_or(now < deadline, |n| l.posted < n);
+        let more = |l: &Lane| !stop && target.map_or(now < deadline, |n| l.posted < n);
         let sent = !sends || lanes.iter().all(|l| !more(l) && l.done == l.posted);
         let got = !recvs
             || lanes.iter().all(|l| match target {
                 Some(n) => l.received >= n,
                 None => !sends || l.received >= l.posted,
             });
-        if sent && got {
+        // Interrupted, the receives wait for messages the peer will not
+        // send: what this side posted is all it waits for.
+        if sent && (got || stop) {
+            report.interrupted = stop;
             break;
         }
         if progressed {
@@ -1119,6 +1134,7 @@ pub(super) fn pt_write_lat(
     let poll_at = b.ptr().wrapping_add(size - 1);
     let post_at = lay.local + size - 1;
     let (mut scnt, mut rcnt, mut ccnt) = (0u64, 0u64, 0u64);
+    let mut interrupted = false;
     let mut res = empty_results();
     let mut lat = Vec::with_capacity(target.min(1 << 22) as usize);
     let start = Instant::now();
@@ -1172,6 +1188,12 @@ pub(super) fn pt_write_lat(
         if rcnt == target && scnt == target && ccnt == scnt {
             break;
         }
+        // Ctrl-C: once this side's writes completed, what finished is
+        // reported (the peer's next write is not waited for).
+        if stop_requested() && ccnt == scnt {
+            interrupted = true;
+            break;
+        }
         if progressed {
             last_progress = now;
         } else if now - last_progress > p.timeout {
@@ -1190,6 +1212,7 @@ pub(super) fn pt_write_lat(
         bytes: scnt * size as u64,
         elapsed: start.elapsed(),
         lat: Samples(lat),
+        interrupted,
         ..Report::default()
     })
 }

@@ -62,7 +62,7 @@ impl Mode {
                   Two hosts: `ndkperf --server` there (every local address, or --bind A), \
                   `ndkperf [MODE] A` here (perftest style; same as --client A).\n\
                   perftest's flags: -s, -n, -D, -q, -a, --report_gbits and -F mean what they mean \
-                  in ib_write_bw; -b needs --perftest.\n\
+                  in ib_write_bw (-b: see --help for how ndkperf's own modes drive both directions).\n\
                   rping's flags: `rping -c -a A -p P -S B -C N -V` is `ndkperf rping A -p P -S B -C N \
                   -V` (rping's -s is --server, its -a the HOST argument; -S, -C, -V and -p are \
                   rping's; every iteration is verified; rping's -v and -d are not supported).\n\
@@ -81,11 +81,18 @@ impl Mode {
                   peer, a mode failed, interrupted), 2 bad usage."
 )]
 pub(super) struct Cli {
-    /// Test mode; without one, every mode.
+    /// The test mode (write_bw, read_bw, send_bw, send_lat, write_lat,
+    /// read_lat, rping, rperf, disconnect; without one, every mode) and
+    /// the server to run against (HOST or HOST:port, as perftest's and
+    /// rping's server argument; the same as --client), in either order:
+    /// `write_bw HOST`, `HOST`, `--baseline HOST`.
+    #[arg(value_name = "MODE|HOST", num_args = 0..=2)]
+    pub(super) positional: Vec<String>,
+    /// The mode named among the positional arguments.
+    #[arg(skip)]
     pub(super) mode: Option<Mode>,
-    /// The server to run against (host or host:port), as perftest's and
-    /// rping's server argument; the same as --client.
-    #[arg(value_name = "HOST", conflicts_with_all = ["client", "server"])]
+    /// The server named among the positional arguments.
+    #[arg(skip)]
     pub(super) host: Option<String>,
     /// Run only the baselines (raw UDP goodput, UDP ping-pong, memcpy).
     #[arg(long, conflicts_with = "no_baseline")]
@@ -156,9 +163,13 @@ pub(super) struct Cli {
     /// with --perftest the peer runs -a too).
     #[arg(short = 'a', long, conflicts_with = "size")]
     pub(super) all: bool,
-    /// --perftest: bidirectional, as perftest's -b (bandwidth modes; the
-    /// peer runs -b too).
-    #[arg(short = 'b', long, requires = "perftest")]
+    /// Bidirectional, as perftest's -b (bandwidth modes): data both ways
+    /// at once. ndkperf's own modes drive the reverse direction from this
+    /// side: beside each connection of write_bw or send_bw, one that RDMA
+    /// READs from the server (read_bw: one that WRITEs to it); the figure
+    /// is both directions' bytes. --baseline and the baselines: UDP
+    /// goodput both ways at once. --perftest: the peer runs -b too.
+    #[arg(short = 'b', long)]
     pub(super) bidirectional: bool,
     /// Report bandwidth in Gb/s (perftest's --report_gbits).
     #[arg(long = "report-gbits", alias = "report_gbits")]
@@ -208,6 +219,48 @@ pub(super) struct Cli {
 }
 
 impl Cli {
+    /// Sorts the positional arguments into MODE and HOST: a word that
+    /// names a mode is the mode, anything else the server's address.
+    pub(super) fn split_positional(&mut self) -> Result<(), String> {
+        for arg in std::mem::take(&mut self.positional) {
+            match Mode::from_str(&arg, true) {
+                Ok(m) if self.mode.is_none() => self.mode = Some(m),
+                Ok(_) => {
+                    return Err(format!(
+                        "two modes given (`{arg}`): give one, or none for every mode"
+                    ));
+                }
+                Err(_) if self.host.is_none() => {
+                    // A misspelt mode: host names have no underscore.
+                    if arg.contains('_') && self.mode.is_none() {
+                        return Err(format!(
+                            "`{arg}` is neither a mode (write_bw, read_bw, send_bw, send_lat, \
+                             write_lat, read_lat, rping, rperf, disconnect) nor a host"
+                        ));
+                    }
+                    self.host = Some(arg)
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "`{arg}`: a server is already given (`{}`); the positional arguments are \
+                         MODE and HOST",
+                        self.host.as_deref().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        if self.host.is_some() && self.client.is_some() {
+            return Err("HOST and --client both name the server: give one".into());
+        }
+        if self.host.is_some() && self.server {
+            return Err(
+                "HOST does not apply to --server (it serves its own addresses; --bind picks one)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The server to run against: HOST or --client.
     pub(super) fn peer(&self) -> Option<&str> {
         self.host.as_deref().or(self.client.as_deref())
@@ -254,6 +307,28 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
             perf::PORTS_PER_ADDRESS
         ));
     }
+    if cli.server && cli.perftest {
+        for (set, flag) in [
+            (cli.duration.is_some(), "-D"),
+            (cli.window.is_some(), "-w"),
+            (cli.no_baseline, "--no-baseline"),
+            (cli.report_gbits, "--report-gbits"),
+        ] {
+            if set {
+                return fail(
+                    flag,
+                    "does not apply to --server --perftest (the perftest client's -s, -n, -q, \
+                     -b and -a are given here; it reports the figures)",
+                );
+            }
+        }
+    }
+    if cli.verify && mode.is_some_and(|m| m != Rping) && !cli.server {
+        return fail(
+            "-V",
+            "is rping's verify and applies to rping only (every rping iteration is verified)",
+        );
+    }
     if cli.server && cli.perftest && (cli.json || cli.json_stream) {
         return fail(
             "--json",
@@ -274,6 +349,9 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
             (cli.qps.is_some(), "-q"),
             (cli.all, "-a"),
             (cli.perftest, "--perftest"),
+            (cli.raw, "--raw"),
+            (cli.roce_port.is_some(), "--roce-port"),
+            (cli.report_gbits, "--report-gbits"),
         ] {
             if set {
                 return fail(flag, "does not apply to --baseline (baselines only)");
@@ -283,6 +361,26 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
     }
     if cli.perftest {
         return Ok(());
+    }
+    if cli.bidirectional {
+        match mode {
+            Some(m @ (SendLat | WriteLat | ReadLat | Rping | Disconnect)) => {
+                return fail(
+                    "-b",
+                    &format!(
+                        "does not apply to {} (bandwidth modes: write_bw, read_bw, send_bw)",
+                        m.name()
+                    ),
+                );
+            }
+            Some(Rperf) => {
+                return fail(
+                    "-b",
+                    "does not apply to rperf (it mixes WRITE and READ, both ways, already)",
+                );
+            }
+            _ => {}
+        }
     }
     match mode {
         Some(m @ (SendLat | WriteLat | ReadLat | Rping)) => {

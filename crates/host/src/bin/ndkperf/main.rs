@@ -150,7 +150,13 @@ fn resolve(addr: &str, port: u16) -> Result<SocketAddr, String> {
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
-        Ok(c) => c,
+        Ok(mut c) => {
+            if let Err(msg) = c.split_positional() {
+                eprintln!("ndkperf: error: {msg}");
+                return ExitCode::from(2);
+            }
+            c
+        }
         Err(e) => {
             // clap prints help/version on stdout (status 0) and usage
             // errors on stderr (status 2).
@@ -167,9 +173,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(msg) => {
             if cli.json || cli.json_stream {
-                let mut m = json_head();
-                m.insert("type".into(), json!("summary"));
-                m.insert("modes".into(), json!([]));
+                let mut m = skeleton_json(&cli);
                 m.insert("error".into(), error_json(&msg, cli.mode.map(Mode::perf)));
                 let v = Value::Object(m);
                 if cli.json {
@@ -207,15 +211,68 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
 
 // ---- baselines ----
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Baselines {
     memcpy: Option<Memcpy>,
     goodput: Option<Goodput>,
+    /// -b: the goodput the server sent at the same time.
+    goodput_in: Option<Goodput>,
     latency: Option<Latency>,
     /// One TCP stream on the same path (its goodput and CPU per GB).
     tcp: cost::TcpBaseline,
+    /// The message sizes whose datagrams the goodput and the ping-pong
+    /// carried: a mode's efficiency is against the baseline of its size.
+    bw_size: usize,
+    lat_size: usize,
 }
 
+/// -a: the one baseline a mode's row is measured against, at its size
+/// (raw UDP goodput for the bandwidth modes, the ping-pong for the
+/// round-trip modes).
+fn measure_baseline_at(
+    client: &Client,
+    latency: bool,
+    size: usize,
+    mtu: usize,
+    duration: Duration,
+    iters: u64,
+    duplex: bool,
+) -> Result<Baselines, String> {
+    let mut none = |_: Duration, _: &str| {};
+    let len = roce_datagram_len(size, mtu);
+    let mut b = Baselines {
+        bw_size: size,
+        lat_size: size,
+        ..Baselines::default()
+    };
+    if latency && size > mtu {
+        // The ping-pong carries one datagram each way; a message of
+        // several packets has no UDP round trip to compare with here.
+        return Ok(b);
+    }
+    if latency {
+        b.latency = Some(
+            client
+                .ping_pong(len, iters, duration, &mut none)
+                .map_err(|e| e.to_string())?,
+        );
+    } else if duplex {
+        let (out, inb) = client
+            .goodput_both_ways(len, duration, &mut none)
+            .map_err(|e| e.to_string())?;
+        b.goodput = Some(out);
+        b.goodput_in = Some(inb);
+    } else {
+        b.goodput = Some(
+            client
+                .goodput(len, duration, &mut none)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(b)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn measure_baselines(
     client: &Client,
     bw_size: usize,
@@ -223,6 +280,7 @@ fn measure_baselines(
     mtu: usize,
     duration: Duration,
     iters: u64,
+    duplex: bool,
     progress: &mut ProgressLine,
 ) -> Result<Baselines, String> {
     let mut tick = |_: Duration, status: &str| progress.update(status);
@@ -230,14 +288,25 @@ fn measure_baselines(
     // was measured) and skips the ones after it.
     let mut b = Baselines {
         memcpy: Some(baseline::memcpy_bandwidth(bw_size, duration / 4, &mut tick)),
+        bw_size,
+        lat_size,
         ..Baselines::default()
     };
     if !perf::stop_requested() {
-        b.goodput = Some(
-            client
-                .goodput(roce_datagram_len(bw_size, mtu), duration, &mut tick)
-                .map_err(|e| e.to_string())?,
-        );
+        let len = roce_datagram_len(bw_size, mtu);
+        if duplex {
+            let (out, inb) = client
+                .goodput_both_ways(len, duration, &mut tick)
+                .map_err(|e| e.to_string())?;
+            b.goodput = Some(out);
+            b.goodput_in = Some(inb);
+        } else {
+            b.goodput = Some(
+                client
+                    .goodput(len, duration, &mut tick)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
     }
     if !perf::stop_requested() {
         b.latency = Some(
@@ -274,9 +343,11 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
             (Some(s), a)
         }
     };
+    let started = Instant::now();
     let client = Client::new(addr, cli.bind).map_err(|e| e.to_string())?;
     client.hello().map_err(|e| e.to_string())?;
-    let mtu = path_mtu(cli, cli.bind.unwrap_or_else(|| local_ip_for(addr.ip())))?;
+    let client_ip = cli.bind.unwrap_or_else(|| local_ip_for(addr.ip()));
+    let mtu = path_mtu(cli, client_ip)?;
     catch_sigint();
     let b = measure_baselines(
         &client,
@@ -285,6 +356,7 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
         mtu,
         duration,
         iters,
+        cli.bidirectional,
         &mut progress,
     )?;
     if let Some(s) = server {
@@ -307,21 +379,17 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
     };
     if cli.json || cli.json_stream {
         // The schema of every run: the baselines, no modes.
-        let mut m = json_head();
-        m.insert("type".into(), json!("summary"));
-        m.insert(
-            "params".into(),
-            json!({
-                "modes": [],
-                "size_bandwidth": bw_size,
-                "size_latency": lat_size,
-                "iterations": iters,
-                "duration_s": duration.as_secs_f64(),
-                "mtu": mtu,
-                "peer": addr.to_string(),
-                "embedded": cli.peer().is_none(),
-            }),
-        );
+        let mut m = skeleton_json(cli);
+        if let Some(Value::Object(p)) = m.get_mut("params") {
+            p.insert("size_bandwidth".into(), json!(bw_size));
+            p.insert("size_latency".into(), json!(lat_size));
+            p.insert("iterations".into(), json!(iters));
+            p.insert("duration_s".into(), json!(duration.as_secs_f64()));
+            p.insert("mtu".into(), json!(mtu));
+            p.insert("peer".into(), json!(addr.to_string()));
+        }
+        m.insert("client".into(), json!(client_ip.to_string()));
+        m.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
         m.insert("server".into(), json!(addr.to_string()));
         m.insert("embedded".into(), json!(cli.peer().is_none()));
         m.insert("mtu".into(), json!(mtu));
@@ -592,7 +660,10 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
             last_count = count;
             last_datagram = Instant::now();
         }
-        for (ip, _, _, server, _, _) in &sides {
+        for (ip, base, _, server, _, _) in &sides {
+            for (from, line) in base.take_tallies() {
+                println!("client {} on {ip} reports: {line}", from.ip());
+            }
             for c in server.take_ended() {
                 println!(
                     "client {} on {ip}: {} {} B, connected {:.2} s, {} messages received{}",

@@ -13,6 +13,10 @@ pub(super) struct ModeRun {
     pub(super) error: Option<String>,
     /// The process's CPU time over a bandwidth run.
     pub(super) cpu: Option<Duration>,
+    /// -a: the baseline measured at this size (else the run's).
+    pub(super) base: Option<Baselines>,
+    /// -b: the bytes that went out and those that came in.
+    pub(super) duplex: Option<(u64, u64)>,
 }
 
 impl ModeRun {
@@ -128,26 +132,98 @@ pub(super) fn catch_sigint() {
     let _ = unsafe { sigaction(Signal::SIGINT, &action) };
 }
 
+/// The one line a client sends its server when a mode finishes (the
+/// server prints it: a one-sided mode leaves the server nothing to count).
+pub(super) fn tally_line(r: &ModeRun, qps: u32) -> String {
+    let Some(rep) = &r.report else {
+        return format!(
+            "{} {} B: failed: {}",
+            r.mode.name(),
+            r.size,
+            r.error.as_deref().unwrap_or_default()
+        );
+    };
+    let figures = if let Some(d) = &rep.disc {
+        format!(
+            "{} of {} QPs connected, connect p50 {:.0} us, disconnect p50 {:.0} us",
+            d.connected,
+            d.qps,
+            us(d.connect_lat.pct(0.5)),
+            us(d.disconnect_lat_serial.pct(0.5))
+        )
+    } else if r.mode.is_latency() {
+        format!(
+            "{} round trips in {:.2} s, p50 {:.1} us, p99 {:.1} us",
+            rep.messages,
+            rep.elapsed.as_secs_f64(),
+            us(rep.lat.pct(0.5)),
+            us(rep.lat.pct(0.99))
+        )
+    } else {
+        format!(
+            "{} messages in {:.2} s on {qps} QP{}, {}, {:.3} Mpps",
+            rep.messages,
+            rep.elapsed.as_secs_f64(),
+            if qps == 1 { "" } else { "s" },
+            fmt_rate(rep.bytes_per_sec()),
+            rep.msg_rate() / 1e6
+        )
+    };
+    let how = match (r.error.as_deref(), rep.interrupted) {
+        (Some(e), _) => format!(" (then failed: {e})"),
+        (None, true) => " (interrupted)".into(),
+        _ => String::new(),
+    };
+    let both = if r.duplex.is_some() {
+        format!(" both ways (with {})", reverse_of(r.mode).name())
+    } else {
+        String::new()
+    };
+    format!("{} {} B{both}: {figures}{how}", r.mode.name(), r.size)
+}
+
 /// perftest's -a sizes: 2 B to 8 MiB, powers of two.
 fn all_sizes() -> Vec<usize> {
     (1..=23).map(|k| 1usize << k).collect()
 }
 
-/// Runs `p` on `qps` connections side by side (perftest's -q) and sums
+/// -b in ndkperf's own modes: the mode whose data flows the other way,
+/// driven from this side (write_bw and send_bw push, READs pull; read_bw
+/// pulls, WRITEs push).
+pub(super) fn reverse_of(mode: PMode) -> PMode {
+    match mode {
+        PMode::ReadBw => PMode::WriteBw,
+        _ => PMode::ReadBw,
+    }
+}
+
+/// Runs `p` on `qps` connections side by side (perftest's -q), with as
+/// many running [`reverse_of`] beside them for -b (`duplex`), and sums
 /// their figures: messages and bytes added, the longest elapsed time.
+/// With -b, also each direction's bytes (out, in).
 fn run_parallel(
     adapter: &Adapter,
     peer: SocketAddr,
     p: &Params,
     qps: u32,
+    duplex: bool,
     keep: &mut Keep,
-) -> Result<Report, perf::PerfError> {
-    if qps <= 1 {
-        return perf::run(adapter, peer, p, keep);
+) -> Result<(Report, Option<(u64, u64)>), perf::PerfError> {
+    if qps <= 1 && !duplex {
+        return perf::run(adapter, peer, p, keep).map(|r| (r, None));
     }
+    let rev = Params {
+        mode: reverse_of(p.mode),
+        ..p.clone()
+    };
+    let plan: Vec<&Params> = (0..qps)
+        .map(|_| p)
+        .chain((0..if duplex { qps } else { 0 }).map(|_| &rev))
+        .collect();
     let results: Vec<(Result<Report, perf::PerfError>, Keep)> = std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..qps)
-            .map(|_| {
+        let handles: Vec<_> = plan
+            .iter()
+            .map(|&p| {
                 sc.spawn(move || {
                     let mut k = Keep::default();
                     (perf::run(adapter, peer, p, &mut k), k)
@@ -168,7 +244,9 @@ fn run_parallel(
     });
     let mut sum = Report::default();
     let mut first_error = None;
-    for (r, k) in results {
+    // Bytes that left this side and bytes that came in.
+    let (mut out, mut inb) = (0u64, 0u64);
+    for ((r, k), q) in results.into_iter().zip(&plan) {
         keep.absorb(k);
         let rep = match r {
             Ok(rep) => rep,
@@ -183,6 +261,11 @@ fn run_parallel(
         };
         sum.messages += rep.messages;
         sum.bytes += rep.bytes;
+        if q.mode == PMode::ReadBw {
+            inb += rep.bytes;
+        } else {
+            out += rep.bytes;
+        }
         sum.elapsed = sum.elapsed.max(rep.elapsed);
         sum.connect = sum.connect.max(rep.connect);
         sum.disconnect = sum.disconnect.max(rep.disconnect);
@@ -192,7 +275,7 @@ fn run_parallel(
     }
     match first_error {
         Some(e) => Err(perf::PerfError(e, Some(Box::new(sum)))),
-        None => Ok(sum),
+        None => Ok((sum, duplex.then_some((out, inb)))),
     }
 }
 
@@ -304,6 +387,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         ),
         (false, false) => None,
     };
+    let mut base_client = None;
     if !cli.no_baseline && !cli.perftest {
         let addr = base_server.as_ref().map_or(peer, |s| s.addr());
         ticker.set("baselines".into(), false);
@@ -317,12 +401,14 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
             client_adapter.path_mtu() as usize,
             duration.max(Duration::from_millis(200)),
             cli.iters.unwrap_or(20_000),
+            cli.bidirectional && !cli.perftest,
             &mut quiet,
         )?;
         ticker.hide();
         out.baselines(&base, &ctx);
+        // -a measures each size's baseline as it goes.
+        base_client = own_all.then_some(client);
     }
-    drop(base_server);
     let any_bandwidth = modes
         .iter()
         .any(|m| !m.is_latency() && *m != PMode::Disconnect);
@@ -353,8 +439,13 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         .iter()
         .flat_map(|&m| sizes_of(m).into_iter().map(move |s| (m, s)))
         .collect();
+    // A server elsewhere gets each mode's figures, to print them.
+    let tally_client = (!ctx.embedded && !cli.perftest)
+        .then(|| Client::new(peer, Some(client_ip)).ok())
+        .flatten();
     let t_all = Instant::now();
     let mut runs: Vec<ModeRun> = Vec::new();
+    let mut size_bases: Vec<(bool, usize, Baselines)> = Vec::new();
     for (k, &(mode, size)) in steps.iter().enumerate() {
         if perf::stop_requested() {
             break;
@@ -389,6 +480,34 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
             mode.is_latency(),
         );
         let mut cpu = None;
+        // -a: the baseline of this size, on the same path, just before.
+        let size_base = match &base_client {
+            Some(client) if mode != PMode::Disconnect => {
+                let latency = mode.is_latency() || mode == PMode::Rping;
+                let cached = size_bases
+                    .iter()
+                    .find(|(l, s, _)| *l == latency && *s == size)
+                    .map(|(_, _, b)| b.clone());
+                match cached {
+                    Some(b) => Some(b),
+                    None => {
+                        let b = measure_baseline_at(
+                            client,
+                            latency,
+                            size,
+                            ctx.mtu,
+                            duration,
+                            cli.iters.unwrap_or(2000),
+                            cli.bidirectional,
+                        )?;
+                        size_bases.push((latency, size, b.clone()));
+                        Some(b)
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut duplex = None;
         let r = if cli.perftest {
             perf::run_perftest(
                 &client_adapter,
@@ -400,10 +519,20 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
             )
         } else if bandwidth {
             let (r, t) = cost::with_cpu(|| {
-                run_parallel(&client_adapter, peer, &p, cli.qps.unwrap_or(1), &mut keep)
+                run_parallel(
+                    &client_adapter,
+                    peer,
+                    &p,
+                    cli.qps.unwrap_or(1),
+                    cli.bidirectional && mode != PMode::Rperf,
+                    &mut keep,
+                )
             });
             cpu = Some(t);
-            r
+            r.map(|(r, d)| {
+                duplex = d;
+                r
+            })
         } else {
             perf::run(&client_adapter, peer, &p, &mut keep)
         };
@@ -414,6 +543,8 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 report: Some(report),
                 error: None,
                 cpu,
+                base: size_base,
+                duplex,
             },
             Err(e) => {
                 let partial = e.partial().cloned();
@@ -423,6 +554,8 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                     report: partial,
                     error: Some(e.0),
                     cpu,
+                    base: size_base,
+                    duplex: None,
                 }
             }
         };
@@ -436,6 +569,10 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 || e.contains("STATUS_CONNECTION_DISCONNECTED")
         });
         out.mode(&run, &base, &ctx);
+        if let Some(t) = &tally_client {
+            let qps = if bandwidth { cli.qps.unwrap_or(1) } else { 1 };
+            t.tally(&tally_line(&run, qps));
+        }
         runs.push(run);
         if fatal {
             break;
@@ -443,6 +580,8 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
     }
     ctx.total = t_all.elapsed();
     ctx.interrupted = perf::stop_requested();
+    drop(base_client);
+    drop(base_server);
     drop(ticker);
     // Tear down: the client's adapter (flushes the pcap), then the server.
     // SAFETY: every run closed its objects or left its state in `keep`,

@@ -30,6 +30,16 @@ pub(super) fn print_baselines(b: &Baselines, bw_size: usize, lat_size: usize) {
             },
         );
     }
+    if let Some(g) = &b.goodput_in {
+        println!(
+            "  UDP goodput in     {:>7} B datagrams   {:>12}   ({} received, sent by the server \
+             at the same time: -b; both ways {})",
+            g.datagram_len,
+            fmt_rate(g.bytes_per_sec()),
+            g.received,
+            fmt_rate(g.bytes_per_sec() + b.goodput.map_or(0.0, |o| o.bytes_per_sec())),
+        );
+    }
     if let Some(l) = &b.latency {
         println!(
             "  UDP ping-pong RTT  {:>7} B datagrams   min {:.1}  p50 {:.1}  p99 {:.1}  max {:.1} us \
@@ -77,6 +87,14 @@ pub(super) fn baselines_json(b: &Baselines, bw_size: usize, lat_size: usize) -> 
             "seconds": g.window.as_secs_f64(),
             "bytes_per_sec": g.bytes_per_sec(),
             "gso_segments": g.gso_segments,
+        })),
+        // -b: what the server sent back at the same time.
+        "udp_goodput_in": b.goodput_in.as_ref().map(|g| json!({
+            "message_bytes": bw_size,
+            "datagram_bytes": g.datagram_len,
+            "received": g.received,
+            "seconds": g.window.as_secs_f64(),
+            "bytes_per_sec": g.bytes_per_sec(),
         })),
         "udp_ping_pong": b.latency.as_ref().map(|l| json!({
             "message_bytes": lat_size,
@@ -133,8 +151,10 @@ pub(super) struct Efficiency {
 /// The efficiency of `r` against the baselines: bandwidth modes against
 /// raw UDP goodput (mode / UDP), round-trip modes and graceful disconnect
 /// against the UDP ping-pong round trip (UDP p50 / mode p50).
-pub(super) fn efficiency(base: &Baselines, r: &ModeRun, c: &Ctx) -> Option<Efficiency> {
+pub(super) fn efficiency(base: &Baselines, r: &ModeRun) -> Option<Efficiency> {
     let rep = r.report.as_ref()?;
+    // -a: the baseline measured at this row's size.
+    let base = r.base.as_ref().unwrap_or(base);
     let udp_rtt = base.latency.as_ref().map(|l| us(l.percentile(0.5)));
     let udp_bw = base.goodput.as_ref().map(|g| g.bytes_per_sec());
     if let Some(d) = &rep.disc {
@@ -151,7 +171,7 @@ pub(super) fn efficiency(base: &Baselines, r: &ModeRun, c: &Ctx) -> Option<Effic
     }
     if r.mode.is_latency() {
         // The baseline's datagrams carry messages of the latency size.
-        if r.size != c.lat_size {
+        if r.size != base.lat_size {
             return None;
         }
         let p50 = us(rep.lat.pct(0.5));
@@ -165,12 +185,22 @@ pub(super) fn efficiency(base: &Baselines, r: &ModeRun, c: &Ctx) -> Option<Effic
             target: (r.mode == PMode::SendLat).then_some(1.0 / 1.5),
         });
     }
-    if r.size != c.bw_size {
+    if r.size != base.bw_size {
         return None;
     }
+    // -b: against UDP goodput both ways at once.
+    let (udp_bw, baseline) = match r.duplex {
+        Some(_) => (
+            udp_bw
+                .zip(base.goodput_in.as_ref().map(|g| g.bytes_per_sec()))
+                .map(|(o, i)| o + i),
+            "udp_goodput_both_ways",
+        ),
+        None => (udp_bw, "udp_goodput"),
+    };
     let udp = udp_bw.filter(|u| *u > 0.0)?;
     Some(Efficiency {
-        baseline: "udp_goodput",
+        baseline,
         figure: rep.bytes_per_sec(),
         baseline_value: udp,
         unit: "B/s",
@@ -180,10 +210,10 @@ pub(super) fn efficiency(base: &Baselines, r: &ModeRun, c: &Ctx) -> Option<Effic
 }
 
 /// The project's targets with the figures of this run (JSON only).
-fn targets(base: &Baselines, runs: &[ModeRun], c: &Ctx) -> Vec<Value> {
+fn targets(base: &Baselines, runs: &[ModeRun]) -> Vec<Value> {
     let mut out = Vec::new();
     for r in runs {
-        if let Some(e) = efficiency(base, r, c)
+        if let Some(e) = efficiency(base, r)
             && let Some(t) = e.target
         {
             out.push(json!({
@@ -278,6 +308,57 @@ pub(super) fn json_head() -> serde_json::Map<String, Value> {
     m
 }
 
+/// The summary document's every key, from the command line alone (what
+/// a run has not measured is null): a run that fails before it starts,
+/// and `--baseline`, fill in what they know, so every document has one
+/// schema.
+pub(super) fn skeleton_json(cli: &Cli) -> serde_json::Map<String, Value> {
+    let modes: Vec<&str> = match cli.mode {
+        Some(m) => vec![m.perf().name()],
+        None if cli.baseline => vec![],
+        None => PMode::ALL.iter().map(|m| m.name()).collect(),
+    };
+    let mut m = json_head();
+    m.insert("type".into(), json!("summary"));
+    m.insert(
+        "params".into(),
+        json!({
+            "modes": modes,
+            "size_bandwidth": cli.size.unwrap_or(65536),
+            "size_latency": cli.size.unwrap_or(64),
+            "all_sizes": cli.all,
+            "iterations": cli.iters,
+            "duration_s": cli.duration,
+            "window": cli.window,
+            "qps": cli.qps,
+            "mtu": cli.mtu,
+            "peer": cli.peer(),
+            "local": cli.bind.map(|b| b.to_string()),
+            "roce_port": cli.roce_port,
+            "framing": if cli.raw { "raw" } else { "udp" },
+            "embedded": cli.peer().is_none(),
+            "perftest": cli.perftest,
+            "bidirectional": cli.bidirectional,
+            "timeout_s": cli.timeout,
+        }),
+    );
+    m.insert("embedded".into(), json!(cli.peer().is_none()));
+    m.insert("client".into(), json!(cli.bind.map(|b| b.to_string())));
+    m.insert("server".into(), json!(cli.peer()));
+    m.insert("mtu".into(), json!(cli.mtu));
+    m.insert("seconds".into(), Value::Null);
+    m.insert(
+        "baselines".into(),
+        baselines_json(&Baselines::default(), 0, 0),
+    );
+    m.insert("modes".into(), json!([]));
+    m.insert("targets".into(), json!([]));
+    m.insert("interrupted".into(), json!(false));
+    m.insert("error".into(), Value::Null);
+    m.insert("pcap".into(), Value::Null);
+    m
+}
+
 /// The run's parameters, as JSON.
 pub(super) fn params_json(cli: &Cli, c: &Ctx) -> Value {
     json!({
@@ -296,13 +377,14 @@ pub(super) fn params_json(cli: &Cli, c: &Ctx) -> Value {
         "framing": if cli.raw { "raw" } else { "udp" },
         "embedded": c.embedded,
         "perftest": cli.perftest,
+        "bidirectional": cli.bidirectional,
         "timeout_s": cli.timeout,
     })
 }
 
-fn mode_json(r: &ModeRun, base: &Baselines, c: &Ctx) -> Value {
+fn mode_json(r: &ModeRun, base: &Baselines) -> Value {
     let rep = r.report.clone().unwrap_or_default();
-    let eff = efficiency(base, r, c);
+    let eff = efficiency(base, r);
     let mut v = json!({
         "mode": r.mode.name(),
         "bytes": r.size,
@@ -349,6 +431,15 @@ fn mode_json(r: &ModeRun, base: &Baselines, c: &Ctx) -> Value {
     if let Value::Object(m) = &mut v {
         m.insert("cpu".into(), cost::mode_cost_json(r, base));
     }
+    // -b: each direction's bytes (in: the reverse mode's, driven from here).
+    v["duplex"] = r.duplex.map_or(Value::Null, |(out, inb)| {
+        json!({"out_bytes": out, "in_bytes": inb, "reverse_mode": reverse_of(r.mode).name()})
+    });
+    // -a: the baseline measured at this size.
+    v["baseline_at_size"] = r
+        .base
+        .as_ref()
+        .map_or(Value::Null, |b| baselines_json(b, r.size, r.size));
     v
 }
 
@@ -370,9 +461,9 @@ fn summary_json(cli: &Cli, c: &Ctx, base: &Baselines, runs: &[ModeRun]) -> Value
     );
     m.insert(
         "modes".into(),
-        Value::Array(runs.iter().map(|r| mode_json(r, base, c)).collect()),
+        Value::Array(runs.iter().map(|r| mode_json(r, base)).collect()),
     );
-    m.insert("targets".into(), Value::Array(targets(base, runs, c)));
+    m.insert("targets".into(), Value::Array(targets(base, runs)));
     m.insert("interrupted".into(), json!(c.interrupted));
     let first_error = runs.iter().find(|r| r.error.is_some());
     m.insert(
@@ -468,7 +559,7 @@ impl<'a> Output<'a> {
     /// One mode, as it finishes.
     pub(super) fn mode(&mut self, r: &ModeRun, base: &Baselines, c: &Ctx) {
         if self.cli.json_stream {
-            let mut v = mode_json(r, base, c);
+            let mut v = mode_json(r, base);
             if let Value::Object(m) = &mut v {
                 m.insert("type".into(), json!("mode"));
             }
@@ -536,8 +627,8 @@ impl<'a> Output<'a> {
     }
 }
 
-fn print_efficiency(cli: &Cli, r: &ModeRun, rep: &Report, base: &Baselines, c: &Ctx) {
-    if let Some(e) = efficiency(base, r, c) {
+fn print_efficiency(cli: &Cli, r: &ModeRun, rep: &Report, base: &Baselines, mtu: usize) {
+    if let Some(e) = efficiency(base, r) {
         let (fig, b) = if e.unit == "us" {
             (
                 format!("{:.1} us", e.figure),
@@ -551,9 +642,32 @@ fn print_efficiency(cli: &Cli, r: &ModeRun, rep: &Report, base: &Baselines, c: &
             e.value,
             match e.baseline {
                 "udp_goodput" => "raw UDP goodput",
+                "udp_goodput_both_ways" => "raw UDP goodput both ways at once",
                 _ if rep.disc.is_some() => "the UDP round trip (graceful disconnect p50)",
                 _ => "the UDP ping-pong round trip (p50)",
             },
+        );
+    } else if r
+        .base
+        .as_ref()
+        .is_some_and(|b| b.latency.is_none() && b.goodput.is_none())
+    {
+        println!(
+            "      no same-size baseline: the UDP ping-pong carries one datagram, a {} B \
+             message is {} packets at MTU {}",
+            r.size,
+            r.size.div_ceil(mtu),
+            mtu
+        );
+    }
+    if let Some((out, inb)) = r.duplex {
+        let s = rep.elapsed.as_secs_f64().max(1e-9);
+        println!(
+            "      both ways (-b): {} out ({}), {} in ({}, driven from this side)",
+            rate(cli, out as f64 / s),
+            r.mode.name(),
+            rate(cli, inb as f64 / s),
+            reverse_of(r.mode).name()
         );
     }
 }
@@ -589,7 +703,7 @@ fn print_mode_text(cli: &Cli, r: &ModeRun, base: &Baselines, c: &Ctx) {
                 d.torn_down as f64 / d.teardown_phase.as_secs_f64()
             }
         );
-        print_efficiency(cli, r, rep, base, c);
+        print_efficiency(cli, r, rep, base, c.mtu);
         let t = d.connect_phase + d.teardown_phase + d.create;
         println!(
             "      {} QPs created, connected and disconnected in {:.0} ms (create {:.0} + connect \
@@ -647,7 +761,7 @@ fn print_mode_text(cli: &Cli, r: &ModeRun, base: &Baselines, c: &Ctx) {
                 String::new()
             }
         );
-        print_efficiency(cli, r, rep, base, c);
+        print_efficiency(cli, r, rep, base, c.mtu);
         cost::print_mode_cost(r, base);
     }
     if let Some(e) = &r.error {
