@@ -86,7 +86,12 @@ fn run(a_ip: IpAddr, b_ip: IpAddr) {
         (sb.connections[0].1, sb.connections[0].0)
     );
     assert_eq!(sb.connections[0].0.port(), port);
-    assert!(sb.endpoints.iter().any(|e| e.port() == port), "{sb:?}");
+    assert!(
+        sb.endpoints
+            .iter()
+            .any(|e| e.addr.port() == port && e.listener),
+        "{sb:?}"
+    );
     assert!(sa.endpoints.is_empty(), "{sa:?}");
     let mut peer = [0u8; 28];
     let mut plen = 28;
