@@ -420,9 +420,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
         ticker.set("TCP baseline".into(), false);
         base.tcp = cost::measure_tcp(to, bw_size, duration.max(Duration::from_millis(200)));
         ticker.hide();
-        if out.text_baselines() {
-            cost::print_tcp(&base.tcp);
-        }
+        out.tcp_baseline(&base);
     }
 
     // The modes, each size with -a.

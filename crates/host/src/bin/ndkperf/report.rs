@@ -502,9 +502,17 @@ impl<'a> Output<'a> {
         }
     }
 
-    /// Whether the baselines go out as text (the TCP line follows them).
-    pub(super) fn text_baselines(&self) -> bool {
-        self.text()
+    /// The TCP baseline, measured after the others: a text line under
+    /// them, or its own JSON line (`--json-stream`).
+    pub(super) fn tcp_baseline(&mut self, base: &Baselines) {
+        if self.cli.json_stream {
+            Self::line(json!({
+                "type": "tcp_baseline",
+                "tcp_goodput": cost::tcp_json(&base.tcp),
+            }));
+        } else if self.text() {
+            cost::print_tcp(&base.tcp);
+        }
     }
 
     fn text(&self) -> bool {
