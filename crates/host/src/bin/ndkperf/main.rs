@@ -556,10 +556,15 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
         format!("{size} B")
     };
     println!(
-        "{}: {} messages of {sizes} served in {:.3} s",
+        "{}: {} messages of {sizes} served in {:.3} s{}",
         mode.name(),
         r.messages,
-        r.elapsed.as_secs_f64()
+        r.elapsed.as_secs_f64(),
+        if r.interrupted {
+            " (interrupted by Ctrl-C)"
+        } else {
+            ""
+        }
     );
     if let Some(b) = r.perftest.and_then(|p| p.report) {
         println!(
@@ -570,7 +575,12 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
             b.bw_avg_mbs * (1 << 20) as f64 / 1e6
         );
     }
-    Ok(ExitCode::SUCCESS)
+    // As when interrupted before a client came: the run did not finish.
+    Ok(if r.interrupted {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Every IPv4 address of an interface that is up (loopback included).
