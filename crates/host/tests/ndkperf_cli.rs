@@ -1226,6 +1226,18 @@ fn all_sizes_measure_the_baseline_of_each_size() {
     baselines.sort_unstable();
     baselines.dedup();
     assert!(baselines.len() > 1, "one measurement per size: {v}");
+    // --baseline -a: the same baselines at every size, alone.
+    let o = ndkperf(&["--baseline", "-a", "-D", "0.02", "-n", "20", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let b: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let rows = b["baselines_by_size"].as_array().expect("one row per size");
+    assert_eq!(rows.len(), 23, "{b}");
+    for (k, row) in rows.iter().enumerate() {
+        let size = 2u64 << k;
+        assert_eq!(row["udp_goodput"]["message_bytes"], size, "{row}");
+        // The ping-pong's one datagram carries a message up to the MTU.
+        assert_eq!(row["udp_ping_pong"].is_null(), size > 4096, "{row}");
+    }
     let measured = modes.iter().filter(|m| !m["efficiency"].is_null()).count();
     assert!(measured >= 12, "most sizes have a ratio: {v}");
     // Latency rows: a ratio for every size whose message is one packet
