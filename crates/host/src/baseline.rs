@@ -290,7 +290,9 @@ fn run_server_counting(
                         .filter(|c| !c.is_control())
                         .take(TALLY_MAX)
                         .collect();
+                    // Bounded: a server nobody drains keeps the first ones.
                     if let Ok(mut t) = tallies.lock()
+                        && t.len() < 1024
                         && t.last() != Some(&(d.src, line.clone()))
                     {
                         t.push((d.src, line));
