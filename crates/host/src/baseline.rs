@@ -12,8 +12,11 @@
 //! client's tally of a finished RDMA run, one line of UTF-8 (answered
 //! `t`; the server keeps it for its operator, [`ServerHandle::take_tallies`]),
 //! `B` goodput the other way (length u32, milliseconds u32, the client's
-//! receiving port u16, little-endian; answered `b`, then the server sends
-//! datagrams of that length to that port for that long, from a thread).
+//! receiving port u16, a token u64, little-endian): without the token the
+//! server answers `b` + the token for the sender's address; with it, `k`,
+//! and it sends datagrams of that length to that port for that long from
+//! a thread. The token round trip keeps a forged source address from
+//! turning the server on someone else.
 //!
 //! Every wait is bounded: the server polls at most 50 ms at a time and
 //! gives up after an idle timeout; every client request is retried three
@@ -176,6 +179,11 @@ fn run_server_counting(
     tallies: &Tallies,
 ) -> Result<ServerSummary, Error> {
     let origin = Instant::now();
+    // Keys the `B` tokens: unknown to anyone who cannot read the answers.
+    let secret = {
+        use std::hash::{BuildHasher, RandomState};
+        RandomState::new().hash_one((std::process::id(), origin))
+    };
     let mut last_heard = Instant::now();
     let mut session = Session::default();
     let mut summary = ServerSummary::default();
@@ -249,11 +257,19 @@ fn run_server_counting(
                 }
                 Some(b'B') => {
                     let field = |r: std::ops::Range<usize>| d.data.get(r);
-                    let (Some(len), Some(ms), Some(port)) =
-                        (field(1..5), field(5..9), field(9..11))
+                    let (Some(len), Some(ms), Some(port), Some(token)) =
+                        (field(1..5), field(5..9), field(9..11), field(11..19))
                     else {
                         continue;
                     };
+                    let expected = blast_token(secret, d.src);
+                    if token != expected.to_le_bytes() {
+                        let mut r = [0u8; 9];
+                        r[0] = b'b';
+                        r[1..].copy_from_slice(&expected.to_le_bytes());
+                        let _ = transport.send_to(d.src, &r);
+                        continue;
+                    }
                     let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
                     let ms = u32::from_le_bytes(ms.try_into().unwrap_or_default());
                     let port = u16::from_le_bytes(port.try_into().unwrap_or_default());
@@ -264,7 +280,7 @@ fn run_server_counting(
                     let _ = std::thread::Builder::new()
                         .name("ndkperf-baseline-sender".into())
                         .spawn(move || blast(from, to, len.clamp(1, 65_000), how_long));
-                    let _ = transport.send_to(d.src, b"b");
+                    let _ = transport.send_to(d.src, b"k");
                 }
                 Some(b'T') => {
                     // A resend of a tally already kept is answered again,
@@ -274,7 +290,9 @@ fn run_server_counting(
                         .filter(|c| !c.is_control())
                         .take(TALLY_MAX)
                         .collect();
+                    // Bounded: a server nobody drains keeps the first ones.
                     if let Ok(mut t) = tallies.lock()
+                        && t.len() < 1024
                         && t.last() != Some(&(d.src, line.clone()))
                     {
                         t.push((d.src, line));
@@ -286,6 +304,14 @@ fn run_server_counting(
         }
     }
     Ok(summary)
+}
+
+/// The token a `B` request from `src` must carry.
+fn blast_token(secret: u64, src: SocketAddr) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    (secret, src).hash(&mut h);
+    h.finish()
 }
 
 /// Sends `len`-byte datagrams from `from` to `to` as fast as the socket
@@ -675,14 +701,22 @@ impl Client {
     ) -> Result<(Goodput, Goodput), Error> {
         let datagram_len = datagram_len.clamp(1, 65_000);
         let mut rx = UdpTransport::bind(SocketAddr::new(self.local_ip, 0))?;
-        let mut msg = [0u8; 11];
+        let mut msg = [0u8; 19];
         msg[0] = b'B';
         msg[1..5].copy_from_slice(&(datagram_len as u32).to_le_bytes());
         let ms = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
         msg[5..9].copy_from_slice(&ms.to_le_bytes());
         msg[9..11].copy_from_slice(&rx.local_addr().port().to_le_bytes());
         let mut buf = [0u8; 16];
-        self.request(&msg, b'b', &mut buf)?;
+        // The token first, then the request that starts the server.
+        if self.request(&msg, b'b', &mut buf)? < 9 {
+            return Err(Error::Os {
+                context: "asking for goodput both ways",
+                source: io::Error::new(ErrorKind::InvalidData, "short answer"),
+            });
+        }
+        msg[11..19].copy_from_slice(&buf[1..9]);
+        self.request(&msg, b'k', &mut buf)?;
         let stop = AtomicBool::new(false);
         let (out, inb) = std::thread::scope(|sc| {
             let counter = sc.spawn(|| {
@@ -904,6 +938,52 @@ mod tests {
         assert!(m.copies >= 1);
         let s = server.stop().unwrap();
         assert!(s.pings >= 50);
+    }
+
+    #[test]
+    fn the_server_sends_back_only_to_a_sender_that_proved_its_address() {
+        let server = spawn_server("127.0.0.1:0".parse().unwrap(), Duration::from_secs(30)).unwrap();
+        // A request without the token (as a forged source would send it):
+        // the token comes back, nothing else.
+        let victim = UdpSocket::bind("127.0.0.1:0").unwrap();
+        victim
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let asker = UdpSocket::bind("127.0.0.1:0").unwrap();
+        asker.connect(server.addr()).unwrap();
+        asker
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut msg = [0u8; 19];
+        msg[0] = b'B';
+        msg[1..5].copy_from_slice(&100u32.to_le_bytes());
+        msg[5..9].copy_from_slice(&200u32.to_le_bytes());
+        msg[9..11].copy_from_slice(&victim.local_addr().unwrap().port().to_le_bytes());
+        asker.send(&msg).unwrap();
+        let mut buf = [0u8; 64];
+        let n = asker.recv(&mut buf).unwrap();
+        assert_eq!((n, buf[0]), (9, b'b'));
+        assert!(
+            victim.recv(&mut buf).is_err(),
+            "nothing sent without the token"
+        );
+        // The token from another address does not start it either.
+        let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut forged = msg;
+        forged[11..19].copy_from_slice(&buf[1..9]);
+        other.send_to(&forged, server.addr()).unwrap();
+        assert!(victim.recv(&mut buf).is_err(), "a token is its address's");
+        // Both ways through the client: each side counted the other's.
+        let client = Client::new(server.addr(), None).unwrap();
+        let (out, back) = client
+            .goodput_both_ways(1000, Duration::from_millis(100), &mut none)
+            .unwrap();
+        assert!(out.received > 0, "{out:?}");
+        assert!(
+            back.received > 0 && back.bytes == back.received * 1000,
+            "{back:?}"
+        );
+        assert!(back.bytes_per_sec() > 0.0, "{back:?}");
     }
 
     #[test]

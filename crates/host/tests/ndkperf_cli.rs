@@ -1252,6 +1252,18 @@ fn all_sizes_measure_the_baseline_of_each_size() {
     baselines.sort_unstable();
     baselines.dedup();
     assert!(baselines.len() > 1, "one measurement per size: {v}");
+    // --baseline -a: the same baselines at every size, alone.
+    let o = ndkperf(&["--baseline", "-a", "-D", "0.02", "-n", "20", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let b: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let rows = b["baselines_by_size"].as_array().expect("one row per size");
+    assert_eq!(rows.len(), 23, "{b}");
+    for (k, row) in rows.iter().enumerate() {
+        let size = 2u64 << k;
+        assert_eq!(row["udp_goodput"]["message_bytes"], size, "{row}");
+        // The ping-pong's one datagram carries a message up to the MTU.
+        assert_eq!(row["udp_ping_pong"].is_null(), size > 4096, "{row}");
+    }
     let measured = modes.iter().filter(|m| !m["efficiency"].is_null()).count();
     assert!(measured >= 12, "most sizes have a ratio: {v}");
     // Latency rows: a ratio for every size whose message is one packet
@@ -1417,5 +1429,85 @@ fn every_json_document_has_one_schema() {
             None => first = Some(keys),
             Some(f) => assert_eq!(&keys, f, "{args:?}: {v}"),
         }
+    }
+}
+
+#[test]
+fn sigint_ends_a_perftest_server_mid_run_and_the_client_keeps_its_figures() {
+    // The server's side of write_bw only waits for the client's traffic
+    // to end (it once waited out all of -n after a Ctrl-C); send_lat's
+    // answers every message.
+    for mode in ["write_bw", "send_lat"] {
+        let cm = free_port("127.0.0.1").to_string();
+        let roce = free_port("127.0.0.1").to_string();
+        let mut s = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+            .args([
+                "--server",
+                "--perftest",
+                mode,
+                "--bind",
+                "127.0.0.1",
+                "-p",
+                &cm,
+                "--roce-port",
+                &roce,
+                "-n",
+                "50000000",
+                "-s",
+                "64",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server");
+        let mut err = std::io::BufReader::new(s.stderr.take().expect("piped"));
+        let mut first = String::new();
+        let _ = std::io::BufRead::read_line(&mut err, &mut first);
+        assert!(first.contains("serving one perftest"), "{first}");
+        let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+            .args([
+                mode,
+                "--perftest",
+                &format!("127.0.0.1:{cm}"),
+                "--bind",
+                "127.0.0.2",
+                "--roce-port",
+                &roce,
+                "-n",
+                "50000000",
+                "-s",
+                "64",
+                "--no-baseline",
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the client");
+        let (so, took) = interrupt(s, std::time::Duration::from_millis(1500));
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+        assert!(took < std::time::Duration::from_secs(1), "{mode}: {took:?}");
+        assert_eq!(so.status.code(), Some(1), "{mode}: {rest}");
+        let out = String::from_utf8_lossy(&so.stdout);
+        assert!(
+            rest.contains("interrupted (Ctrl-C)") || out.contains("interrupted by Ctrl-C"),
+            "{mode}: {out}{rest}"
+        );
+        // The client: its mode failed once the server left, with the
+        // messages it completed.
+        let o = c.wait_with_output().expect("the client ends");
+        assert_eq!(o.status.code(), Some(1), "{mode}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        let m = &v["modes"][0];
+        assert_eq!(m["status"], "failed", "{mode}: {v}");
+        assert!(
+            m["messages"].as_u64().unwrap_or(0) > 0,
+            "{mode}: figures kept: {v}"
+        );
+        assert!(
+            m["bytes_per_sec"].as_f64().unwrap_or(0.0) > 0.0,
+            "{mode}: {v}"
+        );
     }
 }

@@ -291,6 +291,11 @@ pub(super) fn poll_next_while(
             }
             return Ok(r);
         }
+        // Ctrl-C: the peer's next message is not waited for (a passive
+        // side waits here for as long as the client's traffic runs).
+        if stop_requested() {
+            return err(format!("perftest {what}: interrupted (Ctrl-C)"));
+        }
         let now = Instant::now();
         if let (Some(c), Some(last)) = (traffic, seen.as_mut()) {
             let n = c.load(Ordering::Relaxed);
@@ -976,6 +981,13 @@ pub(super) fn pt_traffic(
     let fail = |what: String| -> Result<Report, PerfError> {
         err(format!("perftest {} ({size} B): {what}", mode.name()))
     };
+    // A failure mid-run keeps the figures of what completed.
+    let fail_after = |what: String, part: Report| -> Result<Report, PerfError> {
+        Err(PerfError(
+            format!("perftest {} ({size} B): {what}", mode.name()),
+            Some(Box::new(part)),
+        ))
+    };
     loop {
         let now = Instant::now();
         // Ctrl-C: nothing more is posted; what is in flight completes.
@@ -1006,7 +1018,8 @@ pub(super) fn pt_traffic(
                     _ => qp_send(tc.qp, 0, &sge, 0),
                 };
                 if let Err(st) = st {
-                    return fail(format!("posting failed: {}", StatusText(st)));
+                    let part = pt_partial(&lanes, sends, report.bytes, first_post, last_done, &lat);
+                    return fail_after(format!("posting failed: {}", StatusText(st)), part);
                 }
                 first_post.get_or_insert(now);
                 l.t_post = Some(now);
@@ -1027,12 +1040,15 @@ pub(super) fn pt_traffic(
                         } else {
                             "request"
                         };
-                        return fail(format!(
+                        let what = format!(
                             "a {op} on test QP {i} completed with {} after {} of {} messages",
                             StatusText(r.Status),
                             l.done.max(l.received),
                             target.map_or("?".into(), |n| n.to_string())
-                        ));
+                        );
+                        let part =
+                            pt_partial(&lanes, sends, report.bytes, first_post, last_done, &lat);
+                        return fail_after(what, part);
                     }
                     if r.Type == NdkOperationTypeReceive {
                         l.received += 1;
@@ -1083,12 +1099,16 @@ pub(super) fn pt_traffic(
         } else if now - last_progress > p.timeout {
             let done: u64 = lanes.iter().map(|l| l.done).sum();
             let got: u64 = lanes.iter().map(|l| l.received).sum();
-            return fail(format!(
-                "nothing completed within {:.0} s ({done} requests and {got} receives \
-                 completed on {} test QPs)",
-                p.timeout.as_secs_f64(),
-                tests.len()
-            ));
+            let part = pt_partial(&lanes, sends, report.bytes, first_post, last_done, &lat);
+            return fail_after(
+                format!(
+                    "nothing completed within {:.0} s ({done} requests and {got} receives \
+                     completed on {} test QPs)",
+                    p.timeout.as_secs_f64(),
+                    tests.len()
+                ),
+                part,
+            );
         } else {
             std::thread::yield_now();
         }
@@ -1102,6 +1122,29 @@ pub(super) fn pt_traffic(
     lat.sort_unstable();
     report.lat = Samples(lat);
     Ok(report)
+}
+
+/// What [`pt_traffic`] completed before it failed.
+fn pt_partial(
+    lanes: &[Lane],
+    sends: bool,
+    bytes: u64,
+    first_post: Option<Instant>,
+    last_done: Instant,
+    lat: &[u64],
+) -> Report {
+    let mut lat = lat.to_vec();
+    lat.sort_unstable();
+    Report {
+        messages: lanes
+            .iter()
+            .map(|l| if sends { l.done } else { l.received })
+            .sum(),
+        bytes,
+        elapsed: first_post.map_or(Duration::ZERO, |f| last_done.saturating_duration_since(f)),
+        lat: Samples(lat),
+        ..Report::default()
+    }
 }
 
 /// write_lat's ping-pong (perftest_resources.c, `run_iter_lat_write`): each
@@ -1120,6 +1163,21 @@ pub(super) fn pt_write_lat(
 ) -> Result<Report, PerfError> {
     let fail = |what: String| -> Result<Report, PerfError> {
         err(format!("perftest write_lat ({size} B): {what}"))
+    };
+    // A failure mid-run keeps the round trips that completed.
+    let fail_after = |what: String, done: u64, lat: &[u64], start: Instant| {
+        let mut lat = lat.to_vec();
+        lat.sort_unstable();
+        Err(PerfError(
+            format!("perftest write_lat ({size} B): {what}"),
+            Some(Box::new(Report {
+                messages: done,
+                bytes: done * size as u64,
+                elapsed: start.elapsed(),
+                lat: Samples(lat),
+                ..Report::default()
+            })),
+        ))
     };
     let (Some(tc), Some(r)) = (tests.first(), remote.first()) else {
         return fail("no test QP".into());
@@ -1169,7 +1227,8 @@ pub(super) fn pt_write_lat(
                     scnt += 1;
                     t_post = Instant::now();
                     if let Err(st) = send(scnt) {
-                        return fail(format!("posting failed: {}", StatusText(st)));
+                        let what = format!("posting failed: {}", StatusText(st));
+                        return fail_after(what, ccnt, &lat, start);
                     }
                 }
             }
@@ -1178,10 +1237,11 @@ pub(super) fn pt_write_lat(
         for c in &res[..n] {
             progressed = true;
             if c.Status != STATUS_SUCCESS {
-                return fail(format!(
+                let what = format!(
                     "an RDMA Write completed with {} after {ccnt} of {target}",
                     StatusText(c.Status)
-                ));
+                );
+                return fail_after(what, ccnt, &lat, start);
             }
             ccnt += 1;
         }
@@ -1197,10 +1257,11 @@ pub(super) fn pt_write_lat(
         if progressed {
             last_progress = now;
         } else if now - last_progress > p.timeout {
-            return fail(format!(
+            let what = format!(
                 "nothing happened within {:.0} s ({scnt} written, {rcnt} received, {ccnt} completed)",
                 p.timeout.as_secs_f64()
-            ));
+            );
+            return fail_after(what, ccnt, &lat, start);
         } else {
             // The adapter's I/O thread may share this core.
             std::thread::yield_now();

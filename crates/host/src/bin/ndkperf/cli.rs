@@ -347,7 +347,6 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
             (cli.mode.is_some(), "MODE"),
             (cli.window.is_some(), "-w"),
             (cli.qps.is_some(), "-q"),
-            (cli.all, "-a"),
             (cli.perftest, "--perftest"),
             (cli.raw, "--raw"),
             (cli.roce_port.is_some(), "--roce-port"),

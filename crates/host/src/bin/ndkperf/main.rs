@@ -325,10 +325,10 @@ fn measure_baselines(
 }
 
 fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
-    let duration = Duration::from_secs_f64(cli.duration.unwrap_or(1.0));
+    let duration = Duration::from_secs_f64(cli.duration.unwrap_or(if cli.all { 0.2 } else { 1.0 }));
     let bw_size = cli.size.unwrap_or(65536);
     let lat_size = cli.size.unwrap_or(64);
-    let iters = cli.iters.unwrap_or(10_000);
+    let iters = cli.iters.unwrap_or(if cli.all { 2000 } else { 10_000 });
     let mut progress = ProgressLine::new(!cli.quiet && std::io::stderr().is_terminal());
     let (server, addr) = match cli.peer() {
         Some(peer) => (None, resolve(peer, cli.port.unwrap_or(DEFAULT_PORT))?),
@@ -359,6 +359,52 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
         cli.bidirectional,
         &mut progress,
     )?;
+    // -a: the goodput and the ping-pong at every size, as the rows of a
+    // client run with -a are measured against.
+    let text = !(cli.json || cli.json_stream);
+    let mut by_size = Vec::new();
+    if cli.all {
+        if text {
+            println!(
+                "ndkperf {}: baselines at each size (server {addr}, MTU {mtu})",
+                env!("CARGO_PKG_VERSION")
+            );
+            println!(
+                "  {:>9} {:>12} {:>12}   UDP ping-pong RTT p50",
+                "bytes", "datagram", "UDP goodput"
+            );
+        }
+        for size in modes::all_sizes() {
+            if perf::stop_requested() {
+                break;
+            }
+            let mut b = measure_baseline_at(
+                &client,
+                false,
+                size,
+                mtu,
+                duration,
+                iters,
+                cli.bidirectional,
+            )?;
+            b.latency =
+                measure_baseline_at(&client, true, size, mtu, duration, iters, false)?.latency;
+            if text {
+                let rate = b.goodput.map_or(0.0, |g| g.bytes_per_sec())
+                    + b.goodput_in.map_or(0.0, |g| g.bytes_per_sec());
+                println!(
+                    "  {size:>9} {:>10} B {:>12}   {}",
+                    roce_datagram_len(size, mtu),
+                    fmt_rate(rate),
+                    b.latency.as_ref().map_or(
+                        "- (more than one packet: the ping-pong carries one datagram)".into(),
+                        |l| format!("{:.1} us", report::us(l.percentile(0.5)))
+                    )
+                );
+            }
+            by_size.push(b);
+        }
+    }
     if let Some(s) = server {
         let _ = s.stop();
     }
@@ -394,6 +440,17 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
         m.insert("embedded".into(), json!(cli.peer().is_none()));
         m.insert("mtu".into(), json!(mtu));
         m.insert("baselines".into(), baselines_json(&b, bw_size, lat_size));
+        if cli.all {
+            m.insert(
+                "baselines_by_size".into(),
+                Value::Array(
+                    by_size
+                        .iter()
+                        .map(|s| baselines_json(s, s.bw_size, s.lat_size))
+                        .collect(),
+                ),
+            );
+        }
         m.insert("modes".into(), json!([]));
         m.insert("targets".into(), json!([]));
         m.insert("interrupted".into(), json!(interrupted));
@@ -559,10 +616,15 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
         format!("{size} B")
     };
     println!(
-        "{}: {} messages of {sizes} served in {:.3} s",
+        "{}: {} messages of {sizes} served in {:.3} s{}",
         mode.name(),
         r.messages,
-        r.elapsed.as_secs_f64()
+        r.elapsed.as_secs_f64(),
+        if r.interrupted {
+            " (interrupted by Ctrl-C)"
+        } else {
+            ""
+        }
     );
     if let Some(b) = r.perftest.and_then(|p| p.report) {
         println!(
@@ -573,7 +635,12 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
             b.bw_avg_mbs * (1 << 20) as f64 / 1e6
         );
     }
-    Ok(ExitCode::SUCCESS)
+    // As when interrupted before a client came: the run did not finish.
+    Ok(if r.interrupted {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Every IPv4 address of an interface that is up (loopback included).

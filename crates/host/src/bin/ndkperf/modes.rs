@@ -183,7 +183,7 @@ pub(super) fn tally_line(r: &ModeRun, qps: u32) -> String {
 }
 
 /// perftest's -a sizes: 2 B to 8 MiB, powers of two.
-fn all_sizes() -> Vec<usize> {
+pub(super) fn all_sizes() -> Vec<usize> {
     (1..=23).map(|k| 1usize << k).collect()
 }
 

@@ -351,6 +351,8 @@ pub(super) fn skeleton_json(cli: &Cli) -> serde_json::Map<String, Value> {
         "baselines".into(),
         baselines_json(&Baselines::default(), 0, 0),
     );
+    // --baseline -a: the baselines at each size.
+    m.insert("baselines_by_size".into(), Value::Null);
     m.insert("modes".into(), json!([]));
     m.insert("targets".into(), json!([]));
     m.insert("interrupted".into(), json!(false));
@@ -459,6 +461,8 @@ fn summary_json(cli: &Cli, c: &Ctx, base: &Baselines, runs: &[ModeRun]) -> Value
         "baselines".into(),
         baselines_json(base, c.bw_size, c.lat_size),
     );
+    // -a in a client run: each row's own baseline is in the row.
+    m.insert("baselines_by_size".into(), Value::Null);
     m.insert(
         "modes".into(),
         Value::Array(runs.iter().map(|r| mode_json(r, base)).collect()),
