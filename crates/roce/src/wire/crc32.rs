@@ -79,26 +79,6 @@ const fn reflect33(v: u64) -> u64 {
     v.reverse_bits() >> 31
 }
 
-/// CRC-32 by the bit, for constants computed at compile time.
-pub const fn const_crc(crc: u32, data: &[u8]) -> u32 {
-    let mut c = !crc;
-    let mut rest = data;
-    while let [byte, more @ ..] = rest {
-        rest = more;
-        c ^= *byte as u32;
-        let mut b = 0;
-        while b < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0xEDB8_8320
-            } else {
-                c >> 1
-            };
-            b += 1;
-        }
-    }
-    !c
-}
-
 /// CRC-32 of `data` continuing from `crc` (0 to start), zlib's
 /// `crc32(crc, data)`: the fastest implementation this processor has.
 #[inline]
@@ -356,8 +336,6 @@ mod tests {
         // The CRC-32 check value: crc32("123456789") = 0xCBF43926.
         assert_eq!(update(0, b"123456789"), 0xCBF4_3926);
         assert_eq!(table(0, b"123456789"), 0xCBF4_3926);
-        assert_eq!(const_crc(0, b"123456789"), 0xCBF4_3926);
-        assert_eq!(const_crc(0x1234_5678, b"abc"), table(0x1234_5678, b"abc"));
     }
 
     /// A small xorshift, so the test needs no dependency.

@@ -16,13 +16,14 @@ use super::{Error, Result, bth, crc32, ipv4, ipv6, udp};
 /// Length of the ICRC trailer.
 pub const ICRC_LEN: usize = 4;
 
-/// The CRC of the 8 bytes of ones that stand in for the LRH, which RoCEv2
-/// does not carry (IBA Annex A17 (ICRC); Linux rxe_icrc.c step 1): the same
-/// for every packet, so computed once, at compile time.
-const LRH_CRC: u32 = crc32::const_crc(0, &[0xFF; 8]);
+/// The 8 bytes of ones that stand in for the LRH, which RoCEv2 does not
+/// carry (IBA Annex A17 (ICRC); Linux rxe_icrc.c step 1).
+const LRH_LEN: usize = 8;
 
-/// Largest masked prefix: IPv6 header + UDP header + BTH.
-const MAX_PREFIX: usize = ipv6::HEADER_LEN + udp::HEADER_LEN + bth::HEADER_LEN;
+/// Largest masked prefix: the LRH's ones, IPv6 header, UDP header, BTH.
+/// They are hashed as one input (48 bytes with IPv4: three whole 16-byte
+/// lanes of the carry-less fold, no table bytes).
+const MAX_PREFIX: usize = LRH_LEN + ipv6::HEADER_LEN + udp::HEADER_LEN + bth::HEADER_LEN;
 
 /// Compute the ICRC of a RoCEv2 packet.
 ///
@@ -34,7 +35,8 @@ const MAX_PREFIX: usize = ipv6::HEADER_LEN + udp::HEADER_LEN + bth::HEADER_LEN;
 ///
 /// Returns the CRC value; on the wire it is `to_le_bytes()`.
 pub fn compute(ip_header: &[u8], udp_header: &[u8], transport: &[u8]) -> Result<u32> {
-    let mut prefix = [0u8; MAX_PREFIX];
+    let mut buf = [0xFFu8; MAX_PREFIX];
+    let (_, prefix) = buf.split_at_mut(LRH_LEN);
     let ip_len = ip_header.len();
     let (masked_ip, rest) = prefix.split_at_mut(ip_len.min(ipv6::HEADER_LEN));
     match (ip_header.first().map(|b| b >> 4), ip_len) {
@@ -83,8 +85,8 @@ pub fn compute(ip_header: &[u8], udp_header: &[u8], transport: &[u8]) -> Result<
         *b = 0xFF;
     }
 
-    let used = ip_len + udp::HEADER_LEN + bth::HEADER_LEN;
-    let crc = crc32::update(LRH_CRC, prefix.get(..used).ok_or(Error::Truncated)?);
+    let used = LRH_LEN + ip_len + udp::HEADER_LEN + bth::HEADER_LEN;
+    let crc = crc32::update(0, buf.get(..used).ok_or(Error::Truncated)?);
     Ok(crc32::update(crc, tail))
 }
 
