@@ -246,7 +246,9 @@ impl Job {
     fn len(&self) -> usize {
         match self {
             Job::CompleteSends(v) | Job::ReturnPhys(v) | Job::ReturnVirt(v) => v.len(),
-            Job::Receive { frames, .. } => frames.len(),
+            Job::Receive { frames, .. } | Job::VirtSend(frames) | Job::PhysSend(frames) => {
+                frames.len()
+            }
         }
     }
 }
