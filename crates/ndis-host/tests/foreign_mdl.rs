@@ -1,12 +1,17 @@
 //! A consumer that hands the shell a host-layout MDL (crates/consumer's
 //! `HostMdl`: va, len, next; 24 bytes) instead of a wdm.h MDL (48 bytes):
 //! the report this reproduces aborted in NdkCloseMr with glibc's
-//! "free(): invalid pointer".
+//! "free(): invalid pointer". The mapping MmGetSystemAddressForMdlSafe
+//! writes into an MDL (MappedSystemVa at 0x18) landed past the 24 bytes,
+//! on the header of the allocation after it.
 //!
-//! What must happen: NdkRegisterMr fails; the shell's MDL handling writes
-//! nothing outside the object it was given (no heap damage: NdkCloseMr,
-//! re-registration over a valid MDL, a transfer through it and every close
-//! after it work); the misuse is reported as a contract breach.
+//! What must happen: NdkRegisterMr fails inline with
+//! STATUS_INVALID_PARAMETER, the shell refusing the MDL (no MDL flag says
+//! its pages are locked or mapped) before the memory manager sees it;
+//! nothing outside the object is written (NdkCloseMr, a transfer and every
+//! close after it work; nothing left at unload). The host's
+//! MmMapLockedPagesSpecifyCache, given such an object directly, reports a
+//! contract breach, returns NULL and leaves the object as it was.
 
 #[macro_use]
 mod support;
@@ -72,18 +77,34 @@ fn a_host_layout_mdl_is_refused_without_damaging_the_heap() {
         Some(ndk::on_request),
         3500 as _
     );
-    assert_ne!(st, STATUS_SUCCESS, "a host MDL registered");
-    assert_ne!(st, ndkpi::STATUS_PENDING, "registration completes inline");
+    assert_eq!(st, ndkpi::STATUS_INVALID_PARAMETER, "a host MDL");
     ndk::close(mr, 3501).expect("NdkCloseMr after the failed registration");
-    drop(host);
-    drop(buf);
+    let breaches = ndis_host::contract::breaches();
+    assert!(breaches.is_empty(), "the shell called MM: {breaches:?}");
+
+    // The host's memory manager, handed the same object, writes nothing.
+    let (va, len) = (host.va, host.len);
+    // SAFETY: a 24-byte object the export must only look at the first 12
+    // bytes of before refusing it.
+    let mapped = unsafe {
+        ndis_host::exports::MmMapLockedPagesSpecifyCache(
+            (&mut *host as *mut HostMdl).cast(),
+            KernelMode,
+            MmCached,
+            ptr::null_mut(),
+            0,
+            NormalPagePriority,
+        )
+    };
+    assert!(mapped.is_null(), "an object that is no MDL mapped");
+    assert_eq!((host.va, host.len, host.next), (va, len, ptr::null_mut()));
     let breaches = ndis_host::contract::take_breaches();
     assert!(
-        breaches
-            .iter()
-            .any(|b| b.contains("MmMapLockedPagesSpecifyCache")),
-        "the foreign MDL reported: {breaches:?}"
+        breaches.len() == 1 && breaches[0].contains("MmMapLockedPagesSpecifyCache"),
+        "one breach for the foreign MDL: {breaches:?}"
     );
+    drop(host);
+    drop(buf);
 
     // The heap is intact: data still moves, everything closes.
     ndk::transfer(&mut b, &a, 4096, 3600).expect("transfer after the refusal");

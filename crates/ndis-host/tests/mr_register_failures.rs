@@ -8,7 +8,8 @@
 //! shell cannot map mid-chain (after the walk allocated its piece list), a
 //! chain cycling past the walk's bound, a region at VA 0, a piece the
 //! engine refuses after the NDK layer built the piece list (its logical
-//! range wraps): STATUS_INVALID_PARAMETER; NdkRegisterMr on a
+//! range wraps), an MDL neither locked nor mapped, an MDL whose Size does
+//! not cover its header: STATUS_INVALID_PARAMETER; NdkRegisterMr on a
 //! fast-register MR: STATUS_INVALID_DEVICE_REQUEST; a second registration:
 //! STATUS_INVALID_DEVICE_STATE (the first one stays in force). After each
 //! failure NdkDeregisterMr says nothing is registered
@@ -133,6 +134,20 @@ fn every_failed_registration_leaves_the_mr_closable_and_reusable() {
     assert_eq!(register(m, p, 2000, RW), STATUS_INVALID_PARAMETER, "wrap");
     assert_unregistered(m, "wrapping piece");
 
+    // An MDL whose pages are neither locked nor mapped, and one whose
+    // Size does not cover the header: refused by the shell before the
+    // memory manager would map (and write into) them.
+    let mut unlocked = Memory::chain(&[64]);
+    unlocked.mdls[0].mdl_flags = 0;
+    let p = unlocked.head();
+    assert_eq!(register(m, p, 64, RW), STATUS_INVALID_PARAMETER, "unlocked");
+    assert_unregistered(m, "unlocked MDL");
+    let mut small = Memory::chain(&[64]);
+    small.mdls[0].size = 0x18;
+    let p = small.head();
+    assert_eq!(register(m, p, 64, RW), STATUS_INVALID_PARAMETER, "Size");
+    assert_unregistered(m, "MDL Size below the header");
+
     // Closed right after a failure (the reported sequence), and a
     // fast-register MR refusing NdkRegisterMr, closed.
     let once = create_mr(a.pd, false);
@@ -183,6 +198,6 @@ fn every_failed_registration_leaves_the_mr_closable_and_reusable() {
     b.close_all(4310).expect("close b");
     machine::close_ndk(a.adapter);
     machine::close_ndk(b.adapter);
-    drop((good, unmappable, cycle, zero, wraps));
+    drop((good, unmappable, cycle, zero, wraps, unlocked, small));
     support::detach_halt_and_check_clean();
 }
