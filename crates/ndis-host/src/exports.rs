@@ -882,7 +882,25 @@ pub unsafe extern "system" fn MmMapLockedPagesSpecifyCache(
     // User mode: the pages are the process's own; the system address is
     // the virtual address.
     let m = mdl.cast::<Mdl>();
-    // SAFETY: the caller's MDL.
+    // The MmMapLockedPagesSpecifyCache reference page (learn.microsoft.com)
+    // takes an MDL of locked pages (MmProbeAndLockPages,
+    // MmAllocatePagesForMdlEx, or a partial MDL of one), whose Size covers
+    // the header (MmSizeOfMdl). Checked on the first 12 bytes before
+    // anything else is read or written: anything else handed over as an
+    // MDL (another layout's smaller descriptor) would have its neighbours
+    // overwritten by the mapping written below.
+    // SAFETY: the caller's MDL; Next, Size and MdlFlags are its first 12
+    // bytes.
+    let (size, flags) = unsafe { ((*m).size, (*m).mdl_flags) };
+    let locked = crate::layout::MDL_PAGES_LOCKED | crate::layout::MDL_PARTIAL;
+    if flags & locked == 0 || usize::from(size as u16) < size_of::<Mdl>() {
+        crate::breach!(
+            "MmMapLockedPagesSpecifyCache({mdl:p}): not an MDL of locked pages \
+             (MdlFlags {flags:#06x}, Size {size:#x})"
+        );
+        return std::ptr::null_mut();
+    }
+    // SAFETY: the caller's MDL of locked pages, checked above.
     unsafe {
         let va = (*m).start_va.add((*m).byte_offset as usize);
         (*m).mapped_system_va = va;

@@ -85,6 +85,10 @@ const _: () = {
     assert!(core::mem::size_of::<Mdl>() == 0x30);
 };
 pub const MDL_MAPPED_TO_SYSTEM_VA: i16 = 0x0001;
+/// MDL_PAGES_LOCKED (wdm.h): MmProbeAndLockPages locked the pages.
+pub const MDL_PAGES_LOCKED: i16 = 0x0002;
+/// MDL_PARTIAL (wdm.h): IoBuildPartialMdl over a locked MDL's pages.
+pub const MDL_PARTIAL: i16 = 0x0010;
 pub const MDL_SOURCE_IS_NONPAGED_POOL: i16 = 0x0004;
 
 impl Mdl {

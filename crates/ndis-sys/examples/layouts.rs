@@ -453,7 +453,9 @@ fn kernel() {
         MmCached,
         KernelMode,
         MDL_MAPPED_TO_SYSTEM_VA,
+        MDL_PAGES_LOCKED,
         MDL_SOURCE_IS_NONPAGED_POOL,
+        MDL_PARTIAL,
     );
     size!("kernel", MDL, "MDL");
     offset!(

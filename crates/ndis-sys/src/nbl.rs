@@ -145,7 +145,9 @@ const _: () = {
     assert!(size_of::<MDL>() == 0x30);
 };
 pub const MDL_MAPPED_TO_SYSTEM_VA: i16 = 0x0001;
+pub const MDL_PAGES_LOCKED: i16 = 0x0002;
 pub const MDL_SOURCE_IS_NONPAGED_POOL: i16 = 0x0004;
+pub const MDL_PARTIAL: i16 = 0x0010;
 /// `NormalPagePriority`.
 pub const NormalPagePriority: u32 = 16;
 /// `MdlMappingNoExecute` (ORed into the priority, Windows 8+).

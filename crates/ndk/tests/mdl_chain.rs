@@ -250,6 +250,115 @@ fn registration_refuses_a_chain_shorter_than_the_length() {
     }
 }
 
+/// Every NdkRegisterMr failure the host platform can produce, on one MR:
+/// each returns its status inline and leaves nothing registered
+/// (NdkDeregisterMr: STATUS_INVALID_DEVICE_STATE); an MR closed right
+/// after a failure closes (STATUS_SUCCESS); the MR that failed every way
+/// then registers a valid chain and a send from it delivers its bytes.
+#[test]
+fn a_failed_registration_leaves_the_mr_closable_and_reusable() {
+    let platform = TestPlatform::manual();
+    let mut src = Chain::new(&platform, &[1000, 3001, 2500]);
+    let mut dst = Chain::new(&platform, &[6501]);
+    src.fill(0xA5);
+    let want = src.bytes();
+    let a = unsafe { open(platform.clone(), Ipv4Addr::new(10, 5, 0, 1), 1) };
+    let b = unsafe { open(platform.clone(), Ipv4Addr::new(10, 5, 0, 2), 2) };
+    unsafe {
+        let link = connect(&a, &b);
+        let pd = Pd::from_raw(a.pd);
+        let mr = pd.create_mr(false).expect("NdkCreateMr");
+        let f = NDK_MR_FLAG_ALLOW_LOCAL_WRITE;
+        let reg = |mdl: *mut MDL, len: usize, flags: ULONG| {
+            mr.register(mdl, len, flags, None, ptr::null_mut())
+        };
+        let unregistered = |case: &str| {
+            let dereg = (*(*mr.as_ptr()).Dispatch).NdkDeregisterMr.unwrap();
+            assert_eq!(
+                dereg(mr.as_ptr(), None, ptr::null_mut()),
+                STATUS_INVALID_DEVICE_STATE,
+                "{case}: left registered"
+            );
+        };
+        let n = src.len();
+        assert_eq!(reg(src.head(), n, 0x100), STATUS_INVALID_PARAMETER);
+        unregistered("unknown flags");
+        assert_eq!(reg(src.head(), 0, f), STATUS_INVALID_PARAMETER);
+        unregistered("length 0");
+        assert_eq!(reg(src.head(), n + 1, f), STATUS_INVALID_PARAMETER);
+        unregistered("length past the chain");
+        // The third MDL cannot be resolved (no address), after the walk
+        // built the piece list of the first two.
+        let mut broken = Chain::new(&platform, &[10, 20, 30]);
+        broken.mdls[2].va = ptr::null_mut();
+        assert_eq!(reg(broken.head(), 60, f), STATUS_INVALID_PARAMETER);
+        unregistered("unresolvable third MDL");
+        // A cycle longer than the walk's bound.
+        let mut cycle = Chain::new(&platform, &[8]);
+        let me: *mut ChainMdl = &mut cycle.mdls[0];
+        cycle.mdls[0].next = me;
+        assert_eq!(reg(cycle.head(), 8 * 1000, f), STATUS_INVALID_PARAMETER);
+        unregistered("cyclic chain");
+        // The engine refuses a piece whose range wraps, after the NDK
+        // layer built the piece list.
+        let mut wraps = Chain::new(&platform, &[10, 20]);
+        wraps.mdls[1].va = (u64::MAX - 5) as *mut u8;
+        assert_eq!(reg(wraps.head(), 30, f), STATUS_INVALID_PARAMETER);
+        unregistered("wrapping piece");
+        // Closed right after a failure.
+        let once = pd.create_mr(false).expect("NdkCreateMr");
+        let st = once.register(broken.head(), 60, f, None, ptr::null_mut());
+        assert_eq!(st, STATUS_INVALID_PARAMETER);
+        assert_eq!(once.close(None, ptr::null_mut()), STATUS_SUCCESS);
+        // A fast-register MR refuses NdkRegisterMr and closes.
+        let fr = pd.create_mr(true).expect("NdkCreateMr(FastRegister)");
+        let st = fr.register(src.head(), n, f, None, ptr::null_mut());
+        assert_eq!(st, STATUS_INVALID_DEVICE_REQUEST);
+        assert_eq!(fr.close(None, ptr::null_mut()), STATUS_SUCCESS);
+
+        // The MR that failed every way now registers and sends.
+        assert_eq!(reg(src.head(), n, f), STATUS_SUCCESS);
+        assert_eq!(reg(src.head(), n, f), STATUS_INVALID_DEVICE_STATE);
+        let ta = mr.local_token();
+        let tb = register(&b, dst.head(), dst.len()).expect("register the sink");
+        let rsge = NDK_SGE {
+            Address: NDK_SGE_ADDRESS {
+                VirtualAddress: dst.mdls[0].va.cast(),
+            },
+            Length: dst.len() as ULONG,
+            MemoryRegionToken: tb,
+        };
+        assert_eq!(
+            (*(*b.qp).Dispatch).NdkReceive.unwrap()(b.qp, 7 as PVOID, &rsge, 1),
+            STATUS_SUCCESS
+        );
+        let ssge = NDK_SGE {
+            Address: NDK_SGE_ADDRESS {
+                VirtualAddress: src.mdls[0].va.cast(),
+            },
+            Length: n as ULONG,
+            MemoryRegionToken: ta,
+        };
+        assert_eq!(
+            (*(*a.qp).Dispatch).NdkSend.unwrap()(a.qp, 9 as PVOID, &ssge, 1, 0),
+            STATUS_SUCCESS
+        );
+        pump(&a, &b);
+        let (ra, rb) = (results(&a), results(&b));
+        assert_eq!(ra.len(), 1, "one send completion");
+        assert_eq!(ra[0].Status, STATUS_SUCCESS);
+        assert_eq!(rb.len(), 1, "one receive completion");
+        assert_eq!(rb[0].Status, STATUS_SUCCESS);
+        assert_eq!(rb[0].BytesTransferred as usize, n);
+        assert_eq!(dst.bytes(), want, "the bytes sent from the reused MR");
+        assert_eq!(mr.close(None, ptr::null_mut()), STATUS_SUCCESS);
+        let _ = pd.into_raw();
+        close_adapter(a.adapter);
+        close_adapter(b.adapter);
+        drop(link);
+    }
+}
+
 #[test]
 fn build_lam_lists_every_mdls_pages() {
     // Page-aligned 3-page buffers, each MDL a page-aligned piece of one

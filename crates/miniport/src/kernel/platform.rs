@@ -112,9 +112,25 @@ impl Platform for KernelPlatform {
         if mdl.is_null() {
             return None;
         }
+        // MmGetSystemAddressForMdlSafe maps only locked pages (the
+        // MmMapLockedPagesSpecifyCache reference page: an MDL from
+        // MmProbeAndLockPages or MmAllocatePagesForMdlEx, a partial MDL of
+        // one, or nonpaged pool) and writes the mapping into the MDL; an MDL
+        // that is none of these, or whose Size does not cover the header, is
+        // refused here (STATUS_INVALID_PARAMETER from the walk) instead of
+        // being handed to the memory manager. Next, Size and MdlFlags are
+        // the MDL's first 12 bytes.
         // SAFETY: the consumer's MDL (or one linked from it), valid for
-        // the call. Each MDL of a chain is mapped on its own; the NDK layer
-        // walks the chain (ndk::abi::chain).
+        // the call.
+        let (size, flags) = unsafe { ((*mdl).Size, (*mdl).MdlFlags) };
+        let usable =
+            MDL_MAPPED_TO_SYSTEM_VA | MDL_PAGES_LOCKED | MDL_SOURCE_IS_NONPAGED_POOL | MDL_PARTIAL;
+        if flags & usable == 0 || usize::from(size as u16) < core::mem::size_of::<MDL>() {
+            return None;
+        }
+        // SAFETY: as above, an MDL of locked or nonpaged pages. Each MDL of
+        // a chain is mapped on its own; the NDK layer walks the chain
+        // (ndk::abi::chain).
         unsafe {
             let system =
                 MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority | MdlMappingNoExecute);

@@ -1,6 +1,7 @@
 //! Frames and the machine configuration the NDIS host tests share.
 #![allow(dead_code)]
 
+#[macro_use]
 pub mod ndk;
 
 use std::net::{IpAddr, Ipv4Addr};
