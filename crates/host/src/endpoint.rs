@@ -8,6 +8,9 @@
 //! * Every wait is bounded: the wait for the socket or the waker ends at the
 //!   endpoint's next deadline or after [`LoopConfig::max_wait`], whichever
 //!   is sooner, so a stop request or a lost wake-up costs at most that.
+//!   That bound is a `timerfd` polled with the socket and re-armed only
+//!   when a wait needs it sooner ([`crate::loop_timer`]), not a poll
+//!   timeout that arms and cancels a kernel timer on every wait.
 //! * Other threads reach the endpoint through its shared handle and then
 //!   call [`Waker::wake`] (an `eventfd`, polled together with the socket) so
 //!   the loop sends what they queued without waiting out its timeout. A
@@ -40,6 +43,7 @@ use roce::time::Instant;
 
 use crate::clock::Clock;
 use crate::io::{Datagram, SendBatch, Transport};
+use crate::loop_timer::LoopTimer;
 use crate::pcap::PcapWriter;
 
 /// A received datagram, as the endpoint takes it.
@@ -297,6 +301,12 @@ pub struct LoopStats {
     pub pcap_skipped: u64,
     /// The last OS error seen, if any.
     pub last_error: Option<String>,
+    /// Times the wake-up timer was (re-)armed (0: no timerfd; every
+    /// wait's poll timeout bounded it instead).
+    pub timer_arms: u64,
+    /// Waits bounded by a poll timeout of their own (no timerfd, or the
+    /// kernel refused to arm it): each arms and cancels a kernel timer.
+    pub timed_polls: u64,
 }
 
 fn lock<E>(m: &Mutex<E>) -> MutexGuard<'_, E> {
@@ -347,6 +357,7 @@ impl<D: Driven> EventLoop<D> {
                 HEADROOM,
             ),
             stats: LoopStats::default(),
+            timer: LoopTimer::new().ok(),
             config,
         };
         let thread = std::thread::Builder::new()
@@ -453,6 +464,9 @@ struct Runner<D> {
     hook: Option<Hook<D>>,
     batch: SendBatch,
     stats: LoopStats,
+    /// The wake-up timer; `None` if the kernel gave no timerfd (then each
+    /// wait bounds itself with a poll timeout).
+    timer: Option<LoopTimer>,
     config: LoopConfig,
 }
 
@@ -473,6 +487,7 @@ impl<D: Driven> Runner<D> {
             self.stats.pcap_frames = p.frames();
             self.stats.pcap_skipped = p.skipped();
         }
+        self.stats.timer_arms = self.timer.as_ref().map_or(0, LoopTimer::arms);
         self.stats
     }
 
@@ -586,31 +601,55 @@ impl<D: Driven> Runner<D> {
             return;
         }
         let deadline = self.endpoint.turn().poll_timeout();
+        let now = self.clock.now();
         let mut timeout = self.config.max_wait;
+        let mut wake_at = now + timeout;
         if let Some(d) = deadline {
-            timeout = timeout.min(self.clock.until(d));
+            timeout = timeout.min(d.saturating_duration_since(now));
+            wake_at = wake_at.min(d);
         }
         if timeout.is_zero() {
             w.sleeping.store(false, Ordering::SeqCst);
             return;
         }
+        // The timer bounds the wait when it is armed to fire by then; the
+        // poll then has no timeout of its own to arm and cancel.
+        let timed = self
+            .timer
+            .as_mut()
+            .is_some_and(|t| t.fire_by(wake_at, timeout));
+        let poll_timeout = (!timed).then(|| TimeSpec::from_duration(timeout));
+        self.stats.timed_polls += u64::from(!timed);
         let mut sock_events = PollFlags::POLLIN;
         if !self.batch.is_empty() {
             sock_events |= PollFlags::POLLOUT;
         }
-        let woken = {
-            let mut fds = [
-                PollFd::new(self.transport.as_fd(), sock_events),
-                PollFd::new(self.waker.0.fd.as_fd(), PollFlags::POLLIN),
-            ];
-            match nix::poll::ppoll(&mut fds, Some(TimeSpec::from_duration(timeout)), None) {
-                Ok(_) => fds[1].any().unwrap_or(false),
-                Err(_) => false,
+        let (woken, fired) = {
+            let sock = PollFd::new(self.transport.as_fd(), sock_events);
+            let wake = PollFd::new(self.waker.0.fd.as_fd(), PollFlags::POLLIN);
+            match self.timer.as_ref() {
+                Some(t) => {
+                    let mut fds = [sock, wake, PollFd::new(t.as_fd(), PollFlags::POLLIN)];
+                    match nix::poll::ppoll(&mut fds, poll_timeout, None) {
+                        Ok(_) => (fds[1].any().unwrap_or(false), fds[2].any().unwrap_or(false)),
+                        Err(_) => (false, false),
+                    }
+                }
+                None => {
+                    let mut fds = [sock, wake];
+                    match nix::poll::ppoll(&mut fds, poll_timeout, None) {
+                        Ok(_) => (fds[1].any().unwrap_or(false), false),
+                        Err(_) => (false, false),
+                    }
+                }
             }
         };
         self.waker.0.sleeping.store(false, Ordering::SeqCst);
         if woken {
             self.waker.drain();
+        }
+        if fired && let Some(t) = self.timer.as_mut() {
+            t.fired();
         }
     }
 }
@@ -721,6 +760,72 @@ mod tests {
         assert_eq!(fired, 1);
         let stats = el.stop();
         assert!(stats.received >= 1 && stats.sent >= 1, "{stats:?}");
+    }
+
+    /// Spawns a loop on Echo whose hook reports each turn's fired count.
+    fn echo_loop(max_wait: Duration) -> (EventLoop<Mutex<Echo>>, mpsc::Receiver<u32>) {
+        let t = UdpTransport::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let hook: Hook<Mutex<Echo>> = Box::new(move |m: &Mutex<Echo>| {
+            let _ = tx.send(lock(m).fired);
+        });
+        let config = LoopConfig {
+            max_wait,
+            ..LoopConfig::default()
+        };
+        let el = EventLoop::spawn(
+            Arc::new(Mutex::new(Echo::default())),
+            Box::new(t),
+            Clock::new(),
+            config,
+            Some(hook),
+        )
+        .unwrap();
+        (el, rx)
+    }
+
+    /// The ~45 us send_lat floor (docs/performance.md): every wait armed
+    /// and cancelled a kernel timer for its poll timeout. A deadline that
+    /// moves later at every turn (as the RC probe deadline does on every
+    /// ACK) must leave the armed timer alone: one arm for many waits, and
+    /// no wait with a poll timeout of its own.
+    #[test]
+    fn a_deadline_moving_later_arms_the_timer_once() {
+        let (el, rx) = echo_loop(Duration::from_secs(20));
+        for _ in 0..200 {
+            el.with(|e, now| e.deadline = Some(now + Duration::from_secs(10)));
+            rx.recv_timeout(Duration::from_secs(10)).expect("a turn");
+        }
+        let stats = el.stop();
+        assert!(stats.turns >= 200, "{stats:?}");
+        assert_eq!(stats.timed_polls, 0, "{stats:?}");
+        // The first wait's max_wait bound, then the first deadline (10 s
+        // away: the test ends long before either could fire).
+        assert!((1..=2).contains(&stats.timer_arms), "{stats:?}");
+    }
+
+    /// A deadline earlier than the armed one re-arms the timer, and the
+    /// timer fires by it although the wait has no timeout of its own.
+    #[test]
+    fn an_earlier_deadline_rearms_the_timer_and_fires() {
+        let (el, rx) = echo_loop(Duration::from_secs(20));
+        el.with(|e, now| e.deadline = Some(now + Duration::from_secs(10)));
+        rx.recv_timeout(Duration::from_secs(10)).expect("a turn");
+        let set = std::time::Instant::now();
+        el.with(|e, now| e.deadline = Some(now + Duration::from_millis(20)));
+        let mut fired = 0;
+        while fired == 0 {
+            fired = rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the timer fires");
+        }
+        let took = set.elapsed();
+        assert_eq!(fired, 1);
+        assert!(took >= Duration::from_millis(20), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        let stats = el.stop();
+        assert_eq!(stats.timed_polls, 0, "{stats:?}");
+        assert!(stats.timer_arms >= 2, "{stats:?}");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod cpu;
 pub mod endpoint;
 pub mod io;
 pub mod link;
+mod loop_timer;
 pub mod pcap;
 pub mod perf;
 pub mod perftest;
