@@ -132,9 +132,12 @@ tsan() {
   # The host shell: its event-loop threads over the same provider. Skipped:
   # the 1 GiB message run, a test of memory bounds, not of threads: under
   # TSan's instrumented allocator its gigabyte costs the embedded server
-  # longer than the client's connect bound (seen in CI as STATUS_IO_TIMEOUT).
+  # longer than the client's connect bound (seen in CI as STATUS_IO_TIMEOUT);
+  # and the CPU-per-GB report, a measure of cost that TSan's instrumentation
+  # inflates about 200x (77 s/GB seen in CI against its 60 s/GB sanity bound).
   env "${tsan_env[@]}" cargo +nightly test "${common[@]}" -p host -- \
-    --skip a_one_gib_message_runs_in_bounded_memory
+    --skip a_one_gib_message_runs_in_bounded_memory \
+    --skip write_bw_reports_cpu_per_gb_beside_tcp_on_the_same_path
   # The stress test again, for more interleavings (a second each).
   local bin
   bin=$(env "${tsan_env[@]}" cargo +nightly test "${args[@]}" --no-run --message-format=json 2>/dev/null |
