@@ -1538,3 +1538,41 @@ fn sigint_ends_a_perftest_server_mid_run_and_the_client_keeps_its_figures() {
         );
     }
 }
+
+#[test]
+fn a_terminal_sees_a_progress_line_cleared_before_each_result() {
+    // On a terminal (a pty from util-linux's script(1)), a run longer than
+    // a second redraws one line: elapsed time, the mode (k of n) and its
+    // running figure; it is erased before the results are printed.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) (util-linux) is not installed, no pty to run ndkperf on");
+        return;
+    }
+    let _heavy = heavy();
+    let cmd = format!(
+        "{} write_bw -D 2 --no-baseline",
+        env!("CARGO_BIN_EXE_ndkperf")
+    );
+    let o = Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .output()
+        .expect("run script");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    let first = out
+        .find("\r\x1b[K[")
+        .unwrap_or_else(|| panic!("no progress line: {out:?}"));
+    let line = &out[first + 4..];
+    let line = &line[..line.find('\r').unwrap_or(line.len())];
+    // "[  1.0s] write_bw 65536 B (1 of 1): 4876 messages, 321.5 MB/s"
+    assert!(line.contains("s] write_bw 65536 B (1 of 1): "), "{line:?}");
+    assert!(
+        line.contains(" messages, ") && line.ends_with("B/s"),
+        "{line:?}"
+    );
+    // Erased before the table, and never drawn after it.
+    let table = out
+        .find("\r\x1b[K  mode ")
+        .unwrap_or_else(|| panic!("the table does not start on an erased line: {out:?}"));
+    assert_eq!(out[table + 4..].find("\x1b[K["), None, "{out:?}");
+}
