@@ -825,7 +825,10 @@ mod tests {
         assert!(took < Duration::from_secs(5), "{took:?}");
         let stats = el.stop();
         assert_eq!(stats.timed_polls, 0, "{stats:?}");
-        assert!(stats.timer_arms >= 2, "{stats:?}");
+        // Armed once if the loop reached its wait only after the 20 ms
+        // deadline was set (seen under TSan), else re-armed from 10 s: had
+        // it kept the 10 s arming, the 5 s bound above would have failed.
+        assert!(stats.timer_arms >= 1, "{stats:?}");
     }
 
     #[test]
