@@ -6,6 +6,7 @@ mod support;
 
 use netsim::Config;
 use roce::rc::*;
+use roce::time::Instant;
 use roce::wire::opcode::Opcode;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -100,4 +101,70 @@ fn write_segmentation_every_mtu() {
             assert_eq!(acks[0].4, (conn.a_psn + npkts as u32 - 1) & 0xFF_FFFF);
         }
     }
+}
+
+/// Hands `from`'s next packet to `to`; returns its opcode.
+fn hand_over(from: &mut Host, to: &mut Host) -> Option<Opcode> {
+    let now = Instant::ZERO;
+    let (info, bytes) = from.transmit(now)?;
+    let src = std::net::SocketAddr::new(info.local_ip, info.udp_src_port);
+    let dst = std::net::SocketAddr::new(info.remote_ip, info.udp_dst_port);
+    to.receive(now, src, dst, &bytes);
+    Some(parse(&bytes).bth.opcode)
+}
+
+#[test]
+fn a_request_goes_before_the_ack_of_the_message_that_prompted_it() {
+    // A ping-pong: B answers A's SEND with a SEND of its own. B's first
+    // packet is that SEND (what A waits for), the ACK of A's after it.
+    let mut a = Host::new([10, 9, 0, 3], Shape::default());
+    let mut b = Host::new([10, 9, 0, 2], Shape::default());
+    connect(&mut a, &mut b, &Conn::default());
+    for round in 0..4u64 {
+        a.post_recv(round, &[a.sge(0, 64)]);
+        b.post_recv(round, &[b.sge(0, 64)]);
+        let sge = [a.sge(64, 64)];
+        a.post(SendWr::new(round, SendOp::Send).payload(Payload::Sges(&sge)));
+        assert_eq!(hand_over(&mut a, &mut b), Some(Opcode::RcSendOnly));
+        let sge = [b.sge(64, 64)];
+        b.post(SendWr::new(round, SendOp::Send).payload(Payload::Sges(&sge)));
+        assert_eq!(
+            hand_over(&mut b, &mut a),
+            Some(Opcode::RcSendOnly),
+            "round {round}: B's SEND first"
+        );
+        assert_eq!(hand_over(&mut b, &mut a), Some(Opcode::RcAcknowledge));
+        assert_eq!(hand_over(&mut a, &mut b), Some(Opcode::RcAcknowledge));
+        assert_eq!(b.transmit(Instant::ZERO).map(|_| ()), None);
+        assert_eq!(a.transmit(Instant::ZERO).map(|_| ()), None);
+    }
+}
+
+#[test]
+fn a_due_response_goes_between_two_requests() {
+    // B has three SENDs queued and an ACK due: SEND, ACK, SEND, SEND.
+    let mut a = Host::new([10, 9, 0, 3], Shape::default());
+    let mut b = Host::new([10, 9, 0, 2], Shape::default());
+    connect(&mut a, &mut b, &Conn::default());
+    for i in 0..3 {
+        a.post_recv(i, &[a.sge(64 * i as usize, 64)]);
+    }
+    b.post_recv(0, &[b.sge(0, 64)]);
+    let sge = [a.sge(512, 64)];
+    a.post(SendWr::new(9, SendOp::Send).payload(Payload::Sges(&sge)));
+    assert_eq!(hand_over(&mut a, &mut b), Some(Opcode::RcSendOnly));
+    let sge = [b.sge(512, 64)];
+    for i in 0..3 {
+        b.post(SendWr::new(i, SendOp::Send).payload(Payload::Sges(&sge)));
+    }
+    let order: Vec<_> = std::iter::from_fn(|| hand_over(&mut b, &mut a)).collect();
+    assert_eq!(
+        order,
+        [
+            Opcode::RcSendOnly,
+            Opcode::RcAcknowledge,
+            Opcode::RcSendOnly,
+            Opcode::RcSendOnly
+        ]
+    );
 }

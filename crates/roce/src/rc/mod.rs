@@ -1031,22 +1031,33 @@ impl<M: Memory> Engine<M> {
 }
 
 impl Qp {
-    /// Alternate responder and requester output.
+    /// Responder and requester output: a request goes first, but never
+    /// two in a row while a response is due. A ping-pong's responder
+    /// thus sends its own request (the message its peer waits for) before
+    /// the ACK of the one it received, which nothing waits for; traffic in
+    /// both directions still alternates one response per request.
     fn poll_transmit<M: Memory + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, M>,
         buf: &mut [u8],
     ) -> Produced {
-        self.tx_turn = !self.tx_turn;
         if self.tx_turn {
-            match self.poll_response(ctx, buf) {
+            // A request went ahead last time: a due response goes now.
+            let p = match self.poll_response(ctx, buf) {
                 Produced::Nothing => self.poll_request(ctx, buf),
                 p => p,
+            };
+            if !matches!(p, Produced::NoRoom) {
+                self.tx_turn = false;
             }
+            p
         } else {
             match self.poll_request(ctx, buf) {
                 Produced::Nothing => self.poll_response(ctx, buf),
-                p => p,
+                p => {
+                    self.tx_turn = matches!(p, Produced::Packet(_));
+                    p
+                }
             }
         }
     }

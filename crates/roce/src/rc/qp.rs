@@ -241,7 +241,8 @@ pub(crate) struct Qp {
     pub(crate) resp: RespState,
     /// In the transmit ring.
     pub(crate) tx_queued: bool,
-    /// Alternates responder and requester output.
+    /// A request went out ahead of any response that was due: a due
+    /// response goes next (see `Qp::poll_transmit`).
     pub(crate) tx_turn: bool,
     /// In SQD and the drained event has not fired yet.
     pub(crate) drain_pending: bool,
