@@ -155,6 +155,9 @@ pub struct AdapterConfig {
     /// The most bytes the pcap file may hold (frames past it are left
     /// out); `None`: no cap.
     pub pcap_max: Option<u64>,
+    /// How long the I/O loop keeps polling after work before it sleeps
+    /// ([`LoopConfig::busy_poll`]; zero: it sleeps at once).
+    pub busy_poll: Duration,
 }
 
 impl Default for AdapterConfig {
@@ -166,6 +169,7 @@ impl Default for AdapterConfig {
             max_wait: Duration::from_millis(50),
             routing: Routing::default(),
             pcap_max: None,
+            busy_poll: Duration::ZERO,
         }
     }
 }
@@ -311,6 +315,7 @@ impl Adapter {
             routing: config.routing,
             pcap,
             waker: Some(waker),
+            busy_poll: config.busy_poll,
             ..LoopConfig::default()
         };
         let el = match EventLoop::spawn(

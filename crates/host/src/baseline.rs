@@ -160,7 +160,14 @@ pub fn run_server(
     idle: Duration,
     stop: &AtomicBool,
 ) -> Result<ServerSummary, Error> {
-    run_server_counting(transport, idle, stop, &AtomicU64::new(0), &Mutex::default())
+    run_server_counting(
+        transport,
+        idle,
+        Duration::ZERO,
+        stop,
+        &AtomicU64::new(0),
+        &Mutex::default(),
+    )
 }
 
 /// Client tallies a server received: who sent it and its line.
@@ -170,10 +177,14 @@ pub type Tallies = Mutex<Vec<(SocketAddr, String)>>;
 pub const TALLY_MAX: usize = 512;
 
 /// [`run_server`], counting the datagrams it receives in `heard` and
-/// keeping the tallies clients send in `tallies`.
+/// keeping the tallies clients send in `tallies`; for `busy_poll` after
+/// each datagram it polls the socket without sleeping (as ndkperf's I/O
+/// loops do with `--busy-poll`, so that the ping-pong compares like with
+/// like).
 fn run_server_counting(
     mut transport: UdpTransport,
     idle: Duration,
+    busy_poll: Duration,
     stop: &AtomicBool,
     heard: &AtomicU64,
     tallies: &Tallies,
@@ -204,8 +215,13 @@ fn run_server_counting(
             Err(e) => return Err(os("receiving")(e)),
         };
         if n == 0 {
-            if last_heard.elapsed() > idle {
+            let quiet = last_heard.elapsed();
+            if quiet > idle {
                 break;
+            }
+            if quiet < busy_poll {
+                std::thread::yield_now();
+                continue;
             }
             let mut fds = [PollFd::new(transport.as_fd(), PollFlags::POLLIN)];
             let _ = nix::poll::poll(
@@ -351,6 +367,16 @@ pub struct ServerHandle {
 
 /// Starts a baseline server bound to `bind` on a thread.
 pub fn spawn_server(bind: SocketAddr, idle: Duration) -> Result<ServerHandle, Error> {
+    spawn_server_polling(bind, idle, Duration::ZERO)
+}
+
+/// [`spawn_server`] that keeps polling its socket for `busy_poll` after
+/// each datagram before it sleeps.
+pub fn spawn_server_polling(
+    bind: SocketAddr,
+    idle: Duration,
+    busy_poll: Duration,
+) -> Result<ServerHandle, Error> {
     let transport = UdpTransport::bind(bind)?;
     let addr = transport.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
@@ -361,7 +387,7 @@ pub fn spawn_server(bind: SocketAddr, idle: Duration) -> Result<ServerHandle, Er
     let kept = Arc::clone(&tallies);
     let thread = std::thread::Builder::new()
         .name("ndkperf-baseline-server".into())
-        .spawn(move || run_server_counting(transport, idle, &flag, &count, &kept))
+        .spawn(move || run_server_counting(transport, idle, busy_poll, &flag, &count, &kept))
         .map_err(os("starting the server thread"))?;
     Ok(ServerHandle {
         addr,
@@ -491,6 +517,9 @@ pub struct Client {
     ctrl: UdpSocket,
     server: SocketAddr,
     local_ip: IpAddr,
+    /// The ping-pong polls for each answer without sleeping (see
+    /// [`Client::busy_poll`]).
+    busy_poll: bool,
 }
 
 impl Client {
@@ -528,7 +557,16 @@ impl Client {
             ctrl,
             server,
             local_ip,
+            busy_poll: false,
         })
+    }
+
+    /// Makes the ping-pong poll its socket for each answer instead of
+    /// sleeping in the receive (ndkperf's `--busy-poll`, with the server
+    /// polling too: see [`spawn_server_polling`]).
+    pub fn busy_poll(mut self, on: bool) -> Self {
+        self.busy_poll = on;
+        self
     }
 
     /// Sends `msg` and waits for an answer starting with `expect`, up to
@@ -789,6 +827,10 @@ impl Client {
         let mut lost_in_a_row = 0;
         let start = Instant::now();
         let mut last_tick = start;
+        let polling = self.busy_poll && self.ctrl.set_nonblocking(true).is_ok();
+        // The other requests wait in a blocking receive again afterwards,
+        // however the ping-pong ends.
+        let _blocking_again = polling.then(|| BlockingAgain(&self.ctrl));
         for seq in 0..iters {
             if start.elapsed() >= max_duration || crate::perf::stop_requested() {
                 break;
@@ -800,6 +842,12 @@ impl Client {
                 match self.ctrl.recv(&mut pong) {
                     Ok(n) if n >= 9 && pong[0] == b'P' && pong[1..9] == ping[1..9] => break true,
                     Ok(_) => continue,
+                    Err(e) if polling && e.kind() == ErrorKind::WouldBlock => {
+                        if t0.elapsed() >= ANSWER_WAIT {
+                            break false;
+                        }
+                        std::thread::yield_now();
+                    }
                     Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                         break false;
                     }
@@ -834,6 +882,15 @@ impl Client {
             rtt_ns: rtt,
             lost,
         })
+    }
+}
+
+/// Puts a socket back into blocking mode when dropped.
+struct BlockingAgain<'a>(&'a UdpSocket);
+
+impl Drop for BlockingAgain<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.set_nonblocking(false);
     }
 }
 
@@ -915,6 +972,32 @@ mod tests {
         assert_eq!(roce_datagram_len(65536, 4096), 4112);
         assert_eq!(roce_datagram_len(64, 4096), 80);
         assert_eq!(roce_datagram_len(0, 0), 17);
+    }
+
+    /// `--busy-poll`'s ping-pong: a polling client against a polling
+    /// server answers every ping, and the client's socket waits in its
+    /// receives again afterwards (a goodput run's requests still work:
+    /// with the socket left non-blocking they would find no answer yet and
+    /// fail).
+    #[test]
+    fn a_busy_polling_ping_pong_answers_and_leaves_the_socket_blocking() {
+        let server = spawn_server_polling(
+            "127.0.0.1:0".parse().unwrap(),
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+        )
+        .unwrap();
+        let client = Client::new(server.addr(), None).unwrap().busy_poll(true);
+        let lat = client
+            .ping_pong(80, 500, Duration::from_secs(20), &mut none)
+            .unwrap();
+        assert_eq!(lat.rtt_ns.len(), 500, "lost {}", lat.lost);
+        assert!(lat.percentile(0.5) > Duration::ZERO);
+        let g = client
+            .goodput(1000, Duration::from_millis(50), &mut none)
+            .unwrap();
+        assert!(g.sent > 0 && g.received > 0, "{g:?}");
+        assert!(server.stop().unwrap().pings >= 500);
     }
 
     #[test]

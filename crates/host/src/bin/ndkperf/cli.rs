@@ -209,6 +209,16 @@ pub(super) struct Cli {
     /// left out and counted.
     #[arg(long, value_name = "SIZE", requires = "pcap", value_parser = parse_bytes)]
     pub(super) pcap_max: Option<u64>,
+    /// Busy polling, as perftest polls its completion queue: the I/O
+    /// threads (and the UDP baselines' sockets) keep polling without
+    /// sleeping for US microseconds after each datagram or post (default
+    /// 1000; another as --busy-poll=US); a wake-up of a sleeping thread is
+    /// then off the round trip, at the price of a busy CPU per adapter
+    /// while traffic flows.
+    #[arg(long, value_name = "US", num_args = 0..=1, require_equals = true,
+          default_missing_value = "1000",
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub(super) busy_poll: Option<u64>,
     /// No progress line (it is drawn only when stdout and stderr are a
     /// terminal).
     #[arg(long)]
@@ -219,6 +229,12 @@ pub(super) struct Cli {
 }
 
 impl Cli {
+    /// How long the I/O loops and baselines poll after work (zero: they
+    /// sleep at once).
+    pub(super) fn busy_poll(&self) -> Duration {
+        Duration::from_micros(self.busy_poll.unwrap_or(0))
+    }
+
     /// Sorts the positional arguments into MODE and HOST: a word that
     /// names a mode is the mode, anything else the server's address.
     pub(super) fn split_positional(&mut self) -> Result<(), String> {

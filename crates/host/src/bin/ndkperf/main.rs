@@ -149,6 +149,13 @@ fn resolve(addr: &str, port: u16) -> Result<SocketAddr, String> {
 }
 
 fn main() -> ExitCode {
+    // A reader that goes away (`ndkperf | head`) ends the run as it ends
+    // any Unix tool's, not with a panic on the next line printed.
+    // SAFETY: at the start of main, before any thread; the default action
+    // for SIGPIPE.
+    unsafe {
+        nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(mut c) => {
             if let Err(msg) = c.split_positional() {
@@ -334,9 +341,10 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
         Some(peer) => (None, resolve(peer, cli.port.unwrap_or(DEFAULT_PORT))?),
         None => {
             let ip = cli.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-            let s = baseline::spawn_server(
+            let s = baseline::spawn_server_polling(
                 SocketAddr::new(ip, cli.port.unwrap_or(0)),
                 Duration::from_secs(600),
+                cli.busy_poll(),
             )
             .map_err(|e| e.to_string())?;
             let a = s.addr();
@@ -344,7 +352,9 @@ fn baselines_only(cli: &Cli) -> Result<ExitCode, String> {
         }
     };
     let started = Instant::now();
-    let client = Client::new(addr, cli.bind).map_err(|e| e.to_string())?;
+    let client = Client::new(addr, cli.bind)
+        .map_err(|e| e.to_string())?
+        .busy_poll(cli.busy_poll.is_some());
     client.hello().map_err(|e| e.to_string())?;
     let client_ip = cli.bind.unwrap_or_else(|| local_ip_for(addr.ip()));
     let mtu = path_mtu(cli, client_ip)?;
@@ -516,6 +526,7 @@ fn open_adapter(
         mtu: path_mtu(cli, ip)? as u32,
         cm: ndkperf_cm(),
         pcap_max: cli.pcap_max,
+        busy_poll: cli.busy_poll(),
         ..AdapterConfig::default()
     };
     Adapter::open(transport, &config, pcap)
@@ -667,8 +678,12 @@ fn serve(cli: &Cli) -> Result<ExitCode, String> {
     let roce_port = cli.roce_port.unwrap_or(4791);
     let mut sides = Vec::new();
     for &ip in &ips {
-        let base = baseline::spawn_server(SocketAddr::new(ip, port), Duration::from_secs(86_400))
-            .map_err(|e| e.to_string())?;
+        let base = baseline::spawn_server_polling(
+            SocketAddr::new(ip, port),
+            Duration::from_secs(86_400),
+            cli.busy_poll(),
+        )
+        .map_err(|e| e.to_string())?;
         // The TCP baseline's sink, on the same port number (TCP); without
         // it clients report the TCP baseline as unavailable.
         let tcp = host::tcp_baseline::spawn_sink(SocketAddr::new(ip, port))

@@ -382,8 +382,12 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
     let base_server = match (embedded.is_some(), cli.no_baseline) {
         (_, true) => None,
         (true, false) => Some(
-            baseline::spawn_server(SocketAddr::new(peer_ip, 0), Duration::from_secs(600))
-                .map_err(|e| e.to_string())?,
+            baseline::spawn_server_polling(
+                SocketAddr::new(peer_ip, 0),
+                Duration::from_secs(600),
+                cli.busy_poll(),
+            )
+            .map_err(|e| e.to_string())?,
         ),
         (false, false) => None,
     };
@@ -391,7 +395,9 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
     if !cli.no_baseline && !cli.perftest {
         let addr = base_server.as_ref().map_or(peer, |s| s.addr());
         ticker.set("baselines".into(), false);
-        let client = Client::new(addr, Some(client_ip)).map_err(|e| e.to_string())?;
+        let client = Client::new(addr, Some(client_ip))
+            .map_err(|e| e.to_string())?
+            .busy_poll(cli.busy_poll.is_some());
         client.hello().map_err(|e| e.to_string())?;
         let mut quiet = ProgressLine::new(false);
         base = measure_baselines(

@@ -340,6 +340,7 @@ pub(super) fn skeleton_json(cli: &Cli) -> serde_json::Map<String, Value> {
             "perftest": cli.perftest,
             "bidirectional": cli.bidirectional,
             "timeout_s": cli.timeout,
+            "busy_poll_us": cli.busy_poll,
         }),
     );
     m.insert("embedded".into(), json!(cli.peer().is_none()));
@@ -381,6 +382,7 @@ pub(super) fn params_json(cli: &Cli, c: &Ctx) -> Value {
         "perftest": cli.perftest,
         "bidirectional": cli.bidirectional,
         "timeout_s": cli.timeout,
+        "busy_poll_us": cli.busy_poll,
     })
 }
 
@@ -540,7 +542,7 @@ impl<'a> Output<'a> {
             Self::line(Value::Object(m));
         } else if self.text() {
             println!(
-                "ndkperf {}: {} ({} -> {}, {} port {}, MTU {})",
+                "ndkperf {}: {} ({} -> {}, {} port {}, MTU {}{})",
                 env!("CARGO_PKG_VERSION"),
                 if c.embedded {
                     "server and client in one process over loopback"
@@ -552,6 +554,9 @@ impl<'a> Output<'a> {
                 if cli.raw { "raw IP" } else { "UDP" },
                 c.roce_port,
                 c.mtu,
+                cli.busy_poll
+                    .map(|us| format!(", busy polling {us} us after work"))
+                    .unwrap_or_default(),
             );
         }
     }
