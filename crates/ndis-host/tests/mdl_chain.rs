@@ -14,8 +14,7 @@ mod support;
 
 use std::net::Ipv4Addr;
 
-use ndis_host::{NET_EVENT_NDK_ENABLE, machine, stack};
-use ndis_sys::*;
+use ndis_host::machine;
 use support::ndk::{self, Memory};
 use support::*;
 
@@ -26,12 +25,7 @@ const PEER: Ipv4Addr = Ipv4Addr::new(10, 9, 3, 2);
 #[test]
 fn a_chained_mdl_region_sends_and_receives_through_the_shell() {
     let cfg = config(IP, NIC_IP, PEER);
-    assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
-    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
-    assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
+    bring_up(&cfg);
 
     // Sizes chosen so that messages cross MDL boundaries mid-packet.
     let (mut a, mut b) = ndk::connected_pair(

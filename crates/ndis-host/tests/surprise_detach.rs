@@ -48,11 +48,7 @@ fn pnp_reaches(want: &[u32], what: &str) {
 #[test]
 fn surprise_detach_with_connections_open_completes_every_request_once_and_leaks_nothing() {
     let cfg = config(IP, NIC_IP, PEER);
-    assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
-    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
+    boot_and_attach(&cfg);
     pnp_reaches(&[NET_EVENT_NDK_ENABLE], "after the attach");
 
     let (a, mut b) = ndk::connected_pair(IP, 1000, Memory::chain(&[8192]), Memory::chain(&[8192]))

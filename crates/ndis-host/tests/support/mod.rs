@@ -6,7 +6,9 @@ pub mod ndk;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use ndis_host::machine::Config;
+use ndis_host::machine::{self, Config};
+use ndis_host::{NET_EVENT_NDK_ENABLE, stack};
+use ndis_sys::NDIS_STATUS_SUCCESS;
 
 pub const NIC_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
 pub const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
@@ -95,6 +97,25 @@ pub fn arp_request(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
     a.extend_from_slice(&[0; 6]);
     a.extend_from_slice(&tpa.octets());
     eth(BROADCAST, sha, 0x0806, &a)
+}
+
+/// Bring-up as NDIS does it: DriverEntry, MiniportInitializeEx,
+/// MiniportRestart, FilterAttach and FilterRestart, each succeeding.
+#[track_caller]
+pub fn boot_and_attach(cfg: &Config) {
+    assert_eq!(machine::boot(cfg), 0, "DriverEntry");
+    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
+    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
+    assert_eq!(machine::attach_filter(cfg), NDIS_STATUS_SUCCESS);
+    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
+}
+
+/// [`boot_and_attach`], then NetEventNDKEnable, the one PnP event, within
+/// the host's bound.
+#[track_caller]
+pub fn bring_up(cfg: &Config) {
+    boot_and_attach(cfg);
+    assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
 }
 
 /// The end every scenario shares: pause, detach the filter, restart, halt
