@@ -76,12 +76,7 @@ fn addresses_follow_the_set_and_bad_requests_are_refused() {
     // The restart's address refresh (a work item) is done.
     machine::settle();
 
-    let new4 = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, NEW4, 6, &tcp(445, 50_000, 1)),
-    );
+    let new4 = from_peer(PEER, NEW4, 6, &tcp(445, 50_000, 1));
     let new6 = ipv6_frame(NIC_MAC, NEW6);
     let other6 = ipv6_frame(NIC_MAC, OTHER6);
     let all_nodes = ipv6_frame([0x33, 0x33, 0, 0, 0, 1], ALL_NODES);

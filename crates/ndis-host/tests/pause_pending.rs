@@ -83,12 +83,7 @@ fn pauses_pend_until_every_nbl_is_back() {
     machine::settle();
 
     // The adapter: its protocol keeps a receive indication.
-    let for_virt = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, IP, 6, &tcp(445, 50_001, 1)),
-    );
+    let for_virt = from_peer(PEER, IP, 6, &tcp(445, 50_001, 1));
     stack::hold_returns(true);
     stack::wire_receive(vec![for_virt.clone()], false);
     assert!(

@@ -61,27 +61,10 @@ fn surprise_detach_with_connections_open_completes_every_request_once_and_leaks_
     // Traffic in flight through the filter: TCP/IP sends on the NIC, and
     // frames from the wire (for the NIC's stack, RoCEv2 for the engine).
     let tcp_out: Vec<Vec<u8>> = (0..30)
-        .map(|i| {
-            eth(
-                PEER_MAC,
-                NIC_MAC,
-                0x0800,
-                &ipv4(NIC_IP, PEER, 6, &tcp(50_000, 445, i)),
-            )
-        })
+        .map(|i| to_peer(NIC_IP, PEER, 6, &tcp(50_000, 445, i)))
         .collect();
-    let for_nic = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, NIC_IP, 6, &tcp(445, 50_000, 1)),
-    );
-    let roce = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, IP, 17, &udp(49_152, 4791, &[0u8; 40])),
-    );
+    let for_nic = from_peer(PEER, NIC_IP, 6, &tcp(445, 50_000, 1));
+    let roce = from_peer(PEER, IP, 17, &udp(49_152, 4791, &[0u8; 40]));
     stack::phys_send(&tcp_out);
     stack::wire_receive(vec![for_nic.clone(), roce.clone(), for_nic.clone()], false);
     stack::wire_receive(vec![roce.clone(), for_nic.clone()], true);

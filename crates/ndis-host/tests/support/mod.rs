@@ -35,6 +35,16 @@ pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8
     f
 }
 
+/// An IPv4 datagram from the peer's MAC to the NIC's.
+pub fn from_peer(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> {
+    eth(NIC_MAC, PEER_MAC, 0x0800, &ipv4(src, dst, proto, payload))
+}
+
+/// An IPv4 datagram from the NIC's MAC to the peer's.
+pub fn to_peer(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> {
+    eth(PEER_MAC, NIC_MAC, 0x0800, &ipv4(src, dst, proto, payload))
+}
+
 /// An IPv4 datagram (header checksum filled in).
 pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> {
     let len = 20 + payload.len();
