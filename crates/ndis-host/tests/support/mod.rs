@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ndis_host::machine::{self, Config};
 use ndis_host::{NET_EVENT_NDK_ENABLE, stack};
-use ndis_sys::NDIS_STATUS_SUCCESS;
+use ndis_sys::{NDIS_STATUS_ADAPTER_NOT_READY, NDIS_STATUS_SUCCESS};
 
 pub const NIC_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
 pub const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
@@ -126,6 +126,22 @@ pub fn boot_and_attach(cfg: &Config) {
 pub fn bring_up(cfg: &Config) {
     boot_and_attach(cfg);
     assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
+}
+
+/// No NDK: NDIS opens no NDK adapter, and the shell's
+/// OpenNDKAdapterHandler, called anyway, refuses with
+/// NDIS_STATUS_ADAPTER_NOT_READY (`why`).
+#[track_caller]
+pub fn ndk_opens_refused(why: &str) {
+    assert_eq!(
+        machine::open_ndk().err(),
+        Some(NDIS_STATUS_ADAPTER_NOT_READY)
+    );
+    assert_eq!(
+        machine::open_ndk_unchecked().err(),
+        Some(NDIS_STATUS_ADAPTER_NOT_READY),
+        "{why}"
+    );
 }
 
 /// The end every scenario shares: pause, detach the filter, restart, halt

@@ -545,6 +545,24 @@ pub struct Flushed {
 // SAFETY: plain data (the pointers in NDK_RESULT are opaque contexts).
 unsafe impl Send for Flushed {}
 
+impl Flushed {
+    /// Every request the flushes completed, as (QP context, request
+    /// context), sorted; each must have completed with STATUS_CANCELLED.
+    #[track_caller]
+    pub fn cancelled(&self) -> Vec<(usize, usize)> {
+        let mut got: Vec<(usize, usize)> = Vec::new();
+        for r in self.results.iter().flatten() {
+            assert_eq!(
+                r.Status, STATUS_CANCELLED,
+                "a flushed request's status: {r:?}"
+            );
+            got.push((r.QPContext as usize, r.RequestContext as usize));
+        }
+        got.sort();
+        got
+    }
+}
+
 /// The consumer's part of an NDK disable, run inside NdisMNetPnPEvent:
 /// NdkFlush on each QP (every outstanding request completes with
 /// STATUS_CANCELLED: the NDK_FN_FLUSH page), reap `outstanding[i]`
