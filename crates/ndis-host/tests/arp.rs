@@ -35,25 +35,15 @@ const SILENT: Ipv4Addr = Ipv4Addr::new(10, 9, 6, 4);
 
 /// The first ARP packet on the wire (from index `from`) that `f` accepts.
 fn on_wire(what: &str, from: usize, f: impl Fn(&[u8], &Arp) -> bool) -> (usize, Vec<u8>) {
-    let t0 = Instant::now();
-    loop {
-        let hit = stack::stack()
+    wait_on_wire(what, || {
+        stack::stack()
             .seen
             .wire_tx
             .iter()
             .enumerate()
             .skip(from)
-            .find_map(|(i, fr)| arp::parse(fr).filter(|a| f(fr, a)).map(|_| (i, fr.clone())));
-        if let Some(h) = hit {
-            return h;
-        }
-        assert!(
-            t0.elapsed() < machine::BOUND,
-            "{what}: not on the wire within {:?}",
-            machine::BOUND
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+            .find_map(|(i, fr)| arp::parse(fr).filter(|a| f(fr, a)).map(|_| (i, fr.clone())))
+    })
 }
 
 /// A CM REQ (UDP 4791, MAD attribute 0x0010) on the wire to `mac`.

@@ -18,7 +18,7 @@ mod support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ndis_host::{machine, stack};
 use ndis_sys::*;
@@ -76,18 +76,7 @@ fn offered_mtu(base: usize) -> u8 {
         s.start_connect(SocketAddrV4::new(IP, 0), to, base + 60),
         STATUS_PENDING
     );
-    let t0 = Instant::now();
-    let code = loop {
-        if let Some(&c) = reqs_on_wire().get(before) {
-            break c;
-        }
-        assert!(
-            t0.elapsed() < machine::BOUND,
-            "no CM REQ on the wire within {:?}",
-            machine::BOUND
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let code = wait_on_wire("a CM REQ", || reqs_on_wire().get(before).copied());
     s.close_all(base + 70).expect("close");
     machine::close_ndk(a);
     code

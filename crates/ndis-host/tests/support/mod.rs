@@ -5,6 +5,7 @@
 pub mod ndk;
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
 use ndis_host::machine::{self, Config};
 use ndis_host::{NET_EVENT_NDK_ENABLE, stack};
@@ -126,6 +127,24 @@ pub fn boot_and_attach(cfg: &Config) {
 pub fn bring_up(cfg: &Config) {
     boot_and_attach(cfg);
     assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
+}
+
+/// Polls `find` every 2 ms until it finds what `what` names on the wire,
+/// within the host's bound.
+#[track_caller]
+pub fn wait_on_wire<T>(what: &str, mut find: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(hit) = find() {
+            return hit;
+        }
+        assert!(
+            t0.elapsed() < machine::BOUND,
+            "{what}: not on the wire within {:?}",
+            machine::BOUND
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// No NDK: NDIS opens no NDK adapter, and the shell's
