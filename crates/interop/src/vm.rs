@@ -288,6 +288,23 @@ impl Vm {
         })
     }
 
+    /// The size (`stat -c %s`) and sha256 (sha256sum) of the VM's file
+    /// `path`, as the VM prints them (empty where it prints nothing).
+    pub fn size_and_sha256(&self, path: &str) -> Result<(String, String), String> {
+        let o = self.run(
+            &format!("stat -c %s {path}; sha256sum {path}"),
+            Duration::from_secs(30),
+        )?;
+        let mut lines = o.text.lines();
+        let size = lines.next().unwrap_or_default().trim().to_owned();
+        let sum = lines
+            .next()
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_default()
+            .to_owned();
+        Ok((size, sum))
+    }
+
     /// Starts `cmd` in the background in the VM, output to `/tmp/{log}`.
     pub fn spawn(&self, cmd: &str, log: &str) -> Result<(), String> {
         let o = self.run(
@@ -448,6 +465,14 @@ impl Drop for Vm {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The sha256 of `data`, written to the host's scratch file `scratch` and
+/// summed there by sha256sum(1).
+pub fn sha256_on_host(data: &[u8], scratch: &Path) -> Result<String, String> {
+    fs::write(scratch, data).map_err(|e| e.to_string())?;
+    let out = sh(Command::new("sha256sum").arg(scratch))?;
+    Ok(out.split_whitespace().next().unwrap_or_default().to_owned())
 }
 
 /// The last `n` lines of `text`.

@@ -50,24 +50,9 @@ fn pattern(i: usize) -> u8 {
     (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2] ^ (i >> 13) as u8
 }
 
-/// KEY=value lines of setup-ksmbd.sh's description.
-fn ksmbd_env() -> Result<Vec<(String, String)>, String> {
-    let dir = std::env::var("NDKRS_INTEROP_DIR").unwrap_or_else(|_| env::DEFAULT_DIR.into());
-    let p = Path::new(&dir).join("ksmbd.env");
-    let text = fs::read_to_string(&p)
-        .map_err(|e| format!("no {} ({e}): run tests/interop/setup-ksmbd.sh", p.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect())
-}
-
+/// The sha256 of `data` (summed on the host).
 fn sha256_host(data: &[u8], work: &Path) -> Result<String, String> {
-    let p = work.join("ksmbd-expected.bin");
-    fs::write(&p, data).map_err(|e| e.to_string())?;
-    let out = vm::sh(Command::new("sha256sum").arg(&p))?;
-    Ok(out.split_whitespace().next().unwrap_or_default().to_owned())
+    vm::sha256_on_host(data, &work.join("ksmbd-expected.bin"))
 }
 
 /// The server's copy of `name` (in /srv/share) has the sha256 of `data`.
@@ -100,20 +85,14 @@ fn ksmbd_smb_direct() {
             return;
         }
     };
-    let kv = match ksmbd_env() {
-        Ok(kv) => kv,
+    let ksmbd = match env::ksmbd() {
+        Ok(k) => k,
         Err(why) => {
             env::skip("ksmbd interop", &why);
             return;
         }
     };
-    let get = |k: &str| {
-        kv.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    e.initrd = get("INITRD").into();
+    e.initrd = ksmbd.initrd;
     if !e.initrd.exists() {
         env::skip(
             "ksmbd interop",
@@ -124,7 +103,7 @@ fn ksmbd_smb_direct() {
         );
         return;
     }
-    match run(&e, &get("SMB_USER"), &get("SMB_PASS")) {
+    match run(&e, &ksmbd.user, &ksmbd.password) {
         Ok(report) => println!("ksmbd interop: PASS\n{report}"),
         Err(err) => panic!("ksmbd interop: FAIL: {err}"),
     }
@@ -598,17 +577,7 @@ fn session(
 
     // The file as the server has it.
     let want = sha256_host(&data, &e.work)?;
-    let o = vm.run(
-        &format!("stat -c %s /srv/share/{NAME}; sha256sum /srv/share/{NAME}"),
-        Duration::from_secs(30),
-    )?;
-    let mut lines = o.text.lines();
-    let size = lines.next().unwrap_or_default().trim().to_owned();
-    let sum = lines
-        .next()
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or_default()
-        .to_owned();
+    let (size, sum) = vm.size_and_sha256(&format!("/srv/share/{NAME}"))?;
     ensure(size == LEN.to_string() && sum == want, || {
         format!("in the VM: size {size} sha256 {sum}; want {LEN} {want}")
     })?;

@@ -30,7 +30,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -400,13 +400,6 @@ fn rping_server(h: &Harness, count: u32, size: u32) -> Outcome {
     ))
 }
 
-fn sha256_host(data: &[u8], work: &Path) -> Result<String, String> {
-    let p = work.join("tap-expected.bin");
-    std::fs::write(&p, data).map_err(|e| e.to_string())?;
-    let out = vm::sh(std::process::Command::new("sha256sum").arg(&p))?;
-    Ok(out.split_whitespace().next().unwrap_or_default().to_owned())
-}
-
 fn ksmbd(h: &Harness, user: &str, pass: &str) -> Outcome {
     let up = h.vm.run("sh /ksmbd-start", Duration::from_secs(90))?;
     ensure(up.text.contains("KSMBD_UP"), || {
@@ -443,18 +436,8 @@ fn ksmbd(h: &Harness, user: &str, pass: &str) -> Outcome {
     let data2: Vec<u8> = data.iter().map(|b| b ^ 0xA5).collect();
     let mut sums = Vec::new();
     for (file, d) in [(name.to_owned(), &data), (format!("{name}.frmr"), &data2)] {
-        let want = sha256_host(d, &h.env.work)?;
-        let o = h.vm.run(
-            &format!("stat -c %s /srv/share/{file}; sha256sum /srv/share/{file}"),
-            Duration::from_secs(30),
-        )?;
-        let mut lines = o.text.lines();
-        let size = lines.next().unwrap_or_default().trim().to_owned();
-        let sum = lines
-            .next()
-            .and_then(|l| l.split_whitespace().next())
-            .unwrap_or_default()
-            .to_owned();
+        let want = vm::sha256_on_host(d, &h.env.work.join("tap-expected.bin"))?;
+        let (size, sum) = h.vm.size_and_sha256(&format!("/srv/share/{file}"))?;
         ensure(size == LEN.to_string() && sum == want, || {
             format!("in the VM: /srv/share/{file} size {size} sha256 {sum}; want {LEN} {want}")
         })?;
@@ -464,19 +447,6 @@ fn ksmbd(h: &Harness, user: &str, pass: &str) -> Outcome {
     }
     let _ = h.vm.run("ksmbd.control -s", Duration::from_secs(30));
     Ok(format!("{report}; in the VM: {}", sums.join(", ")))
-}
-
-/// KEY=value lines of setup-ksmbd.sh's description.
-fn ksmbd_env() -> Result<Vec<(String, String)>, String> {
-    let dir = std::env::var("NDKRS_INTEROP_DIR").unwrap_or_else(|_| env::DEFAULT_DIR.into());
-    let p = Path::new(&dir).join("ksmbd.env");
-    let text = std::fs::read_to_string(&p)
-        .map_err(|e| format!("no {} ({e}): run tests/interop/setup-ksmbd.sh", p.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect())
 }
 
 #[test]
@@ -498,24 +468,17 @@ fn emulated_windows_host_against_linux_rxe_over_tap() {
     // base image and ksmbd), so all three scenarios share one VM.
     let mut smb: Option<(String, String)> = None;
     if std::env::var("NDKRS_INTEROP_KSMBD").as_deref() == Ok("1") {
-        match ksmbd_env() {
-            Ok(kv) => {
-                let get = |k: &str| {
-                    kv.iter()
-                        .find(|(key, _)| key == k)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default()
-                };
-                let initrd = PathBuf::from(get("INITRD"));
-                if initrd.exists() {
-                    e.initrd = initrd;
-                    smb = Some((get("SMB_USER"), get("SMB_PASS")));
+        match env::ksmbd() {
+            Ok(k) => {
+                if k.initrd.exists() {
+                    e.initrd = k.initrd;
+                    smb = Some((k.user, k.password));
                 } else {
                     env::skip(
                         "tap interop (ksmbd)",
                         &format!(
                             "{} missing (run tests/interop/setup-ksmbd.sh)",
-                            initrd.display()
+                            k.initrd.display()
                         ),
                     );
                 }
