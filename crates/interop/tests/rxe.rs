@@ -32,7 +32,7 @@ use host::perf::{self, Keep, Mode as PerfMode, Params};
 use host::perftest::Shape;
 use interop::env::{self, Env};
 use interop::node::{Node, NodeConfig, pattern};
-use interop::vm::{self, Capture, HOST_IP, Netns, Vm};
+use interop::vm::{self, Capture, HOST_IP, Netns, RpingEnd, Vm};
 use ndkpi::*;
 use roce::cm::CmConfig;
 

@@ -36,7 +36,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use interop::env::{self, Env};
-use interop::vm::{self, Capture, Netns, Vm};
+use interop::vm::{self, Capture, Netns, RpingEnd, Vm};
 
 const NODE: &str = env!("CARGO_BIN_EXE_ndis-host-tap");
 const VM_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
@@ -375,24 +375,18 @@ fn rping_server(h: &Harness, count: u32, size: u32) -> Outcome {
     let log = log?;
     // As tests/rxe/rping.rs: rping's exit 255 from its own teardown race
     // (rdma_get_cm_event on its destroyed channel) after every ping was
-    // verified is the one other clean ending.
-    let teardown_race = log.contains("RPING_EXIT=255")
-        && log.contains("DISCONNECT EVENT")
-        && log
-            .lines()
-            .rfind(|l| !l.starts_with("RPING_EXIT=") && !l.starts_with("ping data:"))
-            .is_some_and(|l| l.trim() == "rdma_get_cm_event: Bad file descriptor");
-    ensure(
-        (log.contains("RPING_EXIT=0") || teardown_race) && !log.contains("mismatch"),
-        || format!("rping -c:\n{}", vm::tail(&log, 10)),
-    )?;
+    // verified is the one other clean ending (vm::rping_end).
+    let end = vm::rping_end(&log);
+    ensure(end.is_some(), || {
+        format!("rping -c:\n{}", vm::tail(&log, 10))
+    })?;
     let last = format!("rdma-ping-{}: ", count - 1);
     ensure(v.is_empty() || log.contains(&last), || {
         format!("rping -c -v never showed `{last}`:\n{}", vm::tail(&log, 10))
     })?;
     Ok(format!(
         "{report}; rping -c -V {}",
-        if teardown_race {
+        if end == Some(RpingEnd::TeardownRace) {
             "exit 255 (its own teardown race, all pings verified)"
         } else {
             "exit 0"
