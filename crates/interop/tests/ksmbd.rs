@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use interop::env;
 use interop::smb::{Session, SessionConfig, SessionTransport};
-use interop::smb_scenario::{self, ensure};
+use interop::smb_scenario::{self, ensure, file_byte};
 use interop::vm::{self, Capture, HOST_IP, Netns, Vm};
 use smbd::smb2::dialect;
 use smbd::smbd::conn::Config;
@@ -45,10 +45,6 @@ const VM_MAC: &str = "52:54:00:00:00:02";
 const LEN: usize = (1 << 20) + 12_345;
 const NAME: &str = "ndkrs-smbd.bin";
 const NAME2: &str = "ndkrs-smbd-frmr.bin";
-
-fn pattern(i: usize) -> u8 {
-    (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2] ^ (i >> 13) as u8
-}
 
 /// The sha256 of `data` (summed on the host).
 fn sha256_host(data: &[u8], work: &Path) -> Result<String, String> {
@@ -299,7 +295,7 @@ fn cli_round(
     report: &mut String,
 ) -> Result<(), String> {
     let len = 3 * (1 << 20) + 4_321;
-    let data: Vec<u8> = (0..len).map(|i| pattern(i * 3 + 11)).collect();
+    let data: Vec<u8> = (0..len).map(|i| file_byte(i * 3 + 11)).collect();
     let local = e.work.join("ndksmb-put.bin");
     let back = e.work.join("ndksmb-get.bin");
     fs::write(&local, &data).map_err(|err| err.to_string())?;
@@ -484,7 +480,7 @@ fn inline_session(
         ..Config::default()
     };
     let mut s = Session::connect(session_config(user, pass, 0x5eed_0011, 4096, smbd))?;
-    let data: Vec<u8> = (0..INLINE_LEN).map(|i| pattern(i * 7 + 3)).collect();
+    let data: Vec<u8> = (0..INLINE_LEN).map(|i| file_byte(i * 7 + 3)).collect();
     let trip = smb_scenario::inline_round_trip(&mut s, NAME3, &data)?;
     same_in_vm(e, vm, NAME3, &data)?;
     trip.ensure_fragmented()?;
@@ -561,7 +557,7 @@ fn session(
     );
     let chunk = (max_read.min(max_write).min(max_rw) as usize).min(LEN);
     ensure(chunk > 0, || "no transfer size negotiated".into())?;
-    let data: Vec<u8> = (0..LEN).map(pattern).collect();
+    let data: Vec<u8> = (0..LEN).map(file_byte).collect();
     let trip = smb_scenario::rdma_round_trip(&mut s, NAME, &data, chunk)?;
     let (wt, rt) = (trip.write_time, trip.read_time);
     *report += &format!(

@@ -32,6 +32,7 @@ use host::perf::{self, Keep, Mode as PerfMode, Params};
 use host::perftest::Shape;
 use interop::env::{self, Env};
 use interop::node::{Node, NodeConfig, pattern};
+use interop::smb_scenario::ensure;
 use interop::vm::{self, Capture, HOST_IP, Netns, RpingEnd, Vm};
 use ndkpi::*;
 use roce::cm::CmConfig;
@@ -168,10 +169,6 @@ impl Harness {
         }
         self.results.push((name.to_owned(), outcome, dt, path));
     }
-}
-
-fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if cond { Ok(()) } else { Err(what()) }
 }
 
 fn nt(st: NTSTATUS) -> String {

@@ -36,6 +36,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use interop::env::{self, Env};
+use interop::smb_scenario::{ensure, file_byte};
 use interop::vm::{self, Capture, Netns, RpingEnd, Vm};
 
 const NODE: &str = env!("CARGO_BIN_EXE_ndis-host-tap");
@@ -54,14 +55,6 @@ const LEN: usize = (1 << 20) + 12_345;
 const SIZES: [(u32, u32); 3] = [(5, 64), (4, 3000), (3, 20000)];
 
 type Outcome = Result<String, String>;
-
-fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if cond { Ok(()) } else { Err(what()) }
-}
-
-fn pattern(i: usize) -> u8 {
-    (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2] ^ (i >> 13) as u8
-}
 
 /// The emulated Windows host's process: killed if still running when
 /// dropped (a failed scenario leaves nothing behind).
@@ -426,7 +419,7 @@ fn ksmbd(h: &Harness, user: &str, pass: &str) -> Outcome {
             return Err(format!("{e}\n  VM dmesg (ksmbd):\n{dmesg}"));
         }
     };
-    let data: Vec<u8> = (0..LEN).map(pattern).collect();
+    let data: Vec<u8> = (0..LEN).map(file_byte).collect();
     let data2: Vec<u8> = data.iter().map(|b| b ^ 0xA5).collect();
     let mut sums = Vec::new();
     for (file, d) in [(name.to_owned(), &data), (format!("{name}.frmr"), &data2)] {

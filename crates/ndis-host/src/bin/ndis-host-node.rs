@@ -175,7 +175,7 @@ fn run(role: &str, me: usize, peer: usize, port: u16, peer_port: u16) -> Result<
         println!("READY");
         let reports = server.wait_connections(1, 2 * T)?;
         let files = server.files();
-        let data: Vec<u8> = (0..LEN).map(common::pattern).collect();
+        let data: Vec<u8> = (0..LEN).map(smb_scenario::file_byte).collect();
         if files.get(NAME).map(Vec::as_slice) != Some(&data[..]) {
             return Err(format!(
                 "the server does not hold the {LEN}-byte file as written"
@@ -214,7 +214,7 @@ fn run(role: &str, me: usize, peer: usize, port: u16, peer_port: u16) -> Result<
         })?;
         let (max_read, max_write, max_rw) = s.limits();
         let chunk = (max_read.min(max_write).min(max_rw) as usize).min(LEN);
-        let data: Vec<u8> = (0..LEN).map(common::pattern).collect();
+        let data: Vec<u8> = (0..LEN).map(smb_scenario::file_byte).collect();
         let trip = smb_scenario::rdma_round_trip(&mut s, NAME, &data, chunk)?;
         report += &format!(
             "client: {LEN} bytes written in {} RDMA-channel WRITE(s) in {:.2} s and read back \

@@ -205,7 +205,7 @@ fn run(a: &[String]) -> Result<(), String> {
             println!("REPORT connected: {}", s.ready_text());
             let (max_read, max_write, max_rw) = s.limits();
             let chunk = (max_read.min(max_write).min(max_rw) as usize).min(len);
-            let data: Vec<u8> = (0..len).map(common::pattern).collect();
+            let data: Vec<u8> = (0..len).map(smb_scenario::file_byte).collect();
             let trip = smb_scenario::rdma_round_trip(&mut s, &name, &data, chunk)?;
             println!(
                 "REPORT {len} bytes written in {} RDMA-channel WRITE(s) in {:.2} s and read back byte-exact in {} READ(s) in {:.2} s",

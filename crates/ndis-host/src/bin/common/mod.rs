@@ -6,11 +6,6 @@ use ndis_host::contract;
 use ndis_host::machine::{self, Config};
 use ndis_sys::NDIS_STATUS_SUCCESS;
 
-/// A file's byte at offset `i`.
-pub fn pattern(i: usize) -> u8 {
-    (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2] ^ (i >> 13) as u8
-}
-
 /// Closes an NDK adapter handed to crates/interop as an `ExternalAdapter`.
 pub fn close_ndk(a: usize) {
     machine::close_ndk(a as *mut ndkpi::NDK_ADAPTER);
