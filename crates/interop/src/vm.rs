@@ -512,6 +512,21 @@ pub fn sha256_on_host(data: &[u8], scratch: &Path) -> Result<String, String> {
     Ok(out.split_whitespace().next().unwrap_or_default().to_owned())
 }
 
+/// Runs one scenario of a VM test: a panic in it (an `expect` in a
+/// helper) is its failure, with the panic's message, so the scenarios after
+/// it still run.
+pub fn caught<T>(scenario: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario)).unwrap_or_else(|p| {
+        Err(format!(
+            "panicked: {}",
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        ))
+    })
+}
+
 /// The last `n` lines of `text`.
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -676,5 +691,19 @@ mod tests {
         let bad = "data mismatch\nRPING_EXIT=0\n";
         assert_eq!(rping_end(bad), None);
         assert_eq!(rping_end("RPING_EXIT=1\n"), None);
+    }
+
+    #[test]
+    fn a_panicking_scenario_is_its_failure_with_the_message() {
+        assert_eq!(caught(|| Ok::<_, String>(7)), Ok(7));
+        assert_eq!(
+            caught(|| Err::<u8, _>("no".to_owned())),
+            Err("no".to_owned())
+        );
+        let n = 3;
+        let r: Result<(), String> = caught(|| panic!("boom {n}"));
+        assert_eq!(r, Err("panicked: boom 3".to_owned()));
+        let r: Result<(), String> = caught(|| panic!("static"));
+        assert_eq!(r, Err("panicked: static".to_owned()));
     }
 }

@@ -151,16 +151,7 @@ impl Harness {
             nodes: std::cell::Cell::new(0),
             path_mtu: self.path_mtu,
         };
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&ctx)))
-            .unwrap_or_else(|p| {
-                Err(format!(
-                    "panicked: {}",
-                    p.downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default()
-                ))
-            });
+        let outcome = vm::caught(|| f(&ctx));
         let path = cap.map(Capture::stop);
         let dt = start.elapsed();
         match &outcome {

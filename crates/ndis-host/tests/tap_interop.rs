@@ -175,16 +175,7 @@ impl Harness {
         });
         let t0 = Instant::now();
         let have = cap.is_some().then_some(path.as_path());
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self, have)))
-            .unwrap_or_else(|p| {
-                Err(format!(
-                    "panicked: {}",
-                    p.downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default()
-                ))
-            });
+        let outcome = vm::caught(|| f(self, have));
         let dt = t0.elapsed();
         let captured = cap.map(Capture::stop);
         let outcome = match (outcome, captured) {
