@@ -19,7 +19,6 @@ mod support;
 use std::net::Ipv4Addr;
 use std::ptr;
 
-use ndis_host::machine;
 use ndis_sys::*;
 use ndkpi::{MDL, NDK_MR, STATUS_SUCCESS};
 use support::ndk::{self, Memory};
@@ -103,9 +102,6 @@ fn a_host_layout_mdl_is_refused_without_damaging_the_heap() {
 
     // The heap is intact: data still moves, everything closes.
     ndk::transfer(&mut b, &a, 4096, 3600).expect("transfer after the refusal");
-    a.close_all(3700).expect("close a");
-    b.close_all(3710).expect("close b");
-    machine::close_ndk(a.adapter);
-    machine::close_ndk(b.adapter);
+    ndk::close_pair(&mut a, &mut b, 3700, 3710);
     support::detach_halt_and_check_clean();
 }

@@ -14,7 +14,6 @@ mod support;
 
 use std::net::Ipv4Addr;
 
-use ndis_host::machine;
 use support::ndk::{self, Memory};
 use support::*;
 
@@ -54,9 +53,6 @@ fn a_chained_mdl_region_sends_and_receives_through_the_shell() {
     }
     ndk::transfer(&mut a, &b, 8100, 1600).expect("a's whole chain back");
 
-    a.close_all(1900).expect("close a");
-    b.close_all(1950).expect("close b");
-    machine::close_ndk(a.adapter);
-    machine::close_ndk(b.adapter);
+    ndk::close_pair(&mut a, &mut b, 1900, 1950);
     support::detach_halt_and_check_clean();
 }

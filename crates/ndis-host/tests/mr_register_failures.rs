@@ -25,7 +25,6 @@ use std::net::Ipv4Addr;
 use std::ptr;
 
 use ndis_host::layout::{MDL_MAPPED_TO_SYSTEM_VA, MDL_PAGES_LOCKED, Mdl};
-use ndis_host::machine;
 use ndkpi::{
     FALSE, MDL, NDK_MR, NDK_MR_FLAG_ALLOW_LOCAL_WRITE, NDK_MR_FLAG_ALLOW_REMOTE_READ,
     NDK_MR_FLAG_ALLOW_REMOTE_WRITE, NDK_PD, NTSTATUS, STATUS_INVALID_DEVICE_REQUEST,
@@ -188,10 +187,7 @@ fn every_failed_registration_leaves_the_mr_closable_and_reusable() {
     ndk::transfer(&mut b, &a, 5000, 4100).expect("into the MR that failed");
     ndk::transfer(&mut a, &b, 6000, 4200).expect("out of the MR that failed");
 
-    a.close_all(4300).expect("close a");
-    b.close_all(4310).expect("close b");
-    machine::close_ndk(a.adapter);
-    machine::close_ndk(b.adapter);
+    ndk::close_pair(&mut a, &mut b, 4300, 4310);
     drop((good, unmappable, cycle, zero, wraps, unlocked, small));
     support::detach_halt_and_check_clean();
 }

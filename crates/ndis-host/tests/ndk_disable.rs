@@ -112,11 +112,7 @@ fn ndk_disable_with_connections_open_flushes_closes_and_enable_connects_again() 
         ndk::connected_pair(IP, 3000, Memory::chain(&[4096]), Memory::chain(&[4096]))
             .expect("connect again after the enable");
     ndk::transfer(&mut b, &a, 4000, 3500).expect("b to a after the enable");
-    a.close_all(3900).expect("close a");
-    b.close_all(3950).expect("close b");
-    let (aa, ba) = (a.adapter, b.adapter);
-    machine::close_ndk(aa);
-    machine::close_ndk(ba);
+    ndk::close_pair(&mut a, &mut b, 3900, 3950);
 
     support::detach_halt_and_check_clean();
 }

@@ -132,10 +132,7 @@ fn surprise_detach_with_connections_open_completes_every_request_once_and_leaks_
         ndk::connected_pair(IP, 3000, Memory::chain(&[4096]), Memory::chain(&[4096]))
             .expect("connect after the NIC came back");
     ndk::transfer(&mut a, &b, 4096, 3500).expect("a to b after the NIC came back");
-    a.close_all(3900).expect("close a");
-    b.close_all(3950).expect("close b");
-    machine::close_ndk(a.adapter);
-    machine::close_ndk(b.adapter);
+    ndk::close_pair(&mut a, &mut b, 3900, 3950);
 
     support::detach_halt_and_check_clean();
 }

@@ -534,6 +534,17 @@ pub fn transfer(from: &mut Side, to: &Side, len: usize, ctx: usize) -> Result<()
     Ok(())
 }
 
+/// The end of a [`connected_pair`]: each side closes its objects
+/// ([`Side::close_all`], contexts from `ctx_a` and `ctx_b`), then NDIS
+/// closes both NDK adapters.
+#[track_caller]
+pub fn close_pair(a: &mut Side, b: &mut Side, ctx_a: usize, ctx_b: usize) {
+    a.close_all(ctx_a).expect("close a");
+    b.close_all(ctx_b).expect("close b");
+    ndis_host::machine::close_ndk(a.adapter);
+    ndis_host::machine::close_ndk(b.adapter);
+}
+
 /// What a consumer did when NDIS told it NDK is going away.
 #[derive(Debug, Default)]
 pub struct Flushed {
