@@ -3,14 +3,34 @@
 //! a short baseline run with JSON and pcap output. Every run is bounded by
 //! the tool's own waits.
 
+use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 
 fn ndkperf(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ndkperf"))
         .args(args)
         .output()
         .expect("run ndkperf")
+}
+
+/// Starts ndkperf with `args`, its stdout and stderr as given.
+fn start(args: &[&str], stdout: Stdio, stderr: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ndkperf"))
+        .args(args)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start ndkperf {args:?}: {e}"))
+}
+
+/// The first line `c` writes to its (piped) stderr, and the rest of it: a
+/// server's first line says it listens.
+fn first_line(c: &mut Child) -> (BufReader<ChildStderr>, String) {
+    let mut err = BufReader::new(c.stderr.take().expect("piped"));
+    let mut first = String::new();
+    let _ = err.read_line(&mut first);
+    (err, first)
 }
 
 fn stderr(o: &Output) -> String {
@@ -138,8 +158,8 @@ fn a_rejecting_peer_is_connection_refused() {
     // Two processes: `--server --reject` and a client.
     let cm = free_port("127.0.0.1").to_string();
     let roce = free_port("127.0.0.1").to_string();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-        .args([
+    let mut server = start(
+        &[
             "--server",
             "--bind",
             "127.0.0.1",
@@ -150,11 +170,10 @@ fn a_rejecting_peer_is_connection_refused() {
             "--reject",
             "--idle-timeout",
             "10",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
+        ],
+        Stdio::null(),
+        Stdio::null(),
+    );
     let o = ndkperf(&[
         "write_lat",
         "--client",
@@ -250,8 +269,8 @@ fn rping_across_processes_with_the_port_in_the_client_address() {
     // and the server serves it as rping.
     let cm = free_port("127.0.0.1").to_string();
     let roce = free_port("127.0.0.1").to_string();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-        .args([
+    let mut server = start(
+        &[
             "--server",
             "--bind",
             "127.0.0.1",
@@ -261,16 +280,13 @@ fn rping_across_processes_with_the_port_in_the_client_address() {
             &roce,
             "--idle-timeout",
             "10",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the server");
+        ],
+        Stdio::null(),
+        Stdio::piped(),
+    );
     // The server's first line says it listens: connect only then (a
     // connect before the listener exists is rejected).
-    let mut server_err = std::io::BufReader::new(server.stderr.take().expect("piped"));
-    let mut first = String::new();
-    let _ = std::io::BufRead::read_line(&mut server_err, &mut first);
+    let (_server_err, _first) = first_line(&mut server);
     let o = ndkperf(&[
         "rping",
         "--client",
@@ -319,8 +335,8 @@ fn perftest_protocol_across_processes() {
     ] {
         let cm = free_port("127.0.0.1").to_string();
         let roce = free_port("127.0.0.1").to_string();
-        let mut server = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-            .args([
+        let mut server = start(
+            &[
                 mode,
                 "--server",
                 "--perftest",
@@ -336,14 +352,11 @@ fn perftest_protocol_across_processes() {
                 "50",
                 "--mtu",
                 "1024",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the server");
-        let mut server_err = std::io::BufReader::new(server.stderr.take().expect("piped"));
-        let mut first = String::new();
-        let _ = std::io::BufRead::read_line(&mut server_err, &mut first);
+            ],
+            Stdio::piped(),
+            Stdio::piped(),
+        );
+        let (_server_err, first) = first_line(&mut server);
         assert!(first.contains("perftest"), "{first}");
         let o = ndkperf(&[
             mode,
@@ -446,15 +459,8 @@ fn server(extra: &[&str]) -> (std::process::Child, String, String) {
         &roce,
     ];
     args.extend_from_slice(extra);
-    let mut s = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    let mut err = std::io::BufReader::new(s.stderr.take().expect("piped"));
-    let mut first = String::new();
-    let _ = std::io::BufRead::read_line(&mut err, &mut first);
+    let mut s = start(&args, Stdio::piped(), Stdio::piped());
+    let (mut err, first) = first_line(&mut s);
     assert!(first.contains("server on"), "{first}");
     // Keep draining its stderr so it never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
@@ -609,8 +615,8 @@ fn a_server_killed_mid_run_ends_the_client_within_the_retry_bound_with_its_figur
     // acknowledgement) with the messages it completed, and the client
     // ends; the rest are not tried.
     let (mut s, cm, roce) = server(&["--idle-timeout", "30"]);
-    let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-        .args([
+    let c = start(
+        &[
             "--client",
             &format!("127.0.0.1:{cm}"),
             "--roce-port",
@@ -621,11 +627,10 @@ fn a_server_killed_mid_run_ends_the_client_within_the_retry_bound_with_its_figur
             "-D",
             "2",
             "--json-stream",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the client");
+        ],
+        Stdio::piped(),
+        Stdio::piped(),
+    );
     // Stream the client's lines; kill the server 0.7 s into the second
     // mode (read_bw, 2 s), once the first one's line has come.
     let mut c = c;
@@ -707,8 +712,8 @@ fn an_idle_server_stops_after_its_client_dies_and_prints_each_client() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // A client killed mid-run: its connection stays open, silent.
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-        .args([
+    let mut c = start(
+        &[
             "write_bw",
             &peer,
             "--roce-port",
@@ -719,11 +724,10 @@ fn an_idle_server_stops_after_its_client_dies_and_prints_each_client() {
             "-D",
             "30",
             "--quiet",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the client");
+        ],
+        Stdio::null(),
+        Stdio::null(),
+    );
     std::thread::sleep(std::time::Duration::from_millis(1500));
     c.kill().unwrap();
     c.wait().unwrap();
@@ -748,8 +752,8 @@ fn an_idle_server_stops_after_its_client_dies_and_prints_each_client() {
 #[test]
 fn sigint_prints_what_finished_and_closes_a_capped_pcap() {
     let pcap = std::env::temp_dir().join(format!("ndkperf-int-{}.pcap", std::process::id()));
-    let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-        .args([
+    let c = start(
+        &[
             "write_bw",
             "-s",
             "8K",
@@ -761,11 +765,10 @@ fn sigint_prints_what_finished_and_closes_a_capped_pcap() {
             pcap.to_str().unwrap(),
             "--pcap-max",
             "200K",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
+        ],
+        Stdio::piped(),
+        Stdio::piped(),
+    );
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let pid = nix::unistd::Pid::from_raw(c.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
@@ -897,12 +900,11 @@ fn interrupt(c: std::process::Child, after: std::time::Duration) -> (Output, std
 
 #[test]
 fn sigint_ends_a_baseline_run_with_what_it_measured() {
-    let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-        .args(["--baseline", "-D", "20", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
+    let c = start(
+        &["--baseline", "-D", "20", "--json"],
+        Stdio::piped(),
+        Stdio::piped(),
+    );
     // memcpy takes a quarter of -D (5 s): the interrupt lands in it.
     let (o, took) = interrupt(c, std::time::Duration::from_millis(1500));
     assert!(took < std::time::Duration::from_secs(5), "{took:?}");
@@ -914,12 +916,7 @@ fn sigint_ends_a_baseline_run_with_what_it_measured() {
     assert!(m["seconds"].as_f64().unwrap() < 4.0, "cut short: {v}");
     assert!(v["baselines"]["udp_ping_pong"].is_null(), "{v}");
     // Text: the figures and what was left out.
-    let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-        .args(["--baseline", "-D", "20"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
+    let c = start(&["--baseline", "-D", "20"], Stdio::piped(), Stdio::piped());
     let (o, _) = interrupt(c, std::time::Duration::from_millis(1500));
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
@@ -967,8 +964,8 @@ fn sigint_stops_a_server_with_its_client_lines() {
 fn sigint_stops_a_waiting_perftest_server() {
     let cm = free_port("127.0.0.1").to_string();
     let roce = free_port("127.0.0.1").to_string();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-        .args([
+    let mut c = start(
+        &[
             "--server",
             "--perftest",
             "write_bw",
@@ -976,14 +973,11 @@ fn sigint_stops_a_waiting_perftest_server() {
             &cm,
             "--roce-port",
             &roce,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let mut err = std::io::BufReader::new(c.stderr.take().expect("piped"));
-    let mut first = String::new();
-    let _ = std::io::BufRead::read_line(&mut err, &mut first);
+        ],
+        Stdio::piped(),
+        Stdio::piped(),
+    );
+    let (mut err, first) = first_line(&mut c);
     // Without --bind it serves every local address, as `--server` does.
     assert!(first.contains("127.0.0.1"), "{first}");
     assert!(
@@ -1166,59 +1160,73 @@ fn the_server_address_is_a_positional_argument_in_every_form() {
     }
 }
 
+/// `ndkperf --server --perftest MODE` on 127.0.0.1 with -n far beyond what
+/// a run reaches (-s 64), so only an interrupt ends it; `stdout` as given.
+/// Once it serves (its first line): the server, the rest of its stderr,
+/// and its CM and RoCE ports.
+fn endless_perftest_server(
+    mode: &str,
+    stdout: Stdio,
+) -> (Child, BufReader<ChildStderr>, String, String) {
+    let cm = free_port("127.0.0.1").to_string();
+    let roce = free_port("127.0.0.1").to_string();
+    let mut s = start(
+        &[
+            "--server",
+            "--perftest",
+            mode,
+            "--bind",
+            "127.0.0.1",
+            "-p",
+            &cm,
+            "--roce-port",
+            &roce,
+            "-n",
+            "50000000",
+            "-s",
+            "64",
+        ],
+        stdout,
+        Stdio::piped(),
+    );
+    let (err, first) = first_line(&mut s);
+    assert!(first.contains("serving one perftest"), "{first}");
+    (s, err, cm, roce)
+}
+
+/// A JSON client from 127.0.0.2 of [`endless_perftest_server`]'s run, as
+/// endless (stdout and stderr piped).
+fn endless_perftest_client(mode: &str, cm: &str, roce: &str) -> Child {
+    start(
+        &[
+            mode,
+            "--perftest",
+            &format!("127.0.0.1:{cm}"),
+            "--bind",
+            "127.0.0.2",
+            "--roce-port",
+            roce,
+            "-n",
+            "50000000",
+            "-s",
+            "64",
+            "--no-baseline",
+            "--json",
+        ],
+        Stdio::piped(),
+        Stdio::piped(),
+    )
+}
+
 #[test]
 fn sigint_ends_a_perftest_run_within_a_second_with_what_finished() {
     let _heavy = heavy();
     // Against ndkperf's own perftest -R server: -n far beyond what the
     // run can reach, so only the interrupt ends it.
     for mode in ["write_bw", "send_bw", "send_lat", "write_lat"] {
-        let cm = free_port("127.0.0.1").to_string();
-        let roce = free_port("127.0.0.1").to_string();
-        let mut s = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-            .args([
-                "--server",
-                "--perftest",
-                mode,
-                "--bind",
-                "127.0.0.1",
-                "-p",
-                &cm,
-                "--roce-port",
-                &roce,
-                "-n",
-                "50000000",
-                "-s",
-                "64",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the server");
-        let mut err = std::io::BufReader::new(s.stderr.take().expect("piped"));
-        let mut first = String::new();
-        let _ = std::io::BufRead::read_line(&mut err, &mut first);
-        assert!(first.contains("serving one perftest"), "{first}");
+        let (s, mut err, cm, roce) = endless_perftest_server(mode, Stdio::null());
         std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-        let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-            .args([
-                mode,
-                "--perftest",
-                &format!("127.0.0.1:{cm}"),
-                "--bind",
-                "127.0.0.2",
-                "--roce-port",
-                &roce,
-                "-n",
-                "50000000",
-                "-s",
-                "64",
-                "--no-baseline",
-                "--json",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the client");
+        let c = endless_perftest_client(mode, &cm, &roce);
         let (o, took) = interrupt(c, std::time::Duration::from_millis(1500));
         let _ = interrupt(s, std::time::Duration::ZERO);
         assert!(
@@ -1462,52 +1470,8 @@ fn sigint_ends_a_perftest_server_mid_run_and_the_client_keeps_its_figures() {
     // to end (it once waited out all of -n after a Ctrl-C); send_lat's
     // answers every message.
     for mode in ["write_bw", "send_lat"] {
-        let cm = free_port("127.0.0.1").to_string();
-        let roce = free_port("127.0.0.1").to_string();
-        let mut s = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-            .args([
-                "--server",
-                "--perftest",
-                mode,
-                "--bind",
-                "127.0.0.1",
-                "-p",
-                &cm,
-                "--roce-port",
-                &roce,
-                "-n",
-                "50000000",
-                "-s",
-                "64",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the server");
-        let mut err = std::io::BufReader::new(s.stderr.take().expect("piped"));
-        let mut first = String::new();
-        let _ = std::io::BufRead::read_line(&mut err, &mut first);
-        assert!(first.contains("serving one perftest"), "{first}");
-        let c = Command::new(env!("CARGO_BIN_EXE_ndkperf"))
-            .args([
-                mode,
-                "--perftest",
-                &format!("127.0.0.1:{cm}"),
-                "--bind",
-                "127.0.0.2",
-                "--roce-port",
-                &roce,
-                "-n",
-                "50000000",
-                "-s",
-                "64",
-                "--no-baseline",
-                "--json",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the client");
+        let (s, mut err, cm, roce) = endless_perftest_server(mode, Stdio::piped());
+        let c = endless_perftest_client(mode, &cm, &roce);
         let (so, took) = interrupt(s, std::time::Duration::from_millis(1500));
         let mut rest = String::new();
         let _ = std::io::Read::read_to_string(&mut err, &mut rest);

@@ -47,6 +47,40 @@ fn env_file(path: &Path) -> Option<Vec<(String, String)>> {
     )
 }
 
+/// What tests/interop/setup-ksmbd.sh describes in `ksmbd.env` (in
+/// `NDKRS_INTEROP_DIR`): the VM image with ksmbd, and the share's account
+/// (empty where a key is missing).
+#[derive(Debug, Clone)]
+pub struct Ksmbd {
+    /// `INITRD`.
+    pub initrd: PathBuf,
+    /// `SMB_USER`.
+    pub user: String,
+    /// `SMB_PASS`.
+    pub password: String,
+}
+
+/// The `KEY=value` lines of setup-ksmbd.sh's description, or why there are
+/// none.
+pub fn ksmbd() -> Result<Ksmbd, String> {
+    let dir = std::env::var("NDKRS_INTEROP_DIR").unwrap_or_else(|_| DEFAULT_DIR.into());
+    let p = Path::new(&dir).join("ksmbd.env");
+    let text = fs::read_to_string(&p)
+        .map_err(|e| format!("no {} ({e}): run tests/interop/setup-ksmbd.sh", p.display()))?;
+    let kv: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    let get = |k: &str| {
+        kv.iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| (*v).to_owned())
+            .unwrap_or_default()
+    };
+    Ok(Ksmbd {
+        initrd: get("INITRD").into(),
+        user: get("SMB_USER"),
+        password: get("SMB_PASS"),
+    })
+}
+
 /// Everything the VM test needs, or why it must skip.
 pub fn detect() -> Result<Env, String> {
     if !is_root() {

@@ -10,6 +10,13 @@ use smbd::smb2::msg::FileId;
 
 use crate::smb::Session;
 
+/// The byte at offset `i` of the files the SMB scenarios write (the tests
+/// and the emulated hosts must agree: a test sums in the VM what a host
+/// wrote).
+pub fn file_byte(i: usize) -> u8 {
+    (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2] ^ (i >> 13) as u8
+}
+
 /// `Ok` if `cond` holds, else the failure `what` describes.
 pub fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if cond { Ok(()) } else { Err(what()) }

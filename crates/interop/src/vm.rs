@@ -288,6 +288,23 @@ impl Vm {
         })
     }
 
+    /// The size (`stat -c %s`) and sha256 (sha256sum) of the VM's file
+    /// `path`, as the VM prints them (empty where it prints nothing).
+    pub fn size_and_sha256(&self, path: &str) -> Result<(String, String), String> {
+        let o = self.run(
+            &format!("stat -c %s {path}; sha256sum {path}"),
+            Duration::from_secs(30),
+        )?;
+        let mut lines = o.text.lines();
+        let size = lines.next().unwrap_or_default().trim().to_owned();
+        let sum = lines
+            .next()
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_default()
+            .to_owned();
+        Ok((size, sum))
+    }
+
     /// Starts `cmd` in the background in the VM, output to `/tmp/{log}`.
     pub fn spawn(&self, cmd: &str, log: &str) -> Result<(), String> {
         let o = self.run(
@@ -450,6 +467,66 @@ impl Drop for Vm {
     }
 }
 
+/// How a Linux `rping -c` run, logged with `; echo RPING_EXIT=$?`, ended
+/// cleanly (see [`rping_end`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpingEnd {
+    /// Exit 0.
+    Exit0,
+    /// Exit 255 from rping's own teardown race after every ping was
+    /// verified.
+    TeardownRace,
+}
+
+/// How an `rping -c` run ended, if cleanly: no ping `mismatch`, and exit 0
+/// or rping's teardown race. rping's connection-manager thread exits the
+/// process with -1 (255) when its next rdma_get_cm_event fails; after a
+/// completed run that is its own teardown racing it (main destroys the
+/// event channel while the thread reads it: "rdma_get_cm_event: Bad file
+/// descriptor" after the DISCONNECT EVENT), which a slow emulated VM hits
+/// now and then. Only that exact ending counts as the race; anything else
+/// is a failure (None).
+pub fn rping_end(log: &str) -> Option<RpingEnd> {
+    let teardown_race = log.contains("RPING_EXIT=255")
+        && log.contains("DISCONNECT EVENT")
+        && log
+            .lines()
+            .rfind(|l| !l.starts_with("RPING_EXIT=") && !l.starts_with("ping data:"))
+            .is_some_and(|l| l.trim() == "rdma_get_cm_event: Bad file descriptor");
+    if log.contains("mismatch") {
+        None
+    } else if teardown_race {
+        Some(RpingEnd::TeardownRace)
+    } else if log.contains("RPING_EXIT=0") {
+        Some(RpingEnd::Exit0)
+    } else {
+        None
+    }
+}
+
+/// The sha256 of `data`, written to the host's scratch file `scratch` and
+/// summed there by sha256sum(1).
+pub fn sha256_on_host(data: &[u8], scratch: &Path) -> Result<String, String> {
+    fs::write(scratch, data).map_err(|e| e.to_string())?;
+    let out = sh(Command::new("sha256sum").arg(scratch))?;
+    Ok(out.split_whitespace().next().unwrap_or_default().to_owned())
+}
+
+/// Runs one scenario of a VM test: a panic in it (an `expect` in a
+/// helper) is its failure, with the panic's message, so the scenarios after
+/// it still run.
+pub fn caught<T>(scenario: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario)).unwrap_or_else(|p| {
+        Err(format!(
+            "panicked: {}",
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        ))
+    })
+}
+
 /// The last `n` lines of `text`.
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -592,4 +669,41 @@ pub fn fields(path: &Path, filter: &str, fields: &[&str]) -> Result<Vec<Vec<Stri
         .filter(|l| !l.is_empty())
         .map(|l| l.split('|').map(str::to_owned).collect())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rping_end_accepts_exit_0_and_only_the_exact_teardown_race() {
+        let ok = "ping data: rdma-ping-0: abc\nRPING_EXIT=0\n";
+        assert_eq!(rping_end(ok), Some(RpingEnd::Exit0));
+        let race = "ping data: rdma-ping-0: abc\nDISCONNECT EVENT...\n\
+                    rdma_get_cm_event: Bad file descriptor\nRPING_EXIT=255\n";
+        assert_eq!(rping_end(race), Some(RpingEnd::TeardownRace));
+        // Exit 255 for any other reason, or before the disconnect.
+        let other = "DISCONNECT EVENT...\nrdma_connect: Connection refused\nRPING_EXIT=255\n";
+        assert_eq!(rping_end(other), None);
+        let early = "rdma_get_cm_event: Bad file descriptor\nRPING_EXIT=255\n";
+        assert_eq!(rping_end(early), None);
+        // A ping whose data came back wrong fails whatever the exit.
+        let bad = "data mismatch\nRPING_EXIT=0\n";
+        assert_eq!(rping_end(bad), None);
+        assert_eq!(rping_end("RPING_EXIT=1\n"), None);
+    }
+
+    #[test]
+    fn a_panicking_scenario_is_its_failure_with_the_message() {
+        assert_eq!(caught(|| Ok::<_, String>(7)), Ok(7));
+        assert_eq!(
+            caught(|| Err::<u8, _>("no".to_owned())),
+            Err("no".to_owned())
+        );
+        let n = 3;
+        let r: Result<(), String> = caught(|| panic!("boom {n}"));
+        assert_eq!(r, Err("panicked: boom 3".to_owned()));
+        let r: Result<(), String> = caught(|| panic!("static"));
+        assert_eq!(r, Err("panicked: static".to_owned()));
+    }
 }

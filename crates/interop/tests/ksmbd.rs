@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use interop::env;
 use interop::smb::{Session, SessionConfig, SessionTransport};
-use interop::smb_scenario::{self, ensure};
+use interop::smb_scenario::{self, ensure, file_byte};
 use interop::vm::{self, Capture, HOST_IP, Netns, Vm};
 use smbd::smb2::dialect;
 use smbd::smbd::conn::Config;
@@ -46,28 +46,9 @@ const LEN: usize = (1 << 20) + 12_345;
 const NAME: &str = "ndkrs-smbd.bin";
 const NAME2: &str = "ndkrs-smbd-frmr.bin";
 
-fn pattern(i: usize) -> u8 {
-    (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2] ^ (i >> 13) as u8
-}
-
-/// KEY=value lines of setup-ksmbd.sh's description.
-fn ksmbd_env() -> Result<Vec<(String, String)>, String> {
-    let dir = std::env::var("NDKRS_INTEROP_DIR").unwrap_or_else(|_| env::DEFAULT_DIR.into());
-    let p = Path::new(&dir).join("ksmbd.env");
-    let text = fs::read_to_string(&p)
-        .map_err(|e| format!("no {} ({e}): run tests/interop/setup-ksmbd.sh", p.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect())
-}
-
+/// The sha256 of `data` (summed on the host).
 fn sha256_host(data: &[u8], work: &Path) -> Result<String, String> {
-    let p = work.join("ksmbd-expected.bin");
-    fs::write(&p, data).map_err(|e| e.to_string())?;
-    let out = vm::sh(Command::new("sha256sum").arg(&p))?;
-    Ok(out.split_whitespace().next().unwrap_or_default().to_owned())
+    vm::sha256_on_host(data, &work.join("ksmbd-expected.bin"))
 }
 
 /// The server's copy of `name` (in /srv/share) has the sha256 of `data`.
@@ -100,20 +81,14 @@ fn ksmbd_smb_direct() {
             return;
         }
     };
-    let kv = match ksmbd_env() {
-        Ok(kv) => kv,
+    let ksmbd = match env::ksmbd() {
+        Ok(k) => k,
         Err(why) => {
             env::skip("ksmbd interop", &why);
             return;
         }
     };
-    let get = |k: &str| {
-        kv.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    e.initrd = get("INITRD").into();
+    e.initrd = ksmbd.initrd;
     if !e.initrd.exists() {
         env::skip(
             "ksmbd interop",
@@ -124,7 +99,7 @@ fn ksmbd_smb_direct() {
         );
         return;
     }
-    match run(&e, &get("SMB_USER"), &get("SMB_PASS")) {
+    match run(&e, &ksmbd.user, &ksmbd.password) {
         Ok(report) => println!("ksmbd interop: PASS\n{report}"),
         Err(err) => panic!("ksmbd interop: FAIL: {err}"),
     }
@@ -320,7 +295,7 @@ fn cli_round(
     report: &mut String,
 ) -> Result<(), String> {
     let len = 3 * (1 << 20) + 4_321;
-    let data: Vec<u8> = (0..len).map(|i| pattern(i * 3 + 11)).collect();
+    let data: Vec<u8> = (0..len).map(|i| file_byte(i * 3 + 11)).collect();
     let local = e.work.join("ndksmb-put.bin");
     let back = e.work.join("ndksmb-get.bin");
     fs::write(&local, &data).map_err(|err| err.to_string())?;
@@ -505,7 +480,7 @@ fn inline_session(
         ..Config::default()
     };
     let mut s = Session::connect(session_config(user, pass, 0x5eed_0011, 4096, smbd))?;
-    let data: Vec<u8> = (0..INLINE_LEN).map(|i| pattern(i * 7 + 3)).collect();
+    let data: Vec<u8> = (0..INLINE_LEN).map(|i| file_byte(i * 7 + 3)).collect();
     let trip = smb_scenario::inline_round_trip(&mut s, NAME3, &data)?;
     same_in_vm(e, vm, NAME3, &data)?;
     trip.ensure_fragmented()?;
@@ -582,7 +557,7 @@ fn session(
     );
     let chunk = (max_read.min(max_write).min(max_rw) as usize).min(LEN);
     ensure(chunk > 0, || "no transfer size negotiated".into())?;
-    let data: Vec<u8> = (0..LEN).map(pattern).collect();
+    let data: Vec<u8> = (0..LEN).map(file_byte).collect();
     let trip = smb_scenario::rdma_round_trip(&mut s, NAME, &data, chunk)?;
     let (wt, rt) = (trip.write_time, trip.read_time);
     *report += &format!(
@@ -598,17 +573,7 @@ fn session(
 
     // The file as the server has it.
     let want = sha256_host(&data, &e.work)?;
-    let o = vm.run(
-        &format!("stat -c %s /srv/share/{NAME}; sha256sum /srv/share/{NAME}"),
-        Duration::from_secs(30),
-    )?;
-    let mut lines = o.text.lines();
-    let size = lines.next().unwrap_or_default().trim().to_owned();
-    let sum = lines
-        .next()
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or_default()
-        .to_owned();
+    let (size, sum) = vm.size_and_sha256(&format!("/srv/share/{NAME}"))?;
     ensure(size == LEN.to_string() && sum == want, || {
         format!("in the VM: size {size} sha256 {sum}; want {LEN} {want}")
     })?;

@@ -32,7 +32,8 @@ use host::perf::{self, Keep, Mode as PerfMode, Params};
 use host::perftest::Shape;
 use interop::env::{self, Env};
 use interop::node::{Node, NodeConfig, pattern};
-use interop::vm::{self, Capture, HOST_IP, Netns, Vm};
+use interop::smb_scenario::ensure;
+use interop::vm::{self, Capture, HOST_IP, Netns, RpingEnd, Vm};
 use ndkpi::*;
 use roce::cm::CmConfig;
 
@@ -150,16 +151,7 @@ impl Harness {
             nodes: std::cell::Cell::new(0),
             path_mtu: self.path_mtu,
         };
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&ctx)))
-            .unwrap_or_else(|p| {
-                Err(format!(
-                    "panicked: {}",
-                    p.downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default()
-                ))
-            });
+        let outcome = vm::caught(|| f(&ctx));
         let path = cap.map(Capture::stop);
         let dt = start.elapsed();
         match &outcome {
@@ -168,10 +160,6 @@ impl Harness {
         }
         self.results.push((name.to_owned(), outcome, dt, path));
     }
-}
-
-fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if cond { Ok(()) } else { Err(what()) }
 }
 
 fn nt(st: NTSTATUS) -> String {

@@ -36,7 +36,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use interop::smb::{Session, SessionConfig, SessionTransport};
-use interop::smb_scenario::{self, ensure};
+use interop::smb_scenario::{self, ensure, file_byte};
 use interop::smb_server::{ConnReport, End, SmbServer, SmbServerConfig, Summary};
 use ndkpi::{STATUS_CANCELLED, STATUS_REMOTE_RESOURCES, STATUS_SUCCESS};
 use roce::cm::CmConfig;
@@ -59,10 +59,6 @@ const INLINE_LEN: usize = 9_000;
 const IDLE: Duration = Duration::from_millis(300);
 const IDLE_WAIT: Duration = Duration::from_millis(900);
 const T: Duration = Duration::from_secs(20);
-
-fn pattern(i: usize) -> u8 {
-    (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2] ^ (i >> 13) as u8
-}
 
 fn server_config(local: Ipv4Addr, seed: u64) -> SmbServerConfig {
     SmbServerConfig {
@@ -204,7 +200,7 @@ fn inline_connection(
         t.elapsed().as_secs_f64(),
         s.ready_text()
     );
-    let data: Vec<u8> = (0..INLINE_LEN).map(|i| pattern(i * 7 + 3)).collect();
+    let data: Vec<u8> = (0..INLINE_LEN).map(|i| file_byte(i * 7 + 3)).collect();
     let trip = smb_scenario::inline_round_trip(&mut s, NAME3, &data)?;
     ensure(server.files().get(NAME3) == Some(&data), || {
         "the server's copy of the inline file differs".into()
@@ -335,7 +331,7 @@ fn rdma_connection(server: &SmbServer, client: Ipv4Addr, srv: Ipv4Addr) -> Resul
     ensure(chunk > 0 && chunk < LEN, || {
         format!("transfer size {chunk}: want more than one transfer")
     })?;
-    let data: Vec<u8> = (0..LEN).map(pattern).collect();
+    let data: Vec<u8> = (0..LEN).map(file_byte).collect();
     let trip = smb_scenario::rdma_round_trip(&mut s, NAME, &data, chunk)?;
     let ops = trip.writes;
     let files = server.files();
@@ -488,7 +484,7 @@ fn write_chunk(
     ))
     .expect("connect");
     let r = s.register(64 * 1024).expect("register");
-    let data: Vec<u8> = (0..64 * 1024).map(|i| pattern(i + 11)).collect();
+    let data: Vec<u8> = (0..64 * 1024).map(|i| file_byte(i + 11)).collect();
     s.region_mut(r).bytes_mut().copy_from_slice(&data);
     let fid = s.create("neg.bin").expect("create");
     let res = s.write_rdma(fid, 0, r, 0, data.len());
@@ -610,7 +606,7 @@ fn ndksmb_put_and_get_over_loopback() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (local, back) = (dir.join("put.bin"), dir.join("get.bin"));
     let len = 5 * (1 << 19) + 77;
-    let data: Vec<u8> = (0..len).map(|i| pattern(i * 5 + 1)).collect();
+    let data: Vec<u8> = (0..len).map(|i| file_byte(i * 5 + 1)).collect();
     std::fs::write(&local, &data).expect("write the local file");
     let ndksmb = |password: &str, args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_ndksmb"))

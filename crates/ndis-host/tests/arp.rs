@@ -20,8 +20,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use ndis_host::arp::{self, Arp, OP_REPLY, OP_REQUEST};
-use ndis_host::{NET_EVENT_NDK_ENABLE, machine, stack};
-use ndis_sys::*;
+use ndis_host::{machine, stack};
 use ndkpi::STATUS_PENDING;
 use support::ndk::{self, Ev, Memory};
 use support::*;
@@ -36,25 +35,15 @@ const SILENT: Ipv4Addr = Ipv4Addr::new(10, 9, 6, 4);
 
 /// The first ARP packet on the wire (from index `from`) that `f` accepts.
 fn on_wire(what: &str, from: usize, f: impl Fn(&[u8], &Arp) -> bool) -> (usize, Vec<u8>) {
-    let t0 = Instant::now();
-    loop {
-        let hit = stack::stack()
+    wait_on_wire(what, || {
+        stack::stack()
             .seen
             .wire_tx
             .iter()
             .enumerate()
             .skip(from)
-            .find_map(|(i, fr)| arp::parse(fr).filter(|a| f(fr, a)).map(|_| (i, fr.clone())));
-        if let Some(h) = hit {
-            return h;
-        }
-        assert!(
-            t0.elapsed() < machine::BOUND,
-            "{what}: not on the wire within {:?}",
-            machine::BOUND
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+            .find_map(|(i, fr)| arp::parse(fr).filter(|a| f(fr, a)).map(|_| (i, fr.clone())))
+    })
 }
 
 /// A CM REQ (UDP 4791, MAD attribute 0x0010) on the wire to `mac`.
@@ -74,12 +63,7 @@ fn req_to(mac: [u8; 6]) -> bool {
 fn the_stacks_answer_arp_and_the_shell_resolves_its_peer_by_arp() {
     let mut cfg = config(IP, NIC_IP, PEER);
     cfg.neighbors.clear();
-    assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
-    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
-    assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
+    bring_up(&cfg);
 
     // A peer asks for the adapter's address, then for the NIC's.
     stack::wire_receive(vec![arp_request(PEER_MAC, PEER, IP)], false);

@@ -153,37 +153,15 @@ fn bring_up_traffic_and_teardown_keep_the_ndis_contract() {
 
     // Traffic. TCP/IP on the NIC sends through the filter.
     let tcp_out: Vec<Vec<u8>> = (0..40)
-        .map(|i| {
-            eth(
-                PEER_MAC,
-                NIC_MAC,
-                0x0800,
-                &ipv4(NIC_IP, PEER, 6, &tcp(50_000, 445, i)),
-            )
-        })
+        .map(|i| to_peer(NIC_IP, PEER, 6, &tcp(50_000, 445, i)))
         .collect();
     stack::phys_send(&tcp_out);
     // Frames from the wire: for the NIC's own stack, for the shell's
     // adapter (its IP), RoCEv2 for the engine, a broadcast ARP for the
     // adapter; with and without NDIS_RECEIVE_FLAGS_RESOURCES.
-    let for_nic = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, NIC_IP, 6, &tcp(445, 50_000, 1)),
-    );
-    let for_virt = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, IP, 6, &tcp(445, 50_001, 2)),
-    );
-    let roce = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, IP, 17, &udp(49_152, 4791, &[0u8; 40])),
-    );
+    let for_nic = from_peer(PEER, NIC_IP, 6, &tcp(445, 50_000, 1));
+    let for_virt = from_peer(PEER, IP, 6, &tcp(445, 50_001, 2));
+    let roce = from_peer(PEER, IP, 17, &udp(49_152, 4791, &[0u8; 40]));
     let arp = arp_request(PEER_MAC, PEER, IP);
     for resources in [false, true] {
         stack::wire_receive(

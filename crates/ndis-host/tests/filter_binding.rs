@@ -81,12 +81,7 @@ fn the_filter_binds_one_physical_ethernet_nic_and_never_the_adapter() {
 
     // The first binding still carries the adapter's frames.
     machine::settle();
-    let for_virt = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, IP, 6, &tcp(445, 50_001, 2)),
-    );
+    let for_virt = from_peer(PEER, IP, 6, &tcp(445, 50_001, 2));
     stack::wire_receive(vec![for_virt.clone()], false);
     machine::settle();
     let got = stack::stack()

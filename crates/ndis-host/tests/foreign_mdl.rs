@@ -19,7 +19,6 @@ mod support;
 use std::net::Ipv4Addr;
 use std::ptr;
 
-use ndis_host::{NET_EVENT_NDK_ENABLE, machine, stack};
 use ndis_sys::*;
 use ndkpi::{MDL, NDK_MR, STATUS_SUCCESS};
 use support::ndk::{self, Memory};
@@ -40,12 +39,7 @@ struct HostMdl {
 #[test]
 fn a_host_layout_mdl_is_refused_without_damaging_the_heap() {
     let cfg = config(IP, NIC_IP, PEER);
-    assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
-    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
-    assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
+    bring_up(&cfg);
 
     let (mut a, mut b) =
         ndk::connected_pair(IP, 3000, Memory::chain(&[4096]), Memory::chain(&[4096]))
@@ -108,9 +102,6 @@ fn a_host_layout_mdl_is_refused_without_damaging_the_heap() {
 
     // The heap is intact: data still moves, everything closes.
     ndk::transfer(&mut b, &a, 4096, 3600).expect("transfer after the refusal");
-    a.close_all(3700).expect("close a");
-    b.close_all(3710).expect("close b");
-    machine::close_ndk(a.adapter);
-    machine::close_ndk(b.adapter);
+    ndk::close_pair(&mut a, &mut b, 3700, 3710);
     support::detach_halt_and_check_clean();
 }

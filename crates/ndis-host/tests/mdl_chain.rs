@@ -14,8 +14,6 @@ mod support;
 
 use std::net::Ipv4Addr;
 
-use ndis_host::{NET_EVENT_NDK_ENABLE, machine, stack};
-use ndis_sys::*;
 use support::ndk::{self, Memory};
 use support::*;
 
@@ -26,12 +24,7 @@ const PEER: Ipv4Addr = Ipv4Addr::new(10, 9, 3, 2);
 #[test]
 fn a_chained_mdl_region_sends_and_receives_through_the_shell() {
     let cfg = config(IP, NIC_IP, PEER);
-    assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
-    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
-    assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
+    bring_up(&cfg);
 
     // Sizes chosen so that messages cross MDL boundaries mid-packet.
     let (mut a, mut b) = ndk::connected_pair(
@@ -60,9 +53,6 @@ fn a_chained_mdl_region_sends_and_receives_through_the_shell() {
     }
     ndk::transfer(&mut a, &b, 8100, 1600).expect("a's whole chain back");
 
-    a.close_all(1900).expect("close a");
-    b.close_all(1950).expect("close b");
-    machine::close_ndk(a.adapter);
-    machine::close_ndk(b.adapter);
+    ndk::close_pair(&mut a, &mut b, 1900, 1950);
     support::detach_halt_and_check_clean();
 }

@@ -25,8 +25,6 @@ use std::net::Ipv4Addr;
 use std::ptr;
 
 use ndis_host::layout::{MDL_MAPPED_TO_SYSTEM_VA, MDL_PAGES_LOCKED, Mdl};
-use ndis_host::{NET_EVENT_NDK_ENABLE, machine, stack};
-use ndis_sys::*;
 use ndkpi::{
     FALSE, MDL, NDK_MR, NDK_MR_FLAG_ALLOW_LOCAL_WRITE, NDK_MR_FLAG_ALLOW_REMOTE_READ,
     NDK_MR_FLAG_ALLOW_REMOTE_WRITE, NDK_PD, NTSTATUS, STATUS_INVALID_DEVICE_REQUEST,
@@ -74,12 +72,7 @@ fn assert_unregistered(mr: *mut NDK_MR, case: &str) {
 #[test]
 fn every_failed_registration_leaves_the_mr_closable_and_reusable() {
     let cfg = config(IP, NIC_IP, PEER);
-    assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
-    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
-    assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
+    bring_up(&cfg);
 
     let (mut a, mut b) =
         ndk::connected_pair(IP, 4000, Memory::chain(&[6000]), Memory::chain(&[6000]))
@@ -194,10 +187,7 @@ fn every_failed_registration_leaves_the_mr_closable_and_reusable() {
     ndk::transfer(&mut b, &a, 5000, 4100).expect("into the MR that failed");
     ndk::transfer(&mut a, &b, 6000, 4200).expect("out of the MR that failed");
 
-    a.close_all(4300).expect("close a");
-    b.close_all(4310).expect("close b");
-    machine::close_ndk(a.adapter);
-    machine::close_ndk(b.adapter);
+    ndk::close_pair(&mut a, &mut b, 4300, 4310);
     drop((good, unmappable, cycle, zero, wraps, unlocked, small));
     support::detach_halt_and_check_clean();
 }

@@ -27,7 +27,6 @@ use std::time::Instant;
 
 use ndis_host::{NET_EVENT_NDK_DISABLE, NET_EVENT_NDK_ENABLE, machine, stack};
 use ndis_sys::*;
-use ndkpi::STATUS_CANCELLED;
 use support::ndk::{self, Flushed, Memory};
 use support::*;
 
@@ -92,17 +91,9 @@ fn ndk_disable_with_connections_open_flushes_closes_and_enable_connects_again() 
     assert_eq!(f.results.len(), 2, "both consumers flushed");
     let mut want: Vec<(usize, usize)> = (0..4).map(|i| (1001, 1700 + i)).collect();
     want.extend((0..2).map(|i| (1101, 1800 + i)));
-    let mut got: Vec<(usize, usize)> = Vec::new();
-    for r in f.results.iter().flatten() {
-        assert_eq!(
-            r.Status, STATUS_CANCELLED,
-            "a flushed request's status: {r:?}"
-        );
-        got.push((r.QPContext as usize, r.RequestContext as usize));
-    }
-    got.sort();
     assert_eq!(
-        got, want,
+        f.cancelled(),
+        want,
         "every outstanding request completed exactly once"
     );
     assert!(
@@ -111,15 +102,7 @@ fn ndk_disable_with_connections_open_flushes_closes_and_enable_connects_again() 
     );
 
     // Disabled: no opens.
-    assert_eq!(
-        machine::open_ndk().err(),
-        Some(NDIS_STATUS_ADAPTER_NOT_READY)
-    );
-    assert_eq!(
-        machine::open_ndk_unchecked().err(),
-        Some(NDIS_STATUS_ADAPTER_NOT_READY),
-        "the shell refuses an open while disabled by itself"
-    );
+    ndk_opens_refused("the shell refuses an open while disabled by itself");
 
     // Enable, connect again, move data.
     let (st, ev) = machine::set_ndk_state(true);
@@ -129,11 +112,7 @@ fn ndk_disable_with_connections_open_flushes_closes_and_enable_connects_again() 
         ndk::connected_pair(IP, 3000, Memory::chain(&[4096]), Memory::chain(&[4096]))
             .expect("connect again after the enable");
     ndk::transfer(&mut b, &a, 4000, 3500).expect("b to a after the enable");
-    a.close_all(3900).expect("close a");
-    b.close_all(3950).expect("close b");
-    let (aa, ba) = (a.adapter, b.adapter);
-    machine::close_ndk(aa);
-    machine::close_ndk(ba);
+    ndk::close_pair(&mut a, &mut b, 3900, 3950);
 
     support::detach_halt_and_check_clean();
 }

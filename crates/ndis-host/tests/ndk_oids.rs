@@ -93,11 +93,7 @@ fn connections() -> Vec<(SocketAddr, SocketAddr)> {
 #[test]
 fn local_endpoints_tell_listeners_from_shared_endpoints_and_connections_list_both_sides() {
     let cfg = config(IP, NIC_IP, PEER);
-    assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
-    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
+    boot_and_attach(&cfg);
     machine::settle();
     assert!(local_endpoints().is_empty(), "no endpoint before any");
     assert!(connections().is_empty(), "no connection before any");

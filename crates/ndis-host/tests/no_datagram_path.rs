@@ -52,15 +52,7 @@ fn without_the_filter_the_adapter_loads_and_reports_no_ndk() {
         Some(false),
         "NDK attributes: disabled"
     );
-    assert_eq!(
-        machine::open_ndk().err(),
-        Some(NDIS_STATUS_ADAPTER_NOT_READY)
-    );
-    assert_eq!(
-        machine::open_ndk_unchecked().err(),
-        Some(NDIS_STATUS_ADAPTER_NOT_READY),
-        "the shell refuses an NDK open without a datagram path"
-    );
+    ndk_opens_refused("the shell refuses an NDK open without a datagram path");
     let mut on = [1u8];
     let (st, _, _) = machine::oid(
         false,

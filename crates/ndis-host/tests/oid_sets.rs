@@ -21,7 +21,7 @@ mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ndis_host::{NET_EVENT_NDK_ENABLE, machine, stack};
+use ndis_host::{machine, stack};
 use ndis_sys::*;
 use support::*;
 
@@ -72,21 +72,11 @@ fn marks() -> (usize, usize) {
 #[test]
 fn addresses_follow_the_set_and_bad_requests_are_refused() {
     let cfg = config(IP, NIC_IP, PEER);
-    assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
-    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
-    assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
+    bring_up(&cfg);
     // The restart's address refresh (a work item) is done.
     machine::settle();
 
-    let new4 = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, NEW4, 6, &tcp(445, 50_000, 1)),
-    );
+    let new4 = from_peer(PEER, NEW4, 6, &tcp(445, 50_000, 1));
     let new6 = ipv6_frame(NIC_MAC, NEW6);
     let other6 = ipv6_frame(NIC_MAC, OTHER6);
     let all_nodes = ipv6_frame([0x33, 0x33, 0, 0, 0, 1], ALL_NODES);

@@ -18,9 +18,9 @@ mod support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ndis_host::{NET_EVENT_NDK_ENABLE, machine, stack};
+use ndis_host::{machine, stack};
 use ndis_sys::*;
 use ndkpi::STATUS_PENDING;
 use support::ndk::{self, Ev, Memory};
@@ -76,18 +76,7 @@ fn offered_mtu(base: usize) -> u8 {
         s.start_connect(SocketAddrV4::new(IP, 0), to, base + 60),
         STATUS_PENDING
     );
-    let t0 = Instant::now();
-    let code = loop {
-        if let Some(&c) = reqs_on_wire().get(before) {
-            break c;
-        }
-        assert!(
-            t0.elapsed() < machine::BOUND,
-            "no CM REQ on the wire within {:?}",
-            machine::BOUND
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let code = wait_on_wire("a CM REQ", || reqs_on_wire().get(before).copied());
     s.close_all(base + 70).expect("close");
     machine::close_ndk(a);
     code
@@ -97,12 +86,7 @@ fn offered_mtu(base: usize) -> u8 {
 fn the_path_mtu_follows_the_nics_mtu() {
     let mut cfg = config(IP, NIC_IP, PEER);
     cfg.nic_mtu = 9000;
-    assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
-    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
-    assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
+    bring_up(&cfg);
     let asked = ndis_host::exports::IF_ENTRY_CALLS.load(Ordering::SeqCst);
     assert!(
         asked >= 2,

@@ -19,7 +19,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use ndis_host::stack::ModState;
-use ndis_host::{NET_EVENT_NDK_ENABLE, machine, stack};
+use ndis_host::{machine, stack};
 use ndis_sys::*;
 use support::*;
 
@@ -78,22 +78,12 @@ fn pause_while_held(filter: bool) -> NDIS_STATUS {
 #[test]
 fn pauses_pend_until_every_nbl_is_back() {
     let cfg = config(IP, NIC_IP, PEER);
-    assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
-    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
-    assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
+    bring_up(&cfg);
     // The restart's address refresh (a work item) is done.
     machine::settle();
 
     // The adapter: its protocol keeps a receive indication.
-    let for_virt = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, IP, 6, &tcp(445, 50_001, 1)),
-    );
+    let for_virt = from_peer(PEER, IP, 6, &tcp(445, 50_001, 1));
     stack::hold_returns(true);
     stack::wire_receive(vec![for_virt.clone()], false);
     assert!(

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use ndis_host::{NET_EVENT_NDK_DISABLE, NET_EVENT_NDK_ENABLE, machine, stack};
 use ndis_sys::*;
-use ndkpi::{STATUS_CANCELLED, STATUS_SUCCESS};
+use ndkpi::STATUS_SUCCESS;
 use support::ndk::{self, Flushed, Memory};
 use support::*;
 
@@ -48,11 +48,7 @@ fn pnp_reaches(want: &[u32], what: &str) {
 #[test]
 fn surprise_detach_with_connections_open_completes_every_request_once_and_leaks_nothing() {
     let cfg = config(IP, NIC_IP, PEER);
-    assert_eq!(machine::boot(&cfg), 0, "DriverEntry");
-    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::attach_filter(&cfg), NDIS_STATUS_SUCCESS);
-    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
+    boot_and_attach(&cfg);
     pnp_reaches(&[NET_EVENT_NDK_ENABLE], "after the attach");
 
     let (a, mut b) = ndk::connected_pair(IP, 1000, Memory::chain(&[8192]), Memory::chain(&[8192]))
@@ -65,27 +61,10 @@ fn surprise_detach_with_connections_open_completes_every_request_once_and_leaks_
     // Traffic in flight through the filter: TCP/IP sends on the NIC, and
     // frames from the wire (for the NIC's stack, RoCEv2 for the engine).
     let tcp_out: Vec<Vec<u8>> = (0..30)
-        .map(|i| {
-            eth(
-                PEER_MAC,
-                NIC_MAC,
-                0x0800,
-                &ipv4(NIC_IP, PEER, 6, &tcp(50_000, 445, i)),
-            )
-        })
+        .map(|i| to_peer(NIC_IP, PEER, 6, &tcp(50_000, 445, i)))
         .collect();
-    let for_nic = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, NIC_IP, 6, &tcp(445, 50_000, 1)),
-    );
-    let roce = eth(
-        NIC_MAC,
-        PEER_MAC,
-        0x0800,
-        &ipv4(PEER, IP, 17, &udp(49_152, 4791, &[0u8; 40])),
-    );
+    let for_nic = from_peer(PEER, NIC_IP, 6, &tcp(445, 50_000, 1));
+    let roce = from_peer(PEER, IP, 17, &udp(49_152, 4791, &[0u8; 40]));
     stack::phys_send(&tcp_out);
     stack::wire_receive(vec![for_nic.clone(), roce.clone(), for_nic.clone()], false);
     stack::wire_receive(vec![roce.clone(), for_nic.clone()], true);
@@ -113,17 +92,8 @@ fn surprise_detach_with_connections_open_completes_every_request_once_and_leaks_
     );
     let f = std::mem::take(&mut *flushed.lock().unwrap());
     assert!(f.errors.is_empty(), "{:?}", f.errors);
-    let mut got: Vec<(usize, usize)> = Vec::new();
-    for r in f.results.iter().flatten() {
-        assert_eq!(
-            r.Status, STATUS_CANCELLED,
-            "a flushed request's status: {r:?}"
-        );
-        got.push((r.QPContext as usize, r.RequestContext as usize));
-    }
-    got.sort();
     assert_eq!(
-        got,
+        f.cancelled(),
         [(1001, 1700), (1001, 1701), (1001, 1702), (1101, 1800)],
         "every outstanding request completed exactly once"
     );
@@ -131,15 +101,7 @@ fn surprise_detach_with_connections_open_completes_every_request_once_and_leaks_
         stack::open_ndk().is_empty(),
         "NDIS closed every NDK adapter"
     );
-    assert_eq!(
-        machine::open_ndk().err(),
-        Some(NDIS_STATUS_ADAPTER_NOT_READY)
-    );
-    assert_eq!(
-        machine::open_ndk_unchecked().err(),
-        Some(NDIS_STATUS_ADAPTER_NOT_READY),
-        "no datagram path: the shell refuses an NDK open"
-    );
+    ndk_opens_refused("no datagram path: the shell refuses an NDK open");
 
     // Everything TCP/IP sent came back to it, every indication returned.
     machine::settle();
@@ -170,10 +132,7 @@ fn surprise_detach_with_connections_open_completes_every_request_once_and_leaks_
         ndk::connected_pair(IP, 3000, Memory::chain(&[4096]), Memory::chain(&[4096]))
             .expect("connect after the NIC came back");
     ndk::transfer(&mut a, &b, 4096, 3500).expect("a to b after the NIC came back");
-    a.close_all(3900).expect("close a");
-    b.close_all(3950).expect("close b");
-    machine::close_ndk(a.adapter);
-    machine::close_ndk(b.adapter);
+    ndk::close_pair(&mut a, &mut b, 3900, 3950);
 
     support::detach_halt_and_check_clean();
 }

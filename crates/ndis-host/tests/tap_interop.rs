@@ -30,13 +30,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use interop::env::{self, Env};
-use interop::vm::{self, Capture, Netns, Vm};
+use interop::smb_scenario::{ensure, file_byte};
+use interop::vm::{self, Capture, Netns, RpingEnd, Vm};
 
 const NODE: &str = env!("CARGO_BIN_EXE_ndis-host-tap");
 const VM_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
@@ -54,14 +55,6 @@ const LEN: usize = (1 << 20) + 12_345;
 const SIZES: [(u32, u32); 3] = [(5, 64), (4, 3000), (3, 20000)];
 
 type Outcome = Result<String, String>;
-
-fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if cond { Ok(()) } else { Err(what()) }
-}
-
-fn pattern(i: usize) -> u8 {
-    (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2] ^ (i >> 13) as u8
-}
 
 /// The emulated Windows host's process: killed if still running when
 /// dropped (a failed scenario leaves nothing behind).
@@ -182,16 +175,7 @@ impl Harness {
         });
         let t0 = Instant::now();
         let have = cap.is_some().then_some(path.as_path());
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self, have)))
-            .unwrap_or_else(|p| {
-                Err(format!(
-                    "panicked: {}",
-                    p.downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default()
-                ))
-            });
+        let outcome = vm::caught(|| f(self, have));
         let dt = t0.elapsed();
         let captured = cap.map(Capture::stop);
         let outcome = match (outcome, captured) {
@@ -375,36 +359,23 @@ fn rping_server(h: &Harness, count: u32, size: u32) -> Outcome {
     let log = log?;
     // As tests/rxe/rping.rs: rping's exit 255 from its own teardown race
     // (rdma_get_cm_event on its destroyed channel) after every ping was
-    // verified is the one other clean ending.
-    let teardown_race = log.contains("RPING_EXIT=255")
-        && log.contains("DISCONNECT EVENT")
-        && log
-            .lines()
-            .rfind(|l| !l.starts_with("RPING_EXIT=") && !l.starts_with("ping data:"))
-            .is_some_and(|l| l.trim() == "rdma_get_cm_event: Bad file descriptor");
-    ensure(
-        (log.contains("RPING_EXIT=0") || teardown_race) && !log.contains("mismatch"),
-        || format!("rping -c:\n{}", vm::tail(&log, 10)),
-    )?;
+    // verified is the one other clean ending (vm::rping_end).
+    let end = vm::rping_end(&log);
+    ensure(end.is_some(), || {
+        format!("rping -c:\n{}", vm::tail(&log, 10))
+    })?;
     let last = format!("rdma-ping-{}: ", count - 1);
     ensure(v.is_empty() || log.contains(&last), || {
         format!("rping -c -v never showed `{last}`:\n{}", vm::tail(&log, 10))
     })?;
     Ok(format!(
         "{report}; rping -c -V {}",
-        if teardown_race {
+        if end == Some(RpingEnd::TeardownRace) {
             "exit 255 (its own teardown race, all pings verified)"
         } else {
             "exit 0"
         }
     ))
-}
-
-fn sha256_host(data: &[u8], work: &Path) -> Result<String, String> {
-    let p = work.join("tap-expected.bin");
-    std::fs::write(&p, data).map_err(|e| e.to_string())?;
-    let out = vm::sh(std::process::Command::new("sha256sum").arg(&p))?;
-    Ok(out.split_whitespace().next().unwrap_or_default().to_owned())
 }
 
 fn ksmbd(h: &Harness, user: &str, pass: &str) -> Outcome {
@@ -439,22 +410,12 @@ fn ksmbd(h: &Harness, user: &str, pass: &str) -> Outcome {
             return Err(format!("{e}\n  VM dmesg (ksmbd):\n{dmesg}"));
         }
     };
-    let data: Vec<u8> = (0..LEN).map(pattern).collect();
+    let data: Vec<u8> = (0..LEN).map(file_byte).collect();
     let data2: Vec<u8> = data.iter().map(|b| b ^ 0xA5).collect();
     let mut sums = Vec::new();
     for (file, d) in [(name.to_owned(), &data), (format!("{name}.frmr"), &data2)] {
-        let want = sha256_host(d, &h.env.work)?;
-        let o = h.vm.run(
-            &format!("stat -c %s /srv/share/{file}; sha256sum /srv/share/{file}"),
-            Duration::from_secs(30),
-        )?;
-        let mut lines = o.text.lines();
-        let size = lines.next().unwrap_or_default().trim().to_owned();
-        let sum = lines
-            .next()
-            .and_then(|l| l.split_whitespace().next())
-            .unwrap_or_default()
-            .to_owned();
+        let want = vm::sha256_on_host(d, &h.env.work.join("tap-expected.bin"))?;
+        let (size, sum) = h.vm.size_and_sha256(&format!("/srv/share/{file}"))?;
         ensure(size == LEN.to_string() && sum == want, || {
             format!("in the VM: /srv/share/{file} size {size} sha256 {sum}; want {LEN} {want}")
         })?;
@@ -464,19 +425,6 @@ fn ksmbd(h: &Harness, user: &str, pass: &str) -> Outcome {
     }
     let _ = h.vm.run("ksmbd.control -s", Duration::from_secs(30));
     Ok(format!("{report}; in the VM: {}", sums.join(", ")))
-}
-
-/// KEY=value lines of setup-ksmbd.sh's description.
-fn ksmbd_env() -> Result<Vec<(String, String)>, String> {
-    let dir = std::env::var("NDKRS_INTEROP_DIR").unwrap_or_else(|_| env::DEFAULT_DIR.into());
-    let p = Path::new(&dir).join("ksmbd.env");
-    let text = std::fs::read_to_string(&p)
-        .map_err(|e| format!("no {} ({e}): run tests/interop/setup-ksmbd.sh", p.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect())
 }
 
 #[test]
@@ -498,24 +446,17 @@ fn emulated_windows_host_against_linux_rxe_over_tap() {
     // base image and ksmbd), so all three scenarios share one VM.
     let mut smb: Option<(String, String)> = None;
     if std::env::var("NDKRS_INTEROP_KSMBD").as_deref() == Ok("1") {
-        match ksmbd_env() {
-            Ok(kv) => {
-                let get = |k: &str| {
-                    kv.iter()
-                        .find(|(key, _)| key == k)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default()
-                };
-                let initrd = PathBuf::from(get("INITRD"));
-                if initrd.exists() {
-                    e.initrd = initrd;
-                    smb = Some((get("SMB_USER"), get("SMB_PASS")));
+        match env::ksmbd() {
+            Ok(k) => {
+                if k.initrd.exists() {
+                    e.initrd = k.initrd;
+                    smb = Some((k.user, k.password));
                 } else {
                     env::skip(
                         "tap interop (ksmbd)",
                         &format!(
                             "{} missing (run tests/interop/setup-ksmbd.sh)",
-                            initrd.display()
+                            k.initrd.display()
                         ),
                     );
                 }

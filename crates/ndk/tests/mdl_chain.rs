@@ -76,6 +76,17 @@ impl Chain {
             }
         }
     }
+    /// One SGE over the whole chain with MR token `token`, starting at the
+    /// first MDL's virtual address (the region's tag).
+    fn sge(&self, token: u32) -> NDK_SGE {
+        NDK_SGE {
+            Address: NDK_SGE_ADDRESS {
+                VirtualAddress: self.mdls[0].va.cast(),
+            },
+            Length: self.len() as ULONG,
+            MemoryRegionToken: token,
+        }
+    }
     fn guards(&self) -> Vec<u8> {
         self.bufs.iter().map(|b| b[b.len() - 1]).collect()
     }
@@ -182,6 +193,37 @@ unsafe fn connect(a: &Side, b: &Side) -> ndk_consumer::Link {
     link
 }
 
+/// B posts a receive into the whole of `dst` (MR token `tb`, context 7),
+/// A sends the whole of `src` (token `ta`, context 9), each as one SGE
+/// ([`Chain::sge`]): each completes once with STATUS_SUCCESS, the receive with every byte.
+unsafe fn send_whole_chain(a: &Side, b: &Side, src: &Chain, ta: u32, dst: &Chain, tb: u32) {
+    let rsge = dst.sge(tb);
+    // SAFETY: both QPs are live until the test ends; the SGEs' regions
+    // are registered and outlive the requests.
+    unsafe {
+        assert_eq!(
+            (*(*b.qp).Dispatch).NdkReceive.unwrap()(b.qp, 7 as PVOID, &rsge, 1),
+            STATUS_SUCCESS
+        );
+    }
+    let ssge = src.sge(ta);
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(
+            (*(*a.qp).Dispatch).NdkSend.unwrap()(a.qp, 9 as PVOID, &ssge, 1, 0),
+            STATUS_SUCCESS
+        );
+    }
+    pump(a, b);
+    let (ra, rb) = (results(a), results(b));
+    assert_eq!(ra.len(), 1, "one send completion");
+    assert_eq!(ra[0].Status, STATUS_SUCCESS);
+    assert_eq!(ra[0].RequestContext as usize, 9);
+    assert_eq!(rb.len(), 1, "one receive completion");
+    assert_eq!(rb[0].Status, STATUS_SUCCESS);
+    assert_eq!(rb[0].BytesTransferred as usize, src.len());
+}
+
 #[test]
 fn a_three_mdl_chain_registers_and_moves_data_in_order() {
     let platform = TestPlatform::manual();
@@ -199,37 +241,7 @@ fn a_three_mdl_chain_registers_and_moves_data_in_order() {
         let tb = register(&b, dst.head(), dst.len()).expect("register the sink chain");
         // One SGE per side spanning the whole chain, starting at the first
         // MDL's virtual address (the region's tag).
-        let rsge = NDK_SGE {
-            Address: NDK_SGE_ADDRESS {
-                VirtualAddress: dst.mdls[0].va.cast(),
-            },
-            Length: dst.len() as ULONG,
-            MemoryRegionToken: tb,
-        };
-        assert_eq!(
-            (*(*b.qp).Dispatch).NdkReceive.unwrap()(b.qp, 7 as PVOID, &rsge, 1),
-            STATUS_SUCCESS
-        );
-        let ssge = NDK_SGE {
-            Address: NDK_SGE_ADDRESS {
-                VirtualAddress: src.mdls[0].va.cast(),
-            },
-            Length: src.len() as ULONG,
-            MemoryRegionToken: ta,
-        };
-        assert_eq!(
-            (*(*a.qp).Dispatch).NdkSend.unwrap()(a.qp, 9 as PVOID, &ssge, 1, 0),
-            STATUS_SUCCESS
-        );
-        pump(&a, &b);
-        let ra = results(&a);
-        let rb = results(&b);
-        assert_eq!(ra.len(), 1, "one send completion");
-        assert_eq!(ra[0].Status, STATUS_SUCCESS);
-        assert_eq!(ra[0].RequestContext as usize, 9);
-        assert_eq!(rb.len(), 1, "one receive completion");
-        assert_eq!(rb[0].Status, STATUS_SUCCESS);
-        assert_eq!(rb[0].BytesTransferred as usize, want.len());
+        send_whole_chain(&a, &b, &src, ta, &dst, tb);
         assert_eq!(dst.bytes(), want, "bytes land MDL by MDL in chain order");
         assert_eq!(dst.guards(), [0, 0, 0], "nothing past any MDL");
         close_adapter(a.adapter);
@@ -321,35 +333,7 @@ fn a_failed_registration_leaves_the_mr_closable_and_reusable() {
         assert_eq!(reg(src.head(), n, f), STATUS_INVALID_DEVICE_STATE);
         let ta = mr.local_token();
         let tb = register(&b, dst.head(), dst.len()).expect("register the sink");
-        let rsge = NDK_SGE {
-            Address: NDK_SGE_ADDRESS {
-                VirtualAddress: dst.mdls[0].va.cast(),
-            },
-            Length: dst.len() as ULONG,
-            MemoryRegionToken: tb,
-        };
-        assert_eq!(
-            (*(*b.qp).Dispatch).NdkReceive.unwrap()(b.qp, 7 as PVOID, &rsge, 1),
-            STATUS_SUCCESS
-        );
-        let ssge = NDK_SGE {
-            Address: NDK_SGE_ADDRESS {
-                VirtualAddress: src.mdls[0].va.cast(),
-            },
-            Length: n as ULONG,
-            MemoryRegionToken: ta,
-        };
-        assert_eq!(
-            (*(*a.qp).Dispatch).NdkSend.unwrap()(a.qp, 9 as PVOID, &ssge, 1, 0),
-            STATUS_SUCCESS
-        );
-        pump(&a, &b);
-        let (ra, rb) = (results(&a), results(&b));
-        assert_eq!(ra.len(), 1, "one send completion");
-        assert_eq!(ra[0].Status, STATUS_SUCCESS);
-        assert_eq!(rb.len(), 1, "one receive completion");
-        assert_eq!(rb[0].Status, STATUS_SUCCESS);
-        assert_eq!(rb[0].BytesTransferred as usize, n);
+        send_whole_chain(&a, &b, &src, ta, &dst, tb);
         assert_eq!(dst.bytes(), want, "the bytes sent from the reused MR");
         assert_eq!(mr.close(None, ptr::null_mut()), STATUS_SUCCESS);
         let _ = pd.into_raw();
@@ -403,16 +387,20 @@ fn build_lam_lists_every_mdls_pages() {
         let mut size: ULONG = 0;
         let mut fbo: ULONG = 0;
         let head: *mut MDL = (&mut mdls[0] as *mut ChainMdl).cast();
-        let st = build(
-            a.adapter,
-            head,
-            total,
-            None,
-            ptr::null_mut(),
-            ptr::null_mut(),
-            &mut size,
-            &mut fbo,
-        );
+        // NdkBuildLAM over the whole chain, into `lam` (null: the size only).
+        let lam_of = |lam: *mut NDK_LOGICAL_ADDRESS_MAPPING, size: &mut ULONG, fbo: &mut ULONG| {
+            build(
+                a.adapter,
+                head,
+                total,
+                None,
+                ptr::null_mut(),
+                lam,
+                size,
+                fbo,
+            )
+        };
+        let st = lam_of(ptr::null_mut(), &mut size, &mut fbo);
         assert_eq!(st, STATUS_BUFFER_TOO_SMALL);
         assert_eq!(
             size as usize,
@@ -420,16 +408,7 @@ fn build_lam_lists_every_mdls_pages() {
         );
         let mut mem = vec![0u64; size as usize / 8 + 1];
         let lam = mem.as_mut_ptr().cast::<NDK_LOGICAL_ADDRESS_MAPPING>();
-        let st = build(
-            a.adapter,
-            head,
-            total,
-            None,
-            ptr::null_mut(),
-            lam,
-            &mut size,
-            &mut fbo,
-        );
+        let st = lam_of(lam, &mut size, &mut fbo);
         assert_eq!(st, STATUS_SUCCESS);
         assert_eq!(fbo, 0xF00);
         assert_eq!((*lam).AdapterPageCount, 4);
@@ -447,16 +426,7 @@ fn build_lam_lists_every_mdls_pages() {
         assert_eq!(got, want);
         // An inner MDL that starts mid-page cannot be one LAM.
         (*last).va = base[2].add(8);
-        let st = build(
-            a.adapter,
-            head,
-            total,
-            None,
-            ptr::null_mut(),
-            lam,
-            &mut size,
-            &mut fbo,
-        );
+        let st = lam_of(lam, &mut size, &mut fbo);
         assert_eq!(st, STATUS_INVALID_PARAMETER);
         close_adapter(a.adapter);
     }

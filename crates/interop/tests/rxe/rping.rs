@@ -206,24 +206,13 @@ pub(super) fn rping_ndkperf_server(c: &Ctx<'_>, count: u32, size: u32) -> Outcom
     let _ = unsafe { adapter.close() };
     drop(keep);
     let log = log?;
-    // rping's connection-manager thread exits the process with -1 (255)
-    // when its next rdma_get_cm_event fails; after a completed run that is
-    // its own teardown racing it (main destroys the event channel while the
-    // thread reads it: "rdma_get_cm_event: Bad file descriptor" after the
-    // DISCONNECT EVENT), which a slow emulated VM hits now and then. Only
-    // that exact ending, after every ping was verified, counts as a clean
-    // exit; anything else is a failure.
-    let teardown_race = log.contains("RPING_EXIT=255")
-        && log.contains("DISCONNECT EVENT")
-        && log
-            .lines()
-            .rfind(|l| !l.starts_with("RPING_EXIT=") && !l.starts_with("ping data:"))
-            .is_some_and(|l| l.trim() == "rdma_get_cm_event: Bad file descriptor");
-    ensure(
-        (log.contains("RPING_EXIT=0") || teardown_race) && !log.contains("mismatch"),
-        || format!("rping client:\n{}", vm::tail(&log, 10)),
-    )?;
-    let exit = if teardown_race {
+    // Exit 0, or exit 255 from rping's own teardown race after every ping
+    // was verified (vm::rping_end); anything else is a failure.
+    let end = vm::rping_end(&log);
+    ensure(end.is_some(), || {
+        format!("rping client:\n{}", vm::tail(&log, 10))
+    })?;
+    let exit = if end == Some(RpingEnd::TeardownRace) {
         "exit 255 from rping's own teardown race (rdma_get_cm_event on its destroyed channel) after all pings verified"
     } else {
         "exit 0"

@@ -14,6 +14,8 @@
 //! Prints `READY` once serving (server), `RESULT ok` on success; exits
 //! non-zero with the reasons otherwise.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,8 +26,7 @@ use interop::smb::{Session, SessionConfig, SessionTransport};
 use interop::smb_scenario;
 use interop::smb_server::{SmbServer, SmbServerConfig};
 use ndis_host::machine::{self, Config};
-use ndis_host::{contract, stack};
-use ndis_sys::NDIS_STATUS_SUCCESS;
+use ndis_host::stack;
 use smbd::smb2::dialect;
 use smbd::smb2::msg::signing_alg;
 use smbd::smb2::server::ServerConfig;
@@ -45,14 +46,6 @@ fn nic_ip(i: usize) -> Ipv4Addr {
 }
 fn nic_mac(i: usize) -> [u8; 6] {
     [0x02, 0x00, 0x5e, 0x20, 0x00, 1 + i as u8]
-}
-
-fn pattern(i: usize) -> u8 {
-    (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2] ^ (i >> 13) as u8
-}
-
-fn close_ndk(a: usize) {
-    machine::close_ndk(a as *mut ndkpi::NDK_ADAPTER);
 }
 
 fn frame(dst: [u8; 6], src: [u8; 6], from: Ipv4Addr, to: Ipv4Addr, seq: u32) -> Vec<u8> {
@@ -93,25 +86,7 @@ fn main() {
         std::process::exit(2);
     };
     let peer = 1 - me.min(1);
-    match run(&role, me, peer, port, peer_port) {
-        Ok(report) => {
-            let breaches = contract::breaches();
-            if breaches.is_empty() {
-                println!("{report}");
-                println!("RESULT ok");
-            } else {
-                println!(
-                    "RESULT {} contract breach(es): {breaches:#?}",
-                    breaches.len()
-                );
-                std::process::exit(1);
-            }
-        }
-        Err(e) => {
-            println!("RESULT failed: {e}; breaches: {:#?}", contract::breaches());
-            std::process::exit(1);
-        }
-    }
+    common::finish(run(&role, me, peer, port, peer_port).map(Some));
 }
 
 fn run(role: &str, me: usize, peer: usize, port: u16, peer_port: u16) -> Result<String, String> {
@@ -144,25 +119,12 @@ fn run(role: &str, me: usize, peer: usize, port: u16, peer_port: u16) -> Result<
     });
 
     // Bring-up.
-    if machine::boot(&cfg) != 0 {
-        return Err("DriverEntry failed".into());
-    }
-    let ok = |st: i32, what: &str| {
-        if st == NDIS_STATUS_SUCCESS {
-            Ok(())
-        } else {
-            Err(format!("{what}: {st:#x}"))
-        }
-    };
-    ok(machine::initialize(cfg.luid), "MiniportInitializeEx")?;
-    ok(machine::restart_miniport(), "MiniportRestart")?;
-    ok(machine::attach_filter(&cfg), "FilterAttach")?;
-    ok(machine::restart_filter(), "FilterRestart")?;
+    common::bring_up(&cfg)?;
     machine::settle();
     let a = machine::open_ndk().map_err(|st| format!("OpenNDKAdapter: {st:#x}"))?;
     let ext = ExternalAdapter {
         ptr: a as usize,
-        close: close_ndk,
+        close: common::close_ndk,
     };
 
     // TCP/IP-like traffic both ways while SMB Direct runs.
@@ -213,7 +175,7 @@ fn run(role: &str, me: usize, peer: usize, port: u16, peer_port: u16) -> Result<
         println!("READY");
         let reports = server.wait_connections(1, 2 * T)?;
         let files = server.files();
-        let data: Vec<u8> = (0..LEN).map(pattern).collect();
+        let data: Vec<u8> = (0..LEN).map(smb_scenario::file_byte).collect();
         if files.get(NAME).map(Vec::as_slice) != Some(&data[..]) {
             return Err(format!(
                 "the server does not hold the {LEN}-byte file as written"
@@ -252,7 +214,7 @@ fn run(role: &str, me: usize, peer: usize, port: u16, peer_port: u16) -> Result<
         })?;
         let (max_read, max_write, max_rw) = s.limits();
         let chunk = (max_read.min(max_write).min(max_rw) as usize).min(LEN);
-        let data: Vec<u8> = (0..LEN).map(pattern).collect();
+        let data: Vec<u8> = (0..LEN).map(smb_scenario::file_byte).collect();
         let trip = smb_scenario::rdma_round_trip(&mut s, NAME, &data, chunk)?;
         report += &format!(
             "client: {LEN} bytes written in {} RDMA-channel WRITE(s) in {:.2} s and read back \
@@ -302,18 +264,7 @@ fn run(role: &str, me: usize, peer: usize, port: u16, peer_port: u16) -> Result<
     for a in stack::open_ndk() {
         machine::close_ndk(a);
     }
-    machine::pause(true);
-    machine::detach_filter();
-    machine::pause(false);
-    machine::halt();
-    let leaks = machine::unload();
-    if !leaks.is_empty() {
-        return Err(format!("left at unload: {leaks:?}"));
-    }
-    let out = machine::outstanding();
-    if !out.is_empty() {
-        return Err(format!("NBLs not back with their owner: {out:?}"));
-    }
+    common::tear_down()?;
     report += &format!(
         "{role} host up to unload in {:.2} s",
         t0.elapsed().as_secs_f64()

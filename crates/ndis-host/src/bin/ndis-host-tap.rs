@@ -22,6 +22,8 @@
 //! contract breach); exits non-zero otherwise. It dies with its parent
 //! (PR_SET_PDEATHSIG), so a killed test leaves no host behind.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -33,22 +35,13 @@ use interop::smb::{Session, SessionConfig, SessionTransport};
 use interop::smb_scenario;
 use ndis_host::machine::{self, Config};
 use ndis_host::tap::Tap;
-use ndis_host::{NET_EVENT_NDK_ENABLE, contract, stack};
-use ndis_sys::NDIS_STATUS_SUCCESS;
+use ndis_host::{NET_EVENT_NDK_ENABLE, stack};
 use smbd::smb2::dialect;
 use smbd::smbd::conn::Config as SmbdConfig;
 
 const T: Duration = Duration::from_secs(60);
 /// The RoCE path MTU a 1500-byte Ethernet link gives (crates/ndis-host/tests/path_mtu.rs).
 const PATH_MTU: u32 = 1024;
-
-fn pattern(i: usize) -> u8 {
-    (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2] ^ (i >> 13) as u8
-}
-
-fn close_ndk(a: usize) {
-    machine::close_ndk(a as *mut ndkpi::NDK_ADAPTER);
-}
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let v: Vec<u8> = s
@@ -70,24 +63,7 @@ fn main() {
     // thread that spawned it.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let a: Vec<String> = std::env::args().collect();
-    match run(&a) {
-        Ok(()) => {
-            let breaches = contract::breaches();
-            if breaches.is_empty() {
-                println!("RESULT ok");
-            } else {
-                println!(
-                    "RESULT {} contract breach(es): {breaches:#?}",
-                    breaches.len()
-                );
-                std::process::exit(1);
-            }
-        }
-        Err(e) => {
-            println!("RESULT failed: {e}; breaches: {:#?}", contract::breaches());
-            std::process::exit(1);
-        }
-    }
+    common::finish(run(&a).map(|()| None));
 }
 
 fn run(a: &[String]) -> Result<(), String> {
@@ -115,20 +91,7 @@ fn run(a: &[String]) -> Result<(), String> {
     let counts = Tap::open(tap_name)?.attach()?;
 
     // Bring-up, as NDIS does it.
-    if machine::boot(&cfg) != 0 {
-        return Err("DriverEntry failed".into());
-    }
-    let ok = |st: i32, what: &str| {
-        if st == NDIS_STATUS_SUCCESS {
-            Ok(())
-        } else {
-            Err(format!("{what}: {st:#x}"))
-        }
-    };
-    ok(machine::initialize(cfg.luid), "MiniportInitializeEx")?;
-    ok(machine::restart_miniport(), "MiniportRestart")?;
-    ok(machine::attach_filter(&cfg), "FilterAttach")?;
-    ok(machine::restart_filter(), "FilterRestart")?;
+    common::bring_up(&cfg)?;
     if !stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]) {
         return Err("no NetEventNDKEnable after the filter attached".into());
     }
@@ -223,7 +186,7 @@ fn run(a: &[String]) -> Result<(), String> {
             let len: usize = arg(a, 10, "len")?;
             let ext = ExternalAdapter {
                 ptr: nd as usize,
-                close: close_ndk,
+                close: common::close_ndk,
             };
             let mut s = Session::connect(SessionConfig {
                 local: ip,
@@ -242,7 +205,7 @@ fn run(a: &[String]) -> Result<(), String> {
             println!("REPORT connected: {}", s.ready_text());
             let (max_read, max_write, max_rw) = s.limits();
             let chunk = (max_read.min(max_write).min(max_rw) as usize).min(len);
-            let data: Vec<u8> = (0..len).map(pattern).collect();
+            let data: Vec<u8> = (0..len).map(smb_scenario::file_byte).collect();
             let trip = smb_scenario::rdma_round_trip(&mut s, &name, &data, chunk)?;
             println!(
                 "REPORT {len} bytes written in {} RDMA-channel WRITE(s) in {:.2} s and read back byte-exact in {} READ(s) in {:.2} s",
@@ -275,18 +238,7 @@ fn run(a: &[String]) -> Result<(), String> {
     }
     machine::settle();
     let seen = stack::stack().seen.clone();
-    machine::pause(true);
-    machine::detach_filter();
-    machine::pause(false);
-    machine::halt();
-    let leaks = machine::unload();
-    if !leaks.is_empty() {
-        return Err(format!("left at unload: {leaks:?}"));
-    }
-    let out = machine::outstanding();
-    if !out.is_empty() {
-        return Err(format!("NBLs not back with their owner: {out:?}"));
-    }
+    common::tear_down()?;
     println!(
         "REPORT tap {tap_name}: {} frames in, {} out ({} write errors); ARP: {} request(s) sent, {} reply(ies) sent; host up to unload in {:.2} s",
         counts.rx.load(Ordering::Relaxed),

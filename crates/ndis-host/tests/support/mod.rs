@@ -5,8 +5,11 @@
 pub mod ndk;
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
-use ndis_host::machine::Config;
+use ndis_host::machine::{self, Config};
+use ndis_host::{NET_EVENT_NDK_ENABLE, stack};
+use ndis_sys::{NDIS_STATUS_ADAPTER_NOT_READY, NDIS_STATUS_SUCCESS};
 
 pub const NIC_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
 pub const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
@@ -31,6 +34,16 @@ pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8
     f.extend_from_slice(&ethertype.to_be_bytes());
     f.extend_from_slice(payload);
     f
+}
+
+/// An IPv4 datagram from the peer's MAC to the NIC's.
+pub fn from_peer(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> {
+    eth(NIC_MAC, PEER_MAC, 0x0800, &ipv4(src, dst, proto, payload))
+}
+
+/// An IPv4 datagram from the NIC's MAC to the peer's.
+pub fn to_peer(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> {
+    eth(PEER_MAC, NIC_MAC, 0x0800, &ipv4(src, dst, proto, payload))
 }
 
 /// An IPv4 datagram (header checksum filled in).
@@ -95,6 +108,59 @@ pub fn arp_request(sha: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
     a.extend_from_slice(&[0; 6]);
     a.extend_from_slice(&tpa.octets());
     eth(BROADCAST, sha, 0x0806, &a)
+}
+
+/// Bring-up as NDIS does it: DriverEntry, MiniportInitializeEx,
+/// MiniportRestart, FilterAttach and FilterRestart, each succeeding.
+#[track_caller]
+pub fn boot_and_attach(cfg: &Config) {
+    assert_eq!(machine::boot(cfg), 0, "DriverEntry");
+    assert_eq!(machine::initialize(cfg.luid), NDIS_STATUS_SUCCESS);
+    assert_eq!(machine::restart_miniport(), NDIS_STATUS_SUCCESS);
+    assert_eq!(machine::attach_filter(cfg), NDIS_STATUS_SUCCESS);
+    assert_eq!(machine::restart_filter(), NDIS_STATUS_SUCCESS);
+}
+
+/// [`boot_and_attach`], then NetEventNDKEnable, the one PnP event, within
+/// the host's bound.
+#[track_caller]
+pub fn bring_up(cfg: &Config) {
+    boot_and_attach(cfg);
+    assert!(stack::wait_until(machine::BOUND, |s| s.seen.pnp == [NET_EVENT_NDK_ENABLE]));
+}
+
+/// Polls `find` every 2 ms until it finds what `what` names on the wire,
+/// within the host's bound.
+#[track_caller]
+pub fn wait_on_wire<T>(what: &str, mut find: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(hit) = find() {
+            return hit;
+        }
+        assert!(
+            t0.elapsed() < machine::BOUND,
+            "{what}: not on the wire within {:?}",
+            machine::BOUND
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// No NDK: NDIS opens no NDK adapter, and the shell's
+/// OpenNDKAdapterHandler, called anyway, refuses with
+/// NDIS_STATUS_ADAPTER_NOT_READY (`why`).
+#[track_caller]
+pub fn ndk_opens_refused(why: &str) {
+    assert_eq!(
+        machine::open_ndk().err(),
+        Some(NDIS_STATUS_ADAPTER_NOT_READY)
+    );
+    assert_eq!(
+        machine::open_ndk_unchecked().err(),
+        Some(NDIS_STATUS_ADAPTER_NOT_READY),
+        "{why}"
+    );
 }
 
 /// The end every scenario shares: pause, detach the filter, restart, halt

@@ -534,6 +534,17 @@ pub fn transfer(from: &mut Side, to: &Side, len: usize, ctx: usize) -> Result<()
     Ok(())
 }
 
+/// The end of a [`connected_pair`]: each side closes its objects
+/// ([`Side::close_all`], contexts from `ctx_a` and `ctx_b`), then NDIS
+/// closes both NDK adapters.
+#[track_caller]
+pub fn close_pair(a: &mut Side, b: &mut Side, ctx_a: usize, ctx_b: usize) {
+    a.close_all(ctx_a).expect("close a");
+    b.close_all(ctx_b).expect("close b");
+    ndis_host::machine::close_ndk(a.adapter);
+    ndis_host::machine::close_ndk(b.adapter);
+}
+
 /// What a consumer did when NDIS told it NDK is going away.
 #[derive(Debug, Default)]
 pub struct Flushed {
@@ -544,6 +555,24 @@ pub struct Flushed {
 
 // SAFETY: plain data (the pointers in NDK_RESULT are opaque contexts).
 unsafe impl Send for Flushed {}
+
+impl Flushed {
+    /// Every request the flushes completed, as (QP context, request
+    /// context), sorted; each must have completed with STATUS_CANCELLED.
+    #[track_caller]
+    pub fn cancelled(&self) -> Vec<(usize, usize)> {
+        let mut got: Vec<(usize, usize)> = Vec::new();
+        for r in self.results.iter().flatten() {
+            assert_eq!(
+                r.Status, STATUS_CANCELLED,
+                "a flushed request's status: {r:?}"
+            );
+            got.push((r.QPContext as usize, r.RequestContext as usize));
+        }
+        got.sort();
+        got
+    }
+}
 
 /// The consumer's part of an NDK disable, run inside NdisMNetPnPEvent:
 /// NdkFlush on each QP (every outstanding request completes with
