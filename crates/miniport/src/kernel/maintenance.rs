@@ -19,6 +19,12 @@ pub(super) unsafe extern "system" fn maintenance(_context: PVOID, _handle: NDIS_
             s.luid,
         )
     });
+    // The addresses first: once NDK is announced enabled, consumers and
+    // peers may address the adapter at once, and the filter steers their
+    // frames (ARP, RoCE) by these addresses.
+    if refresh {
+        refresh_addresses(luid);
+    }
     if let Some(e) = pnp {
         let mut n = NET_PNP_EVENT_NOTIFICATION {
             Header: NDIS_OBJECT_HEADER {
@@ -45,9 +51,6 @@ pub(super) unsafe extern "system" fn maintenance(_context: PVOID, _handle: NDIS_
         // SAFETY: PASSIVE, outside MiniportOidRequest; a disable stays
         // here until every NDK adapter closed.
         unsafe { NdisMNetPnPEvent(miniport, &mut n) };
-    }
-    if refresh {
-        refresh_addresses(luid);
     }
     if let Some(ip) = resolve {
         let mut row: MIB_IPNET_ROW2 = unsafe_zeroed_row();
