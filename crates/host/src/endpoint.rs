@@ -810,11 +810,15 @@ mod tests {
     /// A loop that polls for `busy_poll` after work, with nothing else to
     /// end its waits, asleep before the test starts.
     fn polling_echo(busy_poll: Duration) -> EventLoop<Mutex<Echo>> {
-        let (el, _rx) = echo_loop_with(LoopConfig {
+        let (el, rx) = echo_loop_with(LoopConfig {
             max_wait: Duration::from_secs(20),
             busy_poll,
             ..LoopConfig::default()
         });
+        // Its first turn ran (the hook reports it); with no work it goes
+        // to its wait next, however slowly the thread started.
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("a first turn");
         std::thread::sleep(Duration::from_millis(100));
         el
     }
