@@ -42,8 +42,16 @@ fn latency_modes_run_with_busy_polling() {
         assert_eq!(m["mode"], mode);
         assert_eq!(m["status"], "ok", "{m}");
         assert_eq!(m["latency_us"]["samples"], 2000, "{m}");
+        // The ping-pong is bounded by time as well as by -n (a loaded
+        // machine finished 1318 of 2000 in CI): every ping it sent was
+        // answered.
         let pp = &doc["baselines"]["udp_ping_pong"];
-        assert_eq!(pp["pings"], 2000, "{pp}");
+        assert!(
+            pp["pings"]
+                .as_u64()
+                .is_some_and(|n| (1..=2000).contains(&n)),
+            "{pp}"
+        );
         assert_eq!(pp["lost"], 0, "{pp}");
         assert!(
             m["efficiency"]["value"].as_f64().is_some_and(|v| v > 0.0),
