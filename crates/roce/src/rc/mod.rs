@@ -221,6 +221,7 @@ impl<M: Memory> Engine<M> {
                 srqs: &mut self.srqs,
                 events: &mut self.events,
                 now,
+                tx_payload_crc: None,
             },
         )
     }
@@ -918,6 +919,7 @@ impl<M: Memory> Engine<M> {
             };
             qp.tx_queued = false;
             let r = qp.poll_transmit(&mut ctx, buf);
+            let payload_crc = ctx.tx_payload_crc;
             let info = qp.attrs.path.map(|p| (p, qp.qpn, qp.dest_qpn()));
             match r {
                 Produced::Packet(len) => {
@@ -933,6 +935,7 @@ impl<M: Memory> Engine<M> {
                         udp_dst_port: ROCE_UDP_PORT,
                         hop_limit: p.hop_limit,
                         traffic_class: p.traffic_class,
+                        payload_crc,
                     });
                 }
                 Produced::Nothing => self.after(None),
