@@ -139,14 +139,33 @@ macro_rules! opcodes {
 
             /// The extension headers as a set: [`ExtHeader::bit`] of each
             /// (one table lookup per packet instead of a walk).
+            // An opcode is a `u8` and SHAPE has 256 entries: in range.
+            #[allow(clippy::indexing_slicing)]
+            #[inline]
             pub const fn ext_mask(self) -> u8 {
-                match self { $( Opcode::$name => 0 $(| $h.bit())*, )* }
+                SHAPE[self as usize].0
             }
 
             /// BTH plus extension headers, in bytes (IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c "Header lengths").
+            #[allow(clippy::indexing_slicing)] // as in `ext_mask`
+            #[inline]
             pub const fn header_len(self) -> usize {
-                match self { $( Opcode::$name => super::bth::HEADER_LEN $(+ $h.len())*, )* }
+                SHAPE[self as usize].1 as usize
             }
+        }
+
+        /// Per opcode byte: the extension-header set and the header
+        /// length, read by a load instead of a jump per call.
+        // Built at compile time; every opcode is a `u8`, so indexing the
+        // 256 entries cannot fail.
+        #[allow(clippy::indexing_slicing)]
+        const SHAPE: [(u8, u8); 256] = {
+            let mut t = [(0u8, 0u8); 256];
+            $( t[$val] = (0 $(| $h.bit())*, (super::bth::HEADER_LEN $(+ $h.len())*) as u8); )*
+            t
+        };
+
+        impl Opcode {
         }
     };
 }
