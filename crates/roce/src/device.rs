@@ -190,7 +190,9 @@ impl<M: Memory> Device<M> {
 
     fn handle_opened(&mut self, now: Instant, o: Opened<'_>) {
         let view = packet::Packet::new_unchecked(o.packet);
-        let Ok(pkt) = PacketRepr::parse(&view) else {
+        // By reference: moving the repr out of the `Result` copies it.
+        let parsed = PacketRepr::parse(&view);
+        let Ok(pkt) = &parsed else {
             self.drops.bad_packet += 1;
             return;
         };
@@ -208,7 +210,7 @@ impl<M: Memory> Device<M> {
                 dst_ip: o.dst.ip(),
                 udp_src_port: o.src.port(),
             };
-            self.rc.handle_packet(now, &rx, &pkt);
+            self.rc.handle_packet(now, &rx, pkt);
         }
         self.collect(now);
     }
@@ -241,7 +243,15 @@ impl<M: Memory> Device<M> {
     /// Moves the engine's and the CM's events into the device's queue; a
     /// QP's first packet completes a passive connection still waiting for
     /// its RTU (IBA Vol 1 ch. 12 (CM states); Linux drivers/infiniband/core/cm.c).
+    #[inline]
     fn collect(&mut self, now: Instant) {
+        // Most packets raise no event: no call then.
+        if self.rc.has_event() || self.cm.has_event() {
+            self.collect_events(now);
+        }
+    }
+
+    fn collect_events(&mut self, now: Instant) {
         while let Some(e) = self.rc.poll_event() {
             if let RcEvent::CommEstablished { qpn } = e {
                 self.cm.comm_established(now, qpn);

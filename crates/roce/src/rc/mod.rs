@@ -1005,6 +1005,11 @@ impl<M: Memory> Engine<M> {
         self.events.pop()
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has an event.
+    pub fn has_event(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Bookkeeping after every call: QPs on an overflowed CQ enter Error
     /// (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c), and the QP that was worked on is scheduled.
     fn after(&mut self, slot: Option<u32>) {

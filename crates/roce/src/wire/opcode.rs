@@ -133,8 +133,10 @@ macro_rules! opcodes {
             }
 
             /// Whether a payload (possibly empty) follows the headers.
+            #[allow(clippy::indexing_slicing)] // as in `ext_mask`
+            #[inline]
             pub const fn has_payload(self) -> bool {
-                match self { $( Opcode::$name => $payload, )* }
+                SHAPE[self as usize].0 & PAYLOAD != 0
             }
 
             /// The extension headers as a set: [`ExtHeader::bit`] of each
@@ -143,7 +145,7 @@ macro_rules! opcodes {
             #[allow(clippy::indexing_slicing)]
             #[inline]
             pub const fn ext_mask(self) -> u8 {
-                SHAPE[self as usize].0
+                SHAPE[self as usize].0 & !PAYLOAD
             }
 
             /// BTH plus extension headers, in bytes (IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c "Header lengths").
@@ -154,14 +156,21 @@ macro_rules! opcodes {
             }
         }
 
-        /// Per opcode byte: the extension-header set and the header
-        /// length, read by a load instead of a jump per call.
+        /// In [`SHAPE`]'s set: a payload follows the headers (above every
+        /// [`ExtHeader::bit`]).
+        const PAYLOAD: u8 = 0x80;
+
+        /// Per opcode byte: the extension-header set (and [`PAYLOAD`]) and
+        /// the header length, read by a load instead of a jump per call.
         // Built at compile time; every opcode is a `u8`, so indexing the
         // 256 entries cannot fail.
         #[allow(clippy::indexing_slicing)]
         const SHAPE: [(u8, u8); 256] = {
             let mut t = [(0u8, 0u8); 256];
-            $( t[$val] = (0 $(| $h.bit())*, (super::bth::HEADER_LEN $(+ $h.len())*) as u8); )*
+            $( t[$val] = (
+                0 $(| $h.bit())* | if $payload { PAYLOAD } else { 0 },
+                (super::bth::HEADER_LEN $(+ $h.len())*) as u8,
+            ); )*
             t
         };
 
