@@ -210,7 +210,7 @@ impl<M: Memory> Device<M> {
                 dst_ip: o.dst.ip(),
                 udp_src_port: o.src.port(),
             };
-            self.rc.handle_packet(now, &rx, pkt);
+            self.rc.handle_parsed(now, &rx, pkt);
         }
         self.collect(now);
     }

@@ -872,12 +872,19 @@ impl<M: Memory> Engine<M> {
     /// datagram and checked the ICRC). Anything not for a known QP in a
     /// state that takes it, or from the wrong addresses, is dropped.
     pub fn handle_packet(&mut self, now: Instant, rx: &RxInfo, pkt: &PacketRepr<'_>) {
+        if pkt.check().is_ok() {
+            self.handle_parsed(now, rx, pkt);
+        }
+    }
+
+    /// [`handle_packet`](Self::handle_packet) for a repr from
+    /// [`PacketRepr::parse`], which sets exactly the opcode's headers and a
+    /// payload only where the opcode has one: what
+    /// [`PacketRepr::check`] would check again.
+    pub(crate) fn handle_parsed(&mut self, now: Instant, rx: &RxInfo, pkt: &PacketRepr<'_>) {
         let op = pkt.bth.opcode;
         // IBA Vol 1 ch. 9 (BTH); Linux rxe_hdr.h, Linux rxe_recv.c (P_Key check): RC only, default partition (low 15 bits).
-        if op.transport() != Transport::Rc
-            || pkt.bth.pkey & 0x7FFF != 0x7FFF
-            || pkt.check().is_err()
-        {
+        if op.transport() != Transport::Rc || pkt.bth.pkey & 0x7FFF != 0x7FFF {
             return;
         }
         let Some(slot) = self.slot_of(pkt.bth.dest_qp) else {
