@@ -1020,6 +1020,25 @@ impl<M: Memory> Engine<M> {
     /// Bookkeeping after every call: QPs on an overflowed CQ enter Error
     /// (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c), and the QP that was worked on is scheduled.
     fn after(&mut self, slot: Option<u32>) {
+        if self.events.cq_overflow {
+            self.fail_qps_on_dead_cqs();
+        }
+        if let Some(s) = slot
+            && let Some(qp) = self.qps.at_mut(s)
+            && !qp.tx_queued
+        {
+            qp.tx_queued = self.tx.push(s);
+        }
+        if let Some(s) = slot {
+            let deadline = self.qps.at(s).and_then(Qp::next_deadline);
+            self.timers.set(s, deadline);
+        }
+    }
+
+    /// The rare part of [`after`](Self::after), out of line so the common
+    /// path saves few registers: a CQ overflowed.
+    #[cold]
+    fn fail_qps_on_dead_cqs(&mut self) {
         while core::mem::take(&mut self.events.cq_overflow) {
             for s in 0..self.qps.capacity() as u32 {
                 let (qps, mut ctx) = self.parts(Instant::ZERO);
@@ -1031,16 +1050,6 @@ impl<M: Memory> Engine<M> {
                     qp.enter_error(&mut ctx, Some(WcStatus::LocQpOpErr));
                 }
             }
-        }
-        if let Some(s) = slot
-            && let Some(qp) = self.qps.at_mut(s)
-            && !qp.tx_queued
-        {
-            qp.tx_queued = self.tx.push(s);
-        }
-        if let Some(s) = slot {
-            let deadline = self.qps.at(s).and_then(Qp::next_deadline);
-            self.timers.set(s, deadline);
         }
     }
 }
