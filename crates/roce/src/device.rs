@@ -190,7 +190,9 @@ impl<M: Memory> Device<M> {
 
     fn handle_opened(&mut self, now: Instant, o: Opened<'_>) {
         let view = packet::Packet::new_unchecked(o.packet);
-        let Ok(pkt) = PacketRepr::parse(&view) else {
+        // By reference: moving the repr out of the `Result` copies it.
+        let parsed = PacketRepr::parse(&view);
+        let Ok(pkt) = &parsed else {
             self.drops.bad_packet += 1;
             return;
         };
@@ -208,7 +210,7 @@ impl<M: Memory> Device<M> {
                 dst_ip: o.dst.ip(),
                 udp_src_port: o.src.port(),
             };
-            self.rc.handle_packet(now, &rx, &pkt);
+            self.rc.handle_parsed(now, &rx, pkt);
         }
         self.collect(now);
     }
@@ -241,7 +243,15 @@ impl<M: Memory> Device<M> {
     /// Moves the engine's and the CM's events into the device's queue; a
     /// QP's first packet completes a passive connection still waiting for
     /// its RTU (IBA Vol 1 ch. 12 (CM states); Linux drivers/infiniband/core/cm.c).
+    #[inline]
     fn collect(&mut self, now: Instant) {
+        // Most packets raise no event: no call then.
+        if self.rc.has_event() || self.cm.has_event() {
+            self.collect_events(now);
+        }
+    }
+
+    fn collect_events(&mut self, now: Instant) {
         while let Some(e) = self.rc.poll_event() {
             if let RcEvent::CommEstablished { qpn } = e {
                 self.cm.comm_established(now, qpn);
@@ -285,16 +295,14 @@ impl<M: Memory> Device<M> {
             let info = self.rc.poll_transmit(now, room)?;
             let src = SocketAddr::new(info.local_ip, self.source_port(info.udp_src_port));
             let dst = SocketAddr::new(info.remote_ip, self.destination_port());
-            let ident = self.next_ident();
-            match framing::seal(
-                buf,
-                info.len,
+            let route = framing::Route {
                 src,
                 dst,
-                ident,
-                info.hop_limit,
-                info.traffic_class,
-            ) {
+                ident: self.next_ident(),
+                hop_limit: info.hop_limit,
+                traffic_class: info.traffic_class,
+            };
+            match framing::seal_with_payload(buf, info.len, &route, info.payload_crc) {
                 Ok(sealed) => {
                     self.collect(now);
                     return Some(Transmit { src, dst, sealed });
@@ -383,6 +391,178 @@ mod tests {
             cm: CmConfig::default(),
             rc: EngineConfig::default(),
             seed: 0,
+        }
+    }
+
+    /// Two devices in raw IP mode, one QP each at RTS facing the other.
+    fn raw_pair(mtu: u32) -> [(Device<crate::rc::ArenaMemory>, u32, u32, IpAddr); 2] {
+        use crate::rc::{Access, ArenaMemory, Path, QpAttr, QpInit, QpState, Translation};
+        let mut sides = [1u8, 2].map(|last| {
+            let cfg = DeviceConfig {
+                ip_mode: IpMode::Raw,
+                ..base()
+            }
+            .with_identity(u64::from(last));
+            let mut d = Device::new(cfg, ArenaMemory::new(1 << 16));
+            let rc = d.rc();
+            let pd = rc.alloc_pd().unwrap();
+            let cq = rc.create_cq(64).unwrap();
+            let all = Access::LOCAL_WRITE | Access::REMOTE_WRITE | Access::REMOTE_READ;
+            let mr = rc
+                .register_mr(pd, 0, 1 << 16, all, Translation::Contiguous { base: 0 })
+                .unwrap();
+            let key = rc.mr_key(mr).unwrap();
+            let qpn = rc
+                .create_qp(&QpInit {
+                    pd,
+                    send_cq: cq,
+                    recv_cq: cq,
+                    srq: None,
+                    sq_depth: 16,
+                    rq_depth: 16,
+                    max_send_sge: 2,
+                    max_recv_sge: 1,
+                    max_inline: 64,
+                })
+                .unwrap();
+            (d, qpn, key, IpAddr::from([10, 0, 0, last]))
+        });
+        let peers = [(sides[1].1, sides[1].3), (sides[0].1, sides[0].3)];
+        for ((d, qpn, _, ip), (peer_qpn, peer_ip)) in sides.iter_mut().zip(peers) {
+            let attrs = [
+                QpAttr {
+                    state: Some(QpState::Init),
+                    access: Some(Access::REMOTE_WRITE | Access::REMOTE_READ),
+                    ..Default::default()
+                },
+                QpAttr {
+                    state: Some(QpState::Rtr),
+                    path_mtu: Some(mtu),
+                    dest_qpn: Some(peer_qpn),
+                    rq_psn: Some(0),
+                    max_dest_rd_atomic: Some(4),
+                    min_rnr_timer: Some(1),
+                    path: Some(Path {
+                        local_ip: *ip,
+                        remote_ip: peer_ip,
+                        udp_src_port: 0xC000,
+                        hop_limit: 64,
+                        traffic_class: 0,
+                    }),
+                    ..Default::default()
+                },
+                QpAttr {
+                    state: Some(QpState::Rts),
+                    sq_psn: Some(0),
+                    timeout: Some(14),
+                    retry_cnt: Some(7),
+                    rnr_retry: Some(7),
+                    max_rd_atomic: Some(4),
+                    ..Default::default()
+                },
+            ];
+            for a in attrs {
+                d.rc().modify_qp(*qpn, &a).unwrap();
+            }
+        }
+        sides
+    }
+
+    #[test]
+    fn payload_crcs_taken_while_copying_seal_the_same_icrc_as_a_full_pass() {
+        use crate::rc::{Payload, SendFlags, SendOp, SendWr, Sge};
+        for mtu in [256, 1024, 4096] {
+            let [mut a, mut b] = raw_pair(mtu);
+            let pattern: alloc::vec::Vec<u8> =
+                (0..1u32 << 15).map(|i| (i * 7 + i / 251) as u8).collect();
+            assert!(a.0.rc().memory().write(0, &pattern));
+            assert!(b.0.rc().memory().write(0x8000, &pattern));
+            let mut buf = alloc::vec![0u8; MAX_DATAGRAM];
+            let mut now = Instant::from_nanos(1);
+            let mut sealed = 0;
+            // Lengths across pads, 16-byte blocks, 64-byte steps and MTUs,
+            // at odd source offsets; WRITEs (gather, two SGEs, inline) and
+            // READs (the responder's read responses).
+            let cases = [
+                1usize, 2, 3, 15, 16, 17, 63, 64, 65, 255, 1023, 1025, 4099, 9001,
+            ];
+            for (i, &len) in cases.iter().enumerate() {
+                let src = 3 * i as u64 + 1;
+                let dst = 0x4000 + 5 * i as u64;
+                let half = (len / 2) as u32;
+                let sges = [
+                    Sge {
+                        addr: src,
+                        length: half,
+                        lkey: a.2,
+                    },
+                    Sge {
+                        addr: src + u64::from(half),
+                        length: len as u32 - half,
+                        lkey: a.2,
+                    },
+                ];
+                let write = SendOp::Write {
+                    remote_addr: dst,
+                    rkey: b.2,
+                };
+                let inline = pattern.get(src as usize..src as usize + len).unwrap();
+                let payload = if len <= 64 {
+                    Payload::Inline(inline)
+                } else {
+                    Payload::Sges(&sges)
+                };
+                let wr = SendWr::new(i as u64, write)
+                    .payload(payload)
+                    .flags(SendFlags::SIGNALED);
+                a.0.rc().post_send(a.1, &wr).unwrap();
+                let back = [Sge {
+                    addr: 0x8000 + dst,
+                    length: len as u32,
+                    lkey: a.2,
+                }];
+                let read = SendOp::Read {
+                    remote_addr: dst,
+                    rkey: b.2,
+                };
+                let wr = SendWr::new(100 + i as u64, read).payload(Payload::Sges(&back));
+                a.0.rc()
+                    .post_send(a.1, &wr.flags(SendFlags::SIGNALED))
+                    .unwrap();
+                for _ in 0..200 {
+                    now += core::time::Duration::from_micros(1);
+                    let mut moved = 0;
+                    for a_sends in [true, false] {
+                        let (from, to) = if a_sends {
+                            (&mut a.0, &mut b.0)
+                        } else {
+                            (&mut b.0, &mut a.0)
+                        };
+                        while let Some(t) = from.poll_transmit(now, &mut buf) {
+                            let d = t.ip_datagram(&buf);
+                            // The receiver's ICRC check is a full pass.
+                            assert!(framing::open_ip(d).is_ok(), "mtu {mtu} len {len}");
+                            to.handle_ip(now, d);
+                            moved += 1;
+                            sealed += 1;
+                        }
+                    }
+                    if moved == 0 {
+                        break;
+                    }
+                }
+                let want = &pattern[src as usize..src as usize + len];
+                assert_eq!(
+                    b.0.rc().memory().snapshot(dst, len),
+                    want,
+                    "mtu {mtu} len {len}"
+                );
+                let read = a.0.rc().memory().snapshot(0x8000 + dst, len);
+                assert_eq!(read, want, "mtu {mtu} len {len}: READ");
+            }
+            assert!(sealed > 2 * cases.len());
+            assert_eq!(a.0.drops(), DropCounters::default());
+            assert_eq!(b.0.drops(), DropCounters::default());
         }
     }
 

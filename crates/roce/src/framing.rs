@@ -97,6 +97,47 @@ pub fn seal(
     hop_limit: u8,
     traffic_class: u8,
 ) -> Result<Sealed> {
+    let route = Route {
+        src,
+        dst,
+        ident,
+        hop_limit,
+        traffic_class,
+    };
+    seal_with_payload(buf, packet_len, &route, None)
+}
+
+/// The addressing [`seal`] writes in front of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// Source IP address and UDP port.
+    pub src: SocketAddr,
+    /// Destination IP address and UDP port.
+    pub dst: SocketAddr,
+    /// IPv4 identification (unused for IPv6).
+    pub ident: u16,
+    /// TTL / hop limit.
+    pub hop_limit: u8,
+    /// TOS / traffic class.
+    pub traffic_class: u8,
+}
+
+/// [`seal`], given the payload's CRC when the engine computed it while
+/// copying the payload in (`payload`: where it is in the RoCE packet): the
+/// ICRC then reads only the headers and pad ([`icrc::PayloadCrc`]).
+pub fn seal_with_payload(
+    buf: &mut [u8],
+    packet_len: usize,
+    route: &Route,
+    payload: Option<icrc::PayloadCrc>,
+) -> Result<Sealed> {
+    let Route {
+        src,
+        dst,
+        ident,
+        hop_limit,
+        traffic_class,
+    } = *route;
     let ip = ip_header(src.ip(), dst.ip(), ident, hop_limit, traffic_class)?;
     let ip_start = HEADROOM - ip.header_len() - udp::HEADER_LEN;
     let udp_start = HEADROOM - udp::HEADER_LEN;
@@ -108,7 +149,7 @@ pub fn seal(
         checksum: false,
         payload_len: packet_len,
     };
-    frame::seal(&ip, &udp_repr, datagram)?;
+    frame::seal_with_payload(&ip, &udp_repr, datagram, payload)?;
     Ok(Sealed {
         ip_start,
         udp_payload_start: udp_start + udp::HEADER_LEN,

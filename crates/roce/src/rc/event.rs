@@ -77,4 +77,8 @@ impl Events {
     pub(crate) fn pop(&mut self) -> Option<Event> {
         self.queue.pop_front()
     }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
 }

@@ -11,6 +11,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
+use crate::wire::crc32;
+
 /// Byte access to logical addresses, implemented once per device by the
 /// shell. Both calls move the whole range or report failure with `false`
 /// (an unmapped address); a failed call may have moved part of it.
@@ -19,11 +21,23 @@ pub trait Memory {
     fn read(&self, addr: u64, dst: &mut [u8]) -> bool;
     /// Copy `src` to the bytes starting at `addr`.
     fn write(&self, addr: u64, src: &[u8]) -> bool;
+    /// [`read`](Self::read), returning the CRC-32 of the bytes read
+    /// continuing from `crc` ([`crc32::update`]); `None` where `read`
+    /// fails. The transmit path reads packet payloads through this, for
+    /// the ICRC. This default reads, then hashes what it read; a shell
+    /// that can reach the bytes should override it with
+    /// [`crc32::copy_update`], which copies and hashes in one pass.
+    fn read_crc(&self, addr: u64, dst: &mut [u8], crc: u32) -> Option<u32> {
+        self.read(addr, dst).then(|| crc32::update(crc, dst))
+    }
 }
 
 impl<T: Memory + ?Sized> Memory for &T {
     fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
         (**self).read(addr, dst)
+    }
+    fn read_crc(&self, addr: u64, dst: &mut [u8], crc: u32) -> Option<u32> {
+        (**self).read_crc(addr, dst, crc)
     }
     fn write(&self, addr: u64, src: &[u8]) -> bool {
         (**self).write(addr, src)
@@ -89,6 +103,11 @@ impl Memory for ArenaMemory {
             }
             None => false,
         }
+    }
+
+    fn read_crc(&self, addr: u64, dst: &mut [u8], crc: u32) -> Option<u32> {
+        let r = self.range(addr, dst.len())?;
+        crc32::copy_update(crc, dst, self.bytes.borrow().get(r)?)
     }
 
     fn write(&self, addr: u64, src: &[u8]) -> bool {

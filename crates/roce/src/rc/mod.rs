@@ -221,6 +221,7 @@ impl<M: Memory> Engine<M> {
                 srqs: &mut self.srqs,
                 events: &mut self.events,
                 now,
+                tx_payload_crc: None,
             },
         )
     }
@@ -871,12 +872,19 @@ impl<M: Memory> Engine<M> {
     /// datagram and checked the ICRC). Anything not for a known QP in a
     /// state that takes it, or from the wrong addresses, is dropped.
     pub fn handle_packet(&mut self, now: Instant, rx: &RxInfo, pkt: &PacketRepr<'_>) {
+        if pkt.check().is_ok() {
+            self.handle_parsed(now, rx, pkt);
+        }
+    }
+
+    /// [`handle_packet`](Self::handle_packet) for a repr from
+    /// [`PacketRepr::parse`], which sets exactly the opcode's headers and a
+    /// payload only where the opcode has one: what
+    /// [`PacketRepr::check`] would check again.
+    pub(crate) fn handle_parsed(&mut self, now: Instant, rx: &RxInfo, pkt: &PacketRepr<'_>) {
         let op = pkt.bth.opcode;
         // IBA Vol 1 ch. 9 (BTH); Linux rxe_hdr.h, Linux rxe_recv.c (P_Key check): RC only, default partition (low 15 bits).
-        if op.transport() != Transport::Rc
-            || pkt.bth.pkey & 0x7FFF != 0x7FFF
-            || pkt.check().is_err()
-        {
+        if op.transport() != Transport::Rc || pkt.bth.pkey & 0x7FFF != 0x7FFF {
             return;
         }
         let Some(slot) = self.slot_of(pkt.bth.dest_qp) else {
@@ -918,6 +926,7 @@ impl<M: Memory> Engine<M> {
             };
             qp.tx_queued = false;
             let r = qp.poll_transmit(&mut ctx, buf);
+            let payload_crc = ctx.tx_payload_crc;
             let info = qp.attrs.path.map(|p| (p, qp.qpn, qp.dest_qpn()));
             match r {
                 Produced::Packet(len) => {
@@ -933,6 +942,7 @@ impl<M: Memory> Engine<M> {
                         udp_dst_port: ROCE_UDP_PORT,
                         hop_limit: p.hop_limit,
                         traffic_class: p.traffic_class,
+                        payload_crc,
                     });
                 }
                 Produced::Nothing => self.after(None),
@@ -1002,9 +1012,33 @@ impl<M: Memory> Engine<M> {
         self.events.pop()
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has an event.
+    pub fn has_event(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Bookkeeping after every call: QPs on an overflowed CQ enter Error
     /// (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c), and the QP that was worked on is scheduled.
     fn after(&mut self, slot: Option<u32>) {
+        if self.events.cq_overflow {
+            self.fail_qps_on_dead_cqs();
+        }
+        if let Some(s) = slot
+            && let Some(qp) = self.qps.at_mut(s)
+            && !qp.tx_queued
+        {
+            qp.tx_queued = self.tx.push(s);
+        }
+        if let Some(s) = slot {
+            let deadline = self.qps.at(s).and_then(Qp::next_deadline);
+            self.timers.set(s, deadline);
+        }
+    }
+
+    /// The rare part of [`after`](Self::after), out of line so the common
+    /// path saves few registers: a CQ overflowed.
+    #[cold]
+    fn fail_qps_on_dead_cqs(&mut self) {
         while core::mem::take(&mut self.events.cq_overflow) {
             for s in 0..self.qps.capacity() as u32 {
                 let (qps, mut ctx) = self.parts(Instant::ZERO);
@@ -1016,16 +1050,6 @@ impl<M: Memory> Engine<M> {
                     qp.enter_error(&mut ctx, Some(WcStatus::LocQpOpErr));
                 }
             }
-        }
-        if let Some(s) = slot
-            && let Some(qp) = self.qps.at_mut(s)
-            && !qp.tx_queued
-        {
-            qp.tx_queued = self.tx.push(s);
-        }
-        if let Some(s) = slot {
-            let deadline = self.qps.at(s).and_then(Qp::next_deadline);
-            self.timers.set(s, deadline);
         }
     }
 }

@@ -195,6 +195,8 @@ pub(crate) struct Ctx<'a, M: Memory + ?Sized> {
     pub(crate) srqs: &'a mut Slab<Srq>,
     pub(crate) events: &'a mut Events,
     pub(crate) now: Instant,
+    /// The payload CRC of the packet last emitted ([`super::tx::emit_packet`]).
+    pub(crate) tx_payload_crc: Option<crate::wire::icrc::PayloadCrc>,
 }
 
 impl<M: Memory + ?Sized> Ctx<'_, M> {

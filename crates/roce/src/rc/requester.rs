@@ -14,6 +14,7 @@ use super::qp_state::QpState;
 use super::tx::{EmitError, emit_packet};
 use super::wqe::{SendWqe, WqeOp, packets};
 use crate::wire::bth::BthRepr;
+use crate::wire::crc32;
 use crate::wire::ieth::IethRepr;
 use crate::wire::immdt::ImmDtRepr;
 use crate::wire::opcode::Opcode;
@@ -195,7 +196,8 @@ impl Qp {
                 rkey,
                 dma_len: wqe.length - offset,
             });
-            emit_packet(repr, 0, buf, |_| true).map(|n| (n, true, true, true))
+            emit_packet(repr, 0, buf, &mut ctx.tx_payload_crc, |_| None)
+                .map(|n| (n, true, true, true))
         } else {
             let rem = wqe.length - offset;
             let n = rem.min(mtu);
@@ -238,22 +240,17 @@ impl Qp {
             let mem = ctx.mem;
             let pd = self.pd;
             let mut status = WcStatus::LocProtErr;
-            let r = emit_packet(repr, n as usize, buf, |dst| {
+            let r = emit_packet(repr, n as usize, buf, &mut ctx.tx_payload_crc, |dst| {
                 if wqe.inline {
                     let start = offset as usize;
-                    match sq.inline(idx).get(start..start + dst.len()) {
-                        Some(src) => {
-                            dst.copy_from_slice(src);
-                            true
-                        }
-                        None => false,
-                    }
+                    let src = sq.inline(idx).get(start..start + dst.len())?;
+                    crc32::copy_update(0, dst, src)
                 } else {
                     match keys.gather(mem, pd, sq.sges(idx), offset, dst) {
-                        Ok(()) => true,
+                        Ok(crc) => Some(crc),
                         Err(s) => {
                             status = s;
-                            false
+                            None
                         }
                     }
                 }

@@ -602,7 +602,7 @@ impl Qp {
                         &[],
                     );
                     repr.aeth = Some(AethRepr { syndrome, msn });
-                    return match emit_packet(repr, 0, buf, |_| true) {
+                    return match emit_packet(repr, 0, buf, &mut ctx.tx_payload_crc, |_| None) {
                         Ok(n) => {
                             self.resp.out.pop_front();
                             if let (Syndrome::Nak(_), Some(status)) =
@@ -663,8 +663,8 @@ impl Qp {
                     };
                     let keys = &*ctx.keys;
                     let mem = ctx.mem;
-                    let res = emit_packet(repr, n as usize, buf, |dst| {
-                        place.is_some_and(|p| keys.read(mem, p, dst))
+                    let res = emit_packet(repr, n as usize, buf, &mut ctx.tx_payload_crc, |dst| {
+                        place.and_then(|p| keys.read_crc(mem, p, dst, 0))
                     });
                     match res {
                         Ok(len) => {

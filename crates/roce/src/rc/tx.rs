@@ -4,6 +4,7 @@
 use alloc::collections::VecDeque;
 use core::net::IpAddr;
 
+use crate::wire::icrc::PayloadCrc;
 use crate::wire::packet::PacketRepr;
 
 /// The largest payload: path MTU 4096 (IBA Vol 1 ch. 9 (segmentation at the path MTU); Linux rxe_req.c).
@@ -39,6 +40,10 @@ pub struct TxInfo {
     pub hop_limit: u8,
     /// IP TOS / traffic class.
     pub traffic_class: u8,
+    /// The payload's place and CRC-32, computed while it was copied in:
+    /// pass it to [`crate::framing::seal_with_payload`] so the ICRC does
+    /// not read the payload again. `None` for a packet without payload.
+    pub payload_crc: Option<PayloadCrc>,
 }
 
 /// Addressing of a received packet.
@@ -65,12 +70,17 @@ static ZEROS: [u8; MAX_PAYLOAD] = [0; MAX_PAYLOAD];
 
 /// Write `repr`'s headers, then `payload_len` bytes produced by `fill`
 /// directly into the output (no intermediate copy), pad and a zero ICRC.
+/// `fill` returns the CRC-32 (from 0) of the bytes it wrote, or `None` if
+/// it could not read them; `crc` receives the payload's place and CRC
+/// (`None` without payload) for the ICRC.
 pub(crate) fn emit_packet(
     mut repr: PacketRepr<'_>,
     payload_len: usize,
     buf: &mut [u8],
-    fill: impl FnOnce(&mut [u8]) -> bool,
+    crc: &mut Option<PayloadCrc>,
+    fill: impl FnOnce(&mut [u8]) -> Option<u32>,
 ) -> Result<usize, EmitError> {
+    *crc = None;
     // The codec derives pad and length from the payload slice; a zero
     // slice of the right length stands in (never copied: `fill` writes
     // the payload's bytes).
@@ -82,8 +92,13 @@ pub(crate) fn emit_packet(
     let dst = buf
         .get_mut(hl..hl + payload_len)
         .ok_or(EmitError::BufferTooSmall)?;
-    if payload_len > 0 && !fill(dst) {
-        return Err(EmitError::Memory);
+    if payload_len > 0 {
+        let payload = fill(dst).ok_or(EmitError::Memory)?;
+        *crc = Some(PayloadCrc {
+            offset: hl,
+            len: payload_len,
+            crc: payload,
+        });
     }
     Ok(len)
 }

@@ -231,6 +231,17 @@ impl<'a> DatagramRepr<'a> {
 /// (`roce::framing::seal`). Lengths come from `datagram`, not from `ip` or
 /// `udp`. `Malformed` if the IP header does not name UDP.
 pub fn seal(ip: &IpRepr, udp: &UdpRepr, datagram: &mut [u8]) -> Result<()> {
+    seal_with_payload(ip, udp, datagram, None)
+}
+
+/// [`seal`] with the payload's CRC when the sender computed it while
+/// copying the payload in ([`icrc::fill_with_payload`]).
+pub fn seal_with_payload(
+    ip: &IpRepr,
+    udp: &UdpRepr,
+    datagram: &mut [u8],
+    payload: Option<icrc::PayloadCrc>,
+) -> Result<()> {
     if ip.protocol() != PROTOCOL_UDP {
         return Err(Error::Malformed);
     }
@@ -257,7 +268,7 @@ pub fn seal(ip: &IpRepr, udp: &UdpRepr, datagram: &mut [u8]) -> Result<()> {
             .ok_or(Error::BufferTooSmall)?;
         // ICRC before the UDP checksum: the ICRC masks the UDP checksum,
         // but the UDP checksum covers the ICRC.
-        icrc::fill(ip_header, udp_header, roce)?;
+        icrc::fill_with_payload(ip_header, udp_header, roce, payload)?;
     }
     if udp.checksum {
         udp::Packet::new_unchecked(&mut *udp_bytes).fill_checksum(&ip.pseudo_header());

@@ -25,6 +25,20 @@ const LRH_LEN: usize = 8;
 /// lanes of the carry-less fold, no table bytes).
 const MAX_PREFIX: usize = LRH_LEN + ipv6::HEADER_LEN + udp::HEADER_LEN + bth::HEADER_LEN;
 
+/// Where a packet's payload sits and its CRC-32 (zlib's `crc32(0,
+/// payload)`), computed while the payload was copied into the packet on
+/// transmit ([`crc32::copy_update`]): the ICRC then reads only the headers
+/// and the pad, and joins the payload's CRC in ([`crc32::combine`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PayloadCrc {
+    /// Offset of the payload from the start of the BTH.
+    pub offset: usize,
+    /// Payload bytes (pad excluded).
+    pub len: usize,
+    /// CRC-32 of those bytes from 0.
+    pub crc: u32,
+}
+
 /// Compute the ICRC of a RoCEv2 packet.
 ///
 /// * `ip_header`: the raw IPv4 (exactly 20 bytes) or IPv6 (40 bytes) header;
@@ -35,6 +49,48 @@ const MAX_PREFIX: usize = LRH_LEN + ipv6::HEADER_LEN + udp::HEADER_LEN + bth::HE
 ///
 /// Returns the CRC value; on the wire it is `to_le_bytes()`.
 pub fn compute(ip_header: &[u8], udp_header: &[u8], transport: &[u8]) -> Result<u32> {
+    let (crc, tail) = headers_crc(ip_header, udp_header, transport)?;
+    Ok(crc32::update(crc, tail))
+}
+
+/// [`compute`] for a packet whose payload's CRC is already known: the
+/// bytes at `payload` are not read. `BadLength` if `payload` does not lie
+/// after the BTH inside `transport`.
+pub fn compute_with_payload(
+    ip_header: &[u8],
+    udp_header: &[u8],
+    transport: &[u8],
+    payload: PayloadCrc,
+) -> Result<u32> {
+    let (crc, tail) = headers_crc(ip_header, udp_header, transport)?;
+    let ext_len = payload
+        .offset
+        .checked_sub(bth::HEADER_LEN)
+        .ok_or(Error::BadLength)?;
+    let (ext, rest) = tail.split_at_checked(ext_len).ok_or(Error::BadLength)?;
+    let pad = rest.get(payload.len..).ok_or(Error::BadLength)?;
+    // Most packets have no extension header after the BTH and no pad:
+    // no call for those.
+    let crc = if ext.is_empty() {
+        crc
+    } else {
+        crc32::update(crc, ext)
+    };
+    let crc = crc32::combine(crc, payload.crc, payload.len);
+    Ok(if pad.is_empty() {
+        crc
+    } else {
+        crc32::update(crc, pad)
+    })
+}
+
+/// The CRC of the masked prefix (LRH ones, IP, UDP, BTH) and the bytes of
+/// `transport` after the BTH, for the caller to continue over.
+fn headers_crc<'t>(
+    ip_header: &[u8],
+    udp_header: &[u8],
+    transport: &'t [u8],
+) -> Result<(u32, &'t [u8])> {
     let mut buf = [0xFFu8; MAX_PREFIX];
     let (_, prefix) = buf.split_at_mut(LRH_LEN);
     let ip_len = ip_header.len();
@@ -87,7 +143,7 @@ pub fn compute(ip_header: &[u8], udp_header: &[u8], transport: &[u8]) -> Result<
 
     let used = LRH_LEN + ip_len + udp::HEADER_LEN + bth::HEADER_LEN;
     let crc = crc32::update(0, buf.get(..used).ok_or(Error::Truncated)?);
-    Ok(crc32::update(crc, tail))
+    Ok((crc, tail))
 }
 
 /// Check the ICRC of `transport_with_icrc` (the whole UDP payload):
@@ -104,12 +160,26 @@ pub fn verify(ip_header: &[u8], udp_header: &[u8], transport_with_icrc: &[u8]) -
 /// Compute the ICRC over all but the last 4 bytes of
 /// `transport_with_icrc` and store it there.
 pub fn fill(ip_header: &[u8], udp_header: &[u8], transport_with_icrc: &mut [u8]) -> Result<()> {
+    fill_with_payload(ip_header, udp_header, transport_with_icrc, None)
+}
+
+/// [`fill`], with the payload's CRC when the caller has it
+/// ([`compute_with_payload`]).
+pub fn fill_with_payload(
+    ip_header: &[u8],
+    udp_header: &[u8],
+    transport_with_icrc: &mut [u8],
+    payload: Option<PayloadCrc>,
+) -> Result<()> {
     let at = transport_with_icrc
         .len()
         .checked_sub(ICRC_LEN)
         .ok_or(Error::Truncated)?;
     let (body, icrc) = transport_with_icrc.split_at_mut(at);
-    let crc = compute(ip_header, udp_header, body)?;
+    let crc = match payload {
+        Some(p) => compute_with_payload(ip_header, udp_header, body, p)?,
+        None => compute(ip_header, udp_header, body)?,
+    };
     icrc.copy_from_slice(&crc.to_le_bytes());
     Ok(())
 }

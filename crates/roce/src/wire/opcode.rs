@@ -24,6 +24,11 @@ pub enum ExtHeader {
 }
 
 impl ExtHeader {
+    /// This header's bit in [`Opcode::ext_mask`].
+    pub const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
     /// Size on the wire.
     #[allow(clippy::len_without_is_empty)] // a size, not a container
     pub const fn len(self) -> usize {
@@ -128,9 +133,48 @@ macro_rules! opcodes {
             }
 
             /// Whether a payload (possibly empty) follows the headers.
+            #[allow(clippy::indexing_slicing)] // as in `ext_mask`
+            #[inline]
             pub const fn has_payload(self) -> bool {
-                match self { $( Opcode::$name => $payload, )* }
+                SHAPE[self as usize].0 & PAYLOAD != 0
             }
+
+            /// The extension headers as a set: [`ExtHeader::bit`] of each
+            /// (one table lookup per packet instead of a walk).
+            // An opcode is a `u8` and SHAPE has 256 entries: in range.
+            #[allow(clippy::indexing_slicing)]
+            #[inline]
+            pub const fn ext_mask(self) -> u8 {
+                SHAPE[self as usize].0 & !PAYLOAD
+            }
+
+            /// BTH plus extension headers, in bytes (IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c "Header lengths").
+            #[allow(clippy::indexing_slicing)] // as in `ext_mask`
+            #[inline]
+            pub const fn header_len(self) -> usize {
+                SHAPE[self as usize].1 as usize
+            }
+        }
+
+        /// In [`SHAPE`]'s set: a payload follows the headers (above every
+        /// [`ExtHeader::bit`]).
+        const PAYLOAD: u8 = 0x80;
+
+        /// Per opcode byte: the extension-header set (and [`PAYLOAD`]) and
+        /// the header length, read by a load instead of a jump per call.
+        // Built at compile time; every opcode is a `u8`, so indexing the
+        // 256 entries cannot fail.
+        #[allow(clippy::indexing_slicing)]
+        const SHAPE: [(u8, u8); 256] = {
+            let mut t = [(0u8, 0u8); 256];
+            $( t[$val] = (
+                0 $(| $h.bit())* | if $payload { PAYLOAD } else { 0 },
+                (super::bth::HEADER_LEN $(+ $h.len())*) as u8,
+            ); )*
+            t
+        };
+
+        impl Opcode {
         }
     };
 }
@@ -218,20 +262,9 @@ impl Opcode {
         self as u8
     }
 
-    /// BTH plus extension headers, in bytes (IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c "Header lengths").
-    pub const fn header_len(self) -> usize {
-        let mut hs = self.ext_headers();
-        let mut n = super::bth::HEADER_LEN;
-        while let [h, rest @ ..] = hs {
-            n += h.len();
-            hs = rest;
-        }
-        n
-    }
-
     /// Whether the opcode carries the extension header `h`.
-    pub fn has(self, h: ExtHeader) -> bool {
-        self.ext_headers().contains(&h)
+    pub const fn has(self, h: ExtHeader) -> bool {
+        self.ext_mask() & h.bit() != 0
     }
 
     /// Carries immediate data.
@@ -311,6 +344,20 @@ mod tests {
                 _ => unreachable!(),
             };
             assert_eq!(op.transport(), expect, "{op:?}");
+        }
+    }
+
+    #[test]
+    fn mask_and_length_tables_agree_with_the_header_lists() {
+        for &op in Opcode::ALL {
+            let hs = op.ext_headers();
+            let mask = hs.iter().fold(0u8, |m, h| m | h.bit());
+            assert_eq!(op.ext_mask(), mask, "{op:?}");
+            let len = 12 + hs.iter().map(|h| h.len()).sum::<usize>();
+            assert_eq!(op.header_len(), len, "{op:?}");
+            for h in [Deth, Reth, AtomicEth, Aeth, AtomicAckEth, ImmDt, Ieth] {
+                assert_eq!(op.has(h), hs.contains(&h), "{op:?} {h:?}");
+            }
         }
     }
 

@@ -241,7 +241,16 @@ impl Host {
             SocketAddr::new(IpAddr::V4(dst), ROCE_UDP_PORT),
             payload.len(),
         );
+        // The engine's payload CRC, taken while copying the payload in,
+        // must seal the same bytes as the ICRC computed over all of them.
+        let mut joined = payload.clone();
         icrc::fill(&ip, &udp, &mut payload).unwrap();
+        icrc::fill_with_payload(&ip, &udp, &mut joined, info.payload_crc).unwrap();
+        assert_eq!(joined, payload, "payload CRC {:?}", info.payload_crc);
+        if let Some(p) = info.payload_crc {
+            let bytes = &payload[p.offset..p.offset + p.len];
+            assert_eq!(p.crc, roce::wire::crc32::table(0, bytes));
+        }
         self.drain();
         Some((info, payload))
     }

@@ -16,6 +16,11 @@ impl CmManager {
         self.events.pop_front()
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has an event.
+    pub fn has_event(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     pub(super) fn push_mad(&mut self, src: IpAddr, dst: IpAddr, mad: &CmMad) {
         let mut buf = [0u8; MAD_LEN];
         // Every message is built from validated fields, so emit cannot fail;

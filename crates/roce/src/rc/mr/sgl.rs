@@ -96,17 +96,41 @@ impl KeyTable {
     }
 
     /// Read `dst.len()` bytes at a resolved place.
+    #[cfg(test)]
     pub(crate) fn read<M: Memory + ?Sized>(&self, mem: &M, place: Place, dst: &mut [u8]) -> bool {
+        self.read_crc(mem, place, dst, 0).is_some()
+    }
+
+    /// Read `dst.len()` bytes at a resolved place, returning their CRC-32
+    /// continuing from `crc` ([`Memory::read_crc`], piece by piece in
+    /// order); `None` if a read failed.
+    pub(crate) fn read_crc<M: Memory + ?Sized>(
+        &self,
+        mem: &M,
+        place: Place,
+        dst: &mut [u8],
+        crc: u32,
+    ) -> Option<u32> {
         match place {
-            Place::Logical(a) => mem.read(a, dst),
+            Place::Logical(a) => mem.read_crc(a, dst, crc),
             Place::Mr { index, offset } => {
-                let Some(mr) = self.mr_at(index) else {
-                    return false;
-                };
+                let mr = self.mr_at(index)?;
                 let len = dst.len();
-                mr.map.for_each_piece(offset, len, |addr, pos, n| {
-                    dst.get_mut(pos..pos + n).is_some_and(|d| mem.read(addr, d))
-                })
+                let mut crc = crc;
+                mr.map
+                    .for_each_piece(offset, len, |addr, pos, n| {
+                        match dst
+                            .get_mut(pos..pos + n)
+                            .and_then(|d| mem.read_crc(addr, d, crc))
+                        {
+                            Some(c) => {
+                                crc = c;
+                                true
+                            }
+                            None => false,
+                        }
+                    })
+                    .then_some(crc)
             }
         }
     }
@@ -129,9 +153,10 @@ impl KeyTable {
 
 impl KeyTable {
     /// Copy message bytes `offset..offset + dst.len()` out of an SGE list
-    /// into `dst` (requester gather). Errors are the completion status of
-    /// the work request: a failed check is a local protection error, a
-    /// failed memory read a local access error, a short list a length error.
+    /// into `dst` (requester gather), returning their CRC-32 (from 0, for
+    /// the ICRC). Errors are the completion status of the work request: a
+    /// failed check is a local protection error, a failed memory read a
+    /// local access error, a short list a length error.
     pub(crate) fn gather<M: Memory + ?Sized>(
         &self,
         mem: &M,
@@ -139,21 +164,22 @@ impl KeyTable {
         sges: &[Sge],
         offset: u32,
         dst: &mut [u8],
-    ) -> Result<(), WcStatus> {
+    ) -> Result<u32, WcStatus> {
         let mut done = 0usize;
+        let mut crc = 0;
         self.walk(sges, offset, dst.len(), |sge, within, pos, n| {
             let place = self
                 .resolve_local(sge, pd, false)
                 .map_err(|_| WcStatus::LocProtErr)?;
             let d = dst.get_mut(pos..pos + n).ok_or(WcStatus::LocLenErr)?;
-            if !self.read(mem, place.advance(within), d) {
-                return Err(WcStatus::LocAccessErr);
-            }
+            crc = self
+                .read_crc(mem, place.advance(within), d, crc)
+                .ok_or(WcStatus::LocAccessErr)?;
             done += n;
             Ok(())
         })?;
         if done == dst.len() {
-            Ok(())
+            Ok(crc)
         } else {
             Err(WcStatus::LocLenErr)
         }
