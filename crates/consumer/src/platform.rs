@@ -253,6 +253,15 @@ impl<C: Clock> Platform for HostPlatform<C> {
         unsafe { ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), dst.len()) };
         true
     }
+    fn read_crc(&self, addr: u64, dst: &mut [u8], crc: u32) -> Option<u32> {
+        if !self.reachable(addr, dst.len()) {
+            return None;
+        }
+        // SAFETY: as for `read`; the consumer does not write a buffer it
+        // has posted for sending until the send completed (NDK's contract).
+        let src = unsafe { core::slice::from_raw_parts(addr as *const u8, dst.len()) };
+        roce::wire::crc32::copy_update(crc, dst, src)
+    }
     fn write(&self, addr: u64, src: &[u8]) -> bool {
         if !self.reachable(addr, src.len()) {
             return false;
@@ -260,5 +269,37 @@ impl<C: Clock> Platform for HostPlatform<C> {
         // SAFETY: as for `read`.
         unsafe { ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The transmit path's fused read: the same bytes and the same CRC as
+    /// a read then the table CRC, at odd offsets and lengths across the
+    /// fold's 64-byte steps; nothing outside the map.
+    #[test]
+    fn read_crc_copies_and_hashes_what_read_would() {
+        let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 31 + 7) as u8).collect();
+        let base = bytes.as_ptr() as u64;
+        let map = Arc::new(MemoryMap::default());
+        map.allow(base, bytes.len() as u64);
+        let p = HostPlatform::new(ManualClock::default(), Access::Checked(map));
+        for (off, len) in [(0, 0), (1, 15), (3, 64), (5, 200), (17, 1024), (33, 4000)] {
+            let mut fused = vec![0u8; len];
+            let mut plain = vec![0u8; len];
+            let crc = p.read_crc(base + off, &mut fused, 0x1234_5678);
+            assert!(p.read(base + off, &mut plain));
+            assert_eq!(fused, plain, "{off}+{len}");
+            assert_eq!(
+                crc,
+                Some(roce::wire::crc32::table(0x1234_5678, &plain)),
+                "{off}+{len}"
+            );
+        }
+        let mut out = [0u8; 8];
+        assert_eq!(p.read_crc(base + 4092, &mut out, 0), None, "past the map");
+        assert_eq!(p.read_crc(0, &mut out, 0), None);
     }
 }

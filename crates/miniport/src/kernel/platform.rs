@@ -164,6 +164,16 @@ impl Platform for KernelPlatform {
         true
     }
 
+    fn read_crc(&self, addr: u64, dst: &mut [u8], crc: u32) -> Option<u32> {
+        if addr == 0 {
+            return None;
+        }
+        // SAFETY: as in `read`; a consumer leaves a buffer it posted for
+        // sending unwritten until the send completed (NDK's contract).
+        let src = unsafe { core::slice::from_raw_parts(addr as *const u8, dst.len()) };
+        roce::wire::crc32::copy_update(crc, dst, src)
+    }
+
     fn write(&self, addr: u64, src: &[u8]) -> bool {
         if addr == 0 {
             return false;

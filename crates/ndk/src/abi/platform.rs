@@ -55,4 +55,12 @@ pub trait Platform: Send + Sync {
     fn read(&self, addr: u64, dst: &mut [u8]) -> bool;
     /// Moves bytes to a logical address; `false` if not mapped.
     fn write(&self, addr: u64, src: &[u8]) -> bool;
+    /// [`Platform::read`], returning the CRC-32 of the bytes read continued
+    /// from `crc` (the transmit path's ICRC); `None` if not mapped. This
+    /// default reads, then hashes what it read; a shell that can reach the
+    /// bytes does both in one pass with `roce::wire::crc32::copy_update`.
+    fn read_crc(&self, addr: u64, dst: &mut [u8], crc: u32) -> Option<u32> {
+        self.read(addr, dst)
+            .then(|| roce::wire::crc32::update(crc, dst))
+    }
 }

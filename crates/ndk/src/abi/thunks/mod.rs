@@ -35,6 +35,9 @@ impl roce::rc::Memory for PlatformMemory {
     fn read(&self, addr: u64, dst: &mut [u8]) -> bool {
         self.0.read(addr, dst)
     }
+    fn read_crc(&self, addr: u64, dst: &mut [u8], crc: u32) -> Option<u32> {
+        self.0.read_crc(addr, dst, crc)
+    }
     fn write(&self, addr: u64, src: &[u8]) -> bool {
         self.0.write(addr, src)
     }
