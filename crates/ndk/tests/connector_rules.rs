@@ -222,15 +222,55 @@ fn closing_the_qp_waits_for_its_connector() {
     assert_eq!(p.a.p.close(p.a.qp, cb(CLOSE, 3)), STATUS_PENDING);
     p.pump();
     assert_eq!(p.a.count(|u| u.callback == cb(CLOSE, 3)), 0);
-    // Closing the established connector tears the connection down and
-    // flushes; then the QP's close completes.
+    // The close flushed the QP at once: its receives are back, though the
+    // close itself waits for the connector.
+    let r = p.a.results();
+    assert_eq!(r.len(), 2);
+    assert!(r.iter().all(|c| c.status == STATUS_CANCELLED));
+    // Closing the established connector tears the connection down; then
+    // the QP's close completes, with nothing more in the CQ.
     let st = p.a.p.close(ca, cb(CLOSE, 4));
     assert!(st == STATUS_SUCCESS || st == STATUS_PENDING);
     p.pump();
     assert_eq!(p.a.count(|u| u.callback == cb(CLOSE, 3)), 1);
+    assert_eq!(p.a.results().len(), 0);
+}
+
+/// Found by the ndk_api fuzz target: receives posted, the connect refused
+/// (no listener), the QP closed before its connector. The QP's close waits
+/// for the connector (still bound to it); its receives must not wait with
+/// it, or a consumer that closes the connector only once its buffers came
+/// back never gets either.
+#[test]
+fn a_qp_closed_after_a_refused_connect_gives_its_receives_back_at_once() {
+    let mut p = Pair::new();
+    p.a.post_receives(3);
+    let ca = p.a.p.create_connector();
+    let st = p.a.p.connect(
+        ca,
+        p.a.qp,
+        SocketAddr::new(A_IP, 0),
+        SocketAddr::new(B_IP, 9),
+        1,
+        1,
+        b"",
+        cb(DONE, 1),
+    );
+    assert_eq!(st, STATUS_PENDING);
+    p.pump();
+    assert_eq!(p.a.done(1), [STATUS_CONNECTION_REFUSED]);
+    assert_eq!(p.a.p.close(p.a.qp, cb(CLOSE, 2)), STATUS_PENDING);
     let r = p.a.results();
-    assert_eq!(r.len(), 2);
-    assert!(r.iter().all(|c| c.status == STATUS_CANCELLED));
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert!(r.iter().all(|c| c.status == STATUS_CANCELLED), "{r:?}");
+    let mut ctx: Vec<usize> = r.iter().map(|c| c.request_context).collect();
+    ctx.sort_unstable();
+    assert_eq!(ctx, [100, 101, 102]);
+    let st = p.a.p.close(ca, cb(CLOSE, 3));
+    assert!(st == STATUS_SUCCESS || st == STATUS_PENDING, "{st:#x}");
+    p.pump();
+    assert_eq!(p.a.count(|u| u.callback == cb(CLOSE, 2)), 1);
+    assert_eq!(p.a.results().len(), 0);
 }
 
 /// Closing a connected connector without NdkDisconnect still ends the

@@ -33,6 +33,13 @@ impl<M: Memory> Provider<M> {
             Object::Connector(_) => {
                 self.drive(id, Input::Close);
             }
+            Object::Qp(_) => {
+                // The consumer gets its work requests back now, flushed
+                // into their CQs, though the close itself may wait for the
+                // QP's connector (closed after it, or still connecting).
+                self.flush_qp(id);
+                self.process_events();
+            }
             _ => {}
         }
         if self.can_close(id) {
