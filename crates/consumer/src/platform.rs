@@ -270,6 +270,16 @@ impl<C: Clock> Platform for HostPlatform<C> {
         unsafe { ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
         true
     }
+    fn write_crc(&self, addr: u64, src: &[u8], crc: u32) -> Option<u32> {
+        if !self.reachable(addr, src.len()) {
+            return None;
+        }
+        // SAFETY: as for `read`; the bytes belong to a receive or a WRITE
+        // still arriving, which the consumer leaves alone until it
+        // completes (their contents are undefined until then).
+        let dst = unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, src.len()) };
+        roce::wire::crc32::copy_update(crc, dst, src)
+    }
 }
 
 #[cfg(test)]
@@ -301,5 +311,32 @@ mod tests {
         let mut out = [0u8; 8];
         assert_eq!(p.read_crc(base + 4092, &mut out, 0), None, "past the map");
         assert_eq!(p.read_crc(0, &mut out, 0), None);
+    }
+
+    /// The receive path's fused write: the bytes land as `write` would put
+    /// them, with the table's CRC of them; nothing outside the map.
+    #[test]
+    fn write_crc_places_and_hashes_what_write_would() {
+        let src: Vec<u8> = (0..4096u32).map(|i| (i * 29 + 11) as u8).collect();
+        let mut bytes = vec![0u8; 4096];
+        let base = bytes.as_mut_ptr() as u64;
+        let map = Arc::new(MemoryMap::default());
+        map.allow(base, bytes.len() as u64);
+        let p = HostPlatform::new(ManualClock::default(), Access::Checked(map));
+        for (off, len) in [(0, 0), (1, 15), (3, 64), (5, 200), (17, 1024), (33, 4000)] {
+            let s = &src[off..off + len];
+            let crc = p.write_crc(base + off as u64, s, 0x8765_4321);
+            assert_eq!(
+                crc,
+                Some(roce::wire::crc32::table(0x8765_4321, s)),
+                "{off}+{len}"
+            );
+            let mut back = vec![0u8; len];
+            assert!(p.read(base + off as u64, &mut back));
+            assert_eq!(back, s, "{off}+{len}");
+        }
+        assert_eq!(p.write_crc(base + 4092, &src[..8], 0), None, "past the map");
+        assert_eq!(p.write_crc(0, &src[..8], 0), None);
+        drop(bytes);
     }
 }

@@ -11,7 +11,7 @@ use alloc::collections::VecDeque;
 use core::net::{IpAddr, SocketAddr};
 
 use crate::cm::{CmConfig, CmEvent, CmManager};
-use crate::framing::{self, HEADROOM, IpMode, Opened};
+use crate::framing::{self, HEADROOM, IpMode, Unchecked};
 use crate::rc::{Engine, EngineConfig, Event as RcEvent, Memory, RxInfo};
 use crate::time::Instant;
 use crate::wire::bth::{self, BthRepr, GSI_QPN};
@@ -174,43 +174,64 @@ impl<M: Memory> Device<M> {
 
     /// A whole IP datagram arrived (raw mode).
     pub fn handle_ip(&mut self, now: Instant, datagram: &[u8]) {
-        match framing::open_ip(datagram) {
-            Ok(o) => self.handle_opened(now, o),
+        match framing::open_ip_unchecked(datagram) {
+            Ok(u) => self.handle_unchecked(now, u),
             Err(_) => self.drops.bad_framing += 1,
         }
     }
 
     /// A UDP payload arrived through a socket (UDP mode).
     pub fn handle_udp(&mut self, now: Instant, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
-        match framing::open_udp(src, dst, payload) {
-            Ok(o) => self.handle_opened(now, o),
+        match framing::open_udp_unchecked(src, dst, payload) {
+            Ok(u) => self.handle_unchecked(now, u),
             Err(_) => self.drops.bad_framing += 1,
         }
     }
 
-    fn handle_opened(&mut self, now: Instant, o: Opened<'_>) {
-        let view = packet::Packet::new_unchecked(o.packet);
+    /// The packet is parsed before its ICRC is checked: a packet whose
+    /// payload the RC engine places where its sequence already says
+    /// ([`placed_before_icrc`]) has its ICRC checked in the same pass as
+    /// the copy; every other packet is checked whole first.
+    fn handle_unchecked(&mut self, now: Instant, u: Unchecked<'_>) {
+        let view = packet::Packet::new_unchecked(u.packet);
         // By reference: moving the repr out of the `Result` copies it.
         let parsed = PacketRepr::parse(&view);
+        let deferred = match &parsed {
+            Ok(pkt) if placed_before_icrc(pkt) => {
+                u.defer(view.header_len(), pkt.payload.len()).ok()
+            }
+            _ => None,
+        };
+        let icrc = match deferred {
+            Some(d) => Some(d),
+            None if u.check().is_ok() => None,
+            None => {
+                self.drops.bad_framing += 1;
+                return;
+            }
+        };
         let Ok(pkt) = &parsed else {
             self.drops.bad_packet += 1;
             return;
         };
+        let (src, dst) = (u.src, u.dst);
         if pkt.bth.dest_qp == GSI_QPN {
             // QP1 takes only GSI MADs with the well-known Q_Key (IBA Vol 1 ch. 13 (MADs, GSI); Linux include/rdma/ib_mad.h).
             match (pkt.qp1_mad(), pkt.deth) {
                 (Some(mad), Some(deth)) if deth.qkey == GSI_QKEY => {
-                    self.cm.handle_mad(now, o.src.ip(), o.dst.ip(), mad);
+                    self.cm.handle_mad(now, src.ip(), dst.ip(), mad);
                 }
                 _ => self.drops.bad_gsi += 1,
             }
         } else {
             let rx = RxInfo {
-                src_ip: o.src.ip(),
-                dst_ip: o.dst.ip(),
-                udp_src_port: o.src.port(),
+                src_ip: src.ip(),
+                dst_ip: dst.ip(),
+                udp_src_port: src.port(),
             };
-            self.rc.handle_parsed(now, &rx, pkt);
+            if !self.rc.handle_deferred(now, &rx, pkt, icrc) {
+                self.drops.bad_framing += 1;
+            }
         }
         self.collect(now);
     }
@@ -379,6 +400,28 @@ impl<M: Memory> Device<M> {
     }
 }
 
+/// Packets whose payload the RC engine may place before their ICRC is
+/// known to hold: the Middle and Last of a SEND or WRITE, and every READ
+/// response, whose destination follows from the QP's own state and the
+/// expected PSN. A First or Only of a request says where its payload goes
+/// (RETH, a new receive WQE), so its ICRC is checked first.
+fn placed_before_icrc(pkt: &PacketRepr<'_>) -> bool {
+    use crate::wire::opcode::{OpClass, Position, Transport};
+    let op = pkt.bth.opcode;
+    op.transport() == Transport::Rc
+        && pkt.bth.dest_qp != GSI_QPN
+        && !pkt.payload.is_empty()
+        && match op.class() {
+            OpClass::RdmaReadResponse => true,
+            OpClass::Send | OpClass::RdmaWrite => {
+                matches!(op.position(), Position::Middle | Position::Last)
+                    && !op.has_immediate()
+                    && pkt.ieth.is_none()
+            }
+            _ => false,
+        }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,7 +438,16 @@ mod tests {
     }
 
     /// Two devices in raw IP mode, one QP each at RTS facing the other.
-    fn raw_pair(mtu: u32) -> [(Device<crate::rc::ArenaMemory>, u32, u32, IpAddr); 2] {
+    #[allow(clippy::type_complexity)]
+    fn raw_pair(
+        mtu: u32,
+    ) -> [(
+        Device<crate::rc::ArenaMemory>,
+        u32,
+        u32,
+        IpAddr,
+        crate::rc::CqHandle,
+    ); 2] {
         use crate::rc::{Access, ArenaMemory, Path, QpAttr, QpInit, QpState, Translation};
         let mut sides = [1u8, 2].map(|last| {
             let cfg = DeviceConfig {
@@ -425,10 +477,10 @@ mod tests {
                     max_inline: 64,
                 })
                 .unwrap();
-            (d, qpn, key, IpAddr::from([10, 0, 0, last]))
+            (d, qpn, key, IpAddr::from([10, 0, 0, last]), cq)
         });
         let peers = [(sides[1].1, sides[1].3), (sides[0].1, sides[0].3)];
-        for ((d, qpn, _, ip), (peer_qpn, peer_ip)) in sides.iter_mut().zip(peers) {
+        for ((d, qpn, _, ip, _), (peer_qpn, peer_ip)) in sides.iter_mut().zip(peers) {
             let attrs = [
                 QpAttr {
                     state: Some(QpState::Init),
@@ -563,6 +615,152 @@ mod tests {
             assert!(sealed > 2 * cases.len());
             assert_eq!(a.0.drops(), DropCounters::default());
             assert_eq!(b.0.drops(), DropCounters::default());
+        }
+    }
+
+    #[test]
+    fn a_corrupted_packet_placed_before_its_icrc_is_dropped_and_its_message_lands_whole() {
+        use crate::rc::{Payload, QpState, SendFlags, SendOp, SendWr, Sge};
+        use crate::wire::opcode::Opcode;
+        const LEN: usize = 8 * 1024;
+        // Where a bit is flipped in the first Middle, from the start of the
+        // IP datagram (IPv4 20 + UDP 8, then the BTH): a payload byte, the
+        // PSN's low byte, the ICRC's last byte.
+        #[derive(Clone, Copy, Debug)]
+        enum Spot {
+            Payload,
+            Psn,
+            Icrc,
+        }
+        let ops = [
+            ("WRITE", Opcode::RcRdmaWriteMiddle),
+            ("SEND", Opcode::RcSendMiddle),
+            ("READ", Opcode::RcRdmaReadResponseMiddle),
+        ];
+        for (name, middle) in ops {
+            for spot in [Spot::Payload, Spot::Psn, Spot::Icrc] {
+                let what = alloc::format!("{name} {spot:?}");
+                let [mut a, mut b] = raw_pair(1024);
+                let pattern: alloc::vec::Vec<u8> =
+                    (0..LEN as u32).map(|i| (i * 13 + i / 255) as u8).collect();
+                // The READ's data lives on b; the others' on a.
+                let (data_at, dst) = (0u64, 0x4000u64);
+                let holder = if name == "READ" { &mut b.0 } else { &mut a.0 };
+                assert!(holder.rc().memory().write(data_at, &pattern));
+                let sge = |addr, lkey| Sge {
+                    addr,
+                    length: LEN as u32,
+                    lkey,
+                };
+                let op = match name {
+                    "WRITE" => SendOp::Write {
+                        remote_addr: dst,
+                        rkey: b.2,
+                    },
+                    "READ" => SendOp::Read {
+                        remote_addr: data_at,
+                        rkey: b.2,
+                    },
+                    _ => SendOp::Send,
+                };
+                if name == "SEND" {
+                    b.0.rc().post_recv(b.1, 7, &[sge(dst, b.2)]).unwrap();
+                }
+                let local = if name == "READ" { dst } else { data_at };
+                let sges = [sge(local, a.2)];
+                let wr = SendWr::new(1, op)
+                    .payload(Payload::Sges(&sges))
+                    .flags(SendFlags::SIGNALED);
+                a.0.rc().post_send(a.1, &wr).unwrap();
+
+                let mut buf = alloc::vec![0u8; MAX_DATAGRAM];
+                let mut scratch = buf.clone();
+                let mut now = Instant::from_nanos(1);
+                let mut corrupted = None;
+                let mut done = None;
+                let mut out = [crate::rc::Completion::default(); 4];
+                // One microsecond a round: the resend must follow from the
+                // sequence NAK, far inside the 67 ms retry timeout.
+                for round in 0..300 {
+                    now += core::time::Duration::from_micros(1);
+                    for a_sends in [true, false] {
+                        let (from, to) = if a_sends {
+                            (&mut a.0, &mut b.0)
+                        } else {
+                            (&mut b.0, &mut a.0)
+                        };
+                        while let Some(t) = from.poll_transmit(now, &mut buf) {
+                            let d = t.ip_datagram(&buf);
+                            let mut frame = d.to_vec();
+                            if corrupted.is_none() && frame[28] == middle as u8 {
+                                // The PSN of the first Middle (1) becomes 3:
+                                // ahead of the expected one, inside the READ.
+                                let (at, bit) = match spot {
+                                    Spot::Payload => (28 + 12 + 100, 0x20),
+                                    Spot::Psn => (28 + 11, 0x02),
+                                    Spot::Icrc => (frame.len() - 1, 0x20),
+                                };
+                                frame[at] ^= bit;
+                                to.handle_ip(now, &frame);
+                                // Refused whole: not even a sequence NAK.
+                                assert!(to.poll_transmit(now, &mut scratch).is_none(), "{what}");
+                                let offset = u32::from_be_bytes([0, d[37], d[38], d[39]]) as usize;
+                                corrupted = Some((round, offset));
+                                if let Spot::Payload = spot {
+                                    // Placed in the same pass as the check,
+                                    // then refused: the flipped byte sits
+                                    // where the resend will overwrite it.
+                                    let to_mem = to.rc().memory();
+                                    let at_mem = dst + (offset * 1024 + 100) as u64;
+                                    let flipped = pattern[offset * 1024 + 100] ^ 0x20;
+                                    assert_eq!(to_mem.snapshot(at_mem, 1), [flipped], "{what}");
+                                }
+                                continue;
+                            }
+                            to.handle_ip(now, &frame);
+                        }
+                    }
+                    let n = a.0.rc().poll_cq(a.4, &mut out);
+                    if let Some(c) = out[..n].first() {
+                        done = Some((round, c.status));
+                        break;
+                    }
+                }
+                assert!(corrupted.is_some(), "{what}: no Middle was sent");
+                let (round, status) = done.unwrap_or_else(|| panic!("{what}: never completed"));
+                assert_eq!(status, crate::rc::WcStatus::Success, "{what}");
+                assert!(round < 50, "{what}: completed only in round {round}");
+                // The data's receiver dropped the corrupted packet; its
+                // sender dropped nothing.
+                let (receiver, sender) = if name == "READ" {
+                    (&mut a.0, &b.0)
+                } else {
+                    (&mut b.0, &a.0)
+                };
+                let landed = receiver.rc().memory().snapshot(dst, LEN);
+                assert!(landed == pattern, "{what}: the message did not land whole");
+                assert_eq!(sender.drops(), DropCounters::default(), "{what}");
+                let want = DropCounters {
+                    bad_framing: 1,
+                    ..DropCounters::default()
+                };
+                assert_eq!(receiver.drops(), want, "{what}");
+                if name == "SEND" {
+                    let n = b.0.rc().poll_cq(b.4, &mut out);
+                    assert_eq!(n, 1, "{what}");
+                    assert_eq!(
+                        (out[0].status, out[0].byte_len),
+                        (crate::rc::WcStatus::Success, LEN as u32)
+                    );
+                }
+                for side in [&a, &b] {
+                    assert_eq!(
+                        side.0.rc_ref().qp_state(side.1),
+                        Some(QpState::Rts),
+                        "{what}"
+                    );
+                }
+            }
         }
     }
 

@@ -168,9 +168,60 @@ pub struct Opened<'a> {
     pub packet: &'a [u8],
 }
 
+/// A received RoCE packet with its addressing, its ICRC not yet checked:
+/// [`check`](Self::check) it whole, or [`defer`](Self::defer) the check to
+/// the pass that places the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unchecked<'a> {
+    /// Sender's IP and UDP port.
+    pub src: SocketAddr,
+    /// Our IP and UDP port.
+    pub dst: SocketAddr,
+    /// The RoCE packet (BTH .. ICRC).
+    pub packet: &'a [u8],
+    /// The IP and UDP headers the ICRC covers: the datagram's (raw mode)
+    /// or the canonical ones (UDP mode).
+    headers: [u8; HEADROOM],
+    ip_len: usize,
+}
+
+impl<'a> Unchecked<'a> {
+    fn ip_and_udp(&self) -> Result<(&[u8], &[u8])> {
+        let (ip, rest) = self
+            .headers
+            .split_at_checked(self.ip_len)
+            .ok_or(Error::Truncated)?;
+        Ok((ip, rest.get(..udp::HEADER_LEN).ok_or(Error::Truncated)?))
+    }
+
+    /// The packet with its whole ICRC checked: `BadIcrc` on mismatch.
+    pub fn check(&self) -> Result<Opened<'a>> {
+        let (ip, udp_bytes) = self.ip_and_udp()?;
+        icrc::verify(ip, udp_bytes, self.packet)?;
+        Ok(Opened {
+            src: self.src,
+            dst: self.dst,
+            packet: self.packet,
+        })
+    }
+
+    /// The ICRC check of a packet whose payload is the `payload_len` bytes
+    /// at `payload_offset` from its BTH, left for the payload's placement
+    /// to finish ([`icrc::Deferred`]).
+    pub fn defer(&self, payload_offset: usize, payload_len: usize) -> Result<icrc::Deferred> {
+        let (ip, udp_bytes) = self.ip_and_udp()?;
+        icrc::Deferred::new(ip, udp_bytes, self.packet, payload_offset, payload_len)
+    }
+}
+
 /// Checks a whole received IP datagram (raw mode): IP and UDP headers, port
 /// 4791, ICRC over the real headers.
 pub fn open_ip(datagram: &[u8]) -> Result<Opened<'_>> {
+    open_ip_unchecked(datagram)?.check()
+}
+
+/// [`open_ip`] but for the ICRC.
+pub fn open_ip_unchecked(datagram: &[u8]) -> Result<Unchecked<'_>> {
     let ip = IpRepr::parse(datagram)?;
     let ip_len = ip.header_len();
     let (ip_bytes, rest) = datagram.split_at_checked(ip_len).ok_or(Error::Truncated)?;
@@ -183,26 +234,45 @@ pub fn open_ip(datagram: &[u8]) -> Result<Opened<'_>> {
     let (udp_bytes, packet) = rest
         .split_at_checked(udp::HEADER_LEN)
         .ok_or(Error::Truncated)?;
-    icrc::verify(ip_bytes, udp_bytes, packet)?;
+    let mut headers = [0u8; HEADROOM];
+    let (h_ip, h_rest) = headers
+        .split_at_mut_checked(ip_len)
+        .ok_or(Error::BadLength)?;
+    h_ip.copy_from_slice(ip_bytes);
+    h_rest
+        .get_mut(..udp::HEADER_LEN)
+        .ok_or(Error::BadLength)?
+        .copy_from_slice(udp_bytes);
     let (src, dst) = match ip {
         IpRepr::Ipv4(r) => (IpAddr::from(r.src_addr), IpAddr::from(r.dst_addr)),
         IpRepr::Ipv6(r) => (IpAddr::from(r.src_addr), IpAddr::from(r.dst_addr)),
     };
-    Ok(Opened {
+    Ok(Unchecked {
         src: SocketAddr::new(src, u.src_port),
         dst: SocketAddr::new(dst, u.dst_port),
         packet,
+        headers,
+        ip_len,
     })
 }
 
 /// Checks a UDP payload received through a socket (UDP mode): the ICRC over
 /// the canonical header built from the addresses.
 pub fn open_udp(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Result<Opened<'_>> {
+    open_udp_unchecked(src, dst, payload)?.check()
+}
+
+/// [`open_udp`] but for the ICRC.
+pub fn open_udp_unchecked(
+    src: SocketAddr,
+    dst: SocketAddr,
+    payload: &[u8],
+) -> Result<Unchecked<'_>> {
     let ip = ip_header(src.ip(), dst.ip(), 0, 64, 0)?;
-    let mut head = [0u8; HEADROOM];
+    let mut headers = [0u8; HEADROOM];
     let ip_len = ip.header_len();
     let udp_len = udp::HEADER_LEN + payload.len();
-    let (ip_bytes, udp_bytes) = head.split_at_mut(ip_len);
+    let (ip_bytes, udp_bytes) = headers.split_at_mut(ip_len);
     ip.emit_header(udp_len, ip_bytes)?;
     let udp_bytes = udp_bytes
         .get_mut(..udp::HEADER_LEN)
@@ -214,11 +284,12 @@ pub fn open_udp(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Result<Open
         payload_len: payload.len(),
     }
     .emit_header(&mut udp::Packet::new_unchecked(&mut *udp_bytes))?;
-    icrc::verify(ip_bytes, udp_bytes, payload)?;
-    Ok(Opened {
+    Ok(Unchecked {
         src,
         dst,
         packet: payload,
+        headers,
+        ip_len,
     })
 }
 

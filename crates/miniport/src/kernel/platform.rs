@@ -182,6 +182,16 @@ impl Platform for KernelPlatform {
         unsafe { ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, src.len()) };
         true
     }
+
+    fn write_crc(&self, addr: u64, src: &[u8], crc: u32) -> Option<u32> {
+        if addr == 0 {
+            return None;
+        }
+        // SAFETY: as in `read`; the bytes belong to a receive or a WRITE
+        // still arriving, whose contents are undefined until it completes.
+        let dst = unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, src.len()) };
+        roce::wire::crc32::copy_update(crc, dst, src)
+    }
 }
 
 /// 64 bits from the system's random number generator, drawn at PASSIVE_LEVEL

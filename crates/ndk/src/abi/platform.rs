@@ -63,4 +63,13 @@ pub trait Platform: Send + Sync {
         self.read(addr, dst)
             .then(|| roce::wire::crc32::update(crc, dst))
     }
+    /// [`Platform::write`], returning the CRC-32 of `src` continued from
+    /// `crc` (the receive path's ICRC, checked while the payload is
+    /// placed); `None` if not mapped. This default writes, then hashes
+    /// `src`; a shell that can reach the bytes does both in one pass with
+    /// `roce::wire::crc32::copy_update`.
+    fn write_crc(&self, addr: u64, src: &[u8], crc: u32) -> Option<u32> {
+        self.write(addr, src)
+            .then(|| roce::wire::crc32::update(crc, src))
+    }
 }

@@ -110,6 +110,9 @@ impl Qp {
         }
         match pkt.bth.opcode.class() {
             OpClass::Acknowledge => {
+                if !ctx.icrc_ok(pkt.payload) {
+                    return;
+                }
                 let Some(aeth) = pkt.aeth else {
                     return;
                 };
@@ -430,6 +433,19 @@ impl Qp {
         if p.before(self.comp.psn) {
             return;
         }
+        // Only the expected response of the READ at the head may leave a
+        // deferred ICRC check to the placement of its payload: for it the
+        // implicit ACK below changes nothing.
+        let expected = p == self.comp.psn
+            && self.sq.get(self.sq.head).is_some_and(|w| {
+                matches!(w.op, WqeOp::Read { .. })
+                    && w.started
+                    && w.local_done.is_none()
+                    && p.in_range(w.first_psn, w.last_psn.add(1))
+            });
+        if !expected && !ctx.icrc_ok(pkt.payload) {
+            return;
+        }
         self.ack_through(ctx, p.sub(1));
         if !matches!(self.attrs.state, QpState::Rts | QpState::Sqd) {
             return;
@@ -465,11 +481,25 @@ impl Qp {
         if !pos_ok || pkt.payload.len() != expect {
             return;
         }
-        if let Err(status) =
-            ctx.keys
-                .scatter(ctx.mem, self.pd, self.sq.sges(idx), offset, pkt.payload)
-        {
-            self.fail_head(ctx, status);
+        let placed = ctx.keys.scatter_crc(
+            ctx.mem,
+            self.pd,
+            self.sq.sges(idx),
+            offset,
+            pkt.payload,
+            ctx.icrc_head(),
+        );
+        match placed {
+            Err(status) => {
+                if ctx.icrc_ok(pkt.payload) {
+                    self.fail_head(ctx, status);
+                }
+                return;
+            }
+            Ok(Some(crc)) if !ctx.icrc_placed(crc) => return,
+            Ok(_) => {}
+        }
+        if !ctx.icrc_ok(pkt.payload) {
             return;
         }
         self.comp.psn = p.add(1);

@@ -30,6 +30,15 @@ pub trait Memory {
     fn read_crc(&self, addr: u64, dst: &mut [u8], crc: u32) -> Option<u32> {
         self.read(addr, dst).then(|| crc32::update(crc, dst))
     }
+    /// [`write`](Self::write), returning the CRC-32 of `src` continuing
+    /// from `crc`; `None` where `write` fails. The receive path places
+    /// payloads through this and checks the packet's ICRC with the result
+    /// ([`crate::wire::icrc::Deferred`]). This default writes, then hashes
+    /// `src`; a shell that can reach the bytes should override it with
+    /// [`crc32::copy_update`].
+    fn write_crc(&self, addr: u64, src: &[u8], crc: u32) -> Option<u32> {
+        self.write(addr, src).then(|| crc32::update(crc, src))
+    }
 }
 
 impl<T: Memory + ?Sized> Memory for &T {
@@ -41,6 +50,9 @@ impl<T: Memory + ?Sized> Memory for &T {
     }
     fn write(&self, addr: u64, src: &[u8]) -> bool {
         (**self).write(addr, src)
+    }
+    fn write_crc(&self, addr: u64, src: &[u8], crc: u32) -> Option<u32> {
+        (**self).write_crc(addr, src, crc)
     }
 }
 
@@ -110,6 +122,11 @@ impl Memory for ArenaMemory {
         crc32::copy_update(crc, dst, self.bytes.borrow().get(r)?)
     }
 
+    fn write_crc(&self, addr: u64, src: &[u8], crc: u32) -> Option<u32> {
+        let r = self.range(addr, src.len())?;
+        crc32::copy_update(crc, self.bytes.borrow_mut().get_mut(r)?, src)
+    }
+
     fn write(&self, addr: u64, src: &[u8]) -> bool {
         let Some(r) = self.range(addr, src.len()) else {
             return false;
@@ -140,5 +157,18 @@ mod tests {
         assert!(m.read(16, &mut []));
         assert_eq!(m.snapshot(3, 2), [0, 1]);
         assert!(!m.is_empty());
+    }
+
+    #[test]
+    fn write_crc_writes_and_hashes_like_write_then_update_and_refuses_outside() {
+        let src: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        let m = ArenaMemory::new(512);
+        assert_eq!(
+            m.write_crc(100, &src, 0x1234_5678),
+            Some(crc32::update(0x1234_5678, &src))
+        );
+        assert_eq!(m.snapshot(100, 300), src);
+        assert_eq!(m.write_crc(400, &src, 0), None);
+        assert_eq!(m.snapshot(400, 112), vec![0; 112]);
     }
 }

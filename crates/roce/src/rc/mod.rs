@@ -222,6 +222,8 @@ impl<M: Memory> Engine<M> {
                 events: &mut self.events,
                 now,
                 tx_payload_crc: None,
+                rx_icrc: None,
+                rx_icrc_bad: false,
             },
         )
     }
@@ -882,17 +884,34 @@ impl<M: Memory> Engine<M> {
     /// payload only where the opcode has one: what
     /// [`PacketRepr::check`] would check again.
     pub(crate) fn handle_parsed(&mut self, now: Instant, rx: &RxInfo, pkt: &PacketRepr<'_>) {
+        self.handle_deferred(now, rx, pkt, None);
+    }
+
+    /// [`handle_parsed`](Self::handle_parsed) for a packet whose ICRC
+    /// check, if `icrc` is given, is still to be done: where the payload
+    /// goes straight into memory, the check is made in the same pass
+    /// ([`Ctx::icrc_placed`]); everywhere else before anything changes
+    /// ([`Ctx::icrc_ok`]). Returns whether the ICRC held (a packet that
+    /// fails it changes nothing).
+    pub(crate) fn handle_deferred(
+        &mut self,
+        now: Instant,
+        rx: &RxInfo,
+        pkt: &PacketRepr<'_>,
+        icrc: Option<crate::wire::icrc::Deferred>,
+    ) -> bool {
+        let intact = |pkt: &PacketRepr<'_>| icrc.is_none_or(|d| d.check(pkt.payload));
         let op = pkt.bth.opcode;
         // IBA Vol 1 ch. 9 (BTH); Linux rxe_hdr.h, Linux rxe_recv.c (P_Key check): RC only, default partition (low 15 bits).
         if op.transport() != Transport::Rc || pkt.bth.pkey & 0x7FFF != 0x7FFF {
-            return;
+            return intact(pkt);
         }
         let Some(slot) = self.slot_of(pkt.bth.dest_qp) else {
-            return;
+            return intact(pkt);
         };
         let (qps, mut ctx) = self.parts(now);
         let Some(qp) = qps.at_mut(slot) else {
-            return;
+            return intact(pkt);
         };
         // Linux rxe_recv.c check_addr: the source must be the peer, the destination us.
         let from_peer = qp.attrs.path.is_some_and(|p| {
@@ -900,14 +919,19 @@ impl<M: Memory> Engine<M> {
                 && p.local_ip.to_canonical() == rx.dst_ip.to_canonical()
         });
         if !from_peer {
-            return;
+            return intact(pkt);
         }
+        ctx.rx_icrc = icrc;
         if op.is_request() {
             qp.handle_request(&mut ctx, pkt);
         } else {
             qp.handle_response(&mut ctx, pkt);
         }
+        // A path that dropped the packet without needing the check: make
+        // it for the count.
+        let intact = ctx.icrc_ok(pkt.payload);
         self.after(Some(slot));
+        intact
     }
 
     /// Write the next packet to send into `buf` (at least

@@ -197,9 +197,45 @@ pub(crate) struct Ctx<'a, M: Memory + ?Sized> {
     pub(crate) now: Instant,
     /// The payload CRC of the packet last emitted ([`super::tx::emit_packet`]).
     pub(crate) tx_payload_crc: Option<crate::wire::icrc::PayloadCrc>,
+    /// The received packet's ICRC check, when the device left it to the
+    /// payload's placement ([`Ctx::icrc_ok`], [`Ctx::icrc_placed`]).
+    pub(crate) rx_icrc: Option<crate::wire::icrc::Deferred>,
+    /// The received packet failed its ICRC: it changes nothing.
+    pub(crate) rx_icrc_bad: bool,
 }
 
 impl<M: Memory + ?Sized> Ctx<'_, M> {
+    /// Whether the packet being handled may change anything: its ICRC
+    /// holds. A check the device deferred is done here, over `payload`,
+    /// by the first path that changes state other than by placing the
+    /// payload. Every such path of a deferred packet asks first.
+    pub(crate) fn icrc_ok(&mut self, payload: &[u8]) -> bool {
+        if let Some(d) = self.rx_icrc.take() {
+            self.rx_icrc_bad = !d.check(payload);
+        }
+        !self.rx_icrc_bad
+    }
+
+    /// Where the payload's CRC continues from while it is placed, if the
+    /// packet's ICRC check was deferred.
+    pub(crate) fn icrc_head(&self) -> Option<u32> {
+        self.rx_icrc.map(|d| d.head())
+    }
+
+    /// The payload was placed, its CRC continued from
+    /// [`icrc_head`](Self::icrc_head) to `through_payload`: whether the
+    /// ICRC holds. If not, the packet is dropped; the bytes it placed lie
+    /// where its retransmission will place them again (the PSN it carried
+    /// is still the expected one), and a message's target memory is
+    /// undefined until the message completes (IBA Vol 1 ch. 9 (RDMA WRITE,
+    /// responder) and ch. 10 (work completions)), as on an HCA that places
+    /// a packet's payload before its trailing ICRC has arrived.
+    pub(crate) fn icrc_placed(&mut self, through_payload: u32) -> bool {
+        if let Some(d) = self.rx_icrc.take() {
+            self.rx_icrc_bad = !d.matches(through_payload);
+        }
+        !self.rx_icrc_bad
+    }
     /// Put a completion on a CQ, raising its notification or error event.
     pub(crate) fn complete(&mut self, cq: u32, c: Completion) {
         let generation = self.cqs.generation_of(cq);

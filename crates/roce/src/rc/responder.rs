@@ -200,12 +200,18 @@ impl Qp {
         if !state.can_receive() {
             return;
         }
-        if state == QpState::Rtr && !self.resp.comm_est {
+        let psn = Psn::new(pkt.bth.psn);
+        let d = psn.diff(self.resp.epsn);
+        let first_arrival = state == QpState::Rtr && !self.resp.comm_est;
+        // Only the expected packet of an established QP may leave a
+        // deferred ICRC check to the placement of its payload.
+        if (d != 0 || first_arrival) && !ctx.icrc_ok(pkt.payload) {
+            return;
+        }
+        if first_arrival {
             self.resp.comm_est = true;
             ctx.events.push(Event::CommEstablished { qpn: self.qpn });
         }
-        let psn = Psn::new(pkt.bth.psn);
-        let d = psn.diff(self.resp.epsn);
         if d > 0 {
             // IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c: one sequence NAK per gap, carrying the
             // expected PSN; later packets of the gap are dropped.
@@ -238,7 +244,7 @@ impl Qp {
             InMsg::None => matches!(pos, Position::First | Position::Only),
         };
         if !seq_ok {
-            return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, None);
+            return self.fatal_if_intact(ctx, pkt, psn, NakCode::InvalidRequest, None);
         }
         // Operation allowed on this QP. NDK has no atomic verbs, so
         // atomics are invalid requests here.
@@ -251,7 +257,7 @@ impl Qp {
             _ => false,
         };
         if !op_ok {
-            return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, None);
+            return self.fatal_if_intact(ctx, pkt, psn, NakCode::InvalidRequest, None);
         }
         // Lengths (IBA Vol 1 ch. 9 (PadCnt); Linux rxe_hdr.h): First/Middle exactly one MTU, Last 1..MTU,
         // Only up to MTU.
@@ -264,7 +270,7 @@ impl Qp {
                 Position::Only => true,
             };
         if !len_ok {
-            return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, None);
+            return self.fatal_if_intact(ctx, pkt, psn, NakCode::InvalidRequest, None);
         }
         match class {
             OpClass::Send => self.exec_send(ctx, pkt, psn),
@@ -304,6 +310,21 @@ impl Qp {
         self.resp.queue_ack(psn, Syndrome::RnrNak { timer: t }, m);
     }
 
+    /// [`resp_fatal`](Self::resp_fatal) for a packet whose ICRC holds
+    /// (checked now if it was deferred); one that fails it is dropped.
+    fn fatal_if_intact<M: Memory + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, M>,
+        pkt: &PacketRepr<'_>,
+        psn: Psn,
+        code: NakCode,
+        status: Option<WcStatus>,
+    ) {
+        if ctx.icrc_ok(pkt.payload) {
+            self.resp_fatal(ctx, psn, code, status);
+        }
+    }
+
     fn exec_send<M: Memory + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, M>,
@@ -311,6 +332,11 @@ impl Qp {
         psn: Psn,
     ) {
         let end = pkt.bth.opcode.is_end();
+        // Taking a receive WQE and invalidating a key change state: a
+        // deferred ICRC is checked first.
+        if (!self.resp.cur.active || pkt.ieth.is_some()) && !ctx.icrc_ok(pkt.payload) {
+            return;
+        }
         if !self.take_recv(ctx) {
             return self.rnr_nak(psn);
         }
@@ -318,14 +344,21 @@ impl Qp {
         let plen = pkt.payload.len() as u64;
         if u64::from(off) + plen > u64::from(self.resp.cur.length) {
             // The SEND does not fit the receive buffers (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c).
-            return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, Some(WcStatus::LocLenErr));
+            return self.fatal_if_intact(
+                ctx,
+                pkt,
+                psn,
+                NakCode::InvalidRequest,
+                Some(WcStatus::LocLenErr),
+            );
         }
         let mut invalidated = None;
         if let Some(ieth) = pkt.ieth {
             // the NDKPI work request posting requirements page: an invalid token aborts the connection.
             if ctx.keys.invalidate_key(ieth.rkey, self.pd).is_err() {
-                return self.resp_fatal(
+                return self.fatal_if_intact(
                     ctx,
+                    pkt,
                     psn,
                     NakCode::InvalidRequest,
                     Some(WcStatus::LocQpOpErr),
@@ -333,12 +366,25 @@ impl Qp {
             }
             invalidated = Some(ieth.rkey);
         }
-        if let Err(status) =
-            ctx.keys
-                .scatter(ctx.mem, self.pd, self.resp.cur.sges(), off, pkt.payload)
-        {
+        let placed = ctx.keys.scatter_crc(
+            ctx.mem,
+            self.pd,
+            self.resp.cur.sges(),
+            off,
+            pkt.payload,
+            ctx.icrc_head(),
+        );
+        match placed {
             // A malformed receive WQE (IBA Vol 1 ch. 9 (NAKs, duplicates); Linux rxe_resp.c): remote operational error.
-            return self.resp_fatal(ctx, psn, NakCode::RemoteOperationalError, Some(status));
+            Err(status) => {
+                let code = NakCode::RemoteOperationalError;
+                return self.fatal_if_intact(ctx, pkt, psn, code, Some(status));
+            }
+            Ok(Some(crc)) if !ctx.icrc_placed(crc) => return,
+            Ok(_) => {}
+        }
+        if !ctx.icrc_ok(pkt.payload) {
+            return;
         }
         self.resp.cur.offset = off + pkt.payload.len() as u32;
         self.resp.epsn = psn.add(1);
@@ -371,6 +417,11 @@ impl Qp {
     ) {
         let op = pkt.bth.opcode;
         let end = op.is_end();
+        // A First's RETH says where the payload goes, and taking a receive
+        // changes state: a deferred ICRC is checked before either.
+        if (op.has_immediate() || op.is_start()) && !ctx.icrc_ok(pkt.payload) {
+            return;
+        }
         // WRITE with immediate consumes a receive at its end (IBA Vol 1 ch. 9 (opcodes); Linux rxe_opcode.c);
         // check it before anything is written so an RNR changes nothing.
         if op.has_immediate() && !self.take_recv(ctx) {
@@ -379,7 +430,7 @@ impl Qp {
         if op.is_start() {
             let reth = match self.checked_reth(ctx, pkt, Access::REMOTE_WRITE) {
                 Ok(reth) => reth,
-                Err(code) => return self.resp_fatal(ctx, psn, code, None),
+                Err(code) => return self.fatal_if_intact(ctx, pkt, psn, code, None),
             };
             self.resp.write_va = reth.virtual_addr;
             self.resp.write_rkey = reth.rkey;
@@ -389,7 +440,7 @@ impl Qp {
         let plen = pkt.payload.len() as u32;
         // IBA Vol 1 ch. 9 (PadCnt); Linux rxe_hdr.h: never more than what is left; Last/Only exactly that.
         if plen > self.resp.write_resid || (end && plen != self.resp.write_resid) {
-            return self.resp_fatal(ctx, psn, NakCode::InvalidRequest, None);
+            return self.fatal_if_intact(ctx, pkt, psn, NakCode::InvalidRequest, None);
         }
         if plen > 0 {
             let place = ctx.keys.resolve_remote(
@@ -399,10 +450,20 @@ impl Qp {
                 u64::from(plen),
                 Access::REMOTE_WRITE,
             );
-            let written = place.is_ok_and(|p| ctx.keys.write(ctx.mem, p, pkt.payload));
-            if !written {
-                return self.resp_fatal(ctx, psn, NakCode::RemoteAccessError, None);
+            let head = ctx.icrc_head();
+            let written = place.ok().and_then(|p| match head {
+                Some(head) => ctx.keys.write_crc(ctx.mem, p, pkt.payload, head),
+                None => ctx.keys.write(ctx.mem, p, pkt.payload).then_some(0),
+            });
+            let Some(crc) = written else {
+                return self.fatal_if_intact(ctx, pkt, psn, NakCode::RemoteAccessError, None);
+            };
+            if head.is_some() && !ctx.icrc_placed(crc) {
+                return;
             }
+        }
+        if !ctx.icrc_ok(pkt.payload) {
+            return;
         }
         self.resp.write_va = self.resp.write_va.wrapping_add(u64::from(plen));
         self.resp.write_resid -= plen;
@@ -468,6 +529,9 @@ impl Qp {
         pkt: &PacketRepr<'_>,
         psn: Psn,
     ) {
+        if !ctx.icrc_ok(pkt.payload) {
+            return;
+        }
         let reth = match self.checked_reth(ctx, pkt, Access::REMOTE_READ) {
             Ok(reth) => reth,
             Err(code) => return self.resp_fatal(ctx, psn, code, None),

@@ -105,8 +105,10 @@ pub fn table(crc: u32, data: &[u8]) -> u32 {
 /// elsewhere the copy then the table. `None`, and nothing written, when
 /// the lengths differ.
 ///
-/// For bytes the caller trusts (a payload read out of local memory on
-/// transmit): on receive the ICRC is checked before any byte is placed.
+/// The CRC covers the bytes as copied. Transmit reads payloads out of
+/// local memory this way; receive places a payload into memory this way
+/// where the bytes' destination is one the packet may overwrite before its
+/// ICRC is known to hold ([`super::icrc::Deferred`]).
 #[inline]
 pub fn copy_update(crc: u32, dst: &mut [u8], src: &[u8]) -> Option<u32> {
     if dst.len() != src.len() {

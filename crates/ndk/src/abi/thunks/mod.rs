@@ -41,6 +41,9 @@ impl roce::rc::Memory for PlatformMemory {
     fn write(&self, addr: u64, src: &[u8]) -> bool {
         self.0.write(addr, src)
     }
+    fn write_crc(&self, addr: u64, src: &[u8], crc: u32) -> Option<u32> {
+        self.0.write_crc(addr, src, crc)
+    }
 }
 
 /// Which NDK struct a wrapper holds (to free it with the right type).

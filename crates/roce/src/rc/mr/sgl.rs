@@ -149,6 +149,39 @@ impl KeyTable {
             }
         }
     }
+
+    /// [`write`](Self::write), returning the CRC-32 of `src` continuing
+    /// from `crc` ([`Memory::write_crc`], piece by piece in order); `None`
+    /// if a write failed.
+    pub(crate) fn write_crc<M: Memory + ?Sized>(
+        &self,
+        mem: &M,
+        place: Place,
+        src: &[u8],
+        crc: u32,
+    ) -> Option<u32> {
+        match place {
+            Place::Logical(a) => mem.write_crc(a, src, crc),
+            Place::Mr { index, offset } => {
+                let mr = self.mr_at(index)?;
+                let mut crc = crc;
+                mr.map
+                    .for_each_piece(offset, src.len(), |addr, pos, n| {
+                        match src
+                            .get(pos..pos + n)
+                            .and_then(|s| mem.write_crc(addr, s, crc))
+                        {
+                            Some(c) => {
+                                crc = c;
+                                true
+                            }
+                            None => false,
+                        }
+                    })
+                    .then_some(crc)
+            }
+        }
+    }
 }
 
 impl KeyTable {
@@ -187,29 +220,35 @@ impl KeyTable {
 
     /// Copy `src` into an SGE list at message offset `offset` (responder
     /// receive placement, requester read-response placement). The SGEs
-    /// need local write.
-    pub(crate) fn scatter<M: Memory + ?Sized>(
+    /// need local write. Given a `crc`, also returns the CRC-32 of `src` continuing from it
+    /// ([`write_crc`](Self::write_crc)).
+    pub(crate) fn scatter_crc<M: Memory + ?Sized>(
         &self,
         mem: &M,
         pd: u32,
         sges: &[Sge],
         offset: u32,
         src: &[u8],
-    ) -> Result<(), WcStatus> {
+        crc: Option<u32>,
+    ) -> Result<Option<u32>, WcStatus> {
         let mut done = 0usize;
+        let mut crc = crc;
         self.walk(sges, offset, src.len(), |sge, within, pos, n| {
             let place = self
                 .resolve_local(sge, pd, true)
                 .map_err(|_| WcStatus::LocProtErr)?;
+            let place = place.advance(within);
             let s = src.get(pos..pos + n).ok_or(WcStatus::LocLenErr)?;
-            if !self.write(mem, place.advance(within), s) {
-                return Err(WcStatus::LocAccessErr);
-            }
+            let written = match crc {
+                Some(c) => self.write_crc(mem, place, s, c).map(|c| crc = Some(c)),
+                None => self.write(mem, place, s).then_some(()),
+            };
+            written.ok_or(WcStatus::LocAccessErr)?;
             done += n;
             Ok(())
         })?;
         if done == src.len() {
-            Ok(())
+            Ok(crc)
         } else {
             Err(WcStatus::LocLenErr)
         }
