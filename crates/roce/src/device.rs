@@ -401,25 +401,30 @@ impl<M: Memory> Device<M> {
 }
 
 /// Packets whose payload the RC engine may place before their ICRC is
-/// known to hold: the Middle and Last of a SEND or WRITE, and every READ
+/// known to hold: the Middle and Last of a SEND or WRITE (without
+/// immediate data or an invalidation, which change state), and every READ
 /// response, whose destination follows from the QP's own state and the
 /// expected PSN. A First or Only of a request says where its payload goes
 /// (RETH, a new receive WQE), so its ICRC is checked first.
 fn placed_before_icrc(pkt: &PacketRepr<'_>) -> bool {
-    use crate::wire::opcode::{OpClass, Position, Transport};
-    let op = pkt.bth.opcode;
-    op.transport() == Transport::Rc
-        && pkt.bth.dest_qp != GSI_QPN
-        && !pkt.payload.is_empty()
-        && match op.class() {
-            OpClass::RdmaReadResponse => true,
-            OpClass::Send | OpClass::RdmaWrite => {
-                matches!(op.position(), Position::Middle | Position::Last)
-                    && !op.has_immediate()
-                    && pkt.ieth.is_none()
-            }
-            _ => false,
-        }
+    placed_before_icrc_op(pkt.bth.opcode) && !pkt.payload.is_empty()
+}
+
+fn placed_before_icrc_op(op: Opcode) -> bool {
+    use crate::wire::opcode::Opcode::*;
+    // One bit test on the opcode byte (the set is fixed), not the table
+    // walks of `class` and `position`: this runs for every packet.
+    matches!(
+        op,
+        RcSendMiddle
+            | RcSendLast
+            | RcRdmaWriteMiddle
+            | RcRdmaWriteLast
+            | RcRdmaReadResponseFirst
+            | RcRdmaReadResponseMiddle
+            | RcRdmaReadResponseLast
+            | RcRdmaReadResponseOnly
+    )
 }
 
 #[cfg(test)]
@@ -761,6 +766,23 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_opcodes_placed_before_their_icrc_are_continuations_and_read_responses() {
+        use crate::wire::opcode::{ExtHeader, OpClass, Position, Transport};
+        for &op in Opcode::ALL {
+            let continuation = matches!(op.position(), Position::Middle | Position::Last)
+                && !op.has_immediate()
+                && !op.ext_headers().contains(&ExtHeader::Ieth);
+            let want = op.transport() == Transport::Rc
+                && match op.class() {
+                    OpClass::RdmaReadResponse => true,
+                    OpClass::Send | OpClass::RdmaWrite => continuation,
+                    _ => false,
+                };
+            assert_eq!(placed_before_icrc_op(op), want, "{op:?}");
         }
     }
 

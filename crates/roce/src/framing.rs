@@ -179,19 +179,30 @@ pub struct Unchecked<'a> {
     pub dst: SocketAddr,
     /// The RoCE packet (BTH .. ICRC).
     pub packet: &'a [u8],
-    /// The IP and UDP headers the ICRC covers: the datagram's (raw mode)
-    /// or the canonical ones (UDP mode).
-    headers: [u8; HEADROOM],
-    ip_len: usize,
+    headers: Headers<'a>,
+}
+
+/// The IP and UDP headers the ICRC covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Headers<'a> {
+    /// The datagram's own (raw mode).
+    Received { ip: &'a [u8], udp: &'a [u8] },
+    /// The canonical ones built from the addresses (UDP mode).
+    Canonical {
+        bytes: [u8; HEADROOM],
+        ip_len: usize,
+    },
 }
 
 impl<'a> Unchecked<'a> {
     fn ip_and_udp(&self) -> Result<(&[u8], &[u8])> {
-        let (ip, rest) = self
-            .headers
-            .split_at_checked(self.ip_len)
-            .ok_or(Error::Truncated)?;
-        Ok((ip, rest.get(..udp::HEADER_LEN).ok_or(Error::Truncated)?))
+        match &self.headers {
+            Headers::Received { ip, udp } => Ok((ip, udp)),
+            Headers::Canonical { bytes, ip_len } => {
+                let (ip, rest) = bytes.split_at_checked(*ip_len).ok_or(Error::Truncated)?;
+                Ok((ip, rest.get(..udp::HEADER_LEN).ok_or(Error::Truncated)?))
+            }
+        }
     }
 
     /// The packet with its whole ICRC checked: `BadIcrc` on mismatch.
@@ -234,15 +245,6 @@ pub fn open_ip_unchecked(datagram: &[u8]) -> Result<Unchecked<'_>> {
     let (udp_bytes, packet) = rest
         .split_at_checked(udp::HEADER_LEN)
         .ok_or(Error::Truncated)?;
-    let mut headers = [0u8; HEADROOM];
-    let (h_ip, h_rest) = headers
-        .split_at_mut_checked(ip_len)
-        .ok_or(Error::BadLength)?;
-    h_ip.copy_from_slice(ip_bytes);
-    h_rest
-        .get_mut(..udp::HEADER_LEN)
-        .ok_or(Error::BadLength)?
-        .copy_from_slice(udp_bytes);
     let (src, dst) = match ip {
         IpRepr::Ipv4(r) => (IpAddr::from(r.src_addr), IpAddr::from(r.dst_addr)),
         IpRepr::Ipv6(r) => (IpAddr::from(r.src_addr), IpAddr::from(r.dst_addr)),
@@ -251,8 +253,10 @@ pub fn open_ip_unchecked(datagram: &[u8]) -> Result<Unchecked<'_>> {
         src: SocketAddr::new(src, u.src_port),
         dst: SocketAddr::new(dst, u.dst_port),
         packet,
-        headers,
-        ip_len,
+        headers: Headers::Received {
+            ip: ip_bytes,
+            udp: udp_bytes,
+        },
     })
 }
 
@@ -269,10 +273,10 @@ pub fn open_udp_unchecked(
     payload: &[u8],
 ) -> Result<Unchecked<'_>> {
     let ip = ip_header(src.ip(), dst.ip(), 0, 64, 0)?;
-    let mut headers = [0u8; HEADROOM];
+    let mut bytes = [0u8; HEADROOM];
     let ip_len = ip.header_len();
     let udp_len = udp::HEADER_LEN + payload.len();
-    let (ip_bytes, udp_bytes) = headers.split_at_mut(ip_len);
+    let (ip_bytes, udp_bytes) = bytes.split_at_mut(ip_len);
     ip.emit_header(udp_len, ip_bytes)?;
     let udp_bytes = udp_bytes
         .get_mut(..udp::HEADER_LEN)
@@ -288,8 +292,7 @@ pub fn open_udp_unchecked(
         src,
         dst,
         packet: payload,
-        headers,
-        ip_len,
+        headers: Headers::Canonical { bytes, ip_len },
     })
 }
 

@@ -630,17 +630,21 @@ mod tests {
         assert_eq!(table(0, b"123456789"), 0xCBF4_3926);
     }
 
-    /// A small xorshift, so the test needs no dependency.
+    /// A small xorshift, so the tests need no dependency.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
     fn bytes(seed: u64, n: usize) -> alloc::vec::Vec<u8> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s as u8
-            })
-            .collect()
+        let mut rng = XorShift(seed | 1);
+        (0..n).map(|_| rng.next() as u8).collect()
     }
 
     #[test]
@@ -650,13 +654,8 @@ mod tests {
             return;
         }
         let buf = bytes(0x1234_5678, 9000 + 64);
-        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15u64);
+        let mut next = || rng.next();
         // Every length across the thresholds and lane boundaries, then
         // random ones, each at a random alignment and with a random start.
         let mut cases: alloc::vec::Vec<usize> = (0..400).collect();
@@ -678,13 +677,8 @@ mod tests {
     #[test]
     fn copy_update_copies_and_matches_the_table_on_random_lengths_alignments_and_seeds() {
         let buf = bytes(0xC0FF_EE00, 9000 + 64);
-        let mut rng = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = XorShift(0x2545_F491_4F6C_DD1Du64);
+        let mut next = || rng.next();
         let mut cases: alloc::vec::Vec<usize> = (0..400).collect();
         cases.extend((0..400).map(|_| (next() % 9000) as usize));
         cases.extend([1024, 4096, 4096 + 48, 8192, 9000]);
@@ -714,13 +708,8 @@ mod tests {
     #[test]
     fn combine_matches_one_pass_over_both_parts() {
         let data = bytes(11, 9000);
-        let mut rng = 0x1234_5678_9ABC_DEF1u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = XorShift(0x1234_5678_9ABC_DEF1u64);
+        let mut next = || rng.next();
         let mut cuts: alloc::vec::Vec<(usize, usize)> = (0..300).map(|n| (n % 50, n)).collect();
         cuts.extend((0..300).map(|_| {
             let a = (next() % 9000) as usize;
@@ -740,12 +729,10 @@ mod tests {
 
     #[test]
     fn multiply_mod_p_by_clmul_and_by_bytes_matches_the_bitwise_one() {
-        let mut rng = 0x9E37_79B9u64;
+        let mut rng = XorShift(0x9E37_79B9);
         for _ in 0..2000 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            let (a, b) = (rng as u32, (rng >> 32) as u32);
+            let r = rng.next();
+            let (a, b) = (r as u32, (r >> 32) as u32);
             assert_eq!(mul_mod(a, b), mul_mod_bitwise(a, b), "{a:#x} * {b:#x}");
             assert_eq!(
                 mul_mod_bytewise(a, b),

@@ -216,10 +216,14 @@ impl Deferred {
             .ok_or(Error::BadLength)?;
         let (ext, rest) = tail.split_at_checked(ext_len).ok_or(Error::BadLength)?;
         let pad_bytes = rest.get(payload_len..).ok_or(Error::BadLength)?;
+        if pad_bytes.len() > 3 {
+            return Err(Error::BadLength);
+        }
+        // Byte by byte: at most 3, not worth a memcpy call per packet.
         let mut pad = [0u8; 3];
-        pad.get_mut(..pad_bytes.len())
-            .ok_or(Error::BadLength)?
-            .copy_from_slice(pad_bytes);
+        for (d, s) in pad.iter_mut().zip(pad_bytes) {
+            *d = *s;
+        }
         Ok(Deferred {
             head: if ext.is_empty() {
                 crc
