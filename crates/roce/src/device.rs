@@ -525,6 +525,31 @@ mod tests {
         sides
     }
 
+    /// Moves every datagram `a` has due to `b`, then every one `b` has
+    /// due to `a`, handing each to `deliver(receiver, datagram)`; how many
+    /// moved.
+    fn exchange(
+        a: &mut Device<crate::rc::ArenaMemory>,
+        b: &mut Device<crate::rc::ArenaMemory>,
+        now: Instant,
+        buf: &mut [u8],
+        mut deliver: impl FnMut(&mut Device<crate::rc::ArenaMemory>, &[u8]),
+    ) -> usize {
+        let mut moved = 0;
+        for a_sends in [true, false] {
+            let (from, to) = if a_sends {
+                (&mut *a, &mut *b)
+            } else {
+                (&mut *b, &mut *a)
+            };
+            while let Some(t) = from.poll_transmit(now, buf) {
+                deliver(to, t.ip_datagram(buf));
+                moved += 1;
+            }
+        }
+        moved
+    }
+
     #[test]
     fn payload_crcs_taken_while_copying_seal_the_same_icrc_as_a_full_pass() {
         use crate::rc::{Payload, SendFlags, SendOp, SendWr, Sge};
@@ -588,22 +613,12 @@ mod tests {
                     .unwrap();
                 for _ in 0..200 {
                     now += core::time::Duration::from_micros(1);
-                    let mut moved = 0;
-                    for a_sends in [true, false] {
-                        let (from, to) = if a_sends {
-                            (&mut a.0, &mut b.0)
-                        } else {
-                            (&mut b.0, &mut a.0)
-                        };
-                        while let Some(t) = from.poll_transmit(now, &mut buf) {
-                            let d = t.ip_datagram(&buf);
-                            // The receiver's ICRC check is a full pass.
-                            assert!(framing::open_ip(d).is_ok(), "mtu {mtu} len {len}");
-                            to.handle_ip(now, d);
-                            moved += 1;
-                            sealed += 1;
-                        }
-                    }
+                    let moved = exchange(&mut a.0, &mut b.0, now, &mut buf, |to, d| {
+                        // The receiver's ICRC check is a full pass.
+                        assert!(framing::open_ip(d).is_ok(), "mtu {mtu} len {len}");
+                        to.handle_ip(now, d);
+                    });
+                    sealed += moved;
                     if moved == 0 {
                         break;
                     }
@@ -688,43 +703,34 @@ mod tests {
                 // sequence NAK, far inside the 67 ms retry timeout.
                 for round in 0..300 {
                     now += core::time::Duration::from_micros(1);
-                    for a_sends in [true, false] {
-                        let (from, to) = if a_sends {
-                            (&mut a.0, &mut b.0)
-                        } else {
-                            (&mut b.0, &mut a.0)
-                        };
-                        while let Some(t) = from.poll_transmit(now, &mut buf) {
-                            let d = t.ip_datagram(&buf);
-                            let mut frame = d.to_vec();
-                            if corrupted.is_none() && frame[28] == middle as u8 {
-                                // The PSN of the first Middle (1) becomes 3:
-                                // ahead of the expected one, inside the READ.
-                                let (at, bit) = match spot {
-                                    Spot::Payload => (28 + 12 + 100, 0x20),
-                                    Spot::Psn => (28 + 11, 0x02),
-                                    Spot::Icrc => (frame.len() - 1, 0x20),
-                                };
-                                frame[at] ^= bit;
-                                to.handle_ip(now, &frame);
-                                // Refused whole: not even a sequence NAK.
-                                assert!(to.poll_transmit(now, &mut scratch).is_none(), "{what}");
-                                let offset = u32::from_be_bytes([0, d[37], d[38], d[39]]) as usize;
-                                corrupted = Some((round, offset));
-                                if let Spot::Payload = spot {
-                                    // Placed in the same pass as the check,
-                                    // then refused: the flipped byte sits
-                                    // where the resend will overwrite it.
-                                    let to_mem = to.rc().memory();
-                                    let at_mem = dst + (offset * 1024 + 100) as u64;
-                                    let flipped = pattern[offset * 1024 + 100] ^ 0x20;
-                                    assert_eq!(to_mem.snapshot(at_mem, 1), [flipped], "{what}");
-                                }
-                                continue;
-                            }
-                            to.handle_ip(now, &frame);
+                    exchange(&mut a.0, &mut b.0, now, &mut buf, |to, d| {
+                        if corrupted.is_some() || d[28] != middle as u8 {
+                            return to.handle_ip(now, d);
                         }
-                    }
+                        // The PSN of the first Middle (1) becomes 3: ahead
+                        // of the expected one, inside the READ.
+                        let (at, bit) = match spot {
+                            Spot::Payload => (28 + 12 + 100, 0x20),
+                            Spot::Psn => (28 + 11, 0x02),
+                            Spot::Icrc => (d.len() - 1, 0x20),
+                        };
+                        let mut frame = d.to_vec();
+                        frame[at] ^= bit;
+                        to.handle_ip(now, &frame);
+                        // Refused whole: not even a sequence NAK.
+                        assert!(to.poll_transmit(now, &mut scratch).is_none(), "{what}");
+                        let offset = u32::from_be_bytes([0, d[37], d[38], d[39]]) as usize;
+                        corrupted = Some((round, offset));
+                        if let Spot::Payload = spot {
+                            // Placed in the same pass as the check, then
+                            // refused: the flipped byte sits where the
+                            // resend will overwrite it.
+                            let at_mem = dst + (offset * 1024 + 100) as u64;
+                            let flipped = pattern[offset * 1024 + 100] ^ 0x20;
+                            let now_there = to.rc().memory().snapshot(at_mem, 1);
+                            assert_eq!(now_there, [flipped], "{what}");
+                        }
+                    });
                     let n = a.0.rc().poll_cq(a.4, &mut out);
                     if let Some(c) = out[..n].first() {
                         done = Some((round, c.status));

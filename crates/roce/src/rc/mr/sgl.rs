@@ -114,25 +114,36 @@ impl KeyTable {
         match place {
             Place::Logical(a) => mem.read_crc(a, dst, crc),
             Place::Mr { index, offset } => {
-                let mr = self.mr_at(index)?;
-                let len = dst.len();
-                let mut crc = crc;
-                mr.map
-                    .for_each_piece(offset, len, |addr, pos, n| {
-                        match dst
-                            .get_mut(pos..pos + n)
-                            .and_then(|d| mem.read_crc(addr, d, crc))
-                        {
-                            Some(c) => {
-                                crc = c;
-                                true
-                            }
-                            None => false,
-                        }
-                    })
-                    .then_some(crc)
+                self.crc_pieces(index, offset, dst.len(), crc, |addr, pos, n, crc| {
+                    mem.read_crc(addr, dst.get_mut(pos..pos + n)?, crc)
+                })
             }
         }
+    }
+
+    /// Runs `f(logical address, position, bytes, crc so far)` over the
+    /// pieces of MR `index` covering `len` bytes at `offset`, in order,
+    /// threading the CRC-32 each returns into the next; `None` if the MR
+    /// is gone or a piece failed.
+    fn crc_pieces(
+        &self,
+        index: u32,
+        offset: u64,
+        len: usize,
+        crc: u32,
+        mut f: impl FnMut(u64, usize, usize, u32) -> Option<u32>,
+    ) -> Option<u32> {
+        let mr = self.mr_at(index)?;
+        let mut crc = crc;
+        mr.map
+            .for_each_piece(offset, len, |addr, pos, n| match f(addr, pos, n, crc) {
+                Some(c) => {
+                    crc = c;
+                    true
+                }
+                None => false,
+            })
+            .then_some(crc)
     }
 
     /// Write `src` at a resolved place.
@@ -163,22 +174,9 @@ impl KeyTable {
         match place {
             Place::Logical(a) => mem.write_crc(a, src, crc),
             Place::Mr { index, offset } => {
-                let mr = self.mr_at(index)?;
-                let mut crc = crc;
-                mr.map
-                    .for_each_piece(offset, src.len(), |addr, pos, n| {
-                        match src
-                            .get(pos..pos + n)
-                            .and_then(|s| mem.write_crc(addr, s, crc))
-                        {
-                            Some(c) => {
-                                crc = c;
-                                true
-                            }
-                            None => false,
-                        }
-                    })
-                    .then_some(crc)
+                self.crc_pieces(index, offset, src.len(), crc, |addr, pos, n, crc| {
+                    mem.write_crc(addr, src.get(pos..pos + n)?, crc)
+                })
             }
         }
     }
