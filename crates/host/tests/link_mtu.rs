@@ -77,6 +77,7 @@ fn the_links_mtu_sets_the_path_mtu_and_a_lowered_one_fails_the_run_at_once() {
                 iters: None,
                 duration: Duration::from_secs(10),
                 window: 8,
+                slots: 1,
                 qps: 1,
                 timeout: Duration::from_secs(5),
             },

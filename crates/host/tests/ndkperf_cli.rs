@@ -493,6 +493,10 @@ fn flags_that_do_not_apply_are_one_line_usage_errors() {
             "--no-baseline",
         ),
         (&["--pcap-max", "1M"], "--pcap"),
+        (&["send_lat", "--slots", "2"], "--slots"),
+        (&["disconnect", "--slots", "2"], "--slots"),
+        (&["--server", "--slots", "2"], "--slots"),
+        (&["--baseline", "--slots", "2"], "--slots"),
     ] {
         let o = ndkperf(args);
         let e = stderr(&o);
@@ -501,6 +505,30 @@ fn flags_that_do_not_apply_are_one_line_usage_errors() {
         if !args.contains(&"-b") && !args.contains(&"--pcap-max") {
             assert_eq!(e.trim_end().lines().count(), 1, "{args:?}: one line: {e}");
         }
+    }
+}
+
+#[test]
+fn slots_run_every_bandwidth_mode_over_distinct_buffers_and_are_reported() {
+    let _heavy = heavy();
+    for mode in ["write_bw", "read_bw", "send_bw"] {
+        let args = [mode, "-n", "300", "-s", "16K", "-w", "8", "--slots", "8"];
+        let o = ndkperf(&[&args[..], &["--no-baseline", "--json"]].concat());
+        assert!(o.status.success(), "{mode}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+        assert_eq!(v["params"]["slots"], 8, "{v}");
+        let m = &v["modes"][0];
+        assert_eq!(
+            (&m["status"], &m["messages"]),
+            (&"ok".into(), &300.into()),
+            "{v}"
+        );
+        let o = ndkperf(&[&args[..], &["--no-baseline"]].concat());
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains(", 8 message buffers per side"),
+            "{mode}: {out}"
+        );
     }
 }
 

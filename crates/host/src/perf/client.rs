@@ -66,12 +66,13 @@ pub(super) unsafe extern "system" fn client_peer_disconnected(ctx: PVOID) {
     run.finished.set(STATUS_CONNECTION_DISCONNECTED);
 }
 
-/// Client buffer layout: `[0, size*window)` local data slots for the
+/// Client buffer layout: `[0, size*slots)` local data slots for the
 /// bandwidth modes (or the rping source), then rping's sink, receive
 /// slots and the send area.
 pub(super) struct Layout {
     pub(super) data: usize,
-    /// Distinct data slots (the window's messages share them beyond
+    /// Distinct data slots ([`Params::slots`]; the window's messages
+    /// cycle through them, and share them beyond
     /// [`SLOT_BUDGET`]).
     pub(super) slots: usize,
     pub(super) sink: usize,
@@ -85,7 +86,11 @@ pub(super) struct Layout {
 impl Layout {
     pub(super) fn of(p: &Params) -> Layout {
         let size = p.size.max(1);
-        let slots = slots_within_budget(effective_window(p.mode, size, p.window) as usize, size);
+        let slots = if p.mode.is_latency() {
+            1
+        } else {
+            slots_within_budget(p.slots.max(1) as usize, size)
+        };
         let data = 0;
         // Only rping reads back into a sink, only send_lat receives
         // messages of `size` (rping's are 16 bytes); its two receives share
@@ -260,6 +265,7 @@ impl ClientRun {
             iters: None,
             duration: Duration::ZERO,
             window: d.window as u32,
+            slots: d.slots as u32,
             qps: 1,
             timeout: Duration::ZERO,
         });
@@ -596,6 +602,7 @@ pub(super) fn run_one(
         mode: p.mode,
         size: size as u32,
         depth: (window as u32 * 2).max(8),
+        slots: p.slots,
     }
     .encode();
     // rping connects as rping does: no private data, one RDMA Read each

@@ -351,6 +351,7 @@ pub(super) fn run_disconnect(
             mode: Mode::Disconnect,
             size: 64,
             depth: 1,
+            slots: 1,
         }
         .encode(),
         next_connect: AtomicU64::new(0),

@@ -152,15 +152,20 @@ pub struct Params {
     pub duration: Duration,
     /// Outstanding requests (bandwidth modes).
     pub window: u32,
+    /// Distinct message buffers each side cycles through (bandwidth
+    /// modes; at least 1, within [`SLOT_BUDGET`]). 1, as perftest posts
+    /// every work request of a connection to one buffer: the modes then
+    /// touch alike little memory, as the UDP baseline does.
+    pub slots: u32,
     /// Queue pairs (disconnect mode).
     pub qps: u32,
     /// Bound on every control-path wait (connect, disconnect, close).
     pub timeout: Duration,
 }
 
-/// The most memory one connection's message slots take: the slots of
-/// larger messages share memory (what lands in them is never checked,
-/// except by rping, which has one source and one sink).
+/// The most memory one connection's message slots take: beyond it the
+/// messages share slots (what lands in them is never checked, except by
+/// rping, which has one source and one sink).
 pub const SLOT_BUDGET: usize = 64 << 20;
 
 /// The most bytes a bandwidth mode keeps in flight: a window of messages

@@ -14,6 +14,9 @@ pub struct Hello {
     pub size: u32,
     /// Receives the server keeps posted (send modes).
     pub depth: u32,
+    /// Distinct message buffers the server cycles through (targets of
+    /// WRITE, sources of READ, receive buffers of SEND); at least 1.
+    pub slots: u32,
 }
 
 impl Hello {
@@ -23,6 +26,9 @@ impl Hello {
         b[..4].copy_from_slice(MAGIC);
         b[4] = 1;
         b[5] = self.mode.code();
+        // Bytes 6..8 were zero before `slots`: an older client asks for 1.
+        let slots = u16::try_from(self.slots).unwrap_or(u16::MAX);
+        b[6..8].copy_from_slice(&slots.to_be_bytes());
         b[8..12].copy_from_slice(&self.size.to_be_bytes());
         b[12..16].copy_from_slice(&self.depth.to_be_bytes());
         b
@@ -36,6 +42,7 @@ impl Hello {
             mode: Mode::from_code(b[5])?,
             size: u(8),
             depth: u(12),
+            slots: u32::from(u16::from_be_bytes([b[6], b[7]])).max(1),
         })
     }
 }
@@ -120,8 +127,13 @@ mod tests {
             mode: Mode::Rping,
             size: 4096,
             depth: 8,
+            slots: 3,
         };
         assert_eq!(Hello::decode(&h.encode()), Some(h));
+        // A hello without slots (an older client's zeros) asks for one.
+        let mut old = h.encode();
+        old[6..8].fill(0);
+        assert_eq!(Hello::decode(&old).map(|h| h.slots), Some(1));
         assert_eq!(Hello::decode(b"nope"), None);
         let i = RdmaInfo {
             buf: 0x1122_3344_5566_7788,

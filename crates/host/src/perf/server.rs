@@ -9,7 +9,7 @@ pub(super) struct SConn {
     pub(super) hello: Hello,
     pub(super) conn: *mut NDK_CONNECTOR,
     pub(super) qp: AtomicPtr<NDK_QP>,
-    /// Data area `[0, size)`, receive slots, then a send area.
+    /// Data area `[0, size * data_slots)`, receive slots, then a send area.
     pub(super) buf: Mutex<Option<Buf>>,
     /// Stable copies of the buffer's address and token for the data path.
     pub(super) base: u64,
@@ -17,6 +17,9 @@ pub(super) struct SConn {
     pub(super) recv_slot: usize,
     /// Distinct receive slots in memory.
     pub(super) recv_mem: usize,
+    /// Messages the data area holds (the client's slots for WRITE and
+    /// READ bandwidth, else 1).
+    pub(super) data_slots: usize,
     /// rping: the buffer the peer's source is Read into and Written back
     /// from (registered at the first advertisement, replaced by a larger
     /// one when a bigger size is advertised).
@@ -98,8 +101,9 @@ impl SConn {
             MemoryRegionToken: self.token,
         }
     }
+    /// The region the client's WRITEs and READs cycle through.
     pub(super) fn data_len(&self) -> usize {
-        (self.hello.size as usize).max(64)
+        (self.hello.size as usize).max(64) * self.data_slots
     }
     /// Receive slot `i`'s offset: the receives share
     /// [`slots_within_budget`] slots.
@@ -252,12 +256,20 @@ impl ServerInner {
                     mode: Mode::Rping,
                     size: 0,
                     depth: 0,
+                    slots: 1,
                 },
                 irl.clamp(1, 16),
                 orl.clamp(1, 16),
             ),
         };
         let size = (hello.size as usize).clamp(1, 1 << 30);
+        // The client's slots (Params::slots): the region its WRITEs and
+        // READs cycle through, or the buffers its SENDs land in.
+        let slots = hello.slots.max(1) as usize;
+        let data_slots = match hello.mode {
+            Mode::WriteBw | Mode::ReadBw | Mode::Rperf => slots_within_budget(slots, size),
+            _ => 1,
+        };
         let (recvs, slot) = match hello.mode {
             Mode::SendBw => (hello.depth.clamp(1, 1024) as usize, size),
             Mode::SendLat => (2, size),
@@ -265,8 +277,11 @@ impl ServerInner {
             Mode::Disconnect => (1, size),
             _ => (0, 0),
         };
-        let recv_mem = slots_within_budget(recvs, slot);
-        let total = size.max(64) + recv_mem * slot + RdmaInfo::LEN;
+        let recv_mem = match hello.mode {
+            Mode::SendBw => slots_within_budget(recvs.min(slots), slot),
+            _ => slots_within_budget(recvs, slot),
+        };
+        let total = size.max(64) * data_slots + recv_mem * slot + RdmaInfo::LEN;
         let buf = Buf::new(self.pd, total)?;
         let c = Arc::new(SConn {
             server: self,
@@ -278,6 +293,7 @@ impl ServerInner {
             buf: Mutex::new(Some(buf)),
             recv_slot: slot,
             recv_mem,
+            data_slots,
             rping: Mutex::new(None),
             dp: UnsafeCell::new(SData::default()),
             torn_down: AtomicBool::new(false),
@@ -312,7 +328,8 @@ impl ServerInner {
         let info = RdmaInfo {
             buf: c.base,
             rkey: c.token,
-            size: size as u32,
+            // Within SLOT_BUDGET (or one message of at most 1 GiB).
+            size: u32::try_from(size * data_slots).unwrap_or(u32::MAX),
         };
         let mut pdata = [0u8; 20];
         pdata[..4].copy_from_slice(MAGIC);

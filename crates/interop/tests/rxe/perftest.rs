@@ -37,6 +37,7 @@ pub(super) fn perftest_params(mode: PerfMode, size: u32, iters: u64) -> Params {
         iters: Some(iters),
         duration: T,
         window: 16,
+        slots: 1,
         qps: 1,
         timeout: T,
     }

@@ -122,6 +122,7 @@ fn run(a: &[String]) -> Result<(), String> {
                     iters: Some(count),
                     duration: T,
                     window: 1,
+                    slots: 1,
                     qps: 1,
                     timeout: T,
                 },

@@ -117,6 +117,15 @@ pub(super) struct Cli {
     /// and disconnects in flight); at most 1 GiB in flight.
     #[arg(short = 'w', long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub(super) window: Option<u32>,
+    /// Bandwidth modes: distinct message buffers each side cycles through
+    /// (the client's WRITE and SEND sources and READ targets, the server's
+    /// WRITE targets, READ sources and SEND receive buffers), within 64 MiB
+    /// per connection. Default 1: every request of a connection uses one
+    /// buffer, as perftest's do, so every mode touches as little memory as
+    /// the UDP baseline; a window's worth (-w) puts every mode's data
+    /// through cache misses alike
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub(super) slots: Option<u32>,
     /// Serve clients: baselines on -p, RDMA on --roce-port, on every local
     /// IPv4 address (or --bind), until --idle-timeout seconds pass without
     /// a datagram.
@@ -296,6 +305,7 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
             (cli.iters.is_some(), "-n"),
             (cli.duration.is_some(), "-D"),
             (cli.window.is_some(), "-w"),
+            (cli.slots.is_some(), "--slots"),
             (cli.qps.is_some(), "-q"),
             (cli.all, "-a"),
             (cli.json, "--json"),
@@ -327,6 +337,7 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
         for (set, flag) in [
             (cli.duration.is_some(), "-D"),
             (cli.window.is_some(), "-w"),
+            (cli.slots.is_some(), "--slots"),
             (cli.no_baseline, "--no-baseline"),
             (cli.report_gbits, "--report-gbits"),
         ] {
@@ -362,6 +373,7 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
         for (set, flag) in [
             (cli.mode.is_some(), "MODE"),
             (cli.window.is_some(), "-w"),
+            (cli.slots.is_some(), "--slots"),
             (cli.qps.is_some(), "-q"),
             (cli.perftest, "--perftest"),
             (cli.raw, "--raw"),
@@ -375,6 +387,12 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
         return Ok(());
     }
     if cli.perftest {
+        if cli.slots.is_some() {
+            return fail(
+                "--slots",
+                "does not apply to --perftest (its buffers follow perftest's layout)",
+            );
+        }
         return Ok(());
     }
     if cli.bidirectional {
@@ -411,8 +429,20 @@ pub(super) fn check_flags(cli: &Cli) -> Result<(), String> {
                     &format!("does not apply to {} (one connection)", m.name()),
                 );
             }
+            if cli.slots.is_some() {
+                return fail(
+                    "--slots",
+                    &format!("does not apply to {} (bandwidth modes only)", m.name()),
+                );
+            }
         }
         Some(Disconnect) => {
+            if cli.slots.is_some() {
+                return fail(
+                    "--slots",
+                    "does not apply to disconnect (bandwidth modes only)",
+                );
+            }
             if cli.iters.is_some() || cli.duration.is_some() {
                 return fail(
                     if cli.iters.is_some() { "-n" } else { "-D" },

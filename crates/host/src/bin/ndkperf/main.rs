@@ -607,6 +607,7 @@ fn serve_perftest(cli: &Cli) -> Result<ExitCode, String> {
             iters: Some(iters),
             duration: Duration::from_secs(120),
             window: 1,
+            slots: 1,
             qps: 1,
             timeout: Duration::from_secs_f64(cli.timeout),
         },

@@ -470,6 +470,7 @@ pub(super) fn rdma(cli: &Cli) -> Result<ExitCode, String> {
                 PMode::Disconnect => 128,
                 _ => 32,
             }),
+            slots: cli.slots.unwrap_or(1),
             // The default run measures the 10,000-QP target itself (it
             // takes well under a second); `disconnect` alone runs 1000.
             qps: if mode == PMode::Disconnect {

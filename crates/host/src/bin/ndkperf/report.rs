@@ -330,6 +330,7 @@ pub(super) fn skeleton_json(cli: &Cli) -> serde_json::Map<String, Value> {
             "iterations": cli.iters,
             "duration_s": cli.duration,
             "window": cli.window,
+            "slots": cli.slots,
             "qps": cli.qps,
             "mtu": cli.mtu,
             "peer": cli.peer(),
@@ -372,6 +373,7 @@ pub(super) fn params_json(cli: &Cli, c: &Ctx) -> Value {
         "iterations": cli.iters,
         "duration_s": c.duration.map(|d| d.as_secs_f64()),
         "window": cli.window,
+        "slots": cli.slots,
         "qps": cli.qps,
         "mtu": c.mtu,
         "peer": c.peer.to_string(),
@@ -542,7 +544,7 @@ impl<'a> Output<'a> {
             Self::line(Value::Object(m));
         } else if self.text() {
             println!(
-                "ndkperf {}: {} ({} -> {}, {} port {}, MTU {}{})",
+                "ndkperf {}: {} ({} -> {}, {} port {}, MTU {}{}{})",
                 env!("CARGO_PKG_VERSION"),
                 if c.embedded {
                     "server and client in one process over loopback"
@@ -554,6 +556,9 @@ impl<'a> Output<'a> {
                 if cli.raw { "raw IP" } else { "UDP" },
                 c.roce_port,
                 c.mtu,
+                cli.slots
+                    .map(|n| format!(", {n} message buffers per side"))
+                    .unwrap_or_default(),
                 cli.busy_poll
                     .map(|us| format!(", busy polling {us} us after work"))
                     .unwrap_or_default(),
